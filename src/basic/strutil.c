@@ -1,0 +1,116 @@
+/* strutil.c — strict parsing of numbers and sizes from user input. */
+#include "strutil.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "macro.h"
+
+const char *startswith(const char *s, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	return strncmp(s, prefix, n) == 0 ? s + n : NULL;
+}
+
+int safe_atou64(const char *s, uint64_t *ret)
+{
+	char *end;
+
+	if (!s || !isdigit((unsigned char)s[0]))
+		return -EINVAL;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno == ERANGE)
+		return -ERANGE;
+	if (*end != '\0')
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+int safe_atou(const char *s, unsigned *ret)
+{
+	uint64_t v;
+	int r = safe_atou64(s, &v);
+	if (r < 0)
+		return r;
+	if (v > UINT_MAX)
+		return -ERANGE;
+	*ret = (unsigned)v;
+	return 0;
+}
+
+int safe_atoi(const char *s, int *ret)
+{
+	char *end;
+
+	if (!s || !(isdigit((unsigned char)s[0]) || (s[0] == '-' && isdigit((unsigned char)s[1]))))
+		return -EINVAL;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno == ERANGE || v < INT_MIN || v > INT_MAX)
+		return -ERANGE;
+	if (*end != '\0')
+		return -EINVAL;
+	*ret = (int)v;
+	return 0;
+}
+
+int safe_atod(const char *s, double *ret)
+{
+	char *end;
+
+	if (!s || !*s || isspace((unsigned char)s[0]))
+		return -EINVAL;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno == ERANGE)
+		return -ERANGE;
+	if (*end != '\0' || !isfinite(v))
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+int parse_size(const char *s, uint64_t *ret)
+{
+	static const struct {
+		const char *suffix;
+		uint64_t factor;
+	} table[] = {
+		{ "", 1 },
+		{ "B", 1 },
+		{ "K", 1ULL << 10 },
+		{ "KiB", 1ULL << 10 },
+		{ "Ki", 1ULL << 10 },
+		{ "M", 1ULL << 20 },
+		{ "MiB", 1ULL << 20 },
+		{ "Mi", 1ULL << 20 },
+		{ "G", 1ULL << 30 },
+		{ "GiB", 1ULL << 30 },
+		{ "Gi", 1ULL << 30 },
+		{ "T", 1ULL << 40 },
+		{ "TiB", 1ULL << 40 },
+		{ "Ti", 1ULL << 40 },
+	};
+	char *end;
+
+	if (!s || !isdigit((unsigned char)s[0]))
+		return -EINVAL;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno == ERANGE)
+		return -ERANGE;
+	for (size_t i = 0; i < ELEMENTSOF(table); i++) {
+		if (!streq(end, table[i].suffix))
+			continue;
+		if (v > UINT64_MAX / table[i].factor)
+			return -ERANGE;
+		*ret = v * table[i].factor;
+		return 0;
+	}
+	return -EINVAL;
+}

@@ -1,0 +1,40 @@
+/* strutil.h — string helpers: comparisons, prefixes, strict number parsing. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <strings.h>
+
+static inline bool streq(const char *a, const char *b)
+{
+	return strcmp(a, b) == 0;
+}
+
+static inline bool streq_ptr(const char *a, const char *b)
+{
+	if (!a || !b)
+		return a == b;
+	return streq(a, b);
+}
+
+static inline bool strcaseeq(const char *a, const char *b)
+{
+	return strcasecmp(a, b) == 0;
+}
+
+/* If `s` starts with `prefix`, return the rest of `s`, else NULL. */
+const char *startswith(const char *s, const char *prefix);
+
+/* Strict parsers: the whole string must be a number in range; no sign for
+ * unsigned, no leading/trailing space. Return 0 or -EINVAL/-ERANGE;
+ * *ret is untouched on failure. */
+int safe_atou(const char *s, unsigned *ret);
+int safe_atou64(const char *s, uint64_t *ret);
+int safe_atoi(const char *s, int *ret);
+int safe_atod(const char *s, double *ret);
+
+/* Parse a size with an optional binary suffix: 512, 64K, 2M, 2G, 1Gi, 3MiB.
+ * Returns bytes in *ret. */
+int parse_size(const char *s, uint64_t *ret);

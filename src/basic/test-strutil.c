@@ -1,0 +1,83 @@
+/* Unit tests for strutil: strict number and size parsing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "log.h"
+#include "strutil.h"
+
+static void test_safe_atou(void **state)
+{
+	unsigned u = 7;
+	assert_int_equal(safe_atou("42", &u), 0);
+	assert_int_equal(u, 42);
+	assert_int_equal(safe_atou("", &u), -EINVAL);
+	assert_int_equal(safe_atou("-1", &u), -EINVAL);
+	assert_int_equal(safe_atou(" 1", &u), -EINVAL);
+	assert_int_equal(safe_atou("1x", &u), -EINVAL);
+	assert_int_equal(safe_atou("4294967296", &u), -ERANGE);
+	assert_int_equal(u, 42); /* untouched on failure */
+}
+
+static void test_safe_atoi(void **state)
+{
+	int i = 0;
+	assert_int_equal(safe_atoi("-17", &i), 0);
+	assert_int_equal(i, -17);
+	assert_int_equal(safe_atoi("--1", &i), -EINVAL);
+	assert_int_equal(safe_atoi("99999999999", &i), -ERANGE);
+	assert_int_equal(i, -17);
+}
+
+static void test_safe_atod(void **state)
+{
+	double d = 0;
+	assert_int_equal(safe_atod("0.4", &d), 0);
+	assert_true(d > 0.39 && d < 0.41);
+	assert_int_equal(safe_atod("nan", &d), -EINVAL);
+	assert_int_equal(safe_atod("1.5x", &d), -EINVAL);
+	assert_int_equal(safe_atod("", &d), -EINVAL);
+}
+
+static void test_parse_size(void **state)
+{
+	uint64_t v = 0;
+	assert_int_equal(parse_size("512", &v), 0);
+	assert_int_equal(v, 512);
+	assert_int_equal(parse_size("64M", &v), 0);
+	assert_int_equal(v, 64ULL << 20);
+	assert_int_equal(parse_size("2GiB", &v), 0);
+	assert_int_equal(v, 2ULL << 30);
+	assert_int_equal(parse_size("2Q", &v), -EINVAL);
+	assert_int_equal(parse_size("M", &v), -EINVAL);
+	assert_int_equal(parse_size("99999999999999999999", &v), -ERANGE);
+	assert_int_equal(parse_size("17179869184T", &v), -ERANGE);
+}
+
+static void test_startswith(void **state)
+{
+	assert_string_equal(startswith("podmig.migrate=false", "podmig."), "migrate=false");
+	assert_null(startswith("pod", "podmig"));
+}
+
+static void test_log_level(void **state)
+{
+	assert_int_equal(log_level_from_string("debug"), LOG_DEBUG);
+	assert_int_equal(log_level_from_string("ERROR"), LOG_ERR);
+	assert_int_equal(log_level_from_string("3"), 3);
+	assert_int_equal(log_level_from_string("loud"), -EINVAL);
+	assert_int_equal(log_error_errno(-ENOENT, "expected test message"), -ENOENT);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_safe_atou),  cmocka_unit_test(test_safe_atoi),
+		cmocka_unit_test(test_safe_atod),  cmocka_unit_test(test_parse_size),
+		cmocka_unit_test(test_startswith), cmocka_unit_test(test_log_level),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
