@@ -326,8 +326,10 @@ int placement_instance_load(const char *path, PlacementInstance **ret, char **re
 		r = json_error_code(&err) == json_error_cannot_open_file ? -ENOENT : -EINVAL;
 		if (ret_error) {
 			char *msg = NULL;
-			if (asprintf(&msg, "%s:%d:%d: %s", path, err.line, err.column, err.text) <
-			    0)
+			int k = r == -ENOENT ? asprintf(&msg, "%s", err.text)
+			                     : asprintf(&msg, "line %d, column %d: %s", err.line,
+			                                err.column, err.text);
+			if (k < 0)
 				msg = NULL;
 			free(*ret_error);
 			*ret_error = msg;
