@@ -7,12 +7,16 @@
 #include "config.h"
 #include "log.h"
 #include "macro.h"
+#include "placement-json.h"
 #include "strutil.h"
+
+static int verb_place(int argc, char *argv[]);
 
 static const struct verb {
 	const char *name;
 	const char *args;
 	const char *summary;
+	int (*run)(int argc, char *argv[]); /* NULL: not implemented yet */
 } verbs[] = {
 	{ "nodes", "", "Show the nodes and their load" },
 	{ "ps", "", "Show the containers across the cluster" },
@@ -21,7 +25,118 @@ static const struct verb {
 	{ "plan", "", "Show what the scheduler would do now, without doing it" },
 	{ "history", "", "Show past migrations" },
 	{ "policy", "get|set ...", "Show or change the scheduling policy" },
+	{ "place", "--instance FILE.json", "Solve a placement instance offline", verb_place },
 };
+
+static void place_help(void)
+{
+	printf("Usage: podmig place --instance FILE.json [OPTIONS]\n"
+	       "\n"
+	       "Reads a placement instance (docs/placement.md), runs a solver and prints the\n"
+	       "placement and the objective's parts as JSON. No feasible placement is a result\n"
+	       "(\"feasible\": false, exit status 0); bad input exits non-zero.\n"
+	       "\n"
+	       "Options:\n"
+	       "  -i --instance FILE       Instance to solve ('-' for stdin)\n"
+	       "  -s --solver NAME         aco (default), exact, least-loaded, best-fit, random\n"
+	       "     --seed N             Seed for the randomised solvers (default 1)\n"
+	       "     --iterations N       Ant colony iterations (default 300)\n"
+	       "     --time-limit-ms N    Wall-clock budget in milliseconds (default none)\n"
+	       "  -h --help                Show this help\n");
+}
+
+static int verb_place(int argc, char *argv[])
+{
+	enum { ARG_SEED = 0x100, ARG_ITERATIONS, ARG_TIME_LIMIT };
+	static const struct option options[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "instance", required_argument, NULL, 'i' },
+		{ "solver", required_argument, NULL, 's' },
+		{ "seed", required_argument, NULL, ARG_SEED },
+		{ "iterations", required_argument, NULL, ARG_ITERATIONS },
+		{ "time-limit-ms", required_argument, NULL, ARG_TIME_LIMIT },
+		{},
+	};
+	_cleanup_placement_instance_ PlacementInstance *instance = NULL;
+	_cleanup_placement_result_ PlacementResult *result = NULL;
+	_cleanup_placement_json_ json_t *out = NULL;
+	_cleanup_free_ char *error = NULL;
+	const char *path = NULL;
+	PlacementSolver solver = PLACEMENT_SOLVER_ACO;
+	PlacementOptions o;
+	int c, r;
+
+	placement_options_init(&o);
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "hi:s:", options, NULL)) >= 0) {
+		switch (c) {
+		case 'h':
+			place_help();
+			return EXIT_SUCCESS;
+		case 'i':
+			path = optarg;
+			break;
+		case 's':
+			r = placement_solver_from_string(optarg);
+			if (r < 0) {
+				log_error(
+				        "unknown solver '%s' (aco, exact, least-loaded, best-fit, "
+				        "random)",
+				        optarg);
+				return 2;
+			}
+			solver = r;
+			break;
+		case ARG_SEED:
+			if (safe_atou64(optarg, &o.seed) < 0) {
+				log_error("--seed: '%s' is not a non-negative integer", optarg);
+				return 2;
+			}
+			break;
+		case ARG_ITERATIONS:
+			if (safe_atou(optarg, &o.iterations) < 0 || o.iterations == 0) {
+				log_error("--iterations: '%s' is not a positive integer", optarg);
+				return 2;
+			}
+			break;
+		case ARG_TIME_LIMIT:
+			if (safe_atod(optarg, &o.time_limit_ms) < 0 || !(o.time_limit_ms > 0)) {
+				log_error("--time-limit-ms: '%s' is not a positive number", optarg);
+				return 2;
+			}
+			break;
+		default:
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		log_error("place: unexpected argument '%s'", argv[optind]);
+		return 2;
+	}
+	if (!path) {
+		log_error("place: --instance FILE is required (see 'podmig place --help')");
+		return 2;
+	}
+
+	r = placement_instance_load(path, &instance, &error);
+	if (r < 0) {
+		log_error("%s: %s", path, error ?: strerror(-r));
+		return EXIT_FAILURE;
+	}
+	r = placement_solve(instance, solver, &o, &result);
+	if (r < 0) {
+		log_error_errno(r, "%s: solver '%s' failed", path,
+		                placement_solver_to_string(solver));
+		return EXIT_FAILURE;
+	}
+	out = placement_result_to_json(instance, result);
+	if (!out || json_dumpf(out, stdout, JSON_INDENT(2)) < 0 || puts("") < 0 ||
+	    fflush(stdout) != 0) {
+		log_error("place: cannot write the result");
+		return EXIT_FAILURE;
+	}
+	return EXIT_SUCCESS;
+}
 
 static void help(void)
 {
@@ -73,6 +188,8 @@ int main(int argc, char *argv[])
 	const char *name = argv[optind];
 	for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
 		if (streq(name, verbs[i].name)) {
+			if (verbs[i].run)
+				return verbs[i].run(argc - optind, argv + optind);
 			log_error("'%s' is not implemented yet", name);
 			return EXIT_FAILURE;
 		}

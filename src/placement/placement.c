@@ -1,0 +1,360 @@
+/* placement.c — the placement room's public face: instances, validation, scoring from scratch,
+ * and the solver dispatch that turns every solver's answer into a checked PlacementResult. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "macro.h"
+#include "placement-internal.h"
+#include "strutil.h"
+
+static const char *const solver_names[_PLACEMENT_SOLVER_MAX] = {
+	[PLACEMENT_SOLVER_ACO] = "aco",
+	[PLACEMENT_SOLVER_EXACT] = "exact",
+	[PLACEMENT_SOLVER_LEAST_LOADED] = "least-loaded",
+	[PLACEMENT_SOLVER_BEST_FIT] = "best-fit",
+	[PLACEMENT_SOLVER_RANDOM] = "random",
+};
+
+static const char *const status_names[_PLACEMENT_STATUS_MAX] = {
+	[PLACEMENT_STATUS_OPTIMAL] = "optimal",
+	[PLACEMENT_STATUS_FEASIBLE] = "feasible",
+	[PLACEMENT_STATUS_INFEASIBLE] = "infeasible",
+	[PLACEMENT_STATUS_NOT_FOUND] = "not-found",
+};
+
+static const char *const resource_names[_PLACEMENT_RESOURCE_MAX] = {
+	[PLACEMENT_CPU] = "cpu",
+	[PLACEMENT_MEMORY] = "memory",
+	[PLACEMENT_NETWORK] = "network",
+};
+
+const char *placement_solver_to_string(PlacementSolver s)
+{
+	return (unsigned)s < _PLACEMENT_SOLVER_MAX ? solver_names[s] : NULL;
+}
+
+int placement_solver_from_string(const char *s)
+{
+	if (!s)
+		return -EINVAL;
+	for (size_t i = 0; i < ELEMENTSOF(solver_names); i++)
+		if (streq(s, solver_names[i]))
+			return (int)i;
+	return -EINVAL;
+}
+
+const char *placement_status_to_string(PlacementStatus s)
+{
+	return (unsigned)s < _PLACEMENT_STATUS_MAX ? status_names[s] : NULL;
+}
+
+const char *placement_resource_to_string(PlacementResource r)
+{
+	return (unsigned)r < _PLACEMENT_RESOURCE_MAX ? resource_names[r] : NULL;
+}
+
+void placement_weights_init(PlacementWeights *w)
+{
+	*w = (PlacementWeights){
+		.imbalance = 1.0,
+		.migration = 0.01,
+		.resource = { 1.0, 1.0, 1.0 },
+	};
+}
+
+int placement_instance_new(size_t n_nodes, size_t n_containers, PlacementInstance **ret)
+{
+	if (n_nodes > PLACEMENT_NODES_MAX || n_containers > PLACEMENT_CONTAINERS_MAX)
+		return -E2BIG;
+
+	_cleanup_free_ PlacementInstance *p = calloc(1, sizeof(PlacementInstance));
+	if (!p)
+		return -ENOMEM;
+	p->nodes = calloc(MAX(n_nodes, 1u), sizeof(PlacementNode));
+	p->containers = calloc(MAX(n_containers, 1u), sizeof(PlacementContainer));
+	if (!p->nodes || !p->containers) {
+		free(p->nodes);
+		free(p->containers);
+		return -ENOMEM;
+	}
+	p->n_nodes = n_nodes;
+	p->n_containers = n_containers;
+	p->source = -1;
+	placement_weights_init(&p->weights);
+	*ret = TAKE_PTR(p);
+	return 0;
+}
+
+PlacementInstance *placement_instance_free(PlacementInstance *p)
+{
+	if (!p)
+		return NULL;
+	for (size_t j = 0; j < p->n_nodes; j++)
+		free(p->nodes[j].name);
+	for (size_t c = 0; c < p->n_containers; c++)
+		free(p->containers[c].name);
+	free(p->nodes);
+	free(p->containers);
+	free(p);
+	return NULL;
+}
+
+static bool nonneg(double v)
+{
+	return isfinite(v) && v >= 0;
+}
+
+static bool positive(double v)
+{
+	return isfinite(v) && v > 0;
+}
+
+int placement_instance_validate(const PlacementInstance *p)
+{
+	double wsum = 0;
+
+	if (!p)
+		return -EINVAL;
+	if (p->n_nodes > PLACEMENT_NODES_MAX || p->n_containers > PLACEMENT_CONTAINERS_MAX)
+		return -E2BIG;
+	if (p->n_nodes == 0 || !p->nodes || (p->n_containers > 0 && !p->containers))
+		return -EINVAL;
+	if (p->source < -1 || p->source >= (ssize_t)p->n_nodes)
+		return -EINVAL;
+
+	for (size_t j = 0; j < p->n_nodes; j++) {
+		const PlacementNode *nd = &p->nodes[j];
+		for (size_t r = 0; r < NR; r++)
+			if (!positive(nd->capacity[r]) || !nonneg(nd->used[r]) ||
+			    !positive(nd->threshold[r]) || nd->threshold[r] > 1)
+				return -EINVAL;
+		if ((ssize_t)j != p->source && !positive(nd->bandwidth))
+			return -EINVAL;
+	}
+	for (size_t c = 0; c < p->n_containers; c++) {
+		const PlacementContainer *ct = &p->containers[c];
+		for (size_t r = 0; r < NR; r++)
+			if (!nonneg(ct->demand[r]))
+				return -EINVAL;
+		if (!nonneg(ct->transfer_bytes))
+			return -EINVAL;
+	}
+
+	if (!nonneg(p->weights.imbalance) || !nonneg(p->weights.migration))
+		return -EINVAL;
+	for (size_t r = 0; r < NR; r++) {
+		if (!nonneg(p->weights.resource[r]))
+			return -EINVAL;
+		wsum += p->weights.resource[r];
+	}
+	if (!positive(wsum))
+		return -EINVAL;
+	return 0;
+}
+
+void placement_options_init(PlacementOptions *o)
+{
+	*o = (PlacementOptions){
+		.seed = 1,
+		.iterations = 300,
+		.stall_limit = 120,
+		.time_limit_ms = 0,
+		.ants = 10,
+		.candidates = 32,
+		.alpha = 1,
+		.beta = 2,
+		.evaporation = 0.1,
+		.p_best = 0.05,
+		.restart_after = 40,
+		.local_search = true,
+		.greedy_start = true,
+		.max_nodes = 50000000,
+	};
+}
+
+static int options_validate(const PlacementOptions *o)
+{
+	if (o->ants == 0 || o->candidates == 0 || o->iterations == 0)
+		return -EINVAL;
+	if (!nonneg(o->alpha) || !nonneg(o->beta) || !nonneg(o->time_limit_ms))
+		return -EINVAL;
+	if (!(o->evaporation > 0 && o->evaporation < 1))
+		return -EINVAL;
+	if (!(o->p_best > 0 && o->p_best < 1))
+		return -EINVAL;
+	return 0;
+}
+
+static int evaluate_model(const Model *mo, const ssize_t *a, PlacementScore *ret)
+{
+	_cleanup_free_ double *load = NULL;
+	_cleanup_free_ unsigned *receiving = NULL;
+	PlacementScore s = { .feasible = true };
+
+	for (size_t c = 0; c < mo->m; c++)
+		if (a[c] < 0 || a[c] >= (ssize_t)mo->n)
+			return -EINVAL;
+
+	load = malloc(mo->n * NR * sizeof(double));
+	receiving = calloc(mo->n, sizeof(unsigned));
+	if (!load || !receiving)
+		return -ENOMEM;
+	memcpy(load, mo->base_load, mo->n * NR * sizeof(double));
+
+	for (size_t c = 0; c < mo->m; c++) {
+		size_t j = (size_t)a[c];
+		for (size_t r = 0; r < NR; r++)
+			load[j * NR + r] += mo->demand[c * NR + r];
+		receiving[j]++;
+		s.migration_seconds += model_cost(mo, c, j);
+		if (a[c] == mo->source)
+			s.violations++;
+	}
+	for (size_t j = 0; j < mo->n; j++) {
+		if (!receiving[j] || (ssize_t)j == mo->source)
+			continue;
+		for (size_t r = 0; r < NR; r++)
+			if (load[j * NR + r] > mo->limit[j * NR + r]) {
+				s.violations++;
+				break;
+			}
+	}
+
+	/* Two-pass standard deviation: the incremental sums are for deltas, this is the truth. */
+	for (size_t r = 0; r < NR; r++) {
+		double mean = 0, var = 0;
+		for (size_t j = 0; j < mo->n; j++)
+			mean += load[j * NR + r] * mo->inv_cap[j * NR + r];
+		mean /= (double)mo->n;
+		for (size_t j = 0; j < mo->n; j++) {
+			double dev = load[j * NR + r] * mo->inv_cap[j * NR + r] - mean;
+			var += dev * dev;
+		}
+		s.imbalance_per_resource[r] = sqrt(var / (double)mo->n);
+		s.imbalance += mo->w[r] * s.imbalance_per_resource[r];
+	}
+	s.objective = mo->alpha * s.imbalance + mo->beta * s.migration_seconds;
+	s.feasible = s.violations == 0;
+	*ret = s;
+	return 0;
+}
+
+int placement_evaluate(const PlacementInstance *p, const ssize_t *assignment, PlacementScore *ret)
+{
+	Model mo;
+	int r;
+
+	r = placement_instance_validate(p);
+	if (r < 0)
+		return r;
+	if (!assignment && p->n_containers > 0)
+		return -EINVAL;
+	r = model_init(&mo, p);
+	if (r < 0)
+		return r;
+	r = evaluate_model(&mo, assignment, ret);
+	model_done(&mo);
+	return r;
+}
+
+int placement_check(const PlacementInstance *p, const ssize_t *assignment)
+{
+	PlacementScore s;
+	int r = placement_evaluate(p, assignment, &s);
+	if (r < 0)
+		return r;
+	return s.feasible;
+}
+
+PlacementResult *placement_result_free(PlacementResult *r)
+{
+	if (!r)
+		return NULL;
+	free(r->assignment);
+	free(r);
+	return NULL;
+}
+
+static void model_donep(Model *mo)
+{
+	model_done(mo);
+}
+
+int placement_solve(const PlacementInstance *p, PlacementSolver solver,
+                    const PlacementOptions *options, PlacementResult **ret)
+{
+	_cleanup_placement_result_ PlacementResult *res = NULL;
+	_cleanup_(model_donep) Model mo = {};
+	PlacementOptions defaults;
+	int r;
+
+	r = placement_instance_validate(p);
+	if (r < 0)
+		return r;
+	if ((unsigned)solver >= _PLACEMENT_SOLVER_MAX || !ret)
+		return -EINVAL;
+	if (!options) {
+		placement_options_init(&defaults);
+		options = &defaults;
+	}
+	r = options_validate(options);
+	if (r < 0)
+		return r;
+
+	res = calloc(1, sizeof(PlacementResult));
+	if (!res)
+		return -ENOMEM;
+	res->solver = solver;
+	res->seed = options->seed;
+	res->n_containers = p->n_containers;
+	res->assignment = malloc(MAX(p->n_containers, 1u) * sizeof(ssize_t));
+	if (!res->assignment)
+		return -ENOMEM;
+	for (size_t c = 0; c < p->n_containers; c++)
+		res->assignment[c] = -1;
+
+	r = model_init(&mo, p);
+	if (r < 0)
+		return r;
+
+	double start = now_ms();
+	if (p->n_containers == 0)
+		res->status = PLACEMENT_STATUS_OPTIMAL;
+	else if (model_trivially_infeasible(&mo))
+		res->status = PLACEMENT_STATUS_INFEASIBLE;
+	else {
+		switch (solver) {
+		case PLACEMENT_SOLVER_ACO:
+			r = solve_aco(&mo, options, res);
+			break;
+		case PLACEMENT_SOLVER_EXACT:
+			r = solve_exact(&mo, options, res);
+			break;
+		default:
+			r = solve_greedy(&mo, solver, options, res);
+			break;
+		}
+		if (r < 0)
+			return r;
+	}
+	res->elapsed_ms = now_ms() - start;
+
+	if (placement_status_is_feasible(res->status)) {
+		r = evaluate_model(&mo, res->assignment, &res->score);
+		if (r < 0)
+			return r;
+		/* A solver handing back an infeasible placement is a bug; never let it out. */
+		if (!res->score.feasible)
+			return log_debug_errno(ENOTRECOVERABLE,
+			                       "placement: %s returned an infeasible placement",
+			                       placement_solver_to_string(solver));
+	} else
+		for (size_t c = 0; c < p->n_containers; c++)
+			res->assignment[c] = -1;
+
+	*ret = TAKE_PTR(res);
+	return 0;
+}
