@@ -9,6 +9,7 @@
 
 struct RpcChannel {
 	grpc_channel *channel;
+	uint32_t initial_metadata_flags;
 };
 
 struct RpcStream {
@@ -23,10 +24,11 @@ struct RpcStream {
 	grpc_byte_buffer *recv_buffer;
 
 	bool got_initial_metadata;
-	bool recv_pending;    /* a receive that timed out is still in flight */
-	bool status_started;  /* RECV_STATUS_ON_CLIENT outstanding */
-	bool status_received; /* ... and completed */
-	char send_tag, recv_tag, status_tag;
+	bool recv_pending;     /* a receive that timed out is still in flight */
+	bool status_started;   /* RECV_STATUS_ON_CLIENT outstanding */
+	bool status_received;  /* ... and completed */
+	bool metadata_started; /* SEND_INITIAL_METADATA outstanding */
+	char send_tag, recv_tag, status_tag, metadata_tag;
 };
 
 int rpc_channel_new(const char *target, const RpcOptions *options, RpcChannel **ret)
@@ -44,6 +46,9 @@ int rpc_channel_new(const char *target, const RpcOptions *options, RpcChannel **
 	RpcChannel *ch = calloc(1, sizeof(*ch));
 	if (!ch)
 		return -ENOMEM;
+	if (options->wait_for_ready)
+		ch->initial_metadata_flags = GRPC_INITIAL_METADATA_WAIT_FOR_READY |
+		                             GRPC_INITIAL_METADATA_WAIT_FOR_READY_EXPLICITLY_SET;
 	ch->channel = grpc_channel_create(target, creds, &cargs);
 	if (!ch->channel) {
 		free(ch);
@@ -115,7 +120,7 @@ int rpc_call_unary(RpcChannel *ch, const ProtobufCServiceDescriptor *service, co
 	grpc_status_code code = GRPC_STATUS_UNKNOWN;
 	grpc_slice details = grpc_empty_slice();
 	grpc_op ops[6] = {
-		{ .op = GRPC_OP_SEND_INITIAL_METADATA },
+		{ .op = GRPC_OP_SEND_INITIAL_METADATA, .flags = ch->initial_metadata_flags },
 		{ .op = GRPC_OP_SEND_MESSAGE, .data.send_message.send_message = send },
 		{ .op = GRPC_OP_SEND_CLOSE_FROM_CLIENT },
 		{ .op = GRPC_OP_RECV_INITIAL_METADATA,
@@ -188,17 +193,18 @@ int rpc_stream_open(RpcChannel *ch, const ProtobufCServiceDescriptor *service, c
 		return -EPROTO;
 	s->status_started = true;
 
-	op = (grpc_op){ .op = GRPC_OP_SEND_INITIAL_METADATA };
-	if (grpc_call_start_batch(s->call, &op, 1, &s->send_tag, NULL) != GRPC_CALL_OK)
+	/* not waited for here: with wait_for_ready it completes only once
+	 * connected; stream_wait_ended() collects it */
+	op = (grpc_op){ .op = GRPC_OP_SEND_INITIAL_METADATA, .flags = ch->initial_metadata_flags };
+	if (grpc_call_start_batch(s->call, &op, 1, &s->metadata_tag, NULL) != GRPC_CALL_OK)
 		return -EPROTO;
-	/* completes at once, before the server answers */
-	rpc_cq_pluck(s->cq, &s->send_tag);
+	s->metadata_started = true;
 
 	*ret = TAKE_PTR(s);
 	return 0;
 }
 
-int rpc_stream_send(RpcStream *s, const ProtobufCMessage *m)
+int rpc_stream_send_timeout(RpcStream *s, const ProtobufCMessage *m, uint64_t timeout_usec)
 {
 	_cleanup_(grpc_byte_buffer_destroyp) grpc_byte_buffer *bb = rpc_message_pack(m);
 	if (!bb)
@@ -206,9 +212,22 @@ int rpc_stream_send(RpcStream *s, const ProtobufCMessage *m)
 	grpc_op op = { .op = GRPC_OP_SEND_MESSAGE, .data.send_message.send_message = bb };
 	if (grpc_call_start_batch(s->call, &op, 1, &s->send_tag, NULL) != GRPC_CALL_OK)
 		return -EPROTO;
-	if (!rpc_cq_pluck(s->cq, &s->send_tag).success)
+	grpc_event ev =
+	        grpc_completion_queue_pluck(s->cq, &s->send_tag, rpc_deadline(timeout_usec), NULL);
+	if (ev.type == GRPC_QUEUE_TIMEOUT) {
+		/* a send cannot be abandoned: end the call, then it completes */
+		grpc_call_cancel(s->call, NULL);
+		rpc_cq_pluck(s->cq, &s->send_tag);
+		return -ETIMEDOUT;
+	}
+	if (!ev.success)
 		return -ECONNRESET; /* the call has ended; finish says why */
 	return 0;
+}
+
+int rpc_stream_send(RpcStream *s, const ProtobufCMessage *m)
+{
+	return rpc_stream_send_timeout(s, m, RPC_USEC_INFINITY);
 }
 
 int rpc_stream_close_send(RpcStream *s)
@@ -276,6 +295,10 @@ static void stream_wait_ended(RpcStream *s)
 	if (s->status_started && !s->status_received) {
 		rpc_cq_pluck(s->cq, &s->status_tag);
 		s->status_received = true;
+	}
+	if (s->metadata_started) {
+		rpc_cq_pluck(s->cq, &s->metadata_tag);
+		s->metadata_started = false;
 	}
 }
 

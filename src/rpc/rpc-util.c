@@ -235,11 +235,6 @@ void rpc_channel_args_fill(const RpcOptions *o, bool client, grpc_arg *args, siz
 			.key = (char *)GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
 			.value.integer = MIN(ms, 100),
 		};
-		args[k++] = (grpc_arg){
-			.type = GRPC_ARG_INTEGER,
-			.key = (char *)GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
-			.value.integer = MIN(ms, 100),
-		};
 	}
 	if (client && !o->plaintext && o->tls_server_name)
 		args[k++] = (grpc_arg){

@@ -65,6 +65,9 @@ typedef struct RpcOptions {
 	size_t max_receive_message_bytes;    /* 0: gRPC's default, 4 MiB */
 	size_t max_send_message_bytes;       /* 0: unlimited */
 	unsigned max_reconnect_backoff_msec; /* client; 0: gRPC's default, 120 s */
+	/* client: while disconnected, calls wait (within their deadline) for the
+	 * channel to connect instead of failing at once with UNAVAILABLE */
+	bool wait_for_ready;
 } RpcOptions;
 
 /* Reference-counted around grpc_init()/grpc_shutdown_blocking(). Call before
@@ -155,6 +158,10 @@ int rpc_call_unary(RpcChannel *ch, const ProtobufCServiceDescriptor *service, co
 int rpc_stream_open(RpcChannel *ch, const ProtobufCServiceDescriptor *service, const char *method,
                     RpcStream **ret);
 int rpc_stream_send(RpcStream *s, const ProtobufCMessage *m);
+/* The same, but a message that cannot be handed to the connection within
+ * timeout_usec (e.g. wait_for_ready while disconnected, or flow control)
+ * cancels the call and fails with -ETIMEDOUT. */
+int rpc_stream_send_timeout(RpcStream *s, const ProtobufCMessage *m, uint64_t timeout_usec);
 /* Half-close: tell the server no more messages follow. */
 int rpc_stream_close_send(RpcStream *s);
 /* 1 and a message; 0 at the end of the server's messages (the status follows,
