@@ -1,0 +1,158 @@
+/* etcd.h — podmig's etcd v3 client, over src/rpc: get/put/delete, prefix
+ * ranges, compare-and-swap transactions, leases kept alive in the background
+ * with a callback when one is lost, and prefix watches that survive a
+ * reconnect (resuming after the last revision they delivered, so no event is
+ * lost or repeated).
+ *
+ * Keys are text; values are bytes (podmig stores JSON) and are handed back
+ * NUL-terminated. Functions return >= 0 or a negative errno; the outcomes a
+ * caller must handle have names below. One endpoint for now: the client and
+ * watch reconnect to it; several endpoints come with the HA work. */
+#pragma once
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "macro.h"
+#include "rpc.h"
+
+#define ETCD_NOT_FOUND  (-ENOENT)    /* no such key */
+#define ETCD_CAS_FAILED (-ESTALE)    /* the compare of a compare-and-swap failed */
+#define ETCD_COMPACTED  (-EOVERFLOW) /* a watch's revision was compacted away */
+#define ETCD_LEASE_GONE (-ETIME)     /* etcd says the lease expired or was revoked */
+
+typedef struct EtcdClient EtcdClient;
+typedef struct EtcdLease EtcdLease;
+typedef struct EtcdWatch EtcdWatch;
+
+typedef struct EtcdOptions {
+	RpcOptions rpc;                /* transport: .plaintext for http:// endpoints */
+	uint64_t request_timeout_usec; /* deadline of each request; 0: 5 s */
+} EtcdOptions;
+
+typedef struct EtcdKeyValue {
+	char *key;
+	char *value; /* NUL-terminated; value_size does not count the NUL */
+	size_t value_size;
+	int64_t create_revision;
+	int64_t mod_revision;
+	int64_t version;
+	int64_t lease;
+} EtcdKeyValue;
+
+typedef enum EtcdEventType {
+	ETCD_EVENT_PUT,
+	ETCD_EVENT_DELETE,
+} EtcdEventType;
+
+typedef struct EtcdEvent {
+	EtcdEventType type;
+	EtcdKeyValue kv; /* for DELETE: key and mod_revision only */
+} EtcdEvent;
+
+/* `endpoint` is host:port (no scheme). */
+int etcd_client_new(const char *endpoint, const EtcdOptions *options, EtcdClient **ret);
+EtcdClient *etcd_client_free(EtcdClient *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(EtcdClient *, etcd_client_free);
+
+void etcd_key_value_done(EtcdKeyValue *kv); /* frees the strings, not kv itself */
+void etcd_key_values_free(EtcdKeyValue *kvs, size_t n);
+void etcd_events_free(EtcdEvent *events, size_t n);
+
+/* The key's current value; ETCD_NOT_FOUND if it does not exist. */
+int etcd_get(EtcdClient *c, const char *key, EtcdKeyValue *ret);
+/* All keys starting with `prefix`, sorted by key, and the store's revision. */
+int etcd_get_prefix(EtcdClient *c, const char *prefix, EtcdKeyValue **ret_kvs, size_t *ret_n,
+                    int64_t *ret_revision);
+/* lease 0: none. ret_revision (optional): the revision of the write. */
+int etcd_put(EtcdClient *c, const char *key, const char *value, size_t value_size, int64_t lease,
+             int64_t *ret_revision);
+/* Number of keys deleted (0 if there was none). */
+int etcd_delete(EtcdClient *c, const char *key, int64_t *ret_deleted);
+int etcd_delete_prefix(EtcdClient *c, const char *prefix, int64_t *ret_deleted);
+
+/* Transactions: if every compare holds, apply `then`, else `otherwise`. */
+typedef enum EtcdCompareTarget {
+	ETCD_COMPARE_VERSION = 0,
+	ETCD_COMPARE_CREATE_REVISION = 1,
+	ETCD_COMPARE_MOD_REVISION = 2,
+	ETCD_COMPARE_VALUE = 3,
+} EtcdCompareTarget;
+
+typedef enum EtcdCompareOp {
+	ETCD_EQUAL = 0,
+	ETCD_GREATER = 1,
+	ETCD_LESS = 2,
+	ETCD_NOT_EQUAL = 3,
+} EtcdCompareOp;
+
+typedef struct EtcdCompare {
+	const char *key;
+	EtcdCompareTarget target;
+	EtcdCompareOp op;
+	int64_t number;    /* for VERSION, CREATE_REVISION, MOD_REVISION */
+	const char *value; /* for VALUE */
+} EtcdCompare;
+
+typedef enum EtcdOpType {
+	ETCD_OP_PUT,
+	ETCD_OP_DELETE,
+	ETCD_OP_DELETE_PREFIX,
+} EtcdOpType;
+
+typedef struct EtcdOp {
+	EtcdOpType type;
+	const char *key;
+	const char *value; /* PUT: NUL-terminated */
+	int64_t lease;     /* PUT */
+} EtcdOp;
+
+/* Returns 1 if the compares held (then-branch applied), 0 if not. */
+int etcd_txn(EtcdClient *c, const EtcdCompare *compares, size_t n_compares, const EtcdOp *then,
+             size_t n_then, const EtcdOp *otherwise, size_t n_otherwise, int64_t *ret_revision);
+
+/* Writes key only if its mod_revision is still `expected_mod_revision`
+ * (0: only if the key does not exist). ETCD_CAS_FAILED otherwise. */
+int etcd_compare_and_swap(EtcdClient *c, const char *key, int64_t expected_mod_revision,
+                          const char *value, int64_t lease, int64_t *ret_revision);
+
+/* ---- leases ---- */
+
+/* Called at most once, from the keepalive thread, when the lease is lost:
+ * ETCD_LEASE_GONE (etcd expired or revoked it) or -ETIMEDOUT (etcd could not be
+ * reached for a whole TTL). The handler must not free the lease. */
+typedef void (*EtcdLeaseLostHandler)(EtcdLease *lease, int error, void *userdata);
+
+/* Grants a lease of ttl_sec seconds and keeps it alive from a background
+ * thread (every TTL/3) until revoked or freed. */
+int etcd_lease_grant(EtcdClient *c, int64_t ttl_sec, EtcdLeaseLostHandler on_lost, void *userdata,
+                     EtcdLease **ret);
+int64_t etcd_lease_get_id(const EtcdLease *l);
+/* The TTL etcd granted (it may raise a too-short one). */
+int64_t etcd_lease_get_ttl(const EtcdLease *l);
+/* Stops the keepalive and revokes: keys attached to it go at once. */
+int etcd_lease_revoke(EtcdLease *l);
+/* Revokes a lease by id (e.g. one held by a process that is gone). */
+int etcd_lease_revoke_id(EtcdClient *c, int64_t id);
+/* Stops the keepalive without revoking: the lease expires after its TTL. */
+EtcdLease *etcd_lease_free(EtcdLease *l);
+DEFINE_TRIVIAL_CLEANUP_FUNC(EtcdLease *, etcd_lease_free);
+
+/* ---- watches ---- */
+
+/* Watches every key under `prefix`, from start_revision (0: from now on).
+ * Returns once etcd has created the watch. */
+int etcd_watch_prefix(EtcdClient *c, const char *prefix, int64_t start_revision, EtcdWatch **ret);
+/* Waits up to timeout_usec for events: returns their number (>= 1) and the
+ * events in revision order, each delivered exactly once across reconnects;
+ * -ETIMEDOUT if none came; ETCD_COMPACTED if the events to resume from are
+ * gone (re-read the prefix and watch again). Reconnects on its own. */
+int etcd_watch_next(EtcdWatch *w, uint64_t timeout_usec, EtcdEvent **ret_events);
+/* The revision of the last event delivered (or the start point). */
+int64_t etcd_watch_get_revision(const EtcdWatch *w);
+/* How many times the watch had to reconnect. */
+unsigned etcd_watch_get_reconnects(const EtcdWatch *w);
+EtcdWatch *etcd_watch_free(EtcdWatch *w);
+DEFINE_TRIVIAL_CLEANUP_FUNC(EtcdWatch *, etcd_watch_free);

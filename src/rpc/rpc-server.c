@@ -1,0 +1,406 @@
+/* rpc-server.c — the gRPC server: a method table built from protobuf-c service
+ * descriptors, an accept thread, and one thread per call running its handler
+ * with blocking receive/send helpers on a per-call completion queue. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "rpc-internal.h"
+#include "strutil.h"
+
+typedef struct RpcMethod {
+	char *path;
+	const ProtobufCMethodDescriptor *desc;
+	RpcHandler handler;
+	void *userdata;
+} RpcMethod;
+
+struct RpcServer {
+	grpc_server *server;
+	grpc_completion_queue *accept_cq; /* completion queue for request_call */
+	int port;
+
+	RpcMethod *methods;
+	size_t n_methods;
+
+	pthread_t accept_thread;
+	bool started;
+	bool got_shutdown_tag;
+	char shutdown_tag; /* its address is the tag */
+
+	pthread_mutex_t lock;
+	pthread_cond_t calls_done;
+	unsigned n_calls; /* call threads still running */
+};
+
+struct RpcServerCall {
+	RpcServer *server;
+	grpc_call *call;
+	grpc_completion_queue *cq;
+	grpc_call_details details;
+	grpc_metadata_array metadata;
+	const RpcMethod *method;
+	char *path;
+
+	grpc_byte_buffer *reply; /* sent with the status */
+	bool sent_initial_metadata;
+	bool finished;
+	int cancelled;
+	bool have_status;
+	RpcStatus status;
+	char op_tag, close_tag;
+};
+
+int rpc_server_new(const char *address, const RpcOptions *options, RpcServer **ret)
+{
+	_cleanup_(grpc_server_credentials_releasep) grpc_server_credentials *creds = NULL;
+	int r = rpc_server_credentials_new(options, &creds);
+	if (r < 0)
+		return r;
+
+	RpcServer *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->calls_done, NULL);
+
+	grpc_arg args[8];
+	size_t n_args;
+	rpc_channel_args_fill(options, false, args, &n_args);
+	grpc_channel_args cargs = { .num_args = n_args, .args = args };
+
+	s->server = grpc_server_create(&cargs, NULL);
+	s->accept_cq = grpc_completion_queue_create_for_next(NULL);
+	grpc_server_register_completion_queue(s->server, s->accept_cq, NULL);
+	s->port = grpc_server_add_http2_port(s->server, address, creds);
+	if (s->port <= 0) {
+		log_debug("rpc: cannot listen on %s", address);
+		rpc_server_free(s);
+		return -EADDRNOTAVAIL;
+	}
+	*ret = s;
+	return 0;
+}
+
+int rpc_server_add_service(RpcServer *s, const ProtobufCServiceDescriptor *service,
+                           const RpcHandler *handlers, void *userdata)
+{
+	if (s->started)
+		return -EBUSY;
+	RpcMethod *m =
+	        reallocarray(s->methods, s->n_methods + service->n_methods, sizeof(RpcMethod));
+	if (!m)
+		return -ENOMEM;
+	s->methods = m;
+	for (unsigned i = 0; i < service->n_methods; i++) {
+		if (!handlers[i])
+			continue;
+		char *path = rpc_method_path(service, &service->methods[i]);
+		if (!path)
+			return -ENOMEM;
+		s->methods[s->n_methods++] = (RpcMethod){
+			.path = path,
+			.desc = &service->methods[i],
+			.handler = handlers[i],
+			.userdata = userdata,
+		};
+	}
+	return 0;
+}
+
+int rpc_server_get_port(const RpcServer *s)
+{
+	return s->port;
+}
+
+const char *rpc_server_call_method(const RpcServerCall *c)
+{
+	return c->path;
+}
+
+int rpc_server_call_error(RpcServerCall *c, RpcCode code, const char *fmt, ...)
+{
+	char buf[sizeof(c->status.message)];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	rpc_status_set(&c->status, code, buf, n < 0 ? 0 : strlen(buf));
+	c->have_status = true;
+	return rpc_code_to_errno(code);
+}
+
+int rpc_server_call_recv(RpcServerCall *c, ProtobufCMessage **ret)
+{
+	_cleanup_(grpc_byte_buffer_destroyp) grpc_byte_buffer *bb = NULL;
+	grpc_op op = {
+		.op = GRPC_OP_RECV_MESSAGE,
+		.data.recv_message.recv_message = &bb,
+	};
+	if (grpc_call_start_batch(c->call, &op, 1, &c->op_tag, NULL) != GRPC_CALL_OK)
+		return -EPROTO;
+	/* fails when the call was cancelled, e.g. by an oversized message (the
+	 * core has already sent RESOURCE_EXHAUSTED then) */
+	if (!rpc_cq_pluck(c->cq, &c->op_tag).success)
+		return -ECONNRESET;
+	if (!bb)
+		return 0;
+
+	int r = rpc_byte_buffer_decode(c->method->desc->input, bb, ret);
+	if (r < 0) {
+		rpc_server_call_error(c, RPC_INVALID_ARGUMENT, "malformed %s message",
+		                      c->method->desc->input->name);
+		return r;
+	}
+	return 1;
+}
+
+/* One batch: initial metadata if not sent yet, then message and/or status. */
+static int call_send_ops(RpcServerCall *c, grpc_byte_buffer *bb, const RpcStatus *status)
+{
+	grpc_op ops[3] = {};
+	size_t n = 0;
+	grpc_slice details = grpc_empty_slice();
+
+	if (!c->sent_initial_metadata)
+		ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+	if (bb) {
+		ops[n].op = GRPC_OP_SEND_MESSAGE;
+		ops[n++].data.send_message.send_message = bb;
+	}
+	if (status) {
+		details = grpc_slice_from_copied_string(status->message);
+		ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+		ops[n].data.send_status_from_server.status = (grpc_status_code)status->code;
+		ops[n++].data.send_status_from_server.status_details = &details;
+	}
+
+	int r = 0;
+	if (grpc_call_start_batch(c->call, ops, n, &c->op_tag, NULL) != GRPC_CALL_OK)
+		r = -EPROTO;
+	else if (!rpc_cq_pluck(c->cq, &c->op_tag).success)
+		r = -ECONNRESET;
+	c->sent_initial_metadata = true;
+	if (status)
+		c->finished = true;
+	grpc_slice_unref(details);
+	return r;
+}
+
+int rpc_server_call_send(RpcServerCall *c, const ProtobufCMessage *m)
+{
+	if (c->finished)
+		return -ESHUTDOWN;
+	_cleanup_(grpc_byte_buffer_destroyp) grpc_byte_buffer *bb = rpc_message_pack(m);
+	if (!bb)
+		return -ENOMEM;
+	return call_send_ops(c, bb, NULL);
+}
+
+int rpc_server_call_reply(RpcServerCall *c, const ProtobufCMessage *m)
+{
+	grpc_byte_buffer *bb = rpc_message_pack(m);
+	if (!bb)
+		return -ENOMEM;
+	if (c->reply)
+		grpc_byte_buffer_destroy(c->reply);
+	c->reply = bb;
+	return 0;
+}
+
+static void call_finish(RpcServerCall *c, int r)
+{
+	RpcStatus st = { .code = RPC_OK };
+
+	if (c->finished)
+		return;
+	if (r < 0) {
+		if (c->have_status)
+			st = c->status;
+		else {
+			st.code = rpc_code_from_errno(r);
+			snprintf(st.message, sizeof(st.message), "%s", strerror(-r));
+		}
+		if (st.code == RPC_OK) /* a failed handler never reports success */
+			st.code = RPC_UNKNOWN;
+	}
+	(void)call_send_ops(c, st.code == RPC_OK ? c->reply : NULL, &st);
+}
+
+static void call_free(RpcServerCall *c)
+{
+	if (!c)
+		return;
+	if (c->reply)
+		grpc_byte_buffer_destroy(c->reply);
+	if (c->call)
+		grpc_call_unref(c->call);
+	rpc_cq_destroy(c->cq);
+	grpc_call_details_destroy(&c->details);
+	grpc_metadata_array_destroy(&c->metadata);
+	free(c->path);
+	free(c);
+}
+
+static const RpcMethod *server_find_method(const RpcServer *s, const char *path)
+{
+	for (size_t i = 0; i < s->n_methods; i++)
+		if (streq(s->methods[i].path, path))
+			return &s->methods[i];
+	return NULL;
+}
+
+static void *call_thread(void *arg)
+{
+	RpcServerCall *c = arg;
+	RpcServer *s = c->server;
+
+	/* outstanding for the call's whole life; completes when it ends */
+	grpc_op op = {
+		.op = GRPC_OP_RECV_CLOSE_ON_SERVER,
+		.data.recv_close_on_server.cancelled = &c->cancelled,
+	};
+	bool close_started =
+	        grpc_call_start_batch(c->call, &op, 1, &c->close_tag, NULL) == GRPC_CALL_OK;
+
+	c->path = grpc_slice_to_c_string(c->details.method);
+	c->method = server_find_method(s, c->path);
+	if (!c->method) {
+		log_debug("rpc: unknown method %s", c->path);
+		rpc_server_call_error(c, RPC_UNIMPLEMENTED, "unknown method %s", c->path);
+		call_finish(c, -EOPNOTSUPP);
+	} else
+		call_finish(c, c->method->handler(c, c->method->userdata));
+
+	if (close_started)
+		rpc_cq_pluck(c->cq, &c->close_tag);
+	call_free(c);
+
+	pthread_mutex_lock(&s->lock);
+	if (--s->n_calls == 0)
+		pthread_cond_broadcast(&s->calls_done);
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+static RpcServerCall *call_new(RpcServer *s)
+{
+	RpcServerCall *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->server = s;
+	c->cq = grpc_completion_queue_create_for_pluck(NULL);
+	grpc_call_details_init(&c->details);
+	grpc_metadata_array_init(&c->metadata);
+	return c;
+}
+
+static void *accept_thread(void *arg)
+{
+	RpcServer *s = arg;
+
+	for (;;) {
+		RpcServerCall *c = call_new(s);
+		if (!c)
+			break;
+		if (grpc_server_request_call(s->server, &c->call, &c->details, &c->metadata, c->cq,
+		                             s->accept_cq, c) != GRPC_CALL_OK) {
+			call_free(c);
+			break;
+		}
+
+		grpc_event ev;
+		for (;;) {
+			ev = grpc_completion_queue_next(s->accept_cq,
+			                                gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+			if (ev.type == GRPC_OP_COMPLETE && ev.tag == &s->shutdown_tag)
+				s->got_shutdown_tag = true;
+			else
+				break;
+		}
+		if (ev.type != GRPC_OP_COMPLETE || !ev.success) {
+			/* the server is shutting down */
+			call_free(c);
+			break;
+		}
+
+		pthread_mutex_lock(&s->lock);
+		s->n_calls++;
+		pthread_mutex_unlock(&s->lock);
+
+		pthread_attr_t attr;
+		pthread_t t;
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		int r = pthread_create(&t, &attr, call_thread, c);
+		pthread_attr_destroy(&attr);
+		if (r != 0) {
+			log_debug_errno(r, "rpc: cannot start a call thread");
+			call_finish(c, -r);
+			call_free(c);
+			pthread_mutex_lock(&s->lock);
+			s->n_calls--;
+			pthread_mutex_unlock(&s->lock);
+		}
+	}
+	return NULL;
+}
+
+int rpc_server_start(RpcServer *s)
+{
+	if (s->started)
+		return -EALREADY;
+	grpc_server_start(s->server);
+	int r = pthread_create(&s->accept_thread, NULL, accept_thread, s);
+	if (r != 0) {
+		/* grpc_server_destroy() wants a shut down server */
+		grpc_server_shutdown_and_notify(s->server, s->accept_cq, &s->shutdown_tag);
+		return -r;
+	}
+	s->started = true;
+	return 0;
+}
+
+RpcServer *rpc_server_free(RpcServer *s)
+{
+	if (!s)
+		return NULL;
+
+	if (s->server) {
+		grpc_server_shutdown_and_notify(s->server, s->accept_cq, &s->shutdown_tag);
+		grpc_server_cancel_all_calls(s->server);
+		if (s->started)
+			pthread_join(s->accept_thread, NULL);
+		while (!s->got_shutdown_tag) {
+			grpc_event ev = grpc_completion_queue_next(
+			        s->accept_cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+			if (ev.type != GRPC_OP_COMPLETE || ev.tag == &s->shutdown_tag)
+				break;
+		}
+
+		pthread_mutex_lock(&s->lock);
+		while (s->n_calls > 0)
+			pthread_cond_wait(&s->calls_done, &s->lock);
+		pthread_mutex_unlock(&s->lock);
+
+		grpc_server_destroy(s->server);
+	}
+	if (s->accept_cq) {
+		grpc_completion_queue_shutdown(s->accept_cq);
+		while (grpc_completion_queue_next(s->accept_cq, gpr_inf_future(GPR_CLOCK_REALTIME),
+		                                  NULL)
+		               .type != GRPC_QUEUE_SHUTDOWN)
+			;
+		grpc_completion_queue_destroy(s->accept_cq);
+	}
+	for (size_t i = 0; i < s->n_methods; i++)
+		free(s->methods[i].path);
+	free(s->methods);
+	pthread_cond_destroy(&s->calls_done);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+	return NULL;
+}

@@ -1,0 +1,230 @@
+/* rpc-testutil.c — see rpc-testutil.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "rpc-testutil.h"
+#include "strutil.h"
+
+extern char **environ;
+
+static int testing_echo(RpcServerCall *c, void *userdata)
+{
+	_cleanup_message_ Podmig__V1__EchoRequest *req = NULL;
+	int r = rpc_server_call_recv(c, (ProtobufCMessage **)&req);
+	if (r < 0)
+		return r;
+	if (r == 0)
+		return rpc_server_call_error(c, RPC_INVALID_ARGUMENT, "no request");
+	if (req->fail_code != 0)
+		return rpc_server_call_error(c, (RpcCode)req->fail_code, "failed as asked: %s",
+		                             req->text);
+	if (streq(req->text, "slow"))
+		nanosleep(&(struct timespec){ .tv_nsec = 300 * 1000 * 1000 }, NULL);
+	Podmig__V1__EchoResponse rep = PODMIG__V1__ECHO_RESPONSE__INIT;
+	rep.text = req->text;
+	rep.seq = req->seq + 1;
+	return rpc_server_call_reply(c, &rep.base);
+}
+
+static int testing_upload(RpcServerCall *c, void *userdata)
+{
+	Podmig__V1__UploadSummary sum = PODMIG__V1__UPLOAD_SUMMARY__INIT;
+	for (;;) {
+		_cleanup_message_ Podmig__V1__Chunk *chunk = NULL;
+		int r = rpc_server_call_recv(c, (ProtobufCMessage **)&chunk);
+		if (r < 0)
+			return r;
+		if (r == 0)
+			break;
+		if (chunk->offset != sum.bytes)
+			return rpc_server_call_error(
+			        c, RPC_DATA_LOSS, "chunk at offset %llu, expected %llu",
+			        (unsigned long long)chunk->offset, (unsigned long long)sum.bytes);
+		sum.bytes += chunk->data.len;
+		sum.chunks++;
+	}
+	return rpc_server_call_reply(c, &sum.base);
+}
+
+static int testing_count(RpcServerCall *c, void *userdata)
+{
+	_cleanup_message_ Podmig__V1__EchoRequest *req = NULL;
+	int r = rpc_server_call_recv(c, (ProtobufCMessage **)&req);
+	if (r < 0)
+		return r;
+	if (r == 0)
+		return rpc_server_call_error(c, RPC_INVALID_ARGUMENT, "no request");
+	for (uint64_t i = 0; req->seq == 0 || i < req->seq; i++) {
+		Podmig__V1__EchoResponse rep = PODMIG__V1__ECHO_RESPONSE__INIT;
+		rep.text = req->text;
+		rep.seq = i;
+		r = rpc_server_call_send(c, &rep.base);
+		if (r < 0)
+			return r;
+		if (req->seq == 0)
+			nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
+	}
+	return 0;
+}
+
+static int testing_chat(RpcServerCall *c, void *userdata)
+{
+	for (;;) {
+		_cleanup_message_ Podmig__V1__EchoRequest *req = NULL;
+		int r = rpc_server_call_recv(c, (ProtobufCMessage **)&req);
+		if (r <= 0)
+			return r;
+		Podmig__V1__EchoResponse rep = PODMIG__V1__ECHO_RESPONSE__INIT;
+		rep.text = req->text;
+		rep.seq = req->seq + 1;
+		r = rpc_server_call_send(c, &rep.base);
+		if (r < 0)
+			return r;
+	}
+}
+
+const RpcHandler test_testing_handlers[] = {
+	testing_echo,
+	testing_upload,
+	testing_count,
+	testing_chat,
+};
+
+int test_server_start(const RpcOptions *options, RpcServer **ret)
+{
+	_cleanup_(rpc_server_freep) RpcServer *s = NULL;
+	int r = rpc_server_new("127.0.0.1:0", options, &s);
+	if (r < 0)
+		return r;
+	r = rpc_server_add_service(s, &podmig__v1__testing__descriptor, test_testing_handlers,
+	                           NULL);
+	if (r < 0)
+		return r;
+	r = rpc_server_start(s);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(s);
+	return 0;
+}
+
+int test_spawn(char *const argv[], const char *log_path, pid_t *ret_pid)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, log_path ?: "/dev/null",
+	                                 O_WRONLY | O_CREAT | O_APPEND, 0644);
+	posix_spawn_file_actions_adddup2(&fa, 1, 2);
+	pid_t pid;
+	int r = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (r != 0)
+		return -r;
+	*ret_pid = pid;
+	return 0;
+}
+
+int test_spawn_wait(char *const argv[])
+{
+	pid_t pid;
+	int r = test_spawn(argv, NULL, &pid);
+	if (r < 0)
+		return r;
+	int status;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int test_tmpdir_new(const char *name, char **ret)
+{
+	const char *base = getenv("TMPDIR") ?: "/tmp";
+	char *p;
+	if (asprintf(&p, "%s/%s.XXXXXX", base, name) < 0)
+		return -ENOMEM;
+	if (!mkdtemp(p)) {
+		free(p);
+		return -errno;
+	}
+	*ret = p;
+	return 0;
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path) < 0 ? -1 : 0;
+}
+
+int test_tmpdir_remove(const char *path)
+{
+	if (nftw(path, remove_one, 16, FTW_DEPTH | FTW_PHYS) < 0)
+		return -errno;
+	return 0;
+}
+
+/* openssl req -x509, self-signed (CA) or signed by ca (leaf). */
+static int make_cert(const char *dir, const char *name, const char *cn, const char *ca,
+                     const char *san)
+{
+	char keyout[512], out[512], subj[128], ca_pem[512], ca_key[512], san_ext[160];
+	snprintf(keyout, sizeof(keyout), "%s/%s.key", dir, name);
+	snprintf(out, sizeof(out), "%s/%s.pem", dir, name);
+	snprintf(subj, sizeof(subj), "/CN=%s", cn);
+	char *argv[32] = { (char *)"/usr/bin/openssl",
+		           (char *)"req",
+		           (char *)"-x509",
+		           (char *)"-newkey",
+		           (char *)"ec",
+		           (char *)"-pkeyopt",
+		           (char *)"ec_paramgen_curve:prime256v1",
+		           (char *)"-nodes",
+		           (char *)"-days",
+		           (char *)"2",
+		           (char *)"-subj",
+		           subj,
+		           (char *)"-keyout",
+		           keyout,
+		           (char *)"-out",
+		           out };
+	size_t n = 16;
+	if (ca) {
+		snprintf(ca_pem, sizeof(ca_pem), "%s/%s.pem", dir, ca);
+		snprintf(ca_key, sizeof(ca_key), "%s/%s.key", dir, ca);
+		argv[n++] = (char *)"-CA";
+		argv[n++] = ca_pem;
+		argv[n++] = (char *)"-CAkey";
+		argv[n++] = ca_key;
+		argv[n++] = (char *)"-addext";
+		argv[n++] = (char *)"basicConstraints=critical,CA:FALSE";
+	}
+	if (san) {
+		snprintf(san_ext, sizeof(san_ext), "subjectAltName=%s", san);
+		argv[n++] = (char *)"-addext";
+		argv[n++] = san_ext;
+	}
+	argv[n] = NULL;
+	int r = test_spawn_wait(argv);
+	if (r < 0)
+		return r;
+	return r == 0 ? 0 : -EIO;
+}
+
+int test_make_certs(const char *dir)
+{
+	int r;
+	if ((r = make_cert(dir, "ca", "podmig-test-ca", NULL, NULL)) < 0 ||
+	    (r = make_cert(dir, "server", "localhost", "ca", "DNS:localhost,IP:127.0.0.1")) < 0 ||
+	    (r = make_cert(dir, "client", "podmig-test-client", "ca", NULL)) < 0 ||
+	    (r = make_cert(dir, "other-ca", "podmig-other-ca", NULL, NULL)) < 0 ||
+	    (r = make_cert(dir, "other-client", "podmig-other-client", "other-ca", NULL)) < 0)
+		return r;
+	return 0;
+}

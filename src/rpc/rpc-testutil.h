@@ -1,0 +1,35 @@
+/* rpc-testutil.h — helpers for tests and benchmarks of src/rpc and the rooms
+ * above it: the podmig.v1.Testing service, throwaway TLS certificates made
+ * with the openssl CLI, and spawning helper programs (posix_spawn, never a
+ * shell, never fork() after grpc_init()). Not linked into programs. */
+#pragma once
+
+#include <sys/types.h>
+
+#include "rpc.h"
+#include "testing.pb-c.h"
+
+/* Handlers for podmig.v1.Testing, indexed like its descriptor:
+ *   Echo:   replies text and seq+1; fail_code != 0 fails with that code;
+ *           text "slow" answers after 300 ms.
+ *   Upload: sums chunk sizes, DATA_LOSS if an offset is out of order.
+ *   Count:  sends seq replies (0: one every 10 ms until cancelled).
+ *   Chat:   echoes each message until the client half-closes. */
+extern const RpcHandler test_testing_handlers[];
+
+/* A plaintext or TLS server on 127.0.0.1:0 serving Testing, started. */
+int test_server_start(const RpcOptions *options, RpcServer **ret);
+
+/* Runs argv[0] (a path) with stdin/stdout/stderr on /dev/null and waits.
+ * Returns its exit status, or a negative errno. */
+int test_spawn_wait(char *const argv[]);
+/* Starts argv[0] with stdout/stderr appended to log_path (NULL: /dev/null). */
+int test_spawn(char *const argv[], const char *log_path, pid_t *ret_pid);
+
+/* mkdtemp under $TMPDIR (or /tmp); and its recursive removal. */
+int test_tmpdir_new(const char *name, char **ret);
+int test_tmpdir_remove(const char *path);
+
+/* In `dir`: ca.pem, server.pem/.key (localhost, 127.0.0.1), client.pem/.key,
+ * all from one CA; and other-ca.pem, other-client.pem/.key from another. */
+int test_make_certs(const char *dir);

@@ -1,0 +1,354 @@
+/* Tests for src/rpc over plaintext loopback: the four call kinds, deadlines,
+ * cancellation, status codes, bad input (unknown method, malformed and
+ * oversized messages) with the server serving on, and shutdown with calls in
+ * flight. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "agent.pb-c.h"
+#include "rpc-testutil.h"
+
+#define TIMEOUT     (5 * RPC_USEC_PER_SEC)
+#define SMALL_LIMIT (64 * 1024)
+
+typedef struct Fixture {
+	RpcServer *server;
+	RpcChannel *channel;
+} Fixture;
+
+static const RpcOptions plaintext = { .plaintext = true, .max_receive_message_bytes = SMALL_LIMIT };
+
+static int setup(void **state)
+{
+	Fixture *f = calloc(1, sizeof(*f));
+	rpc_global_init();
+	assert_int_equal(test_server_start(&plaintext, &f->server), 0);
+	char target[64];
+	snprintf(target, sizeof(target), "127.0.0.1:%d", rpc_server_get_port(f->server));
+	assert_int_equal(rpc_channel_new(target, &(RpcOptions){ .plaintext = true }, &f->channel),
+	                 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	Fixture *f = *state;
+	rpc_channel_free(f->channel);
+	rpc_server_free(f->server);
+	rpc_global_shutdown();
+	free(f);
+	return 0;
+}
+
+static int echo(RpcChannel *ch, const char *text, uint64_t seq, uint32_t fail_code,
+                uint64_t timeout, RpcStatus *st)
+{
+	Podmig__V1__EchoRequest req = PODMIG__V1__ECHO_REQUEST__INIT;
+	req.text = (char *)text;
+	req.seq = seq;
+	req.fail_code = fail_code;
+	_cleanup_message_ Podmig__V1__EchoResponse *rep = NULL;
+	int r = rpc_call_unary(ch, &podmig__v1__testing__descriptor, "Echo", &req.base, timeout,
+	                       (ProtobufCMessage **)&rep, st);
+	if (r >= 0) {
+		assert_string_equal(rep->text, text);
+		assert_int_equal(rep->seq, seq + 1);
+	}
+	return r;
+}
+
+static void test_unary(void **state)
+{
+	Fixture *f = *state;
+	RpcStatus st;
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(echo(f->channel, "hello", (uint64_t)i, 0, TIMEOUT, &st), 0);
+	assert_int_equal(st.code, RPC_OK);
+}
+
+static void test_unary_error_status(void **state)
+{
+	Fixture *f = *state;
+	RpcStatus st;
+	assert_int_equal(echo(f->channel, "x", 0, RPC_NOT_FOUND, TIMEOUT, &st), -ENOENT);
+	assert_int_equal(st.code, RPC_NOT_FOUND);
+	assert_string_equal(st.message, "failed as asked: x");
+	assert_int_equal(echo(f->channel, "y", 0, RPC_FAILED_PRECONDITION, TIMEOUT, &st), -EBUSY);
+	assert_int_equal(st.code, RPC_FAILED_PRECONDITION);
+}
+
+static void test_unary_deadline(void **state)
+{
+	Fixture *f = *state;
+	RpcStatus st;
+	assert_int_equal(echo(f->channel, "slow", 0, 0, 50 * RPC_USEC_PER_MSEC, &st), -ETIMEDOUT);
+	assert_int_equal(st.code, RPC_DEADLINE_EXCEEDED);
+	assert_int_equal(echo(f->channel, "in time", 0, 0, TIMEOUT, &st), 0);
+}
+
+static void test_unary_bad_method_name(void **state)
+{
+	Fixture *f = *state;
+	Podmig__V1__EchoRequest req = PODMIG__V1__ECHO_REQUEST__INIT;
+	ProtobufCMessage *rep = NULL;
+	/* not a method of the service, or the wrong request type: refused locally */
+	assert_int_equal(rpc_call_unary(f->channel, &podmig__v1__testing__descriptor, "Nope",
+	                                &req.base, TIMEOUT, &rep, NULL),
+	                 -EINVAL);
+	assert_int_equal(rpc_call_unary(f->channel, &podmig__v1__testing__descriptor, "Upload",
+	                                &req.base, TIMEOUT, &rep, NULL),
+	                 -EINVAL);
+	assert_null(rep);
+}
+
+static void test_client_streaming(void **state)
+{
+	Fixture *f = *state;
+	_cleanup_(rpc_stream_freep) RpcStream *s = NULL;
+	assert_int_equal(
+	        rpc_stream_open(f->channel, &podmig__v1__testing__descriptor, "Upload", &s), 0);
+	static uint8_t buf[32 * 1024];
+	memset(buf, 'a', sizeof(buf));
+	for (unsigned i = 0; i < 64; i++) {
+		Podmig__V1__Chunk c = PODMIG__V1__CHUNK__INIT;
+		c.data.data = buf;
+		c.data.len = sizeof(buf);
+		c.offset = (uint64_t)i * sizeof(buf);
+		assert_int_equal(rpc_stream_send(s, &c.base), 0);
+	}
+	assert_int_equal(rpc_stream_close_send(s), 0);
+	_cleanup_message_ Podmig__V1__UploadSummary *sum = NULL;
+	assert_int_equal(rpc_stream_recv(s, TIMEOUT, (ProtobufCMessage **)&sum), 1);
+	assert_int_equal(sum->bytes, 64 * sizeof(buf));
+	assert_int_equal(sum->chunks, 64);
+	RpcStatus st;
+	assert_int_equal(rpc_stream_finish(s, &st), 0);
+	assert_int_equal(st.code, RPC_OK);
+}
+
+static void test_client_streaming_server_error(void **state)
+{
+	Fixture *f = *state;
+	_cleanup_(rpc_stream_freep) RpcStream *s = NULL;
+	assert_int_equal(
+	        rpc_stream_open(f->channel, &podmig__v1__testing__descriptor, "Upload", &s), 0);
+	Podmig__V1__Chunk c = PODMIG__V1__CHUNK__INIT;
+	c.offset = 7; /* out of order */
+	assert_int_equal(rpc_stream_send(s, &c.base), 0);
+	ProtobufCMessage *m = NULL;
+	assert_true(rpc_stream_recv(s, TIMEOUT, &m) <= 0);
+	RpcStatus st;
+	assert_int_equal(rpc_stream_finish(s, &st), -EBADMSG);
+	assert_int_equal(st.code, RPC_DATA_LOSS);
+	assert_string_equal(st.message, "chunk at offset 7, expected 0");
+}
+
+static void test_server_streaming(void **state)
+{
+	Fixture *f = *state;
+	_cleanup_(rpc_stream_freep) RpcStream *s = NULL;
+	assert_int_equal(rpc_stream_open(f->channel, &podmig__v1__testing__descriptor, "Count", &s),
+	                 0);
+	Podmig__V1__EchoRequest req = PODMIG__V1__ECHO_REQUEST__INIT;
+	req.text = (char *)"n";
+	req.seq = 5;
+	assert_int_equal(rpc_stream_send(s, &req.base), 0);
+	assert_int_equal(rpc_stream_close_send(s), 0);
+	for (uint64_t i = 0; i < 5; i++) {
+		_cleanup_message_ Podmig__V1__EchoResponse *rep = NULL;
+		assert_int_equal(rpc_stream_recv(s, TIMEOUT, (ProtobufCMessage **)&rep), 1);
+		assert_int_equal(rep->seq, i);
+	}
+	ProtobufCMessage *m = NULL;
+	assert_int_equal(rpc_stream_recv(s, TIMEOUT, &m), 0);
+	assert_int_equal(rpc_stream_finish(s, NULL), 0);
+}
+
+static void test_server_streaming_cancel(void **state)
+{
+	Fixture *f = *state;
+	_cleanup_(rpc_stream_freep) RpcStream *s = NULL;
+	assert_int_equal(rpc_stream_open(f->channel, &podmig__v1__testing__descriptor, "Count", &s),
+	                 0);
+	Podmig__V1__EchoRequest req = PODMIG__V1__ECHO_REQUEST__INIT;
+	req.text = (char *)"forever";
+	assert_int_equal(rpc_stream_send(s, &req.base), 0);
+	for (int i = 0; i < 3; i++) {
+		_cleanup_message_ Podmig__V1__EchoResponse *rep = NULL;
+		assert_int_equal(rpc_stream_recv(s, TIMEOUT, (ProtobufCMessage **)&rep), 1);
+	}
+	/* a receive that times out leaves the stream usable */
+	ProtobufCMessage *m = NULL;
+	int r = rpc_stream_recv(s, 1, &m);
+	assert_true(r == -ETIMEDOUT || r == 1);
+	rpc_message_free(TAKE_PTR(m));
+
+	rpc_stream_cancel(s);
+	RpcStatus st;
+	assert_int_equal(rpc_stream_finish(s, &st), -ECANCELED);
+	assert_int_equal(st.code, RPC_CANCELLED);
+}
+
+static void test_bidi(void **state)
+{
+	Fixture *f = *state;
+	_cleanup_(rpc_stream_freep) RpcStream *s = NULL;
+	assert_int_equal(rpc_stream_open(f->channel, &podmig__v1__testing__descriptor, "Chat", &s),
+	                 0);
+	for (uint64_t i = 0; i < 10; i++) {
+		Podmig__V1__EchoRequest req = PODMIG__V1__ECHO_REQUEST__INIT;
+		req.text = (char *)"ping";
+		req.seq = i * 10;
+		assert_int_equal(rpc_stream_send(s, &req.base), 0);
+		_cleanup_message_ Podmig__V1__EchoResponse *rep = NULL;
+		assert_int_equal(rpc_stream_recv(s, TIMEOUT, (ProtobufCMessage **)&rep), 1);
+		assert_string_equal(rep->text, "ping");
+		assert_int_equal(rep->seq, i * 10 + 1);
+	}
+	assert_int_equal(rpc_stream_close_send(s), 0);
+	ProtobufCMessage *m = NULL;
+	assert_int_equal(rpc_stream_recv(s, TIMEOUT, &m), 0);
+	assert_int_equal(rpc_stream_finish(s, NULL), 0);
+}
+
+static void test_unknown_method(void **state)
+{
+	Fixture *f = *state;
+	/* the test server serves Testing only, not Agent */
+	Podmig__V1__InfoRequest req = PODMIG__V1__INFO_REQUEST__INIT;
+	ProtobufCMessage *rep = NULL;
+	RpcStatus st;
+	assert_int_equal(rpc_call_unary(f->channel, &podmig__v1__agent__descriptor, "Info",
+	                                &req.base, TIMEOUT, &rep, &st),
+	                 -EOPNOTSUPP);
+	assert_int_equal(st.code, RPC_UNIMPLEMENTED);
+	assert_string_equal(st.message, "unknown method /podmig.v1.Agent/Info");
+	assert_int_equal(echo(f->channel, "still serving", 1, 0, TIMEOUT, NULL), 0);
+}
+
+static void test_malformed_message(void **state)
+{
+	Fixture *f = *state;
+	/* field 1 of UploadSummary is a varint, of EchoRequest a string: the
+	 * server cannot decode it as an EchoRequest */
+	_cleanup_(rpc_stream_freep) RpcStream *s = NULL;
+	assert_int_equal(rpc_stream_open(f->channel, &podmig__v1__testing__descriptor, "Echo", &s),
+	                 0);
+	Podmig__V1__UploadSummary bad = PODMIG__V1__UPLOAD_SUMMARY__INIT;
+	bad.bytes = 42;
+	assert_int_equal(rpc_stream_send(s, &bad.base), 0);
+	assert_int_equal(rpc_stream_close_send(s), 0);
+	ProtobufCMessage *m = NULL;
+	assert_true(rpc_stream_recv(s, TIMEOUT, &m) <= 0);
+	RpcStatus st;
+	assert_int_equal(rpc_stream_finish(s, &st), -EINVAL);
+	assert_int_equal(st.code, RPC_INVALID_ARGUMENT);
+	assert_string_equal(st.message, "malformed podmig.v1.EchoRequest message");
+	assert_int_equal(echo(f->channel, "still serving", 2, 0, TIMEOUT, NULL), 0);
+}
+
+static void test_oversized_message(void **state)
+{
+	Fixture *f = *state;
+	_cleanup_free_ char *big = malloc(SMALL_LIMIT + 1);
+	memset(big, 'x', SMALL_LIMIT);
+	big[SMALL_LIMIT] = 0;
+	RpcStatus st;
+	assert_int_equal(echo(f->channel, big, 0, 0, TIMEOUT, &st), -ENOBUFS);
+	assert_int_equal(st.code, RPC_RESOURCE_EXHAUSTED);
+	/* just under the limit passes */
+	big[SMALL_LIMIT - 64] = 0;
+	assert_int_equal(echo(f->channel, big, 0, 0, TIMEOUT, &st), 0);
+	assert_int_equal(echo(f->channel, "still serving", 3, 0, TIMEOUT, NULL), 0);
+}
+
+static void test_shutdown_with_calls_in_flight(void **state)
+{
+	Fixture *f = *state;
+	_cleanup_(rpc_stream_freep) RpcStream *count = NULL, *chat = NULL;
+	assert_int_equal(
+	        rpc_stream_open(f->channel, &podmig__v1__testing__descriptor, "Count", &count), 0);
+	assert_int_equal(
+	        rpc_stream_open(f->channel, &podmig__v1__testing__descriptor, "Chat", &chat), 0);
+	Podmig__V1__EchoRequest req = PODMIG__V1__ECHO_REQUEST__INIT;
+	req.text = (char *)"forever";
+	assert_int_equal(rpc_stream_send(count, &req.base), 0);
+	assert_int_equal(rpc_stream_send(chat, &req.base), 0);
+	ProtobufCMessage *m = NULL;
+	assert_int_equal(rpc_stream_recv(count, TIMEOUT, &m), 1);
+	rpc_message_free(TAKE_PTR(m));
+	assert_int_equal(rpc_stream_recv(chat, TIMEOUT, &m), 1);
+	rpc_message_free(TAKE_PTR(m));
+
+	/* the chat handler is blocked in a receive, the count handler sends */
+	f->server = rpc_server_free(f->server);
+
+	RpcStatus st;
+	assert_true(rpc_stream_finish(count, &st) < 0);
+	assert_true(rpc_stream_finish(chat, &st) < 0);
+
+	/* and a new server comes up for the remaining tests */
+	assert_int_equal(test_server_start(&plaintext, &f->server), 0);
+	char target[64];
+	snprintf(target, sizeof(target), "127.0.0.1:%d", rpc_server_get_port(f->server));
+	f->channel = rpc_channel_free(f->channel);
+	assert_int_equal(rpc_channel_new(target, &(RpcOptions){ .plaintext = true }, &f->channel),
+	                 0);
+	assert_int_equal(echo(f->channel, "new server", 4, 0, TIMEOUT, NULL), 0);
+}
+
+static void test_codes(void **state)
+{
+	assert_string_equal(rpc_code_to_string(RPC_UNIMPLEMENTED), "UNIMPLEMENTED");
+	assert_string_equal(rpc_code_to_string(99), "UNKNOWN");
+	for (RpcCode c = RPC_CANCELLED; c < _RPC_CODE_MAX; c++)
+		assert_int_equal(rpc_code_from_errno(rpc_code_to_errno(c)),
+		                 c == RPC_DATA_LOSS ? RPC_INVALID_ARGUMENT : c);
+	assert_int_equal(rpc_code_from_errno(-ENOMEM), RPC_RESOURCE_EXHAUSTED);
+	assert_int_equal(rpc_code_from_errno(-E2BIG), RPC_INTERNAL);
+}
+
+static void test_options_refused(void **state)
+{
+	RpcServer *s = NULL;
+	/* neither plaintext nor a certificate: refused, never silently plaintext */
+	assert_int_equal(rpc_server_new("127.0.0.1:0", &(RpcOptions){}, &s), -EINVAL);
+	assert_null(s);
+	RpcChannel *ch = NULL;
+	assert_int_equal(
+	        rpc_channel_new("127.0.0.1:1", &(RpcOptions){ .cert_file = "/nonexistent" }, &ch),
+	        -EINVAL);
+	assert_int_equal(
+	        rpc_channel_new("127.0.0.1:1", &(RpcOptions){ .ca_file = "/nonexistent" }, &ch),
+	        -ENOENT);
+	assert_null(ch);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_unary),
+		cmocka_unit_test(test_unary_error_status),
+		cmocka_unit_test(test_unary_deadline),
+		cmocka_unit_test(test_unary_bad_method_name),
+		cmocka_unit_test(test_client_streaming),
+		cmocka_unit_test(test_client_streaming_server_error),
+		cmocka_unit_test(test_server_streaming),
+		cmocka_unit_test(test_server_streaming_cancel),
+		cmocka_unit_test(test_bidi),
+		cmocka_unit_test(test_unknown_method),
+		cmocka_unit_test(test_malformed_message),
+		cmocka_unit_test(test_oversized_message),
+		cmocka_unit_test(test_shutdown_with_calls_in_flight),
+		cmocka_unit_test(test_codes),
+		cmocka_unit_test(test_options_refused),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
