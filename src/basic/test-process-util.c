@@ -1,0 +1,81 @@
+/* Unit tests for process-util: spawning from argv, exit statuses, capture. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "process-util.h"
+
+static void test_spawn_wait_status(void **state)
+{
+	char *const t[] = { "true", NULL }, *const f[] = { "sh", "-c", "exit 7", NULL };
+	int status = -1;
+	assert_int_equal(spawn_wait(t, NULL, &status), 0);
+	assert_int_equal(status, 0);
+	assert_int_equal(spawn_wait(f, NULL, &status), 0);
+	assert_int_equal(status, 7);
+}
+
+static void test_spawn_missing_program(void **state)
+{
+	char *const argv[] = { "/nonexistent/podmig-no-such-program", NULL };
+	int status = 12345;
+	assert_int_equal(spawn_wait(argv, NULL, &status), -ENOENT);
+	assert_int_equal(status, 12345); /* untouched on failure */
+	char *const empty[] = { NULL };
+	assert_int_equal(spawn_wait(empty, NULL, &status), -EINVAL);
+}
+
+static void test_spawn_capture(void **state)
+{
+	/* Arguments arrive verbatim: no shell ever sees them. */
+	char *const argv[] = { "printf", "%s|", "a b", "$(false)", ";x", NULL };
+	char *out = NULL;
+	int status = -1;
+	assert_int_equal(spawn_capture(argv, NULL, 1024, &out, &status), 0);
+	assert_int_equal(status, 0);
+	assert_string_equal(out, "a b|$(false)|;x|");
+	free(out);
+}
+
+static void test_spawn_capture_limit_and_stderr(void **state)
+{
+	char *const argv[] = { "sh", "-c", "echo 0123456789; echo err >&2; exit 3", NULL };
+	SpawnOptions o = { .stderr_to_stdout = true };
+	char *out = NULL;
+	int status = -1;
+	assert_int_equal(spawn_capture(argv, &o, 4, &out, &status), 0);
+	assert_int_equal(status, 3);
+	assert_string_equal(out, "0123");
+	free(out);
+	char *const both[] = { "sh", "-c", "echo out; echo err >&2", NULL };
+	assert_int_equal(spawn_capture(both, &o, 64, &out, &status), 0);
+	assert_non_null(strstr(out, "out\n"));
+	assert_non_null(strstr(out, "err\n"));
+	free(out);
+}
+
+static void test_spawn_killed(void **state)
+{
+	char *const argv[] = { "sh", "-c", "kill -9 $$", NULL };
+	int status = -1;
+	assert_int_equal(spawn_wait(argv, NULL, &status), 0);
+	assert_int_equal(status, 128 + 9);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_spawn_wait_status),
+		cmocka_unit_test(test_spawn_missing_program),
+		cmocka_unit_test(test_spawn_capture),
+		cmocka_unit_test(test_spawn_capture_limit_and_stderr),
+		cmocka_unit_test(test_spawn_killed),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
