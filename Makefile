@@ -1,12 +1,12 @@
 # podmig front door. `make test` is the one command that installs, builds and
-# runs every test suite; `make cluster` brings up a local 3-node cluster.
+# runs every test suite; `make demo` runs the main job on a local 3-node cluster.
 # Everything here runs as root (Podman + CRIU checkpointing needs it).
 
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
 NODES      ?= 3
 
-.PHONY: all deps build build-asan test unit integration format check-format cluster cluster-down bench clean
+.PHONY: all deps build build-asan test unit integration format check-format cluster cluster-down demo bench clean
 
 all: build
 
@@ -42,6 +42,9 @@ check-format:
 
 cluster: build
 	scripts/local-cluster up $(NODES)
+
+demo: build
+	scripts/demo
 
 cluster-down:
 	scripts/local-cluster down
