@@ -1,0 +1,458 @@
+/* migration-record.c — JSON encoding, phase rules and compare-and-swap
+ * storage of migration records. */
+#include "migration-record.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "macro.h"
+#include "strutil.h"
+
+/* jansson provides json_decrefp() for the cleanup attribute. */
+#define _cleanup_json_ _cleanup_(json_decrefp)
+
+static const char *const phase_names[_MIGRATION_PHASE_MAX] = {
+	[MIGRATION_PLANNED] = "planned",
+	[MIGRATION_CHECKPOINTING] = "checkpointing",
+	[MIGRATION_TRANSFERRING] = "transferring",
+	[MIGRATION_RESTORING] = "restoring",
+	[MIGRATION_DONE] = "done",
+	[MIGRATION_ROLLED_BACK] = "rolled-back",
+	[MIGRATION_FAILED] = "failed",
+};
+static const char *const reason_names[_MIGRATION_REASON_MAX] = {
+	[MIGRATION_REASON_MANUAL] = "manual",
+	[MIGRATION_REASON_AUTOMATIC] = "automatic",
+	[MIGRATION_REASON_DRAIN] = "drain",
+};
+static const char *const mode_names[_MIGRATION_MODE_MAX] = {
+	[MIGRATION_MODE_STOP_AND_COPY] = "stop-and-copy",
+	[MIGRATION_MODE_PRE_COPY] = "pre-copy",
+};
+
+static int lookup(const char *const *names, size_t n, const char *s)
+{
+	if (!s)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (streq(names[i], s))
+			return (int)i;
+	return -EINVAL;
+}
+
+const char *migration_phase_to_string(MigrationPhase p)
+{
+	return (unsigned)p < _MIGRATION_PHASE_MAX ? phase_names[p] : NULL;
+}
+
+int migration_phase_from_string(const char *s)
+{
+	return lookup(phase_names, ELEMENTSOF(phase_names), s);
+}
+
+const char *migration_reason_to_string(MigrationReason r)
+{
+	return (unsigned)r < _MIGRATION_REASON_MAX ? reason_names[r] : NULL;
+}
+
+int migration_reason_from_string(const char *s)
+{
+	return lookup(reason_names, ELEMENTSOF(reason_names), s);
+}
+
+const char *migration_mode_to_string(MigrationMode m)
+{
+	return (unsigned)m < _MIGRATION_MODE_MAX ? mode_names[m] : NULL;
+}
+
+int migration_mode_from_string(const char *s)
+{
+	return lookup(mode_names, ELEMENTSOF(mode_names), s);
+}
+
+bool migration_phase_is_final(MigrationPhase p)
+{
+	return p == MIGRATION_DONE || p == MIGRATION_ROLLED_BACK || p == MIGRATION_FAILED;
+}
+
+bool migration_phase_can_advance(MigrationPhase from, MigrationPhase to)
+{
+	if ((unsigned)from >= _MIGRATION_PHASE_MAX || (unsigned)to >= _MIGRATION_PHASE_MAX)
+		return false;
+	if (migration_phase_is_final(from))
+		return false;
+	switch (to) {
+	case MIGRATION_CHECKPOINTING:
+	case MIGRATION_TRANSFERRING:
+	case MIGRATION_RESTORING:
+	case MIGRATION_DONE:
+		/* forward one step at a time */
+		return to == from + 1;
+	case MIGRATION_ROLLED_BACK:
+		/* only once the source has stopped the container */
+		return from >= MIGRATION_CHECKPOINTING;
+	case MIGRATION_FAILED:
+		return true;
+	default:
+		return false;
+	}
+}
+
+bool migration_name_valid(const char *s)
+{
+	if (!s || !*s || strlen(s) > MIGRATION_NAME_MAX)
+		return false;
+	for (const char *p = s; *p; p++) {
+		bool alnum = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		             (*p >= '0' && *p <= '9');
+		if (p == s ? !alnum : !(alnum || *p == '_' || *p == '.' || *p == '-'))
+			return false;
+	}
+	return true;
+}
+
+static bool id_valid(const char *s)
+{
+	return s && *s && strlen(s) < MIGRATION_ID_MAX && migration_name_valid(s);
+}
+
+int migration_record_init(MigrationRecord *rec, const char *container, const char *source,
+                          const char *target, MigrationReason reason, uint64_t now_ms)
+{
+	uint32_t nonce;
+
+	if (!migration_name_valid(container) || !migration_name_valid(source) ||
+	    !migration_name_valid(target) || (unsigned)reason >= _MIGRATION_REASON_MAX)
+		return -EINVAL;
+	if (getrandom(&nonce, sizeof nonce, 0) != sizeof nonce)
+		return -EIO;
+	MigrationRecord r = {
+		.reason = reason,
+		.mode = MIGRATION_MODE_STOP_AND_COPY,
+		.phase = MIGRATION_PLANNED,
+	};
+	snprintf(r.id, sizeof r.id, "m-%013llu-%08x", (unsigned long long)now_ms, nonce);
+	r.phase_time_ms[MIGRATION_PLANNED] = now_ms;
+	r.container = strdup(container);
+	r.source = strdup(source);
+	r.target = strdup(target);
+	if (!r.container || !r.source || !r.target) {
+		migration_record_done(&r);
+		return -ENOMEM;
+	}
+	*rec = r;
+	return 0;
+}
+
+void migration_record_done(MigrationRecord *rec)
+{
+	if (!rec)
+		return;
+	free(rec->container);
+	free(rec->source);
+	free(rec->target);
+	free(rec->image);
+	free(rec->error);
+	rec->container = rec->source = rec->target = rec->image = rec->error = NULL;
+}
+
+int migration_record_to_json(const MigrationRecord *rec, char **ret)
+{
+	_cleanup_json_ json_t *times = json_object(), *root = NULL;
+
+	if (!times)
+		return -ENOMEM;
+	for (size_t p = 0; p < _MIGRATION_PHASE_MAX; p++)
+		if (rec->phase_time_ms[p] &&
+		    json_object_set_new(times, phase_names[p],
+		                        json_integer((json_int_t)rec->phase_time_ms[p])) < 0)
+			return -ENOMEM;
+	root = json_pack(
+	        "{s:s, s:s, s:s, s:s, s:s?, s:s, s:s, s:s, s:O, s:I, s:I, s:s?}", "id", rec->id,
+	        "container", rec->container, "source", rec->source, "target", rec->target, "image",
+	        rec->image, "reason", migration_reason_to_string(rec->reason), "mode",
+	        migration_mode_to_string(rec->mode), "phase", migration_phase_to_string(rec->phase),
+	        "phase_times_ms", times, "bytes", (json_int_t)rec->bytes, "downtime_ms",
+	        (json_int_t)rec->downtime_ms, "error", rec->error);
+	if (!root)
+		return -EINVAL;
+	char *s = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	if (!s)
+		return -ENOMEM;
+	*ret = s;
+	return 0;
+}
+
+static int dup_optional(json_t *v, char **ret)
+{
+	if (!v || json_is_null(v)) {
+		*ret = NULL;
+		return 0;
+	}
+	if (!json_is_string(v))
+		return -EBADMSG;
+	*ret = strdup(json_string_value(v));
+	return *ret ? 0 : -ENOMEM;
+}
+
+int migration_record_from_json(const char *text, size_t size, MigrationRecord *ret)
+{
+	_cleanup_json_ json_t *root = json_loadb(text, size, JSON_REJECT_DUPLICATES, NULL);
+	const char *id, *container, *source, *target, *reason, *mode, *phase;
+	json_t *times, *image = NULL, *error = NULL;
+	json_int_t bytes = 0, downtime = 0;
+	MigrationRecord r = {};
+	int x;
+
+	if (!root ||
+	    json_unpack(root, "{s:s, s:s, s:s, s:s, s?o, s:s, s:s, s:s, s:o, s:I, s:I, s?o}", "id",
+	                &id, "container", &container, "source", &source, "target", &target, "image",
+	                &image, "reason", &reason, "mode", &mode, "phase", &phase, "phase_times_ms",
+	                &times, "bytes", &bytes, "downtime_ms", &downtime, "error", &error) < 0)
+		return -EBADMSG;
+	if (!id_valid(id) || !migration_name_valid(container) || !migration_name_valid(source) ||
+	    !migration_name_valid(target) || bytes < 0 || downtime < 0 || !json_is_object(times))
+		return -EBADMSG;
+	if ((x = migration_reason_from_string(reason)) < 0)
+		return -EBADMSG;
+	r.reason = x;
+	if ((x = migration_mode_from_string(mode)) < 0)
+		return -EBADMSG;
+	r.mode = x;
+	if ((x = migration_phase_from_string(phase)) < 0)
+		return -EBADMSG;
+	r.phase = x;
+
+	const char *k;
+	json_t *v;
+	json_object_foreach(times, k, v)
+	{
+		int p = migration_phase_from_string(k);
+		if (p < 0 || !json_is_integer(v) || json_integer_value(v) <= 0)
+			return -EBADMSG;
+		r.phase_time_ms[p] = (uint64_t)json_integer_value(v);
+	}
+	snprintf(r.id, sizeof r.id, "%s", id);
+	r.bytes = (uint64_t)bytes;
+	r.downtime_ms = (uint64_t)downtime;
+	r.container = strdup(container);
+	r.source = strdup(source);
+	r.target = strdup(target);
+	int e1 = dup_optional(image, &r.image), e2 = dup_optional(error, &r.error);
+	if (!r.container || !r.source || !r.target || e1 < 0 || e2 < 0) {
+		migration_record_done(&r);
+		return e1 == -EBADMSG || e2 == -EBADMSG ? -EBADMSG : -ENOMEM;
+	}
+	*ret = r;
+	return 0;
+}
+
+/* ---- in etcd ---- */
+
+static char *record_key(const char *prefix, const char *id)
+{
+	char *k;
+	return asprintf(&k, "%smigrations/%s", prefix, id) < 0 ? NULL : k;
+}
+
+static char *lock_key(const char *prefix, const char *container)
+{
+	char *k;
+	return asprintf(&k, "%slocks/containers/%s", prefix, container) < 0 ? NULL : k;
+}
+
+int migration_record_create(EtcdClient *c, const char *prefix, MigrationRecord *rec,
+                            char **ret_holder)
+{
+	_cleanup_free_ char *key = record_key(prefix, rec->id);
+	_cleanup_free_ char *lock = lock_key(prefix, rec->container);
+	_cleanup_free_ char *json = NULL;
+	int64_t revision = 0;
+	int r;
+
+	if (!key || !lock)
+		return -ENOMEM;
+	if ((r = migration_record_to_json(rec, &json)) < 0)
+		return r;
+	const EtcdCompare cmp[] = {
+		{ .key = key, .target = ETCD_COMPARE_CREATE_REVISION, .op = ETCD_EQUAL },
+		{ .key = lock, .target = ETCD_COMPARE_CREATE_REVISION, .op = ETCD_EQUAL },
+	};
+	const EtcdOp ops[] = {
+		{ .type = ETCD_OP_PUT, .key = key, .value = json },
+		{ .type = ETCD_OP_PUT, .key = lock, .value = rec->id },
+	};
+	r = etcd_txn(c, cmp, ELEMENTSOF(cmp), ops, ELEMENTSOF(ops), NULL, 0, &revision);
+	if (r < 0)
+		return r;
+	if (r == 0) {
+		/* Which compare failed: a lock held by another migration, or
+		 * (vanishingly unlikely) our id taken. */
+		EtcdKeyValue kv;
+		r = etcd_get(c, lock, &kv);
+		if (r == ETCD_NOT_FOUND)
+			return -EEXIST;
+		if (r < 0)
+			return r;
+		if (ret_holder)
+			*ret_holder = TAKE_PTR(kv.value);
+		etcd_key_value_done(&kv);
+		return -EBUSY;
+	}
+	rec->mod_revision = revision;
+	return 0;
+}
+
+static int record_from_kv(const EtcdKeyValue *kv, MigrationRecord *ret)
+{
+	MigrationRecord r;
+	int x = migration_record_from_json(kv->value, kv->value_size, &r);
+	if (x < 0)
+		return x;
+	r.mod_revision = kv->mod_revision;
+	*ret = r;
+	return 0;
+}
+
+int migration_record_load(EtcdClient *c, const char *prefix, const char *id, MigrationRecord *ret)
+{
+	_cleanup_free_ char *key = NULL;
+	EtcdKeyValue kv;
+	int r;
+
+	if (!id_valid(id))
+		return -EINVAL;
+	if (!(key = record_key(prefix, id)))
+		return -ENOMEM;
+	if ((r = etcd_get(c, key, &kv)) < 0)
+		return r;
+	r = record_from_kv(&kv, ret);
+	etcd_key_value_done(&kv);
+	return r;
+}
+
+/* Stores `next` over rec (CAS on rec->mod_revision), releasing the lock too
+ * when next is final. */
+static int record_swap(EtcdClient *c, const char *prefix, const MigrationRecord *rec,
+                       MigrationRecord *next)
+{
+	_cleanup_free_ char *key = record_key(prefix, rec->id);
+	_cleanup_free_ char *lock = lock_key(prefix, rec->container);
+	_cleanup_free_ char *json = NULL;
+	int64_t revision = 0;
+	int r;
+
+	if (!key || !lock)
+		return -ENOMEM;
+	if ((r = migration_record_to_json(next, &json)) < 0)
+		return r;
+	const EtcdCompare cmp[] = {
+		{ .key = key,
+		  .target = ETCD_COMPARE_MOD_REVISION,
+		  .op = ETCD_EQUAL,
+		  .number = rec->mod_revision },
+		/* The lock is ours to release only if it still names us. */
+		{ .key = lock, .target = ETCD_COMPARE_VALUE, .op = ETCD_EQUAL, .value = rec->id },
+	};
+	const EtcdOp ops[] = {
+		{ .type = ETCD_OP_PUT, .key = key, .value = json },
+		{ .type = ETCD_OP_DELETE, .key = lock },
+	};
+	bool release =
+	        !migration_phase_is_final(rec->phase) && migration_phase_is_final(next->phase);
+	r = etcd_txn(c, cmp, release ? 2 : 1, ops, release ? 2 : 1, NULL, 0, &revision);
+	if (r < 0)
+		return r;
+	if (r == 0)
+		return ETCD_CAS_FAILED;
+	next->mod_revision = revision;
+	return 0;
+}
+
+static int record_copy(const MigrationRecord *rec, MigrationRecord *ret)
+{
+	MigrationRecord r = *rec;
+	r.container = strdup(rec->container);
+	r.source = strdup(rec->source);
+	r.target = strdup(rec->target);
+	r.image = rec->image ? strdup(rec->image) : NULL;
+	r.error = rec->error ? strdup(rec->error) : NULL;
+	if (!r.container || !r.source || !r.target || (rec->image && !r.image) ||
+	    (rec->error && !r.error)) {
+		migration_record_done(&r);
+		return -ENOMEM;
+	}
+	*ret = r;
+	return 0;
+}
+
+int migration_record_advance(EtcdClient *c, const char *prefix, MigrationRecord *rec,
+                             MigrationPhase to, const char *error, uint64_t now_ms)
+{
+	MigrationRecord next;
+	int r;
+
+	if (!migration_phase_can_advance(rec->phase, to))
+		return -EINVAL;
+	if ((r = record_copy(rec, &next)) < 0)
+		return r;
+	next.phase = to;
+	next.phase_time_ms[to] = now_ms ?: 1;
+	if (error) {
+		free(next.error);
+		if (!(next.error = strdup(error))) {
+			migration_record_done(&next);
+			return -ENOMEM;
+		}
+	}
+	r = record_swap(c, prefix, rec, &next);
+	if (r < 0) {
+		migration_record_done(&next);
+		return r;
+	}
+	migration_record_done(rec);
+	*rec = next;
+	return 0;
+}
+
+int migration_record_update(EtcdClient *c, const char *prefix, MigrationRecord *rec)
+{
+	return record_swap(c, prefix, rec, rec);
+}
+
+int migration_record_list(EtcdClient *c, const char *prefix, MigrationRecord **ret, size_t *ret_n)
+{
+	_cleanup_free_ char *p = NULL;
+	EtcdKeyValue *kvs = NULL;
+	size_t n = 0, m = 0;
+	int r;
+
+	if (asprintf(&p, "%smigrations/", prefix) < 0)
+		return -ENOMEM;
+	if ((r = etcd_get_prefix(c, p, &kvs, &n, NULL)) < 0)
+		return r;
+	MigrationRecord *recs = calloc(n ?: 1, sizeof *recs);
+	if (!recs) {
+		etcd_key_values_free(kvs, n);
+		return -ENOMEM;
+	}
+	/* A record that does not parse is skipped rather than hiding the rest. */
+	for (size_t i = 0; i < n; i++)
+		if (record_from_kv(&kvs[i], &recs[m]) >= 0)
+			m++;
+	etcd_key_values_free(kvs, n);
+	*ret = recs;
+	*ret_n = m;
+	return 0;
+}
+
+void migration_records_free(MigrationRecord *recs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		migration_record_done(&recs[i]);
+	free(recs);
+}
