@@ -197,7 +197,7 @@ static int sample_network(Collector *c, NodeSample *s)
 }
 
 /* The container list with their stats; on a Podman failure, podman_ok false. */
-static int sample_containers(Collector *c, NodeSample *s)
+static int sample_containers(Collector *c, bool query_podman, NodeSample *s)
 {
 	PodmanContainer *cts = NULL;
 	PodmanStats *st = NULL;
@@ -207,6 +207,11 @@ static int sample_containers(Collector *c, NodeSample *s)
 
 	if (!c->podman) {
 		snprintf(s->podman_error, sizeof s->podman_error, "no Podman socket configured");
+		return 0;
+	}
+	if (!query_podman) {
+		snprintf(s->podman_error, sizeof s->podman_error, "Podman not asked this time");
+		prev_stats_clear(c);
 		return 0;
 	}
 	r = podman_containers_list(c->podman, true, &cts, &n, &e);
@@ -278,7 +283,7 @@ static int sample_containers(Collector *c, NodeSample *s)
 	return 0;
 }
 
-int collector_sample(Collector *c, NodeSample **ret)
+int collector_sample(Collector *c, bool query_podman, NodeSample **ret)
 {
 	_cleanup_(node_sample_freep) NodeSample *s = calloc(1, sizeof(*s));
 	_cleanup_free_ char *loadavg = NULL, *meminfo = NULL;
@@ -299,7 +304,7 @@ int collector_sample(Collector *c, NodeSample **ret)
 		return r;
 	double busy = cpu_busy_fraction(&c->prev_cpu, &cpu);
 	c->prev_cpu = cpu;
-	if ((r = sample_network(c, s)) < 0 || (r = sample_containers(c, s)) < 0)
+	if ((r = sample_network(c, s)) < 0 || (r = sample_containers(c, query_podman, s)) < 0)
 		return r;
 
 	if (c->options.source == ACCOUNTING_HOST) {

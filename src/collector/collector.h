@@ -146,8 +146,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Collector *, collector_free);
 
 /* A new sample. Podman being unreachable is not a failure of the sample
  * (podman_ok is false then, and in `containers` accounting the use is 0);
- * unreadable /proc files are. */
-int collector_sample(Collector *c, NodeSample **ret);
+ * unreadable /proc files are. !query_podman: leave Podman alone this time
+ * (a caller backing off). */
+int collector_sample(Collector *c, bool query_podman, NodeSample **ret);
 
 /* Containers accounting: the CPU rate of a container from two stats
  * readings, in percent of one core; < 0 if they do not make a rate. */

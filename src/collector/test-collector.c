@@ -152,7 +152,7 @@ static void test_sample_host_and_containers(void **state)
 	copy("proc/stat-2", dir, "stat");
 	copy("proc/net-dev-2", dir, "net/dev");
 	_cleanup_(node_sample_freep) NodeSample *s = NULL;
-	assert_int_equal(collector_sample(c, &s), 0);
+	assert_int_equal(collector_sample(c, true, &s), 0);
 	assert_float_equal(s->capacity_cpus, 2, 0);
 	assert_float_equal(s->cpu_used, 2 * 2.0 / 199.0, 1e-9);
 	assert_float_equal(s->cpu_percent, 100.0 * 2.0 / 199.0, 1e-9);
@@ -172,7 +172,7 @@ static void test_sample_host_and_containers(void **state)
 	oc.capacity_memory = 2ULL << 30;
 	assert_int_equal(collector_new(&oc, NULL, &cc), 0);
 	_cleanup_(node_sample_freep) NodeSample *s2 = NULL;
-	assert_int_equal(collector_sample(cc, &s2), 0);
+	assert_int_equal(collector_sample(cc, true, &s2), 0);
 	assert_float_equal(s2->capacity_cpus, 1, 0);
 	assert_int_equal(s2->capacity_memory, 2ULL << 30);
 	assert_float_equal(s2->cpu_used, 0, 0);
@@ -181,7 +181,7 @@ static void test_sample_host_and_containers(void **state)
 	/* an unreadable /proc file fails the sample */
 	copy("proc/loadavg", dir, "stat");
 	NodeSample *s3 = NULL;
-	assert_int_equal(collector_sample(c, &s3), -EBADMSG);
+	assert_int_equal(collector_sample(c, true, &s3), -EBADMSG);
 	assert_null(s3);
 
 	for (const char *const *f =
