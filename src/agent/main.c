@@ -1,12 +1,16 @@
-/* podmig-agent — the per-node daemon: collector, transfer and gRPC service.
- * For now only its command line exists; the service comes with the node-agent
- * issue, and until then running it says so and fails. */
+/* podmig-agent — the per-node daemon: reads its settings (flags over an
+ * optional config file), then hands over to the agent library (agent.h). */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "agent.h"
 #include "config.h"
 #include "log.h"
+#include "rpc.h"
+#include "strutil.h"
 
 static void help(void)
 {
@@ -16,23 +20,69 @@ static void help(void)
 	       "containers, publishes them to etcd, and checkpoints/restores containers\n"
 	       "when the scheduler migrates them.\n"
 	       "\n"
-	       "Options:\n"
-	       "  -h --help      Show this help\n"
-	       "     --version  Show the version\n");
+	       "Options (each also a 'name = value' line of the --config file):\n"
+	       "  -c --config FILE          Read settings from FILE first\n"
+	       "  -n --node-name NAME       Node name (default: the host name)\n"
+	       "     --listen HOST:PORT     gRPC address to listen on (default 0.0.0.0:%d)\n"
+	       "     --advertise HOST:PORT  Address published for other agents and the scheduler\n"
+	       "     --podman-socket PATH   Podman API socket (default %s)\n"
+	       "     --etcd ENDPOINT        etcd endpoint (default $PODMIG_ETCD_ENDPOINTS or %s)\n"
+	       "     --prefix PREFIX        etcd key prefix (default %s)\n"
+	       "     --interval SECONDS     Sampling and publishing interval (default 1)\n"
+	       "     --lease-ttl SECONDS    TTL of the node's etcd lease (default 5)\n"
+	       "     --accounting SOURCE    host (default) or containers\n"
+	       "     --capacity-cpus N      Declared CPUs (containers accounting)\n"
+	       "     --capacity-memory SIZE Declared memory, e.g. 2G (containers accounting)\n"
+	       "     --link-bandwidth SIZE  Link bandwidth in bytes/s (default 125M = 1 Gbit/s)\n"
+	       "     --label KEY=VALUE      A node label (repeatable)\n"
+	       "     --tls-ca FILE          CA for mutual TLS (gRPC server; etcd over https://)\n"
+	       "     --tls-cert FILE        Certificate (enables TLS on the gRPC server)\n"
+	       "     --tls-key FILE         Its key\n"
+	       "     --criu PATH            criu binary to probe (default /usr/sbin/criu)\n"
+	       "     --log-level LEVEL      debug, info (default), notice, warning, err\n"
+	       "  -h --help                 Show this help\n"
+	       "     --version              Show the version\n",
+	       AGENT_DEFAULT_PORT, AGENT_DEFAULT_PODMAN_SOCKET, AGENT_DEFAULT_ETCD,
+	       AGENT_DEFAULT_PREFIX);
 }
 
 int main(int argc, char *argv[])
 {
-	enum { ARG_VERSION = 0x100 };
+	enum { ARG_VERSION = 0x100, ARG_LOG_LEVEL, ARG_SETTING };
 	static const struct option options[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, ARG_VERSION },
+		{ "config", required_argument, NULL, 'c' },
+		{ "log-level", required_argument, NULL, ARG_LOG_LEVEL },
+		{ "node-name", required_argument, NULL, ARG_SETTING },
+		{ "listen", required_argument, NULL, ARG_SETTING },
+		{ "advertise", required_argument, NULL, ARG_SETTING },
+		{ "podman-socket", required_argument, NULL, ARG_SETTING },
+		{ "etcd", required_argument, NULL, ARG_SETTING },
+		{ "prefix", required_argument, NULL, ARG_SETTING },
+		{ "interval", required_argument, NULL, ARG_SETTING },
+		{ "lease-ttl", required_argument, NULL, ARG_SETTING },
+		{ "accounting", required_argument, NULL, ARG_SETTING },
+		{ "capacity-cpus", required_argument, NULL, ARG_SETTING },
+		{ "capacity-memory", required_argument, NULL, ARG_SETTING },
+		{ "link-bandwidth", required_argument, NULL, ARG_SETTING },
+		{ "label", required_argument, NULL, ARG_SETTING },
+		{ "tls-ca", required_argument, NULL, ARG_SETTING },
+		{ "tls-cert", required_argument, NULL, ARG_SETTING },
+		{ "tls-key", required_argument, NULL, ARG_SETTING },
+		{ "criu", required_argument, NULL, ARG_SETTING },
+		{ "proc-root", required_argument, NULL, ARG_SETTING },
 		{},
 	};
-	int c;
+	_cleanup_(agent_config_done) AgentConfig cfg;
+	char error[512] = "";
+	int c, idx, r;
 
 	log_set_program("podmig-agent");
-	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
+	agent_config_init(&cfg);
+
+	/* The config file first, so flags override it. */
+	while ((c = getopt_long(argc, argv, "hc:n:", options, &idx)) >= 0)
 		switch (c) {
 		case 'h':
 			help();
@@ -40,15 +90,62 @@ int main(int argc, char *argv[])
 		case ARG_VERSION:
 			printf("podmig-agent %s\n", PODMIG_VERSION);
 			return EXIT_SUCCESS;
-		default:
+		case 'c':
+			if (agent_config_load_file(&cfg, optarg, error, sizeof error) < 0) {
+				log_error("%s", error);
+				return 2;
+			}
+			break;
+		case '?':
 			return 2;
+		default:
+			break;
 		}
-	}
 	if (optind < argc) {
 		log_error("unexpected argument '%s'", argv[optind]);
 		return 2;
 	}
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "hc:n:", options, &idx)) >= 0) {
+		const char *key = c == 'n'           ? "node-name"
+		                  : c == ARG_SETTING ? options[idx].name
+		                                     : NULL;
+		if (c == ARG_LOG_LEVEL) {
+			r = log_level_from_string(optarg);
+			if (r < 0) {
+				log_error("--log-level: unknown level '%s'", optarg);
+				return 2;
+			}
+			log_set_max_level(r);
+		}
+		if (!key)
+			continue;
+		r = agent_config_set(&cfg, key, optarg, error, sizeof error);
+		if (r < 0) {
+			log_error("%s", *error ? error : strerror(-r));
+			return 2;
+		}
+	}
+	if (agent_config_finish(&cfg, error, sizeof error) < 0) {
+		log_error("%s", error);
+		return 2;
+	}
 
-	log_error("the agent service is not implemented yet");
-	return EXIT_FAILURE;
+	/* Block the stop signals in every thread (before any starts): the loop
+	 * takes them with sigtimedwait(). */
+	sigset_t stop;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &stop, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	rpc_global_init();
+	Agent *a = NULL;
+	r = agent_new(&cfg, &a);
+	if (r >= 0)
+		r = agent_run(a, &stop);
+	agent_free(a);
+	rpc_global_shutdown();
+	return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
 }

@@ -114,3 +114,21 @@ int parse_size(const char *s, uint64_t *ret)
 	}
 	return -EINVAL;
 }
+
+size_t strv_length(char *const *l)
+{
+	size_t n = 0;
+	if (l)
+		while (l[n])
+			n++;
+	return n;
+}
+
+void strv_free(char **l)
+{
+	if (!l)
+		return;
+	for (char **i = l; *i; i++)
+		free(*i);
+	free(l);
+}

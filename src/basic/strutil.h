@@ -7,6 +7,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "macro.h"
+
 static inline bool streq(const char *a, const char *b)
 {
 	return strcmp(a, b) == 0;
@@ -38,3 +40,12 @@ int safe_atod(const char *s, double *ret);
 /* Parse a size with an optional binary suffix: 512, 64K, 2M, 2G, 1Gi, 3MiB.
  * Returns bytes in *ret. */
 int parse_size(const char *s, uint64_t *ret);
+
+/* String lists: NULL-terminated arrays of malloc'd strings. */
+size_t strv_length(char *const *l);
+void strv_free(char **l);
+static inline void strv_freep(char ***l)
+{
+	strv_free(*l);
+}
+#define _cleanup_strv_free_ _cleanup_(strv_freep)

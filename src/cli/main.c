@@ -9,6 +9,7 @@
 #include "macro.h"
 #include "placement-json.h"
 #include "strutil.h"
+#include "verbs.h"
 
 static int verb_place(int argc, char *argv[]);
 
@@ -18,8 +19,8 @@ static const struct verb {
 	const char *summary;
 	int (*run)(int argc, char *argv[]); /* NULL: not implemented yet */
 } verbs[] = {
-	{ "nodes", "", "Show the nodes and their load" },
-	{ "ps", "", "Show the containers across the cluster" },
+	{ "nodes", "[--json]", "Show the nodes and their load", verb_nodes },
+	{ "ps", "[--json]", "Show the containers across the cluster", verb_ps },
 	{ "migrate", "CONTAINER --to NODE", "Live-migrate a container to a node" },
 	{ "drain", "NODE", "Move every container off a node" },
 	{ "plan", "", "Show what the scheduler would do now, without doing it" },
@@ -153,7 +154,9 @@ static void help(void)
 	printf("\n"
 	       "Options:\n"
 	       "  -h --help      Show this help\n"
-	       "     --version  Show the version\n");
+	       "     --version  Show the version\n"
+	       "\n"
+	       "nodes and ps read etcd: --etcd ENDPOINT or $PODMIG_ETCD_ENDPOINTS.\n");
 }
 
 int main(int argc, char *argv[])

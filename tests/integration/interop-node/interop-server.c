@@ -24,7 +24,7 @@ static int agent_info(RpcServerCall *c, void *userdata)
 
 int main(void)
 {
-	static const RpcHandler agent_handlers[] = { agent_info };
+	static const RpcHandler agent_handlers[] = { agent_info, NULL };
 	char address[64];
 
 	rpc_global_init();

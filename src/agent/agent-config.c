@@ -1,0 +1,240 @@
+/* agent-config.c — podmig-agent's settings: one setter per long option name,
+ * used by the command line and the config file alike. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "strutil.h"
+
+void agent_config_init(AgentConfig *c)
+{
+	*c = (AgentConfig){
+		.interval_usec = 1000000,
+		.lease_ttl_sec = 5,
+		.source = ACCOUNTING_HOST,
+		.link_bandwidth = 125000000, /* 1 Gbit/s */
+	};
+}
+
+void agent_config_done(AgentConfig *c)
+{
+	free(c->node_name);
+	free(c->listen_address);
+	free(c->advertise_address);
+	free(c->podman_socket);
+	free(c->etcd_endpoint);
+	free(c->prefix);
+	strv_free(c->labels);
+	free(c->tls_ca);
+	free(c->tls_cert);
+	free(c->tls_key);
+	free(c->criu_path);
+	free(c->proc_root);
+	agent_config_init(c);
+}
+
+static int fail(char *error, size_t size, const char *fmt, ...) _printf_(3, 4);
+static int fail(char *error, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(error, size, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+static int set_string(char **dst, const char *value)
+{
+	char *s = strdup(value);
+	if (!s)
+		return -ENOMEM;
+	free(*dst);
+	*dst = s;
+	return 0;
+}
+
+/* Seconds as a decimal ("1", "0.5") into microseconds. */
+static int parse_seconds(const char *s, uint64_t *ret)
+{
+	double d;
+	if (safe_atod(s, &d) < 0 || !(d > 0) || d > 86400)
+		return -EINVAL;
+	*ret = (uint64_t)(d * 1e6);
+	return 0;
+}
+
+int agent_config_set(AgentConfig *c, const char *key, const char *value, char *error,
+                     size_t error_size)
+{
+	static const struct {
+		const char *key;
+		size_t offset;
+	} strings[] = {
+		{ "node-name", offsetof(AgentConfig, node_name) },
+		{ "listen", offsetof(AgentConfig, listen_address) },
+		{ "advertise", offsetof(AgentConfig, advertise_address) },
+		{ "podman-socket", offsetof(AgentConfig, podman_socket) },
+		{ "etcd", offsetof(AgentConfig, etcd_endpoint) },
+		{ "prefix", offsetof(AgentConfig, prefix) },
+		{ "tls-ca", offsetof(AgentConfig, tls_ca) },
+		{ "tls-cert", offsetof(AgentConfig, tls_cert) },
+		{ "tls-key", offsetof(AgentConfig, tls_key) },
+		{ "criu", offsetof(AgentConfig, criu_path) },
+		{ "proc-root", offsetof(AgentConfig, proc_root) },
+	};
+	for (size_t i = 0; i < ELEMENTSOF(strings); i++)
+		if (streq(key, strings[i].key)) {
+			if (!*value)
+				return fail(error, error_size, "--%s: empty value", key);
+			return set_string((char **)((char *)c + strings[i].offset), value);
+		}
+
+	if (streq(key, "interval")) {
+		if (parse_seconds(value, &c->interval_usec) < 0 || c->interval_usec < 10000)
+			return fail(error, error_size,
+			            "--interval: '%s' is not a number of seconds >= 0.01", value);
+	} else if (streq(key, "lease-ttl")) {
+		uint64_t v;
+		if (safe_atou64(value, &v) < 0 || v < 2 || v > 3600)
+			return fail(error, error_size, "--lease-ttl: '%s' is not 2..3600 seconds",
+			            value);
+		c->lease_ttl_sec = (int64_t)v;
+	} else if (streq(key, "accounting")) {
+		int r = accounting_source_from_string(value);
+		if (r < 0)
+			return fail(error, error_size,
+			            "--accounting: '%s' is neither 'host' nor 'containers'", value);
+		c->source = r;
+	} else if (streq(key, "capacity-cpus")) {
+		if (safe_atod(value, &c->capacity_cpus) < 0 || !(c->capacity_cpus > 0) ||
+		    c->capacity_cpus > 100000)
+			return fail(error, error_size,
+			            "--capacity-cpus: '%s' is not a positive number", value);
+	} else if (streq(key, "capacity-memory")) {
+		if (parse_size(value, &c->capacity_memory) < 0 || c->capacity_memory == 0)
+			return fail(error, error_size,
+			            "--capacity-memory: '%s' is not a size (e.g. 2G, 512M)", value);
+	} else if (streq(key, "link-bandwidth")) {
+		if (parse_size(value, &c->link_bandwidth) < 0 || c->link_bandwidth == 0)
+			return fail(error, error_size,
+			            "--link-bandwidth: '%s' is not bytes per second (e.g. 125M)",
+			            value);
+	} else if (streq(key, "label")) {
+		const char *eq = strchr(value, '=');
+		if (!eq || eq == value)
+			return fail(error, error_size, "--label: '%s' is not KEY=VALUE", value);
+		size_t n = strv_length(c->labels);
+		char **l = realloc(c->labels, (n + 2) * sizeof(char *));
+		if (!l)
+			return -ENOMEM;
+		c->labels = l;
+		if (!(l[n] = strdup(value)))
+			return -ENOMEM;
+		l[n + 1] = NULL;
+	} else
+		return -ENOENT;
+	return 0;
+}
+
+int agent_config_load_file(AgentConfig *c, const char *path, char *error, size_t error_size)
+{
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0;
+	unsigned lineno = 0;
+
+	if (!f) {
+		int r = -errno;
+		snprintf(error, error_size, "%s: %s", path, strerror(-r));
+		return r;
+	}
+	while (getline(&line, &cap, f) >= 0) {
+		lineno++;
+		char *p = line, *end;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '#' || *p == '\n' || *p == 0)
+			continue;
+		end = p + strlen(p);
+		while (end > p && (end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+			*--end = 0;
+		char *sep = p + strcspn(p, "= \t");
+		if (!*sep)
+			return fail(error, error_size, "%s:%u: expected 'key = value'", path,
+			            lineno);
+		char *value = sep;
+		*value++ = 0;
+		value += strspn(value, "= \t");
+		char msg[256] = "";
+		int r = agent_config_set(c, p, value, msg, sizeof msg);
+		if (r == -ENOENT)
+			return fail(error, error_size, "%s:%u: unknown setting '%s'", path, lineno,
+			            p);
+		if (r < 0)
+			return fail(error, error_size, "%s:%u: %s", path, lineno,
+			            *msg ? msg : strerror(-r));
+	}
+	return 0;
+}
+
+int agent_config_finish(AgentConfig *c, char *error, size_t error_size)
+{
+	char host[256];
+	int r;
+
+	if (c->source == ACCOUNTING_CONTAINERS && (!(c->capacity_cpus > 0) || !c->capacity_memory))
+		return fail(error, error_size,
+		            "--accounting=containers needs --capacity-cpus and --capacity-memory");
+	if (!!c->tls_cert != !!c->tls_key)
+		return fail(error, error_size, "--tls-cert and --tls-key go together");
+	if ((uint64_t)c->lease_ttl_sec * 1000000 < 2 * c->interval_usec)
+		return fail(error, error_size, "--lease-ttl must be at least two intervals");
+	if (gethostname(host, sizeof host) < 0)
+		snprintf(host, sizeof host, "localhost");
+	host[sizeof host - 1] = 0;
+	if (!c->node_name && (r = set_string(&c->node_name, host)) < 0)
+		return r;
+	for (const char *p = c->node_name; *p; p++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.",
+		            *p))
+			return fail(error, error_size,
+			            "node name '%s': only letters, digits, '-', '_' and '.'",
+			            c->node_name);
+	if (!c->listen_address &&
+	    asprintf(&c->listen_address, "0.0.0.0:%d", AGENT_DEFAULT_PORT) < 0) {
+		c->listen_address = NULL;
+		return -ENOMEM;
+	}
+	if (!c->advertise_address) {
+		const char *port = strrchr(c->listen_address, ':');
+		if (!port)
+			return fail(error, error_size, "--listen: '%s' is not HOST:PORT",
+			            c->listen_address);
+		if (startswith(c->listen_address, "0.0.0.0:") ||
+		    startswith(c->listen_address, "[::]:"))
+			r = asprintf(&c->advertise_address, "%s%s", host, port);
+		else
+			r = asprintf(&c->advertise_address, "%s", c->listen_address);
+		if (r < 0) {
+			c->advertise_address = NULL;
+			return -ENOMEM;
+		}
+	}
+	if (!c->podman_socket &&
+	    (r = set_string(&c->podman_socket, AGENT_DEFAULT_PODMAN_SOCKET)) < 0)
+		return r;
+	if (!c->etcd_endpoint) {
+		const char *env = getenv("PODMIG_ETCD_ENDPOINTS");
+		if ((r = set_string(&c->etcd_endpoint, env && *env ? env : AGENT_DEFAULT_ETCD)) < 0)
+			return r;
+	}
+	if (!c->prefix && (r = set_string(&c->prefix, AGENT_DEFAULT_PREFIX)) < 0)
+		return r;
+	if (!startswith(c->prefix, "/") || c->prefix[strlen(c->prefix) - 1] != '/')
+		return fail(error, error_size, "--prefix: '%s' must start and end with '/'",
+		            c->prefix);
+	return 0;
+}

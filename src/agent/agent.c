@@ -1,0 +1,498 @@
+/* agent.c — podmig-agent's service loop: every interval it samples the node,
+ * publishes info (once per lease) and status to etcd under a lease kept alive
+ * in the background, and serves Info and ListContainers over gRPC. Podman or
+ * etcd being down is logged once when it happens and once when it is over;
+ * meanwhile the agent retries with an exponential backoff. */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "agent.h"
+#include "agent.pb-c.h"
+#include "config.h"
+#include "etcd.h"
+#include "json-util.h"
+#include "log.h"
+#include "podman.h"
+#include "rpc.h"
+#include "strutil.h"
+
+#define BACKOFF_MIN_USEC (500 * 1000ULL)
+#define BACKOFF_MAX_USEC (10 * 1000 * 1000ULL)
+
+typedef struct Backoff {
+	bool down;
+	uint64_t delay_usec;
+	uint64_t retry_at; /* monotonic */
+} Backoff;
+
+struct Agent {
+	const AgentConfig *config; /* the caller's; outlives the agent */
+	char *advertise;           /* config's, with the real port if it listens on port 0 */
+	char *info_key;
+	char *status_key;
+	PodmanClient *podman;
+	Collector *collector;
+	CriuFeatures criu;
+	int64_t started_at;
+	char *podman_version;
+
+	EtcdClient *etcd;
+	EtcdLease *lease;
+	atomic_bool lease_lost;
+	bool info_published;
+
+	RpcServer *server;
+
+	pthread_mutex_t lock; /* guards `last` for the gRPC handlers */
+	NodeSample *last;
+
+	Backoff podman_backoff, etcd_backoff;
+	char podman_error[512];
+};
+
+static uint64_t now_usec(clockid_t clock)
+{
+	struct timespec ts;
+	clock_gettime(clock, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static bool backoff_ready(const Backoff *b, uint64_t now)
+{
+	return !b->down || now >= b->retry_at;
+}
+
+/* A failure: returns true if this is news (the first failure). */
+static bool backoff_failed(Backoff *b, uint64_t now)
+{
+	bool news = !b->down;
+	b->down = true;
+	b->delay_usec = news ? BACKOFF_MIN_USEC : MIN(b->delay_usec * 2, BACKOFF_MAX_USEC);
+	b->retry_at = now + b->delay_usec;
+	return news;
+}
+
+/* A success: returns true if it was down. */
+static bool backoff_ok(Backoff *b)
+{
+	bool was = b->down;
+	*b = (Backoff){};
+	return was;
+}
+
+/* ---- gRPC ---- */
+
+static int handle_info(RpcServerCall *call, void *userdata)
+{
+	Agent *a = userdata;
+	_cleanup_message_ ProtobufCMessage *req = NULL;
+	int r = rpc_server_call_recv(call, &req);
+	if (r < 0)
+		return r;
+
+	Podmig__V1__InfoResponse rep = PODMIG__V1__INFO_RESPONSE__INIT;
+	Podmig__V1__CriuFeatures criu = PODMIG__V1__CRIU_FEATURES__INIT;
+	size_t n = strv_length(a->config->labels);
+	_cleanup_free_ Podmig__V1__InfoResponse__LabelsEntry *entries =
+	        calloc(MAX(n, 1u), sizeof(*entries));
+	_cleanup_free_ Podmig__V1__InfoResponse__LabelsEntry **ptrs =
+	        calloc(MAX(n, 1u), sizeof(*ptrs));
+	_cleanup_free_ char *keys = NULL;
+	if (!entries || !ptrs)
+		return -ENOMEM;
+	/* "k=v" strings split into a copy */
+	size_t total = 0;
+	for (size_t i = 0; i < n; i++)
+		total += strlen(a->config->labels[i]) + 1;
+	if (!(keys = malloc(MAX(total, 1u))))
+		return -ENOMEM;
+	char *p = keys;
+	for (size_t i = 0; i < n; i++) {
+		strcpy(p, a->config->labels[i]);
+		char *eq = strchr(p, '=');
+		*eq = 0;
+		podmig__v1__info_response__labels_entry__init(&entries[i]);
+		entries[i].key = p;
+		entries[i].value = eq + 1;
+		ptrs[i] = &entries[i];
+		p += strlen(a->config->labels[i]) + 1;
+	}
+	criu.probed = a->criu.probed;
+	criu.version = a->criu.version;
+	criu.pre_copy = criu_features_pre_copy(&a->criu);
+	criu.lazy_pages = criu_features_lazy_pages(&a->criu);
+	rep.node_name = a->config->node_name;
+	rep.version = (char *)PODMIG_VERSION;
+	rep.grpc_address = a->advertise;
+	rep.accounting = (char *)accounting_source_to_string(a->config->source);
+	rep.criu = &criu;
+	rep.n_labels = n;
+	rep.labels = ptrs;
+	rep.link_bandwidth_bytes_per_sec = a->config->link_bandwidth;
+	pthread_mutex_lock(&a->lock);
+	rep.capacity_cpus = a->last ? a->last->capacity_cpus : a->config->capacity_cpus;
+	rep.capacity_memory_bytes = a->last ? a->last->capacity_memory : a->config->capacity_memory;
+	rep.podman_version = a->podman_version ?: (char *)"";
+	r = rpc_server_call_reply(call, &rep.base);
+	pthread_mutex_unlock(&a->lock);
+	return r;
+}
+
+static int handle_list_containers(RpcServerCall *call, void *userdata)
+{
+	Agent *a = userdata;
+	_cleanup_message_ ProtobufCMessage *req = NULL;
+	PodmanContainer *cts = NULL;
+	size_t n = 0;
+	PodmanError e = {};
+	int r = rpc_server_call_recv(call, &req);
+	if (r < 0)
+		return r;
+
+	r = podman_containers_list(a->podman, true, &cts, &n, &e);
+	if (r < 0)
+		return rpc_server_call_error(call,
+		                             r == -ECONNREFUSED ? RPC_UNAVAILABLE : RPC_INTERNAL,
+		                             "node %s: %s", a->config->node_name, e.message);
+
+	Podmig__V1__ListContainersResponse rep = PODMIG__V1__LIST_CONTAINERS_RESPONSE__INIT;
+	Podmig__V1__Container *items = calloc(MAX(n, 1u), sizeof(*items));
+	Podmig__V1__Container **ptrs = calloc(MAX(n, 1u), sizeof(*ptrs));
+	size_t n_labels = 0;
+	for (size_t i = 0; i < n; i++)
+		n_labels += strv_length(cts[i].labels);
+	Podmig__V1__Container__LabelsEntry *lentries = calloc(MAX(n_labels, 1u), sizeof(*lentries));
+	Podmig__V1__Container__LabelsEntry **lptrs = calloc(MAX(n_labels, 1u), sizeof(*lptrs));
+	if (!items || !ptrs || !lentries || !lptrs) {
+		r = -ENOMEM;
+		goto finish;
+	}
+	pthread_mutex_lock(&a->lock);
+	size_t l = 0;
+	for (size_t i = 0; i < n; i++) {
+		Podmig__V1__Container *c = &items[i];
+		podmig__v1__container__init(c);
+		c->id = cts[i].id;
+		c->name = cts[i].name;
+		c->image = cts[i].image;
+		c->state = cts[i].state;
+		c->started_at = cts[i].started_at;
+		c->labels = &lptrs[l];
+		for (size_t k = 0; cts[i].labels[k]; k++) {
+			char *eq = strchr(cts[i].labels[k], '=');
+			*eq = 0; /* split in place: the list is ours */
+			podmig__v1__container__labels_entry__init(&lentries[l]);
+			lentries[l].key = cts[i].labels[k];
+			lentries[l].value = eq + 1;
+			lptrs[l] = &lentries[l];
+			l++;
+			c->n_labels++;
+		}
+		for (size_t k = 0; a->last && k < a->last->n_containers; k++) {
+			const ContainerSample *s = &a->last->containers[k];
+			if (!streq(s->id, cts[i].id) || !s->has_stats)
+				continue;
+			c->has_stats = true;
+			c->cpu_percent = s->cpu_percent;
+			c->memory_bytes = s->mem_usage;
+			c->memory_limit_bytes = s->mem_limit;
+			c->pids = s->pids;
+			c->net_rx_bytes = s->net_rx_bytes;
+			c->net_tx_bytes = s->net_tx_bytes;
+		}
+		ptrs[i] = c;
+	}
+	rep.n_containers = n;
+	rep.containers = ptrs;
+	rep.sample_timestamp_usec = a->last ? a->last->timestamp_usec : 0;
+	r = rpc_server_call_reply(call, &rep.base);
+	pthread_mutex_unlock(&a->lock);
+finish:
+	free(items);
+	free(ptrs);
+	free(lentries);
+	free(lptrs);
+	podman_containers_free(cts, n);
+	return r;
+}
+
+/* ---- etcd ---- */
+
+static void on_lease_lost(EtcdLease *lease, int error, void *userdata)
+{
+	Agent *a = userdata;
+	atomic_store(&a->lease_lost, true);
+}
+
+static int put_json(Agent *a, const char *key, json_t *doc)
+{
+	_cleanup_free_ char *text = json_dumps(doc, JSON_COMPACT | JSON_REAL_PRECISION(9));
+	if (!text)
+		return -ENOMEM;
+	return etcd_put(a->etcd, key, text, strlen(text), etcd_lease_get_id(a->lease), NULL);
+}
+
+static int publish_info(Agent *a)
+{
+	NodeInfo info = {
+		.name = a->config->node_name,
+		.grpc_address = a->advertise,
+		.version = PODMIG_VERSION,
+		.podman_version = a->podman_version,
+		.source = a->config->source,
+		.capacity_cpus = a->last ? a->last->capacity_cpus : a->config->capacity_cpus,
+		.capacity_memory = a->last ? a->last->capacity_memory : a->config->capacity_memory,
+		.link_bandwidth = a->config->link_bandwidth,
+		.criu = a->criu,
+		.labels = a->config->labels,
+		.started_at = a->started_at,
+	};
+	_cleanup_json_ json_t *doc = node_info_to_json(&info);
+	if (!doc)
+		return -ENOMEM;
+	return put_json(a, a->info_key, doc);
+}
+
+/* Publishes the latest sample; grants a new lease (and republishes info)
+ * when there is none. */
+static int publish(Agent *a, uint64_t now)
+{
+	_cleanup_json_ json_t *status = NULL;
+	int r;
+
+	if (!backoff_ready(&a->etcd_backoff, now))
+		return 0;
+	if (a->lease && atomic_load(&a->lease_lost)) {
+		log_warning("etcd lease of node %s was lost; taking a new one",
+		            a->config->node_name);
+		a->lease = etcd_lease_free(a->lease);
+	}
+	if (!a->lease) {
+		atomic_store(&a->lease_lost, false);
+		r = etcd_lease_grant(a->etcd, a->config->lease_ttl_sec, on_lease_lost, a,
+		                     &a->lease);
+		if (r < 0)
+			goto fail;
+		a->info_published = false;
+	}
+	if (!a->info_published) {
+		if ((r = publish_info(a)) < 0)
+			goto fail;
+		a->info_published = true;
+	}
+	status = node_status_to_json(a->last);
+	if (!status)
+		return -ENOMEM;
+	if ((r = put_json(a, a->status_key, status)) < 0)
+		goto fail;
+	if (backoff_ok(&a->etcd_backoff))
+		log_notice("etcd at %s is reachable again; node %s is published",
+		           a->config->etcd_endpoint, a->config->node_name);
+	return 0;
+fail:
+	if (r == -ENOMEM)
+		return r;
+	if (r == ETCD_LEASE_GONE)
+		atomic_store(&a->lease_lost, true);
+	if (backoff_failed(&a->etcd_backoff, now))
+		log_warning_errno(r, "cannot publish node %s to etcd at %s; retrying with backoff",
+		                  a->config->node_name, a->config->etcd_endpoint);
+	return 0;
+}
+
+/* ---- the loop ---- */
+
+static const char *strip_scheme(const char *endpoint)
+{
+	const char *p;
+	if ((p = startswith(endpoint, "http://")) || (p = startswith(endpoint, "https://")))
+		return p;
+	return endpoint;
+}
+
+int agent_new(const AgentConfig *config, Agent **ret)
+{
+	_cleanup_(agent_freep) Agent *a = calloc(1, sizeof(*a));
+	int r;
+
+	if (!a)
+		return -ENOMEM;
+	pthread_mutex_init(&a->lock, NULL);
+	a->config = config;
+	a->started_at = (int64_t)(now_usec(CLOCK_REALTIME) / 1000000);
+	if (asprintf(&a->info_key, "%snodes/%s/info", config->prefix, config->node_name) < 0 ||
+	    asprintf(&a->status_key, "%snodes/%s/status", config->prefix, config->node_name) < 0)
+		return -ENOMEM;
+
+	if ((r = podman_client_new(config->podman_socket, NULL, &a->podman)) < 0)
+		return log_error_errno(r, "cannot set up the Podman client");
+	CollectorOptions co = {
+		.source = config->source,
+		.capacity_cpus = config->capacity_cpus,
+		.capacity_memory = config->capacity_memory,
+		.link_bandwidth = config->link_bandwidth,
+		.proc_root = config->proc_root,
+	};
+	if ((r = collector_new(&co, a->podman, &a->collector)) < 0)
+		return log_error_errno(r, "cannot read this node's /proc");
+	if ((r = criu_probe(config->criu_path, &a->criu)) < 0)
+		return log_error_errno(r, "cannot run criu to probe its features");
+	log_info("CRIU %s: pre-copy %s, lazy pages %s",
+	         a->criu.probed ? a->criu.version : "missing",
+	         criu_features_pre_copy(&a->criu) ? "possible" : "not possible",
+	         criu_features_lazy_pages(&a->criu) ? "possible" : "not possible");
+
+	const char *endpoint = config->etcd_endpoint;
+	_cleanup_free_ char *first = strndup(endpoint, strcspn(endpoint, ","));
+	if (!first)
+		return -ENOMEM;
+	bool etcd_tls = startswith(first, "https://");
+	EtcdOptions eo = { .rpc = { .plaintext = !etcd_tls,
+		                    .ca_file = etcd_tls ? config->tls_ca : NULL,
+		                    .cert_file = etcd_tls ? config->tls_cert : NULL,
+		                    .key_file = etcd_tls ? config->tls_key : NULL,
+		                    .max_reconnect_backoff_msec = 2000 },
+		           .request_timeout_usec = 3 * RPC_USEC_PER_SEC };
+	if ((r = etcd_client_new(strip_scheme(first), &eo, &a->etcd)) < 0)
+		return log_error_errno(r, "cannot set up the etcd client for %s", first);
+
+	RpcOptions so = { .plaintext = !config->tls_cert,
+		          .cert_file = config->tls_cert,
+		          .key_file = config->tls_key,
+		          .ca_file = config->tls_cert ? config->tls_ca : NULL };
+	static const RpcHandler handlers[] = { handle_info, handle_list_containers };
+	if ((r = rpc_server_new(config->listen_address, &so, &a->server)) < 0)
+		return log_error_errno(r, "cannot listen on %s", config->listen_address);
+	if ((r = rpc_server_add_service(a->server, &podmig__v1__agent__descriptor, handlers, a)) <
+	            0 ||
+	    (r = rpc_server_start(a->server)) < 0)
+		return log_error_errno(r, "cannot start the gRPC server on %s",
+		                       config->listen_address);
+	const char *adv = config->advertise_address;
+	size_t len = strlen(adv);
+	if (len > 2 && streq(adv + len - 2, ":0"))
+		r = asprintf(&a->advertise, "%.*s:%d", (int)(len - 2), adv,
+		             rpc_server_get_port(a->server));
+	else
+		r = asprintf(&a->advertise, "%s", adv);
+	if (r < 0) {
+		a->advertise = NULL;
+		return -ENOMEM;
+	}
+	*ret = TAKE_PTR(a);
+	return 0;
+}
+
+int agent_get_port(const Agent *a)
+{
+	return rpc_server_get_port(a->server);
+}
+
+Agent *agent_free(Agent *a)
+{
+	if (!a)
+		return NULL;
+	a->server = rpc_server_free(a->server); /* first: its handlers use the rest */
+	a->lease = etcd_lease_free(a->lease);
+	a->etcd = etcd_client_free(a->etcd);
+	a->collector = collector_free(a->collector);
+	a->podman = podman_client_free(a->podman);
+	node_sample_free(a->last);
+	free(a->podman_version);
+	free(a->advertise);
+	free(a->info_key);
+	free(a->status_key);
+	pthread_mutex_destroy(&a->lock);
+	free(a);
+	return NULL;
+}
+
+static void sample(Agent *a, uint64_t now)
+{
+	bool ask = backoff_ready(&a->podman_backoff, now);
+	NodeSample *s = NULL;
+	int r = collector_sample(a->collector, ask, &s);
+	if (r < 0) {
+		log_error_errno(r, "cannot sample node %s", a->config->node_name);
+		return;
+	}
+	if (ask && !s->podman_ok) {
+		snprintf(a->podman_error, sizeof a->podman_error, "%s", s->podman_error);
+		if (backoff_failed(&a->podman_backoff, now))
+			log_warning("Podman API at %s is unreachable: %s; retrying with backoff",
+			            a->config->podman_socket, s->podman_error);
+	} else if (ask) {
+		if (backoff_ok(&a->podman_backoff))
+			log_notice("Podman API at %s is back", a->config->podman_socket);
+		if (!a->podman_version) {
+			PodmanVersion v = {};
+			if (podman_version(a->podman, &v, NULL) >= 0) {
+				pthread_mutex_lock(&a->lock);
+				a->podman_version = TAKE_PTR(v.version);
+				pthread_mutex_unlock(&a->lock);
+				a->info_published = false; /* with the version now */
+				log_info("Podman %s at %s", a->podman_version,
+				         a->config->podman_socket);
+			}
+			podman_version_done(&v);
+		}
+	} else
+		snprintf(s->podman_error, sizeof s->podman_error, "%s", a->podman_error);
+
+	pthread_mutex_lock(&a->lock);
+	node_sample_free(a->last);
+	a->last = s;
+	pthread_mutex_unlock(&a->lock);
+}
+
+int agent_run(Agent *a, const sigset_t *stop)
+{
+	uint64_t next = now_usec(CLOCK_MONOTONIC);
+	int r;
+
+	log_info("node %s: serving gRPC on %s (advertised %s), publishing to etcd at %s under %s "
+	         "every %.3g s, %s accounting",
+	         a->config->node_name, a->config->listen_address, a->advertise,
+	         a->config->etcd_endpoint, a->config->prefix,
+	         (double)a->config->interval_usec / 1e6,
+	         accounting_source_to_string(a->config->source));
+	for (;;) {
+		uint64_t now = now_usec(CLOCK_MONOTONIC);
+		sample(a, now);
+		if ((r = publish(a, now)) < 0)
+			return log_error_errno(r, "cannot publish node %s", a->config->node_name);
+
+		next += a->config->interval_usec;
+		now = now_usec(CLOCK_MONOTONIC);
+		if (next <= now) /* fell behind: do not try to catch up */
+			next = now + a->config->interval_usec;
+		uint64_t wait = next - now;
+		struct timespec ts = { .tv_sec = (time_t)(wait / 1000000),
+			               .tv_nsec = (long)(wait % 1000000) * 1000 };
+		int sig = sigtimedwait(stop, NULL, &ts);
+		if (sig > 0) {
+			log_info("node %s: signal %d, stopping", a->config->node_name, sig);
+			break;
+		}
+		if (sig < 0 && errno != EAGAIN && errno != EINTR)
+			return log_error_errno(-errno, "sigtimedwait failed");
+	}
+
+	if (a->lease) {
+		r = etcd_lease_revoke(a->lease);
+		if (r < 0)
+			log_warning_errno(r,
+			                  "cannot revoke the lease of node %s; its keys expire "
+			                  "within %" PRIi64 " s",
+			                  a->config->node_name, a->config->lease_ttl_sec);
+		else
+			log_info("node %s: lease revoked, its keys are gone", a->config->node_name);
+		a->lease = etcd_lease_free(a->lease);
+	}
+	return 0;
+}

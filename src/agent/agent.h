@@ -1,0 +1,83 @@
+/* agent.h — podmig-agent's logic as a library (main.c is a thin shell, so
+ * tests link the real objects): its configuration from flags and a config
+ * file, the JSON it publishes to etcd (docs/etcd-keys.md), and the service
+ * loop that samples the node, keeps its keys alive under a lease and serves
+ * the Agent gRPC service. */
+#pragma once
+
+#include <jansson.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "collector.h"
+#include "macro.h"
+
+#define AGENT_DEFAULT_PORT          7401
+#define AGENT_DEFAULT_PREFIX        "/podmig/"
+#define AGENT_DEFAULT_PODMAN_SOCKET "/run/podman/podman.sock"
+#define AGENT_DEFAULT_ETCD          "127.0.0.1:2379"
+
+typedef struct AgentConfig {
+	char *node_name;         /* default: the host name */
+	char *listen_address;    /* host:port of the gRPC server; default 0.0.0.0:7401 */
+	char *advertise_address; /* host:port published to etcd; default: listen address,
+	                            with the host name if it listens on every address */
+	char *podman_socket;
+	char *etcd_endpoint; /* host:port, "http://" or "https://" prefix allowed */
+	char *prefix;        /* etcd key prefix, ends in '/' */
+	uint64_t interval_usec;
+	int64_t lease_ttl_sec;
+	AccountingSource source;
+	double capacity_cpus;
+	uint64_t capacity_memory;
+	uint64_t link_bandwidth; /* bytes/s */
+	char **labels;           /* "key=value" */
+	char *tls_ca;
+	char *tls_cert;
+	char *tls_key;
+	char *criu_path;
+	char *proc_root; /* tests only; NULL: /proc */
+} AgentConfig;
+
+void agent_config_init(AgentConfig *c);
+void agent_config_done(AgentConfig *c);
+/* One setting by its long option name ("node-name", "interval", ...);
+ * -EINVAL with a message in `error` if the value is bad, -ENOENT if the
+ * key is unknown. */
+int agent_config_set(AgentConfig *c, const char *key, const char *value, char *error,
+                     size_t error_size);
+/* Reads "key = value" lines ('#' comments) from a file. */
+int agent_config_load_file(AgentConfig *c, const char *path, char *error, size_t error_size);
+/* Fills in the defaults that depend on others; checks consistency. */
+int agent_config_finish(AgentConfig *c, char *error, size_t error_size);
+
+/* What a node publishes once per lease: <prefix>nodes/<name>/info. */
+typedef struct NodeInfo {
+	const char *name;
+	const char *grpc_address;
+	const char *version;
+	const char *podman_version; /* may be NULL */
+	AccountingSource source;
+	double capacity_cpus;
+	uint64_t capacity_memory;
+	uint64_t link_bandwidth;
+	CriuFeatures criu;
+	char *const *labels;
+	int64_t started_at; /* unix seconds */
+} NodeInfo;
+
+json_t *node_info_to_json(const NodeInfo *info);
+/* <prefix>nodes/<name>/status: the sample and its container list. */
+json_t *node_status_to_json(const NodeSample *s);
+
+typedef struct Agent Agent;
+
+int agent_new(const AgentConfig *config, Agent **ret);
+Agent *agent_free(Agent *a);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Agent *, agent_free);
+/* The gRPC server's port (after agent_new). */
+int agent_get_port(const Agent *a);
+/* Runs until one of `stop` (blocked in every thread by the caller) arrives;
+ * then revokes the lease so the node's keys go at once. */
+int agent_run(Agent *a, const sigset_t *stop);

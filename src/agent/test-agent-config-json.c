@@ -1,0 +1,153 @@
+/* test-agent-config-json.c — the agent's settings (flags, config file,
+ * defaults, bad values) and the info/status documents it publishes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "agent.h"
+#include "json-util.h"
+#include "strutil.h"
+
+static void test_config(void **state)
+{
+	AgentConfig c;
+	char err[256];
+	agent_config_init(&c);
+	assert_int_equal(agent_config_set(&c, "node-name", "node7", err, sizeof err), 0);
+	assert_int_equal(agent_config_set(&c, "interval", "0.5", err, sizeof err), 0);
+	assert_int_equal(c.interval_usec, 500000);
+	assert_int_equal(agent_config_set(&c, "capacity-memory", "2G", err, sizeof err), 0);
+	assert_int_equal(c.capacity_memory, 2ULL << 30);
+	assert_int_equal(agent_config_set(&c, "label", "zone=a", err, sizeof err), 0);
+	assert_int_equal(agent_config_set(&c, "label", "podmig.migrate=false", err, sizeof err), 0);
+	assert_int_equal(strv_length(c.labels), 2);
+	assert_int_equal(agent_config_set(&c, "no-such", "x", err, sizeof err), -ENOENT);
+	assert_int_equal(agent_config_set(&c, "interval", "-1", err, sizeof err), -EINVAL);
+	assert_non_null(strstr(err, "--interval"));
+	assert_int_equal(agent_config_set(&c, "accounting", "magic", err, sizeof err), -EINVAL);
+	assert_int_equal(agent_config_set(&c, "label", "=x", err, sizeof err), -EINVAL);
+	assert_int_equal(agent_config_set(&c, "accounting", "containers", err, sizeof err), 0);
+	/* containers accounting needs both capacities */
+	assert_int_equal(agent_config_finish(&c, err, sizeof err), -EINVAL);
+	assert_non_null(strstr(err, "--capacity-cpus"));
+	assert_int_equal(agent_config_set(&c, "capacity-cpus", "1", err, sizeof err), 0);
+	assert_int_equal(agent_config_set(&c, "listen", "10.0.0.5:7401", err, sizeof err), 0);
+	unsetenv("PODMIG_ETCD_ENDPOINTS");
+	assert_int_equal(agent_config_finish(&c, err, sizeof err), 0);
+	assert_string_equal(c.advertise_address, "10.0.0.5:7401");
+	assert_string_equal(c.prefix, "/podmig/");
+	assert_string_equal(c.etcd_endpoint, "127.0.0.1:2379");
+	assert_string_equal(c.podman_socket, "/run/podman/podman.sock");
+	agent_config_done(&c);
+}
+
+static void test_config_file(void **state)
+{
+	char path[] = "/tmp/podmig-agent-conf-XXXXXX", err[256];
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	const char *text = "# a node\nnode-name = node2\n  etcd=http://10.77.0.1:2379\n\n"
+	                   "capacity-cpus 1.5\nlabel = rack=r1\n";
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	AgentConfig c;
+	agent_config_init(&c);
+	assert_int_equal(agent_config_load_file(&c, path, err, sizeof err), 0);
+	assert_string_equal(c.node_name, "node2");
+	assert_string_equal(c.etcd_endpoint, "http://10.77.0.1:2379");
+	assert_float_equal(c.capacity_cpus, 1.5, 0);
+	assert_string_equal(c.labels[0], "rack=r1");
+	agent_config_done(&c);
+
+	FILE *f = fopen(path, "we");
+	fputs("node-name = a\nbogus = 1\n", f);
+	fclose(f);
+	agent_config_init(&c);
+	assert_int_equal(agent_config_load_file(&c, path, err, sizeof err), -EINVAL);
+	assert_non_null(strstr(err, ":2: unknown setting 'bogus'"));
+	agent_config_done(&c);
+	unlink(path);
+	assert_true(agent_config_load_file(&c, "/nonexistent/agent.conf", err, sizeof err) < 0);
+	assert_non_null(strstr(err, "/nonexistent/agent.conf"));
+}
+
+static void test_json(void **state)
+{
+	char *labels[] = { "zone=a", NULL };
+	NodeInfo in = { .name = "node1",
+		        .grpc_address = "10.77.0.11:7401",
+		        .version = "0.1.0",
+		        .source = ACCOUNTING_CONTAINERS,
+		        .capacity_cpus = 1,
+		        .capacity_memory = 2ULL << 30,
+		        .link_bandwidth = 125000000,
+		        .criu = { .probed = true, .uffd_noncoop = true, .version = "4.2.1" },
+		        .labels = labels,
+		        .started_at = 1700000000 };
+	_cleanup_json_ json_t *info = node_info_to_json(&in);
+	assert_non_null(info);
+	assert_string_equal(json_get_string(info, "name"), "node1");
+	assert_string_equal(json_get_string(info, "accounting"), "containers");
+	assert_true(json_is_null(json_object_get(info, "podman_version")) ||
+	            !json_object_get(info, "podman_version"));
+	assert_int_equal(json_get_u64(json_object_get(info, "capacity"), "memory_bytes", 0),
+	                 2ULL << 30);
+	assert_false(json_get_bool(json_object_get(info, "criu"), "pre_copy", true));
+	assert_true(json_get_bool(json_object_get(info, "criu"), "lazy_pages", false));
+	assert_string_equal(json_get_string(json_object_get(info, "labels"), "zone"), "a");
+
+	char *ctl[] = { NULL };
+	ContainerSample cs[2] = {
+		{ .id = "abc",
+		  .name = "web",
+		  .image = "localhost/x",
+		  .state = "running",
+		  .labels = labels,
+		  .has_stats = true,
+		  .cpu_percent = 42.5,
+		  .mem_usage = 1000,
+		  .pids = 3 },
+		{ .id = "def",
+		  .name = "old",
+		  .image = "localhost/x",
+		  .state = "exited",
+		  .labels = ctl },
+	};
+	InterfaceSample is = { .name = "eth0", .rx_rate = 100, .tx_rate = 50 };
+	NodeSample s = { .timestamp_usec = 1700000000123456,
+		         .source = ACCOUNTING_CONTAINERS,
+		         .capacity_cpus = 1,
+		         .cpu_used = 0.425,
+		         .cpu_percent = 42.5,
+		         .interfaces = &is,
+		         .n_interfaces = 1,
+		         .podman_ok = true,
+		         .containers = cs,
+		         .n_containers = 2 };
+	_cleanup_json_ json_t *st = node_status_to_json(&s);
+	assert_non_null(st);
+	assert_string_equal(json_get_string(st, "time"), "2023-11-14T22:13:20.123Z");
+	assert_float_equal(json_get_number(json_object_get(st, "cpu"), "percent", 0), 42.5, 1e-9);
+	json_t *cts = json_object_get(st, "containers");
+	assert_int_equal(json_array_size(cts), 2);
+	assert_float_equal(json_get_number(json_array_get(cts, 0), "cpu_percent", 0), 42.5, 1e-9);
+	assert_null(json_object_get(json_array_get(cts, 1), "cpu_percent"));
+	assert_true(json_get_bool(json_object_get(st, "podman"), "ok", false));
+	assert_true(json_is_null(json_object_get(json_object_get(st, "podman"), "error")));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_config),
+		cmocka_unit_test(test_config_file),
+		cmocka_unit_test(test_json),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,5 @@
+/* verbs.h — the podmig commands that live outside main.c. */
+#pragma once
+
+int verb_nodes(int argc, char *argv[]);
+int verb_ps(int argc, char *argv[]);

@@ -1,0 +1,407 @@
+/* collector.c — samples of a node: /proc readings turned into rates between
+ * two samples, Podman's container list joined with its stats, the two
+ * accounting sources, and the one-time CRIU probe. */
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "collector.h"
+#include "log.h"
+#include "strutil.h"
+
+extern char **environ;
+
+typedef struct PrevStats {
+	char *id;
+	uint64_t cpu_nano;
+	uint64_t system_nano;
+} PrevStats;
+
+struct Collector {
+	CollectorOptions options;
+	char *proc_root;
+	PodmanClient *podman;
+	unsigned machine_cpus;
+	ProcStatCpu prev_cpu;
+	NetDevCounters *prev_net;
+	size_t n_prev_net;
+	uint64_t prev_net_usec; /* monotonic */
+	PrevStats *prev_stats;
+	size_t n_prev_stats;
+};
+
+static uint64_t now_usec(clockid_t clock)
+{
+	struct timespec ts;
+	clock_gettime(clock, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+const char *accounting_source_to_string(AccountingSource s)
+{
+	return s == ACCOUNTING_CONTAINERS ? "containers" : "host";
+}
+
+int accounting_source_from_string(const char *s)
+{
+	if (streq(s, "host"))
+		return ACCOUNTING_HOST;
+	if (streq(s, "containers"))
+		return ACCOUNTING_CONTAINERS;
+	return -EINVAL;
+}
+
+double stats_cpu_percent(uint64_t prev_cpu_nano, uint64_t prev_system_nano, uint64_t cpu_nano,
+                         uint64_t system_nano)
+{
+	if (system_nano <= prev_system_nano || cpu_nano < prev_cpu_nano)
+		return -1;
+	return 100.0 * (double)(cpu_nano - prev_cpu_nano) /
+	       (double)(system_nano - prev_system_nano);
+}
+
+static int read_proc(const Collector *c, const char *name, char **ret)
+{
+	char path[4096];
+	snprintf(path, sizeof path, "%s/%s", c->proc_root, name);
+	return read_text_file(path, ret);
+}
+
+static int read_cpu(const Collector *c, ProcStatCpu *ret)
+{
+	_cleanup_free_ char *text = NULL;
+	int r = read_proc(c, "stat", &text);
+	return r < 0 ? r : proc_stat_parse(text, ret);
+}
+
+static int read_net(const Collector *c, NetDevCounters **ret, size_t *ret_n)
+{
+	_cleanup_free_ char *text = NULL;
+	int r = read_proc(c, "net/dev", &text);
+	return r < 0 ? r : proc_net_dev_parse(text, ret, ret_n);
+}
+
+static void prev_stats_clear(Collector *c)
+{
+	for (size_t i = 0; i < c->n_prev_stats; i++)
+		free(c->prev_stats[i].id);
+	free(c->prev_stats);
+	c->prev_stats = NULL;
+	c->n_prev_stats = 0;
+}
+
+int collector_new(const CollectorOptions *options, PodmanClient *podman, Collector **ret)
+{
+	_cleanup_(collector_freep) Collector *c = calloc(1, sizeof(*c));
+	int r;
+
+	if (!c)
+		return -ENOMEM;
+	c->options = *options;
+	c->podman = podman;
+	if (!(c->proc_root = strdup(options->proc_root ?: "/proc")))
+		return -ENOMEM;
+	c->options.proc_root = NULL;
+	if (options->source == ACCOUNTING_CONTAINERS &&
+	    (!(options->capacity_cpus > 0) || options->capacity_memory == 0))
+		return -EINVAL;
+	if ((r = read_cpu(c, &c->prev_cpu)) < 0)
+		return r;
+	c->machine_cpus = c->prev_cpu.cpus;
+	if ((r = read_net(c, &c->prev_net, &c->n_prev_net)) < 0)
+		return r;
+	c->prev_net_usec = now_usec(CLOCK_MONOTONIC);
+	*ret = TAKE_PTR(c);
+	return 0;
+}
+
+Collector *collector_free(Collector *c)
+{
+	if (!c)
+		return NULL;
+	prev_stats_clear(c);
+	free(c->prev_net);
+	free(c->proc_root);
+	free(c);
+	return NULL;
+}
+
+void container_sample_done(ContainerSample *ct)
+{
+	if (!ct)
+		return;
+	free(ct->id);
+	free(ct->name);
+	free(ct->image);
+	free(ct->state);
+	strv_free(ct->labels);
+	memset(ct, 0, sizeof(*ct));
+}
+
+void node_sample_free(NodeSample *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->n_containers; i++)
+		container_sample_done(&s->containers[i]);
+	free(s->containers);
+	free(s->interfaces);
+	free(s);
+}
+
+static int sample_network(Collector *c, NodeSample *s)
+{
+	_cleanup_free_ NetDevCounters *devs = NULL;
+	size_t n;
+	int r = read_net(c, &devs, &n);
+	if (r < 0)
+		return r;
+	uint64_t t = now_usec(CLOCK_MONOTONIC);
+	double dt = (double)(t - c->prev_net_usec) / 1e6;
+
+	s->interfaces = calloc(MAX(n, 1u), sizeof(InterfaceSample));
+	if (!s->interfaces)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (streq(devs[i].name, "lo"))
+			continue;
+		InterfaceSample *is = &s->interfaces[s->n_interfaces++];
+		memcpy(is->name, devs[i].name, sizeof(is->name));
+		is->rx_bytes = devs[i].rx_bytes;
+		is->tx_bytes = devs[i].tx_bytes;
+		for (size_t k = 0; k < c->n_prev_net && dt > 0; k++)
+			if (streq(c->prev_net[k].name, devs[i].name)) {
+				/* counters that went back: the interface was recreated */
+				if (devs[i].rx_bytes >= c->prev_net[k].rx_bytes)
+					is->rx_rate = (double)(devs[i].rx_bytes -
+					                       c->prev_net[k].rx_bytes) /
+					              dt;
+				if (devs[i].tx_bytes >= c->prev_net[k].tx_bytes)
+					is->tx_rate = (double)(devs[i].tx_bytes -
+					                       c->prev_net[k].tx_bytes) /
+					              dt;
+			}
+		s->net_rx_rate += is->rx_rate;
+		s->net_tx_rate += is->tx_rate;
+	}
+	free(c->prev_net);
+	c->prev_net = TAKE_PTR(devs);
+	c->n_prev_net = n;
+	c->prev_net_usec = t;
+	return 0;
+}
+
+/* The container list with their stats; on a Podman failure, podman_ok false. */
+static int sample_containers(Collector *c, bool query_podman, NodeSample *s)
+{
+	PodmanContainer *cts = NULL;
+	PodmanStats *st = NULL;
+	size_t n = 0, n_st = 0;
+	PodmanError e = {};
+	int r;
+
+	if (!c->podman) {
+		snprintf(s->podman_error, sizeof s->podman_error, "no Podman socket configured");
+		return 0;
+	}
+	if (!query_podman) {
+		snprintf(s->podman_error, sizeof s->podman_error, "Podman not asked this time");
+		prev_stats_clear(c);
+		return 0;
+	}
+	r = podman_containers_list(c->podman, true, &cts, &n, &e);
+	if (r >= 0)
+		r = podman_containers_stats(c->podman, &st, &n_st, &e);
+	if (r < 0) {
+		if (r == -ENOMEM) {
+			podman_containers_free(cts, n);
+			return r;
+		}
+		snprintf(s->podman_error, sizeof s->podman_error, "%s", e.message);
+		podman_containers_free(cts, n);
+		/* rates restart when Podman is back */
+		prev_stats_clear(c);
+		return 0;
+	}
+	s->podman_ok = true;
+
+	PrevStats *next = calloc(MAX(n_st, 1u), sizeof(PrevStats));
+	s->containers = calloc(MAX(n, 1u), sizeof(ContainerSample));
+	if (!next || !s->containers) {
+		free(next);
+		podman_containers_free(cts, n);
+		podman_stats_free(st, n_st);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		ContainerSample *cs = &s->containers[s->n_containers++];
+		/* hand the strings over */
+		cs->id = TAKE_PTR(cts[i].id);
+		cs->name = TAKE_PTR(cts[i].name);
+		cs->image = TAKE_PTR(cts[i].image);
+		cs->state = TAKE_PTR(cts[i].state);
+		cs->labels = TAKE_PTR(cts[i].labels);
+		cs->started_at = cts[i].started_at;
+		for (size_t k = 0; k < n_st; k++) {
+			if (!streq(st[k].id, cs->id))
+				continue;
+			cs->has_stats = true;
+			cs->cpu_percent = st[k].cpu_percent;
+			for (size_t j = 0; j < c->n_prev_stats; j++)
+				if (streq(c->prev_stats[j].id, cs->id)) {
+					double p = stats_cpu_percent(c->prev_stats[j].cpu_nano,
+					                             c->prev_stats[j].system_nano,
+					                             st[k].cpu_nano,
+					                             st[k].system_nano);
+					if (p >= 0)
+						cs->cpu_percent = p;
+				}
+			cs->mem_usage = st[k].mem_usage;
+			cs->mem_limit = st[k].mem_limit;
+			cs->pids = st[k].pids;
+			cs->net_rx_bytes = st[k].net_rx_bytes;
+			cs->net_tx_bytes = st[k].net_tx_bytes;
+		}
+	}
+	size_t n_next = 0;
+	for (size_t k = 0; k < n_st; k++) {
+		next[n_next].id = TAKE_PTR(st[k].id);
+		next[n_next].cpu_nano = st[k].cpu_nano;
+		next[n_next].system_nano = st[k].system_nano;
+		n_next++;
+	}
+	prev_stats_clear(c);
+	c->prev_stats = next;
+	c->n_prev_stats = n_next;
+	podman_containers_free(cts, n);
+	podman_stats_free(st, n_st);
+	return 0;
+}
+
+int collector_sample(Collector *c, bool query_podman, NodeSample **ret)
+{
+	_cleanup_(node_sample_freep) NodeSample *s = calloc(1, sizeof(*s));
+	_cleanup_free_ char *loadavg = NULL, *meminfo = NULL;
+	uint64_t mem_total, mem_available;
+	ProcStatCpu cpu;
+	int r;
+
+	if (!s)
+		return -ENOMEM;
+	s->timestamp_usec = (int64_t)now_usec(CLOCK_REALTIME);
+	s->source = c->options.source;
+	s->link_bandwidth = c->options.link_bandwidth;
+	if ((r = read_proc(c, "loadavg", &loadavg)) < 0 ||
+	    (r = proc_loadavg_parse(loadavg, s->load)) < 0 ||
+	    (r = read_proc(c, "meminfo", &meminfo)) < 0 ||
+	    (r = proc_meminfo_parse(meminfo, &mem_total, &mem_available)) < 0 ||
+	    (r = read_cpu(c, &cpu)) < 0)
+		return r;
+	double busy = cpu_busy_fraction(&c->prev_cpu, &cpu);
+	c->prev_cpu = cpu;
+	if ((r = sample_network(c, s)) < 0 || (r = sample_containers(c, query_podman, s)) < 0)
+		return r;
+
+	if (c->options.source == ACCOUNTING_HOST) {
+		s->capacity_cpus =
+		        c->options.capacity_cpus > 0 ? c->options.capacity_cpus : (double)cpu.cpus;
+		s->capacity_memory = c->options.capacity_memory ?: mem_total;
+		s->cpu_used = busy * (double)cpu.cpus;
+		s->mem_used = mem_total - mem_available;
+	} else {
+		s->capacity_cpus = c->options.capacity_cpus;
+		s->capacity_memory = c->options.capacity_memory;
+		for (size_t i = 0; i < s->n_containers; i++) {
+			s->cpu_used += s->containers[i].cpu_percent / 100.0;
+			s->mem_used += s->containers[i].mem_usage;
+		}
+	}
+	s->mem_available = s->capacity_memory > s->mem_used ? s->capacity_memory - s->mem_used : 0;
+	s->cpu_percent = s->capacity_cpus > 0 ? 100.0 * s->cpu_used / s->capacity_cpus : 0;
+	s->mem_percent = s->capacity_memory > 0
+	                         ? 100.0 * (double)s->mem_used / (double)s->capacity_memory
+	                         : 0;
+	*ret = TAKE_PTR(s);
+	return 0;
+}
+
+/* ---- CRIU ---- */
+
+/* Runs argv; returns its exit status, or a negative errno if it could not be
+ * run. With `out`, its stdout (first bytes) lands there. */
+static int run_argv(char *const *argv, char *out, size_t out_size)
+{
+	posix_spawn_file_actions_t fa;
+	int pipefd[2] = { -1, -1 };
+	pid_t pid;
+	int r, status;
+
+	if (out && pipe2(pipefd, O_CLOEXEC) < 0)
+		return -errno;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	if (out)
+		posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
+	else
+		posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	r = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (out)
+		close(pipefd[1]);
+	if (r != 0) {
+		if (out)
+			close(pipefd[0]);
+		return -r;
+	}
+	if (out) {
+		size_t n = 0;
+		ssize_t k;
+		while (n + 1 < out_size && (k = read(pipefd[0], out + n, out_size - n - 1)) > 0)
+			n += (size_t)k;
+		out[n] = 0;
+		close(pipefd[0]);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int criu_probe(const char *criu_path, CriuFeatures *ret)
+{
+	CriuFeatures f = {};
+	char *path = (char *)(criu_path ?: "/usr/sbin/criu");
+	char out[256];
+
+	if (access(path, X_OK) < 0) {
+		log_debug("criu: %s not found: no checkpointing on this node", path);
+		*ret = f;
+		return 0;
+	}
+	int r = run_argv((char *const[]){ path, "--version", NULL }, out, sizeof out);
+	if (r < 0)
+		return r;
+	const char *v = strstr(out, "Version:");
+	if (v) {
+		v += strlen("Version:");
+		while (*v == ' ')
+			v++;
+		size_t n = strcspn(v, " \n");
+		snprintf(f.version, sizeof f.version, "%.*s", (int)MIN(n, sizeof f.version - 1), v);
+	}
+	f.mem_dirty_track =
+	        run_argv((char *const[]){ path, "check", "--feature", "mem_dirty_track", NULL },
+	                 NULL, 0) == 0;
+	f.uffd_noncoop =
+	        run_argv((char *const[]){ path, "check", "--feature", "uffd-noncoop", NULL }, NULL,
+	                 0) == 0;
+	f.probed = true;
+	*ret = f;
+	return 0;
+}

@@ -1,0 +1,156 @@
+/* collector.h — a node's resource samples for the agent (SPEC §2.2, §5):
+ * CPU, memory and load from one of two accounting sources, per-interface
+ * network rates, per-container use from Podman's stats, and CRIU's features.
+ *
+ *   host        the machine: /proc/stat deltas, /proc/meminfo, /proc/loadavg;
+ *               capacity = online CPUs and MemTotal (real hosts)
+ *   containers  the node's own containers: CPU and memory are the sums over
+ *               its containers (rates from Podman's cumulative counters), and
+ *               the capacity is declared (local cluster nodes share a host)
+ *
+ * The /proc parsers are pure functions over text, so tests feed them copies
+ * of real files. Samples are always measured, never made up. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "macro.h"
+#include "podman.h"
+
+/* ---- /proc parsers ---- */
+
+typedef struct ProcStatCpu {
+	uint64_t total; /* all jiffies of the aggregate "cpu" line */
+	uint64_t idle;  /* idle + iowait */
+	unsigned cpus;  /* number of "cpuN" lines */
+} ProcStatCpu;
+
+typedef struct NetDevCounters {
+	char name[32];
+	uint64_t rx_bytes;
+	uint64_t tx_bytes;
+} NetDevCounters;
+
+int proc_stat_parse(const char *text, ProcStatCpu *ret);
+int proc_loadavg_parse(const char *text, double ret[3]);
+/* MemTotal and MemAvailable in bytes. */
+int proc_meminfo_parse(const char *text, uint64_t *ret_total, uint64_t *ret_available);
+/* Every interface of /proc/net/dev. */
+int proc_net_dev_parse(const char *text, NetDevCounters **ret, size_t *ret_n);
+/* Busy share of the CPU time between two readings, 0..1 (0 if no time passed). */
+double cpu_busy_fraction(const ProcStatCpu *prev, const ProcStatCpu *cur);
+/* Reads a whole (small, /proc) file; NUL-terminated. */
+int read_text_file(const char *path, char **ret);
+
+/* ---- CRIU ---- */
+
+typedef struct CriuFeatures {
+	bool probed;          /* criu ran */
+	bool mem_dirty_track; /* criu check --feature mem_dirty_track */
+	bool uffd_noncoop;    /* criu check --feature uffd-noncoop */
+	char version[32];     /* "4.2.1" or "" */
+} CriuFeatures;
+
+/* Pre-copy needs dirty-memory tracking; lazy pages need uffd-noncoop. */
+static inline bool criu_features_pre_copy(const CriuFeatures *f)
+{
+	return f->probed && f->mem_dirty_track;
+}
+static inline bool criu_features_lazy_pages(const CriuFeatures *f)
+{
+	return f->probed && f->uffd_noncoop;
+}
+
+/* Runs `criu` (a path; NULL: /usr/sbin/criu) with argv vectors. A missing
+ * criu is not an error: probed stays false. */
+int criu_probe(const char *criu_path, CriuFeatures *ret);
+
+/* ---- samples ---- */
+
+typedef enum AccountingSource {
+	ACCOUNTING_HOST,
+	ACCOUNTING_CONTAINERS,
+} AccountingSource;
+
+const char *accounting_source_to_string(AccountingSource s);
+int accounting_source_from_string(const char *s); /* or -EINVAL */
+
+typedef struct ContainerSample {
+	char *id;
+	char *name;
+	char *image;
+	char *state;
+	char **labels;      /* "key=value", never NULL */
+	int64_t started_at; /* unix seconds, 0 if never */
+	bool has_stats;     /* running, and Podman gave its stats */
+	double cpu_percent; /* of one core */
+	uint64_t mem_usage; /* bytes */
+	uint64_t mem_limit;
+	uint64_t pids;
+	uint64_t net_rx_bytes; /* cumulative */
+	uint64_t net_tx_bytes;
+} ContainerSample;
+
+typedef struct InterfaceSample {
+	char name[32];
+	uint64_t rx_bytes; /* cumulative */
+	uint64_t tx_bytes;
+	double rx_rate; /* bytes/s since the previous sample */
+	double tx_rate;
+} InterfaceSample;
+
+typedef struct NodeSample {
+	int64_t timestamp_usec; /* wall clock */
+	AccountingSource source;
+	double capacity_cpus;
+	uint64_t capacity_memory;
+	double cpu_used;    /* cores in use */
+	double cpu_percent; /* of capacity, 0..100 (may exceed 100 when a
+	                       declared capacity is overrun) */
+	uint64_t mem_used;
+	uint64_t mem_available;
+	double mem_percent;
+	double load[3];
+	InterfaceSample *interfaces; /* without "lo" */
+	size_t n_interfaces;
+	double net_rx_rate; /* bytes/s, summed over the interfaces */
+	double net_tx_rate;
+	uint64_t link_bandwidth; /* bytes/s, configured */
+	bool podman_ok;          /* false: containers unknown, podman_error says why */
+	char podman_error[512];
+	ContainerSample *containers;
+	size_t n_containers;
+} NodeSample;
+
+void node_sample_free(NodeSample *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(NodeSample *, node_sample_free);
+void container_sample_done(ContainerSample *c);
+
+typedef struct CollectorOptions {
+	AccountingSource source;
+	double capacity_cpus;     /* containers: declared; host: 0 = the machine's */
+	uint64_t capacity_memory; /* containers: declared; host: 0 = MemTotal */
+	uint64_t link_bandwidth;  /* bytes/s */
+	const char *proc_root;    /* NULL: "/proc" */
+} CollectorOptions;
+
+typedef struct Collector Collector;
+
+/* podman may be NULL (no container data then). Takes the first /proc
+ * reading, so the first sample already has rates. */
+int collector_new(const CollectorOptions *options, PodmanClient *podman, Collector **ret);
+Collector *collector_free(Collector *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Collector *, collector_free);
+
+/* A new sample. Podman being unreachable is not a failure of the sample
+ * (podman_ok is false then, and in `containers` accounting the use is 0);
+ * unreadable /proc files are. !query_podman: leave Podman alone this time
+ * (a caller backing off). */
+int collector_sample(Collector *c, bool query_podman, NodeSample **ret);
+
+/* Containers accounting: the CPU rate of a container from two stats
+ * readings, in percent of one core; < 0 if they do not make a rate. */
+double stats_cpu_percent(uint64_t prev_cpu_nano, uint64_t prev_system_nano, uint64_t cpu_nano,
+                         uint64_t system_nano);
