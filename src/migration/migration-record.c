@@ -3,17 +3,15 @@
 #include "migration-record.h"
 
 #include <errno.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
+#include "json-util.h"
 #include "macro.h"
 #include "strutil.h"
 
-/* jansson provides json_decrefp() for the cleanup attribute. */
-#define _cleanup_json_ _cleanup_(json_decrefp)
 
 static const char *const phase_names[_MIGRATION_PHASE_MAX] = {
 	[MIGRATION_PLANNED] = "planned",
