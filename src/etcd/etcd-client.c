@@ -333,6 +333,7 @@ int etcd_client_authenticate(EtcdClient *c, const char *stale_token)
 	pthread_mutex_lock(&c->lock);
 	free(c->token);
 	c->token = TAKE_PTR(token);
+	c->n_authentications++;
 	pthread_mutex_unlock(&c->lock);
 	log_debug("etcd: authenticated as %s", c->username);
 	return 0;

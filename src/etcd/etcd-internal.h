@@ -35,6 +35,7 @@ struct EtcdClient {
 	pthread_mutex_t lock;
 	size_t current; /* index of the endpoint in use */
 	char *token;    /* etcd's, after Authenticate */
+	unsigned n_authentications;
 };
 
 uint64_t etcd_now_usec(void);

@@ -67,9 +67,11 @@ static int watch_connect(EtcdWatch *w, int64_t start_revision, uint64_t deadline
 			return ETCD_COMPACTED;
 		log_debug("etcd: watch of %s refused: %s", w->prefix,
 		          resp->cancel_reason ?: "no reason given");
-		if (resp->cancel_reason && strstr(resp->cancel_reason, "permission denied")) {
-			/* etcd checks the token only here, and says this
-			 * whether it expired or lacks the right */
+		if (resp->cancel_reason && (strstr(resp->cancel_reason, "invalid auth token") ||
+		                            strstr(resp->cancel_reason, "permission denied"))) {
+			/* etcd checks the token only here; an expired one
+			 * gets "invalid auth token" (3.4) or "permission
+			 * denied" (older): try a new one once */
 			etcd_stream_failed(w->client, index, NULL, true);
 			return -EPERM;
 		}
