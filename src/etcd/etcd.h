@@ -179,3 +179,50 @@ unsigned etcd_watch_get_reconnects(const EtcdWatch *w);
 const char *etcd_watch_get_endpoint(const EtcdWatch *w);
 EtcdWatch *etcd_watch_free(EtcdWatch *w);
 DEFINE_TRIVIAL_CLEANUP_FUNC(EtcdWatch *, etcd_watch_free);
+
+/* ---- leader election ----
+ *
+ * Like etcd's concurrency.Election: each candidate puts the key
+ * PREFIX<lease id in hex> under its own lease; the key with the lowest
+ * create revision is the leader's; the others each wait for the deletion of
+ * the key just before theirs. A leader that dies stops keeping its lease
+ * alive, its key goes after the TTL and the next candidate leads. */
+
+typedef struct EtcdElection EtcdElection;
+typedef struct EtcdElectionObserver EtcdElectionObserver;
+
+/* Called at most once, from the keepalive thread, when the lease of a leader
+ * is lost (error as for EtcdLeaseLostHandler): it is no longer the leader,
+ * or will not be once etcd notices. Must not free the election. */
+typedef void (*EtcdElectionLostHandler)(EtcdElection *e, int error, void *userdata);
+
+/* A candidate under `prefix` (e.g. "/podmig/scheduler/leader/") with a lease
+ * of ttl_sec seconds, kept alive from now on. */
+int etcd_election_new(EtcdClient *c, const char *prefix, int64_t ttl_sec,
+                      EtcdElectionLostHandler on_lost, void *userdata, EtcdElection **ret);
+/* Blocks until this candidate leads (0), with `value` (e.g. its address) as
+ * the value of its key; -ETIMEDOUT after timeout_usec (RPC_USEC_INFINITY:
+ * none), -ECANCELED after etcd_election_cancel(), ETCD_LEASE_GONE if the
+ * lease was lost (make a new election). Unless it leads, the key is gone
+ * when it returns. Campaigning again while leading updates the value. */
+int etcd_election_campaign(EtcdElection *e, const char *value, uint64_t timeout_usec);
+/* Makes a campaign in progress return -ECANCELED; safe from any thread. */
+void etcd_election_cancel(EtcdElection *e);
+/* Gives up leadership (or candidacy): deletes the key if it is still ours. */
+int etcd_election_resign(EtcdElection *e);
+bool etcd_election_is_leader(EtcdElection *e);
+int64_t etcd_election_get_lease_id(const EtcdElection *e);
+/* Revokes the lease (followers take over at once, not after the TTL). */
+EtcdElection *etcd_election_free(EtcdElection *e);
+DEFINE_TRIVIAL_CLEANUP_FUNC(EtcdElection *, etcd_election_free);
+
+/* The current leader's key and value under `prefix`; ETCD_NOT_FOUND if none. */
+int etcd_election_get_leader(EtcdClient *c, const char *prefix, EtcdKeyValue *ret);
+/* Observes the leader under `prefix` through a watch. */
+int etcd_election_observe(EtcdClient *c, const char *prefix, EtcdElectionObserver **ret);
+/* Waits up to timeout_usec for a change of leader (the first call reports the
+ * current state at once): 1 and the new leader's key and value in *ret, 0 if
+ * there is no leader now, -ETIMEDOUT if nothing changed. */
+int etcd_election_observer_next(EtcdElectionObserver *o, uint64_t timeout_usec, EtcdKeyValue *ret);
+EtcdElectionObserver *etcd_election_observer_free(EtcdElectionObserver *o);
+DEFINE_TRIVIAL_CLEANUP_FUNC(EtcdElectionObserver *, etcd_election_observer_free);
