@@ -1,7 +1,9 @@
 /* Tests of the client against a real 3-member etcd cluster: the member the
  * client and its watch are talking to is killed (SIGKILL) in the middle of a
  * watch; the watch carries on from another member without losing or repeating
- * an event, writes go to the members left, and a lease is kept alive. */
+ * an event, writes go to the members left, and a lease is kept alive; then a
+ * member left without quorum refuses requests with "no leader" at once, and
+ * the watch carries on once quorum is back. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -149,10 +151,67 @@ static void test_member_killed_mid_watch(void **state)
 	assert_int_equal(__atomic_load_n(&lost.calls, __ATOMIC_SEQ_CST), 0);
 }
 
+/* Runs after test_member_killed_mid_watch (one member is down): a second
+ * member goes, so the last one has no quorum. It refuses requests at once
+ * with "no leader" (the client's hasleader metadata) instead of letting them
+ * hang, and once the others are back the watch carries on. */
+static void test_quorum_lost(void **state)
+{
+	_cleanup_(etcd_client_freep) EtcdClient *c = client_new();
+	_cleanup_(etcd_watch_freep) EtcdWatch *w = NULL;
+	assert_int_equal(etcd_watch_prefix(c, "/t/q/", 0, &w), 0);
+	int64_t r1 = put_retrying(c, "/t/q/1", "1");
+
+	EtcdFixture *alone = NULL;
+	for (size_t i = 0; i < cluster->n; i++)
+		if (cluster->members[i]->pid > 0) {
+			if (!alone)
+				alone = cluster->members[i];
+			else
+				assert_int_equal(etcd_fixture_kill(cluster->members[i]), 0);
+		}
+	assert_non_null(alone);
+
+	EtcdOptions o = { .rpc.plaintext = true, .request_timeout_usec = RPC_USEC_PER_SEC };
+	_cleanup_(etcd_client_freep) EtcdClient *lonely = NULL;
+	assert_int_equal(etcd_client_new(alone->endpoint, &o, &lonely), 0);
+	bool refused = false;
+	for (int i = 0; i < 50 && !refused; i++) {
+		EtcdKeyValue kv;
+		int r = etcd_get(lonely, "/t/q/1", &kv);
+		if (r >= 0)
+			etcd_key_value_done(&kv);
+		else
+			refused = strstr(etcd_last_error()->message, "no leader") != NULL;
+		if (!refused)
+			msleep(100);
+	}
+	assert_true(refused);
+
+	for (size_t i = 0; i < cluster->n; i++)
+		if (cluster->members[i]->pid == 0)
+			assert_int_equal(etcd_fixture_restart(cluster->members[i]), 0);
+	int64_t r2 = put_retrying(c, "/t/q/2", "2");
+	int64_t want[] = { r1, r2 };
+	size_t seen = 0;
+	while (seen < 2) {
+		EtcdEvent *ev;
+		int n = etcd_watch_next(w, WAIT, &ev);
+		if (n < 0)
+			fail_msg("watch: %s after %zu events", strerror(-n), seen);
+		for (int i = 0; i < n; i++, seen++) {
+			assert_true(seen < 2);
+			assert_int_equal(ev[i].kv.mod_revision, want[seen]);
+		}
+		etcd_events_free(ev, (size_t)n);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_member_killed_mid_watch),
+		cmocka_unit_test(test_quorum_lost),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
