@@ -23,6 +23,22 @@ int64_t etcd_header_revision(const Etcdserverpb__ResponseHeader *h)
 	return h ? h->revision : 0;
 }
 
+int etcd_auth_token_from_pb(const Etcdserverpb__AuthenticateResponse *r, char **ret)
+{
+	const char *t = r->token;
+	if (!t || !t[0] || strlen(t) > 4096)
+		return -EBADMSG;
+	/* it goes back out as an HTTP/2 header value */
+	for (const char *p = t; *p; p++)
+		if (*p < 0x20 || *p > 0x7e)
+			return -EBADMSG;
+	char *s = strdup(t);
+	if (!s)
+		return -ENOMEM;
+	*ret = s;
+	return 0;
+}
+
 static char *bytes_to_string(ProtobufCBinaryData b)
 {
 	char *s = malloc(b.len + 1);

@@ -1,24 +1,66 @@
-/* etcd-fixture.h — a real etcd (/usr/bin/etcd) for tests: a single member on
- * free loopback ports with its own temporary data directory, started with
- * posix_spawn, stoppable and restartable on the same ports and data, killed
- * and removed at the end. Never port 2379. */
+/* etcd-fixture.h — real etcd servers (/usr/bin/etcd) for tests: single
+ * members or 3-member clusters on free loopback ports, each with its own
+ * temporary data directory, started with posix_spawn, stoppable, killable and
+ * restartable on the same ports and data, killed and removed at the end.
+ * Optionally TLS with client-certificate authentication (certificates from
+ * scripts/make-certs) and etcd's user authentication. Never port 2379/2380. */
 #pragma once
 
+#include <stdbool.h>
 #include <sys/types.h>
+
+#include "etcd.h"
 
 typedef struct EtcdFixture {
 	pid_t pid; /* 0 while stopped */
 	int client_port;
 	int peer_port;
+	char *name;
 	char *dir;
 	char *endpoint; /* 127.0.0.1:PORT */
 	char *log_path;
+	char *initial_cluster;                /* NAME=URL,... (all members) */
+	char *cert_dir;                       /* TLS: certificates made by scripts/make-certs */
+	char *ca_file, *cert_file, *key_file; /* in cert_dir, for clients */
+	unsigned auth_token_ttl_sec;
 } EtcdFixture;
 
-/* Starts etcd and waits until it answers. */
+/* Starts a plaintext etcd and waits until it answers. */
 int etcd_fixture_start(EtcdFixture **ret);
+/* The same with TLS: `cert_dir` gets a CA, etcd-fixture.pem (127.0.0.1,
+ * localhost) and cli-root.pem from scripts/make-certs; clients must present
+ * a certificate of that CA. auth_token_ttl_sec: etcd's --auth-token-ttl (0:
+ * its default). */
+int etcd_fixture_start_tls(const char *cert_dir, unsigned auth_token_ttl_sec, EtcdFixture **ret);
+/* Client options that reach the fixture (TLS with cli-root's certificate, or
+ * plaintext); the strings point into the fixture. */
+EtcdOptions etcd_fixture_options(const EtcdFixture *f);
+/* With etcdctl: user root with `password` and the root role, then turns
+ * authentication on. */
+int etcd_fixture_enable_auth(EtcdFixture *f, const char *password);
 /* SIGTERM and wait; data stays. */
 int etcd_fixture_stop(EtcdFixture *f);
+/* SIGKILL and wait. */
+int etcd_fixture_kill(EtcdFixture *f);
 /* Starts it again on the same ports and data; waits until it answers. */
 int etcd_fixture_restart(EtcdFixture *f);
 EtcdFixture *etcd_fixture_free(EtcdFixture *f);
+DEFINE_TRIVIAL_CLEANUP_FUNC(EtcdFixture *, etcd_fixture_free);
+
+/* Runs scripts/make-certs DIR SPEC... (see its header). */
+int etcd_fixture_make_certs(const char *dir, const char *const *specs, size_t n_specs);
+
+typedef struct EtcdCluster {
+	size_t n;
+	EtcdFixture **members;
+	char *endpoints; /* comma-separated, for etcd_client_new() */
+} EtcdCluster;
+
+/* n plaintext members forming one new cluster (short raft heartbeat and
+ * election timeouts: tests of fail-over need not wait long); waits until
+ * every member answers. */
+int etcd_cluster_start(size_t n, EtcdCluster **ret);
+/* The member serving `endpoint` (host:port), or NULL. */
+EtcdFixture *etcd_cluster_find(EtcdCluster *cl, const char *endpoint);
+EtcdCluster *etcd_cluster_free(EtcdCluster *cl);
+DEFINE_TRIVIAL_CLEANUP_FUNC(EtcdCluster *, etcd_cluster_free);

@@ -1,58 +1,9 @@
-/* etcd-kv.c — the etcd client object and its key-value requests: get, prefix
- * range, put, delete, transactions and compare-and-swap. */
+/* etcd-kv.c — key-value requests: get, prefix range, put, delete,
+ * transactions and compare-and-swap. */
 #include <string.h>
 
 #include "etcd-internal.h"
 #include "log.h"
-
-#define DEFAULT_TIMEOUT_USEC (5 * RPC_USEC_PER_SEC)
-
-int etcd_client_new(const char *endpoint, const EtcdOptions *options, EtcdClient **ret)
-{
-	RpcOptions o = options->rpc;
-	/* big prefix ranges exceed gRPC's 4 MiB default */
-	if (o.max_receive_message_bytes == 0)
-		o.max_receive_message_bytes = 64 * 1024 * 1024;
-	/* like etcd's Go client: a request made while etcd is briefly away
-	 * waits for it (within its deadline) instead of failing at once */
-	o.wait_for_ready = true;
-	/* come back quickly after an etcd restart */
-	if (o.max_reconnect_backoff_msec == 0)
-		o.max_reconnect_backoff_msec = 1000;
-
-	EtcdClient *c = calloc(1, sizeof(*c));
-	if (!c)
-		return -ENOMEM;
-	c->timeout_usec = options->request_timeout_usec ?: DEFAULT_TIMEOUT_USEC;
-	int r = rpc_channel_new(endpoint, &o, &c->channel);
-	if (r < 0) {
-		free(c);
-		return r;
-	}
-	*ret = c;
-	return 0;
-}
-
-EtcdClient *etcd_client_free(EtcdClient *c)
-{
-	if (!c)
-		return NULL;
-	rpc_channel_free(c->channel);
-	free(c);
-	return NULL;
-}
-
-int etcd_call(EtcdClient *c, const ProtobufCServiceDescriptor *service, const char *method,
-              const ProtobufCMessage *request, ProtobufCMessage **ret_reply)
-{
-	RpcStatus st;
-	int r = rpc_call_unary(c->channel, service, method, request, c->timeout_usec, ret_reply,
-	                       &st);
-	if (r < 0)
-		log_debug("etcd: %s/%s failed: %s: %s", service->name, method,
-		          rpc_code_to_string(st.code), st.message);
-	return r;
-}
 
 static int range(EtcdClient *c, const char *key, bool prefix, Etcdserverpb__RangeResponse **ret)
 {

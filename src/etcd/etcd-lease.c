@@ -20,22 +20,16 @@ struct EtcdLease {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	bool stop;
-	RpcStream *stream; /* under lock, so stop can cancel it */
+	RpcStream *stream;   /* under lock, so stop can cancel it */
+	size_t stream_index; /* the endpoint it was opened on */
 };
-
-static uint64_t now_usec(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * RPC_USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
-}
 
 /* Sleeps until `until` (monotonic µs) or stop; returns true if stopping. */
 static bool lease_sleep_until(EtcdLease *l, uint64_t until)
 {
 	pthread_mutex_lock(&l->lock);
 	while (!l->stop) {
-		uint64_t now = now_usec();
+		uint64_t now = etcd_now_usec();
 		if (now >= until)
 			break;
 		struct timespec ts;
@@ -77,8 +71,8 @@ static int64_t lease_refresh(EtcdLease *l, uint64_t timeout_usec)
 	int r;
 	if (!l->stream) {
 		RpcStream *s;
-		r = rpc_stream_open(l->client->channel, &etcdserverpb__lease__descriptor,
-		                    "LeaseKeepAlive", &s);
+		r = etcd_stream_open(l->client, &etcdserverpb__lease__descriptor, "LeaseKeepAlive",
+		                     &s, &l->stream_index);
 		if (r < 0)
 			return r;
 		pthread_mutex_lock(&l->lock);
@@ -107,11 +101,11 @@ static void *lease_thread(void *arg)
 	EtcdLease *l = arg;
 	uint64_t ttl = (uint64_t)l->ttl_sec * RPC_USEC_PER_SEC;
 	uint64_t interval = ttl / 3;
-	uint64_t last_ok = now_usec();
+	uint64_t last_ok = etcd_now_usec();
 	int lost = 0;
 
 	for (;;) {
-		uint64_t round = now_usec();
+		uint64_t round = etcd_now_usec();
 		if (round >= last_ok + ttl) {
 			lost = -ETIMEDOUT;
 			break;
@@ -120,7 +114,7 @@ static void *lease_thread(void *arg)
 		if (lease_stopping(l))
 			break;
 		if (k > 0) {
-			last_ok = now_usec();
+			last_ok = etcd_now_usec();
 			if (lease_sleep_until(l, round + interval))
 				break;
 			continue;
@@ -129,11 +123,17 @@ static void *lease_thread(void *arg)
 			lost = ETCD_LEASE_GONE;
 			break;
 		}
-		/* the stream failed or timed out: reopen it soon */
+		/* the stream failed or timed out: reopen it soon, on the next
+		 * member if this one is the problem */
 		log_debug_errno((int)k, "etcd: keepalive of lease %llx failed",
 		                (unsigned long long)l->id);
+		if (l->stream)
+			etcd_stream_failed(l->client, l->stream_index, l->stream, false);
+		else
+			etcd_client_failover(l->client, l->stream_index);
 		lease_drop_stream(l);
-		if (lease_sleep_until(l, MIN(now_usec() + 200 * RPC_USEC_PER_MSEC, last_ok + ttl)))
+		if (lease_sleep_until(
+		            l, MIN(etcd_now_usec() + 200 * RPC_USEC_PER_MSEC, last_ok + ttl)))
 			break;
 	}
 	lease_drop_stream(l);

@@ -12,32 +12,30 @@ struct EtcdWatch {
 	EtcdClient *client;
 	char *prefix;
 	RpcStream *stream;
-	int64_t revision; /* of the last event delivered */
+	size_t stream_index; /* the endpoint it is on */
+	int64_t revision;    /* of the last event delivered */
 	unsigned reconnects;
 };
-
-static uint64_t now_usec(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * RPC_USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
-}
 
 static uint64_t remaining(uint64_t deadline)
 {
 	if (deadline == RPC_USEC_INFINITY)
 		return RPC_USEC_INFINITY;
-	uint64_t now = now_usec();
+	uint64_t now = etcd_now_usec();
 	return deadline > now ? deadline - now : 0;
 }
 
-/* Opens a stream and creates the watch from start_revision (0: now); waits
- * for etcd's confirmation. *ret_revision gets the store's revision then. */
+/* Opens a stream on the member in use and creates the watch from
+ * start_revision (0: now); waits for etcd's confirmation. *ret_revision gets
+ * the store's revision then. -EPERM: etcd refused it (the client has fetched
+ * a new token by then, in case the old one expired). On other failures, the
+ * client has moved to another member. */
 static int watch_connect(EtcdWatch *w, int64_t start_revision, uint64_t deadline,
                          int64_t *ret_revision)
 {
 	_cleanup_(rpc_stream_freep) RpcStream *s = NULL;
-	int r = rpc_stream_open(w->client->channel, &etcdserverpb__watch__descriptor, "Watch", &s);
+	size_t index;
+	int r = etcd_stream_open(w->client, &etcdserverpb__watch__descriptor, "Watch", &s, &index);
 	if (r < 0)
 		return r;
 
@@ -53,21 +51,37 @@ static int watch_connect(EtcdWatch *w, int64_t start_revision, uint64_t deadline
 	req.request_union_case = ETCDSERVERPB__WATCH_REQUEST__REQUEST_UNION_CREATE_REQUEST;
 	req.create_request = &create;
 	r = rpc_stream_send_timeout(s, &req.base, remaining(deadline));
-	if (r < 0)
+	if (r < 0) {
+		etcd_stream_failed(w->client, index, s, false);
 		return r;
+	}
 
 	_cleanup_message_ Etcdserverpb__WatchResponse *resp = NULL;
 	r = rpc_stream_recv(s, remaining(deadline), (ProtobufCMessage **)&resp);
-	if (r < 0)
-		return r;
-	if (r == 0)
-		return -ECONNRESET;
-	if (resp->canceled)
-		return resp->compact_revision > 0 ? ETCD_COMPACTED : -ECANCELED;
+	if (r <= 0) {
+		etcd_stream_failed(w->client, index, s, false);
+		return r < 0 ? r : -ECONNRESET;
+	}
+	if (resp->canceled) {
+		if (resp->compact_revision > 0)
+			return ETCD_COMPACTED;
+		log_debug("etcd: watch of %s refused: %s", w->prefix,
+		          resp->cancel_reason ?: "no reason given");
+		if (resp->cancel_reason && (strstr(resp->cancel_reason, "invalid auth token") ||
+		                            strstr(resp->cancel_reason, "permission denied"))) {
+			/* etcd checks the token only here; an expired one
+			 * gets "invalid auth token" (3.4) or "permission
+			 * denied" (older): try a new one once */
+			etcd_stream_failed(w->client, index, NULL, true);
+			return -EPERM;
+		}
+		return -ECANCELED;
+	}
 	if (!resp->created)
 		return -EBADMSG;
 	*ret_revision = etcd_header_revision(resp->header);
 	w->stream = TAKE_PTR(s);
+	w->stream_index = index;
 	return 0;
 }
 
@@ -85,7 +99,20 @@ int etcd_watch_prefix(EtcdClient *c, const char *prefix, int64_t start_revision,
 		return -ENOMEM;
 	}
 	int64_t rev;
-	int r = watch_connect(w, start_revision, now_usec() + c->timeout_usec, &rev);
+	uint64_t deadline = etcd_now_usec() + c->timeout_usec;
+	bool refused = false;
+	int r;
+	for (unsigned attempt = 1;; attempt++) {
+		r = watch_connect(w, start_revision, deadline, &rev);
+		if (r >= 0 || r == ETCD_COMPACTED || (r == -EPERM && refused) ||
+		    etcd_now_usec() >= deadline)
+			break;
+		/* a refusal may be an expired token, replaced by now; and
+		 * another member may answer if this one is away */
+		refused = refused || r == -EPERM;
+		if (attempt % c->n_endpoints == 0)
+			etcd_sleep_usec(MIN(remaining(deadline), 100 * RPC_USEC_PER_MSEC));
+	}
 	if (r < 0) {
 		etcd_watch_free(w);
 		return r;
@@ -98,8 +125,9 @@ int etcd_watch_prefix(EtcdClient *c, const char *prefix, int64_t start_revision,
 
 int etcd_watch_next(EtcdWatch *w, uint64_t timeout_usec, EtcdEvent **ret_events)
 {
-	uint64_t deadline =
-	        timeout_usec == RPC_USEC_INFINITY ? RPC_USEC_INFINITY : now_usec() + timeout_usec;
+	uint64_t deadline = timeout_usec == RPC_USEC_INFINITY ? RPC_USEC_INFINITY
+	                                                      : etcd_now_usec() + timeout_usec;
+	bool refused = false;
 	for (;;) {
 		int r;
 		if (!w->stream) {
@@ -107,6 +135,13 @@ int etcd_watch_next(EtcdWatch *w, uint64_t timeout_usec, EtcdEvent **ret_events)
 			r = watch_connect(w, w->revision + 1, deadline, &rev);
 			if (r == ETCD_COMPACTED)
 				return r;
+			if (r == -EPERM) {
+				/* once more, with the new token */
+				if (refused)
+					return r;
+				refused = true;
+				continue;
+			}
 			if (r < 0) {
 				log_debug_errno(r, "etcd: watch of %s cannot reconnect yet",
 				                w->prefix);
@@ -132,7 +167,9 @@ int etcd_watch_next(EtcdWatch *w, uint64_t timeout_usec, EtcdEvent **ret_events)
 		if (r == -ETIMEDOUT)
 			return r;
 		if (r <= 0) {
-			/* etcd went away or the stream broke: resume on a new one */
+			/* the member went away, lost its leader, or the stream
+			 * broke: resume on a new one, on the next member */
+			etcd_stream_failed(w->client, w->stream_index, w->stream, false);
 			w->stream = rpc_stream_free(w->stream);
 			continue;
 		}
@@ -166,6 +203,11 @@ int64_t etcd_watch_get_revision(const EtcdWatch *w)
 unsigned etcd_watch_get_reconnects(const EtcdWatch *w)
 {
 	return w->reconnects;
+}
+
+const char *etcd_watch_get_endpoint(const EtcdWatch *w)
+{
+	return w->client->endpoints[w->stream_index];
 }
 
 EtcdWatch *etcd_watch_free(EtcdWatch *w)

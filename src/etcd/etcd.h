@@ -6,8 +6,14 @@
  *
  * Keys are text; values are bytes (podmig stores JSON) and are handed back
  * NUL-terminated. Functions return >= 0 or a negative errno; the outcomes a
- * caller must handle have names below. One endpoint for now: the client and
- * watch reconnect to it; several endpoints come with the HA work. */
+ * caller must handle have names below.
+ *
+ * A client knows several members of a cluster and uses one at a time; when
+ * it dies, is cut off or loses its quorum, requests, watches and lease
+ * keepalives move to the next member (see etcd-client.c for which requests
+ * are retried). TLS and mutual TLS come from EtcdOptions.rpc; with a user
+ * name, the client authenticates and renews etcd's token when it expires.
+ * A leader election on top of leases is in the last section. */
 #pragma once
 
 #include <errno.h>
@@ -18,18 +24,25 @@
 #include "macro.h"
 #include "rpc.h"
 
-#define ETCD_NOT_FOUND  (-ENOENT)    /* no such key */
-#define ETCD_CAS_FAILED (-ESTALE)    /* the compare of a compare-and-swap failed */
-#define ETCD_COMPACTED  (-EOVERFLOW) /* a watch's revision was compacted away */
-#define ETCD_LEASE_GONE (-ETIME)     /* etcd says the lease expired or was revoked */
+#define ETCD_NOT_FOUND   (-ENOENT)    /* no such key */
+#define ETCD_CAS_FAILED  (-ESTALE)    /* the compare of a compare-and-swap failed */
+#define ETCD_COMPACTED   (-EOVERFLOW) /* a watch's revision was compacted away */
+#define ETCD_LEASE_GONE  (-ETIME)     /* etcd says the lease expired or was revoked */
+#define ETCD_AUTH_FAILED (-EACCES)    /* etcd refused the user name or password */
 
 typedef struct EtcdClient EtcdClient;
 typedef struct EtcdLease EtcdLease;
 typedef struct EtcdWatch EtcdWatch;
 
 typedef struct EtcdOptions {
-	RpcOptions rpc;                /* transport: .plaintext for http:// endpoints */
-	uint64_t request_timeout_usec; /* deadline of each request; 0: 5 s */
+	/* transport: .plaintext for http:// endpoints; else TLS with .ca_file
+	 * (etcd's CA), and .cert_file + .key_file for --client-cert-auth */
+	RpcOptions rpc;
+	/* deadline of each request, fail-overs included; 0: 5 s */
+	uint64_t request_timeout_usec;
+	/* etcd authentication (both or neither) */
+	const char *username;
+	const char *password;
 } EtcdOptions;
 
 typedef struct EtcdKeyValue {
@@ -52,10 +65,18 @@ typedef struct EtcdEvent {
 	EtcdKeyValue kv; /* for DELETE: key and mod_revision only */
 } EtcdEvent;
 
-/* `endpoint` is host:port (no scheme). */
-int etcd_client_new(const char *endpoint, const EtcdOptions *options, EtcdClient **ret);
+/* `endpoints`: the cluster's members, comma-separated host:port (a leading
+ * http:// or https:// is ignored: the options decide TLS). Connects lazily,
+ * except that with a user name it authenticates at once: ETCD_AUTH_FAILED
+ * if etcd refuses the name or password. */
+int etcd_client_new(const char *endpoints, const EtcdOptions *options, EtcdClient **ret);
 EtcdClient *etcd_client_free(EtcdClient *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(EtcdClient *, etcd_client_free);
+/* host:port of the member in use. */
+const char *etcd_client_get_endpoint(EtcdClient *c);
+/* What etcd or gRPC said about the last request that failed on this thread
+ * (code and message, e.g. a TLS handshake error): for messages to people. */
+const RpcStatus *etcd_last_error(void);
 
 void etcd_key_value_done(EtcdKeyValue *kv); /* frees the strings, not kv itself */
 void etcd_key_values_free(EtcdKeyValue *kvs, size_t n);
@@ -154,5 +175,54 @@ int etcd_watch_next(EtcdWatch *w, uint64_t timeout_usec, EtcdEvent **ret_events)
 int64_t etcd_watch_get_revision(const EtcdWatch *w);
 /* How many times the watch had to reconnect. */
 unsigned etcd_watch_get_reconnects(const EtcdWatch *w);
+/* host:port of the member the watch is (or was last) connected to. */
+const char *etcd_watch_get_endpoint(const EtcdWatch *w);
 EtcdWatch *etcd_watch_free(EtcdWatch *w);
 DEFINE_TRIVIAL_CLEANUP_FUNC(EtcdWatch *, etcd_watch_free);
+
+/* ---- leader election ----
+ *
+ * Like etcd's concurrency.Election: each candidate puts the key
+ * PREFIX<lease id in hex> under its own lease; the key with the lowest
+ * create revision is the leader's; the others each wait for the deletion of
+ * the key just before theirs. A leader that dies stops keeping its lease
+ * alive, its key goes after the TTL and the next candidate leads. */
+
+typedef struct EtcdElection EtcdElection;
+typedef struct EtcdElectionObserver EtcdElectionObserver;
+
+/* Called at most once, from the keepalive thread, when the lease of a leader
+ * is lost (error as for EtcdLeaseLostHandler): it is no longer the leader,
+ * or will not be once etcd notices. Must not free the election. */
+typedef void (*EtcdElectionLostHandler)(EtcdElection *e, int error, void *userdata);
+
+/* A candidate under `prefix` (e.g. "/podmig/scheduler/leader/") with a lease
+ * of ttl_sec seconds, kept alive from now on. */
+int etcd_election_new(EtcdClient *c, const char *prefix, int64_t ttl_sec,
+                      EtcdElectionLostHandler on_lost, void *userdata, EtcdElection **ret);
+/* Blocks until this candidate leads (0), with `value` (e.g. its address) as
+ * the value of its key; -ETIMEDOUT after timeout_usec (RPC_USEC_INFINITY:
+ * none), -ECANCELED after etcd_election_cancel(), ETCD_LEASE_GONE if the
+ * lease was lost (make a new election). Unless it leads, the key is gone
+ * when it returns. Campaigning again while leading updates the value. */
+int etcd_election_campaign(EtcdElection *e, const char *value, uint64_t timeout_usec);
+/* Makes a campaign in progress return -ECANCELED; safe from any thread. */
+void etcd_election_cancel(EtcdElection *e);
+/* Gives up leadership (or candidacy): deletes the key if it is still ours. */
+int etcd_election_resign(EtcdElection *e);
+bool etcd_election_is_leader(EtcdElection *e);
+int64_t etcd_election_get_lease_id(const EtcdElection *e);
+/* Revokes the lease (followers take over at once, not after the TTL). */
+EtcdElection *etcd_election_free(EtcdElection *e);
+DEFINE_TRIVIAL_CLEANUP_FUNC(EtcdElection *, etcd_election_free);
+
+/* The current leader's key and value under `prefix`; ETCD_NOT_FOUND if none. */
+int etcd_election_get_leader(EtcdClient *c, const char *prefix, EtcdKeyValue *ret);
+/* Observes the leader under `prefix` through a watch. */
+int etcd_election_observe(EtcdClient *c, const char *prefix, EtcdElectionObserver **ret);
+/* Waits up to timeout_usec for a change of leader (the first call reports the
+ * current state at once): 1 and the new leader's key and value in *ret, 0 if
+ * there is no leader now, -ETIMEDOUT if nothing changed. */
+int etcd_election_observer_next(EtcdElectionObserver *o, uint64_t timeout_usec, EtcdKeyValue *ret);
+EtcdElectionObserver *etcd_election_observer_free(EtcdElectionObserver *o);
+DEFINE_TRIVIAL_CLEANUP_FUNC(EtcdElectionObserver *, etcd_election_observer_free);

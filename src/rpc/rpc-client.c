@@ -29,7 +29,47 @@ struct RpcStream {
 	bool status_received;  /* ... and completed */
 	bool metadata_started; /* SEND_INITIAL_METADATA outstanding */
 	char send_tag, recv_tag, status_tag, metadata_tag;
+
+	grpc_metadata *send_metadata; /* the caller's, copied */
+	size_t n_send_metadata;
 };
+
+static void metadata_free(grpc_metadata *m, size_t n)
+{
+	for (size_t i = 0; m && i < n; i++) {
+		grpc_slice_unref(m[i].key);
+		grpc_slice_unref(m[i].value);
+	}
+	free(m);
+}
+
+/* The caller's metadata as gRPC's, with copied slices, checked for what
+ * HTTP/2 headers may carry. */
+static int metadata_new(const RpcMetadata *md, size_t n, grpc_metadata **ret)
+{
+	if (n == 0) {
+		*ret = NULL;
+		return 0;
+	}
+	grpc_metadata *m = calloc(n, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (!md[i].key || !md[i].value) {
+			metadata_free(m, i);
+			return -EINVAL;
+		}
+		m[i].key = grpc_slice_from_copied_string(md[i].key);
+		m[i].value = grpc_slice_from_copied_string(md[i].value);
+		if (!grpc_header_key_is_legal(m[i].key) || grpc_is_binary_header(m[i].key) ||
+		    !grpc_header_nonbin_value_is_legal(m[i].value)) {
+			metadata_free(m, i + 1);
+			return -EINVAL;
+		}
+	}
+	*ret = m;
+	return 0;
+}
 
 int rpc_channel_new(const char *target, const RpcOptions *options, RpcChannel **ret)
 {
@@ -93,6 +133,16 @@ int rpc_call_unary(RpcChannel *ch, const ProtobufCServiceDescriptor *service, co
                    const ProtobufCMessage *request, uint64_t timeout_usec,
                    ProtobufCMessage **ret_reply, RpcStatus *ret_status)
 {
+	return rpc_call_unary_with_metadata(ch, service, method, request, NULL, 0, timeout_usec,
+	                                    ret_reply, ret_status);
+}
+
+int rpc_call_unary_with_metadata(RpcChannel *ch, const ProtobufCServiceDescriptor *service,
+                                 const char *method, const ProtobufCMessage *request,
+                                 const RpcMetadata *metadata, size_t n_metadata,
+                                 uint64_t timeout_usec, ProtobufCMessage **ret_reply,
+                                 RpcStatus *ret_status)
+{
 	const ProtobufCMethodDescriptor *desc;
 	grpc_slice path;
 	int r = method_path(service, method, &desc, &path);
@@ -103,8 +153,15 @@ int rpc_call_unary(RpcChannel *ch, const ProtobufCServiceDescriptor *service, co
 		return -EINVAL;
 	}
 
+	grpc_metadata *md;
+	r = metadata_new(metadata, n_metadata, &md);
+	if (r < 0) {
+		grpc_slice_unref(path);
+		return r;
+	}
 	_cleanup_(grpc_byte_buffer_destroyp) grpc_byte_buffer *send = rpc_message_pack(request);
 	if (!send) {
+		metadata_free(md, n_metadata);
 		grpc_slice_unref(path);
 		return -ENOMEM;
 	}
@@ -120,7 +177,9 @@ int rpc_call_unary(RpcChannel *ch, const ProtobufCServiceDescriptor *service, co
 	grpc_status_code code = GRPC_STATUS_UNKNOWN;
 	grpc_slice details = grpc_empty_slice();
 	grpc_op ops[6] = {
-		{ .op = GRPC_OP_SEND_INITIAL_METADATA, .flags = ch->initial_metadata_flags },
+		{ .op = GRPC_OP_SEND_INITIAL_METADATA,
+		  .flags = ch->initial_metadata_flags,
+		  .data.send_initial_metadata = { .count = n_metadata, .metadata = md } },
 		{ .op = GRPC_OP_SEND_MESSAGE, .data.send_message.send_message = send },
 		{ .op = GRPC_OP_SEND_CLOSE_FROM_CLIENT },
 		{ .op = GRPC_OP_RECV_INITIAL_METADATA,
@@ -156,12 +215,20 @@ int rpc_call_unary(RpcChannel *ch, const ProtobufCServiceDescriptor *service, co
 	grpc_metadata_array_destroy(&trailing);
 	grpc_call_unref(call);
 	rpc_cq_destroy(cq);
+	metadata_free(md, n_metadata);
 	grpc_slice_unref(path);
 	return r;
 }
 
 int rpc_stream_open(RpcChannel *ch, const ProtobufCServiceDescriptor *service, const char *method,
                     RpcStream **ret)
+{
+	return rpc_stream_open_with_metadata(ch, service, method, NULL, 0, ret);
+}
+
+int rpc_stream_open_with_metadata(RpcChannel *ch, const ProtobufCServiceDescriptor *service,
+                                  const char *method, const RpcMetadata *metadata,
+                                  size_t n_metadata, RpcStream **ret)
 {
 	const ProtobufCMethodDescriptor *desc;
 	grpc_slice path;
@@ -179,6 +246,10 @@ int rpc_stream_open(RpcChannel *ch, const ProtobufCServiceDescriptor *service, c
 	s->details = grpc_empty_slice();
 	grpc_metadata_array_init(&s->initial_metadata);
 	grpc_metadata_array_init(&s->trailing_metadata);
+	r = metadata_new(metadata, n_metadata, &s->send_metadata);
+	if (r < 0)
+		return r;
+	s->n_send_metadata = n_metadata;
 	s->cq = grpc_completion_queue_create_for_pluck(NULL);
 	s->call = grpc_channel_create_call(ch->channel, NULL, GRPC_PROPAGATE_DEFAULTS, s->cq,
 	                                   s->path, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
@@ -195,7 +266,10 @@ int rpc_stream_open(RpcChannel *ch, const ProtobufCServiceDescriptor *service, c
 
 	/* not waited for here: with wait_for_ready it completes only once
 	 * connected; stream_wait_ended() collects it */
-	op = (grpc_op){ .op = GRPC_OP_SEND_INITIAL_METADATA, .flags = ch->initial_metadata_flags };
+	op = (grpc_op){ .op = GRPC_OP_SEND_INITIAL_METADATA,
+		        .flags = ch->initial_metadata_flags,
+		        .data.send_initial_metadata = { .count = s->n_send_metadata,
+		                                        .metadata = s->send_metadata } };
 	if (grpc_call_start_batch(s->call, &op, 1, &s->metadata_tag, NULL) != GRPC_CALL_OK)
 		return -EPROTO;
 	s->metadata_started = true;
@@ -339,6 +413,7 @@ RpcStream *rpc_stream_free(RpcStream *s)
 	grpc_slice_unref(s->details);
 	grpc_metadata_array_destroy(&s->initial_metadata);
 	grpc_metadata_array_destroy(&s->trailing_metadata);
+	metadata_free(s->send_metadata, s->n_send_metadata);
 	grpc_slice_unref(s->path);
 	free(s);
 	return NULL;

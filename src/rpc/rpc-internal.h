@@ -31,7 +31,7 @@ grpc_event rpc_cq_pluck(grpc_completion_queue *cq, void *tag);
 /* Shuts down, drains and destroys a queue whose batches have all completed. */
 void rpc_cq_destroy(grpc_completion_queue *cq);
 
-/* Channel/server arguments from options. `args` must have room for 8. */
+/* Channel/server arguments from options. `args` must have room for 8 (6 used). */
 void rpc_channel_args_fill(const RpcOptions *o, bool client, grpc_arg *args, size_t *n);
 
 int rpc_server_credentials_new(const RpcOptions *o, grpc_server_credentials **ret);

@@ -121,6 +121,24 @@ const char *rpc_server_call_method(const RpcServerCall *c)
 	return c->path;
 }
 
+int rpc_server_call_get_metadata(const RpcServerCall *c, const char *key, char **ret)
+{
+	size_t n = strlen(key);
+	for (size_t i = 0; i < c->metadata.count; i++) {
+		const grpc_metadata *m = &c->metadata.metadata[i];
+		if (GRPC_SLICE_LENGTH(m->key) != n ||
+		    memcmp(GRPC_SLICE_START_PTR(m->key), key, n) != 0)
+			continue;
+		char *v = strndup((const char *)GRPC_SLICE_START_PTR(m->value),
+		                  GRPC_SLICE_LENGTH(m->value));
+		if (!v)
+			return -ENOMEM;
+		*ret = v;
+		return 0;
+	}
+	return -ENOENT;
+}
+
 int rpc_server_call_error(RpcServerCall *c, RpcCode code, const char *fmt, ...)
 {
 	char buf[sizeof(c->status.message)];

@@ -29,6 +29,14 @@ static int testing_echo(RpcServerCall *c, void *userdata)
 		nanosleep(&(struct timespec){ .tv_nsec = 300 * 1000 * 1000 }, NULL);
 	Podmig__V1__EchoResponse rep = PODMIG__V1__ECHO_RESPONSE__INIT;
 	rep.text = req->text;
+	_cleanup_free_ char *value = NULL;
+	const char *key = startswith(req->text, "metadata:");
+	if (key) {
+		r = rpc_server_call_get_metadata(c, key, &value);
+		if (r < 0)
+			return rpc_server_call_error(c, RPC_NOT_FOUND, "no metadata %s", key);
+		rep.text = value;
+	}
 	rep.seq = req->seq + 1;
 	return rpc_server_call_reply(c, &rep.base);
 }
@@ -55,15 +63,25 @@ static int testing_upload(RpcServerCall *c, void *userdata)
 
 static int testing_count(RpcServerCall *c, void *userdata)
 {
+	/* "metadata:KEY" streams back the value of request metadata KEY */
+	_cleanup_free_ char *value = NULL;
 	_cleanup_message_ Podmig__V1__EchoRequest *req = NULL;
 	int r = rpc_server_call_recv(c, (ProtobufCMessage **)&req);
 	if (r < 0)
 		return r;
 	if (r == 0)
 		return rpc_server_call_error(c, RPC_INVALID_ARGUMENT, "no request");
+	const char *text = req->text;
+	const char *key = startswith(req->text, "metadata:");
+	if (key) {
+		r = rpc_server_call_get_metadata(c, key, &value);
+		if (r < 0)
+			return rpc_server_call_error(c, RPC_NOT_FOUND, "no metadata %s", key);
+		text = value;
+	}
 	for (uint64_t i = 0; req->seq == 0 || i < req->seq; i++) {
 		Podmig__V1__EchoResponse rep = PODMIG__V1__ECHO_RESPONSE__INIT;
-		rep.text = req->text;
+		rep.text = (char *)text;
 		rep.seq = i;
 		r = rpc_server_call_send(c, &rep.base);
 		if (r < 0)

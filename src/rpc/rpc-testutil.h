@@ -11,9 +11,11 @@
 
 /* Handlers for podmig.v1.Testing, indexed like its descriptor:
  *   Echo:   replies text and seq+1; fail_code != 0 fails with that code;
- *           text "slow" answers after 300 ms.
+ *           text "slow" answers after 300 ms; text "metadata:KEY" answers
+ *           with the value of request metadata KEY (NOT_FOUND if none).
  *   Upload: sums chunk sizes, DATA_LOSS if an offset is out of order.
- *   Count:  sends seq replies (0: one every 10 ms until cancelled).
+ *   Count:  sends seq replies (0: one every 10 ms until cancelled), with
+ *           "metadata:KEY" as for Echo.
  *   Chat:   echoes each message until the client half-closes. */
 extern const RpcHandler test_testing_handlers[];
 

@@ -235,6 +235,14 @@ void rpc_channel_args_fill(const RpcOptions *o, bool client, grpc_arg *args, siz
 			.key = (char *)GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
 			.value.integer = MIN(ms, 100),
 		};
+		/* after a failed connection the channel re-resolves its target
+		 * (even an IP address), by default at most every 30 s, and
+		 * does not reconnect before: keep that within the backoff */
+		args[k++] = (grpc_arg){
+			.type = GRPC_ARG_INTEGER,
+			.key = (char *)GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS,
+			.value.integer = ms,
+		};
 	}
 	if (client && !o->plaintext && o->tls_server_name)
 		args[k++] = (grpc_arg){

@@ -123,6 +123,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(RpcServer *, rpc_server_free);
 
 /* "/package.Service/Method" */
 const char *rpc_server_call_method(const RpcServerCall *c);
+/* A copy of the value of request metadata `key` (the first, if repeated);
+ * -ENOENT if the client sent none. */
+int rpc_server_call_get_metadata(const RpcServerCall *c, const char *key, char **ret);
 /* 1 and a message, 0 when the client has finished sending, negative errno on
  * failure (a malformed message: -EBADMSG, and the call's status becomes
  * INVALID_ARGUMENT). */
@@ -140,6 +143,14 @@ int rpc_server_call_error(RpcServerCall *c, RpcCode code, const char *fmt, ...) 
 typedef struct RpcChannel RpcChannel;
 typedef struct RpcStream RpcStream;
 
+/* Custom metadata sent with a call's request headers (e.g. an auth token).
+ * Keys are lower-case letters, digits and "-_."; values printable ASCII (no
+ * "-bin" keys); anything else is refused with -EINVAL. */
+typedef struct RpcMetadata {
+	const char *key;
+	const char *value;
+} RpcMetadata;
+
 /* `target` is host:port. Connects lazily, reconnects by itself. */
 int rpc_channel_new(const char *target, const RpcOptions *options, RpcChannel **ret);
 RpcChannel *rpc_channel_free(RpcChannel *ch);
@@ -151,12 +162,22 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(RpcChannel *, rpc_channel_free);
 int rpc_call_unary(RpcChannel *ch, const ProtobufCServiceDescriptor *service, const char *method,
                    const ProtobufCMessage *request, uint64_t timeout_usec,
                    ProtobufCMessage **ret_reply, RpcStatus *ret_status);
+/* The same, with n_metadata entries of per-call metadata. */
+int rpc_call_unary_with_metadata(RpcChannel *ch, const ProtobufCServiceDescriptor *service,
+                                 const char *method, const ProtobufCMessage *request,
+                                 const RpcMetadata *metadata, size_t n_metadata,
+                                 uint64_t timeout_usec, ProtobufCMessage **ret_reply,
+                                 RpcStatus *ret_status);
 
 /* A streaming call of any kind, without deadline (use receive timeouts and
  * rpc_stream_cancel()). Client streaming: send..., close_send, recv, finish.
  * Server streaming: send, close_send, recv... until 0, finish. */
 int rpc_stream_open(RpcChannel *ch, const ProtobufCServiceDescriptor *service, const char *method,
                     RpcStream **ret);
+/* The same, with per-call metadata (copied: need not outlive the call). */
+int rpc_stream_open_with_metadata(RpcChannel *ch, const ProtobufCServiceDescriptor *service,
+                                  const char *method, const RpcMetadata *metadata,
+                                  size_t n_metadata, RpcStream **ret);
 int rpc_stream_send(RpcStream *s, const ProtobufCMessage *m);
 /* The same, but a message that cannot be handed to the connection within
  * timeout_usec (e.g. wait_for_ready while disconnected, or flow control)

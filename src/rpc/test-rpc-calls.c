@@ -218,6 +218,72 @@ static void test_bidi(void **state)
 	assert_int_equal(rpc_stream_finish(s, NULL), 0);
 }
 
+static void test_metadata(void **state)
+{
+	Fixture *f = *state;
+	RpcMetadata md[] = { { "token", "abc.123" }, { "x-podmig-test", "two words" } };
+	Podmig__V1__EchoRequest req = PODMIG__V1__ECHO_REQUEST__INIT;
+	RpcStatus st;
+
+	/* unary: the server sees each entry */
+	const char *keys[] = { "token", "x-podmig-test" };
+	for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+		char text[64];
+		snprintf(text, sizeof(text), "metadata:%s", keys[i]);
+		req.text = text;
+		_cleanup_message_ Podmig__V1__EchoResponse *rep = NULL;
+		assert_int_equal(
+		        rpc_call_unary_with_metadata(f->channel, &podmig__v1__testing__descriptor,
+		                                     "Echo", &req.base, md, ELEMENTSOF(md), TIMEOUT,
+		                                     (ProtobufCMessage **)&rep, &st),
+		        0);
+		assert_string_equal(rep->text, md[i].value);
+	}
+	/* none sent: the handler's NOT_FOUND */
+	req.text = (char *)"metadata:token";
+	ProtobufCMessage *m = NULL;
+	assert_int_equal(rpc_call_unary(f->channel, &podmig__v1__testing__descriptor, "Echo",
+	                                &req.base, TIMEOUT, &m, &st),
+	                 -ENOENT);
+	assert_string_equal(st.message, "no metadata token");
+
+	/* a stream: copied at open, so the caller's strings may go */
+	char value[] = "stream-token";
+	RpcMetadata smd = { "token", value };
+	_cleanup_(rpc_stream_freep) RpcStream *s = NULL;
+	assert_int_equal(rpc_stream_open_with_metadata(f->channel, &podmig__v1__testing__descriptor,
+	                                               "Count", &smd, 1, &s),
+	                 0);
+	memset(value, 'x', sizeof(value) - 1);
+	req.seq = 2;
+	assert_int_equal(rpc_stream_send(s, &req.base), 0);
+	assert_int_equal(rpc_stream_close_send(s), 0);
+	for (int i = 0; i < 2; i++) {
+		_cleanup_message_ Podmig__V1__EchoResponse *rep = NULL;
+		assert_int_equal(rpc_stream_recv(s, TIMEOUT, (ProtobufCMessage **)&rep), 1);
+		assert_string_equal(rep->text, "stream-token");
+	}
+	assert_int_equal(rpc_stream_recv(s, TIMEOUT, &m), 0);
+	assert_int_equal(rpc_stream_finish(s, NULL), 0);
+
+	/* what HTTP/2 headers cannot carry is refused before anything is sent */
+	RpcMetadata bad[] = {
+		{ "Upper", "v" }, { "k", "new\nline" }, { "blob-bin", "v" }, { "k", NULL }
+	};
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+		assert_int_equal(rpc_call_unary_with_metadata(
+		                         f->channel, &podmig__v1__testing__descriptor, "Echo",
+		                         &req.base, &bad[i], 1, TIMEOUT, &m, NULL),
+		                 -EINVAL);
+		RpcStream *bs = NULL;
+		assert_int_equal(rpc_stream_open_with_metadata(f->channel,
+		                                               &podmig__v1__testing__descriptor,
+		                                               "Count", &bad[i], 1, &bs),
+		                 -EINVAL);
+		assert_null(bs);
+	}
+}
+
 static void test_unknown_method(void **state)
 {
 	Fixture *f = *state;
@@ -343,6 +409,7 @@ int main(void)
 		cmocka_unit_test(test_server_streaming),
 		cmocka_unit_test(test_server_streaming_cancel),
 		cmocka_unit_test(test_bidi),
+		cmocka_unit_test(test_metadata),
 		cmocka_unit_test(test_unknown_method),
 		cmocka_unit_test(test_malformed_message),
 		cmocka_unit_test(test_oversized_message),

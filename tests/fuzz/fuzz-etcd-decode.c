@@ -1,6 +1,7 @@
 /* Fuzz target: etcd's responses as the client decodes them. The first byte
  * picks the response type; Range and Watch responses then go through the
- * client's conversion (missing sub-messages, odd revisions, binary keys). */
+ * client's conversion (missing sub-messages, odd revisions, binary keys), and
+ * an Authenticate response's token must come out fit for a header. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -13,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 2)
 		return 0;
-	uint8_t kind = data[0] % 6;
+	uint8_t kind = data[0] % 7;
 	int64_t after = data[1]; /* the watch's last delivered revision */
 	data += 2;
 	size -= 2;
@@ -25,6 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		&etcdserverpb__lease_keep_alive_response__descriptor,
 		&etcdserverpb__lease_grant_response__descriptor,
 		&etcdserverpb__delete_range_response__descriptor,
+		&etcdserverpb__authenticate_response__descriptor,
 	};
 	ProtobufCMessage *m = NULL;
 	if (rpc_message_decode(types[kind], data, size, &m) < 0)
@@ -47,6 +49,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				if (events[i].kv.mod_revision <= after)
 					__builtin_trap(); /* would be a repeated event */
 			etcd_events_free(events, (size_t)n);
+		}
+	} else if (kind == 6) {
+		char *token;
+		if (etcd_auth_token_from_pb((Etcdserverpb__AuthenticateResponse *)m, &token) >= 0) {
+			for (const char *p = token; *p; p++)
+				if (*p < 0x20 || *p > 0x7e)
+					__builtin_trap(); /* could not be a header value */
+			free(token);
 		}
 	}
 	rpc_message_free(m);
