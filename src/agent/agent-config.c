@@ -16,6 +16,7 @@ void agent_config_init(AgentConfig *c)
 		.lease_ttl_sec = 5,
 		.source = ACCOUNTING_HOST,
 		.link_bandwidth = 125000000, /* 1 Gbit/s */
+		.max_migrations = AGENT_DEFAULT_MAX_MIGRATIONS,
 	};
 }
 
@@ -33,6 +34,8 @@ void agent_config_done(AgentConfig *c)
 	free(c->tls_key);
 	free(c->criu_path);
 	free(c->proc_root);
+	free(c->work_dir);
+	free(c->fault_dir);
 	agent_config_init(c);
 }
 
@@ -84,6 +87,8 @@ int agent_config_set(AgentConfig *c, const char *key, const char *value, char *e
 		{ "tls-key", offsetof(AgentConfig, tls_key) },
 		{ "criu", offsetof(AgentConfig, criu_path) },
 		{ "proc-root", offsetof(AgentConfig, proc_root) },
+		{ "work-dir", offsetof(AgentConfig, work_dir) },
+		{ "fault-dir", offsetof(AgentConfig, fault_dir) },
 	};
 	for (size_t i = 0; i < ELEMENTSOF(strings); i++)
 		if (streq(key, strings[i].key)) {
@@ -122,6 +127,12 @@ int agent_config_set(AgentConfig *c, const char *key, const char *value, char *e
 			return fail(error, error_size,
 			            "--link-bandwidth: '%s' is not bytes per second (e.g. 125M)",
 			            value);
+	} else if (streq(key, "max-migrations")) {
+		unsigned v;
+		if (safe_atou(value, &v) < 0 || v < 1 || v > 64)
+			return fail(error, error_size, "--max-migrations: '%s' is not 1..64",
+			            value);
+		c->max_migrations = v;
 	} else if (streq(key, "label")) {
 		const char *eq = strchr(value, '=');
 		if (!eq || eq == value)
@@ -195,6 +206,8 @@ int agent_config_finish(AgentConfig *c, char *error, size_t error_size)
 	if (gethostname(host, sizeof host) < 0)
 		snprintf(host, sizeof host, "localhost");
 	host[sizeof host - 1] = 0;
+	if (!c->work_dir && (r = set_string(&c->work_dir, AGENT_DEFAULT_WORK_DIR)) < 0)
+		return r;
 	if (!c->node_name && (r = set_string(&c->node_name, host)) < 0)
 		return r;
 	for (const char *p = c->node_name; *p; p++)

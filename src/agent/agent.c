@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "agent-internal.h"
 #include "agent.h"
 #include "agent.pb-c.h"
 #include "config.h"
@@ -20,47 +21,6 @@
 #include "podman.h"
 #include "rpc.h"
 #include "strutil.h"
-
-#define BACKOFF_MIN_USEC (500 * 1000ULL)
-#define BACKOFF_MAX_USEC (10 * 1000 * 1000ULL)
-
-typedef struct Backoff {
-	bool down;
-	uint64_t delay_usec;
-	uint64_t retry_at; /* monotonic */
-} Backoff;
-
-struct Agent {
-	const AgentConfig *config; /* the caller's; outlives the agent */
-	char *advertise;           /* config's, with the real port if it listens on port 0 */
-	char *info_key;
-	char *status_key;
-	PodmanClient *podman;
-	Collector *collector;
-	CriuFeatures criu;
-	int64_t started_at;
-	char *podman_version;
-
-	EtcdClient *etcd;
-	EtcdLease *lease;
-	atomic_bool lease_lost;
-	bool info_published;
-
-	RpcServer *server;
-
-	pthread_mutex_t lock; /* guards `last` for the gRPC handlers */
-	NodeSample *last;
-
-	Backoff podman_backoff, etcd_backoff;
-	char podman_error[512];
-};
-
-static uint64_t now_usec(clockid_t clock)
-{
-	struct timespec ts;
-	clock_gettime(clock, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static bool backoff_ready(const Backoff *b, uint64_t now)
 {
@@ -323,6 +283,7 @@ int agent_new(const AgentConfig *config, Agent **ret)
 	if (!a)
 		return -ENOMEM;
 	pthread_mutex_init(&a->lock, NULL);
+	pthread_mutex_init(&a->migrations_lock, NULL);
 	a->config = config;
 	a->started_at = (int64_t)(now_usec(CLOCK_REALTIME) / 1000000);
 	if (asprintf(&a->info_key, "%snodes/%s/info", config->prefix, config->node_name) < 0 ||
@@ -365,11 +326,14 @@ int agent_new(const AgentConfig *config, Agent **ret)
 		          .cert_file = config->tls_cert,
 		          .key_file = config->tls_key,
 		          .ca_file = config->tls_cert ? config->tls_ca : NULL };
-	static const RpcHandler handlers[] = { handle_info, handle_list_containers };
+	static const RpcHandler handlers[] = {
+		handle_info,          handle_list_containers,   agent_handle_migrate,
+		agent_handle_receive, agent_handle_fetch_image,
+	};
 	if ((r = rpc_server_new(config->listen_address, &so, &a->server)) < 0)
 		return log_error_errno(r, "cannot listen on %s", config->listen_address);
-	if ((r = rpc_server_add_service(a->server, &podmig__v1__agent__descriptor, handlers, a)) <
-	            0 ||
+	if ((r = rpc_server_add_service(a->server, &podmig__v1__agent__descriptor, handlers,
+	                                ELEMENTSOF(handlers), a)) < 0 ||
 	    (r = rpc_server_start(a->server)) < 0)
 		return log_error_errno(r, "cannot start the gRPC server on %s",
 		                       config->listen_address);
@@ -408,6 +372,7 @@ Agent *agent_free(Agent *a)
 	free(a->info_key);
 	free(a->status_key);
 	pthread_mutex_destroy(&a->lock);
+	pthread_mutex_destroy(&a->migrations_lock);
 	free(a);
 	return NULL;
 }

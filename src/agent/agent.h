@@ -13,10 +13,12 @@
 #include "collector.h"
 #include "macro.h"
 
-#define AGENT_DEFAULT_PORT          7401
-#define AGENT_DEFAULT_PREFIX        "/podmig/"
-#define AGENT_DEFAULT_PODMAN_SOCKET "/run/podman/podman.sock"
-#define AGENT_DEFAULT_ETCD          "127.0.0.1:2379"
+#define AGENT_DEFAULT_PORT           7401
+#define AGENT_DEFAULT_PREFIX         "/podmig/"
+#define AGENT_DEFAULT_PODMAN_SOCKET  "/run/podman/podman.sock"
+#define AGENT_DEFAULT_ETCD           "127.0.0.1:2379"
+#define AGENT_DEFAULT_WORK_DIR       "/var/lib/podmig"
+#define AGENT_DEFAULT_MAX_MIGRATIONS 2
 
 typedef struct AgentConfig {
 	char *node_name;         /* default: the host name */
@@ -37,7 +39,10 @@ typedef struct AgentConfig {
 	char *tls_cert;
 	char *tls_key;
 	char *criu_path;
-	char *proc_root; /* tests only; NULL: /proc */
+	char *proc_root;         /* tests only; NULL: /proc */
+	char *work_dir;          /* incoming archives; default /var/lib/podmig */
+	char *fault_dir;         /* tests only: fault points (src/migration/fault.h); NULL: inert */
+	unsigned max_migrations; /* concurrent migrations this node takes part in */
 } AgentConfig;
 
 void agent_config_init(AgentConfig *c);

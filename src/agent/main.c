@@ -39,6 +39,11 @@ static void help(void)
 	       "     --tls-cert FILE        Certificate (enables TLS on the gRPC server)\n"
 	       "     --tls-key FILE         Its key\n"
 	       "     --criu PATH            criu binary to probe (default /usr/sbin/criu)\n"
+	       "     --work-dir DIR         Where incoming archives are kept until restored\n"
+	       "                            (default /var/lib/podmig)\n"
+	       "     --max-migrations N     Concurrent migrations this node takes part in (default "
+	       "2)\n"
+	       "     --fault-dir DIR        Tests only: fault points armed by files in DIR\n"
 	       "     --log-level LEVEL      debug, info (default), notice, warning, err\n"
 	       "  -h --help                 Show this help\n"
 	       "     --version              Show the version\n",
@@ -72,6 +77,9 @@ int main(int argc, char *argv[])
 		{ "tls-key", required_argument, NULL, ARG_SETTING },
 		{ "criu", required_argument, NULL, ARG_SETTING },
 		{ "proc-root", required_argument, NULL, ARG_SETTING },
+		{ "work-dir", required_argument, NULL, ARG_SETTING },
+		{ "max-migrations", required_argument, NULL, ARG_SETTING },
+		{ "fault-dir", required_argument, NULL, ARG_SETTING },
 		{},
 	};
 	_cleanup_(agent_config_done) AgentConfig cfg;

@@ -13,7 +13,7 @@ static int max_level = LOG_INFO;
 
 static const char *const level_names[] = {
 	[LOG_EMERG] = "emerg", [LOG_ALERT] = "alert",     [LOG_CRIT] = "crit",
-	[LOG_ERR] = "err",     [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
+	[LOG_ERR] = "error",   [LOG_WARNING] = "warning", [LOG_NOTICE] = "notice",
 	[LOG_INFO] = "info",   [LOG_DEBUG] = "debug",
 };
 
@@ -39,7 +39,7 @@ int log_level_from_string(const char *s)
 	for (size_t i = 0; i < ELEMENTSOF(level_names); i++)
 		if (strcaseeq(s, level_names[i]))
 			return (int)i;
-	if (strcaseeq(s, "error"))
+	if (strcaseeq(s, "err"))
 		return LOG_ERR;
 	unsigned v;
 	if (safe_atou(s, &v) >= 0 && v <= LOG_DEBUG)

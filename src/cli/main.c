@@ -21,10 +21,10 @@ static const struct verb {
 } verbs[] = {
 	{ "nodes", "[--json]", "Show the nodes and their load", verb_nodes },
 	{ "ps", "[--json]", "Show the containers across the cluster", verb_ps },
-	{ "migrate", "CONTAINER --to NODE", "Live-migrate a container to a node" },
+	{ "migrate", "CONTAINER --to NODE", "Live-migrate a container to a node", verb_migrate },
 	{ "drain", "NODE", "Move every container off a node" },
 	{ "plan", "", "Show what the scheduler would do now, without doing it" },
-	{ "history", "", "Show past migrations" },
+	{ "history", "[--json]", "Show past migrations, newest first", verb_history },
 	{ "policy", "get|set ...", "Show or change the scheduling policy" },
 	{ "place", "--instance FILE.json", "Solve a placement instance offline", verb_place },
 };

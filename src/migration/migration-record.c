@@ -12,7 +12,6 @@
 #include "macro.h"
 #include "strutil.h"
 
-
 static const char *const phase_names[_MIGRATION_PHASE_MAX] = {
 	[MIGRATION_PLANNED] = "planned",
 	[MIGRATION_CHECKPOINTING] = "checkpointing",

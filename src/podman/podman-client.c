@@ -603,6 +603,19 @@ int podman_container_restore(PodmanClient *c, const PodmanRestoreOptions *option
 	return 0;
 }
 
+int podman_container_restore_local(PodmanClient *c, const char *name,
+                                   const PodmanRestoreOptions *options, PodmanError *error)
+{
+	static const PodmanRestoreOptions defaults = {};
+	const PodmanRestoreOptions *o = options ?: &defaults;
+	char q[160];
+
+	snprintf(q, sizeof q, "?tcpEstablished=%s&fileLocks=%s&ignoreRootFS=%s&keep=%s",
+	         truth(o->tcp_established), truth(o->file_locks), truth(o->ignore_rootfs),
+	         truth(o->keep));
+	return container_action(c, "POST", name, "restore", q, "restoring", error);
+}
+
 /* ---- images ---- */
 
 int podman_image_exists(PodmanClient *c, const char *name, PodmanError *error)

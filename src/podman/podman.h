@@ -192,6 +192,12 @@ int podman_container_checkpoint(PodmanClient *c, const char *name,
 int podman_container_restore(PodmanClient *c, const PodmanRestoreOptions *options,
                              PodmanReadFn read, void *userdata, char **ret_id, PodmanError *error);
 
+/* Restores `name` on this node from the checkpoint it kept (a checkpoint
+ * taken with keep, exported or not): how a source resumes a container whose
+ * migration was rolled back. */
+int podman_container_restore_local(PodmanClient *c, const char *name,
+                                   const PodmanRestoreOptions *options, PodmanError *error);
+
 /* ---- images ---- */
 
 /* 1 if the image exists in storage, 0 if not. */

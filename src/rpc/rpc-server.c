@@ -86,16 +86,18 @@ int rpc_server_new(const char *address, const RpcOptions *options, RpcServer **r
 }
 
 int rpc_server_add_service(RpcServer *s, const ProtobufCServiceDescriptor *service,
-                           const RpcHandler *handlers, void *userdata)
+                           const RpcHandler *handlers, size_t n_handlers, void *userdata)
 {
 	if (s->started)
 		return -EBUSY;
+	if (n_handlers > service->n_methods)
+		return -EINVAL;
 	RpcMethod *m =
 	        reallocarray(s->methods, s->n_methods + service->n_methods, sizeof(RpcMethod));
 	if (!m)
 		return -ENOMEM;
 	s->methods = m;
-	for (unsigned i = 0; i < service->n_methods; i++) {
+	for (unsigned i = 0; i < n_handlers; i++) {
 		if (!handlers[i])
 			continue;
 		char *path = rpc_method_path(service, &service->methods[i]);

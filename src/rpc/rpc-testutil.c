@@ -114,6 +114,7 @@ const RpcHandler test_testing_handlers[] = {
 	testing_count,
 	testing_chat,
 };
+const size_t test_testing_n_handlers = ELEMENTSOF(test_testing_handlers);
 
 int test_server_start(const RpcOptions *options, RpcServer **ret)
 {
@@ -122,7 +123,7 @@ int test_server_start(const RpcOptions *options, RpcServer **ret)
 	if (r < 0)
 		return r;
 	r = rpc_server_add_service(s, &podmig__v1__testing__descriptor, test_testing_handlers,
-	                           NULL);
+	                           test_testing_n_handlers, NULL);
 	if (r < 0)
 		return r;
 	r = rpc_server_start(s);

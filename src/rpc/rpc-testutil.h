@@ -18,6 +18,7 @@
  *           "metadata:KEY" as for Echo.
  *   Chat:   echoes each message until the client half-closes. */
 extern const RpcHandler test_testing_handlers[];
+extern const size_t test_testing_n_handlers;
 
 /* A plaintext or TLS server on 127.0.0.1:0 serving Testing, started. */
 int test_server_start(const RpcOptions *options, RpcServer **ret);

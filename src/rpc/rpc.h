@@ -110,10 +110,12 @@ typedef int (*RpcHandler)(RpcServerCall *call, void *userdata);
 
 /* Binds `address` ("127.0.0.1:0" picks a free port). */
 int rpc_server_new(const char *address, const RpcOptions *options, RpcServer **ret);
-/* handlers[i] serves service->methods[i]; NULL entries answer UNIMPLEMENTED.
- * Only before rpc_server_start(). */
+/* handlers[i] (i < n_handlers) serves service->methods[i]; NULL entries and
+ * the methods past n_handlers answer UNIMPLEMENTED (so a service that grows
+ * never reads past a caller's array). -EINVAL if n_handlers exceeds the
+ * service's methods. Only before rpc_server_start(). */
 int rpc_server_add_service(RpcServer *s, const ProtobufCServiceDescriptor *service,
-                           const RpcHandler *handlers, void *userdata);
+                           const RpcHandler *handlers, size_t n_handlers, void *userdata);
 /* Starts serving on a background thread. */
 int rpc_server_start(RpcServer *s);
 int rpc_server_get_port(const RpcServer *s);

@@ -35,10 +35,10 @@ int main(void)
 		return 1;
 	}
 	snprintf(address, sizeof(address), "127.0.0.1:%d", rpc_server_get_port(s));
-	if (rpc_server_add_service(s, &podmig__v1__agent__descriptor, agent_handlers, address) <
-	            0 ||
+	if (rpc_server_add_service(s, &podmig__v1__agent__descriptor, agent_handlers,
+	                           ELEMENTSOF(agent_handlers), address) < 0 ||
 	    rpc_server_add_service(s, &podmig__v1__testing__descriptor, test_testing_handlers,
-	                           NULL) < 0 ||
+	                           test_testing_n_handlers, NULL) < 0 ||
 	    rpc_server_start(s) < 0) {
 		fprintf(stderr, "cannot start the server\n");
 		return 1;

@@ -1,0 +1,64 @@
+/* agent-internal.h — the agent's state, shared by its service loop
+ * (agent.c) and its migration handlers (agent-migrate.c). */
+#pragma once
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "agent.h"
+#include "collector.h"
+#include "etcd.h"
+#include "podman.h"
+#include "rpc.h"
+
+#define BACKOFF_MIN_USEC (500 * 1000ULL)
+#define BACKOFF_MAX_USEC (10 * 1000 * 1000ULL)
+
+typedef struct Backoff {
+	bool down;
+	uint64_t delay_usec;
+	uint64_t retry_at; /* monotonic */
+} Backoff;
+
+struct Agent {
+	const AgentConfig *config; /* the caller's; outlives the agent */
+	char *advertise;           /* config's, with the real port if it listens on port 0 */
+	char *info_key;
+	char *status_key;
+	PodmanClient *podman;
+	Collector *collector;
+	CriuFeatures criu;
+	int64_t started_at;
+	char *podman_version;
+
+	EtcdClient *etcd;
+	EtcdLease *lease;
+	atomic_bool lease_lost;
+	bool info_published;
+
+	RpcServer *server;
+
+	pthread_mutex_t lock; /* guards `last` for the gRPC handlers */
+	NodeSample *last;
+
+	Backoff podman_backoff, etcd_backoff;
+	char podman_error[512];
+
+	pthread_mutex_t migrations_lock; /* guards the count and names below */
+	unsigned migrations;             /* under way with this node as source or target */
+};
+
+static inline uint64_t now_usec(clockid_t clock)
+{
+	struct timespec ts;
+	clock_gettime(clock, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* The Agent service's migration methods (agent-migrate.c). */
+int agent_handle_migrate(RpcServerCall *call, void *userdata);
+int agent_handle_receive(RpcServerCall *call, void *userdata);
+int agent_handle_fetch_image(RpcServerCall *call, void *userdata);

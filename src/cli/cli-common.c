@@ -1,0 +1,156 @@
+/* cli-common.c — what the podmig commands share: etcd options and the
+ * connection, the nodes as the agents publish them, output helpers. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli-common.h"
+#include "json-util.h"
+#include "log.h"
+#include "strutil.h"
+
+static void cli_help(const char *verb, const char *what)
+{
+	printf("Usage: podmig %s [OPTIONS]\n"
+	       "\n"
+	       "%s\n"
+	       "\n"
+	       "Options:\n"
+	       "     --etcd ENDPOINT  etcd endpoint (default $PODMIG_ETCD_ENDPOINTS or %s)\n"
+	       "     --prefix PREFIX  etcd key prefix (default %s)\n"
+	       "     --json           Print JSON instead of a table\n"
+	       "  -h --help           Show this help\n",
+	       verb, what, DEFAULT_ETCD, DEFAULT_PREFIX);
+}
+
+int cli_parse(int argc, char *argv[], const char *verb, const char *what, ClusterOptions *o)
+{
+	enum { ARG_ETCD = 0x100, ARG_PREFIX, ARG_JSON };
+	static const struct option options[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "etcd", required_argument, NULL, ARG_ETCD },
+		{ "prefix", required_argument, NULL, ARG_PREFIX },
+		{ "json", no_argument, NULL, ARG_JSON },
+		{},
+	};
+	int c;
+
+	const char *env = getenv("PODMIG_ETCD_ENDPOINTS");
+	*o = (ClusterOptions){ .etcd = env && *env ? env : DEFAULT_ETCD, .prefix = DEFAULT_PREFIX };
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+		switch (c) {
+		case 'h':
+			cli_help(verb, what);
+			return 0;
+		case ARG_ETCD:
+			o->etcd = optarg;
+			break;
+		case ARG_PREFIX:
+			o->prefix = optarg;
+			break;
+		case ARG_JSON:
+			o->json = true;
+			break;
+		default:
+			return -EINVAL;
+		}
+	if (optind < argc) {
+		log_error("%s: unexpected argument '%s'", verb, argv[optind]);
+		return -EINVAL;
+	}
+	return 1;
+}
+
+int cli_etcd_connect(const ClusterOptions *o, EtcdClient **ret)
+{
+	int r;
+
+	rpc_global_init();
+	/* The client takes a comma-separated list; a scheme is for people. */
+	EtcdOptions eo = { .rpc.plaintext = !startswith(o->etcd, "https://"),
+		           .request_timeout_usec = 3 * RPC_USEC_PER_SEC };
+	if ((r = etcd_client_new(o->etcd, &eo, ret)) < 0)
+		return log_error_errno(r, "cannot set up a client for etcd at %s", o->etcd);
+	return 0;
+}
+
+int cli_nodes_load(const ClusterOptions *o, json_t **ret)
+{
+	_cleanup_(etcd_client_freep) EtcdClient *etcd = NULL;
+	_cleanup_free_ char *prefix = NULL;
+	EtcdKeyValue *kvs = NULL;
+	size_t n = 0;
+	int64_t rev;
+	int r;
+
+	if (asprintf(&prefix, "%snodes/", o->prefix) < 0)
+		return log_error_errno(-ENOMEM, "out of memory");
+	if ((r = cli_etcd_connect(o, &etcd)) < 0)
+		return r;
+	r = etcd_get_prefix(etcd, prefix, &kvs, &n, &rev);
+	if (r < 0)
+		return log_error_errno(r, "cannot read the cluster from etcd at %s", o->etcd);
+
+	_cleanup_json_ json_t *nodes = json_array();
+	json_t *cur = NULL;
+	for (size_t i = 0; nodes && i < n; i++) {
+		const char *rest = kvs[i].key + strlen(prefix);
+		const char *slash = strchr(rest, '/');
+		if (!slash)
+			continue;
+		_cleanup_free_ char *name = strndup(rest, (size_t)(slash - rest));
+		const char *what = slash + 1;
+		if (!name || (!streq(what, "info") && !streq(what, "status")))
+			continue;
+		if (!cur || !streq(json_get_string(cur, "name"), name)) {
+			cur = json_pack("{s:s, s:n, s:n}", "name", name, "info", "status");
+			if (json_array_append_new(nodes, cur) < 0)
+				break;
+		}
+		json_t *doc = json_loadb(kvs[i].value, kvs[i].value_size, 0, NULL);
+		if (!json_is_object(doc)) {
+			log_warning("%s: not a JSON object; ignoring it", kvs[i].key);
+			json_decref(doc);
+			continue;
+		}
+		json_object_set_new(cur, what, doc);
+	}
+	etcd_key_values_free(kvs, n);
+	if (!nodes)
+		return log_error_errno(-ENOMEM, "out of memory");
+	*ret = TAKE_PTR(nodes);
+	return 0;
+}
+
+double cli_age_seconds(const json_t *status)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int64_t now = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+	int64_t t = json_get_i64(status, "timestamp_usec", 0);
+	return t > 0 ? (double)(now - t) / 1e6 : -1;
+}
+
+void cli_format_bytes(double v, char *buf, size_t size)
+{
+	static const char *const units[] = { "B", "K", "M", "G", "T" };
+	unsigned u = 0;
+	while (v >= 1024 && u + 1 < ELEMENTSOF(units)) {
+		v /= 1024;
+		u++;
+	}
+	snprintf(buf, size, u == 0 ? "%.0f%s" : "%.1f%s", v, units[u]);
+}
+
+int cli_print_json(json_t *doc)
+{
+	if (json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(9)) < 0 || puts("") < 0 ||
+	    fflush(stdout) != 0) {
+		log_error("cannot write the output");
+		return EXIT_FAILURE;
+	}
+	return EXIT_SUCCESS;
+}

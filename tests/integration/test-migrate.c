@@ -1,0 +1,419 @@
+/* podmig's own live migration on a 2-node local cluster with real Podman,
+ * CRIU, etcd and agents, driven by `podmig migrate`: a counter keeps
+ * counting on the target and is gone from the source, a TCP server answers
+ * on the target, an image the target lacks travels too, a target whose
+ * Podman dies before the restore rolls back (the counter continues on the
+ * source), and bad requests change nothing.
+ *
+ * argv[1]: the podmig CLI. */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "cluster-fixture.h"
+#include "macro.h"
+#include "process-util.h"
+#include "strutil.h"
+
+#define API "/v5.0.0/libpod"
+
+static ClusterFixture *cluster;
+static const char *podmig;
+
+static int setup(void **state)
+{
+	setenv("PODMIG_TEST_CLUSTER_ID", "6", 0);
+	if (cluster_fixture_up(2, &cluster) < 0)
+		return -1;
+	setenv("PODMIG_ETCD_ENDPOINTS", cluster_fixture_env(cluster, "PODMIG_ETCD_ENDPOINTS"), 1);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	cluster_fixture_down(cluster);
+	cluster = NULL;
+	return 0;
+}
+
+/* Runs podmig with args; its exit status, its output (stdout+stderr) in *out. */
+static int run_podmig(char **out, const char *arg, ...)
+{
+	const char *argv[16] = { podmig, arg };
+	size_t n = 2;
+	va_list ap;
+	va_start(ap, arg);
+	while (n < ELEMENTSOF(argv) - 1 && (argv[n] = va_arg(ap, const char *)))
+		n++;
+	va_end(ap);
+	argv[n] = NULL;
+	SpawnOptions o = { .stderr_to_stdout = true };
+	char *output = NULL;
+	int status = -1;
+	assert_int_equal(spawn_capture((char *const *)argv, &o, 1 << 20, &output, &status), 0);
+	printf("$ podmig %s ...: exit %d\n%s", arg, status, output);
+	if (out)
+		*out = output;
+	else
+		free(output);
+	return status;
+}
+
+static void node_podman(const char *node, const char *arg, ...)
+{
+	const char *argv[16] = { "podman", arg };
+	size_t n = 2;
+	va_list ap;
+	va_start(ap, arg);
+	while (n < ELEMENTSOF(argv) - 1 && (argv[n] = va_arg(ap, const char *)))
+		n++;
+	va_end(ap);
+	argv[n] = NULL;
+	char *out = NULL;
+	int status = -1;
+	assert_int_equal(cluster_fixture_exec(cluster, node, (char *const *)argv, &out, &status),
+	                 0);
+	if (status != 0)
+		fail_msg("%s: podman %s failed (%d): %s", node, arg, status, out);
+	free(out);
+}
+
+/* Container state on a node: 1 running, 0 exists but not running, -1 absent. */
+static int container_state(const char *node, const char *name)
+{
+	char path[256];
+	char *resp = NULL;
+	long status = 0;
+	snprintf(path, sizeof path, API "/containers/%s/json", name);
+	PodmanRequest req = { .method = "GET", .path = path };
+	assert_int_equal(cluster_fixture_podman(cluster, node, &req, &status, &resp, NULL), 0);
+	int state = -1;
+	if (status == 200) {
+		json_t *root = json_loads(resp, 0, NULL);
+		state = json_is_true(json_object_get(json_object_get(root, "State"), "Running"));
+		json_decref(root);
+	}
+	free(resp);
+	return state;
+}
+
+static void counter_samples(const char *node, const char *name, CounterSample **v, size_t *n)
+{
+	char path[256];
+	char *raw = NULL, *text = NULL;
+	size_t len = 0;
+	long status = 0;
+	snprintf(path, sizeof path, API "/containers/%s/logs?stdout=true", name);
+	PodmanRequest req = { .method = "GET", .path = path };
+	assert_int_equal(cluster_fixture_podman(cluster, node, &req, &status, &raw, &len), 0);
+	assert_int_equal(status, 200);
+	assert_int_equal(podman_logs_demux(raw, len, &text), 0);
+	assert_true(counter_samples_parse(text, v, n) >= 0);
+	free(raw);
+	free(text);
+}
+
+/* The counter's last value on node, after waiting for it to advance. */
+static uint64_t counter_last(const char *node, const char *name)
+{
+	CounterSample *v = NULL;
+	size_t n = 0;
+	counter_samples(node, name, &v, &n);
+	assert_true(n > 0);
+	uint64_t last = v[n - 1].counter;
+	free(v);
+	return last;
+}
+
+/* Waits until node's agent publishes the container (the CLI finds it there). */
+static void wait_published(const char *node, const char *name)
+{
+	for (int i = 0; i < 100; i++) {
+		char *out = NULL;
+		if (run_podmig(&out, "ps", "--json", NULL) == 0) {
+			json_t *all = json_loads(out, 0, NULL);
+			size_t k;
+			json_t *ct;
+			bool found = false;
+			json_array_foreach(all, k, ct) found |=
+			        streq_ptr(json_string_value(json_object_get(ct, "name")), name) &&
+			        streq_ptr(json_string_value(json_object_get(ct, "node")), node);
+			json_decref(all);
+			free(out);
+			if (found)
+				return;
+		} else
+			free(out);
+		usleep(200 * 1000);
+	}
+	fail_msg("%s never appeared on %s in podmig ps", name, node);
+}
+
+/* The newest record in `podmig history --json` for container. */
+static json_t *last_record(const char *container)
+{
+	char *out = NULL;
+	assert_int_equal(run_podmig(&out, "history", "--json", NULL), 0);
+	json_t *all = json_loads(out, 0, NULL);
+	free(out);
+	assert_non_null(all);
+	size_t k;
+	json_t *rec, *found = NULL;
+	json_array_foreach(all, k, rec)
+	{
+		if (streq_ptr(json_string_value(json_object_get(rec, "container")), container)) {
+			found = json_incref(rec);
+			break; /* newest first */
+		}
+	}
+	json_decref(all);
+	assert_non_null(found);
+	return found;
+}
+
+static void start_container(const char *node, const char *name, const char *image,
+                            const char *extra)
+{
+	char spec[512];
+	snprintf(spec, sizeof spec, "{\"name\":\"%s\",\"image\":\"%s\"%s}", name, image,
+	         extra ?: "");
+	char path[256];
+	long status = 0;
+	char *resp = NULL;
+	PodmanRequest create = { .method = "POST", .path = API "/containers/create", .body = spec };
+	assert_int_equal(cluster_fixture_podman(cluster, node, &create, &status, &resp, NULL), 0);
+	if (status != 201)
+		fail_msg("create %s on %s: %ld %s", name, node, status, resp);
+	free(resp);
+	snprintf(path, sizeof path, API "/containers/%s/start", name);
+	PodmanRequest start = { .method = "POST", .path = path };
+	assert_int_equal(cluster_fixture_podman(cluster, node, &start, &status, NULL, NULL), 0);
+	assert_int_equal(status, 204);
+	wait_published(node, name);
+}
+
+static void test_counter_moves(void **state)
+{
+	start_container("node1", "count", "localhost/podmig/counter", NULL);
+	sleep(1);
+	uint64_t before = counter_last("node1", "count");
+
+	assert_int_equal(run_podmig(NULL, "migrate", "count", "--to", "node2", NULL), 0);
+	assert_int_equal(container_state("node2", "count"), 1);
+	assert_int_equal(container_state("node1", "count"), -1); /* exactly one copy */
+	sleep(1);
+	CounterSample *v = NULL;
+	size_t n = 0;
+	counter_samples("node2", "count", &v, &n);
+	assert_true(n > 0);
+	/* It continued: well past where it was, and never reset to 0 on the way. */
+	assert_true(v[n - 1].counter > before);
+	for (size_t i = 1; i < n; i++)
+		assert_int_equal(v[i].counter, v[i - 1].counter + 1);
+	free(v);
+
+	json_t *rec = last_record("count");
+	assert_string_equal(json_string_value(json_object_get(rec, "phase")), "done");
+	assert_string_equal(json_string_value(json_object_get(rec, "source")), "node1");
+	assert_string_equal(json_string_value(json_object_get(rec, "target")), "node2");
+	assert_string_equal(json_string_value(json_object_get(rec, "mode")), "stop-and-copy");
+	json_t *t = json_object_get(rec, "phase_times_ms");
+	json_int_t planned = json_integer_value(json_object_get(t, "planned"));
+	json_int_t ck = json_integer_value(json_object_get(t, "checkpointing"));
+	json_int_t tr = json_integer_value(json_object_get(t, "transferring"));
+	json_int_t rs = json_integer_value(json_object_get(t, "restoring"));
+	json_int_t done = json_integer_value(json_object_get(t, "done"));
+	/* Sane: every phase stamped, in order, the whole within a minute. */
+	assert_true(planned > 0 && planned <= ck && ck <= tr && tr <= rs && rs <= done);
+	assert_true(done - planned < 60000);
+	json_int_t down = json_integer_value(json_object_get(rec, "downtime_ms"));
+	assert_true(down > 0 && down <= done - planned + 1000);
+	assert_true(json_integer_value(json_object_get(rec, "bytes")) > 4096);
+	json_decref(rec);
+}
+
+static void test_server_moves(void **state)
+{
+	const char *addr2 = cluster_fixture_node_addr(cluster, "node2");
+	char url[64];
+	snprintf(url, sizeof url, "http://%s:8080/", addr2);
+	start_container("node1", "web", "localhost/podmig/busybox",
+	                ",\"command\":[\"httpd\",\"-f\",\"-p\",\"80\",\"-h\",\"/www\"],"
+	                "\"portmappings\":[{\"container_port\":80,\"host_port\":8080}]");
+	assert_int_equal(run_podmig(NULL, "migrate", "web", "--to", "node2", NULL), 0);
+	char *page = NULL;
+	int status = -1;
+	char *const curl[] = { "curl", "-s", "-m", "5", url, NULL };
+	assert_int_equal(cluster_fixture_exec(cluster, "node2", curl, &page, &status), 0);
+	assert_int_equal(status, 0);
+	assert_string_equal(page, "podmig test page\n");
+	free(page);
+	assert_int_equal(container_state("node1", "web"), -1);
+}
+
+static void test_image_travels(void **state)
+{
+	/* An image only node1 has. */
+	node_podman("node1", "tag", "localhost/podmig/counter", "localhost/podmig/only-node1",
+	            NULL);
+	start_container("node1", "lonely", "localhost/podmig/only-node1", NULL);
+	char *out = NULL;
+	assert_int_equal(run_podmig(&out, "migrate", "lonely", "--to", "node2", NULL), 0);
+	free(out);
+	assert_int_equal(container_state("node2", "lonely"), 1);
+	long status = 0;
+	PodmanRequest req = { .method = "GET",
+		              .path = API "/images/localhost/podmig/only-node1/exists" };
+	assert_int_equal(cluster_fixture_podman(cluster, "node2", &req, &status, NULL, NULL), 0);
+	assert_int_equal(status, 204);
+}
+
+static void arm(const char *node, const char *point, const char *what)
+{
+	char key[64], path[512];
+	snprintf(key, sizeof key, "PODMIG_%s_FAULTS", streq(node, "node1") ? "NODE1" : "NODE2");
+	snprintf(path, sizeof path, "%s/%s", cluster_fixture_env(cluster, key), point);
+	FILE *f = fopen(path, "we");
+	assert_non_null(f);
+	fputs(what, f);
+	fclose(f);
+}
+
+static void disarm(const char *node, const char *point)
+{
+	char key[64], path[512];
+	snprintf(key, sizeof key, "PODMIG_%s_FAULTS", streq(node, "node1") ? "NODE1" : "NODE2");
+	snprintf(path, sizeof path, "%s/%s", cluster_fixture_env(cluster, key), point);
+	unlink(path);
+}
+
+static void wait_paused(const char *node, const char *point)
+{
+	char key[64], path[512];
+	snprintf(key, sizeof key, "PODMIG_%s_FAULTS", streq(node, "node1") ? "NODE1" : "NODE2");
+	snprintf(path, sizeof path, "%s/%s.paused", cluster_fixture_env(cluster, key), point);
+	for (int i = 0; i < 600 && access(path, F_OK) != 0; i++)
+		usleep(100 * 1000);
+	assert_int_equal(access(path, F_OK), 0);
+}
+
+static pid_t start_podmig(const char *container, const char *target)
+{
+	char *const argv[] = { (char *)podmig, "migrate",      (char *)container,
+		               "--to",         (char *)target, NULL };
+	pid_t pid;
+	assert_int_equal(spawn_start(argv, NULL, &pid), 0);
+	return pid;
+}
+
+static void test_target_podman_dies_before_restore(void **state)
+{
+	start_container("node1", "survivor", "localhost/podmig/counter", NULL);
+	arm("node2", "target-restoring", "pause");
+	pid_t pid = start_podmig("survivor", "node2");
+	wait_paused("node2", "target-restoring");
+	/* The record says restoring; now the target's Podman goes away. */
+	json_t *rec = last_record("survivor");
+	assert_string_equal(json_string_value(json_object_get(rec, "phase")), "restoring");
+	json_decref(rec);
+	char pidfile[512];
+	snprintf(pidfile, sizeof pidfile, "%s/nodes/node2/podman.pid",
+	         cluster_fixture_env(cluster, "PODMIG_CLUSTER_DIR"));
+	FILE *f = fopen(pidfile, "re");
+	assert_non_null(f);
+	int service = 0;
+	assert_int_equal(fscanf(f, "%d", &service), 1);
+	fclose(f);
+	assert_int_equal(kill(service, SIGKILL), 0);
+	disarm("node2", "target-restoring");
+
+	int status = -1;
+	assert_int_equal(spawn_reap(pid, &status), 0);
+	assert_int_not_equal(status, 0);
+	rec = last_record("survivor");
+	assert_string_equal(json_string_value(json_object_get(rec, "phase")), "rolled-back");
+	assert_non_null(strstr(json_string_value(json_object_get(rec, "error")), "restoring"));
+	json_decref(rec);
+
+	/* Back on node1, counting on from its state. */
+	assert_int_equal(container_state("node1", "survivor"), 1);
+	uint64_t a = counter_last("node1", "survivor");
+	sleep(1);
+	assert_true(counter_last("node1", "survivor") > a);
+	CounterSample *v = NULL;
+	size_t n = 0;
+	counter_samples("node1", "survivor", &v, &n);
+	for (size_t i = 1; i < n; i++)
+		assert_int_equal(v[i].counter, v[i - 1].counter + 1);
+	free(v);
+
+	/* node2 comes back (its service restarted) without a copy. */
+	char *const up[] = { PODMIG_SOURCE_ROOT "/scripts/local-cluster", "up", "2", NULL };
+	assert_int_equal(spawn_wait(up, NULL, &status), 0);
+	assert_int_equal(status, 0);
+	assert_int_equal(container_state("node2", "survivor"), -1);
+}
+
+static void test_bad_requests(void **state)
+{
+	char *out = NULL;
+	start_container("node1", "stay", "localhost/podmig/counter", NULL);
+
+	assert_int_equal(run_podmig(&out, "migrate", "no-such-container", "--to", "node2", NULL),
+	                 1);
+	assert_non_null(strstr(out, "no container no-such-container"));
+	free(out);
+	assert_int_equal(run_podmig(&out, "migrate", "stay", "--to", "node9", NULL), 1);
+	assert_non_null(strstr(out, "no node node9"));
+	free(out);
+	assert_int_equal(run_podmig(&out, "migrate", "stay", "--to", "node1", NULL), 1);
+	assert_non_null(strstr(out, "already on node node1"));
+	free(out);
+	assert_int_equal(run_podmig(&out, "migrate", "../x", "--to", "node2", NULL), 2);
+	free(out);
+	assert_int_equal(run_podmig(&out, "migrate", "stay", NULL), 2);
+	free(out);
+
+	/* Two at once: the second is refused while the first is under way. */
+	arm("node1", "source-checkpointing", "pause");
+	pid_t pid = start_podmig("stay", "node2");
+	wait_paused("node1", "source-checkpointing");
+	assert_int_equal(run_podmig(&out, "migrate", "stay", "--to", "node2", NULL), 1);
+	assert_non_null(strstr(out, "already being migrated"));
+	free(out);
+	disarm("node1", "source-checkpointing");
+	int status = -1;
+	assert_int_equal(spawn_reap(pid, &status), 0);
+	assert_int_equal(status, 0);
+	/* Nothing changed by the refused ones: one copy, on node2, counting. */
+	assert_int_equal(container_state("node2", "stay"), 1);
+	assert_int_equal(container_state("node1", "stay"), -1);
+}
+
+int main(int argc, char *argv[])
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: test-migrate PODMIG\n");
+		return 2;
+	}
+	podmig = argv[1];
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_counter_moves),
+		cmocka_unit_test(test_server_moves),
+		cmocka_unit_test(test_image_travels),
+		cmocka_unit_test(test_target_podman_dies_before_restore),
+		cmocka_unit_test(test_bad_requests),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
