@@ -133,6 +133,11 @@ int agent_config_set(AgentConfig *c, const char *key, const char *value, char *e
 			return fail(error, error_size, "--max-migrations: '%s' is not 1..64",
 			            value);
 		c->max_migrations = v;
+	} else if (streq(key, "pre-copy")) {
+		if (!streq(value, "auto") && !streq(value, "never"))
+			return fail(error, error_size,
+			            "--pre-copy: '%s' is neither 'auto' nor 'never'", value);
+		c->pre_copy_never = streq(value, "never");
 	} else if (streq(key, "label")) {
 		const char *eq = strchr(value, '=');
 		if (!eq || eq == value)

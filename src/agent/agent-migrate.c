@@ -32,6 +32,8 @@
 #include "json-util.h"
 #include "log.h"
 #include "migration-record.h"
+#include "precopy.h"
+#include "process-util.h"
 #include "strutil.h"
 
 #define CHUNK_BYTES         (1024 * 1024)
@@ -171,6 +173,8 @@ typedef struct Source {
 	uint64_t chunks;
 	uint64_t last_progress;
 	uint64_t down_since; /* monotonic: the checkpoint began */
+	uint64_t sent;       /* bytes of every archive sent, pre-dump included */
+	bool previous;       /* sending the pre-dump archive (pre-copy) */
 	bool transferring;
 	bool image_sent;
 	char why[512]; /* the first failure, for the record and the driver */
@@ -198,7 +202,7 @@ static void source_progress(Source *s, bool force)
 	Podmig__V1__MigrateProgress p = PODMIG__V1__MIGRATE_PROGRESS__INIT;
 	p.migration_id = s->rec.id;
 	p.phase = (char *)migration_phase_to_string(s->rec.phase);
-	p.bytes = s->offset;
+	p.bytes = s->sent;
 	p.mode = (char *)migration_mode_to_string(s->rec.mode);
 	p.downtime_ms = s->rec.downtime_ms;
 	p.error = s->rec.error ?: (char *)"";
@@ -224,6 +228,7 @@ static int source_flush(Source *s)
 	m.data.data = s->buf;
 	m.data.len = s->buf_len;
 	m.offset = s->offset;
+	m.previous = s->previous;
 	int r = rpc_stream_send_timeout(s->target, &m.base, SEND_TIMEOUT_USEC);
 	if (r < 0) {
 		source_fail_reason(s, "sending the archive to %s failed: %s", s->rec.target,
@@ -231,6 +236,7 @@ static int source_flush(Source *s)
 		return r;
 	}
 	s->offset += s->buf_len;
+	s->sent += s->buf_len;
 	s->chunks++;
 	s->buf_len = 0;
 	source_progress(s, false);
@@ -243,7 +249,7 @@ static int source_on_archive(const void *data, size_t size, void *userdata)
 	Source *s = userdata;
 	int r;
 
-	if (!s->transferring) {
+	if (!s->transferring && !s->previous) {
 		s->transferring = true;
 		r = record_advance(s->a, &s->rec, MIGRATION_TRANSFERRING, NULL);
 		if (r < 0) {
@@ -341,6 +347,107 @@ static MigrationPhase source_settle(Source *s)
 			return to;
 		/* loop: restore the local copy as for any rolled-back record */
 	}
+}
+
+/* Ends the archive being sent with its size and SHA-256, and gets ready for
+ * the next one. */
+static int source_send_trailer(Source *s)
+{
+	uint8_t digest[SHA256_BYTES];
+	unsigned len = 0;
+	int r;
+
+	if ((r = source_flush(s)) < 0)
+		return r;
+	if (EVP_DigestFinal_ex(s->sha, digest, &len) != 1 ||
+	    EVP_DigestInit_ex(s->sha, EVP_sha256(), NULL) != 1)
+		return -EIO;
+	Podmig__V1__TransferTrailer t = PODMIG__V1__TRANSFER_TRAILER__INIT;
+	t.size = s->offset;
+	t.sha256.data = digest;
+	t.sha256.len = len;
+	Podmig__V1__TransferMessage m = PODMIG__V1__TRANSFER_MESSAGE__INIT;
+	m.kind_case = PODMIG__V1__TRANSFER_MESSAGE__KIND_TRAILER;
+	m.trailer = &t;
+	m.offset = s->offset;
+	m.previous = s->previous;
+	if ((r = rpc_stream_send_timeout(s->target, &m.base, SEND_TIMEOUT_USEC)) < 0) {
+		source_fail_reason(s, "sending the archive to %s failed: %s", s->rec.target,
+		                   strerror(-r));
+		return r;
+	}
+	s->offset = 0;
+	return 0;
+}
+
+/* ---- source: pre-copy through the podman binary (precopy.h) ---- */
+
+static int precopy_run(const char *const argv[], char *err, size_t err_size, void *userdata)
+{
+	_cleanup_free_ char *out = NULL;
+	SpawnOptions o = { .stderr_to_stdout = true };
+	int status = -1;
+	int r = spawn_capture((char *const *)argv, &o, 64 * 1024, &out, &status);
+	if (r < 0)
+		return r;
+	if (status != 0) {
+		/* Podman's last line says why. */
+		size_t n = strlen(out);
+		while (n > 0 && out[n - 1] == '\n')
+			out[--n] = 0;
+		const char *last = strrchr(out, '\n');
+		snprintf(err, err_size, "%s", last ? last + 1 : out);
+	}
+	return status;
+}
+
+static int precopy_send(const char *path, bool previous, void *userdata)
+{
+	Source *s = userdata;
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int r;
+
+	if (fd < 0)
+		return -errno;
+	s->previous = previous;
+	for (;;) {
+		ssize_t n = read(fd, s->buf + s->buf_len, CHUNK_BYTES - s->buf_len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		/* Through the same path as a streamed export: checksum, chunks,
+		 * and (for the final archive) the move to transferring. */
+		uint8_t *chunk = s->buf + s->buf_len;
+		size_t len = (size_t)n;
+		if (!s->transferring && !previous) {
+			s->transferring = true;
+			if ((r = record_advance(s->a, &s->rec, MIGRATION_TRANSFERRING, NULL)) < 0)
+				return r;
+			source_progress(s, true);
+		}
+		if (EVP_DigestUpdate(s->sha, chunk, len) != 1)
+			return -EIO;
+		s->buf_len += len;
+		if (s->buf_len == CHUNK_BYTES && (r = source_flush(s)) < 0)
+			return r;
+	}
+	r = source_send_trailer(s);
+	s->previous = false;
+	return r;
+}
+
+static int precopy_stopping(void *userdata)
+{
+	Source *s = userdata;
+	int r = record_advance(s->a, &s->rec, MIGRATION_CHECKPOINTING, NULL);
+	if (r < 0)
+		return r;
+	s->down_since = now_usec(CLOCK_MONOTONIC);
+	source_progress(s, true);
+	return 0;
 }
 
 static int source_send_header(Source *s, const PodmanContainerInspect *ins)
@@ -460,6 +567,9 @@ int agent_handle_migrate(RpcServerCall *call, void *userdata)
 	                          wall_ms());
 	if (r >= 0 && ins.image && !(s.rec.image = strdup(ins.image)))
 		r = -ENOMEM;
+	s.rec.mode =
+	        precopy_choose_mode(criu_features_pre_copy(&a->criu),
+	                            a->config->pre_copy_never ? PRE_COPY_NEVER : PRE_COPY_AUTO);
 	if (r >= 0)
 		r = migration_record_create(a->etcd, a->config->prefix, &s.rec, &holder);
 	if (r == -EBUSY) {
@@ -506,12 +616,6 @@ int agent_handle_migrate(RpcServerCall *call, void *userdata)
 		source_fail_reason(&s, "fault injected at source-checkpointing");
 		goto settle;
 	}
-	if ((r = record_advance(a, &s.rec, MIGRATION_CHECKPOINTING, NULL)) < 0) {
-		source_fail_reason(&s, "cannot record the checkpoint in etcd: %s", strerror(-r));
-		goto settle;
-	}
-	source_progress(&s, true);
-
 	if (!(sha = EVP_MD_CTX_new()) || EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1 ||
 	    !(buf = malloc(CHUNK_BYTES))) {
 		r = -ENOMEM;
@@ -520,6 +624,37 @@ int agent_handle_migrate(RpcServerCall *call, void *userdata)
 	}
 	s.sha = sha;
 	s.buf = buf;
+
+	if (s.rec.mode == MIGRATION_MODE_PRE_COPY) {
+		_cleanup_free_ char *pre = NULL, *final = NULL;
+		char why[512] = "";
+		MigrationMode used = MIGRATION_MODE_STOP_AND_COPY;
+		if (asprintf(&pre, "%s/%s.pre.tar", a->config->work_dir, s.rec.id) < 0 ||
+		    asprintf(&final, "%s/%s.tar", a->config->work_dir, s.rec.id) < 0) {
+			r = -ENOMEM;
+			goto settle;
+		}
+		PreCopyOps ops = { precopy_run, precopy_send, precopy_stopping, &s };
+		(void)mkdir(a->config->work_dir, 0700);
+		r = precopy_source_run(&ops, "podman", s.rec.container, pre, final, &used, why,
+		                       sizeof why);
+		unlink(pre);
+		unlink(final);
+		if (r < 0) {
+			source_fail_reason(&s, "%s", why);
+			goto settle;
+		}
+		if (used == MIGRATION_MODE_PRE_COPY)
+			goto sent;
+		log_notice("migration %s: %s", s.rec.id, why);
+		s.rec.mode = MIGRATION_MODE_STOP_AND_COPY;
+	}
+
+	if ((r = record_advance(a, &s.rec, MIGRATION_CHECKPOINTING, NULL)) < 0) {
+		source_fail_reason(&s, "cannot record the checkpoint in etcd: %s", strerror(-r));
+		goto settle;
+	}
+	source_progress(&s, true);
 	s.down_since = now_usec(CLOCK_MONOTONIC);
 	/* keep: the checkpoint stays here so a rollback can restore from it. */
 	PodmanCheckpointOptions co = { .keep = true };
@@ -534,26 +669,13 @@ int agent_handle_migrate(RpcServerCall *call, void *userdata)
 		source_fail_reason(&s, "Podman sent an empty checkpoint archive");
 		goto settle;
 	}
-	if ((r = source_flush(&s)) < 0)
+	if ((r = source_send_trailer(&s)) < 0)
 		goto settle;
-	{
-		uint8_t digest[SHA256_BYTES];
-		unsigned len = 0;
-		EVP_DigestFinal_ex(sha, digest, &len);
-		Podmig__V1__TransferTrailer t = PODMIG__V1__TRANSFER_TRAILER__INIT;
-		t.size = s.offset;
-		t.sha256.data = digest;
-		t.sha256.len = len;
-		Podmig__V1__TransferMessage m = PODMIG__V1__TRANSFER_MESSAGE__INIT;
-		m.kind_case = PODMIG__V1__TRANSFER_MESSAGE__KIND_TRAILER;
-		m.trailer = &t;
-		m.offset = s.offset;
-		if ((r = rpc_stream_send_timeout(s.target, &m.base, SEND_TIMEOUT_USEC)) < 0 ||
-		    (r = rpc_stream_close_send(s.target)) < 0) {
-			source_fail_reason(&s, "sending the archive to %s failed: %s", s.rec.target,
-			                   strerror(-r));
-			goto settle;
-		}
+sent:
+	if ((r = rpc_stream_close_send(s.target)) < 0) {
+		source_fail_reason(&s, "sending the archive to %s failed: %s", s.rec.target,
+		                   strerror(-r));
+		goto settle;
 	}
 	source_progress(&s, true);
 	{
@@ -568,7 +690,7 @@ settle:;
 	MigrationPhase final = source_settle(&s);
 	if (migration_phase_is_final(final)) {
 		/* Bookkeeping on the final record; a lost race here changes nothing. */
-		s.rec.bytes = s.offset;
+		s.rec.bytes = s.sent;
 		s.rec.downtime_ms = downtime_ms;
 		if (s.why[0] && final != MIGRATION_DONE && !s.rec.error)
 			s.rec.error = strdup(s.why);
@@ -577,7 +699,7 @@ settle:;
 	source_progress(&s, true);
 	if (final == MIGRATION_DONE) {
 		log_info("migration %s: %s now runs on %s (%" PRIu64 " bytes, down %" PRIu64 " ms)",
-		         s.rec.id, s.rec.container, s.rec.target, s.offset, downtime_ms);
+		         s.rec.id, s.rec.container, s.rec.target, s.sent, downtime_ms);
 		r = 0;
 	} else {
 		log_warning("migration %s: %s: %s", s.rec.id, migration_phase_to_string(final),
@@ -810,16 +932,128 @@ static int target_error(RpcServerCall *call, RpcCode code, const char *fmt, ...)
 	return rpc_server_call_error(call, code, "%s", msg);
 }
 
+/* One archive arriving: where it goes and what it must add up to. */
+typedef struct Incoming {
+	int fd;
+	char *path; /* named (for the podman binary) or NULL (an unnamed file) */
+	EVP_MD_CTX *sha;
+	uint64_t size;
+	bool complete;
+} Incoming;
+
+static void incoming_done(Incoming *in)
+{
+	if (in->fd >= 0)
+		close(in->fd);
+	if (in->path) {
+		unlink(in->path);
+		free(in->path);
+	}
+	EVP_MD_CTX_free(in->sha);
+	*in = (Incoming){ .fd = -EBADF };
+}
+
+/* named: a file the podman binary can be given (pre-copy), else unnamed. */
+static int incoming_open(const Agent *a, const char *id, const char *suffix, bool named,
+                         Incoming *in)
+{
+	*in = (Incoming){ .fd = -EBADF };
+	if (!(in->sha = EVP_MD_CTX_new()) || EVP_DigestInit_ex(in->sha, EVP_sha256(), NULL) != 1)
+		return -ENOMEM;
+	if (!named) {
+		in->fd = target_archive_file(a);
+		return in->fd < 0 ? in->fd : 0;
+	}
+	if (mkdir(a->config->work_dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	if (asprintf(&in->path, "%s/%s%s", a->config->work_dir, id, suffix) < 0) {
+		in->path = NULL;
+		return -ENOMEM;
+	}
+	in->fd = open(in->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	return in->fd < 0 ? -errno : 0;
+}
+
+static int incoming_write(Incoming *in, const uint8_t *p, size_t len)
+{
+	if (EVP_DigestUpdate(in->sha, p, len) != 1)
+		return -EIO;
+	in->size += len;
+	while (len > 0) {
+		ssize_t n = write(in->fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Checks the trailer against what arrived; a message in why if it fails. */
+static int incoming_verify(Incoming *in, const Podmig__V1__TransferTrailer *t, const char *id,
+                           char *why, size_t why_size)
+{
+	uint8_t digest[SHA256_BYTES];
+	unsigned len = 0;
+	char want[2 * SHA256_BYTES + 1] = "", got[2 * SHA256_BYTES + 1] = "";
+
+	if (t->size != in->size) {
+		snprintf(why, why_size,
+		         "migration %s: archive truncated: %" PRIu64 " of %" PRIu64
+		         " bytes arrived",
+		         id, in->size, t->size);
+		return -EBADMSG;
+	}
+	EVP_DigestFinal_ex(in->sha, digest, &len);
+	hex(digest, len, got);
+	if (t->sha256.len == SHA256_BYTES)
+		hex(t->sha256.data, SHA256_BYTES, want);
+	if (!streq(want, got)) {
+		snprintf(why, why_size,
+		         "migration %s: archive checksum mismatch (sent %s, received %s)", id,
+		         want[0] ? want : "none", got);
+		return -EBADMSG;
+	}
+	if (fsync(in->fd) < 0 && errno != EINVAL) {
+		snprintf(why, why_size, "cannot store the archive: %s", strerror(errno));
+		return -errno;
+	}
+	in->complete = true;
+	return 0;
+}
+
+/* Restores from a pre-dump plus the final archive, with the podman binary
+ * (the REST API cannot import a pre-checkpoint). */
+static int target_restore_precopy(const Incoming *pre, const Incoming *final, char *why,
+                                  size_t why_size)
+{
+	const char *argv[16];
+	_cleanup_free_ char *storage = NULL, *out = NULL;
+	SpawnOptions o = { .stderr_to_stdout = true };
+	int status = -1, r;
+
+	if ((r = precopy_restore_argv("podman", final->path, pre->path, argv, ELEMENTSOF(argv),
+	                              &storage)) < 0)
+		return r;
+	r = spawn_capture((char *const *)argv, &o, 64 * 1024, &out, &status);
+	if (r < 0 || status != 0) {
+		snprintf(why, why_size, "podman container restore --import-previous failed: %.300s",
+		         r < 0 ? strerror(-r) : out);
+		return r < 0 ? r : -EIO;
+	}
+	return 0;
+}
+
 static int target_receive(Agent *a, RpcServerCall *call, MigrationRecord *rec,
                           const Podmig__V1__TransferHeader *h)
 {
 	const char *self = a->config->node_name;
-	_cleanup_(EVP_MD_CTX_freep) EVP_MD_CTX *sha = NULL;
-	_cleanup_close_ int fd = -EBADF;
+	_cleanup_(incoming_done) Incoming pre = { .fd = -EBADF }, final = { .fd = -EBADF };
 	PodmanContainerInspect ins = {};
 	PodmanError e = {};
 	char why[512] = "";
-	uint64_t size = 0;
 	int r;
 
 	r = podman_container_inspect(a->podman, h->container, &ins, &e);
@@ -843,11 +1077,13 @@ static int target_receive(Agent *a, RpcServerCall *call, MigrationRecord *rec,
 			                    why);
 		fetched = true;
 	}
-	if ((fd = target_archive_file(a)) < 0)
+	/* Pre-copy may send a pre-dump first; both then go to the podman binary
+	 * by name. Otherwise the archive needs no name. */
+	bool precopy = streq(h->mode, migration_mode_to_string(MIGRATION_MODE_PRE_COPY));
+	if ((r = incoming_open(a, rec->id, ".tar", precopy, &final)) < 0 ||
+	    (precopy && (r = incoming_open(a, rec->id, ".pre.tar", true, &pre)) < 0))
 		return target_error(call, RPC_INTERNAL, "node %s: cannot create a file in %s: %s",
-		                    self, a->config->work_dir, strerror(-fd));
-	if (!(sha = EVP_MD_CTX_new()) || EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1)
-		return -ENOMEM;
+		                    self, a->config->work_dir, strerror(-r));
 
 	Podmig__V1__TransferReply ready = PODMIG__V1__TRANSFER_REPLY__INIT;
 	ready.kind_case = PODMIG__V1__TRANSFER_REPLY__KIND_READY;
@@ -856,10 +1092,8 @@ static int target_receive(Agent *a, RpcServerCall *call, MigrationRecord *rec,
 	if ((r = rpc_server_call_send(call, &ready.base)) < 0)
 		return r;
 
-	/* The archive, chunk by chunk, then its trailer. */
-	Podmig__V1__TransferTrailer *trailer = NULL;
-	_cleanup_message_ ProtobufCMessage *last = NULL;
-	for (;;) {
+	/* The archives, chunk by chunk, each closed by its trailer. */
+	while (!final.complete) {
 		_cleanup_message_ ProtobufCMessage *m = NULL;
 		r = rpc_server_call_recv(call, &m);
 		if (r < 0)
@@ -869,60 +1103,32 @@ static int target_receive(Agent *a, RpcServerCall *call, MigrationRecord *rec,
 			                    "migration %s: the archive ended without its trailer",
 			                    rec->id);
 		Podmig__V1__TransferMessage *tm = (Podmig__V1__TransferMessage *)m;
-		if (tm->offset != size)
+		if (tm->previous && !precopy)
+			return target_error(call, RPC_INVALID_ARGUMENT,
+			                    "migration %s: a pre-dump in a stop-and-copy migration",
+			                    rec->id);
+		Incoming *in = tm->previous ? &pre : &final;
+		if (in->complete || tm->offset != in->size)
 			return target_error(call, RPC_INVALID_ARGUMENT,
 			                    "migration %s: data at offset %" PRIu64
 			                    ", expected %" PRIu64,
-			                    rec->id, tm->offset, size);
+			                    rec->id, tm->offset, in->size);
 		if (tm->kind_case == PODMIG__V1__TRANSFER_MESSAGE__KIND_TRAILER) {
-			trailer = tm->trailer;
-			last = TAKE_PTR(m);
-			break;
+			if (incoming_verify(in, tm->trailer, rec->id, why, sizeof why) < 0)
+				return target_error(call, RPC_DATA_LOSS, "%s", why);
+			continue;
 		}
 		if (tm->kind_case != PODMIG__V1__TRANSFER_MESSAGE__KIND_DATA)
 			return target_error(call, RPC_INVALID_ARGUMENT,
 			                    "migration %s: unexpected message in the archive",
 			                    rec->id);
-		const uint8_t *p = tm->data.data;
-		size_t left = tm->data.len;
-		while (left > 0) {
-			ssize_t n = write(fd, p, left);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0)
-				return target_error(call,
-				                    errno == ENOSPC || errno == EDQUOT
-				                            ? RPC_RESOURCE_EXHAUSTED
-				                            : RPC_INTERNAL,
-				                    "node %s: cannot store the archive in %s: %s",
-				                    self, a->config->work_dir, strerror(errno));
-			p += n;
-			left -= (size_t)n;
-		}
-		EVP_DigestUpdate(sha, tm->data.data, tm->data.len);
-		size += tm->data.len;
+		if ((r = incoming_write(in, tm->data.data, tm->data.len)) < 0)
+			return target_error(call,
+			                    r == -ENOSPC || r == -EDQUOT ? RPC_RESOURCE_EXHAUSTED
+			                                                 : RPC_INTERNAL,
+			                    "node %s: cannot store the archive in %s: %s", self,
+			                    a->config->work_dir, strerror(-r));
 	}
-
-	uint8_t digest[SHA256_BYTES];
-	unsigned len = 0;
-	char want[2 * SHA256_BYTES + 1] = "", got[2 * SHA256_BYTES + 1] = "";
-	EVP_DigestFinal_ex(sha, digest, &len);
-	if (trailer->size != size)
-		return target_error(call, RPC_DATA_LOSS,
-		                    "migration %s: archive truncated: %" PRIu64 " of %" PRIu64
-		                    " bytes arrived",
-		                    rec->id, size, trailer->size);
-	hex(digest, len, got);
-	if (trailer->sha256.len == SHA256_BYTES)
-		hex(trailer->sha256.data, SHA256_BYTES, want);
-	if (!streq(want, got))
-		return target_error(
-		        call, RPC_DATA_LOSS,
-		        "migration %s: archive checksum mismatch (sent %s, received %s)", rec->id,
-		        want[0] ? want : "none", got);
-	if (fsync(fd) < 0 && errno != EINVAL)
-		return target_error(call, RPC_INTERNAL, "node %s: cannot store the archive: %s",
-		                    self, strerror(errno));
 
 	/* From here the target decides: take over the record first. */
 	if ((r = record_reload(a, rec)) < 0)
@@ -942,18 +1148,21 @@ static int target_receive(Agent *a, RpcServerCall *call, MigrationRecord *rec,
 	uint64_t t0 = now_usec(CLOCK_MONOTONIC);
 	char *restored_id = NULL;
 	r = fault(a, "target-restoring");
-	if (r >= 0 && lseek(fd, 0, SEEK_SET) < 0)
+	if (r < 0)
+		snprintf(why, sizeof why, "fault injected at target-restoring");
+	else if (pre.complete)
+		r = target_restore_precopy(&pre, &final, why, sizeof why);
+	else if (lseek(final.fd, 0, SEEK_SET) < 0)
 		r = -errno;
-	if (r >= 0) {
-		ArchiveReader ar = { .fd = fd };
+	else {
+		ArchiveReader ar = { .fd = final.fd };
 		/* A fresh address on this node's network; the name and id stay. */
 		PodmanRestoreOptions ro = { .ignore_static_ip = true, .ignore_static_mac = true };
 		r = podman_container_restore(a->podman, &ro, archive_read, &ar, &restored_id, &e);
 		if (r < 0)
 			snprintf(why, sizeof why, "restoring %s on %s failed: %.300s",
 			         rec->container, self, e.message[0] ? e.message : strerror(-r));
-	} else
-		snprintf(why, sizeof why, "fault injected at target-restoring");
+	}
 	if (r < 0) {
 		/* Leave nothing behind, then hand the container back. */
 		PodmanError e2 = {};
@@ -976,14 +1185,14 @@ static int target_receive(Agent *a, RpcServerCall *call, MigrationRecord *rec,
 	}
 	Podmig__V1__TransferDone d = PODMIG__V1__TRANSFER_DONE__INIT;
 	d.container_id = restored_id ?: (char *)"";
-	d.received_bytes = size;
+	d.received_bytes = final.size + pre.size;
 	d.restore_usec = now_usec(CLOCK_MONOTONIC) - t0;
 	Podmig__V1__TransferReply rep = PODMIG__V1__TRANSFER_REPLY__INIT;
 	rep.kind_case = PODMIG__V1__TRANSFER_REPLY__KIND_DONE;
 	rep.done = &d;
 	r = rpc_server_call_send(call, &rep.base);
 	log_info("migration %s: %s restored on %s (%" PRIu64 " bytes, restore %" PRIu64 " ms)",
-	         rec->id, rec->container, self, size, d.restore_usec / 1000);
+	         rec->id, rec->container, self, d.received_bytes, d.restore_usec / 1000);
 	free(restored_id);
 	return r < 0 ? r : 0;
 }

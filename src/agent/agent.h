@@ -43,6 +43,7 @@ typedef struct AgentConfig {
 	char *work_dir;          /* incoming archives; default /var/lib/podmig */
 	char *fault_dir;         /* tests only: fault points (src/migration/fault.h); NULL: inert */
 	unsigned max_migrations; /* concurrent migrations this node takes part in */
+	bool pre_copy_never;     /* --pre-copy=never: stop-and-copy even where pre-copy works */
 } AgentConfig;
 
 void agent_config_init(AgentConfig *c);

@@ -41,8 +41,9 @@ static void help(void)
 	       "     --criu PATH            criu binary to probe (default /usr/sbin/criu)\n"
 	       "     --work-dir DIR         Where incoming archives are kept until restored\n"
 	       "                            (default /var/lib/podmig)\n"
-	       "     --max-migrations N     Concurrent migrations this node takes part in (default "
-	       "2)\n"
+	       "     --max-migrations N     Concurrent migrations of this node (default 2)\n"
+	       "     --pre-copy auto|never  Pre-copy where the kernel tracks dirty memory\n"
+	       "                            (default auto)\n"
 	       "     --fault-dir DIR        Tests only: fault points armed by files in DIR\n"
 	       "     --log-level LEVEL      debug, info (default), notice, warning, err\n"
 	       "  -h --help                 Show this help\n"
@@ -80,6 +81,7 @@ int main(int argc, char *argv[])
 		{ "work-dir", required_argument, NULL, ARG_SETTING },
 		{ "max-migrations", required_argument, NULL, ARG_SETTING },
 		{ "fault-dir", required_argument, NULL, ARG_SETTING },
+		{ "pre-copy", required_argument, NULL, ARG_SETTING },
 		{},
 	};
 	_cleanup_(agent_config_done) AgentConfig cfg;

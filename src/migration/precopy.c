@@ -1,0 +1,152 @@
+/* precopy.c — pre-copy decision, podman argv vectors and the source's
+ * sequence (see precopy.h). */
+#include "precopy.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "macro.h"
+
+MigrationMode precopy_choose_mode(bool source_dirty_tracking, PreCopyPolicy policy)
+{
+	return policy == PRE_COPY_AUTO && source_dirty_tracking ? MIGRATION_MODE_PRE_COPY
+	                                                        : MIGRATION_MODE_STOP_AND_COPY;
+}
+
+/* Fills argv from a NULL-terminated list. */
+static int fill(const char *argv[], size_t n, const char *const *list)
+{
+	size_t i = 0;
+	for (; list[i]; i++) {
+		if (i + 1 >= n)
+			return -E2BIG;
+		argv[i] = list[i];
+	}
+	if (i >= n)
+		return -E2BIG;
+	argv[i] = NULL;
+	return 0;
+}
+
+static int option(const char *name, const char *value, char **ret)
+{
+	if (!value || !*value)
+		return -EINVAL;
+	return asprintf(ret, "--%s=%s", name, value) < 0 ? -ENOMEM : 0;
+}
+
+int precopy_pre_checkpoint_argv(const char *podman, const char *container, const char *archive,
+                                const char *argv[], size_t n, char **ret_storage)
+{
+	_cleanup_free_ char *export = NULL;
+	int r;
+	if (!podman || !container || !*container || (r = option("export", archive, &export)) < 0)
+		return -EINVAL;
+	const char *const list[] = { podman, "container", "checkpoint", "--pre-checkpoint",
+		                     export, container,   NULL };
+	if ((r = fill(argv, n, list)) < 0)
+		return r;
+	*ret_storage = TAKE_PTR(export);
+	return 0;
+}
+
+int precopy_final_checkpoint_argv(const char *podman, const char *container, const char *archive,
+                                  const char *argv[], size_t n, char **ret_storage)
+{
+	_cleanup_free_ char *export = NULL;
+	int r;
+	if (!podman || !container || !*container || (r = option("export", archive, &export)) < 0)
+		return -EINVAL;
+	/* --keep: a rollback restores from the checkpoint left here. */
+	const char *const list[] = { podman,   "container", "checkpoint", "--with-previous",
+		                     "--keep", export,      container,    NULL };
+	if ((r = fill(argv, n, list)) < 0)
+		return r;
+	*ret_storage = TAKE_PTR(export);
+	return 0;
+}
+
+int precopy_restore_argv(const char *podman, const char *final_archive,
+                         const char *previous_archive, const char *argv[], size_t n,
+                         char **ret_storage)
+{
+	_cleanup_free_ char *import = NULL, *previous = NULL, *storage = NULL;
+	int r;
+	if (!podman || (r = option("import", final_archive, &import)) < 0 ||
+	    (r = option("import-previous", previous_archive, &previous)) < 0)
+		return -EINVAL;
+	/* One allocation for the caller to free: both strings, back to back. */
+	size_t a = strlen(import) + 1, b = strlen(previous) + 1;
+	if (!(storage = malloc(a + b)))
+		return -ENOMEM;
+	memcpy(storage, import, a);
+	memcpy(storage + a, previous, b);
+	const char *const list[] = { podman,
+		                     "container",
+		                     "restore",
+		                     storage,
+		                     storage + a,
+		                     "--ignore-static-ip",
+		                     "--ignore-static-mac",
+		                     NULL };
+	if ((r = fill(argv, n, list)) < 0)
+		return r;
+	*ret_storage = TAKE_PTR(storage);
+	return 0;
+}
+
+int precopy_source_run(const PreCopyOps *ops, const char *podman, const char *container,
+                       const char *pre_archive, const char *final_archive, MigrationMode *ret_mode,
+                       char *why, size_t why_size)
+{
+	const char *argv[16];
+	char err[512] = "";
+	int r;
+
+	/* 1. Memory only, the container keeps running. */
+	_cleanup_free_ char *s1 = NULL;
+	if ((r = precopy_pre_checkpoint_argv(podman, container, pre_archive, argv, ELEMENTSOF(argv),
+	                                     &s1)) < 0)
+		return r;
+	r = ops->run(argv, err, sizeof err, ops->userdata);
+	if (r != 0) {
+		/* Nothing stopped: stop-and-copy it is. */
+		snprintf(why, why_size, "pre-checkpoint failed (%s); falling back to stop-and-copy",
+		         err[0]  ? err
+		         : r < 0 ? strerror(-r)
+		                 : "non-zero exit");
+		*ret_mode = MIGRATION_MODE_STOP_AND_COPY;
+		return 0;
+	}
+	if ((r = ops->send(pre_archive, true, ops->userdata)) < 0) {
+		snprintf(why, why_size, "sending the pre-checkpoint failed: %s", strerror(-r));
+		return r;
+	}
+
+	/* 2. The container stops; only what changed since travels now. */
+	if (ops->stopping && (r = ops->stopping(ops->userdata)) < 0) {
+		snprintf(why, why_size, "cannot go on to the final checkpoint: %s", strerror(-r));
+		return r;
+	}
+	_cleanup_free_ char *s2 = NULL;
+	if ((r = precopy_final_checkpoint_argv(podman, container, final_archive, argv,
+	                                       ELEMENTSOF(argv), &s2)) < 0)
+		return r;
+	err[0] = 0;
+	r = ops->run(argv, err, sizeof err, ops->userdata);
+	if (r != 0) {
+		snprintf(why, why_size, "final checkpoint failed: %s",
+		         err[0]  ? err
+		         : r < 0 ? strerror(-r)
+		                 : "non-zero exit");
+		return r < 0 ? r : -EIO;
+	}
+	if ((r = ops->send(final_archive, false, ops->userdata)) < 0) {
+		snprintf(why, why_size, "sending the checkpoint failed: %s", strerror(-r));
+		return r;
+	}
+	*ret_mode = MIGRATION_MODE_PRE_COPY;
+	return 0;
+}
