@@ -62,8 +62,27 @@ static int setup(void **state)
 	return 0;
 }
 
+/* Each node's agent log on stderr (the test log keeps it): what the agents
+ * said is the first thing to read when a test here fails. */
+static void agent_logs_dump(void)
+{
+	const char *dir = cluster ? cluster_fixture_env(cluster, "PODMIG_CLUSTER_DIR") : NULL;
+	for (unsigned k = 1; dir && k <= NODES; k++) {
+		char path[512], line[1024];
+		snprintf(path, sizeof path, "%s/nodes/node%u/agent.log", dir, k);
+		FILE *f = fopen(path, "re");
+		if (!f)
+			continue;
+		fprintf(stderr, "--- %s\n", path);
+		while (fgets(line, sizeof line, f))
+			fputs(line, stderr);
+		fclose(f);
+	}
+}
+
 static int teardown(void **state)
 {
+	agent_logs_dump();
 	cluster_fixture_down(cluster);
 	cluster = NULL;
 	return 0;
@@ -263,12 +282,46 @@ static void test_three_nodes_live(void **state)
 	}
 }
 
+/* CPU time (utime + stime, all threads) of a host process, in seconds. */
+static double proc_cpu_seconds(pid_t pid)
+{
+	char path[64], buf[2048];
+	unsigned long long utime, stime;
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		fail_msg("cannot open %s: %m", path);
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *p = strrchr(buf, ')');
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
+	                 &stime) != 2)
+		fail_msg("cannot parse %s", path);
+	return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* The host pid of a running container's first process. */
+static pid_t container_pid(const char *node, const char *name)
+{
+	char path[256];
+	snprintf(path, sizeof path, API "/containers/%s/json", name);
+	_cleanup_free_ char *resp = podman_ok(node, "GET", path, NULL, 200);
+	_cleanup_json_ json_t *doc = json_loads(resp, 0, NULL);
+	int64_t pid = json_get_i64(json_object_get(doc, "State"), "Pid", 0);
+	if (pid <= 1)
+		fail_msg("container %s on %s has no pid: %s", name, node, resp);
+	return (pid_t)pid;
+}
+
 static void test_cpuhog_raises_node2(void **state)
 {
 	container_run("node2", "hog", "localhost/podmig/cpuhog", "[\"0.5\"]");
+	pid_t hog = container_pid("node2", "hog");
 
-	/* Wait until the agent has seen the container with stats twice (the
-	 * first rate is Podman's own figure), then average several samples. */
+	/* Wait until the agent has seen the container with stats (the first
+	 * rate is Podman's own figure), let a few rates follow, then average
+	 * several fresh samples. */
 	uint64_t deadline = now_msec() + 30000;
 	for (;;) {
 		_cleanup_json_ json_t *ps = cli_json("ps");
@@ -280,9 +333,11 @@ static void test_cpuhog_raises_node2(void **state)
 	}
 	sleep_msec(3000);
 
-	enum { SAMPLES = 6 };
+	enum { SAMPLES = 8 };
 	double node2[SAMPLES], max_other = 0, sum = 0;
-	int64_t last_ts = 0;
+	int64_t first_ts = 0, last_ts = 0;
+	double hog_cpu0 = 0, hog_cpu1 = 0;
+	uint64_t hog_t0 = 0, hog_t1 = 0;
 	size_t n = 0;
 	deadline = now_msec() + 60000;
 	while (n < SAMPLES) {
@@ -291,7 +346,13 @@ static void test_cpuhog_raises_node2(void **state)
 		_cleanup_json_ json_t *nodes = cli_json("nodes");
 		const json_t *st = node_status(nodes, "node2");
 		int64_t ts = json_get_i64(st, "timestamp_usec", 0);
-		if (ts > last_ts) {
+		if (!first_ts) {
+			/* the reference window starts at this sample; the next
+			 * ones cover it */
+			first_ts = last_ts = ts;
+			hog_cpu0 = proc_cpu_seconds(hog);
+			hog_t0 = now_msec();
+		} else if (ts > last_ts) {
 			last_ts = ts;
 			node2[n] = json_get_number(json_object_get(st, "cpu"), "percent", -1);
 			sum += node2[n++];
@@ -302,17 +363,35 @@ static void test_cpuhog_raises_node2(void **state)
 				            json_get_number(
 				                    json_object_get(node_status(nodes, *o), "cpu"),
 				                    "percent", 100));
+			if (n == SAMPLES)
+				break;
 		}
 		sleep_msec(1000);
 	}
+	hog_cpu1 = proc_cpu_seconds(hog);
+	hog_t1 = now_msec();
+	/* What the cpuhog really burnt meanwhile, from its own /proc entry:
+	 * it burns by the wall clock, so on a busy shared machine it gets
+	 * less than its half core, and the agent must report what it got. */
+	double hog_truth = 100 * (hog_cpu1 - hog_cpu0) / ((double)(hog_t1 - hog_t0) / 1e3);
 	double mean = sum / SAMPLES;
 	printf("node2 CPU %% over %d samples:", SAMPLES);
 	for (size_t i = 0; i < SAMPLES; i++)
 		printf(" %.1f", node2[i]);
-	printf(" (mean %.1f); node1/node3 at most %.1f\n", mean, max_other);
-	/* cpuhog 0.5 of one declared core: about 50%; a shared machine may
-	 * starve it a little, never double it. */
-	assert_true(mean >= 30 && mean <= 70);
+	printf(" (mean %.1f; the cpuhog's own /proc says %.1f); node1/node3 at most %.1f\n", mean,
+	       hog_truth, max_other);
+	/* The agent's figure is the container's real use (one declared core = 100%). */
+	assert_true(mean >= hog_truth - 10 && mean <= hog_truth + 10);
+	/* cpuhog 0.5 of one declared core: about 50%, when the machine lets it
+	 * have its half core; never more. */
+	assert_true(mean <= 70);
+	if (hog_truth >= 35)
+		assert_true(mean >= 30);
+	else
+		printf("the machine is busy: the cpuhog got only %.1f%% of a core; "
+		       "not asserting the 30-70%% band's lower end\n",
+		       hog_truth);
+	assert_true(mean >= 10); /* raised, in any case */
 	assert_true(max_other < 15);
 	container_remove("node2", "hog");
 }
