@@ -47,8 +47,10 @@ struct Agent {
 	Backoff podman_backoff, etcd_backoff;
 	char podman_error[512];
 
-	pthread_mutex_t migrations_lock; /* guards the count and names below */
+	pthread_mutex_t migrations_lock; /* guards the count and ids below */
 	unsigned migrations;             /* under way with this node as source or target */
+	char (*active)[64];              /* their ids (config->max_migrations slots, "" free) */
+	uint64_t next_recovery;          /* monotonic: when agent_recover() looks again */
 };
 
 static inline uint64_t now_usec(clockid_t clock)
@@ -57,6 +59,15 @@ static inline uint64_t now_usec(clockid_t clock)
 	clock_gettime(clock, &ts);
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
+
+/* Whether a migration handler of this process is working on `id`. */
+bool agent_migration_active(Agent *a, const char *id);
+
+/* Finishes this node's side of migrations whose handler is gone (this agent
+ * restarted, or a handler gave up waiting): `all` also looks at final
+ * records (at start), otherwise only at migrations still under way
+ * (agent-recover.c). */
+void agent_recover(Agent *a, bool all);
 
 /* The Agent service's migration methods (agent-migrate.c). */
 int agent_handle_migrate(RpcServerCall *call, void *userdata);

@@ -67,24 +67,43 @@ static void hex(const uint8_t *d, size_t n, char *out)
 
 /* ---- shared ---- */
 
-/* Takes one of the node's migration slots; -EBUSY when all are in use. */
-static int slot_take(Agent *a)
+/* Takes one of the node's migration slots for `id`; -EBUSY when all are in
+ * use. While it is held, recovery leaves the migration alone. */
+static int slot_take(Agent *a, const char *id)
 {
-	int r = 0;
+	int r = -EBUSY;
 	pthread_mutex_lock(&a->migrations_lock);
-	if (a->migrations >= a->config->max_migrations)
-		r = -EBUSY;
-	else
-		a->migrations++;
+	for (unsigned i = 0; i < a->config->max_migrations; i++)
+		if (!a->active[i][0]) {
+			snprintf(a->active[i], sizeof a->active[i], "%s", id);
+			a->migrations++;
+			r = 0;
+			break;
+		}
 	pthread_mutex_unlock(&a->migrations_lock);
 	return r;
 }
 
-static void slot_release(Agent *a)
+static void slot_release(Agent *a, const char *id)
 {
 	pthread_mutex_lock(&a->migrations_lock);
-	a->migrations--;
+	for (unsigned i = 0; i < a->config->max_migrations; i++)
+		if (streq(a->active[i], id)) {
+			a->active[i][0] = 0;
+			a->migrations--;
+			break;
+		}
 	pthread_mutex_unlock(&a->migrations_lock);
+}
+
+bool agent_migration_active(Agent *a, const char *id)
+{
+	bool found = false;
+	pthread_mutex_lock(&a->migrations_lock);
+	for (unsigned i = 0; i < a->config->max_migrations && !found; i++)
+		found = streq(a->active[i], id);
+	pthread_mutex_unlock(&a->migrations_lock);
+	return found;
 }
 
 static RpcOptions peer_options(const Agent *a)
@@ -555,17 +574,22 @@ int agent_handle_migrate(RpcServerCall *call, void *userdata)
 		                             "cannot look up node %s in etcd: %s", req->target_node,
 		                             strerror(-r));
 	}
-	if (slot_take(a) < 0) {
+
+	Source s = { .a = a, .driver = call };
+	r = migration_record_init(&s.rec, req->container, self, req->target_node, reason,
+	                          wall_ms());
+	if (r < 0) {
+		podman_container_inspect_done(&ins);
+		return rpc_server_call_error(call, RPC_INVALID_ARGUMENT, "%s", strerror(-r));
+	}
+	if (slot_take(a, s.rec.id) < 0) {
+		migration_record_done(&s.rec);
 		podman_container_inspect_done(&ins);
 		return rpc_server_call_error(call, RPC_RESOURCE_EXHAUSTED,
 		                             "node %s is already in %u migration(s), its limit",
 		                             self, a->config->max_migrations);
 	}
-
-	Source s = { .a = a, .driver = call };
-	r = migration_record_init(&s.rec, req->container, self, req->target_node, reason,
-	                          wall_ms());
-	if (r >= 0 && ins.image && !(s.rec.image = strdup(ins.image)))
+	if (ins.image && !(s.rec.image = strdup(ins.image)))
 		r = -ENOMEM;
 	s.rec.mode =
 	        precopy_choose_mode(criu_features_pre_copy(&a->criu),
@@ -712,14 +736,14 @@ settle:;
 		        s.rec.error ?: s.why);
 	}
 	s.target = rpc_stream_free(s.target);
+	slot_release(a, s.rec.id);
 	migration_record_done(&s.rec);
-	slot_release(a);
 	podman_container_inspect_done(&ins);
 	return r;
 
 out_early:
+	slot_release(a, s.rec.id);
 	migration_record_done(&s.rec);
-	slot_release(a);
 	podman_container_inspect_done(&ins);
 	return -EINVAL;
 }
@@ -1236,14 +1260,14 @@ int agent_handle_receive(RpcServerCall *call, void *userdata)
 		migration_record_done(&rec);
 		return r;
 	}
-	if (slot_take(a) < 0) {
+	if (slot_take(a, rec.id) < 0) {
 		migration_record_done(&rec);
 		return rpc_server_call_error(call, RPC_RESOURCE_EXHAUSTED,
 		                             "node %s is already in %u migration(s), its limit",
 		                             self, a->config->max_migrations);
 	}
 	r = target_receive(a, call, &rec, h);
-	slot_release(a);
+	slot_release(a, h->migration_id);
 	migration_record_done(&rec);
 	return r;
 }

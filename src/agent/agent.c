@@ -285,6 +285,8 @@ int agent_new(const AgentConfig *config, Agent **ret)
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_mutex_init(&a->migrations_lock, NULL);
 	a->config = config;
+	if (!(a->active = calloc(MAX(config->max_migrations, 1u), sizeof(*a->active))))
+		return -ENOMEM;
 	a->started_at = (int64_t)(now_usec(CLOCK_REALTIME) / 1000000);
 	if (asprintf(&a->info_key, "%snodes/%s/info", config->prefix, config->node_name) < 0 ||
 	    asprintf(&a->status_key, "%snodes/%s/status", config->prefix, config->node_name) < 0)
@@ -371,6 +373,7 @@ Agent *agent_free(Agent *a)
 	free(a->advertise);
 	free(a->info_key);
 	free(a->status_key);
+	free(a->active);
 	pthread_mutex_destroy(&a->lock);
 	pthread_mutex_destroy(&a->migrations_lock);
 	free(a);
@@ -426,9 +429,13 @@ int agent_run(Agent *a, const sigset_t *stop)
 	         a->config->etcd_endpoint, a->config->prefix,
 	         (double)a->config->interval_usec / 1e6,
 	         accounting_source_to_string(a->config->source));
+	/* Migrations a previous run of this agent left behind. */
+	agent_recover(a, true);
 	for (;;) {
 		uint64_t now = now_usec(CLOCK_MONOTONIC);
 		sample(a, now);
+		if (now >= a->next_recovery)
+			agent_recover(a, false);
 		if ((r = publish(a, now)) < 0)
 			return log_error_errno(r, "cannot publish node %s", a->config->node_name);
 
