@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli-common.h"
 #include "json-util.h"
@@ -18,10 +19,10 @@ static void cli_help(const char *verb, const char *what)
 	       "%s\n"
 	       "\n"
 	       "Options:\n"
-	       "     --etcd ENDPOINT  etcd endpoint (default $PODMIG_ETCD_ENDPOINTS or %s)\n"
-	       "     --prefix PREFIX  etcd key prefix (default %s)\n"
-	       "     --json           Print JSON instead of a table\n" CLI_TLS_HELP
-	       "  -h --help           Show this help\n",
+	       "     --etcd ENDPOINTS   etcd endpoints (default $PODMIG_ETCD_ENDPOINTS or %s)\n"
+	       "     --prefix PREFIX    etcd key prefix (default %s)\n"
+	       "     --json             Print JSON instead of a table\n" CLI_TLS_HELP
+	       "  -h --help             Show this help\n",
 	       verb, what, DEFAULT_ETCD, DEFAULT_PREFIX);
 }
 
@@ -66,6 +67,10 @@ int cli_tls_check(const ClusterOptions *o)
 		          "go together");
 		return -EINVAL;
 	}
+	const char *const files[] = { o->tls_ca, o->tls_cert, o->tls_key };
+	for (size_t i = 0; i < ELEMENTSOF(files); i++)
+		if (files[i] && access(files[i], R_OK) < 0)
+			return log_error_errno(errno, "cannot read %s", files[i]);
 	return 0;
 }
 
