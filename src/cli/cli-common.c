@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli-common.h"
 #include "json-util.h"
@@ -18,11 +19,88 @@ static void cli_help(const char *verb, const char *what)
 	       "%s\n"
 	       "\n"
 	       "Options:\n"
-	       "     --etcd ENDPOINT  etcd endpoint (default $PODMIG_ETCD_ENDPOINTS or %s)\n"
-	       "     --prefix PREFIX  etcd key prefix (default %s)\n"
-	       "     --json           Print JSON instead of a table\n"
-	       "  -h --help           Show this help\n",
+	       "     --etcd ENDPOINTS   etcd endpoints (default $PODMIG_ETCD_ENDPOINTS or %s)\n"
+	       "     --prefix PREFIX    etcd key prefix (default %s)\n"
+	       "     --json             Print JSON instead of a table\n" CLI_TLS_HELP
+	       "  -h --help             Show this help\n",
 	       verb, what, DEFAULT_ETCD, DEFAULT_PREFIX);
+}
+
+static const char *env_or_null(const char *name)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : NULL;
+}
+
+void cli_options_init(ClusterOptions *o)
+{
+	*o = (ClusterOptions){
+		.etcd = env_or_null("PODMIG_ETCD_ENDPOINTS") ?: DEFAULT_ETCD,
+		.prefix = DEFAULT_PREFIX,
+		.tls_ca = env_or_null("PODMIG_TLS_CA"),
+		.tls_cert = env_or_null("PODMIG_TLS_CERT"),
+		.tls_key = env_or_null("PODMIG_TLS_KEY"),
+	};
+}
+
+bool cli_tls_option(int c, const char *arg, ClusterOptions *o)
+{
+	switch (c) {
+	case CLI_ARG_TLS_CA:
+		o->tls_ca = arg;
+		return true;
+	case CLI_ARG_TLS_CERT:
+		o->tls_cert = arg;
+		return true;
+	case CLI_ARG_TLS_KEY:
+		o->tls_key = arg;
+		return true;
+	default:
+		return false;
+	}
+}
+
+int cli_tls_check(const ClusterOptions *o)
+{
+	if (!!o->tls_cert != !!o->tls_key) {
+		log_error("--tls-cert and --tls-key (or $PODMIG_TLS_CERT and $PODMIG_TLS_KEY) "
+		          "go together");
+		return -EINVAL;
+	}
+	const char *const files[] = { o->tls_ca, o->tls_cert, o->tls_key };
+	for (size_t i = 0; i < ELEMENTSOF(files); i++)
+		if (files[i] && access(files[i], R_OK) < 0)
+			return log_error_errno(errno, "cannot read %s", files[i]);
+	return 0;
+}
+
+RpcOptions cli_agent_rpc_options(const ClusterOptions *o)
+{
+	return (RpcOptions){
+		.plaintext = !o->tls_ca && !o->tls_cert && !o->tls_key,
+		.ca_file = o->tls_ca,
+		.cert_file = o->tls_cert,
+		.key_file = o->tls_key,
+	};
+}
+
+const char *cli_tls_hint(const RpcOptions *ro, const RpcStatus *status)
+{
+	if (ro->plaintext || status->code != RPC_UNAVAILABLE)
+		return "";
+	return " (over TLS; if the server is up, it refused this client's certificate or "
+	       "could not be verified with the CA: check --tls-ca, --tls-cert, --tls-key)";
+}
+
+const char *cli_etcd_error(const ClusterOptions *o, int error)
+{
+	static char buf[sizeof(((RpcStatus *)NULL)->message) + 256];
+	const RpcStatus *st = etcd_last_error();
+	if (!st || st->code == RPC_OK || !st->message[0])
+		return strerror(-error);
+	RpcOptions ro = { .plaintext = !startswith(o->etcd, "https://") };
+	snprintf(buf, sizeof buf, "%s%s", st->message, cli_tls_hint(&ro, st));
+	return buf;
 }
 
 int cli_parse(int argc, char *argv[], const char *verb, const char *what, ClusterOptions *o)
@@ -33,12 +111,12 @@ int cli_parse(int argc, char *argv[], const char *verb, const char *what, Cluste
 		{ "etcd", required_argument, NULL, ARG_ETCD },
 		{ "prefix", required_argument, NULL, ARG_PREFIX },
 		{ "json", no_argument, NULL, ARG_JSON },
+		CLI_TLS_LONG_OPTIONS,
 		{},
 	};
 	int c;
 
-	const char *env = getenv("PODMIG_ETCD_ENDPOINTS");
-	*o = (ClusterOptions){ .etcd = env && *env ? env : DEFAULT_ETCD, .prefix = DEFAULT_PREFIX };
+	cli_options_init(o);
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
 		switch (c) {
@@ -55,12 +133,16 @@ int cli_parse(int argc, char *argv[], const char *verb, const char *what, Cluste
 			o->json = true;
 			break;
 		default:
+			if (cli_tls_option(c, optarg, o))
+				break;
 			return -EINVAL;
 		}
 	if (optind < argc) {
 		log_error("%s: unexpected argument '%s'", verb, argv[optind]);
 		return -EINVAL;
 	}
+	if (cli_tls_check(o) < 0)
+		return -EINVAL;
 	return 1;
 }
 
@@ -69,8 +151,12 @@ int cli_etcd_connect(const ClusterOptions *o, EtcdClient **ret)
 	int r;
 
 	rpc_global_init();
-	/* The client takes a comma-separated list; a scheme is for people. */
-	EtcdOptions eo = { .rpc.plaintext = !startswith(o->etcd, "https://"),
+	/* The client takes a comma-separated list; the scheme says TLS or not. */
+	bool tls = startswith(o->etcd, "https://");
+	EtcdOptions eo = { .rpc = { .plaintext = !tls,
+		                    .ca_file = tls ? o->tls_ca : NULL,
+		                    .cert_file = tls ? o->tls_cert : NULL,
+		                    .key_file = tls ? o->tls_key : NULL },
 		           .request_timeout_usec = 3 * RPC_USEC_PER_SEC };
 	if ((r = etcd_client_new(o->etcd, &eo, ret)) < 0)
 		return log_error_errno(r, "cannot set up a client for etcd at %s", o->etcd);
@@ -91,8 +177,11 @@ int cli_nodes_load(const ClusterOptions *o, json_t **ret)
 	if ((r = cli_etcd_connect(o, &etcd)) < 0)
 		return r;
 	r = etcd_get_prefix(etcd, prefix, &kvs, &n, &rev);
-	if (r < 0)
-		return log_error_errno(r, "cannot read the cluster from etcd at %s", o->etcd);
+	if (r < 0) {
+		log_error("cannot read the cluster from etcd at %s: %s", o->etcd,
+		          cli_etcd_error(o, r));
+		return r;
+	}
 
 	_cleanup_json_ json_t *nodes = json_array();
 	json_t *cur = NULL;

@@ -14,13 +14,51 @@ typedef struct ClusterOptions {
 	const char *etcd;   /* comma-separated endpoints */
 	const char *prefix; /* etcd key prefix, ends in '/' */
 	bool json;
+	/* mutual TLS: CA that verifies etcd and agents, and this client's
+	 * certificate and key; all NULL: plaintext to agents */
+	const char *tls_ca;
+	const char *tls_cert;
+	const char *tls_key;
 } ClusterOptions;
 
-/* --etcd, --prefix, --json, --help and no positional arguments.
- * 1: go on; 0: help shown; negative: bad usage. */
+/* getopt_long codes and entries of the TLS options, for every verb. */
+enum { CLI_ARG_TLS_CA = 0x200, CLI_ARG_TLS_CERT, CLI_ARG_TLS_KEY };
+#define CLI_TLS_LONG_OPTIONS                                               \
+	{ "tls-ca", required_argument, NULL, CLI_ARG_TLS_CA },             \
+	        { "tls-cert", required_argument, NULL, CLI_ARG_TLS_CERT }, \
+	{                                                                  \
+		"tls-key", required_argument, NULL, CLI_ARG_TLS_KEY        \
+	}
+#define CLI_TLS_HELP                                                                   \
+	"     --tls-ca FILE      CA verifying etcd (https://) and agents (default\n"   \
+	"                        $PODMIG_TLS_CA)\n"                                    \
+	"     --tls-cert FILE    Client certificate for etcd and agents (default\n"    \
+	"                        $PODMIG_TLS_CERT); with any --tls-* option, agents\n" \
+	"                        are called over TLS, else in plaintext\n"             \
+	"     --tls-key FILE     Its key (default $PODMIG_TLS_KEY)\n"
+
+/* Defaults: endpoints from $PODMIG_ETCD_ENDPOINTS, TLS files from
+ * $PODMIG_TLS_CA, $PODMIG_TLS_CERT and $PODMIG_TLS_KEY. */
+void cli_options_init(ClusterOptions *o);
+/* Takes getopt code `c` if it is a TLS option: true if it was. */
+bool cli_tls_option(int c, const char *arg, ClusterOptions *o);
+/* After parsing: -EINVAL (logged) if a certificate comes without its key. */
+int cli_tls_check(const ClusterOptions *o);
+/* Transport to an agent: TLS with o's files if any is set, else plaintext. */
+RpcOptions cli_agent_rpc_options(const ClusterOptions *o);
+
+/* --etcd, --prefix, --json, the TLS options, --help and no positional
+ * arguments. 1: go on; 0: help shown; negative: bad usage. */
 int cli_parse(int argc, char *argv[], const char *verb, const char *what, ClusterOptions *o);
-/* A client for o->etcd; logs why not. */
+/* A client for o->etcd (TLS with o's files for https:// endpoints); logs
+ * why not. */
 int cli_etcd_connect(const ClusterOptions *o, EtcdClient **ret);
+/* For a message about a failed etcd request: what etcd or gRPC said, or
+ * strerror(-error); over https://, a word on certificates when the server
+ * could not be reached (a refused handshake looks like that). */
+const char *cli_etcd_error(const ClusterOptions *o, int error);
+/* The same word for a call to an agent that ended with `status`. */
+const char *cli_tls_hint(const RpcOptions *ro, const RpcStatus *status);
 /* Every node under <prefix>nodes/ as {"name", "info", "status"}, by name. */
 int cli_nodes_load(const ClusterOptions *o, json_t **ret);
 /* Seconds since the status document's timestamp, -1 if it has none. */

@@ -33,7 +33,7 @@ static void migrate_help(void)
 	       "     --reason REASON    manual (default), automatic or drain\n"
 	       "     --etcd ENDPOINTS   etcd endpoints (default $PODMIG_ETCD_ENDPOINTS or %s)\n"
 	       "     --prefix PREFIX    etcd key prefix (default %s)\n"
-	       "     --json             Print the final migration record as JSON\n"
+	       "     --json             Print the final migration record as JSON\n" CLI_TLS_HELP
 	       "  -h --help             Show this help\n",
 	       DEFAULT_ETCD, DEFAULT_PREFIX);
 }
@@ -163,10 +163,10 @@ int verb_migrate(int argc, char *argv[])
 		{ "etcd", required_argument, NULL, ARG_ETCD },
 		{ "prefix", required_argument, NULL, ARG_PREFIX },
 		{ "json", no_argument, NULL, ARG_JSON },
+		CLI_TLS_LONG_OPTIONS,
 		{},
 	};
-	const char *env = getenv("PODMIG_ETCD_ENDPOINTS");
-	ClusterOptions o = { .etcd = env && *env ? env : DEFAULT_ETCD, .prefix = DEFAULT_PREFIX };
+	ClusterOptions o;
 	const char *target = NULL, *reason = "manual";
 	_cleanup_(rpc_channel_freep) RpcChannel *ch = NULL;
 	_cleanup_(rpc_stream_freep) RpcStream *st = NULL;
@@ -175,6 +175,7 @@ int verb_migrate(int argc, char *argv[])
 	char id[MIGRATION_ID_MAX] = "";
 	int c, r;
 
+	cli_options_init(&o);
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "ht:", options, NULL)) >= 0)
 		switch (c) {
@@ -197,8 +198,12 @@ int verb_migrate(int argc, char *argv[])
 			o.json = true;
 			break;
 		default:
+			if (cli_tls_option(c, optarg, &o))
+				break;
 			return 2;
 		}
+	if (cli_tls_check(&o) < 0)
+		return 2;
 	if (optind + 1 != argc || !target) {
 		log_error("usage: podmig migrate CONTAINER --to NODE (see --help)");
 		return 2;
@@ -232,7 +237,7 @@ int verb_migrate(int argc, char *argv[])
 		goto fail;
 	}
 
-	RpcOptions ro = { .plaintext = true };
+	RpcOptions ro = cli_agent_rpc_options(&o);
 	Podmig__V1__MigrateRequest req = PODMIG__V1__MIGRATE_REQUEST__INIT;
 	req.container = (char *)container;
 	req.target_node = (char *)target;
@@ -275,8 +280,9 @@ int verb_migrate(int argc, char *argv[])
 		migration_record_done(&rec);
 	}
 	if (result < 0) {
-		log_error("%s",
-		          status.message[0] ? status.message : rpc_code_to_string(status.code));
+		log_error("%s%s",
+		          status.message[0] ? status.message : rpc_code_to_string(status.code),
+		          id[0] ? "" : cli_tls_hint(&ro, &status));
 		goto fail;
 	}
 	free(where.source);
@@ -301,7 +307,8 @@ int verb_history(int argc, char *argv[])
 	if (cli_etcd_connect(&o, &etcd) < 0)
 		return EXIT_FAILURE;
 	if ((r = migration_record_list(etcd, o.prefix, &recs, &n)) < 0) {
-		log_error_errno(r, "cannot read the migrations from etcd at %s", o.etcd);
+		log_error("cannot read the migrations from etcd at %s: %s", o.etcd,
+		          cli_etcd_error(&o, r));
 		return EXIT_FAILURE;
 	}
 	int ret = EXIT_SUCCESS;

@@ -241,6 +241,8 @@ int test_make_certs(const char *dir)
 	int r;
 	if ((r = make_cert(dir, "ca", "podmig-test-ca", NULL, NULL)) < 0 ||
 	    (r = make_cert(dir, "server", "localhost", "ca", "DNS:localhost,IP:127.0.0.1")) < 0 ||
+	    (r = make_cert(dir, "ip-server", "podmig-test-ip", "ca", "IP:127.0.0.1")) < 0 ||
+	    (r = make_cert(dir, "other-ip-server", "127.0.0.1", "ca", "IP:127.0.0.2")) < 0 ||
 	    (r = make_cert(dir, "client", "podmig-test-client", "ca", NULL)) < 0 ||
 	    (r = make_cert(dir, "other-ca", "podmig-other-ca", NULL, NULL)) < 0 ||
 	    (r = make_cert(dir, "other-client", "podmig-other-client", "other-ca", NULL)) < 0)

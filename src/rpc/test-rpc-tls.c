@@ -45,11 +45,11 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Echo once against `server` with client options `o`. */
-static int echo_with(RpcServer *server, const RpcOptions *o, RpcStatus *st)
+/* Echo once against `server`, reached as `host`, with client options `o`. */
+static int echo_at(RpcServer *server, const char *host, const RpcOptions *o, RpcStatus *st)
 {
 	char target[64];
-	snprintf(target, sizeof(target), "localhost:%d", rpc_server_get_port(server));
+	snprintf(target, sizeof(target), "%s:%d", host, rpc_server_get_port(server));
 	_cleanup_(rpc_channel_freep) RpcChannel *ch = NULL;
 	int r = rpc_channel_new(target, o, &ch);
 	if (r < 0)
@@ -59,6 +59,11 @@ static int echo_with(RpcServer *server, const RpcOptions *o, RpcStatus *st)
 	_cleanup_message_ ProtobufCMessage *rep = NULL;
 	return rpc_call_unary(ch, &podmig__v1__testing__descriptor, "Echo", &req.base, TIMEOUT,
 	                      &rep, st);
+}
+
+static int echo_with(RpcServer *server, const RpcOptions *o, RpcStatus *st)
+{
+	return echo_at(server, "localhost", o, st);
 }
 
 static void test_tls(void **state)
@@ -119,11 +124,46 @@ static void test_mutual_tls(void **state)
 	                 0);
 }
 
+/* A target given as an IP address is checked against the certificate's IP
+ * SANs (exact match; the CN is not consulted for an IP), which is how agents
+ * verify each other: certificates carry the node's address, peers are dialled
+ * by address, and no tls_server_name is needed. */
+static void test_ip_san(void **state)
+{
+	RpcStatus st;
+	RpcOptions client = { .ca_file = path("ca.pem") };
+	_cleanup_(rpc_server_freep) RpcServer *ip = NULL;
+	assert_int_equal(test_server_start(&(RpcOptions){ .cert_file = path("ip-server.pem"),
+	                                                  .key_file = path("ip-server.key") },
+	                                   &ip),
+	                 0);
+	assert_int_equal(echo_at(ip, "127.0.0.1", &client, &st), 0);
+	/* the certificate names no DNS name */
+	assert_true(echo_at(ip, "localhost", &client, &st) < 0);
+	assert_int_equal(st.code, RPC_UNAVAILABLE);
+
+	/* IP SAN 127.0.0.2 (and CN "127.0.0.1", which must not count) */
+	_cleanup_(rpc_server_freep) RpcServer *other = NULL;
+	assert_int_equal(test_server_start(&(RpcOptions){ .cert_file = path("other-ip-server.pem"),
+	                                                  .key_file = path("other-ip-server.key") },
+	                                   &other),
+	                 0);
+	assert_true(echo_at(other, "127.0.0.1", &client, &st) < 0);
+	assert_int_equal(st.code, RPC_UNAVAILABLE);
+	/* unless the caller names what to expect */
+	assert_int_equal(
+	        echo_at(other, "127.0.0.1",
+	                &(RpcOptions){ .ca_file = path("ca.pem"), .tls_server_name = "127.0.0.2" },
+	                &st),
+	        0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tls),
 		cmocka_unit_test(test_mutual_tls),
+		cmocka_unit_test(test_ip_san),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
