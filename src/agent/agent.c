@@ -267,14 +267,6 @@ fail:
 
 /* ---- the loop ---- */
 
-static const char *strip_scheme(const char *endpoint)
-{
-	const char *p;
-	if ((p = startswith(endpoint, "http://")) || (p = startswith(endpoint, "https://")))
-		return p;
-	return endpoint;
-}
-
 int agent_new(const AgentConfig *config, Agent **ret)
 {
 	_cleanup_(agent_freep) Agent *a = calloc(1, sizeof(*a));
@@ -311,18 +303,16 @@ int agent_new(const AgentConfig *config, Agent **ret)
 	         criu_features_lazy_pages(&a->criu) ? "possible" : "not possible");
 
 	const char *endpoint = config->etcd_endpoint;
-	_cleanup_free_ char *first = strndup(endpoint, strcspn(endpoint, ","));
-	if (!first)
-		return -ENOMEM;
-	bool etcd_tls = startswith(first, "https://");
+	/* Every endpoint of the list: the client fails over between them. */
+	bool etcd_tls = startswith(endpoint, "https://");
 	EtcdOptions eo = { .rpc = { .plaintext = !etcd_tls,
 		                    .ca_file = etcd_tls ? config->tls_ca : NULL,
 		                    .cert_file = etcd_tls ? config->tls_cert : NULL,
 		                    .key_file = etcd_tls ? config->tls_key : NULL,
 		                    .max_reconnect_backoff_msec = 2000 },
 		           .request_timeout_usec = 3 * RPC_USEC_PER_SEC };
-	if ((r = etcd_client_new(strip_scheme(first), &eo, &a->etcd)) < 0)
-		return log_error_errno(r, "cannot set up the etcd client for %s", first);
+	if ((r = etcd_client_new(endpoint, &eo, &a->etcd)) < 0)
+		return log_error_errno(r, "cannot set up the etcd client for %s", endpoint);
 
 	RpcOptions so = { .plaintext = !config->tls_cert,
 		          .cert_file = config->tls_cert,
