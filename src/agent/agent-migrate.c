@@ -1146,6 +1146,10 @@ static int target_receive(Agent *a, RpcServerCall *call, MigrationRecord *rec,
 			return target_error(call, RPC_INVALID_ARGUMENT,
 			                    "migration %s: unexpected message in the archive",
 			                    rec->id);
+		if (in == &final && final.size == 0 && (r = fault(a, "target-transferring")) < 0)
+			return target_error(call, RPC_INTERNAL,
+			                    "migration %s: fault injected at target-transferring",
+			                    rec->id);
 		if ((r = incoming_write(in, tm->data.data, tm->data.len)) < 0)
 			return target_error(call,
 			                    r == -ENOSPC || r == -EDQUOT ? RPC_RESOURCE_EXHAUSTED

@@ -1,13 +1,17 @@
 /* fault.h — test-only fault points for migrations: inert unless a fault
  * directory is configured (podmig-agent --fault-dir, set by tests).
  *
- * At a named point (e.g. "source-transferring", "target-restoring") the code
+ * At a named point the code
  * calls fault_point(). If the file <dir>/<point> exists, its first word says
  * what happens:
  *   pause      create <dir>/<point>.paused, wait until <dir>/<point> is
  *              removed (the test's signal to go on), then go on
  *   fail       return -EIO (a failure at exactly that point)
  *   corrupt N  (for "source-chunk") flip a byte of archive chunk N
+ * Points: source-checkpointing (before the container is stopped),
+ * source-transferring (first archive bytes from Podman), source-chunk
+ * (corrupt N), target-transferring (first archive bytes received),
+ * target-restoring (record is restoring, before Podman restores).
  * The file stays (a pause or failure applies to every migration passing the
  * point) until the test removes it. */
 #pragma once
