@@ -280,9 +280,16 @@ int verb_migrate(int argc, char *argv[])
 		migration_record_done(&rec);
 	}
 	if (result < 0) {
-		log_error("%s%s",
-		          status.message[0] ? status.message : rpc_code_to_string(status.code),
-		          id[0] ? "" : cli_tls_hint(&ro, &status));
+		const char *msg =
+		        status.message[0] ? status.message : rpc_code_to_string(status.code);
+		if (id[0] && (status.code == RPC_UNAVAILABLE || status.code == RPC_CANCELLED ||
+		              status.code == RPC_UNKNOWN))
+			/* The agent went away mid-way; its recovery finishes the job. */
+			log_error("lost the agent of %s during migration %s (%s); it settles the "
+			          "migration when it is back: see 'podmig history'",
+			          where.source, id, msg);
+		else
+			log_error("%s%s", msg, id[0] ? "" : cli_tls_hint(&ro, &status));
 		goto fail;
 	}
 	free(where.source);
