@@ -401,6 +401,41 @@ static void test_bad_requests(void **state)
 	assert_int_equal(container_state("node1", "stay"), -1);
 }
 
+static void test_node_bound(void **state)
+{
+	/* Agents take part in at most 2 migrations at once (the default). */
+	start_container("node1", "b1", "localhost/podmig/counter", NULL);
+	start_container("node1", "b2", "localhost/podmig/counter", NULL);
+	start_container("node1", "b3", "localhost/podmig/counter", NULL);
+	arm("node1", "source-checkpointing", "pause");
+	pid_t p1 = start_podmig("b1", "node2");
+	pid_t p2 = start_podmig("b2", "node2");
+	char *out = NULL;
+	/* Both held at the pause (the file is shared; wait until two records exist). */
+	for (int i = 0; i < 300; i++) {
+		char *h = NULL;
+		if (run_podmig(&h, "history", "--json", NULL) == 0 && strstr(h, "\"b1\"") &&
+		    strstr(h, "\"b2\"")) {
+			free(h);
+			break;
+		}
+		free(h);
+		usleep(100 * 1000);
+	}
+	assert_int_equal(run_podmig(&out, "migrate", "b3", "--to", "node2", NULL), 1);
+	assert_non_null(strstr(out, "its limit"));
+	free(out);
+	disarm("node1", "source-checkpointing");
+	int status = -1;
+	assert_int_equal(spawn_reap(p1, &status), 0);
+	assert_int_equal(status, 0);
+	assert_int_equal(spawn_reap(p2, &status), 0);
+	assert_int_equal(status, 0);
+	/* b3 was refused and stays where it was. */
+	assert_int_equal(container_state("node1", "b3"), 1);
+	assert_int_equal(container_state("node2", "b3"), -1);
+}
+
 int main(int argc, char *argv[])
 {
 	if (argc != 2) {
@@ -414,6 +449,7 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_image_travels),
 		cmocka_unit_test(test_target_podman_dies_before_restore),
 		cmocka_unit_test(test_bad_requests),
+		cmocka_unit_test(test_node_bound),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
