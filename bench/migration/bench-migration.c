@@ -1,22 +1,34 @@
-/* bench-migration — what a migration costs, against the manual procedure.
+/* bench-migration — what a podmig migration costs, against the manual
+ * procedure, on the same two nodes in the same run.
  *
- * On a 2-node local cluster (cluster id 2), a memhog container holding N MiB
- * of random memory is moved node1 → node2 by the manual procedure a person
- * uses today: `podman container checkpoint --export` on node1, a copy of the
- * archive over TCP across the nodes' veth link, `podman container restore
- * --import` on node2. Downtime is the longest gap the container itself saw
- * between its timestamped lines; total is checkpoint start to restored.
- * Several runs per size, medians. The raw TCP rate of the link, measured by
- * the same copy, is printed beside it.
+ * On a 2-node local cluster (cluster id 2, with its agents), a memhog
+ * container holding N MiB of random memory is moved node1 → node2 twice per
+ * run, in alternating order (even runs manual first, odd runs podmig first):
+ *   - manual: `podman container checkpoint --export` on node1, a copy of the
+ *     archive over TCP across the nodes' veth link into node2's disk (fsynced),
+ *     `podman container restore --import` on node2;
+ *   - podmig: `podmig migrate memhog --to node2 --json` (the source agent
+ *     checkpoints through Podman's API and streams the archive over gRPC to
+ *     the target agent, which verifies and restores it).
+ * Downtime is the longest gap the container itself saw between its
+ * timestamped lines (the same method for both; podmig's own record's
+ * downtime_ms is printed beside it); total is checkpoint start to restored
+ * for the manual procedure and the wall time of `podmig migrate` for podmig.
+ * Both must keep memhog's counter going (no restart, no lost line) or the
+ * benchmark fails. After each run, raw TCP moves the archive's number of
+ * bytes memory → socket → memory over the same veth link (median of
+ * several), against the agents' archive transfer rate (the record's
+ * transferring → restoring time).
  *
- *   bench-migration [--runs N] [--sizes 64,512,1024]
+ *   bench-migration [--runs N] [--sizes 64,512,1024] [--tcp-reps N]
  *
- * podmig's own path (agent to agent) joins this table with the migration
- * issue; this program is its baseline. */
+ * The issue's no-regression bar (podmig downtime ≤ 1.1× manual) is printed
+ * per size; the benchmark reports it, it asserts only the counters. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
@@ -32,13 +44,18 @@
 #include <unistd.h>
 
 #include "cluster-fixture.h"
+#include "json-util.h"
 #include "log.h"
 #include "macro.h"
+#include "process-util.h"
 #include "strutil.h"
 
-#define MAX_RUNS  15
-#define MAX_SIZES 8
-#define COPY_PORT 47001
+#define MAX_RUNS     15
+#define MAX_SIZES    8
+#define MAX_TCP_REPS 15
+#define COPY_PORT    47001
+#define NAME         "memhog"
+#define BAR          1.1 /* podmig downtime ≤ BAR × manual */
 
 static ClusterFixture *cluster;
 
@@ -55,24 +72,37 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static double median(double *v, size_t n)
+/* Median of v[0..n) (sorts a copy; v keeps its order). */
+static double median(const double *v, size_t n)
 {
-	qsort(v, n, sizeof *v, cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+	double c[MAX_RUNS * MAX_TCP_REPS];
+	memcpy(c, v, n * sizeof *v);
+	qsort(c, n, sizeof *c, cmp_double);
+	return n % 2 ? c[n / 2] : (c[n / 2 - 1] + c[n / 2]) / 2;
 }
 
-/* Runs argv in node; fails the benchmark on a non-zero exit. */
-static int node_run(const char *node, char *const argv[])
+/* Runs argv in node; out (may be NULL) gets its output. With `quiet`, a
+ * non-zero exit is returned as -EIO without a message. */
+static int node_run_full(const char *node, char *const argv[], bool quiet)
 {
 	_cleanup_free_ char *out = NULL;
 	int status = -1;
 	int r = cluster_fixture_exec(cluster, node, argv, &out, &status);
 	if (r < 0)
 		return log_error_errno(r, "%s: cannot run %s", node, argv[0]);
-	if (status != 0)
-		return log_error_errno(-EIO, "%s: %s %s failed (%d): %s", node, argv[0],
-		                       argv[1] ?: "", status, out);
+	if (status != 0) {
+		if (quiet)
+			return -EIO;
+		return log_error_errno(-EIO, "%s: %s %s %s failed (%d): %s", node, argv[0],
+		                       argv[1] ?: "", argv[1] && argv[2] ? argv[2] : "", status,
+		                       out);
+	}
 	return 0;
+}
+
+static int node_run(const char *node, char *const argv[])
+{
+	return node_run_full(node, argv, false);
 }
 
 static int enter_netns(const char *path)
@@ -83,19 +113,27 @@ static int enter_netns(const char *path)
 	return setns(fd, CLONE_NEWNET) < 0 ? -errno : 0;
 }
 
-/* Copies src (in node1) to dst (in node2) over TCP across the veth link:
- * a child in node2's namespace receives, this process sends from node1's.
- * Returns the seconds the transfer took. */
-static int tcp_copy(const char *src, const char *dst, double *ret_seconds)
+/* A receiver in node2's network namespace (a child process) and a sender in
+ * node1's (this process, which returns to its own namespace afterwards).
+ * With `src` set, the sender sends that file and the receiver writes `dst`
+ * and fsyncs it (a real copy); otherwise the sender sends `bytes` from
+ * memory and the receiver reads them into memory and drops them (the link
+ * alone). The time runs from connect to the receiver's acknowledgement of
+ * the last byte. */
+static int tcp_transfer(const char *src, const char *dst, uint64_t bytes, double *ret_seconds)
 {
 	const char *ns1 = cluster_fixture_env(cluster, "PODMIG_NODE1_NETNS");
 	const char *ns2 = cluster_fixture_env(cluster, "PODMIG_NODE2_NETNS");
 	const char *addr2 = cluster_fixture_node_addr(cluster, "node2");
 	_cleanup_close_ int home = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+	static uint8_t mem[1 << 20];
 	int ready[2];
 
 	if (!ns1 || !ns2 || !addr2 || home < 0 || pipe2(ready, O_CLOEXEC) < 0)
 		return -EINVAL;
+	if (!src && mem[0] == 0)
+		for (size_t i = 0; i < sizeof mem; i++)
+			mem[i] = (uint8_t)(random() | 1);
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(COPY_PORT) };
 	inet_pton(AF_INET, addr2, &sa.sin_addr);
 
@@ -105,23 +143,26 @@ static int tcp_copy(const char *src, const char *dst, double *ret_seconds)
 	if (pid == 0) {
 		close(ready[0]);
 		int one = 1, ls = -1, c = -1, out = -1;
-		char buf[1 << 16];
+		static char buf[1 << 20];
 		if (enter_netns(ns2) < 0 || (ls = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
 		    setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
 		    bind(ls, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(ls, 1) < 0)
 			_exit(1);
 		(void)!write(ready[1], "x", 1);
-		if ((c = accept(ls, NULL, NULL)) < 0 ||
-		    (out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
+		if ((c = accept(ls, NULL, NULL)) < 0)
+			_exit(1);
+		if (dst && (out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0)
 			_exit(1);
 		for (;;) {
 			ssize_t n = read(c, buf, sizeof buf);
 			if (n == 0)
 				break;
-			if (n < 0 || write(out, buf, (size_t)n) != n)
+			if (n < 0 || (out >= 0 && write(out, buf, (size_t)n) != n))
 				_exit(1);
 		}
-		_exit(fsync(out) < 0 ? 1 : 0);
+		if (out >= 0 && fsync(out) < 0)
+			_exit(1);
+		_exit(write(c, "k", 1) == 1 ? 0 : 1);
 	}
 	close(ready[1]);
 	char x;
@@ -129,15 +170,17 @@ static int tcp_copy(const char *src, const char *dst, double *ret_seconds)
 	close(ready[0]);
 
 	double t0 = now_s();
-	_cleanup_close_ int in = open(src, O_RDONLY | O_CLOEXEC);
-	_cleanup_close_ int s = -EBADF;
-	if (r == 0 && in >= 0 && (r = enter_netns(ns1)) == 0) {
+	_cleanup_close_ int in = src ? open(src, O_RDONLY | O_CLOEXEC) : -EBADF;
+	int s = -EBADF;
+	if (r == 0 && src && in < 0)
+		r = -errno;
+	if (r == 0 && (r = enter_netns(ns1)) == 0) {
 		s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (s < 0 || connect(s, (struct sockaddr *)&sa, sizeof sa) < 0)
 			r = -errno;
 		struct stat st;
-		off_t off = 0;
-		if (r == 0 && fstat(in, &st) == 0)
+		if (r == 0 && src && fstat(in, &st) == 0) {
+			off_t off = 0;
 			while (off < st.st_size) {
 				ssize_t n = sendfile(s, in, &off, (size_t)(st.st_size - off));
 				if (n <= 0) {
@@ -145,45 +188,87 @@ static int tcp_copy(const char *src, const char *dst, double *ret_seconds)
 					break;
 				}
 			}
-		closep(&s);
-		s = -EBADF;
+		} else if (r == 0)
+			for (uint64_t done = 0; done < bytes;) {
+				size_t want = (size_t)MIN(bytes - done, (uint64_t)sizeof mem);
+				ssize_t n = write(s, mem, want);
+				if (n <= 0) {
+					r = n < 0 ? -errno : -EIO;
+					break;
+				}
+				done += (uint64_t)n;
+			}
+		if (r == 0 && (shutdown(s, SHUT_WR) < 0 || read(s, &x, 1) != 1))
+			r = -EIO;
+		if (s >= 0)
+			close(s);
 	}
+	double t1 = now_s();
 	if (setns(home, CLONE_NEWNET) < 0 && r == 0)
 		r = -errno;
 	int status = -1;
+	if (r < 0)
+		kill(pid, SIGKILL);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	if (r == 0 && (in < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0))
+	if (r == 0 && (!WIFEXITED(status) || WEXITSTATUS(status) != 0))
 		r = -EIO;
-	*ret_seconds = now_s() - t0;
+	*ret_seconds = t1 - t0;
 	return r;
 }
 
-/* Longest gap between consecutive timestamps in the container's log on node. */
-static int longest_gap_ms(const char *node, const char *name, uint64_t *ret)
+static int memhog_samples(const char *node, CounterSample **ret, size_t *ret_n)
 {
-	char path[256];
 	_cleanup_free_ char *raw = NULL, *text = NULL;
-	_cleanup_free_ CounterSample *v = NULL;
-	size_t len = 0, n = 0;
+	size_t len = 0;
 	long status = 0;
-
-	snprintf(path, sizeof path, "/v5.0.0/libpod/containers/%s/logs?stdout=true", name);
-	PodmanRequest req = { .method = "GET", .path = path };
+	PodmanRequest req = { .method = "GET",
+		              .path = "/v5.0.0/libpod/containers/" NAME "/logs?stdout=true" };
 	int r = cluster_fixture_podman(cluster, node, &req, &status, &raw, &len);
 	if (r < 0 || status != 200)
-		return r < 0 ? r : -EIO;
+		return r < 0 ? r : -ENOENT;
 	if ((r = podman_logs_demux(raw, len, &text)) < 0 ||
-	    (r = counter_samples_parse(text, &v, &n)) < 0)
+	    (r = counter_samples_parse(text, ret, ret_n)) < 0)
 		return r;
-	if (n < 2)
-		return -ENODATA;
+	return *ret_n >= 1 ? 0 : -ENODATA;
+}
+
+/* The counter memhog printed last on node. */
+static int memhog_last(const char *node, uint64_t *ret)
+{
+	_cleanup_free_ CounterSample *v = NULL;
+	size_t n = 0;
+	int r = memhog_samples(node, &v, &n);
+	if (r >= 0)
+		*ret = v[n - 1].counter;
+	return r;
+}
+
+/* After a migration: memhog on node2 counted on from `before` (its value on
+ * node1 just before) without restarting or skipping a line, and kept counting
+ * after it. *ret is the longest gap between consecutive lines. */
+static int memhog_check(const char *how, unsigned mib, uint64_t before, uint64_t *ret)
+{
+	_cleanup_free_ CounterSample *v = NULL;
+	size_t n = 0;
+	int r = memhog_samples("node2", &v, &n);
+	if (r < 0)
+		return log_error_errno(r, "%s, %u MiB: cannot read memhog's log on node2", how,
+		                       mib);
+	if (v[0].counter > before || v[n - 1].counter <= before)
+		return log_error_errno(-EPROTO,
+		                       "%s, %u MiB: memhog's counter restarted: node2's log runs "
+		                       "%llu..%llu, it was at %llu on node1 before the migration",
+		                       how, mib, (unsigned long long)v[0].counter,
+		                       (unsigned long long)v[n - 1].counter,
+		                       (unsigned long long)before);
 	uint64_t gap = 0;
 	for (size_t i = 1; i < n; i++) {
 		if (v[i].counter != v[i - 1].counter + 1)
 			return log_error_errno(-EPROTO,
-			                       "memhog restarted or lost state (%llu after %llu)",
-			                       (unsigned long long)v[i].counter,
+			                       "%s, %u MiB: memhog's counter restarted or lost "
+			                       "state (%llu after %llu)",
+			                       how, mib, (unsigned long long)v[i].counter,
 			                       (unsigned long long)v[i - 1].counter);
 		gap = MAX(gap, v[i].timestamp_ms - v[i - 1].timestamp_ms);
 	}
@@ -191,58 +276,145 @@ static int longest_gap_ms(const char *node, const char *name, uint64_t *ret)
 	return 0;
 }
 
-typedef struct Run {
-	double downtime_s, total_s, checkpoint_s, copy_s, restore_s, archive_mib;
-} Run;
-
-static int manual_run(unsigned mib, const char *work, Run *ret)
+static int podmig_capture(char *const argv[], char **ret_out, int *ret_status)
 {
-	char size[16], out[256], in[256];
-	const char *name = "bench-memhog";
-	snprintf(size, sizeof size, "%u", mib);
-	snprintf(out, sizeof out, "%s/out.tar", work);
-	snprintf(in, sizeof in, "%s/in.tar", work);
+	/* stdout captured; stderr (progress, errors) passes through. */
+	return spawn_capture(argv, NULL, 1 << 20, ret_out, ret_status);
+}
 
-	char *const run[] = { "podman", "run",        "-d",
-		              "--name", (char *)name, "localhost/podmig/memhog",
-		              size,     NULL };
-	char *const rm1[] = { "podman", "rm", "-f", "-t", "0", (char *)name, NULL };
-	char *const ckpt[] = { "podman", "container",  "checkpoint", "--export",
-		               out,      (char *)name, NULL };
-	char *const restore[] = { "podman", "container", "restore", "--import", in, NULL };
-	int r;
+/* Which nodes' agents publish memhog right now: bit 0 node1, bit 1 node2. */
+static int published_on(unsigned *ret)
+{
+	_cleanup_free_ char *out = NULL;
+	int status = -1;
+	char *const argv[] = { PODMIG_CLI, "ps", "--json", NULL };
+	int r = podmig_capture(argv, &out, &status);
+	if (r < 0 || status != 0)
+		return r < 0 ? r : -EIO;
+	_cleanup_json_ json_t *all = json_loads(out, 0, NULL);
+	if (!json_is_array(all))
+		return -EBADMSG;
+	size_t i;
+	json_t *ct;
+	unsigned on = 0;
+	json_array_foreach(all, i, ct)
+	{
+		if (!streq_ptr(json_get_string(ct, "name"), NAME))
+			continue;
+		const char *node = json_get_string(ct, "node");
+		on |= streq_ptr(node, "node1") ? 1 : streq_ptr(node, "node2") ? 2 : 4;
+	}
+	*ret = on;
+	return 0;
+}
 
-	node_run("node1", rm1);
-	node_run("node2", rm1);
-	if ((r = node_run("node1", run)) < 0)
+static int wait_published(unsigned want)
+{
+	unsigned on = 0;
+	for (int i = 0; i < 150; i++) {
+		if (published_on(&on) >= 0 && on == want)
+			return 0;
+		usleep(200 * 1000);
+	}
+	return log_error_errno(-ETIMEDOUT,
+	                       "the agents publish memhog on nodes %#x, not %#x, after 30 s", on,
+	                       want);
+}
+
+/* Podman's view: is there a container called memhog on node? */
+static int exists_on(const char *node)
+{
+	long status = 0;
+	PodmanRequest req = { .method = "GET",
+		              .path = "/v5.0.0/libpod/containers/" NAME "/exists" };
+	int r = cluster_fixture_podman(cluster, node, &req, &status, NULL, NULL);
+	if (r < 0)
 		return r;
-	/* memhog prints only once its memory is filled; then let it settle. */
+	return status == 204 ? 1 : status == 404 ? 0 : -EIO;
+}
+
+/* No memhog anywhere: removed through Podman on both nodes, checked there
+ * and in what the agents publish. */
+static int memhog_gone(void)
+{
+	char *const rm[] = { "podman", "rm", "-f", "-t", "0", NAME, NULL };
+	const char *nodes[] = { "node1", "node2" };
+	for (size_t i = 0; i < ELEMENTSOF(nodes); i++) {
+		(void)node_run_full(nodes[i], rm, true);
+		int r = exists_on(nodes[i]);
+		if (r != 0)
+			return log_error_errno(r < 0 ? r : -EEXIST,
+			                       "memhog is still on %s after podman rm -f",
+			                       nodes[i]);
+	}
+	return wait_published(0);
+}
+
+/* memhog with `mib` MiB on node1, filled and printing, published by the
+ * agent (podmig finds it there), counting for a moment. */
+static int memhog_start(unsigned mib)
+{
+	char size[16];
+	snprintf(size, sizeof size, "%u", mib);
+	char *const run[] = { "podman", "run", "-d", "--name", NAME, "localhost/podmig/memhog",
+		              size,     NULL };
+	int r;
+	if ((r = memhog_gone()) < 0 || (r = node_run("node1", run)) < 0)
+		return r;
+	/* memhog prints only once its memory is filled. */
 	for (int i = 0;; i++) {
-		uint64_t gap;
-		if (longest_gap_ms("node1", name, &gap) == 0)
+		uint64_t last;
+		if (memhog_last("node1", &last) == 0)
 			break;
 		if (i > 600)
 			return log_error_errno(-ETIMEDOUT, "memhog %u MiB did not start", mib);
 		usleep(100 * 1000);
 	}
+	if ((r = wait_published(1)) < 0)
+		return r;
 	sleep(2);
+	return 0;
+}
 
+typedef struct Run {
+	double downtime_s, total_s;
+	/* manual */
+	double checkpoint_s, copy_s, restore_s, archive_mib;
+	/* podmig: the record's own downtime and phases */
+	double rec_downtime_s, prepare_s, dump_s, transfer_s, restore_rec_s;
+	uint64_t bytes;
+} Run;
+
+static int manual_run(unsigned mib, const char *work, Run *ret)
+{
+	char out[256], in[256];
+	snprintf(out, sizeof out, "%s/out.tar", work);
+	snprintf(in, sizeof in, "%s/in.tar", work);
+	char *const rm[] = { "podman", "rm", "-f", "-t", "0", NAME, NULL };
+	char *const ckpt[] = { "podman", "container", "checkpoint", "--export", out, NAME, NULL };
+	char *const restore[] = { "podman", "container", "restore", "--import", in, NULL };
+	uint64_t before, gap_ms;
+	int r;
+
+	if ((r = memhog_start(mib)) < 0)
+		return r;
+	if ((r = memhog_last("node1", &before)) < 0)
+		return log_error_errno(r, "reading memhog's log on node1");
 	double t0 = now_s();
 	if ((r = node_run("node1", ckpt)) < 0)
 		return r;
 	double t1 = now_s(), copy_s;
-	if ((r = tcp_copy(out, in, &copy_s)) < 0)
+	if ((r = tcp_transfer(out, in, 0, &copy_s)) < 0)
 		return log_error_errno(r, "copying the archive node1 → node2");
 	double t2 = now_s();
 	if ((r = node_run("node2", restore)) < 0)
 		return r;
 	double t3 = now_s();
-	node_run("node1", rm1);
+	(void)node_run("node1", rm);
 
 	sleep(1);
-	uint64_t gap_ms;
-	if ((r = longest_gap_ms("node2", name, &gap_ms)) < 0)
-		return log_error_errno(r, "reading memhog's log on node2");
+	if ((r = memhog_check("manual procedure", mib, before, &gap_ms)) < 0)
+		return r;
 	struct stat st;
 	ret->archive_mib = stat(in, &st) == 0 ? (double)st.st_size / (1 << 20) : 0;
 	ret->downtime_s = (double)gap_ms / 1000;
@@ -250,10 +422,131 @@ static int manual_run(unsigned mib, const char *work, Run *ret)
 	ret->copy_s = copy_s;
 	ret->restore_s = t3 - t2;
 	ret->total_s = t3 - t0;
-	node_run("node2", rm1);
 	unlink(out);
 	unlink(in);
-	return 0;
+	return memhog_gone();
+}
+
+static double phase_s(json_t *times, const char *from, const char *to)
+{
+	uint64_t a = json_get_u64(times, from, 0), b = json_get_u64(times, to, 0);
+	return a && b && b >= a ? (double)(b - a) / 1000 : 0;
+}
+
+static int podmig_run(unsigned mib, Run *ret)
+{
+	char *const migrate[] = { PODMIG_CLI, "migrate", NAME, "--to", "node2", "--json", NULL };
+	_cleanup_free_ char *out = NULL;
+	uint64_t before, gap_ms;
+	int status = -1, r;
+
+	if ((r = memhog_start(mib)) < 0)
+		return r;
+	if ((r = memhog_last("node1", &before)) < 0)
+		return log_error_errno(r, "reading memhog's log on node1");
+	double t0 = now_s();
+	r = podmig_capture(migrate, &out, &status);
+	double t1 = now_s();
+	if (r < 0 || status != 0)
+		return log_error_errno(r < 0 ? r : -EIO,
+		                       "podmig migrate %s --to node2 (%u MiB) failed (exit %d): %s",
+		                       NAME, mib, status, out ?: "");
+	_cleanup_json_ json_t *rec = json_loads(out, 0, NULL);
+	if (!rec || !streq_ptr(json_get_string(rec, "phase"), "done"))
+		return log_error_errno(-EBADMSG, "podmig migrate printed no `done` record: %s",
+		                       out);
+	if (exists_on("node1") != 0)
+		return log_error_errno(-EEXIST, "podmig left memhog on node1 after `done`");
+
+	sleep(1);
+	if ((r = memhog_check("podmig", mib, before, &gap_ms)) < 0)
+		return r;
+	json_t *times = json_object_get(rec, "phase_times_ms");
+	ret->downtime_s = (double)gap_ms / 1000;
+	ret->total_s = t1 - t0;
+	ret->rec_downtime_s = (double)json_get_u64(rec, "downtime_ms", 0) / 1000;
+	ret->prepare_s = phase_s(times, "planned", "checkpointing");
+	ret->dump_s = phase_s(times, "checkpointing", "transferring");
+	ret->transfer_s = phase_s(times, "transferring", "restoring");
+	ret->restore_rec_s = phase_s(times, "restoring", "done");
+	ret->bytes = json_get_u64(rec, "bytes", 0);
+	return memhog_gone();
+}
+
+typedef struct SizeResult {
+	unsigned mib;
+	Run manual[MAX_RUNS], podmig[MAX_RUNS];
+	double tcp[MAX_RUNS * MAX_TCP_REPS]; /* seconds for podmig's archive bytes */
+	size_t n_tcp;
+} SizeResult;
+
+#define MED(res, runs, side, field)                      \
+	({                                               \
+		double _v[MAX_RUNS];                     \
+		for (unsigned _k = 0; _k < (runs); _k++) \
+			_v[_k] = (res)->side[_k].field;  \
+		median(_v, (runs));                      \
+	})
+
+static void print_results(const SizeResult *res, unsigned n_sizes, unsigned runs)
+{
+	printf("\nDowntime (longest gap memhog saw; podmig's record in brackets) and total, "
+	       "medians of %u run(s); bar: podmig downtime ≤ %.1f× manual\n\n",
+	       runs, BAR);
+	printf("| MiB | manual downtime | podmig downtime | ratio | manual total | podmig total "
+	       "| ratio | bar |\n");
+	printf("|---:|---:|---:|---:|---:|---:|---:|---|\n");
+	for (unsigned s = 0; s < n_sizes; s++) {
+		const SizeResult *r = &res[s];
+		double md = MED(r, runs, manual, downtime_s), pd = MED(r, runs, podmig, downtime_s),
+		       mt = MED(r, runs, manual, total_s), pt = MED(r, runs, podmig, total_s),
+		       prd = MED(r, runs, podmig, rec_downtime_s);
+		printf("| %u | %.2f s | %.2f s (%.2f s) | %.2f | %.2f s | %.2f s | %.2f | %s |\n",
+		       r->mib, md, pd, prd, pd / md, mt, pt, pt / mt,
+		       pd <= BAR * md ? "PASS" : "FAIL");
+	}
+
+	printf("\nPhases, medians: manual = checkpoint --export / TCP copy to node2's disk "
+	       "(fsync) / restore --import; podmig = the record's planned→checkpointing "
+	       "(target ready) / checkpointing→transferring (Podman dumps) / "
+	       "transferring→restoring (archive streamed, verified, stored) / "
+	       "restoring→done\n\n");
+	printf("| MiB | archive | manual ckpt | copy | restore | podmig prepare | dump | transfer "
+	       "| restore |\n");
+	printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+	for (unsigned s = 0; s < n_sizes; s++) {
+		const SizeResult *r = &res[s];
+		printf("| %u | %.0f MiB | %.2f s | %.2f s | %.2f s | %.2f s | %.2f s | %.2f s | "
+		       "%.2f s |\n",
+		       r->mib, (double)r->podmig[0].bytes / (1 << 20),
+		       MED(r, runs, manual, checkpoint_s), MED(r, runs, manual, copy_s),
+		       MED(r, runs, manual, restore_s), MED(r, runs, podmig, prepare_s),
+		       MED(r, runs, podmig, dump_s), MED(r, runs, podmig, transfer_s),
+		       MED(r, runs, podmig, restore_rec_s));
+	}
+
+	printf("\nTransfer rate: the agents' archive transfer (bytes / transferring→restoring) "
+	       "against raw TCP moving the same bytes memory→socket→memory over the same veth "
+	       "link (median of %zu per size), and the manual copy (file→socket→file+fsync)\n\n",
+	       res[0].n_tcp);
+	printf("| MiB | archive | agents | raw TCP | agents / raw TCP | manual copy |\n");
+	printf("|---:|---:|---:|---:|---:|---:|\n");
+	for (unsigned s = 0; s < n_sizes; s++) {
+		const SizeResult *r = &res[s];
+		double mib = (double)r->podmig[0].bytes / (1 << 20);
+		double agents[MAX_RUNS], copy[MAX_RUNS];
+		for (unsigned k = 0; k < runs; k++) {
+			agents[k] = r->podmig[k].transfer_s > 0
+			                    ? (double)r->podmig[k].bytes / (1 << 20) /
+			                              r->podmig[k].transfer_s
+			                    : 0;
+			copy[k] = r->manual[k].archive_mib / r->manual[k].copy_s;
+		}
+		double a = median(agents, runs), tcp = mib / median(r->tcp, r->n_tcp);
+		printf("| %u | %.0f MiB | %.0f MiB/s | %.0f MiB/s | %.2f | %.0f MiB/s |\n", r->mib,
+		       mib, a, tcp, a / tcp, median(copy, runs));
+	}
+	fflush(stdout);
 }
 
 int main(int argc, char *argv[])
@@ -261,10 +554,11 @@ int main(int argc, char *argv[])
 	static const struct option options[] = {
 		{ "runs", required_argument, NULL, 'r' },
 		{ "sizes", required_argument, NULL, 's' },
+		{ "tcp-reps", required_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	unsigned runs = 3, sizes[MAX_SIZES] = { 64, 512, 1024 }, n_sizes = 3;
+	unsigned runs = 3, sizes[MAX_SIZES] = { 64, 512, 1024 }, n_sizes = 3, tcp_reps = 5;
 	int c, r;
 
 	log_set_program("bench-migration");
@@ -273,6 +567,11 @@ int main(int argc, char *argv[])
 		case 'r':
 			if (safe_atou(optarg, &runs) < 0 || runs < 1 || runs > MAX_RUNS)
 				return log_error("--runs takes 1..%d", MAX_RUNS), 2;
+			break;
+		case 't':
+			if (safe_atou(optarg, &tcp_reps) < 0 || tcp_reps < 1 ||
+			    tcp_reps > MAX_TCP_REPS)
+				return log_error("--tcp-reps takes 1..%d", MAX_TCP_REPS), 2;
 			break;
 		case 's': {
 			n_sizes = 0;
@@ -289,49 +588,66 @@ int main(int argc, char *argv[])
 			break;
 		}
 		case 'h':
-			printf("bench-migration [--runs N] [--sizes MIB,MIB,...]\n");
+			printf("bench-migration [--runs N] [--sizes MIB,MIB,...] [--tcp-reps N]\n");
 			return 0;
 		default:
 			return 2;
 		}
 	}
 
+	static SizeResult res[MAX_SIZES];
 	setenv("PODMIG_TEST_CLUSTER_ID", "2", 0);
 	if ((r = cluster_fixture_up(2, &cluster)) < 0)
 		return 1;
+	setenv("PODMIG_ETCD_ENDPOINTS", cluster_fixture_env(cluster, "PODMIG_ETCD_ENDPOINTS"), 1);
 	char work[] = "/var/tmp/podmig-bench-migration.XXXXXX";
 	if (!mkdtemp(work))
 		return log_error_errno(-errno, "mkdtemp"), 1;
 
-	printf("\nmanual procedure (podman checkpoint --export, TCP copy over the veth, "
-	       "podman restore --import), %u run(s) each, medians\n\n",
-	       runs);
-	printf("%8s %10s %10s %8s %12s %8s %10s %10s\n", "MiB", "downtime", "total", "ckpt", "copy",
-	       "restore", "archive", "link");
+	double started = now_s();
 	int failed = 0;
-	for (unsigned s = 0; s < n_sizes; s++) {
-		double down[MAX_RUNS], total[MAX_RUNS], ck[MAX_RUNS], cp[MAX_RUNS], rs[MAX_RUNS],
-		        rate[MAX_RUNS], arch = 0;
+	for (unsigned s = 0; s < n_sizes && !failed; s++) {
+		SizeResult *sr = &res[s];
+		sr->mib = sizes[s];
 		for (unsigned k = 0; k < runs; k++) {
-			Run run = {};
-			if ((r = manual_run(sizes[s], work, &run)) < 0) {
+			Run *m = &sr->manual[k], *p = &sr->podmig[k];
+			/* Alternate which goes first, so neither always gets the warmer
+			 * caches or the calmer machine. */
+			if (k % 2 == 0)
+				r = manual_run(sizes[s], work, m) < 0 ? -1
+				                                      : podmig_run(sizes[s], p);
+			else
+				r = podmig_run(sizes[s], p) < 0 ? -1
+				                                : manual_run(sizes[s], work, m);
+			if (r < 0) {
 				failed = 1;
-				goto out;
+				break;
 			}
-			down[k] = run.downtime_s;
-			total[k] = run.total_s;
-			ck[k] = run.checkpoint_s;
-			cp[k] = run.copy_s;
-			rs[k] = run.restore_s;
-			rate[k] = run.archive_mib / run.copy_s;
-			arch = run.archive_mib;
+			for (unsigned t = 0; t < tcp_reps; t++) {
+				double sec;
+				if ((r = tcp_transfer(NULL, NULL, p->bytes, &sec)) < 0) {
+					log_error_errno(r, "raw TCP over the veth link failed");
+					failed = 1;
+					break;
+				}
+				sr->tcp[sr->n_tcp++] = sec;
+			}
+			if (failed)
+				break;
+			fprintf(stderr,
+			        "bench-migration: %u MiB run %u (%s first): downtime manual %.2f "
+			        "s, "
+			        "podmig %.2f s (record %.2f s); total manual %.2f s, podmig %.2f "
+			        "s; "
+			        "podmig transfer %.2f s\n",
+			        sizes[s], k + 1, k % 2 ? "podmig" : "manual", m->downtime_s,
+			        p->downtime_s, p->rec_downtime_s, m->total_s, p->total_s,
+			        p->transfer_s);
 		}
-		printf("%8u %9.2fs %9.2fs %7.2fs %11.2fs %7.2fs %7.0f MiB %6.0f MiB/s\n", sizes[s],
-		       median(down, runs), median(total, runs), median(ck, runs), median(cp, runs),
-		       median(rs, runs), arch, median(rate, runs));
-		fflush(stdout);
 	}
-out:
+	if (!failed)
+		print_results(res, n_sizes, runs);
+	printf("\n(%s; %.0f s)\n", failed ? "FAILED" : "done", now_s() - started);
 	rmdir(work);
 	cluster_fixture_down(cluster);
 	return failed;

@@ -219,6 +219,10 @@ static int request(PodmanClient *c, const Request *rq, char **ret_body, size_t *
 	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
 	if (!rq->streamed)
 		curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)c->timeout_msec);
+	/* Checkpoint archives are hundreds of MiB: fewer, larger reads and
+	 * writes on the socket than curl's 16 KiB / 64 KiB defaults. */
+	curl_easy_setopt(curl, CURLOPT_BUFFERSIZE, 512L * 1024);
+	curl_easy_setopt(curl, CURLOPT_UPLOAD_BUFFERSIZE, 1024L * 1024);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_write);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &t);
 	if (streq(rq->method, "POST")) {
