@@ -193,8 +193,8 @@ typedef struct Source {
 	uint64_t last_progress;
 	uint64_t down_since;                       /* monotonic: the checkpoint began */
 	uint64_t first_byte, send_usec, hash_usec; /* where the transfer's time goes */
-	uint64_t sent;     /* bytes of every archive sent, pre-dump included */
-	bool previous;     /* sending the pre-dump archive (pre-copy) */
+	uint64_t sent; /* bytes of every archive sent, pre-dump included */
+	bool previous; /* sending the pre-dump archive (pre-copy) */
 	bool transferring;
 	bool image_sent;
 	char why[512]; /* the first failure, for the record and the driver */
