@@ -1,7 +1,8 @@
 /* agent-recover.c — finishing this node's side of migrations nobody is
  * driving any more: the agent restarted (kill -9, crash, reboot) or a
  * handler gave up waiting. The record in etcd decides, under the same rules
- * as agent-migrate.c:
+ * as agent-migrate.c, decided by recovery_decide() (src/migration/recovery.h,
+ * unit-tested there):
  *
  *   source, planned                 → failed (nothing was stopped)
  *   source, checkpointing/transferring → rolled-back, restore the kept
@@ -25,6 +26,7 @@
 #include "agent-internal.h"
 #include "log.h"
 #include "migration-record.h"
+#include "recovery.h"
 #include "strutil.h"
 
 #define RECOVERY_INTERVAL_USEC (5 * RPC_USEC_PER_SEC)
@@ -37,49 +39,20 @@ static uint64_t wall_ms(void)
 	return now_usec(CLOCK_REALTIME) / 1000;
 }
 
-/* 1 running, 0 exists stopped, -ENOENT absent, other negative: unknown. */
-static int local_state(Agent *a, const char *name)
+/* The container's state here; negative if Podman cannot say (then nothing
+ * is decided this round). */
+static int local_state(Agent *a, const char *name, LocalState *ret)
 {
 	PodmanContainerInspect ins = {};
 	int r = podman_container_inspect(a->podman, name, &ins, NULL);
 	if (r >= 0)
-		r = ins.running ? 1 : 0;
+		*ret = ins.running ? LOCAL_RUNNING : LOCAL_STOPPED;
+	else if (r == PODMAN_NOT_FOUND) {
+		*ret = LOCAL_ABSENT;
+		r = 0;
+	}
 	podman_container_inspect_done(&ins);
-	return r == PODMAN_NOT_FOUND ? -ENOENT : r;
-}
-
-static void ensure_running_here(Agent *a, const MigrationRecord *rec)
-{
-	PodmanError e = {};
-	int s = local_state(a, rec->container);
-	if (s != 0)
-		return; /* running, gone, or Podman unreachable (next round) */
-	/* Only a container this migration stopped is brought back. */
-	if (!rec->phase_time_ms[MIGRATION_CHECKPOINTING])
-		return;
-	if (podman_container_restore_local(a->podman, rec->container, NULL, &e) < 0)
-		log_error("recovery of %s: %s could not be restored on %s: %s", rec->id,
-		          rec->container, a->config->node_name, e.message);
-	else
-		log_notice("recovery of %s: %s runs on %s again", rec->id, rec->container,
-		           a->config->node_name);
-}
-
-static void ensure_absent_here(Agent *a, const MigrationRecord *rec, const char *why)
-{
-	PodmanError e = {};
-	int s = local_state(a, rec->container);
-	if (s < 0)
-		return;
-	if (s == 1)
-		log_error("recovery of %s: %s is running on %s although %s; removing this copy",
-		          rec->id, rec->container, a->config->node_name, why);
-	if (podman_container_remove(a->podman, rec->container, true, &e) < 0)
-		log_error("recovery of %s: cannot remove %s from %s: %s", rec->id, rec->container,
-		          a->config->node_name, e.message);
-	else
-		log_notice("recovery of %s: removed the copy of %s on %s (%s)", rec->id,
-		           rec->container, a->config->node_name, why);
+	return r;
 }
 
 static int advance(Agent *a, MigrationRecord *rec, MigrationPhase to, const char *why)
@@ -94,71 +67,81 @@ static int advance(Agent *a, MigrationRecord *rec, MigrationPhase to, const char
 	return r;
 }
 
-static void recover_source(Agent *a, MigrationRecord *rec)
+static void restore_here(Agent *a, const MigrationRecord *rec)
 {
-	char why[256];
-	switch (rec->phase) {
-	case MIGRATION_PLANNED:
-		(void)advance(a, rec, MIGRATION_FAILED,
-		              "the source agent stopped before the checkpoint");
-		return;
-	case MIGRATION_CHECKPOINTING:
-	case MIGRATION_TRANSFERRING:
-		snprintf(why, sizeof why, "the source agent stopped while %s",
-		         migration_phase_to_string(rec->phase));
-		if (advance(a, rec, MIGRATION_ROLLED_BACK, why) >= 0)
-			ensure_running_here(a, rec);
-		return;
-	case MIGRATION_RESTORING:
-		return; /* the target's to decide */
-	case MIGRATION_DONE:
-		ensure_absent_here(a, rec, "it moved to its target");
-		return;
-	case MIGRATION_ROLLED_BACK:
-	case MIGRATION_FAILED:
-		ensure_running_here(a, rec);
-		return;
-	default:
-		return;
-	}
+	PodmanError e = {};
+	if (podman_container_restore_local(a->podman, rec->container, NULL, &e) < 0)
+		log_error("recovery of %s: %s could not be restored on %s: %s", rec->id,
+		          rec->container, a->config->node_name, e.message);
+	else
+		log_notice("recovery of %s: %s runs on %s again", rec->id, rec->container,
+		           a->config->node_name);
 }
 
-static void recover_target(Agent *a, MigrationRecord *rec)
+static void remove_here(Agent *a, const MigrationRecord *rec, LocalState local, const char *why)
 {
-	switch (rec->phase) {
-	case MIGRATION_RESTORING: {
-		int s = local_state(a, rec->container);
-		if (s == 1) {
-			(void)advance(a, rec, MIGRATION_DONE,
-			              "the target agent stopped after the restore; the copy runs");
-			return;
-		}
-		if (s == 0 || s == -ENOENT) {
-			if (s == 0)
-				ensure_absent_here(a, rec, "its restore did not finish");
-			(void)advance(a, rec, MIGRATION_ROLLED_BACK,
-			              "the target agent stopped before the restore finished");
-		}
+	PodmanError e = {};
+	if (local == LOCAL_ABSENT)
 		return;
-	}
-	case MIGRATION_ROLLED_BACK:
-	case MIGRATION_FAILED:
-		if (rec->phase_time_ms[MIGRATION_RESTORING])
-			ensure_absent_here(a, rec, "the migration was rolled back");
-		return;
-	default:
-		return; /* before restoring the source decides; done needs nothing */
-	}
+	if (local == LOCAL_RUNNING)
+		log_error("recovery of %s: %s is running on %s although %s; removing this copy",
+		          rec->id, rec->container, a->config->node_name, why);
+	if (podman_container_remove(a->podman, rec->container, true, &e) < 0)
+		log_error("recovery of %s: cannot remove %s from %s: %s", rec->id, rec->container,
+		          a->config->node_name, e.message);
+	else
+		log_notice("recovery of %s: removed the copy of %s on %s (%s)", rec->id,
+		           rec->container, a->config->node_name, why);
 }
 
+/* Carries out recovery_decide() for this node's part in `rec`. */
 static void recover_one(Agent *a, MigrationRecord *rec)
 {
+	bool source = streq(rec->source, a->config->node_name);
+	LocalState local;
+	char why[256];
+
 	if (agent_migration_active(a, rec->id))
 		return;
-	if (streq(rec->source, a->config->node_name))
-		recover_source(a, rec);
-	else if (streq(rec->target, a->config->node_name))
-		recover_target(a, rec);
+	if (!source && !streq(rec->target, a->config->node_name))
+		return;
+	if (local_state(a, rec->container, &local) < 0)
+		return; /* Podman unreachable: next round */
+	RecoveryAction act =
+	        recovery_decide(source ? RECOVERY_SOURCE : RECOVERY_TARGET, rec->phase, local,
+	                        rec->phase_time_ms[MIGRATION_CHECKPOINTING] != 0,
+	                        rec->phase_time_ms[MIGRATION_RESTORING] != 0);
+	switch (act) {
+	case RECOVERY_MARK_FAILED:
+		(void)advance(a, rec, MIGRATION_FAILED,
+		              "the source agent stopped before the checkpoint");
+		break;
+	case RECOVERY_ROLL_BACK:
+		snprintf(why, sizeof why, "the source agent stopped while %s",
+		         migration_phase_to_string(rec->phase));
+		if (advance(a, rec, MIGRATION_ROLLED_BACK, why) >= 0 && local == LOCAL_STOPPED)
+			restore_here(a, rec);
+		break;
+	case RECOVERY_RESTORE_LOCAL:
+		restore_here(a, rec);
+		break;
+	case RECOVERY_REMOVE_LOCAL:
+		remove_here(a, rec, local,
+		            rec->phase == MIGRATION_DONE ? "it moved to its target"
+		                                         : "the migration was rolled back");
+		break;
+	case RECOVERY_COMMIT:
+		(void)advance(a, rec, MIGRATION_DONE,
+		              "the target agent stopped after the restore; the copy runs");
+		break;
+	case RECOVERY_DISCARD:
+		remove_here(a, rec, local, "its restore did not finish");
+		(void)advance(a, rec, MIGRATION_ROLLED_BACK,
+		              "the target agent stopped before the restore finished");
+		break;
+	default:
+		break;
+	}
 }
 
 /* Migrations under way: one per container lock. */

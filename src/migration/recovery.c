@@ -1,0 +1,69 @@
+/* recovery.c — the recovery rules (see recovery.h). */
+#include "recovery.h"
+
+#include "macro.h"
+
+static RecoveryAction decide_source(MigrationPhase phase, LocalState local, bool stopped)
+{
+	switch (phase) {
+	case MIGRATION_PLANNED:
+		/* The container was never stopped. */
+		return RECOVERY_MARK_FAILED;
+	case MIGRATION_CHECKPOINTING:
+	case MIGRATION_TRANSFERRING:
+		/* Ours to decide, and nothing runs on the target yet. */
+		return RECOVERY_ROLL_BACK;
+	case MIGRATION_RESTORING:
+		return RECOVERY_WAIT;
+	case MIGRATION_DONE:
+		return local == LOCAL_ABSENT ? RECOVERY_NOTHING : RECOVERY_REMOVE_LOCAL;
+	case MIGRATION_ROLLED_BACK:
+	case MIGRATION_FAILED:
+		/* Bring back only a container this migration stopped: one that
+		 * stopped by itself stays stopped. */
+		return local == LOCAL_STOPPED && stopped ? RECOVERY_RESTORE_LOCAL
+		                                         : RECOVERY_NOTHING;
+	default:
+		return RECOVERY_NOTHING;
+	}
+}
+
+static RecoveryAction decide_target(MigrationPhase phase, LocalState local, bool restore_began)
+{
+	switch (phase) {
+	case MIGRATION_RESTORING:
+		return local == LOCAL_RUNNING ? RECOVERY_COMMIT : RECOVERY_DISCARD;
+	case MIGRATION_ROLLED_BACK:
+	case MIGRATION_FAILED:
+		/* Only a copy this migration may have made is ours to remove. */
+		return restore_began && local != LOCAL_ABSENT ? RECOVERY_REMOVE_LOCAL
+		                                              : RECOVERY_NOTHING;
+	case MIGRATION_DONE:
+		return RECOVERY_NOTHING;
+	default:
+		/* planned..transferring: the source decides */
+		return RECOVERY_WAIT;
+	}
+}
+
+RecoveryAction recovery_decide(RecoveryRole role, MigrationPhase phase, LocalState local,
+                               bool stopped_by_migration, bool restore_began)
+{
+	return role == RECOVERY_SOURCE ? decide_source(phase, local, stopped_by_migration)
+	                               : decide_target(phase, local, restore_began);
+}
+
+const char *recovery_action_to_string(RecoveryAction a)
+{
+	static const char *const names[_RECOVERY_ACTION_MAX] = {
+		[RECOVERY_WAIT] = "wait",
+		[RECOVERY_NOTHING] = "nothing",
+		[RECOVERY_MARK_FAILED] = "mark-failed",
+		[RECOVERY_ROLL_BACK] = "roll-back",
+		[RECOVERY_RESTORE_LOCAL] = "restore-local",
+		[RECOVERY_REMOVE_LOCAL] = "remove-local",
+		[RECOVERY_COMMIT] = "commit",
+		[RECOVERY_DISCARD] = "discard",
+	};
+	return (unsigned)a < ELEMENTSOF(names) ? names[a] : "?";
+}
