@@ -28,6 +28,7 @@
 
 #include "agent-internal.h"
 #include "agent.pb-c.h"
+#include "archive-check.h"
 #include "fault.h"
 #include "json-util.h"
 #include "log.h"
@@ -1182,6 +1183,16 @@ static int target_receive(Agent *a, RpcServerCall *call, MigrationRecord *rec,
 	         " ms hashing and writing",
 	         rec->id, final.size + pre.size, (now_usec(CLOCK_MONOTONIC) - first) / 1000,
 	         recv_usec / 1000, store_usec / 1000);
+
+	/* Outside input: only plain files and directories under relative
+	 * paths reach Podman. */
+	r = archive_check_fd(final.fd, final.size, why, sizeof why);
+	if (r >= 0 && pre.complete)
+		r = archive_check_fd(pre.fd, pre.size, why, sizeof why);
+	if (r < 0)
+		return target_error(call, r == -EBADMSG ? RPC_INVALID_ARGUMENT : RPC_INTERNAL,
+		                    "migration %s: archive refused: %s", rec->id,
+		                    r == -EBADMSG ? why : strerror(-r));
 
 	/* From here the target decides: take over the record first. */
 	if ((r = record_reload(a, rec)) < 0)

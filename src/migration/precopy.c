@@ -44,8 +44,11 @@ int precopy_pre_checkpoint_argv(const char *podman, const char *container, const
 	int r;
 	if (!podman || !container || !*container || (r = option("export", archive, &export)) < 0)
 		return -EINVAL;
-	const char *const list[] = { podman, "container", "checkpoint", "--pre-checkpoint",
-		                     export, container,   NULL };
+	/* --compress=none: plain tar, as the REST API exports and the target checks. */
+	const char *const list[] = {
+		podman, "container", "checkpoint", "--pre-checkpoint", "--compress=none",
+		export, container,   NULL
+	};
 	if ((r = fill(argv, n, list)) < 0)
 		return r;
 	*ret_storage = TAKE_PTR(export);
@@ -60,8 +63,9 @@ int precopy_final_checkpoint_argv(const char *podman, const char *container, con
 	if (!podman || !container || !*container || (r = option("export", archive, &export)) < 0)
 		return -EINVAL;
 	/* --keep: a rollback restores from the checkpoint left here. */
-	const char *const list[] = { podman,   "container", "checkpoint", "--with-previous",
-		                     "--keep", export,      container,    NULL };
+	const char *const list[] = { podman,   "container",       "checkpoint", "--with-previous",
+		                     "--keep", "--compress=none", export,       container,
+		                     NULL };
 	if ((r = fill(argv, n, list)) < 0)
 		return r;
 	*ret_storage = TAKE_PTR(export);

@@ -3,8 +3,9 @@
  *
  * Podman's REST API cannot import a pre-checkpoint, so this path runs the
  * podman binary (argv vectors, never a shell): on the source
- *   podman container checkpoint --pre-checkpoint --export=PRE NAME
- *   podman container checkpoint --with-previous --keep --export=FINAL NAME
+ *   podman container checkpoint --pre-checkpoint --compress=none --export=PRE NAME
+ *   podman container checkpoint --with-previous --keep --compress=none \
+ *                               --export=FINAL NAME
  * and on the target
  *   podman container restore --import=FINAL --import-previous=PRE
  *                            --ignore-static-ip --ignore-static-mac
