@@ -229,6 +229,20 @@ static void source_progress(Source *s, bool force)
 	(void)rpc_server_call_send(s->driver, &p.base);
 }
 
+/* A send to the target failed. When the call has ended (-ECONNRESET), the
+ * target's status says why (e.g. RESOURCE_EXHAUSTED: its disk is full),
+ * which is the reason worth recording rather than the broken send. */
+static int source_send_failed(Source *s, int r)
+{
+	RpcStatus st = {};
+	if (r == -ECONNRESET && rpc_stream_finish(s->target, &st) < 0 && st.message[0])
+		source_fail_reason(s, "target %s: %s", s->rec.target, st.message);
+	else
+		source_fail_reason(s, "sending the archive to %s failed: %s", s->rec.target,
+		                   strerror(-r));
+	return r;
+}
+
 static int source_flush(Source *s)
 {
 	if (s->buf_len == 0)
@@ -249,11 +263,8 @@ static int source_flush(Source *s)
 	m.offset = s->offset;
 	m.previous = s->previous;
 	int r = rpc_stream_send_timeout(s->target, &m.base, SEND_TIMEOUT_USEC);
-	if (r < 0) {
-		source_fail_reason(s, "sending the archive to %s failed: %s", s->rec.target,
-		                   strerror(-r));
-		return r;
-	}
+	if (r < 0)
+		return source_send_failed(s, r);
 	s->offset += s->buf_len;
 	s->sent += s->buf_len;
 	s->chunks++;
@@ -390,11 +401,8 @@ static int source_send_trailer(Source *s)
 	m.trailer = &t;
 	m.offset = s->offset;
 	m.previous = s->previous;
-	if ((r = rpc_stream_send_timeout(s->target, &m.base, SEND_TIMEOUT_USEC)) < 0) {
-		source_fail_reason(s, "sending the archive to %s failed: %s", s->rec.target,
-		                   strerror(-r));
-		return r;
-	}
+	if ((r = rpc_stream_send_timeout(s->target, &m.base, SEND_TIMEOUT_USEC)) < 0)
+		return source_send_failed(s, r);
 	s->offset = 0;
 	return 0;
 }
