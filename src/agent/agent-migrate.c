@@ -342,9 +342,18 @@ static void source_sender_stop(Source *s, bool cancel)
 	}
 }
 
+/* A send to the target failed. When the call has ended (-ECONNRESET), the
+ * target's status says why (e.g. RESOURCE_EXHAUSTED: its disk is full),
+ * which is the reason worth recording rather than the broken send. Called
+ * on the handler's thread once the sender has stopped sending. */
 static int source_send_failed(Source *s, int r)
 {
-	source_fail_reason(s, "sending the archive to %s failed: %s", s->rec.target, strerror(-r));
+	RpcStatus st = {};
+	if (r == -ECONNRESET && rpc_stream_finish(s->target, &st) < 0 && st.message[0])
+		source_fail_reason(s, "target %s: %s", s->rec.target, st.message);
+	else
+		source_fail_reason(s, "sending the archive to %s failed: %s", s->rec.target,
+		                   strerror(-r));
 	return r;
 }
 
@@ -524,11 +533,8 @@ static int source_send_trailer(Source *s)
 	m.trailer = &t;
 	m.offset = s->offset;
 	m.previous = s->previous;
-	if ((r = rpc_stream_send_timeout(s->target, &m.base, SEND_TIMEOUT_USEC)) < 0) {
-		source_fail_reason(s, "sending the archive to %s failed: %s", s->rec.target,
-		                   strerror(-r));
-		return r;
-	}
+	if ((r = rpc_stream_send_timeout(s->target, &m.base, SEND_TIMEOUT_USEC)) < 0)
+		return source_send_failed(s, r);
 	s->offset = 0;
 	return 0;
 }

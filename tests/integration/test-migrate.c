@@ -21,8 +21,8 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "cluster-fixture.h"
 #include "macro.h"
+#include "migrate-fixture.h"
 #include "process-util.h"
 #include "strutil.h"
 
@@ -47,29 +47,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Runs podmig with args; its exit status, its output (stdout+stderr) in *out. */
-static int run_podmig(char **out, const char *arg, ...)
-{
-	const char *argv[16] = { podmig, arg };
-	size_t n = 2;
-	va_list ap;
-	va_start(ap, arg);
-	while (n < ELEMENTSOF(argv) - 1 && (argv[n] = va_arg(ap, const char *)))
-		n++;
-	va_end(ap);
-	argv[n] = NULL;
-	SpawnOptions o = { .stderr_to_stdout = true };
-	char *output = NULL;
-	int status = -1;
-	assert_int_equal(spawn_capture((char *const *)argv, &o, 1 << 20, &output, &status), 0);
-	printf("$ podmig %s ...: exit %d\n%s", arg, status, output);
-	if (out)
-		*out = output;
-	else
-		free(output);
-	return status;
-}
-
 static void node_podman(const char *node, const char *arg, ...)
 {
 	const char *argv[16] = { "podman", arg };
@@ -92,36 +69,14 @@ static void node_podman(const char *node, const char *arg, ...)
 /* Container state on a node: 1 running, 0 exists but not running, -1 absent. */
 static int container_state(const char *node, const char *name)
 {
-	char path[256];
-	char *resp = NULL;
-	long status = 0;
-	snprintf(path, sizeof path, API "/containers/%s/json", name);
-	PodmanRequest req = { .method = "GET", .path = path };
-	assert_int_equal(cluster_fixture_podman(cluster, node, &req, &status, &resp, NULL), 0);
-	int state = -1;
-	if (status == 200) {
-		json_t *root = json_loads(resp, 0, NULL);
-		state = json_is_true(json_object_get(json_object_get(root, "State"), "Running"));
-		json_decref(root);
-	}
-	free(resp);
-	return state;
+	int state = migrate_fixture_container_state(cluster, node, name);
+	assert_true(state >= 0 || state == -ENOENT);
+	return state == -ENOENT ? -1 : state;
 }
 
 static void counter_samples(const char *node, const char *name, CounterSample **v, size_t *n)
 {
-	char path[256];
-	char *raw = NULL, *text = NULL;
-	size_t len = 0;
-	long status = 0;
-	snprintf(path, sizeof path, API "/containers/%s/logs?stdout=true", name);
-	PodmanRequest req = { .method = "GET", .path = path };
-	assert_int_equal(cluster_fixture_podman(cluster, node, &req, &status, &raw, &len), 0);
-	assert_int_equal(status, 200);
-	assert_int_equal(podman_logs_demux(raw, len, &text), 0);
-	assert_true(counter_samples_parse(text, v, n) >= 0);
-	free(raw);
-	free(text);
+	assert_int_equal(migrate_fixture_counter_samples(cluster, node, name, v, n), 0);
 }
 
 /* The counter's last value on node, after waiting for it to advance. */
@@ -136,48 +91,10 @@ static uint64_t counter_last(const char *node, const char *name)
 	return last;
 }
 
-/* Waits until node's agent publishes the container (the CLI finds it there). */
-static void wait_published(const char *node, const char *name)
-{
-	for (int i = 0; i < 100; i++) {
-		char *out = NULL;
-		if (run_podmig(&out, "ps", "--json", NULL) == 0) {
-			json_t *all = json_loads(out, 0, NULL);
-			size_t k;
-			json_t *ct;
-			bool found = false;
-			json_array_foreach(all, k, ct) found |=
-			        streq_ptr(json_string_value(json_object_get(ct, "name")), name) &&
-			        streq_ptr(json_string_value(json_object_get(ct, "node")), node);
-			json_decref(all);
-			free(out);
-			if (found)
-				return;
-		} else
-			free(out);
-		usleep(200 * 1000);
-	}
-	fail_msg("%s never appeared on %s in podmig ps", name, node);
-}
-
 /* The newest record in `podmig history --json` for container. */
 static json_t *last_record(const char *container)
 {
-	char *out = NULL;
-	assert_int_equal(run_podmig(&out, "history", "--json", NULL), 0);
-	json_t *all = json_loads(out, 0, NULL);
-	free(out);
-	assert_non_null(all);
-	size_t k;
-	json_t *rec, *found = NULL;
-	json_array_foreach(all, k, rec)
-	{
-		if (streq_ptr(json_string_value(json_object_get(rec, "container")), container)) {
-			found = json_incref(rec);
-			break; /* newest first */
-		}
-	}
-	json_decref(all);
+	json_t *found = migrate_fixture_last_record(podmig, container);
 	assert_non_null(found);
 	return found;
 }
@@ -185,22 +102,8 @@ static json_t *last_record(const char *container)
 static void start_container(const char *node, const char *name, const char *image,
                             const char *extra)
 {
-	char spec[512];
-	snprintf(spec, sizeof spec, "{\"name\":\"%s\",\"image\":\"%s\"%s}", name, image,
-	         extra ?: "");
-	char path[256];
-	long status = 0;
-	char *resp = NULL;
-	PodmanRequest create = { .method = "POST", .path = API "/containers/create", .body = spec };
-	assert_int_equal(cluster_fixture_podman(cluster, node, &create, &status, &resp, NULL), 0);
-	if (status != 201)
-		fail_msg("create %s on %s: %ld %s", name, node, status, resp);
-	free(resp);
-	snprintf(path, sizeof path, API "/containers/%s/start", name);
-	PodmanRequest start = { .method = "POST", .path = path };
-	assert_int_equal(cluster_fixture_podman(cluster, node, &start, &status, NULL, NULL), 0);
-	assert_int_equal(status, 204);
-	wait_published(node, name);
+	assert_int_equal(migrate_fixture_start_container(cluster, podmig, node, name, image, extra),
+	                 0);
 }
 
 static void test_counter_moves(void **state)
@@ -209,7 +112,8 @@ static void test_counter_moves(void **state)
 	sleep(1);
 	uint64_t before = counter_last("node1", "count");
 
-	assert_int_equal(run_podmig(NULL, "migrate", "count", "--to", "node2", NULL), 0);
+	assert_int_equal(
+	        migrate_fixture_cli(podmig, NULL, "migrate", "count", "--to", "node2", NULL), 0);
 	assert_int_equal(container_state("node2", "count"), 1);
 	assert_int_equal(container_state("node1", "count"), -1); /* exactly one copy */
 	sleep(1);
@@ -251,7 +155,8 @@ static void test_server_moves(void **state)
 	start_container("node1", "web", "localhost/podmig/busybox",
 	                ",\"command\":[\"httpd\",\"-f\",\"-p\",\"80\",\"-h\",\"/www\"],"
 	                "\"portmappings\":[{\"container_port\":80,\"host_port\":8080}]");
-	assert_int_equal(run_podmig(NULL, "migrate", "web", "--to", "node2", NULL), 0);
+	assert_int_equal(migrate_fixture_cli(podmig, NULL, "migrate", "web", "--to", "node2", NULL),
+	                 0);
 	char *page = NULL;
 	int status = -1;
 	char *const curl[] = { "curl", "-s", "-m", "5", url, NULL };
@@ -269,7 +174,8 @@ static void test_image_travels(void **state)
 	            NULL);
 	start_container("node1", "lonely", "localhost/podmig/only-node1", NULL);
 	char *out = NULL;
-	assert_int_equal(run_podmig(&out, "migrate", "lonely", "--to", "node2", NULL), 0);
+	assert_int_equal(
+	        migrate_fixture_cli(podmig, &out, "migrate", "lonely", "--to", "node2", NULL), 0);
 	free(out);
 	assert_int_equal(container_state("node2", "lonely"), 1);
 	long status = 0;
@@ -281,39 +187,23 @@ static void test_image_travels(void **state)
 
 static void arm(const char *node, const char *point, const char *what)
 {
-	char key[64], path[512];
-	snprintf(key, sizeof key, "PODMIG_%s_FAULTS", streq(node, "node1") ? "NODE1" : "NODE2");
-	snprintf(path, sizeof path, "%s/%s", cluster_fixture_env(cluster, key), point);
-	FILE *f = fopen(path, "we");
-	assert_non_null(f);
-	fputs(what, f);
-	fclose(f);
+	assert_int_equal(migrate_fixture_fault_arm(cluster, node, point, what), 0);
 }
 
 static void disarm(const char *node, const char *point)
 {
-	char key[64], path[512];
-	snprintf(key, sizeof key, "PODMIG_%s_FAULTS", streq(node, "node1") ? "NODE1" : "NODE2");
-	snprintf(path, sizeof path, "%s/%s", cluster_fixture_env(cluster, key), point);
-	unlink(path);
+	migrate_fixture_fault_disarm(cluster, node, point);
 }
 
 static void wait_paused(const char *node, const char *point)
 {
-	char key[64], path[512];
-	snprintf(key, sizeof key, "PODMIG_%s_FAULTS", streq(node, "node1") ? "NODE1" : "NODE2");
-	snprintf(path, sizeof path, "%s/%s.paused", cluster_fixture_env(cluster, key), point);
-	for (int i = 0; i < 600 && access(path, F_OK) != 0; i++)
-		usleep(100 * 1000);
-	assert_int_equal(access(path, F_OK), 0);
+	assert_int_equal(migrate_fixture_wait_paused(cluster, node, point, 60000), 0);
 }
 
 static pid_t start_podmig(const char *container, const char *target)
 {
-	char *const argv[] = { (char *)podmig, "migrate",      (char *)container,
-		               "--to",         (char *)target, NULL };
 	pid_t pid;
-	assert_int_equal(spawn_start(argv, NULL, &pid), 0);
+	assert_int_equal(migrate_fixture_cli_start(podmig, container, target, &pid), 0);
 	return pid;
 }
 
@@ -370,26 +260,31 @@ static void test_bad_requests(void **state)
 	char *out = NULL;
 	start_container("node1", "stay", "localhost/podmig/counter", NULL);
 
-	assert_int_equal(run_podmig(&out, "migrate", "no-such-container", "--to", "node2", NULL),
+	assert_int_equal(migrate_fixture_cli(podmig, &out, "migrate", "no-such-container", "--to",
+	                                     "node2", NULL),
 	                 1);
 	assert_non_null(strstr(out, "no container no-such-container"));
 	free(out);
-	assert_int_equal(run_podmig(&out, "migrate", "stay", "--to", "node9", NULL), 1);
+	assert_int_equal(
+	        migrate_fixture_cli(podmig, &out, "migrate", "stay", "--to", "node9", NULL), 1);
 	assert_non_null(strstr(out, "no node node9"));
 	free(out);
-	assert_int_equal(run_podmig(&out, "migrate", "stay", "--to", "node1", NULL), 1);
+	assert_int_equal(
+	        migrate_fixture_cli(podmig, &out, "migrate", "stay", "--to", "node1", NULL), 1);
 	assert_non_null(strstr(out, "already on node node1"));
 	free(out);
-	assert_int_equal(run_podmig(&out, "migrate", "../x", "--to", "node2", NULL), 2);
+	assert_int_equal(
+	        migrate_fixture_cli(podmig, &out, "migrate", "../x", "--to", "node2", NULL), 2);
 	free(out);
-	assert_int_equal(run_podmig(&out, "migrate", "stay", NULL), 2);
+	assert_int_equal(migrate_fixture_cli(podmig, &out, "migrate", "stay", NULL), 2);
 	free(out);
 
 	/* Two at once: the second is refused while the first is under way. */
 	arm("node1", "source-checkpointing", "pause");
 	pid_t pid = start_podmig("stay", "node2");
 	wait_paused("node1", "source-checkpointing");
-	assert_int_equal(run_podmig(&out, "migrate", "stay", "--to", "node2", NULL), 1);
+	assert_int_equal(
+	        migrate_fixture_cli(podmig, &out, "migrate", "stay", "--to", "node2", NULL), 1);
 	assert_non_null(strstr(out, "already being migrated"));
 	free(out);
 	disarm("node1", "source-checkpointing");
@@ -414,15 +309,16 @@ static void test_node_bound(void **state)
 	/* Both held at the pause (the file is shared; wait until two records exist). */
 	for (int i = 0; i < 300; i++) {
 		char *h = NULL;
-		if (run_podmig(&h, "history", "--json", NULL) == 0 && strstr(h, "\"b1\"") &&
-		    strstr(h, "\"b2\"")) {
+		if (migrate_fixture_cli(podmig, &h, "history", "--json", NULL) == 0 &&
+		    strstr(h, "\"b1\"") && strstr(h, "\"b2\"")) {
 			free(h);
 			break;
 		}
 		free(h);
 		usleep(100 * 1000);
 	}
-	assert_int_equal(run_podmig(&out, "migrate", "b3", "--to", "node2", NULL), 1);
+	assert_int_equal(migrate_fixture_cli(podmig, &out, "migrate", "b3", "--to", "node2", NULL),
+	                 1);
 	assert_non_null(strstr(out, "its limit"));
 	free(out);
 	disarm("node1", "source-checkpointing");

@@ -1,0 +1,330 @@
+/* bench-faults — randomized fault run (issue 7): on a 2-node local cluster
+ * (cluster id 5), a `memhog 32` container migrates back and forth between
+ * node1 and node2, each migration with a random fault at a random point:
+ *
+ *   none; a corrupted archive chunk; `fail` at a fault point; SIGKILL of the
+ *   source's or the target's agent while paused at a point (then
+ *   `local-cluster up 2` restarts it); SIGKILL of the target's Podman service
+ *   while paused at target-restoring (then restarted).
+ *
+ * After each trial it waits for the record to be final and the container to
+ * run where the record says, and counts: completed (done), rolled back
+ * (rolled-back, or failed before anything was stopped), lost (running
+ * nowhere), duplicated (running on both, at any moment it looked), state
+ * breaks (the memhog's counter reset or not consecutive), refused (the
+ * agent turned the migration down before it began), unsettled (record
+ * not final, or a leftover copy, after the deadline). Exits 1 if lost,
+ * duplicated, breaks or unsettled are not all 0.
+ *
+ *   bench-faults [--trials N] [--seed S]      (needs root) */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "migrate-fixture.h"
+#include "process-util.h"
+#include "strutil.h"
+
+#ifndef PODMIG_CLI
+#error "PODMIG_CLI must be defined by the build"
+#endif
+
+#define NAME              "hog"
+#define MEMHOG_MIB        32
+#define PAUSE_TIMEOUT_MS  60000
+#define SETTLE_TIMEOUT_MS 180000
+
+static ClusterFixture *cluster;
+static const char *cli = PODMIG_CLI;
+static uint64_t rng;
+
+static unsigned pick(unsigned n)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (unsigned)(rng % n);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+typedef enum Fault {
+	F_NONE,
+	F_CORRUPT,
+	F_FAIL,
+	F_KILL_SOURCE,
+	F_KILL_TARGET,
+	F_KILL_TARGET_PODMAN,
+	_F_MAX,
+} Fault;
+
+static const char *const fault_names[_F_MAX] = {
+	"none",
+	"corrupt-chunk",
+	"fail",
+	"kill-source-agent",
+	"kill-target-agent",
+	"kill-target-podman",
+};
+
+static const char *const points[] = {
+	"source-checkpointing",
+	"source-transferring",
+	"target-transferring",
+	"target-restoring",
+};
+
+typedef struct Totals {
+	unsigned trials, completed, rolled_back, refused, lost, duplicated, breaks, unsettled;
+	unsigned by_fault[_F_MAX];
+} Totals;
+
+static const char *point_node(const char *point, const char *src, const char *dst)
+{
+	return startswith(point, "source-") ? src : dst;
+}
+
+/* Runs one migration src → dst with `fault`, described in `what`. */
+static int inject(Fault fault, const char *src, const char *dst, char *what, size_t what_size)
+{
+	char arg[32];
+	const char *point = points[pick(ELEMENTSOF(points))];
+	const char *node;
+	pid_t pid;
+	int r;
+
+	switch (fault) {
+	case F_NONE:
+		snprintf(what, what_size, "none");
+		(void)migrate_fixture_cli(cli, NULL, "migrate", NAME, "--to", dst, NULL);
+		return 0;
+	case F_CORRUPT:
+		snprintf(arg, sizeof arg, "corrupt %u", pick(MEMHOG_MIB));
+		snprintf(what, what_size, "%s", arg);
+		if ((r = migrate_fixture_fault_arm(cluster, src, "source-chunk", arg)) < 0)
+			return r;
+		(void)migrate_fixture_cli(cli, NULL, "migrate", NAME, "--to", dst, NULL);
+		return 0;
+	case F_FAIL:
+		/* source-chunk has no "fail": any of the other points. */
+		snprintf(what, what_size, "fail@%s", point);
+		if ((r = migrate_fixture_fault_arm(cluster, point_node(point, src, dst), point,
+		                                   "fail")) < 0)
+			return r;
+		(void)migrate_fixture_cli(cli, NULL, "migrate", NAME, "--to", dst, NULL);
+		return 0;
+	case F_KILL_TARGET_PODMAN:
+		point = "target-restoring";
+		break;
+	default:
+		break;
+	}
+
+	node = point_node(point, src, dst);
+	const char *victim = fault == F_KILL_SOURCE ? src : dst;
+	const char *process = fault == F_KILL_TARGET_PODMAN ? "podman" : "agent";
+	snprintf(what, what_size, "kill %s %s@%s", victim, process, point);
+	if ((r = migrate_fixture_fault_arm(cluster, node, point, "pause")) < 0)
+		return r;
+	if ((r = migrate_fixture_cli_start(cli, NAME, dst, &pid)) < 0)
+		return r;
+	r = migrate_fixture_wait_paused(cluster, node, point, PAUSE_TIMEOUT_MS);
+	if (r < 0)
+		printf("  (never paused at %s on %s)\n", point, node);
+	else if ((r = migrate_fixture_kill(cluster, victim, process)) < 0)
+		printf("  (killing %s's %s failed: %s)\n", victim, process, strerror(-r));
+	migrate_fixture_fault_clear(cluster, node);
+	if ((r = cluster_fixture_repair(cluster, 2)) < 0 ||
+	    (r = migrate_fixture_wait_nodes(cli, 2, 30000)) < 0)
+		printf("  (local-cluster up 2 failed: %s)\n", strerror(-r));
+	int status;
+	(void)spawn_reap(pid, &status);
+	return 0;
+}
+
+static const char *record_id(const json_t *rec)
+{
+	return json_string_value(json_object_get(rec, "id"));
+}
+
+/* Waits until the record is final and the container runs only where it
+ * says; counts what it found. *where: the node it runs on now. */
+static void settle(Totals *t, const char *src, const char *dst, const char *before_id,
+                   const char **where, uint64_t *counter, const char **ret_outcome)
+{
+	double t0 = now_s();
+	bool duplicated = false;
+	int s_src = 0, s_dst = 0;
+	const char *phase = "";
+	json_t *rec = NULL;
+
+	for (;;) {
+		s_src = migrate_fixture_container_state(cluster, src, NAME);
+		s_dst = migrate_fixture_container_state(cluster, dst, NAME);
+		duplicated |= s_src == 1 && s_dst == 1;
+		json_decref(rec);
+		rec = migrate_fixture_last_record(cli, NAME);
+		phase = migrate_fixture_record_phase(rec);
+		/* No new record: the migration was refused before it began. */
+		if (streq_ptr(record_id(rec), before_id))
+			phase = "refused";
+		bool done = streq(phase, "done");
+		bool final = done || streq(phase, "rolled-back") || streq(phase, "failed") ||
+		             streq(phase, "refused");
+		if (final && (done ? s_dst : s_src) == 1 && (done ? s_src : s_dst) == -ENOENT)
+			break;
+		if (now_s() - t0 > SETTLE_TIMEOUT_MS / 1000.0)
+			break;
+		usleep(300 * 1000);
+	}
+	if (duplicated || (s_src == 1 && s_dst == 1)) {
+		t->duplicated++;
+		*ret_outcome = "DUPLICATED";
+	} else if (s_src != 1 && s_dst != 1) {
+		t->lost++;
+		*ret_outcome = "LOST";
+	} else {
+		*where = s_dst == 1 ? dst : src;
+		bool done = streq(phase, "done");
+		bool final = done || streq(phase, "rolled-back") || streq(phase, "failed") ||
+		             streq(phase, "refused");
+		bool tidy =
+		        (s_dst == 1 ? s_src : s_dst) == -ENOENT && streq(*where, done ? dst : src);
+		if (!final || !tidy) {
+			t->unsettled++;
+			*ret_outcome = "UNSETTLED";
+			printf("  (record %s, %s %d, %s %d)\n", phase[0] ? phase : "unreadable",
+			       src, s_src, dst, s_dst);
+		} else if (done) {
+			t->completed++;
+			*ret_outcome = "done";
+		} else if (streq(phase, "refused")) {
+			t->refused++;
+			*ret_outcome = "refused";
+		} else {
+			t->rolled_back++;
+			*ret_outcome = streq(phase, "failed") ? "failed" : "rolled-back";
+			printf("  reason: %s\n", migrate_fixture_record_error(rec));
+		}
+		uint64_t last = 0;
+		usleep(300 * 1000);
+		int r = migrate_fixture_counter_check(cluster, *where, NAME, *counter, &last);
+		if (r == -EBADMSG) {
+			t->breaks++;
+			*ret_outcome = "STATE BREAK";
+		} else if (r < 0)
+			printf("  (reading the counter on %s failed: %s)\n", *where, strerror(-r));
+		else
+			*counter = last;
+	}
+	json_decref(rec);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: bench-faults [--trials N] [--seed S]\n");
+}
+
+int main(int argc, char *argv[])
+{
+	static const struct option options[] = {
+		{ "trials", required_argument, NULL, 't' },
+		{ "seed", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	unsigned trials = 50;
+	uint64_t seed = (uint64_t)time(NULL);
+	int c;
+
+	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+		switch (c) {
+		case 't':
+			trials = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 's':
+			seed = strtoull(optarg, NULL, 10);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	if (trials == 0) {
+		usage(stderr);
+		return 2;
+	}
+	rng = seed ? seed : 1;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+
+	setenv("PODMIG_TEST_CLUSTER_ID", "5", 0);
+	if (cluster_fixture_up(2, &cluster) < 0)
+		return 1;
+	setenv("PODMIG_ETCD_ENDPOINTS", cluster_fixture_env(cluster, "PODMIG_ETCD_ENDPOINTS"), 1);
+	char extra[64];
+	snprintf(extra, sizeof extra, ",\"command\":[\"%u\"]", MEMHOG_MIB);
+	if (migrate_fixture_wait_nodes(cli, 2, 30000) < 0 ||
+	    migrate_fixture_start_container(cluster, cli, "node1", NAME, "localhost/podmig/memhog",
+	                                    extra) < 0) {
+		fprintf(stderr, "bench-faults: cannot start the memhog on node1\n");
+		return 1;
+	}
+	sleep(1);
+	uint64_t counter = 0;
+	if (migrate_fixture_counter_check(cluster, "node1", NAME, 0, &counter) < 0) {
+		fprintf(stderr, "bench-faults: the memhog does not count\n");
+		return 1;
+	}
+
+	printf("bench-faults: %u trials, seed %llu, memhog %u MiB, cluster id %s\n", trials,
+	       (unsigned long long)seed, MEMHOG_MIB, getenv("PODMIG_TEST_CLUSTER_ID"));
+	Totals t = {};
+	const char *where = "node1";
+	double start = now_s();
+	for (unsigned i = 0; i < trials; i++) {
+		const char *src = where, *dst = streq(where, "node1") ? "node2" : "node1";
+		Fault fault = (Fault)pick(_F_MAX);
+		char what[128];
+		const char *outcome = "?";
+		double t0 = now_s();
+		/* The CLI finds the container through what its agent publishes. */
+		if (migrate_fixture_wait_published(cli, src, NAME, 30000) < 0)
+			printf("  (%s never showed %s in podmig ps)\n", src, NAME);
+		json_t *prev = migrate_fixture_last_record(cli, NAME);
+		char before_id[128];
+		snprintf(before_id, sizeof before_id, "%s", record_id(prev) ?: "");
+		json_decref(prev);
+		t.trials++;
+		t.by_fault[fault]++;
+		if (inject(fault, src, dst, what, sizeof what) < 0)
+			printf("  (injecting %s failed)\n", fault_names[fault]);
+		migrate_fixture_fault_clear(cluster, "node1");
+		migrate_fixture_fault_clear(cluster, "node2");
+		settle(&t, src, dst, before_id, &where, &counter, &outcome);
+		printf("trial %u: %s → %s, %s: %s (%.1f s)\n", i + 1, src, dst, what, outcome,
+		       now_s() - t0);
+		if (streq(outcome, "LOST") || streq(outcome, "DUPLICATED"))
+			break; /* nothing sensible to migrate next */
+	}
+
+	printf("\nfault kinds:");
+	for (int f = 0; f < _F_MAX; f++)
+		printf(" %s %u%s", fault_names[f], t.by_fault[f], f + 1 < _F_MAX ? "," : "\n");
+	printf("trials %u, completed %u, rolled back %u, refused %u, lost %u, duplicated %u, "
+	       "state breaks %u, unsettled %u (%.0f s)\n",
+	       t.trials, t.completed, t.rolled_back, t.refused, t.lost, t.duplicated, t.breaks,
+	       t.unsettled, now_s() - start);
+	cluster_fixture_down(cluster);
+	return t.lost || t.duplicated || t.breaks || t.unsettled ? 1 : 0;
+}

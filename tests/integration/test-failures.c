@@ -1,0 +1,343 @@
+/* Migrations under failure (issue 7, SPEC §3) on a 2-node local cluster
+ * (cluster id 8): an archive chunk corrupted on the wire, the target or the
+ * source agent killed with SIGKILL while the migration is transferring or
+ * restoring (then restarted), the link between the nodes cut during the
+ * transfer (then restored), etcd restarted mid-migration, the target's disk
+ * full. After each, the container runs on exactly one node — never on both
+ * at any moment we look — with its counter continuing from its state, and
+ * its record is final (done, or rolled-back with a reason).
+ *
+ * argv[1]: the podmig CLI. */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "migrate-fixture.h"
+#include "process-util.h"
+#include "strutil.h"
+
+/* Liveness bounds, not performance: generous on a shared 2-core machine. */
+#define PAUSE_TIMEOUT_MS  60000
+#define SETTLE_TIMEOUT_MS 240000
+
+static ClusterFixture *cluster;
+static const char *podmig;
+static char veth2[32]; /* host side of node2's veth */
+static struct timespec case_start;
+
+static int setup(void **state)
+{
+	setenv("PODMIG_TEST_CLUSTER_ID", "8", 0);
+	if (cluster_fixture_up(2, &cluster) < 0)
+		return -1;
+	setenv("PODMIG_ETCD_ENDPOINTS", cluster_fixture_env(cluster, "PODMIG_ETCD_ENDPOINTS"), 1);
+	snprintf(veth2, sizeof veth2, "pmv%s-node2", getenv("PODMIG_TEST_CLUSTER_ID"));
+	return migrate_fixture_wait_nodes(podmig, 2, 30000);
+}
+
+static int teardown(void **state)
+{
+	cluster_fixture_down(cluster);
+	cluster = NULL;
+	return 0;
+}
+
+static double elapsed_s(void)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - case_start.tv_sec) +
+	       (double)(now.tv_nsec - case_start.tv_nsec) / 1e9;
+}
+
+static int case_setup(void **state)
+{
+	clock_gettime(CLOCK_MONOTONIC, &case_start);
+	return 0;
+}
+
+/* Whatever a failed case left: faults armed, the link down, dead agents. */
+static int case_teardown(void **state)
+{
+	migrate_fixture_fault_clear(cluster, "node1");
+	migrate_fixture_fault_clear(cluster, "node2");
+	char *const up[] = { "ip", "link", "set", veth2, "up", NULL };
+	int status;
+	(void)spawn_wait(up, NULL, &status);
+	(void)cluster_fixture_repair(cluster, 2);
+	(void)migrate_fixture_wait_nodes(podmig, 2, 30000);
+	printf("case took %.1f s\n", elapsed_s());
+	return 0;
+}
+
+static void repair(void)
+{
+	assert_int_equal(cluster_fixture_repair(cluster, 2), 0);
+	assert_int_equal(migrate_fixture_wait_nodes(podmig, 2, 30000), 0);
+}
+
+static void run(char *const argv[])
+{
+	int status = -1;
+	assert_int_equal(spawn_wait(argv, NULL, &status), 0);
+	assert_int_equal(status, 0);
+}
+
+static void node_run(const char *node, char *const argv[])
+{
+	char *out = NULL;
+	int status = -1;
+	assert_int_equal(cluster_fixture_exec(cluster, node, argv, &out, &status), 0);
+	if (status != 0)
+		fail_msg("%s: %s failed (%d): %s", node, argv[0], status, out);
+	free(out);
+}
+
+/* Starts `name` (a counter, or a memhog of `memhog_mib`) on node1 and
+ * returns its counter once it counts. */
+static uint64_t start_on_node1(const char *name, unsigned memhog_mib)
+{
+	char extra[64] = "";
+	if (memhog_mib)
+		snprintf(extra, sizeof extra, ",\"command\":[\"%u\"]", memhog_mib);
+	assert_int_equal(migrate_fixture_start_container(cluster, podmig, "node1", name,
+	                                                 memhog_mib ? "localhost/podmig/memhog"
+	                                                            : "localhost/podmig/counter",
+	                                                 extra),
+	                 0);
+	uint64_t last = 0;
+	for (int i = 0; i < 100; i++) {
+		usleep(100 * 1000);
+		if (migrate_fixture_counter_check(cluster, "node1", name, 0, &last) == 0)
+			break;
+	}
+	assert_true(last > 0);
+	return last;
+}
+
+static pid_t start_migrate(const char *name)
+{
+	pid_t pid;
+	assert_int_equal(migrate_fixture_cli_start(podmig, name, "node2", &pid), 0);
+	return pid;
+}
+
+/* The CLI's exit status (it may fail: its source agent may have died). */
+static int reap(pid_t pid)
+{
+	int status = -1;
+	assert_int_equal(spawn_reap(pid, &status), 0);
+	printf("podmig migrate: exit %d (%.1f s into the case)\n", status, elapsed_s());
+	return status;
+}
+
+static void arm_pause(const char *node, const char *point)
+{
+	assert_int_equal(migrate_fixture_fault_arm(cluster, node, point, "pause"), 0);
+}
+
+static void wait_paused(const char *node, const char *point)
+{
+	assert_int_equal(migrate_fixture_wait_paused(cluster, node, point, PAUSE_TIMEOUT_MS), 0);
+	printf("paused at %s on %s (%.1f s)\n", point, node, elapsed_s());
+}
+
+/* Waits until `name`'s newest record is final and the container runs on
+ * the node that owns it (target if done, else source) and is gone from the
+ * other; fails at once if it ever runs on both. Then checks the phase
+ * (want_phase NULL: either done or rolled-back), the reason of a rollback
+ * (reason_part: a substring, or NULL) and that the counter continued from
+ * `before`, consecutively. */
+static void check_one_copy(const char *name, const char *want_phase, const char *reason_part,
+                           uint64_t before)
+{
+	json_t *rec = NULL;
+	const char *owner = NULL, *other = NULL;
+	for (unsigned waited = 0;; waited += 500) {
+		int s1 = migrate_fixture_container_state(cluster, "node1", name);
+		int s2 = migrate_fixture_container_state(cluster, "node2", name);
+		if (s1 == 1 && s2 == 1)
+			fail_msg("%s runs on node1 and node2 at once", name);
+		json_decref(rec);
+		rec = migrate_fixture_last_record(podmig, name);
+		const char *phase = migrate_fixture_record_phase(rec);
+		bool done = streq(phase, "done");
+		if (done || streq(phase, "rolled-back") || streq(phase, "failed")) {
+			owner = done ? "node2" : "node1";
+			other = done ? "node1" : "node2";
+			if ((done ? s2 : s1) == 1 && (done ? s1 : s2) == -ENOENT)
+				break;
+		}
+		if (waited >= SETTLE_TIMEOUT_MS)
+			fail_msg("%s not settled after %u s: record %s, node1 %d, node2 %d", name,
+			         waited / 1000, phase[0] ? phase : "unreadable", s1, s2);
+		usleep(500 * 1000);
+	}
+	const char *phase = migrate_fixture_record_phase(rec);
+	printf("%s: %s on %s (%.1f s into the case); error: %s\n", name, phase, owner, elapsed_s(),
+	       migrate_fixture_record_error(rec));
+	if (want_phase)
+		assert_string_equal(phase, want_phase);
+	else
+		assert_true(streq(phase, "done") || streq(phase, "rolled-back"));
+	if (!streq(phase, "done")) {
+		const char *why = migrate_fixture_record_error(rec);
+		assert_true(why[0] != 0);
+		if (reason_part && !strstr(why, reason_part))
+			fail_msg("reason '%s' does not mention '%s'", why, reason_part);
+	}
+	json_decref(rec);
+	(void)other;
+
+	/* Its state continued: consecutive from before, and still counting. */
+	uint64_t last = 0, later = 0;
+	assert_int_equal(migrate_fixture_counter_check(cluster, owner, name, before, &last), 0);
+	usleep(500 * 1000);
+	assert_int_equal(migrate_fixture_counter_check(cluster, owner, name, last, &later), 0);
+}
+
+static void test_corrupt_chunk(void **state)
+{
+	uint64_t before = start_on_node1("corrupt", 0);
+	assert_int_equal(migrate_fixture_fault_arm(cluster, "node1", "source-chunk", "corrupt 0"),
+	                 0);
+	assert_int_not_equal(
+	        migrate_fixture_cli(podmig, NULL, "migrate", "corrupt", "--to", "node2", NULL), 0);
+	migrate_fixture_fault_disarm(cluster, "node1", "source-chunk");
+	check_one_copy("corrupt", "rolled-back", "checksum", before);
+}
+
+/* SIGKILL of node's agent while paused at point; the other agent settles
+ * what it can, then the killed one restarts and recovers its side. */
+static void kill_agent_while_paused(const char *name, const char *kill_node, const char *pause_node,
+                                    const char *point, const char *want_phase,
+                                    const char *reason_part)
+{
+	uint64_t before = start_on_node1(name, 0);
+	arm_pause(pause_node, point);
+	pid_t pid = start_migrate(name);
+	wait_paused(pause_node, point);
+	assert_int_equal(migrate_fixture_kill(cluster, kill_node, "agent"), 0);
+	printf("killed %s's agent (%.1f s)\n", kill_node, elapsed_s());
+	migrate_fixture_fault_clear(cluster, pause_node);
+	if (streq(kill_node, "node1"))
+		(void)reap(pid); /* the driver's agent is gone: it fails at once */
+	repair();
+	printf("%s's agent restarted (%.1f s)\n", kill_node, elapsed_s());
+	if (!streq(kill_node, "node1"))
+		(void)reap(pid); /* the source settles once the target recovered */
+	check_one_copy(name, want_phase, reason_part, before);
+}
+
+static void test_target_killed_transferring(void **state)
+{
+	kill_agent_while_paused("tgt-xfer", "node2", "node2", "target-transferring", "rolled-back",
+	                        NULL);
+}
+
+static void test_target_killed_restoring(void **state)
+{
+	kill_agent_while_paused("tgt-rest", "node2", "node2", "target-restoring", "rolled-back",
+	                        "target agent stopped");
+}
+
+static void test_source_killed_transferring(void **state)
+{
+	kill_agent_while_paused("src-xfer", "node1", "node1", "source-transferring", "rolled-back",
+	                        "source agent stopped");
+}
+
+/* The record is restoring (the target's to decide) when the source dies:
+ * the target finishes, and the restarted source removes its stopped copy. */
+static void test_source_killed_restoring(void **state)
+{
+	kill_agent_while_paused("src-rest", "node1", "node2", "target-restoring", "done", NULL);
+}
+
+static void test_link_cut(void **state)
+{
+	char *const down[] = { "ip", "link", "set", veth2, "down", NULL };
+	char *const up[] = { "ip", "link", "set", veth2, "up", NULL };
+	uint64_t before = start_on_node1("cut", 0);
+	arm_pause("node2", "target-transferring");
+	pid_t pid = start_migrate("cut");
+	wait_paused("node2", "target-transferring");
+	run(down);
+	printf("link of node2 cut (%.1f s)\n", elapsed_s());
+	migrate_fixture_fault_disarm(cluster, "node2", "target-transferring");
+	sleep(10);
+	run(up);
+	printf("link of node2 restored (%.1f s)\n", elapsed_s());
+	(void)reap(pid);
+	check_one_copy("cut", NULL, NULL, before);
+}
+
+static void test_etcd_restart(void **state)
+{
+	uint64_t before = start_on_node1("etcd", 0);
+	arm_pause("node2", "target-transferring");
+	pid_t pid = start_migrate("etcd");
+	wait_paused("node2", "target-transferring");
+	assert_int_equal(migrate_fixture_kill(cluster, NULL, "etcd"), 0);
+	printf("etcd killed (%.1f s)\n", elapsed_s());
+	repair();
+	printf("etcd restarted (%.1f s)\n", elapsed_s());
+	migrate_fixture_fault_disarm(cluster, "node2", "target-transferring");
+	(void)reap(pid);
+	check_one_copy("etcd", NULL, NULL, before);
+}
+
+static void test_disk_full(void **state)
+{
+	char work[512];
+	snprintf(work, sizeof work, "%s/nodes/node2/work",
+	         cluster_fixture_env(cluster, "PODMIG_CLUSTER_DIR"));
+	/* In node2's mount namespace, where its agent lives. */
+	char *const mount[] = {
+		"mount", "-t", "tmpfs", "-o", "size=1m", "podmig-full", work, NULL
+	};
+	char *const umount[] = { "umount", work, NULL };
+	uint64_t before = start_on_node1("full", 16);
+	node_run("node2", mount);
+	char *out = NULL;
+	int status = migrate_fixture_cli(podmig, &out, "migrate", "full", "--to", "node2", NULL);
+	node_run("node2", umount);
+	assert_int_not_equal(status, 0);
+	free(out);
+	check_one_copy("full", "rolled-back", "No space left", before);
+}
+
+int main(int argc, char *argv[])
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: test-failures PODMIG\n");
+		return 2;
+	}
+	podmig = argv[1];
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_corrupt_chunk, case_setup, case_teardown),
+		cmocka_unit_test_setup_teardown(test_target_killed_transferring, case_setup,
+		                                case_teardown),
+		cmocka_unit_test_setup_teardown(test_target_killed_restoring, case_setup,
+		                                case_teardown),
+		cmocka_unit_test_setup_teardown(test_source_killed_transferring, case_setup,
+		                                case_teardown),
+		cmocka_unit_test_setup_teardown(test_source_killed_restoring, case_setup,
+		                                case_teardown),
+		cmocka_unit_test_setup_teardown(test_link_cut, case_setup, case_teardown),
+		cmocka_unit_test_setup_teardown(test_etcd_restart, case_setup, case_teardown),
+		cmocka_unit_test_setup_teardown(test_disk_full, case_setup, case_teardown),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
