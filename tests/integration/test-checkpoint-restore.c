@@ -3,6 +3,7 @@
  * it continues from its state — a counter keeps counting, a server keeps
  * its listening socket and answers on node2. Real Podman, runc and CRIU;
  * plain HTTP to Podman (the project's Podman client is not used here). */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +19,7 @@
 
 #include "cluster-fixture.h"
 #include "macro.h"
+#include "migrate-fixture.h"
 #include "strutil.h"
 
 #define API "/v5.0.0/libpod"
@@ -103,40 +105,18 @@ static void podman_remove(const char *node, const char *name)
 }
 
 /* Whether `name` exists on `node` and, if so, is running. */
+/* Whether `name` exists on `node` and, if so, is running. */
 static bool container_running(const char *node, const char *name, bool *exists)
 {
-	char path[256];
-	char *resp = NULL;
-	long status = 0;
-	snprintf(path, sizeof path, API "/containers/%s/json", name);
-	PodmanRequest req = { .method = "GET", .path = path };
-	assert_int_equal(cluster_fixture_podman(cluster, node, &req, &status, &resp, NULL), 0);
-	*exists = status == 200;
-	bool running = false;
-	if (status == 200) {
-		json_t *root = json_loads(resp, 0, NULL);
-		assert_non_null(root);
-		running = json_is_true(json_object_get(json_object_get(root, "State"), "Running"));
-		json_decref(root);
-	}
-	free(resp);
-	return running;
+	int state = migrate_fixture_container_state(cluster, node, name);
+	assert_true(state >= 0 || state == -ENOENT);
+	*exists = state >= 0;
+	return state == 1;
 }
 
 static void counter_log(const char *node, const char *name, CounterSample **ret, size_t *ret_n)
 {
-	char path[256];
-	char *raw = NULL, *text = NULL;
-	size_t len = 0;
-	long status = 0;
-	snprintf(path, sizeof path, API "/containers/%s/logs?stdout=true&stderr=false", name);
-	PodmanRequest req = { .method = "GET", .path = path };
-	assert_int_equal(cluster_fixture_podman(cluster, node, &req, &status, &raw, &len), 0);
-	assert_int_equal(status, 200);
-	assert_int_equal(podman_logs_demux(raw, len, &text), 0);
-	assert_true(counter_samples_parse(text, ret, ret_n) >= 0);
-	free(raw);
-	free(text);
+	assert_int_equal(migrate_fixture_counter_samples(cluster, node, name, ret, ret_n), 0);
 }
 
 static void test_counter_continues(void **state)

@@ -23,6 +23,7 @@
 #include "agent.pb-c.h"
 #include "cluster-fixture.h"
 #include "macro.h"
+#include "migrate-fixture.h"
 #include "process-util.h"
 #include "rpc.h"
 #include "strutil.h"
@@ -78,106 +79,27 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Runs podmig with args (NULL-terminated); its exit status, its output
- * (stdout+stderr) in *out. */
-static int run_podmig(char **out, const char *arg, ...)
-{
-	const char *argv[20] = { podmig, arg };
-	size_t n = 2;
-	va_list ap;
-	va_start(ap, arg);
-	while (n < ELEMENTSOF(argv) - 1 && (argv[n] = va_arg(ap, const char *)))
-		n++;
-	va_end(ap);
-	argv[n] = NULL;
-	SpawnOptions o = { .stderr_to_stdout = true };
-	char *output = NULL;
-	int status = -1;
-	assert_int_equal(spawn_capture((char *const *)argv, &o, 1 << 20, &output, &status), 0);
-	printf("$ podmig %s ...: exit %d\n%s", arg, status, output);
-	if (out)
-		*out = output;
-	else
-		free(output);
-	return status;
-}
+/* The shared helpers (fixture/migrate-fixture.h), with this test's CLI. */
+#define run_podmig(out, ...) migrate_fixture_cli(podmig, out, __VA_ARGS__)
 
 /* Container state on a node: 1 running, 0 exists but not running, -1 absent. */
 static int container_state(const char *node, const char *name)
 {
-	char path[256];
-	char *resp = NULL;
-	long status = 0;
-	snprintf(path, sizeof path, API "/containers/%s/json", name);
-	PodmanRequest req = { .method = "GET", .path = path };
-	assert_int_equal(cluster_fixture_podman(cluster, node, &req, &status, &resp, NULL), 0);
-	int state = -1;
-	if (status == 200) {
-		json_t *root = json_loads(resp, 0, NULL);
-		state = json_is_true(json_object_get(json_object_get(root, "State"), "Running"));
-		json_decref(root);
-	}
-	free(resp);
-	return state;
+	int state = migrate_fixture_container_state(cluster, node, name);
+	assert_true(state >= 0 || state == -ENOENT);
+	return state == -ENOENT ? -1 : state;
 }
 
 static void counter_samples(const char *node, const char *name, CounterSample **v, size_t *n)
 {
-	char path[256];
-	char *raw = NULL, *text = NULL;
-	size_t len = 0;
-	long status = 0;
-	snprintf(path, sizeof path, API "/containers/%s/logs?stdout=true", name);
-	PodmanRequest req = { .method = "GET", .path = path };
-	assert_int_equal(cluster_fixture_podman(cluster, node, &req, &status, &raw, &len), 0);
-	assert_int_equal(status, 200);
-	assert_int_equal(podman_logs_demux(raw, len, &text), 0);
-	assert_true(counter_samples_parse(text, v, n) >= 0);
-	free(raw);
-	free(text);
-}
-
-/* Waits until node's agent publishes the container (the CLI finds it there). */
-static void wait_published(const char *node, const char *name)
-{
-	for (int i = 0; i < 100; i++) {
-		char *out = NULL;
-		if (run_podmig(&out, "ps", "--json", NULL) == 0) {
-			json_t *all = json_loads(out, 0, NULL);
-			size_t k;
-			json_t *ct;
-			bool found = false;
-			json_array_foreach(all, k, ct) found |=
-			        streq_ptr(json_string_value(json_object_get(ct, "name")), name) &&
-			        streq_ptr(json_string_value(json_object_get(ct, "node")), node);
-			json_decref(all);
-			free(out);
-			if (found)
-				return;
-		} else
-			free(out);
-		usleep(200 * 1000);
-	}
-	fail_msg("%s never appeared on %s in podmig ps", name, node);
+	assert_int_equal(migrate_fixture_counter_samples(cluster, node, name, v, n), 0);
 }
 
 static void start_counter(const char *node, const char *name)
 {
-	char spec[256], path[256];
-	long status = 0;
-	char *resp = NULL;
-	snprintf(spec, sizeof spec, "{\"name\":\"%s\",\"image\":\"localhost/podmig/counter\"}",
-	         name);
-	PodmanRequest create = { .method = "POST", .path = API "/containers/create", .body = spec };
-	assert_int_equal(cluster_fixture_podman(cluster, node, &create, &status, &resp, NULL), 0);
-	if (status != 201)
-		fail_msg("create %s on %s: %ld %s", name, node, status, resp);
-	free(resp);
-	snprintf(path, sizeof path, API "/containers/%s/start", name);
-	PodmanRequest start = { .method = "POST", .path = path };
-	assert_int_equal(cluster_fixture_podman(cluster, node, &start, &status, NULL, NULL), 0);
-	assert_int_equal(status, 204);
-	wait_published(node, name);
+	assert_int_equal(migrate_fixture_start_container(cluster, podmig, node, name,
+	                                                 "localhost/podmig/counter", NULL),
+	                 0);
 }
 
 /* The number of migration records for container in `podmig history`. */
