@@ -33,6 +33,12 @@ static int spawn_internal(char *const argv[], const SpawnOptions *options, int s
 		else if (r == 0 && options->quiet)
 			r = posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null",
 			                                     O_WRONLY, 0);
+	} else if (r == 0 && options->log_path) {
+		/* No O_CLOEXEC: this descriptor is the child's stdout. */
+		r = posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, options->log_path,
+		                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
+		if (r == 0)
+			r = posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
 	} else if (r == 0 && options->quiet) {
 		r = posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
 		if (r == 0)

@@ -10,6 +10,7 @@ typedef struct SpawnOptions {
 	char *const *envp;     /* NULL: inherit this process's environment */
 	bool stderr_to_stdout; /* with spawn_capture: capture stderr too */
 	bool quiet;            /* send stdout/stderr that is not captured to /dev/null */
+	const char *log_path;  /* append stdout and stderr to this file instead */
 } SpawnOptions;
 
 /* Runs argv (argv[0] looked up in PATH), waits, and returns its exit status

@@ -4,8 +4,10 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -60,6 +62,27 @@ static void test_spawn_capture_limit_and_stderr(void **state)
 	free(out);
 }
 
+static void test_spawn_log_path(void **state)
+{
+	char path[] = "/tmp/podmig-test-spawn-log.XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	char *const argv[] = { "sh", "-c", "echo out; echo err >&2", NULL };
+	SpawnOptions o = { .log_path = path };
+	int status = -1;
+	assert_int_equal(spawn_wait(argv, &o, &status), 0);
+	assert_int_equal(spawn_wait(argv, &o, &status), 0); /* appends */
+	char buf[64] = "";
+	FILE *f = fopen(path, "re");
+	assert_non_null(f);
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	unlink(path);
+	assert_int_equal(n, 16);
+	assert_string_equal(buf, "out\nerr\nout\nerr\n");
+}
+
 static void test_spawn_killed(void **state)
 {
 	char *const argv[] = { "sh", "-c", "kill -9 $$", NULL };
@@ -75,6 +98,7 @@ int main(void)
 		cmocka_unit_test(test_spawn_missing_program),
 		cmocka_unit_test(test_spawn_capture),
 		cmocka_unit_test(test_spawn_capture_limit_and_stderr),
+		cmocka_unit_test(test_spawn_log_path),
 		cmocka_unit_test(test_spawn_killed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,17 +2,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 
+#include "process-util.h"
 #include "rpc-testutil.h"
 #include "strutil.h"
-
-extern char **environ;
 
 static int testing_echo(RpcServerCall *c, void *userdata)
 {
@@ -135,32 +132,16 @@ int test_server_start(const RpcOptions *options, RpcServer **ret)
 
 int test_spawn(char *const argv[], const char *log_path, pid_t *ret_pid)
 {
-	posix_spawn_file_actions_t fa;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_addopen(&fa, 1, log_path ?: "/dev/null",
-	                                 O_WRONLY | O_CREAT | O_APPEND, 0644);
-	posix_spawn_file_actions_adddup2(&fa, 1, 2);
-	pid_t pid;
-	int r = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	if (r != 0)
-		return -r;
-	*ret_pid = pid;
-	return 0;
+	SpawnOptions o = { .log_path = log_path ?: "/dev/null" };
+	return spawn_start(argv, &o, ret_pid);
 }
 
 int test_spawn_wait(char *const argv[])
 {
-	pid_t pid;
-	int r = test_spawn(argv, NULL, &pid);
-	if (r < 0)
-		return r;
-	int status;
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return -errno;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	SpawnOptions o = { .quiet = true };
+	int status = -1;
+	int r = spawn_wait(argv, &o, &status);
+	return r < 0 ? r : status;
 }
 
 int test_tmpdir_new(const char *name, char **ret)
