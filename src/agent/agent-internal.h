@@ -60,6 +60,12 @@ static inline uint64_t now_usec(clockid_t clock)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/* Wall-clock milliseconds, as migration records stamp their phases. */
+static inline uint64_t wall_ms(void)
+{
+	return now_usec(CLOCK_REALTIME) / 1000;
+}
+
 /* Whether a migration handler of this process is working on `id`. */
 bool agent_migration_active(Agent *a, const char *id);
 

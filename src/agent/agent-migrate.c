@@ -48,11 +48,6 @@
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(EVP_MD_CTX *, EVP_MD_CTX_free);
 
-static uint64_t wall_ms(void)
-{
-	return now_usec(CLOCK_REALTIME) / 1000;
-}
-
 static void sleep_usec(uint64_t usec)
 {
 	struct timespec ts = { .tv_sec = (time_t)(usec / 1000000),
@@ -582,13 +577,7 @@ static int precopy_send(const char *path, bool previous, void *userdata)
 			break;
 		/* Through the same path as a streamed export: checksum, chunks,
 		 * and (for the final archive) the move to transferring. */
-		if (!s->transferring && !previous) {
-			s->transferring = true;
-			if ((r = record_advance(s->a, &s->rec, MIGRATION_TRANSFERRING, NULL)) < 0)
-				return r;
-			source_progress(s, true);
-		}
-		if ((r = source_push(s, buf, (size_t)n)) < 0)
+		if ((r = source_on_archive(buf, (size_t)n, s)) < 0)
 			return r;
 	}
 	r = source_send_trailer(s);

@@ -34,11 +34,6 @@
  * checked for a side effect (remove / restore) a crash may have cut short. */
 #define RECOVERY_HORIZON_MS (24 * 3600 * 1000ULL)
 
-static uint64_t wall_ms(void)
-{
-	return now_usec(CLOCK_REALTIME) / 1000;
-}
-
 /* The container's state here; negative if Podman cannot say (then nothing
  * is decided this round). */
 static int local_state(Agent *a, const char *name, LocalState *ret)
