@@ -672,6 +672,9 @@ int agent_handle_migrate(RpcServerCall *call, void *userdata)
 		return rpc_server_call_error(call, RPC_INVALID_ARGUMENT,
 		                             "container %s is already on node %s", req->container,
 		                             self);
+	if (*req->decision_id && !migration_id_valid(req->decision_id))
+		return rpc_server_call_error(call, RPC_INVALID_ARGUMENT,
+		                             "'%s' is not a valid decision id", req->decision_id);
 
 	r = podman_container_inspect(a->podman, req->container, &ins, &e);
 	if (r == PODMAN_NOT_FOUND)
@@ -715,6 +718,7 @@ int agent_handle_migrate(RpcServerCall *call, void *userdata)
 		                             "node %s is already in %u migration(s), its limit",
 		                             self, a->config->max_migrations);
 	}
+	snprintf(s.rec.decision, sizeof s.rec.decision, "%s", req->decision_id);
 	if (ins.image && !(s.rec.image = strdup(ins.image)))
 		r = -ENOMEM;
 	s.rec.mode =

@@ -112,7 +112,7 @@ bool migration_name_valid(const char *s)
 	return true;
 }
 
-static bool id_valid(const char *s)
+bool migration_id_valid(const char *s)
 {
 	return s && *s && strlen(s) < MIGRATION_ID_MAX && migration_name_valid(s);
 }
@@ -168,13 +168,14 @@ int migration_record_to_json(const MigrationRecord *rec, char **ret)
 		    json_object_set_new(times, phase_names[p],
 		                        json_integer((json_int_t)rec->phase_time_ms[p])) < 0)
 			return -ENOMEM;
-	root = json_pack(
-	        "{s:s, s:s, s:s, s:s, s:s?, s:s, s:s, s:s, s:O, s:I, s:I, s:s?}", "id", rec->id,
-	        "container", rec->container, "source", rec->source, "target", rec->target, "image",
-	        rec->image, "reason", migration_reason_to_string(rec->reason), "mode",
-	        migration_mode_to_string(rec->mode), "phase", migration_phase_to_string(rec->phase),
-	        "phase_times_ms", times, "bytes", (json_int_t)rec->bytes, "downtime_ms",
-	        (json_int_t)rec->downtime_ms, "error", rec->error);
+	root = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s, s:s, s:s, s:O, s:I, s:I, s:s?, s:s*}",
+	                 "id", rec->id, "container", rec->container, "source", rec->source,
+	                 "target", rec->target, "image", rec->image, "reason",
+	                 migration_reason_to_string(rec->reason), "mode",
+	                 migration_mode_to_string(rec->mode), "phase",
+	                 migration_phase_to_string(rec->phase), "phase_times_ms", times, "bytes",
+	                 (json_int_t)rec->bytes, "downtime_ms", (json_int_t)rec->downtime_ms,
+	                 "error", rec->error, "decision", rec->decision[0] ? rec->decision : NULL);
 	if (!root)
 		return -EINVAL;
 	char *s = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -199,20 +200,22 @@ static int dup_optional(json_t *v, char **ret)
 int migration_record_from_json(const char *text, size_t size, MigrationRecord *ret)
 {
 	_cleanup_json_ json_t *root = json_loadb(text, size, JSON_REJECT_DUPLICATES, NULL);
-	const char *id, *container, *source, *target, *reason, *mode, *phase;
+	const char *id, *container, *source, *target, *reason, *mode, *phase, *decision = NULL;
 	json_t *times, *image = NULL, *error = NULL;
 	json_int_t bytes = 0, downtime = 0;
 	MigrationRecord r = {};
 	int x;
 
 	if (!root ||
-	    json_unpack(root, "{s:s, s:s, s:s, s:s, s?o, s:s, s:s, s:s, s:o, s:I, s:I, s?o}", "id",
-	                &id, "container", &container, "source", &source, "target", &target, "image",
-	                &image, "reason", &reason, "mode", &mode, "phase", &phase, "phase_times_ms",
-	                &times, "bytes", &bytes, "downtime_ms", &downtime, "error", &error) < 0)
+	    json_unpack(root, "{s:s, s:s, s:s, s:s, s?o, s:s, s:s, s:s, s:o, s:I, s:I, s?o, s?s}",
+	                "id", &id, "container", &container, "source", &source, "target", &target,
+	                "image", &image, "reason", &reason, "mode", &mode, "phase", &phase,
+	                "phase_times_ms", &times, "bytes", &bytes, "downtime_ms", &downtime,
+	                "error", &error, "decision", &decision) < 0)
 		return -EBADMSG;
-	if (!id_valid(id) || !migration_name_valid(container) || !migration_name_valid(source) ||
-	    !migration_name_valid(target) || bytes < 0 || downtime < 0 || !json_is_object(times))
+	if (!migration_id_valid(id) || !migration_name_valid(container) ||
+	    !migration_name_valid(source) || !migration_name_valid(target) || bytes < 0 ||
+	    downtime < 0 || !json_is_object(times) || (decision && !migration_id_valid(decision)))
 		return -EBADMSG;
 	if ((x = migration_reason_from_string(reason)) < 0)
 		return -EBADMSG;
@@ -234,6 +237,8 @@ int migration_record_from_json(const char *text, size_t size, MigrationRecord *r
 		r.phase_time_ms[p] = (uint64_t)json_integer_value(v);
 	}
 	snprintf(r.id, sizeof r.id, "%s", id);
+	if (decision)
+		snprintf(r.decision, sizeof r.decision, "%s", decision);
 	r.bytes = (uint64_t)bytes;
 	r.downtime_ms = (uint64_t)downtime;
 	r.container = strdup(container);
@@ -321,7 +326,7 @@ int migration_record_load(EtcdClient *c, const char *prefix, const char *id, Mig
 	EtcdKeyValue kv;
 	int r;
 
-	if (!id_valid(id))
+	if (!migration_id_valid(id))
 		return -EINVAL;
 	if (!(key = record_key(prefix, id)))
 		return -ENOMEM;

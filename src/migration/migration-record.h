@@ -56,6 +56,9 @@ typedef enum MigrationMode {
 
 typedef struct MigrationRecord {
 	char id[MIGRATION_ID_MAX];
+	/* the scheduler's decision that started it (<prefix>decisions/<id>);
+	 * empty for a manual migration */
+	char decision[MIGRATION_ID_MAX];
 	char *container;
 	char *source;
 	char *target;
@@ -84,6 +87,8 @@ bool migration_phase_can_advance(MigrationPhase from, MigrationPhase to);
 /* Names podmig accepts for containers and nodes: 1..253 bytes of
  * [A-Za-z0-9_.-], starting with an alphanumeric (Podman's own rule). */
 bool migration_name_valid(const char *s);
+/* Ids of records and decisions: a valid name shorter than MIGRATION_ID_MAX. */
+bool migration_id_valid(const char *s);
 
 /* Fills a new record in phase `planned` with a fresh id (time-ordered, so
  * keys sort oldest first). Copies the strings. */

@@ -102,8 +102,14 @@ static void test_json_roundtrip(void **state)
 	assert_int_equal(migration_record_to_json(&rec, &json), 0);
 	assert_non_null(strstr(json, "\"phase\":\"rolled-back\""));
 	assert_non_null(strstr(json, "\"reason\":\"drain\""));
+	/* no decision: the key is absent, not null */
+	assert_null(strstr(json, "decision"));
+	free(json);
+	snprintf(rec.decision, sizeof rec.decision, "d-1795730000000-0a1b2c3d");
+	assert_int_equal(migration_record_to_json(&rec, &json), 0);
 
 	assert_int_equal(migration_record_from_json(json, strlen(json), &back), 0);
+	assert_string_equal(back.decision, "d-1795730000000-0a1b2c3d");
 	assert_string_equal(back.id, rec.id);
 	assert_string_equal(back.container, "counter");
 	assert_string_equal(back.target, "node2");
@@ -147,6 +153,10 @@ static void test_json_rejects(void **state)
 		"{\"id\":\"m-1\",\"container\":\"c\",\"source\":\"a\",\"target\":\"b\","
 		"\"reason\":\"manual\",\"mode\":\"stop-and-copy\",\"phase\":\"done\","
 		"\"phase_times_ms\":{},\"bytes\":0,\"downtime_ms\":0,\"error\":5}",
+		/* a decision id that is a path */
+		"{\"id\":\"m-1\",\"container\":\"c\",\"source\":\"a\",\"target\":\"b\","
+		"\"reason\":\"manual\",\"mode\":\"stop-and-copy\",\"phase\":\"done\","
+		"\"phase_times_ms\":{},\"bytes\":0,\"downtime_ms\":0,\"decision\":\"../d\"}",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		MigrationRecord rec = { .bytes = 42 };
