@@ -13,6 +13,29 @@
 #include "strutil.h"
 #include "verbs.h"
 
+/* Who leads the schedulers, and which nodes are drained. */
+static void nodes_footer(const ClusterOptions *o)
+{
+	_cleanup_(etcd_client_freep) EtcdClient *etcd = NULL;
+	_cleanup_free_ char *drain = NULL;
+	EtcdKeyValue *kvs = NULL;
+	size_t n = 0;
+	char leader[256];
+	if (cli_etcd_connect(o, &etcd) < 0)
+		return;
+	int r = cli_scheduler_leader(o, etcd, leader, sizeof leader);
+	if (r >= 0)
+		printf("\nscheduler leader: %s\n", r > 0 ? leader : "none");
+	if (asprintf(&drain, "%sdrain/", o->prefix) < 0 ||
+	    etcd_get_prefix(etcd, drain, &kvs, &n, NULL) < 0)
+		return;
+	for (size_t i = 0; i < n; i++)
+		printf("%s%s", i ? ", " : "drained: ", kvs[i].key + strlen(drain));
+	if (n)
+		putchar('\n');
+	etcd_key_values_free(kvs, n);
+}
+
 int verb_nodes(int argc, char *argv[])
 {
 	_cleanup_json_ json_t *nodes = NULL;
@@ -70,6 +93,7 @@ int verb_nodes(int argc, char *argv[])
 		       json_get_string(node, "address"), cpup, memp, rx, tx,
 		       (long long)json_get_i64(node, "containers", 0), age);
 	}
+	nodes_footer(&o);
 	return EXIT_SUCCESS;
 }
 

@@ -328,9 +328,9 @@ int verb_history(int argc, char *argv[])
 		}
 		ret = all ? cli_print_json(all) : EXIT_FAILURE;
 	} else {
-		printf("%-28s %-20s %-8s %-8s %-9s %-12s %-20s %9s %9s %8s  %s\n", "ID",
+		printf("%-28s %-20s %-8s %-8s %-9s %-12s %-20s %9s %9s %8s %-26s %s\n", "ID",
 		       "CONTAINER", "FROM", "TO", "REASON", "PHASE", "STARTED", "DURATION",
-		       "DOWNTIME", "BYTES", "ERROR");
+		       "DOWNTIME", "BYTES", "DECISION", "ERROR");
 		for (size_t i = n; i-- > 0;) {
 			const MigrationRecord *m = &recs[i];
 			char when[32] = "-", dur[16] = "-", down[16] = "-", bytes[16];
@@ -345,11 +345,11 @@ int verb_history(int argc, char *argv[])
 			if (m->downtime_ms)
 				snprintf(down, sizeof down, "%.2fs", (double)m->downtime_ms / 1000);
 			cli_format_bytes((double)m->bytes, bytes, sizeof bytes);
-			printf("%-28s %-20.20s %-8s %-8s %-9s %-12s %-20s %9s %9s %8s  %s\n", m->id,
-			       m->container, m->source, m->target,
+			printf("%-28s %-20.20s %-8s %-8s %-9s %-12s %-20s %9s %9s %8s %-26s %s\n",
+			       m->id, m->container, m->source, m->target,
 			       migration_reason_to_string(m->reason),
 			       migration_phase_to_string(m->phase), when, dur, down, bytes,
-			       m->error ?: "");
+			       m->decision[0] ? m->decision : "-", m->error ?: "");
 		}
 	}
 	migration_records_free(recs, n);

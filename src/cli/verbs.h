@@ -1,7 +1,19 @@
 /* verbs.h — the podmig commands that live outside main.c. */
 #pragma once
 
+#include <stddef.h>
+
+#include "cli-common.h"
+
 int verb_nodes(int argc, char *argv[]);
 int verb_ps(int argc, char *argv[]);
 int verb_migrate(int argc, char *argv[]);
 int verb_history(int argc, char *argv[]);
+int verb_plan(int argc, char *argv[]);
+int verb_decisions(int argc, char *argv[]);
+int verb_drain(int argc, char *argv[]);
+int verb_undrain(int argc, char *argv[]);
+
+/* The scheduler leader's name in buf ("" if none): 1 if one leads, 0 if none, or a
+ * negative errno. */
+int cli_scheduler_leader(const ClusterOptions *o, EtcdClient *etcd, char *buf, size_t size);
