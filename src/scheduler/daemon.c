@@ -134,7 +134,8 @@ typedef struct Worker {
 	pthread_t thread;
 	bool started;
 	atomic_bool finished;
-	uint64_t finished_at; /* monotonic */
+	uint64_t finished_at;      /* monotonic */
+	uint64_t finished_at_wall; /* wall clock, as records keep time */
 	char *container, *source, *source_address, *target;
 	char decision[MIGRATION_ID_MAX];
 	char migration_id[MIGRATION_ID_MAX];
@@ -253,6 +254,7 @@ static void *worker_main(void *userdata)
 		            phase[0] ? phase : "without an outcome", error[0] ? ": " : "", error);
 out:
 	w->finished_at = clock_usec(CLOCK_MONOTONIC);
+	w->finished_at_wall = clock_usec(CLOCK_REALTIME);
 	atomic_store(&w->finished, true);
 	return NULL;
 }
@@ -384,7 +386,6 @@ static int view_add_workers(Scheduler *s, SchedView *v)
 	if (!m)
 		return -ENOMEM;
 	v->migrations = m;
-	uint64_t now = clock_usec(CLOCK_REALTIME);
 	for (size_t i = 0; i < s->n_workers; i++) {
 		Worker *w = s->workers[i];
 		bool finished = atomic_load(&w->finished);
@@ -397,7 +398,7 @@ static int view_add_workers(Scheduler *s, SchedView *v)
 			                   : SCHED_MIGRATION_UNDONE,
 			.automatic = true,
 			.started_usec = w->started_usec,
-			.ended_usec = finished ? now : 0,
+			.ended_usec = finished ? w->finished_at_wall : 0,
 		};
 		if (!x.container || !x.source || !x.target) {
 			free(x.container);
