@@ -831,8 +831,11 @@ static int decide_node(Ctx *c, size_t s, SchedDecision *d)
 	node_free = node_slots(c, s);
 	if (cluster_free == 0) {
 		deferred(d, &why);
-		buf_printf(&why, "%u of %u migrations under way in the cluster", c->busy,
-		           p->max_concurrent);
+		if (p->max_concurrent == 0)
+			buf_printf(&why, "the policy allows no migration (max_concurrent 0)");
+		else
+			buf_printf(&why, "%u of %u migrations under way in the cluster", c->busy,
+			           p->max_concurrent);
 		return buf_take(&why, &d->why);
 	}
 	if (node_free == 0) {
