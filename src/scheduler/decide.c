@@ -807,7 +807,7 @@ static int decide_node(Ctx *c, size_t s, SchedDecision *d)
 	_cleanup_free_ const SchedContainer **cts = NULL;
 	_cleanup_free_ ssize_t *target = NULL;
 	double excess[SCHED_RESOURCES] = {}, moved[SCHED_RESOURCES] = {}, bandwidth;
-	bool need[SCHED_RESOURCES] = {};
+	bool need[SCHED_RESOURCES] = {}, unknown[SCHED_RESOURCES] = {};
 	size_t n_ok = 0, n_nofit = 0, n_order = 0, max_size;
 	unsigned cluster_free, node_free;
 	int r;
@@ -925,6 +925,7 @@ static int decide_node(Ctx *c, size_t s, SchedDecision *d)
 	} else {
 		SchedSelection sel;
 		Relief rl;
+		bool measurable = false, known[SCHED_RESOURCES] = {};
 
 		for (PlacementResource q = 0; q < SCHED_RESOURCES; q++) {
 			double floor_pct = v->threshold[q] - p->margin;
@@ -946,6 +947,24 @@ static int decide_node(Ctx *c, size_t s, SchedDecision *d)
 		for (size_t i = 0; i < n_ok; i++) {
 			memcpy(demand[i], d->candidates[ok[i]].demand, sizeof(demand[i]));
 			cost[i] = d->candidates[ok[i]].cost_sec;
+			for (PlacementResource q = 0; q < SCHED_RESOURCES; q++)
+				known[q] = known[q] || demand[i][q] > 0;
+		}
+		/* A resource no candidate reports a demand of (network, when the agents cannot
+		 * tell) cannot guide the choice: it is left out, and said so. */
+		for (PlacementResource q = 0; q < SCHED_RESOURCES; q++) {
+			unknown[q] = need[q] && !known[q];
+			need[q] = need[q] && !unknown[q];
+			measurable = measurable || need[q];
+		}
+		if (!measurable) {
+			d->outcome = SCHED_OUTCOME_NO_CANDIDATE;
+			buf_printf(&why,
+			           ": no candidate reports a %s demand, so none is known to "
+			           "relieve it",
+			           resource_labels[d->resource]);
+			release_targets(c);
+			return buf_take(&why, &d->why);
 		}
 		r = sched_select_set((const double(*)[SCHED_RESOURCES])demand, cost, n_ok, excess,
 		                     need, max_size, chosen, &sel);
@@ -1037,6 +1056,10 @@ static int decide_node(Ctx *c, size_t s, SchedDecision *d)
 		if (d->relief < 1)
 			buf_printf(&why, "; relieves %.0f%% of the excess (at most %zu move%s now)",
 			           d->relief * 100, max_size, max_size == 1 ? "" : "s");
+		for (PlacementResource q = 0; q < SCHED_RESOURCES; q++)
+			if (unknown[q])
+				buf_printf(&why, "; no %s demand known, %s not counted",
+				           resource_labels[q], resource_labels[q]);
 	}
 	release_targets(c);
 	return buf_take(&why, &d->why);

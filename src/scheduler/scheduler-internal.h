@@ -24,15 +24,16 @@ void sched_verdict_compute(const SchedNode *n, const SchedPolicy *p, uint64_t no
 typedef struct SchedSelection {
 	bool full;       /* every overloaded resource relieved */
 	double fraction; /* min over the resources of relief ÷ excess, capped at 1 */
+	double total;    /* sum over the resources of the same */
 	double cost;
 	size_t size;
 } SchedSelection;
 
 /* The set of candidates (demand per resource, cost) of at most `max_size` members, non-empty,
  * that relieves excess[r] for every r with need[r] at the least cost; if none does, the one
- * with the highest relief fraction, ties by cost. chosen[] (n entries) is set. Exact for small
- * inputs (SCHED_EXACT_CANDIDATES_MAX, SCHED_SUBSETS_MAX), greedy otherwise. Returns 0 (also
- * with an empty set when n or max_size is 0), -ENOMEM. */
+ * with the highest relief fraction (ties: the highest total, then the least cost). chosen[] (n
+ * entries) is set. Exact for small inputs (SCHED_EXACT_CANDIDATES_MAX, SCHED_SUBSETS_MAX), greedy
+ * otherwise. Returns 0 (also with an empty set when n or max_size is 0), -ENOMEM. */
 int sched_select_set(const double (*demand)[SCHED_RESOURCES], const double *cost, size_t n,
                      const double excess[SCHED_RESOURCES], const bool need[SCHED_RESOURCES],
                      size_t max_size, bool *chosen, SchedSelection *ret);

@@ -26,7 +26,10 @@
  *    eligible target alone. Of these, the set that brings every overloaded resource below
  *    threshold − margin at the least migration cost (memory to copy ÷ bandwidth to the
  *    targets, plus the container's mean past downtime) is chosen, within the free slots.
- *    If no set relieves the node fully, the set that relieves it most. A drained node's
+ *    If no set relieves the node fully, the set that relieves it most (the least relieved
+ *    resource first, then the sum over resources, then the cost). A resource no candidate
+ *    reports a demand of (network demand may be unknown: 0) does not steer the choice; when
+ *    no overloaded resource is left to steer it, nothing moves (NO_CANDIDATE). A drained node's
  *    candidates ignore the container cooldown and are all chosen, up to the free slots.
  * 4. Placement. The chosen containers are placed by the policy's solver (the ant colony by
  *    default) over the eligible targets: live, neither drained nor overloaded, not the

@@ -23,8 +23,23 @@ double sched_relief_fraction(const double sum[SCHED_RESOURCES],
 	return f >= 1 - RELIEF_EPSILON ? 1 : MAX(f, 0);
 }
 
+static SchedSelection selection(const double sum[SCHED_RESOURCES], double cost, size_t size,
+                                const double excess[SCHED_RESOURCES],
+                                const bool need[SCHED_RESOURCES])
+{
+	double f = sched_relief_fraction(sum, excess, need), total = 0;
+
+	for (PlacementResource r = 0; r < SCHED_RESOURCES; r++)
+		if (need[r] && excess[r] > 0)
+			total += MIN(MAX(sum[r], 0) / excess[r], 1);
+	return (SchedSelection){
+		.full = f >= 1, .fraction = f, .total = total, .cost = cost, .size = size
+	};
+}
+
 /* Is a better than b? Full relief first, then the least cost (fewer containers on a tie);
- * otherwise the most relief, then the least cost. */
+ * otherwise the most relief (the least relieved resource, then all of them), then the least
+ * cost. */
 static bool better(const SchedSelection *a, const SchedSelection *b)
 {
 	if (b->size == 0)
@@ -33,6 +48,8 @@ static bool better(const SchedSelection *a, const SchedSelection *b)
 		return a->full;
 	if (!a->full && fabs(a->fraction - b->fraction) > RELIEF_EPSILON)
 		return a->fraction > b->fraction;
+	if (!a->full && fabs(a->total - b->total) > RELIEF_EPSILON)
+		return a->total > b->total;
 	if (fabs(a->cost - b->cost) > 1e-12 * MAX(1, fabs(b->cost)))
 		return a->cost < b->cost;
 	return a->size < b->size;
@@ -51,8 +68,7 @@ typedef struct Search {
 static void search(Search *s, size_t i, double sum[SCHED_RESOURCES], double cost, size_t size)
 {
 	if (size > 0) {
-		double f = sched_relief_fraction(sum, s->excess, s->need);
-		SchedSelection here = { .full = f >= 1, .fraction = f, .cost = cost, .size = size };
+		SchedSelection here = selection(sum, cost, size, s->excess, s->need);
 
 		if (better(&here, &s->best)) {
 			s->best = here;
@@ -148,13 +164,18 @@ static void greedy(Search *s)
 		dropped = false;
 		for (size_t j = 0; j < s->n; j++) {
 			double without[SCHED_RESOURCES];
+			SchedSelection with, less;
 
 			if (!s->current[j] || size <= 1)
 				continue;
 			for (PlacementResource r = 0; r < SCHED_RESOURCES; r++)
 				without[r] = sum[r] - s->demand[j][r];
-			if (sched_relief_fraction(without, s->excess, s->need) >=
-			            sched_relief_fraction(sum, s->excess, s->need) &&
+			with = selection(sum, cost, size, s->excess, s->need);
+			less = selection(without, cost - s->cost[j], size - 1, s->excess, s->need);
+			/* it may go if the set relieves as much without it */
+			if (less.full == with.full &&
+			    less.fraction >= with.fraction - RELIEF_EPSILON &&
+			    less.total >= with.total - RELIEF_EPSILON &&
 			    (drop == s->n || s->cost[j] > s->cost[drop]))
 				drop = j;
 		}
@@ -169,10 +190,7 @@ static void greedy(Search *s)
 	}
 
 	if (size > 0) {
-		double f = sched_relief_fraction(sum, s->excess, s->need);
-		s->best = (SchedSelection){
-			.full = f >= 1, .fraction = f, .cost = cost, .size = size
-		};
+		s->best = selection(sum, cost, size, s->excess, s->need);
 		memcpy(s->best_chosen, s->current, s->n * sizeof(bool));
 	}
 }

@@ -630,6 +630,38 @@ static void test_partial_relief(void **state)
 	fixture_free(f);
 }
 
+/* Network demand the agents cannot tell (0) does not steer the choice. */
+static void test_unknown_demand(void **state)
+{
+	Fixture *f = fixture_new();
+	double s[] = { 50, 50, 50 };
+	SchedNode *n = node_add(f, "node1", s, 3);
+	const SchedDecision *d;
+
+	for (size_t i = 0; i < n->n_samples; i++)
+		n->samples[i].percent[PLACEMENT_NETWORK] = 95;
+	n->used[PLACEMENT_NETWORK] = 0.95 * LINK;
+	ct_add(n, "a", 0.3, 10 * MIB);
+	ct_add(n, "b", 0.2, 10 * MIB);
+	node_at(f, "node2", 10);
+	d = &decide(f)->decisions[0];
+	assert_int_equal(d->resource, PLACEMENT_NETWORK);
+	assert_int_equal(d->outcome, SCHED_OUTCOME_NO_CANDIDATE);
+	assert_contains(d->why, "node1 network 95% > 80% for 3 samples: no candidate reports a "
+	                        "network demand, so none is known to relieve it");
+
+	/* CPU overloaded too: chosen by CPU alone */
+	for (size_t i = 0; i < n->n_samples; i++)
+		n->samples[i].percent[PLACEMENT_CPU] = 95;
+	n->used[PLACEMENT_CPU] = 0.95 * CORES;
+	d = &decide(f)->decisions[0];
+	assert_int_equal(d->outcome, SCHED_OUTCOME_MIGRATE);
+	assert_non_null(target_of(d, "a"));
+	assert_contains(d->why, "; no network demand known, network not counted");
+	assert_float_equal(d->relief, 0.3, 1e-9);
+	fixture_free(f);
+}
+
 static void test_drain(void **state)
 {
 	Fixture *f = fixture_new();
@@ -944,7 +976,7 @@ static void test_select_brute_force(void **state)
 		                                  excess, need, slots, chosen, &sel),
 		                 0);
 		for (unsigned mask = 1; mask < (1u << n); mask++) {
-			double sum[SCHED_RESOURCES] = {}, c = 0, frac;
+			double sum[SCHED_RESOURCES] = {}, c = 0, frac, total = 0;
 			size_t size = (size_t)__builtin_popcount(mask);
 			bool full, better;
 
@@ -958,20 +990,26 @@ static void test_select_brute_force(void **state)
 				}
 			frac = sched_relief_fraction(sum, excess, need);
 			full = frac >= 1;
+			for (PlacementResource r = 0; r < SCHED_RESOURCES; r++)
+				if (need[r] && excess[r] > 0)
+					total += MIN(sum[r] / excess[r], 1);
 			if (best.size == 0)
 				better = true;
 			else if (full != best.full)
 				better = full;
 			else if (!full && fabs(frac - best.fraction) > 1e-9)
 				better = frac > best.fraction;
+			else if (!full && fabs(total - best.total) > 1e-9)
+				better = total > best.total;
 			else
 				better = c < best.cost - 1e-12;
 			if (better)
-				best = (SchedSelection){ full, frac, c, size };
+				best = (SchedSelection){ full, frac, total, c, size };
 		}
 		assert_int_equal(sel.size > 0, best.size > 0);
 		assert_int_equal(sel.full, best.full);
 		assert_float_equal(sel.fraction, best.fraction, 1e-9);
+		assert_float_equal(sel.total, best.total, 1e-9);
 		assert_float_equal(sel.cost, best.cost, 1e-9);
 	}
 }
@@ -1146,6 +1184,7 @@ int main(void)
 		cmocka_unit_test(test_nothing_fits),
 		cmocka_unit_test(test_least_cost),
 		cmocka_unit_test(test_partial_relief),
+		cmocka_unit_test(test_unknown_demand),
 		cmocka_unit_test(test_drain),
 		cmocka_unit_test(test_in_flight_load),
 		cmocka_unit_test(test_policy_override),
