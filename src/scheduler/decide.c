@@ -401,17 +401,18 @@ static void release_targets(Ctx *c)
 	c->n_targets = 0;
 }
 
-/* Does the container fit alone on an eligible target? One beyond the target list that takes
- * it joins the list. */
-static bool fits_somewhere(Ctx *c, size_t s, const double demand[SCHED_RESOURCES])
+/* Does the container fit alone on an eligible target open to it? One beyond the target list
+ * that takes it joins the list. */
+static bool fits_somewhere(Ctx *c, size_t s, const SchedContainer *ct)
 {
 	for (size_t k = 0; k < c->n_targets; k++)
-		if (fits(c, c->targets[k], demand))
+		if (fits(c, c->targets[k], ct->demand) && !forbidden(c, ct->name, c->targets[k]))
 			return true;
 	if (c->n_targets >= c->n_eligible)
 		return false;
 	for (size_t t = 0; t < c->view->n_nodes; t++)
-		if (!c->work[t].in_targets && eligible(c, s, t) && fits(c, t, demand)) {
+		if (!c->work[t].in_targets && eligible(c, s, t) && fits(c, t, ct->demand) &&
+		    !forbidden(c, ct->name, t)) {
 			c->work[t].in_targets = true;
 			c->targets[c->n_targets++] = t;
 			return true;
@@ -873,7 +874,7 @@ static int decide_node(Ctx *c, size_t s, SchedDecision *d)
 		memcpy(cand->demand, ct->demand, sizeof(cand->demand));
 		cand->skipped = container_skip(c, ct, d->drain, &downtime);
 		cand->cost_sec = ct->memory_bytes / bandwidth + downtime;
-		if (!cand->skipped && !fits_somewhere(c, s, ct->demand)) {
+		if (!cand->skipped && !fits_somewhere(c, s, ct)) {
 			cand->skipped = FITS_NOWHERE;
 			n_nofit++;
 		}

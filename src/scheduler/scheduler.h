@@ -23,10 +23,10 @@
  * 3. Selection. Candidates are the node's running containers that are not labelled
  *    podmig.migrate=false, not migrating now, not in their container cooldown (a migration
  *    of theirs ended less than `container_cooldown_sec` ago), and that fit on at least one
- *    eligible target alone. Of these, the set that brings every overloaded resource below
- *    threshold − margin at the least migration cost (memory to copy ÷ bandwidth to the
- *    targets, plus the container's mean past downtime) is chosen, within the free slots.
- *    If no set relieves the node fully, the set that relieves it most (the least relieved
+ *    eligible target open to them (rule 4's return cooldown) alone. Of these, the set that brings
+ * every overloaded resource below threshold − margin at the least migration cost (memory to copy ÷
+ * bandwidth to the targets, plus the container's mean past downtime) is chosen, within the free
+ * slots. If no set relieves the node fully, the set that relieves it most (the least relieved
  *    resource first, then the sum over resources, then the cost). A resource no candidate
  *    reports a demand of (network demand may be unknown: 0) does not steer the choice; when
  *    no overloaded resource is left to steer it, nothing moves (NO_CANDIDATE). A drained node's

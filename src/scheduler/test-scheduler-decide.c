@@ -420,6 +420,17 @@ static void test_return_cooldown(void **state)
 	f->view.migrations[0].started_usec = NOW - 605 * SEC;
 	d = &decide(f)->decisions[0];
 	assert_string_equal(target_of(d, "c1"), "node1");
+
+	/* back within the cooldown: c1 could only go home, so c2 relieves what it can */
+	f->view.migrations[0].ended_usec = NOW - 200 * SEC;
+	f->view.migrations[0].started_usec = NOW - 205 * SEC;
+	f->view.nodes[2].used[PLACEMENT_CPU] = 0.7 * CORES;
+	ct_add(&f->view.nodes[1], "c2", 0.3, 10 * MIB);
+	d = &decide(f)->decisions[0];
+	assert_int_equal(d->outcome, SCHED_OUTCOME_MIGRATE);
+	assert_string_equal(candidate_of(d, "c1")->skipped, "fits on no other node");
+	/* node1 is closed to c1 only */
+	assert_string_equal(target_of(d, "c2"), "node1");
 	fixture_free(f);
 }
 
