@@ -148,8 +148,9 @@ static int policy_validate(const SchedPolicy *p)
 
 static int node_validate(const SchedNode *n)
 {
-	if (!n->name || n->interval_usec == 0 || (n->n_samples > 0 && !n->samples) ||
-	    (n->n_containers > 0 && !n->containers))
+	if (!n->name || n->interval_usec == 0 ||
+	    n->interval_usec > UINT64_MAX / SCHED_STALE_INTERVALS ||
+	    (n->n_samples > 0 && !n->samples) || (n->n_containers > 0 && !n->containers))
 		return -EINVAL;
 	for (PlacementResource r = 0; r < SCHED_RESOURCES; r++)
 		if (!isfinite(n->capacity[r]) || n->capacity[r] <= 0 || !finite_nonneg(n->used[r]))

@@ -232,7 +232,7 @@ typedef struct SchedDecision {
 	const SchedVerdict *verdict;
 	SchedOutcome outcome;
 	char *why; /* one readable sentence: what triggered, what was chosen or why nothing */
-	SchedCandidate *candidates;
+	SchedCandidate *candidates; /* every container of the node; none when DEFERRED */
 	size_t n_candidates;
 	SchedMove *moves;
 	size_t n_moves;
@@ -252,7 +252,8 @@ typedef struct SchedDecision {
 typedef struct SchedPlan {
 	SchedVerdict *verdicts; /* one per node of the view, same order */
 	size_t n_verdicts;
-	SchedDecision *decisions; /* nodes that are overloaded or drained, most severe first */
+	SchedDecision *decisions; /* nodes that are overloaded or drained: drained first, then
+	                           * the most severe first (the order they were decided in) */
 	size_t n_decisions;
 	unsigned active_migrations; /* under way in the cluster */
 } SchedPlan;

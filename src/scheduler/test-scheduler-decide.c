@@ -907,6 +907,18 @@ static void test_decision_json(void **state)
 	assert_null(json_object_get(o, "placement"));
 	assert_string_equal(json_get_string(o, "outcome"), "nothing-fits");
 	assert_int_equal(sched_decision_to_json(d, NULL, NOW, &o), -EINVAL);
+	json_decref(TAKE_PTR(o));
+
+	/* deferred: no candidates, no moves, no placement */
+	f->view.nodes[0].drained = false;
+	mig_add(f, "other", "node2", "node1", SCHED_MIGRATION_DONE, NOW - 20 * SEC, NOW - 10 * SEC);
+	d = &decide(f)->decisions[0];
+	assert_int_equal(d->outcome, SCHED_OUTCOME_DEFERRED);
+	assert_int_equal(sched_decision_to_json(d, "d-3", NOW, &o), 0);
+	assert_string_equal(json_get_string(o, "outcome"), "deferred");
+	assert_int_equal(json_array_size(json_object_get(o, "candidates")), 0);
+	assert_int_equal(json_array_size(json_object_get(o, "moves")), 0);
+	assert_null(json_object_get(o, "placement"));
 	fixture_free(f);
 }
 
