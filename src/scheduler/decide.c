@@ -633,8 +633,8 @@ static int place(Ctx *c, size_t s, const SchedContainer *const *cts, size_t n, s
 	size_t nt = c->n_targets, n_placed = 0;
 	_cleanup_free_ PlacementNode *nodes = calloc(nt + 1, sizeof(PlacementNode));
 	_cleanup_free_ PlacementNode *sub = calloc(nt + 1, sizeof(PlacementNode));
-	_cleanup_free_ PlacementContainer *pcs = calloc(n, sizeof(PlacementContainer));
-	_cleanup_free_ ssize_t *assign = calloc(n, sizeof(ssize_t));
+	_cleanup_free_ PlacementContainer *pcs = calloc(MAX(n, 1u), sizeof(PlacementContainer));
+	_cleanup_free_ ssize_t *assign = calloc(MAX(n, 1u), sizeof(ssize_t));
 	_cleanup_free_ unsigned *slots = calloc(nt + 1, sizeof(unsigned));
 	_cleanup_free_ size_t *map = calloc(nt + 1, sizeof(size_t));
 	_cleanup_free_ double(*load)[SCHED_RESOURCES] = calloc(nt + 1, sizeof(*load));
