@@ -11,25 +11,37 @@
  *    below threshold − margin (hysteresis). The state is derived by walking the published
  *    samples oldest to newest, so the daemon and `plan` agree. A node whose newest sample is
  *    older than SCHED_STALE_INTERVALS sampling intervals is stale: it triggers nothing and
- *    receives nothing. Samples separated by more than that gap break the window (the agent
- *    restarted).
+ *    receives nothing (even when drained: nobody is there to send its containers). Samples
+ *    separated by more than that gap, or out of order, break the window (the agent restarted).
  * 2. Which nodes act. A drained node sheds every migratable container. An overloaded node
  *    acts unless it is in its node cooldown (it took part in a migration that started or
  *    ended less than `node_cooldown_sec` ago), or the concurrency limits (cluster, per node)
- *    leave no slot.
+ *    leave no slot. Active migrations hold a slot of the cluster and one of each node they
+ *    join (source and target); so do the moves decided earlier in the same plan, so a plan
+ *    never exceeds the limits. Drained nodes act first, then by severity (the largest
+ *    newest percent − threshold over the resources).
  * 3. Selection. Candidates are the node's running containers that are not labelled
  *    podmig.migrate=false, not migrating now, not in their container cooldown (a migration
  *    of theirs ended less than `container_cooldown_sec` ago), and that fit on at least one
- *    eligible target alone. Of these, the set that brings every overloaded resource below
- *    threshold − margin at the least migration cost (memory to copy ÷ bandwidth to the
- *    targets, plus the container's mean past downtime) is chosen, within the free slots.
- *    If no set relieves the node fully, the set that relieves it most.
+ *    eligible target open to them (rule 4's return cooldown) alone. Of these, the set that brings
+ * every overloaded resource below threshold − margin at the least migration cost (memory to copy ÷
+ * bandwidth to the targets, plus the container's mean past downtime) is chosen, within the free
+ * slots. If no set relieves the node fully, the set that relieves it most (the least relieved
+ *    resource first, then the sum over resources, then the cost). A resource no candidate
+ *    reports a demand of (network demand may be unknown: 0) does not steer the choice; when
+ *    no overloaded resource is left to steer it, nothing moves (NO_CANDIDATE). A drained node's
+ *    candidates ignore the container cooldown and are all chosen, up to the free slots.
  * 4. Placement. The chosen containers are placed by the policy's solver (the ant colony by
- *    default) over the eligible targets: live, not drained, not the source, with a free
- *    slot; their load counts the containers already migrating to them. No target ever ends
- *    above any of its thresholds. A container never goes back to a node it left (nor to a
- *    target its automatic migration rolled back from) within `return_cooldown_sec`.
- *    When nothing fits, nothing moves and the decision says why.
+ *    default) over the eligible targets: live, neither drained nor overloaded, not the
+ *    source, with a free slot; their load counts the containers already migrating to them
+ *    and those moved to them earlier in the plan. On large clusters the solver sees the
+ *    SCHED_TARGETS_MAX least-full eligible targets (fullness: the largest load ÷ threshold
+ *    over the resources), plus, for a container that fits on none of them, the first node it
+ *    fits on. No target ever ends above any of its thresholds, nor takes more migrations than
+ *    its free slots. A container never goes back to a node it left (nor to a target its
+ *    automatic migration rolled back from) within `return_cooldown_sec`. When the chosen set
+ *    cannot be placed together, the containers are placed one at a time (most relief first)
+ *    and those that fit move. When nothing fits, nothing moves and the decision says why.
  */
 #pragma once
 
@@ -47,6 +59,13 @@
 #define SCHED_SAMPLES_MAX 16
 /* A sample older than this many sampling intervals is stale. */
 #define SCHED_STALE_INTERVALS 3
+/* Eligible targets handed to the solver for one decision: the least full (rule 4). */
+#define SCHED_TARGETS_MAX 64
+/* Candidates up to which the least-cost set is found by exact enumeration (also beyond, when
+ * the subsets within the free slots number at most SCHED_SUBSETS_MAX); else greedily by cost
+ * per unit of relief, then pruned. */
+#define SCHED_EXACT_CANDIDATES_MAX 16
+#define SCHED_SUBSETS_MAX          65536
 
 /* ---- policy ---- */
 
@@ -122,7 +141,7 @@ typedef struct SchedNode {
 	char *name;
 	double capacity[SCHED_RESOURCES]; /* cores, bytes, bytes/s (link bandwidth) */
 	double used[SCHED_RESOURCES];     /* from the newest sample */
-	uint64_t interval_usec;           /* the agent's sampling interval */
+	uint64_t interval_usec;           /* the agent's sampling interval, > 0 */
 	SchedSample *samples;             /* oldest first; the newest is the current load */
 	size_t n_samples;
 	SchedContainer *containers;
@@ -176,6 +195,10 @@ typedef struct SchedVerdict {
 	/* the newest samples, up to the window, oldest first */
 	double window[SCHED_RESOURCES][SCHED_SAMPLES_MAX];
 	size_t n_window;
+	/* newest samples in a row above the threshold (within the consecutive walk) */
+	unsigned run[SCHED_RESOURCES];
+	/* max over resources of newest percent − threshold (ordering of decisions) */
+	double severity;
 } SchedVerdict;
 
 typedef enum SchedOutcome {
@@ -209,10 +232,15 @@ typedef struct SchedDecision {
 	const SchedVerdict *verdict;
 	SchedOutcome outcome;
 	char *why; /* one readable sentence: what triggered, what was chosen or why nothing */
-	SchedCandidate *candidates;
+	SchedCandidate *candidates; /* every container of the node; none when DEFERRED */
 	size_t n_candidates;
 	SchedMove *moves;
 	size_t n_moves;
+	/* share of the excess over threshold − margin that the moves remove: the minimum over
+	 * the overloaded resources, 1 when fully relieved (drains: 0) */
+	double relief;
+	/* drains: migratable containers left for later plans (no free slot, or did not fit) */
+	size_t n_remaining;
 	/* placement of the moves (when a solver ran) */
 	bool placed;
 	PlacementSolver solver;
@@ -224,7 +252,8 @@ typedef struct SchedDecision {
 typedef struct SchedPlan {
 	SchedVerdict *verdicts; /* one per node of the view, same order */
 	size_t n_verdicts;
-	SchedDecision *decisions; /* nodes that are overloaded or drained, most severe first */
+	SchedDecision *decisions; /* nodes that are overloaded or drained: drained first, then
+	                           * the most severe first (the order they were decided in) */
 	size_t n_decisions;
 	unsigned active_migrations; /* under way in the cluster */
 } SchedPlan;
@@ -233,7 +262,9 @@ const char *sched_outcome_to_string(SchedOutcome o);
 const char *sched_node_state_to_string(SchedNodeState s);
 
 /* The plan for `view` under `policy` at wall-clock `now_usec`. The plan points into the
- * view: free the plan first. 0, -EINVAL on an invalid policy or view, -ENOMEM. */
+ * view: free the plan first. 0, -EINVAL on an invalid policy or view (NULL names, non-finite
+ * or negative numbers, capacity ≤ 0, interval 0, thresholds outside (0, 100], window outside
+ * 1..SCHED_SAMPLES_MAX, duplicate node names), -ENOMEM. */
 int sched_decide(const SchedView *view, const SchedPolicy *policy, uint64_t now_usec,
                  SchedPlan **ret);
 SchedPlan *sched_plan_free(SchedPlan *p);
