@@ -68,3 +68,16 @@ double sched_policy_threshold(const SchedPolicy *p, const char *node, PlacementR
 			return p->overrides[i].threshold[resource];
 	return p->threshold[resource];
 }
+
+bool sched_name_valid(const char *s)
+{
+	if (!s || !*s || strlen(s) > 253)
+		return false;
+	for (const char *p = s; *p; p++) {
+		bool alnum = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		             (*p >= '0' && *p <= '9');
+		if (p == s ? !alnum : !(alnum || *p == '_' || *p == '.' || *p == '-'))
+			return false;
+	}
+	return true;
+}
