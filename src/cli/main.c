@@ -25,7 +25,7 @@ static const struct verb {
 	{ "drain", "NODE", "Move every container off a node" },
 	{ "plan", "", "Show what the scheduler would do now, without doing it" },
 	{ "history", "[--json]", "Show past migrations, newest first", verb_history },
-	{ "policy", "get|set ...", "Show or change the scheduling policy" },
+	{ "policy", "get|set|edit|reset", "Show or change the scheduling policy", verb_policy },
 	{ "place", "--instance FILE.json", "Solve a placement instance offline", verb_place },
 };
 
