@@ -492,8 +492,8 @@ static const struct {
 	{ "retention.max_age_sec", VALUE_INTEGER },
 };
 
-/* The value as JSON: numbers as numbers (whatever their range: parsing checks it), strings
- * as strings. */
+/* The value as JSON: numbers as numbers, written as JSON writes them (whatever their range:
+ * parsing checks it), strings as strings. */
 static int value_to_json(const char *key, const char *value, ValueKind kind, json_t **ret,
                          char **ret_error)
 {
@@ -501,18 +501,13 @@ static int value_to_json(const char *key, const char *value, ValueKind kind, jso
 		*ret = json_string(value);
 		return *ret ? 0 : fail(ret_error, "%s: '%s' is not valid UTF-8", key, value);
 	}
-	char *end;
-	errno = 0;
-	long long i = strtoll(value, &end, 10);
-	if (errno == 0 && *end == '\0' && end != value) {
-		*ret = json_integer(i);
-		return *ret ? 0 : -ENOMEM;
-	}
-	double d;
-	if (safe_atod(value, &d) < 0)
+	json_t *v = json_loads(value, JSON_DECODE_ANY, NULL);
+	if (!json_is_number(v)) {
+		json_decref(v);
 		return fail(ret_error, "%s: '%s' is not a number", key, value);
-	*ret = json_real(d);
-	return *ret ? 0 : -ENOMEM;
+	}
+	*ret = v;
+	return 0;
 }
 
 /* The object at `path` (dotted, NUL-separated parts in parts[0..n)), created if asked. */

@@ -364,10 +364,10 @@ static int view_build(const char *prefix, const SchedDocument *docs, size_t n, S
 				v->n_migrations++;
 		} else if ((sub = startswith(rest, "drain/")) && *sub) {
 			/* any value marks the node; a node not in the view has nothing to shed */
-			SchedNode *node = sched_name_valid(sub) ? view_find_node(v, sub) : NULL;
+			SchedNode *node;
 			if (!sched_name_valid(sub))
 				skipped++;
-			else if (node)
+			else if ((node = view_find_node(v, sub)))
 				node->drained = true;
 		}
 	}

@@ -268,6 +268,8 @@ static void test_set(void **state)
 	assert_int_equal(p.container_cooldown_sec, 60);
 	set_ok(&p, "solver=least-loaded");
 	assert_int_equal(p.solver, PLACEMENT_SOLVER_LEAST_LOADED);
+	set_ok(&p, "weights.migration=5e-1");
+	assert_float_equal(p.weights.migration, 0.5, 0);
 	set_ok(&p, "weights.migration=0.5");
 	assert_float_equal(p.weights.migration, 0.5, 0);
 	set_ok(&p, "window=5");
@@ -333,6 +335,9 @@ static void test_set_rejections(void **state)
 		{ "solver=magic", "solver: \"magic\" is not one of" },
 		{ "seed=-1", "seed: -1 is negative" },
 		{ "weights.cpu=nan", "weights.cpu: 'nan' is not a number" },
+		{ "window=0x10", "window: '0x10' is not a number" },
+		{ "seed=99999999999999999999999",
+		  "seed: '99999999999999999999999' is not a number" },
 		{ "nodes.node1.thresholds.cpu=0",
 		  "nodes.node1.thresholds.cpu: 0 is not in (0, 100]" },
 		{ "nodes.node1.thresholds.disk=5", "nodes.node1.thresholds.disk: unknown key" },
