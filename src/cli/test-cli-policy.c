@@ -289,6 +289,26 @@ static void test_edit(void **state)
 	unsetenv("VISUAL");
 }
 
+/* Someone changes the policy while it is being edited: the edit is refused, theirs stays. */
+static void test_edit_race(void **state)
+{
+	char body[1024];
+	int64_t rev;
+
+	snprintf(body, sizeof body,
+	         "'%s' policy --prefix /t7/ set seed=7 || exit 9\n"
+	         "sed -i 's/\"window\": 3,/\"window\": 5,/' \"$1\"",
+	         podmig);
+	make_editor("racing", body);
+	char *out = NULL;
+	assert_int_not_equal(run("/t7/", &out, "edit", NULL), 0);
+	assert_non_null(strstr(out, "changed in etcd while it was being edited"));
+	free(out);
+	_cleanup_json_ json_t *doc = stored("/t7/", &rev);
+	assert_int_equal(json_get_i64(doc, "seed", 0), 7);
+	assert_int_equal(json_get_i64(doc, "window", 0), 3);
+}
+
 static void test_reset(void **state)
 {
 	int64_t rev;
@@ -315,7 +335,8 @@ int main(int argc, char *argv[])
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_get_defaults), cmocka_unit_test(test_set),
 		cmocka_unit_test(test_set_invalid),  cmocka_unit_test(test_invalid_stored),
-		cmocka_unit_test(test_edit),         cmocka_unit_test(test_reset),
+		cmocka_unit_test(test_edit),         cmocka_unit_test(test_edit_race),
+		cmocka_unit_test(test_reset),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
