@@ -102,7 +102,6 @@ _printf_(2, 3) static int fail(char **ret_error, const char *fmt, ...)
 		if (vasprintf(&m, fmt, ap) < 0)
 			m = NULL;
 		va_end(ap);
-		free(*ret_error);
 		*ret_error = m;
 	}
 	return -EINVAL;
