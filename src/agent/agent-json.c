@@ -62,11 +62,12 @@ static json_t *container_to_json(const ContainerSample *c)
 	                      "started_at", (json_int_t)c->started_at);
 	if (!o || !c->has_stats)
 		return o;
-	json_t *st =
-	        json_pack("{s:f, s:I, s:I, s:I, s:I, s:I}", "cpu_percent", c->cpu_percent,
-	                  "memory_bytes", (json_int_t)c->mem_usage, "memory_limit_bytes",
-	                  (json_int_t)c->mem_limit, "pids", (json_int_t)c->pids, "net_rx_bytes",
-	                  (json_int_t)c->net_rx_bytes, "net_tx_bytes", (json_int_t)c->net_tx_bytes);
+	json_t *st = json_pack("{s:f, s:I, s:I, s:I, s:I, s:I, s:f, s:f}", "cpu_percent",
+	                       c->cpu_percent, "memory_bytes", (json_int_t)c->mem_usage,
+	                       "memory_limit_bytes", (json_int_t)c->mem_limit, "pids",
+	                       (json_int_t)c->pids, "net_rx_bytes", (json_int_t)c->net_rx_bytes,
+	                       "net_tx_bytes", (json_int_t)c->net_tx_bytes, "net_rx_bytes_per_sec",
+	                       c->net_rx_rate, "net_tx_bytes_per_sec", c->net_tx_rate);
 	if (!st || json_object_update(o, st) < 0) {
 		json_decref(st);
 		json_decref(o);
@@ -78,11 +79,21 @@ static json_t *container_to_json(const ContainerSample *c)
 
 json_t *node_status_to_json(const NodeSample *s)
 {
-	_cleanup_json_ json_t *ifaces = json_array(), *containers = json_array();
+	_cleanup_json_ json_t *ifaces = json_array(), *containers = json_array(),
+	                      *recent = json_array();
 	char when[40];
 
-	if (!ifaces || !containers)
+	if (!ifaces || !containers || !recent)
 		return NULL;
+	for (size_t i = 0; i < MIN(s->n_recent, (size_t)COLLECTOR_RECENT_MAX); i++) {
+		const RecentSample *r = &s->recent[i];
+		if (json_array_append_new(recent,
+		                          json_pack("{s:I, s:f, s:f, s:f}", "t",
+		                                    (json_int_t)r->timestamp_usec, "cpu",
+		                                    r->cpu_percent, "memory", r->mem_percent,
+		                                    "network", r->net_percent)) < 0)
+			return NULL;
+	}
 	for (size_t i = 0; i < s->n_interfaces; i++) {
 		const InterfaceSample *is = &s->interfaces[i];
 		if (json_array_append_new(
@@ -97,15 +108,17 @@ json_t *node_status_to_json(const NodeSample *s)
 			return NULL;
 	rfc3339(s->timestamp_usec, when);
 	return json_pack(
-	        "{s:I, s:s, s:s, s:{s:f, s:f, s:f, s:[f,f,f]}, s:{s:I, s:I, s:I, s:f}, "
-	        "s:{s:f, s:f, s:I, s:O}, s:{s:b, s:s?}, s:O}",
-	        "timestamp_usec", (json_int_t)s->timestamp_usec, "time", when, "accounting",
-	        accounting_source_to_string(s->source), "cpu", "used_cores", s->cpu_used, "percent",
-	        s->cpu_percent, "capacity_cores", s->capacity_cpus, "load", s->load[0], s->load[1],
-	        s->load[2], "memory", "used_bytes", (json_int_t)s->mem_used, "available_bytes",
+	        "{s:I, s:s, s:I, s:s, s:{s:f, s:f, s:f, s:[f,f,f]}, s:{s:I, s:I, s:I, s:f}, "
+	        "s:{s:f, s:f, s:I, s:O}, s:{s:b, s:s?}, s:O, s:O}",
+	        "timestamp_usec", (json_int_t)s->timestamp_usec, "time", when, "interval_usec",
+	        (json_int_t)s->interval_usec, "accounting", accounting_source_to_string(s->source),
+	        "cpu", "used_cores", s->cpu_used, "percent", s->cpu_percent, "capacity_cores",
+	        s->capacity_cpus, "load", s->load[0], s->load[1], s->load[2], "memory",
+	        "used_bytes", (json_int_t)s->mem_used, "available_bytes",
 	        (json_int_t)s->mem_available, "capacity_bytes", (json_int_t)s->capacity_memory,
 	        "percent", s->mem_percent, "network", "rx_bytes_per_sec", s->net_rx_rate,
 	        "tx_bytes_per_sec", s->net_tx_rate, "link_bandwidth_bytes_per_sec",
 	        (json_int_t)s->link_bandwidth, "interfaces", ifaces, "podman", "ok", s->podman_ok,
-	        "error", s->podman_ok ? NULL : s->podman_error, "containers", containers);
+	        "error", s->podman_ok ? NULL : s->podman_error, "containers", containers, "recent",
+	        recent);
 }

@@ -379,6 +379,7 @@ static void sample(Agent *a, uint64_t now)
 		log_error_errno(r, "cannot sample node %s", a->config->node_name);
 		return;
 	}
+	s->interval_usec = a->config->interval_usec;
 	if (ask && !s->podman_ok) {
 		snprintf(a->podman_error, sizeof a->podman_error, "%s", s->podman_error);
 		if (backoff_failed(&a->podman_backoff, now))

@@ -112,7 +112,9 @@ static void test_json(void **state)
 		  .has_stats = true,
 		  .cpu_percent = 42.5,
 		  .mem_usage = 1000,
-		  .pids = 3 },
+		  .pids = 3,
+		  .net_rx_rate = 1500,
+		  .net_tx_rate = 250.5 },
 		{ .id = "def",
 		  .name = "old",
 		  .image = "localhost/x",
@@ -129,7 +131,17 @@ static void test_json(void **state)
 		         .n_interfaces = 1,
 		         .podman_ok = true,
 		         .containers = cs,
-		         .n_containers = 2 };
+		         .n_containers = 2,
+		         .interval_usec = 500000,
+		         .recent = { { .timestamp_usec = 1700000000000000,
+		                       .cpu_percent = 90,
+		                       .mem_percent = 10,
+		                       .net_percent = 1 },
+		                     { .timestamp_usec = 1700000000123456,
+		                       .cpu_percent = 42.5,
+		                       .mem_percent = 11,
+		                       .net_percent = 2 } },
+		         .n_recent = 2 };
 	_cleanup_json_ json_t *st = node_status_to_json(&s);
 	assert_non_null(st);
 	assert_string_equal(json_get_string(st, "time"), "2023-11-14T22:13:20.123Z");
@@ -138,6 +150,20 @@ static void test_json(void **state)
 	assert_int_equal(json_array_size(cts), 2);
 	assert_float_equal(json_get_number(json_array_get(cts, 0), "cpu_percent", 0), 42.5, 1e-9);
 	assert_null(json_object_get(json_array_get(cts, 1), "cpu_percent"));
+	assert_float_equal(json_get_number(json_array_get(cts, 0), "net_rx_bytes_per_sec", 0), 1500,
+	                   0);
+	assert_float_equal(json_get_number(json_array_get(cts, 0), "net_tx_bytes_per_sec", 0),
+	                   250.5, 0);
+	assert_null(json_object_get(json_array_get(cts, 1), "net_rx_bytes_per_sec"));
+	assert_int_equal(json_get_i64(st, "interval_usec", 0), 500000);
+	json_t *recent = json_object_get(st, "recent");
+	assert_int_equal(json_array_size(recent), 2);
+	assert_int_equal(json_get_i64(json_array_get(recent, 0), "t", 0), 1700000000000000);
+	assert_float_equal(json_get_number(json_array_get(recent, 0), "cpu", 0), 90, 0);
+	assert_int_equal(json_get_i64(json_array_get(recent, 1), "t", 0), 1700000000123456);
+	assert_float_equal(json_get_number(json_array_get(recent, 1), "cpu", 0), 42.5, 0);
+	assert_float_equal(json_get_number(json_array_get(recent, 1), "memory", 0), 11, 0);
+	assert_float_equal(json_get_number(json_array_get(recent, 1), "network", 0), 2, 0);
 	assert_true(json_get_bool(json_object_get(st, "podman"), "ok", false));
 	assert_true(json_is_null(json_object_get(json_object_get(st, "podman"), "error")));
 }

@@ -25,7 +25,9 @@ static int spawn_internal(char *const argv[], const SpawnOptions *options, int s
 	options = options ?: &defaults;
 	if (posix_spawn_file_actions_init(&fa) != 0)
 		return -ENOMEM;
-	r = posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+	r = options->inherit_stdin
+	            ? 0
+	            : posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
 	if (r == 0 && stdout_fd >= 0) {
 		r = posix_spawn_file_actions_adddup2(&fa, stdout_fd, STDOUT_FILENO);
 		if (r == 0 && options->stderr_to_stdout)

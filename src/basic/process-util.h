@@ -11,6 +11,8 @@ typedef struct SpawnOptions {
 	bool stderr_to_stdout; /* with spawn_capture: capture stderr too */
 	bool quiet;            /* send stdout/stderr that is not captured to /dev/null */
 	const char *log_path;  /* append stdout and stderr to this file instead */
+	bool inherit_stdin;    /* keep this process's stdin (an editor needs the terminal);
+	                          else /dev/null */
 } SpawnOptions;
 
 /* Runs argv (argv[0] looked up in PATH), waits, and returns its exit status

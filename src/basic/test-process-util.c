@@ -83,6 +83,34 @@ static void test_spawn_log_path(void **state)
 	assert_string_equal(buf, "out\nerr\nout\nerr\n");
 }
 
+/* stdin is /dev/null unless the caller keeps its own (an editor needs the terminal). */
+static void test_spawn_stdin(void **state)
+{
+	int pipefd[2], saved = dup(STDIN_FILENO);
+	char *out = NULL;
+	int status = -1;
+
+	assert_true(saved >= 0);
+	assert_int_equal(pipe(pipefd), 0);
+	assert_int_equal(write(pipefd[1], "typed\n", 6), 6);
+	assert_int_equal(close(pipefd[1]), 0);
+	assert_int_equal(dup2(pipefd[0], STDIN_FILENO), STDIN_FILENO);
+	assert_int_equal(close(pipefd[0]), 0);
+
+	char *cat[] = { "cat", NULL };
+	assert_int_equal(spawn_capture(cat, NULL, 64, &out, &status), 0);
+	assert_string_equal(out, "");
+	free(out);
+	assert_int_equal(
+	        spawn_capture(cat, &(SpawnOptions){ .inherit_stdin = true }, 64, &out, &status), 0);
+	assert_int_equal(status, 0);
+	assert_string_equal(out, "typed\n");
+	free(out);
+
+	assert_int_equal(dup2(saved, STDIN_FILENO), STDIN_FILENO);
+	assert_int_equal(close(saved), 0);
+}
+
 static void test_spawn_killed(void **state)
 {
 	char *const argv[] = { "sh", "-c", "kill -9 $$", NULL };
@@ -99,6 +127,7 @@ int main(void)
 		cmocka_unit_test(test_spawn_capture),
 		cmocka_unit_test(test_spawn_capture_limit_and_stderr),
 		cmocka_unit_test(test_spawn_log_path),
+		cmocka_unit_test(test_spawn_stdin),
 		cmocka_unit_test(test_spawn_killed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

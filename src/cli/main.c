@@ -28,7 +28,7 @@ static const struct verb {
 	  verb_plan },
 	{ "decisions", "[--json]", "Show the scheduler's decisions, newest first", verb_decisions },
 	{ "history", "[--json]", "Show past migrations, newest first", verb_history },
-	{ "policy", "get|set ...", "Show or change the scheduling policy" },
+	{ "policy", "get|set|edit|reset", "Show or change the scheduling policy", verb_policy },
 	{ "place", "--instance FILE.json", "Solve a placement instance offline", verb_place },
 };
 

@@ -9,6 +9,7 @@ int verb_nodes(int argc, char *argv[]);
 int verb_ps(int argc, char *argv[]);
 int verb_migrate(int argc, char *argv[]);
 int verb_history(int argc, char *argv[]);
+int verb_policy(int argc, char *argv[]);
 int verb_plan(int argc, char *argv[]);
 int verb_decisions(int argc, char *argv[]);
 int verb_drain(int argc, char *argv[]);

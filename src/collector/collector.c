@@ -20,6 +20,8 @@ typedef struct PrevStats {
 	char *id;
 	uint64_t cpu_nano;
 	uint64_t system_nano;
+	uint64_t net_rx_bytes;
+	uint64_t net_tx_bytes;
 } PrevStats;
 
 struct Collector {
@@ -33,6 +35,7 @@ struct Collector {
 	uint64_t prev_net_usec; /* monotonic */
 	PrevStats *prev_stats;
 	size_t n_prev_stats;
+	SampleRing recent;
 };
 
 static uint64_t now_usec(clockid_t clock)
@@ -63,6 +66,36 @@ double stats_cpu_percent(uint64_t prev_cpu_nano, uint64_t prev_system_nano, uint
 		return -1;
 	return 100.0 * (double)(cpu_nano - prev_cpu_nano) /
 	       (double)(system_nano - prev_system_nano);
+}
+
+double stats_net_rate(uint64_t prev_bytes, uint64_t prev_system_nano, uint64_t bytes,
+                      uint64_t system_nano)
+{
+	if (system_nano <= prev_system_nano || bytes < prev_bytes)
+		return -1;
+	return (double)(bytes - prev_bytes) * 1e9 / (double)(system_nano - prev_system_nano);
+}
+
+double network_percent(double rx_rate, double tx_rate, uint64_t link_bandwidth)
+{
+	return link_bandwidth > 0 ? 100.0 * MAX(rx_rate, tx_rate) / (double)link_bandwidth : 0;
+}
+
+void sample_ring_push(SampleRing *r, const RecentSample *s)
+{
+	if (r->n < COLLECTOR_RECENT_MAX)
+		r->items[(r->first + r->n++) % COLLECTOR_RECENT_MAX] = *s;
+	else {
+		r->items[r->first] = *s;
+		r->first = (r->first + 1) % COLLECTOR_RECENT_MAX;
+	}
+}
+
+size_t sample_ring_get(const SampleRing *r, RecentSample ret[static COLLECTOR_RECENT_MAX])
+{
+	for (size_t i = 0; i < r->n; i++)
+		ret[i] = r->items[(r->first + i) % COLLECTOR_RECENT_MAX];
+	return r->n;
 }
 
 static int read_proc(const Collector *c, const char *name, char **ret)
@@ -196,6 +229,21 @@ static int sample_network(Collector *c, NodeSample *s)
 	return 0;
 }
 
+/* A container's rates from its previous stats reading and this one. */
+static void container_rates(const PrevStats *prev, const PodmanStats *st, ContainerSample *cs)
+{
+	double p =
+	        stats_cpu_percent(prev->cpu_nano, prev->system_nano, st->cpu_nano, st->system_nano);
+	if (p >= 0)
+		cs->cpu_percent = p;
+	double rx = stats_net_rate(prev->net_rx_bytes, prev->system_nano, st->net_rx_bytes,
+	                           st->system_nano);
+	double tx = stats_net_rate(prev->net_tx_bytes, prev->system_nano, st->net_tx_bytes,
+	                           st->system_nano);
+	cs->net_rx_rate = rx > 0 ? rx : 0;
+	cs->net_tx_rate = tx > 0 ? tx : 0;
+}
+
 /* The container list with their stats; on a Podman failure, podman_ok false. */
 static int sample_containers(Collector *c, bool query_podman, NodeSample *s)
 {
@@ -253,14 +301,8 @@ static int sample_containers(Collector *c, bool query_podman, NodeSample *s)
 			cs->has_stats = true;
 			cs->cpu_percent = st[k].cpu_percent;
 			for (size_t j = 0; j < c->n_prev_stats; j++)
-				if (streq(c->prev_stats[j].id, cs->id)) {
-					double p = stats_cpu_percent(c->prev_stats[j].cpu_nano,
-					                             c->prev_stats[j].system_nano,
-					                             st[k].cpu_nano,
-					                             st[k].system_nano);
-					if (p >= 0)
-						cs->cpu_percent = p;
-				}
+				if (streq(c->prev_stats[j].id, cs->id))
+					container_rates(&c->prev_stats[j], &st[k], cs);
 			cs->mem_usage = st[k].mem_usage;
 			cs->mem_limit = st[k].mem_limit;
 			cs->pids = st[k].pids;
@@ -273,6 +315,8 @@ static int sample_containers(Collector *c, bool query_podman, NodeSample *s)
 		next[n_next].id = TAKE_PTR(st[k].id);
 		next[n_next].cpu_nano = st[k].cpu_nano;
 		next[n_next].system_nano = st[k].system_nano;
+		next[n_next].net_rx_bytes = st[k].net_rx_bytes;
+		next[n_next].net_tx_bytes = st[k].net_tx_bytes;
 		n_next++;
 	}
 	prev_stats_clear(c);
@@ -326,6 +370,12 @@ int collector_sample(Collector *c, bool query_podman, NodeSample **ret)
 	s->mem_percent = s->capacity_memory > 0
 	                         ? 100.0 * (double)s->mem_used / (double)s->capacity_memory
 	                         : 0;
+	s->net_percent = network_percent(s->net_rx_rate, s->net_tx_rate, s->link_bandwidth);
+	sample_ring_push(&c->recent, &(RecentSample){ .timestamp_usec = s->timestamp_usec,
+	                                              .cpu_percent = s->cpu_percent,
+	                                              .mem_percent = s->mem_percent,
+	                                              .net_percent = s->net_percent });
+	s->n_recent = sample_ring_get(&c->recent, s->recent);
 	*ret = TAKE_PTR(s);
 	return 0;
 }

@@ -77,6 +77,33 @@ typedef enum AccountingSource {
 const char *accounting_source_to_string(AccountingSource s);
 int accounting_source_from_string(const char *s); /* or -EINVAL */
 
+/* ---- recent samples ----
+ *
+ * The agent publishes its last samples (`recent` in its status) so the scheduler sees a
+ * sustained overload, not one spike. As many as the scheduler's longest window
+ * (SCHED_SAMPLES_MAX in src/scheduler/scheduler.h). */
+#define COLLECTOR_RECENT_MAX 16
+
+typedef struct RecentSample {
+	int64_t timestamp_usec; /* wall clock */
+	double cpu_percent;     /* of capacity */
+	double mem_percent;
+	double net_percent; /* the busier direction, of the link bandwidth */
+} RecentSample;
+
+/* The last COLLECTOR_RECENT_MAX samples; a new one pushes the oldest out. */
+typedef struct SampleRing {
+	RecentSample items[COLLECTOR_RECENT_MAX];
+	size_t first; /* index of the oldest */
+	size_t n;
+} SampleRing;
+
+void sample_ring_push(SampleRing *r, const RecentSample *s);
+/* Copies the samples oldest first into ret (room for COLLECTOR_RECENT_MAX); their count. */
+size_t sample_ring_get(const SampleRing *r, RecentSample ret[static COLLECTOR_RECENT_MAX]);
+/* max(rx, tx) in percent of the link bandwidth (0 if it is unknown). */
+double network_percent(double rx_rate, double tx_rate, uint64_t link_bandwidth);
+
 typedef struct ContainerSample {
 	char *id;
 	char *name;
@@ -91,6 +118,8 @@ typedef struct ContainerSample {
 	uint64_t pids;
 	uint64_t net_rx_bytes; /* cumulative */
 	uint64_t net_tx_bytes;
+	double net_rx_rate; /* bytes/s between this and the previous sample; 0 the first time */
+	double net_tx_rate;
 } ContainerSample;
 
 typedef struct InterfaceSample {
@@ -118,10 +147,14 @@ typedef struct NodeSample {
 	double net_rx_rate; /* bytes/s, summed over the interfaces */
 	double net_tx_rate;
 	uint64_t link_bandwidth; /* bytes/s, configured */
+	double net_percent;      /* network_percent() of the rates above */
 	bool podman_ok;          /* false: containers unknown, podman_error says why */
 	char podman_error[512];
 	ContainerSample *containers;
 	size_t n_containers;
+	RecentSample recent[COLLECTOR_RECENT_MAX]; /* oldest first; the last is this one */
+	size_t n_recent;
+	uint64_t interval_usec; /* the sampling interval (set by the agent) */
 } NodeSample;
 
 void node_sample_free(NodeSample *s);
@@ -154,3 +187,8 @@ int collector_sample(Collector *c, bool query_podman, NodeSample **ret);
  * readings, in percent of one core; < 0 if they do not make a rate. */
 double stats_cpu_percent(uint64_t prev_cpu_nano, uint64_t prev_system_nano, uint64_t cpu_nano,
                          uint64_t system_nano);
+/* A container's network rate in bytes/s from two readings of a cumulative counter (the
+ * stats' SystemNano as the clock); < 0 if they do not make a rate (no time passed, or the
+ * counter went back: the container was restarted). */
+double stats_net_rate(uint64_t prev_bytes, uint64_t prev_system_nano, uint64_t bytes,
+                      uint64_t system_nano);

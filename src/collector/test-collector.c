@@ -119,8 +119,52 @@ static void test_stats_rates(void **state)
 	assert_float_equal(p, 100.0 * 2919004.0 / 1010942080.0, 1e-9);
 	assert_true(stats_cpu_percent(s2[0].cpu_nano, s2[0].system_nano, s1[0].cpu_nano,
 	                              s1[0].system_nano) < 0);
+	/* network: bytes between the two readings over the same SystemNano clock */
+	double rx = stats_net_rate(s1[0].net_rx_bytes, s1[0].system_nano, s2[0].net_rx_bytes,
+	                           s2[0].system_nano);
+	double tx = stats_net_rate(s1[0].net_tx_bytes, s1[0].system_nano, s2[0].net_tx_bytes,
+	                           s2[0].system_nano);
+	assert_float_equal(rx,
+	                   (double)(s2[0].net_rx_bytes - s1[0].net_rx_bytes) * 1e9 /
+	                           (double)(s2[0].system_nano - s1[0].system_nano),
+	                   1e-6);
+	assert_true(rx >= 0);
+	assert_true(tx >= 0);
+	/* a counter that went back (restarted container), or no time passed: no rate */
+	assert_true(stats_net_rate(2000, 1000, 1000, 2000) < 0);
+	assert_true(stats_net_rate(1000, 2000, 2000, 2000) < 0);
+	assert_float_equal(stats_net_rate(1000, 1000000000, 3000, 3000000000), 1000, 1e-9);
 	podman_stats_free(s1, n1);
 	podman_stats_free(s2, n2);
+}
+
+static void test_sample_ring(void **state)
+{
+	SampleRing r = {};
+	RecentSample out[COLLECTOR_RECENT_MAX];
+
+	assert_int_equal(sample_ring_get(&r, out), 0);
+	sample_ring_push(&r, &(RecentSample){ .timestamp_usec = 1, .cpu_percent = 10 });
+	assert_int_equal(sample_ring_get(&r, out), 1);
+	assert_int_equal(out[0].timestamp_usec, 1);
+	/* 20 pushes: the last 16 remain, oldest first */
+	for (int i = 2; i <= 20; i++)
+		sample_ring_push(&r, &(RecentSample){ .timestamp_usec = i,
+		                                      .cpu_percent = 10.0 * i,
+		                                      .mem_percent = i,
+		                                      .net_percent = -i });
+	assert_int_equal(sample_ring_get(&r, out), COLLECTOR_RECENT_MAX);
+	for (size_t i = 0; i < COLLECTOR_RECENT_MAX; i++) {
+		assert_int_equal(out[i].timestamp_usec, (int64_t)(5 + i));
+		assert_float_equal(out[i].cpu_percent, 10.0 * (double)(5 + i), 0);
+		assert_float_equal(out[i].mem_percent, (double)(5 + i), 0);
+		assert_float_equal(out[i].net_percent, -(double)(5 + i), 0);
+	}
+
+	/* the busier direction, of the link */
+	assert_float_equal(network_percent(1000, 250, 10000), 10, 1e-12);
+	assert_float_equal(network_percent(250, 5000, 10000), 50, 1e-12);
+	assert_float_equal(network_percent(250, 5000, 0), 0, 0);
 }
 
 static void copy(const char *from, const char *dir, const char *to)
@@ -163,6 +207,20 @@ static void test_sample_host_and_containers(void **state)
 	assert_int_equal(s->link_bandwidth, 125000000);
 	assert_false(s->podman_ok);
 	assert_int_equal(s->n_containers, 0);
+	assert_float_equal(s->net_percent,
+	                   network_percent(s->net_rx_rate, s->net_tx_rate, 125000000), 1e-12);
+	/* the recent samples: this one is the newest */
+	assert_int_equal(s->n_recent, 1);
+	assert_int_equal(s->recent[0].timestamp_usec, s->timestamp_usec);
+	assert_float_equal(s->recent[0].cpu_percent, s->cpu_percent, 0);
+	assert_float_equal(s->recent[0].mem_percent, s->mem_percent, 0);
+	assert_float_equal(s->recent[0].net_percent, s->net_percent, 0);
+	_cleanup_(node_sample_freep) NodeSample *again = NULL;
+	assert_int_equal(collector_sample(c, true, &again), 0);
+	assert_int_equal(again->n_recent, 2);
+	assert_int_equal(again->recent[0].timestamp_usec, s->timestamp_usec);
+	assert_int_equal(again->recent[1].timestamp_usec, again->timestamp_usec);
+	assert_float_equal(again->recent[1].cpu_percent, again->cpu_percent, 0);
 
 	/* containers accounting: declared capacity, no Podman → no use */
 	CollectorOptions oc = { .source = ACCOUNTING_CONTAINERS, .proc_root = dir };
@@ -233,6 +291,7 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_proc_loadavg_meminfo),
 		cmocka_unit_test(test_proc_net_dev),
 		cmocka_unit_test(test_stats_rates),
+		cmocka_unit_test(test_sample_ring),
 		cmocka_unit_test(test_sample_host_and_containers),
 		cmocka_unit_test(test_criu_probe),
 	};

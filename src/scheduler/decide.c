@@ -1201,19 +1201,24 @@ SchedPlan *sched_plan_free(SchedPlan *p)
 	return NULL;
 }
 
+void sched_node_done(SchedNode *n)
+{
+	if (!n)
+		return;
+	for (size_t k = 0; k < n->n_containers; k++)
+		free(n->containers[k].name);
+	free(n->containers);
+	free(n->samples);
+	free(n->name);
+	*n = (SchedNode){};
+}
+
 void sched_view_done(SchedView *v)
 {
 	if (!v)
 		return;
-	for (size_t i = 0; i < v->n_nodes; i++) {
-		SchedNode *n = &v->nodes[i];
-
-		for (size_t k = 0; k < n->n_containers; k++)
-			free(n->containers[k].name);
-		free(n->containers);
-		free(n->samples);
-		free(n->name);
-	}
+	for (size_t i = 0; i < v->n_nodes; i++)
+		sched_node_done(&v->nodes[i]);
 	free(v->nodes);
 	for (size_t i = 0; i < v->n_migrations; i++) {
 		free(v->migrations[i].container);

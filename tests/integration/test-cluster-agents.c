@@ -229,6 +229,28 @@ static const char *log_line_with(char *text, const char *a, const char *b)
 
 /* ---- tests ---- */
 
+/* What the scheduler reads of a status: the sampling interval and the recent samples,
+ * oldest first, at most 16, the newest being the current sample. */
+static void check_recent(const char *node, const json_t *st)
+{
+	const json_t *recent = json_object_get(st, "recent");
+	size_t n = json_array_size(recent);
+	if (json_get_i64(st, "interval_usec", 0) != 1000000)
+		fail_msg("%s: interval_usec is not 1 s: %s", node, json_dumps(st, 0));
+	if (n < 1 || n > 16)
+		fail_msg("%s: %zu recent samples", node, n);
+	for (size_t i = 1; i < n; i++)
+		assert_true(json_get_i64(json_array_get(recent, i), "t", 0) >
+		            json_get_i64(json_array_get(recent, i - 1), "t", 0));
+	const json_t *newest = json_array_get(recent, n - 1);
+	assert_int_equal(json_get_i64(newest, "t", 0), json_get_i64(st, "timestamp_usec", -1));
+	assert_float_equal(json_get_number(newest, "cpu", -1),
+	                   json_get_number(json_object_get(st, "cpu"), "percent", -2), 1e-6);
+	assert_float_equal(json_get_number(newest, "memory", -1),
+	                   json_get_number(json_object_get(st, "memory"), "percent", -2), 1e-6);
+	assert_true(json_get_number(newest, "network", -1) >= 0);
+}
+
 static void test_three_nodes_live(void **state)
 {
 	static const char *const names[NODES] = { "node1", "node2", "node3" };
@@ -273,6 +295,7 @@ static void test_three_nodes_live(void **state)
 		sleep_msec(1000);
 		_cleanup_json_ json_t *later = cli_json("nodes");
 		for (size_t i = 0; i < NODES; i++) {
+			check_recent(names[i], node_status(later, names[i]));
 			int64_t t = json_get_i64(node_status(later, names[i]), "timestamp_usec", 0);
 			if (!advanced[i] && t > first[i]) {
 				advanced[i] = true;
@@ -325,8 +348,12 @@ static void test_cpuhog_raises_node2(void **state)
 	uint64_t deadline = now_msec() + 30000;
 	for (;;) {
 		_cleanup_json_ json_t *ps = cli_json("ps");
-		if (json_object_get(ps_find(ps, "node2", "hog"), "cpu_percent"))
+		const json_t *ct = ps_find(ps, "node2", "hog");
+		if (json_object_get(ct, "cpu_percent")) {
+			assert_true(json_get_number(ct, "net_rx_bytes_per_sec", -1) >= 0);
+			assert_true(json_get_number(ct, "net_tx_bytes_per_sec", -1) >= 0);
 			break;
+		}
 		if (now_msec() > deadline)
 			fail_msg("the cpuhog never showed with stats in podmig ps");
 		sleep_msec(500);
