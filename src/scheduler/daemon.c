@@ -532,12 +532,32 @@ static void workers_cancel(Scheduler *s)
 	}
 }
 
+/* What makes a decision that moves nothing the same as the node's previous one: its
+ * outcome, the trigger's resource, and the containers it would move (loads and targets
+ * drift from sample to sample without changing what an operator needs to know). */
+static char *memo_key(const SchedDecision *d)
+{
+	_cleanup_free_ char *key = NULL;
+	if (asprintf(&key, "%s %s %d", sched_outcome_to_string(d->outcome),
+	             d->drain ? "drain" : placement_resource_to_string(d->resource),
+	             (int)d->n_moves) < 0)
+		return NULL;
+	for (size_t i = 0; i < d->n_moves; i++) {
+		char *k;
+		if (asprintf(&k, "%s %s", key, d->moves[i].container) < 0)
+			return NULL;
+		free(key);
+		key = k;
+	}
+	return TAKE_PTR(key);
+}
+
 /* Whether a decision that moves nothing is new for its node (else it is not repeated). */
 static bool memo_is_new(Scheduler *s, const SchedDecision *d)
 {
-	_cleanup_free_ char *text = NULL;
+	_cleanup_free_ char *text = memo_key(d);
 	uint64_t now = clock_usec(CLOCK_MONOTONIC);
-	if (asprintf(&text, "%s %s", sched_outcome_to_string(d->outcome), d->why ?: "") < 0)
+	if (!text)
 		return true;
 	for (size_t i = 0; i < s->n_memos; i++) {
 		NodeMemo *m = &s->memos[i];

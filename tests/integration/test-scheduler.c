@@ -101,7 +101,7 @@ static void policy_set(const char *first, ...)
 	int status = -1;
 	SpawnOptions o = { .stderr_to_stdout = true };
 	assert_int_equal(spawn_capture((char *const *)argv, &o, 1 << 20, &out, &status), 0);
-	printf("$ podmig policy set %s ...: exit %d %s", first, status, out ?: "");
+	printf("$ podmig policy set %s ...: exit %d\n%s", first, status, out ?: "");
 	assert_int_equal(status, 0);
 }
 
@@ -390,7 +390,7 @@ static void test_drain(void **state)
 
 static void test_observe_mode(void **state)
 {
-	policy_set("mode=observe", "nodes.node3.thresholds.cpu=3", NULL);
+	policy_set("mode=observe", "margin=1", "nodes.node3.thresholds.cpu=3", NULL);
 	start("node3", "obs-hog", "localhost/podmig/cpuhog", ",\"command\":[\"0.3\"]");
 	size_t before = automatic_count(NULL);
 
@@ -420,7 +420,7 @@ static void test_observe_mode(void **state)
 	policy_set("mode=act", NULL);
 	_cleanup_json_ json_t *rec = wait_record(names, 1, "done", 60000);
 	assert_non_null(rec);
-	policy_set("nodes.node3.thresholds.cpu=", NULL);
+	policy_set("nodes.node3.thresholds.cpu=", "margin=10", NULL);
 	remove_everywhere("obs-hog");
 }
 
@@ -446,7 +446,7 @@ static void test_leader_killed(void **state)
 	policy_set("mode=act", "cooldown.node_sec=5", NULL);
 	start("node3", "ha-mem", "localhost/podmig/memhog", ",\"command\":[\"500\"]");
 	sleep(3);
-	policy_set("nodes.node3.thresholds.memory=10", "margin=5", NULL);
+	policy_set("margin=5", "nodes.node3.thresholds.memory=10", NULL);
 	_cleanup_json_ json_t *rec = wait_record(names, 1, NULL, 60000);
 	assert_non_null(rec);
 	assert_int_equal(kill(pid, SIGKILL), 0);
@@ -488,7 +488,7 @@ static void test_leader_killed(void **state)
 	policy_set("nodes.node3.thresholds.memory=", "margin=10", NULL);
 	start("node2", "ha-next", "localhost/podmig/memhog", ",\"command\":[\"300\"]");
 	sleep(3);
-	policy_set("nodes.node2.thresholds.memory=10", "margin=5", NULL);
+	policy_set("margin=5", "nodes.node2.thresholds.memory=10", NULL);
 	_cleanup_json_ json_t *moved = wait_record(next, 1, "done", 90000);
 	if (!moved)
 		fail_msg("the new leader did not relieve node2");
