@@ -11,6 +11,7 @@
  *              changes without a restart
  *   ha         the leader is SIGKILLed during an automatic migration: the other scheduler
  *              leads, the container ends on exactly one node, a new overload is handled
+ *   retention  history and decisions are cut to the policy's counts, the newest kept
  *
  * Load measured on a shared 2-core machine is below a hog's nominal share, so thresholds
  * are set from what the collector reports once the hogs run (observe mode meanwhile).
@@ -495,6 +496,29 @@ static void test_leader_killed(void **state)
 	policy_set("nodes.node2.thresholds.memory=", "margin=10", NULL);
 }
 
+/* History does not grow forever: the leader deletes final records and decisions beyond the
+ * policy's counts (it checks every 30 s). */
+static void test_retention(void **state)
+{
+	_cleanup_json_ json_t *before = query("history", NULL);
+	assert_true(json_array_size(before) > 2);
+	policy_set("retention.migrations=2", "retention.decisions=3", NULL);
+	uint64_t deadline = mono_ms() + 90000;
+	for (;;) {
+		_cleanup_json_ json_t *h = query("history", NULL), *d = query("decisions", NULL);
+		if (h && d && json_array_size(h) <= 2 && json_array_size(d) <= 3)
+			break;
+		if (mono_ms() > deadline)
+			fail_msg("history %zu, decisions %zu after 90 s (kept: 2, 3)",
+			         json_array_size(h), json_array_size(d));
+		sleep(2);
+	}
+	/* The newest are the ones kept. */
+	_cleanup_json_ json_t *after = query("history", NULL);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(after, 0), "id")),
+	                    json_string_value(json_object_get(json_array_get(before, 0), "id")));
+}
+
 int main(int argc, char *argv[])
 {
 	if (argc < 2) {
@@ -505,7 +529,7 @@ int main(int argc, char *argv[])
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cpu_overload),  cmocka_unit_test(test_memory_overload),
 		cmocka_unit_test(test_drain),         cmocka_unit_test(test_observe_mode),
-		cmocka_unit_test(test_leader_killed),
+		cmocka_unit_test(test_leader_killed), cmocka_unit_test(test_retention),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
