@@ -198,6 +198,29 @@ static double decision_time(const char *id)
 	return 0;
 }
 
+/* Waits until `podmig ps` shows name on node only (a source's last sample may still list a
+ * container that has moved, and the CLI refuses one it sees twice). */
+static int wait_published(const char *name, const char *node)
+{
+	for (int i = 0; i < 200; i++) {
+		_cleanup_json_ json_t *all = NULL;
+		size_t k, seen = 0, there = 0;
+		json_t *c;
+		if (cli(&all, "ps", "--json", NULL) >= 0)
+			json_array_foreach(all, k, c)
+			{
+				if (!streq_ptr(json_get_string(c, "name"), name))
+					continue;
+				seen++;
+				there += streq_ptr(json_get_string(c, "node"), node);
+			}
+		if (seen == 1 && there == 1)
+			return 0;
+		usleep(100 * 1000);
+	}
+	return log_error_errno(-ETIMEDOUT, "%s never showed on %s alone", name, node);
+}
+
 typedef struct Run {
 	double detect, decide, start, migrate, settle, total, manual;
 } Run;
@@ -249,6 +272,8 @@ static int one_run(double threshold, Run *ret)
 	 * node1, which it would overload again). */
 	const char *moved = json_get_string(rec, "container");
 	const char *third = streq_ptr(json_get_string(rec, "target"), "node2") ? "node3" : "node2";
+	if ((r = wait_published(moved, json_get_string(rec, "target"))) < 0)
+		return r;
 	double m0 = wall_s();
 	if ((r = cli(NULL, "migrate", moved, "--to", third, NULL)) < 0)
 		return log_error_errno(r, "manual migration of %s failed", moved);
