@@ -29,7 +29,7 @@
 #include "recovery.h"
 #include "strutil.h"
 
-#define RECOVERY_INTERVAL_USEC (5 * RPC_USEC_PER_SEC)
+#define RECOVERY_INTERVAL_USEC (5 * USEC_PER_SEC)
 /* Final records older than this are history: at start, only newer ones are
  * checked for a side effect (remove / restore) a crash may have cut short. */
 #define RECOVERY_HORIZON_MS (24 * 3600 * 1000ULL)
