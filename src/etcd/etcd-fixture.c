@@ -95,6 +95,15 @@ static int fixture_wait_ready(EtcdFixture *f)
 	return -ETIMEDOUT;
 }
 
+void etcd_fixture_require(void)
+{
+	if (access(ETCD_BINARY, X_OK) < 0) {
+		printf("SKIP: %s is not installed (Debian package etcd-server)\n", ETCD_BINARY);
+		fflush(stdout);
+		exit(77);
+	}
+}
+
 static int fixture_spawn(EtcdFixture *f)
 {
 	char data[512], client_url[64], peer_url[64], token[64], ttl[32];

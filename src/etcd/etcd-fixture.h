@@ -25,6 +25,11 @@ typedef struct EtcdFixture {
 	unsigned auth_token_ttl_sec;
 } EtcdFixture;
 
+/* Tests that need a real etcd call this first: without an executable
+ * /usr/bin/etcd it prints "SKIP: <reason>" and exits 77, which meson reports
+ * as skipped rather than failed. */
+void etcd_fixture_require(void);
+
 /* Starts a plaintext etcd and waits until it answers. */
 int etcd_fixture_start(EtcdFixture **ret);
 /* The same with TLS: `cert_dir` gets a CA, etcd-fixture.pem (127.0.0.1,

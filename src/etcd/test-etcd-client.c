@@ -318,6 +318,7 @@ static void test_watch_survives_restart(void **state)
 
 int main(void)
 {
+	etcd_fixture_require();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_prefix_range_end),
 		cmocka_unit_test(test_kv),

@@ -209,6 +209,7 @@ static void test_quorum_lost(void **state)
 
 int main(void)
 {
+	etcd_fixture_require();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_member_killed_mid_watch),
 		cmocka_unit_test(test_quorum_lost),

@@ -213,6 +213,7 @@ int main(int argc, char *argv[])
 		return 2;
 	}
 	contender_path = argv[1];
+	etcd_fixture_require();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_campaign_resign_observe),
 		cmocka_unit_test(test_cancel),

@@ -184,6 +184,7 @@ static void test_auth(void **state)
 
 int main(void)
 {
+	etcd_fixture_require();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tls),
 		cmocka_unit_test(test_wrong_ca),

@@ -229,6 +229,7 @@ static void test_create_lock_and_cas(void **state)
 
 int main(void)
 {
+	etcd_fixture_require();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_phase_rules),         cmocka_unit_test(test_names),
 		cmocka_unit_test(test_json_roundtrip),      cmocka_unit_test(test_json_rejects),

@@ -265,6 +265,7 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "needs root and podman; skipping\n");
 		return 77;
 	}
+	etcd_fixture_require();
 	agent_path = argv[1];
 	cli_path = argv[2];
 	counter_path = argv[3];
