@@ -30,6 +30,7 @@
 #include "macro.h"
 #include "process-util.h"
 #include "strutil.h"
+#include "time-util.h"
 
 #ifndef PODMIG_CLI
 #error "PODMIG_CLI must be defined by the build"
@@ -40,13 +41,6 @@
 #define PREFIX "bench-agent-"
 
 static ClusterFixture *cluster;
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void sleep_s(double s)
 {
@@ -205,9 +199,9 @@ static int measure(pid_t agent, pid_t service, unsigned seconds, Window *ret)
 	if ((agent > 0 && (r = proc_cpu(agent, &a0, NULL)) < 0) ||
 	    (r = proc_cpu(service, &s0, NULL)) < 0)
 		return log_error_errno(r, "cannot read /proc of the agent or the service");
-	double t0 = now_s();
+	double t0 = mono_sec();
 	for (unsigned i = 1; i <= seconds; i++) {
-		double wait = t0 + i - now_s();
+		double wait = t0 + i - mono_sec();
 		if (wait > 0)
 			sleep_s(wait);
 		if ((agent > 0 && !proc_running(agent)) || !proc_running(service))
@@ -219,7 +213,7 @@ static int measure(pid_t agent, pid_t service, unsigned seconds, Window *ret)
 	if ((agent > 0 && (r = proc_cpu(agent, &a1, NULL)) < 0) ||
 	    (r = proc_cpu(service, &s1, NULL)) < 0)
 		return log_error_errno(r, "cannot read /proc of the agent or the service");
-	ret->seconds = now_s() - t0;
+	ret->seconds = mono_sec() - t0;
 	ret->service_cpu_s = s1 - s0;
 	if (agent > 0) {
 		ret->agent_cpu_s = a1 - a0;
@@ -271,9 +265,9 @@ int main(int argc, char *argv[])
 		goto out;
 	/* The agent publishes all of them with stats before the window opens,
 	 * then a few more samples pass so start-up work is behind it. */
-	double deadline = now_s() + 120;
+	double deadline = mono_sec() + 120;
 	while ((r = published_containers_with_stats()) != (int)n_containers) {
-		if (now_s() > deadline) {
+		if (mono_sec() > deadline) {
 			log_error("the agent publishes %d of %u containers after 120 s", r,
 			          n_containers);
 			goto out;

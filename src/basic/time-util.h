@@ -24,6 +24,18 @@ static inline uint64_t wall_ms(void)
 	return now_usec(CLOCK_REALTIME) / USEC_PER_MSEC;
 }
 
+/* Seconds on the monotonic clock, for intervals printed to people. */
+static inline double mono_sec(void)
+{
+	return (double)now_usec(CLOCK_MONOTONIC) / (double)USEC_PER_SEC;
+}
+
+/* Milliseconds on the monotonic clock. */
+static inline uint64_t mono_msec(void)
+{
+	return now_usec(CLOCK_MONOTONIC) / USEC_PER_MSEC;
+}
+
 /* Sleeps `usec`; a signal may end it early. */
 static inline void sleep_usec(uint64_t usec)
 {

@@ -16,6 +16,7 @@
 #include "migration-record.h"
 #include "rpc.h"
 #include "strutil.h"
+#include "time-util.h"
 #include "verbs.h"
 
 static void migrate_help(void)
@@ -36,13 +37,6 @@ static void migrate_help(void)
 	       "     --json             Print the final migration record as JSON\n" CLI_TLS_HELP
 	       "  -h --help             Show this help\n",
 	       DEFAULT_ETCD, DEFAULT_PREFIX);
-}
-
-static double mono_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Where the container runs and where the target's agent is, from etcd. */
@@ -97,7 +91,7 @@ static int locate(const ClusterOptions *o, const char *container, const char *ta
 static void progress_draw(const Podmig__V1__MigrateProgress *p, double started, double *last,
                           uint64_t expect)
 {
-	double now = mono_s(), elapsed = now - started;
+	double now = mono_sec(), elapsed = now - started;
 	char done[16], rate[16], bar[26];
 	if (now - *last < 0.1)
 		return;
@@ -251,7 +245,7 @@ int verb_migrate(int argc, char *argv[])
 	}
 
 	bool tty = isatty(STDERR_FILENO) && !o.json;
-	double started = mono_s(), last = 0;
+	double started = mono_sec(), last = 0;
 	for (;;) {
 		_cleanup_message_ ProtobufCMessage *m = NULL;
 		r = rpc_stream_recv(st, RPC_USEC_PER_SEC, &m);

@@ -10,9 +10,10 @@
 
 #include "json-util.h"
 #include "macro.h"
+#include "string-table.h"
 #include "strutil.h"
 
-static const char *const phase_names[_MIGRATION_PHASE_MAX] = {
+static const char *const migration_phase_table[_MIGRATION_PHASE_MAX] = {
 	[MIGRATION_PLANNED] = "planned",
 	[MIGRATION_CHECKPOINTING] = "checkpointing",
 	[MIGRATION_TRANSFERRING] = "transferring",
@@ -21,55 +22,20 @@ static const char *const phase_names[_MIGRATION_PHASE_MAX] = {
 	[MIGRATION_ROLLED_BACK] = "rolled-back",
 	[MIGRATION_FAILED] = "failed",
 };
-static const char *const reason_names[_MIGRATION_REASON_MAX] = {
+DEFINE_STRING_TABLE_LOOKUP(migration_phase, MigrationPhase);
+
+static const char *const migration_reason_table[_MIGRATION_REASON_MAX] = {
 	[MIGRATION_REASON_MANUAL] = "manual",
 	[MIGRATION_REASON_AUTOMATIC] = "automatic",
 	[MIGRATION_REASON_DRAIN] = "drain",
 };
-static const char *const mode_names[_MIGRATION_MODE_MAX] = {
+DEFINE_STRING_TABLE_LOOKUP(migration_reason, MigrationReason);
+
+static const char *const migration_mode_table[_MIGRATION_MODE_MAX] = {
 	[MIGRATION_MODE_STOP_AND_COPY] = "stop-and-copy",
 	[MIGRATION_MODE_PRE_COPY] = "pre-copy",
 };
-
-static int lookup(const char *const *names, size_t n, const char *s)
-{
-	if (!s)
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++)
-		if (streq(names[i], s))
-			return (int)i;
-	return -EINVAL;
-}
-
-const char *migration_phase_to_string(MigrationPhase p)
-{
-	return (unsigned)p < _MIGRATION_PHASE_MAX ? phase_names[p] : NULL;
-}
-
-int migration_phase_from_string(const char *s)
-{
-	return lookup(phase_names, ELEMENTSOF(phase_names), s);
-}
-
-const char *migration_reason_to_string(MigrationReason r)
-{
-	return (unsigned)r < _MIGRATION_REASON_MAX ? reason_names[r] : NULL;
-}
-
-int migration_reason_from_string(const char *s)
-{
-	return lookup(reason_names, ELEMENTSOF(reason_names), s);
-}
-
-const char *migration_mode_to_string(MigrationMode m)
-{
-	return (unsigned)m < _MIGRATION_MODE_MAX ? mode_names[m] : NULL;
-}
-
-int migration_mode_from_string(const char *s)
-{
-	return lookup(mode_names, ELEMENTSOF(mode_names), s);
-}
+DEFINE_STRING_TABLE_LOOKUP(migration_mode, MigrationMode);
 
 bool migration_phase_is_final(MigrationPhase p)
 {
@@ -165,7 +131,7 @@ int migration_record_to_json(const MigrationRecord *rec, char **ret)
 		return -ENOMEM;
 	for (size_t p = 0; p < _MIGRATION_PHASE_MAX; p++)
 		if (rec->phase_time_ms[p] &&
-		    json_object_set_new(times, phase_names[p],
+		    json_object_set_new(times, migration_phase_table[p],
 		                        json_integer((json_int_t)rec->phase_time_ms[p])) < 0)
 			return -ENOMEM;
 	root = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s, s:s, s:s, s:O, s:I, s:I, s:s?, s:s*}",
