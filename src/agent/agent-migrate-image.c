@@ -86,7 +86,7 @@ int agent_handle_fetch_image(RpcServerCall *call, void *userdata)
 	if (r < 0)
 		return rpc_server_call_error(call, RPC_INTERNAL, "exporting image %s on %s: %s",
 		                             req->image, a->config->node_name,
-		                             e.message[0] ? e.message : strerror(-r));
+		                             e.message[0] ? e.message : error_to_string(r));
 	log_info("sent image %s (%" PRIu64 " bytes) for migration %s", req->image, is.offset,
 	         req->migration_id);
 	return 0;
@@ -145,7 +145,7 @@ int target_fetch_image(Agent *a, const char *source_address, const char *migrati
 	    (r = rpc_stream_send_timeout(st, &req.base, SEND_TIMEOUT_USEC)) < 0 ||
 	    (r = rpc_stream_close_send(st)) < 0) {
 		snprintf(why, why_size, "cannot ask %s for image %s: %s", source_address, image,
-		         strerror(-r));
+		         error_to_string(r));
 		return r;
 	}
 	ImageReceiver ir = { .stream = st };
@@ -156,7 +156,7 @@ int target_fetch_image(Agent *a, const char *source_address, const char *migrati
 		snprintf(why, why_size, "fetching image %s from the source failed: %.300s", image,
 		         f < 0          ? status.message
 		         : e.message[0] ? e.message
-		                        : strerror(-r));
+		                        : error_to_string(r));
 		return r < 0 ? r : f < 0 ? f : ir.error;
 	}
 	if (podman_image_exists(a->podman, image, NULL) != 1) {

@@ -150,7 +150,7 @@ static int source_send_failed(Source *s, int r)
 		source_fail_reason(s, "target %s: %s", s->rec.target, st.message);
 	else
 		source_fail_reason(s, "sending the archive to %s failed: %s", s->rec.target,
-		                   strerror(-r));
+		                   error_to_string(r));
 	return r;
 }
 
@@ -166,7 +166,7 @@ static int source_on_archive(const void *data, size_t size, void *userdata)
 		r = agent_record_advance(s->a, &s->rec, MIGRATION_TRANSFERRING, NULL);
 		if (r < 0) {
 			source_fail_reason(s, "cannot record the transfer in etcd: %s",
-			                   strerror(-r));
+			                   error_to_string(r));
 			return r;
 		}
 		source_progress(s, true);
@@ -431,12 +431,12 @@ static int source_prepare(Source *s, const Podmig__V1__MigrateRequest *req)
 	if (r < 0)
 		return rpc_server_call_error(call, RPC_UNAVAILABLE,
 		                             "cannot look up node %s in etcd: %s", req->target_node,
-		                             strerror(-r));
+		                             error_to_string(r));
 
 	r = migration_record_init(&s->rec, req->container, self, req->target_node, reason,
 	                          wall_ms());
 	if (r < 0)
-		return rpc_server_call_error(call, RPC_INVALID_ARGUMENT, "%s", strerror(-r));
+		return rpc_server_call_error(call, RPC_INVALID_ARGUMENT, "%s", error_to_string(r));
 	if (migration_slot_take(a, s->rec.id) < 0)
 		return rpc_server_call_error(call, RPC_RESOURCE_EXHAUSTED,
 		                             "node %s is already in %u migration(s), its limit",
@@ -446,7 +446,7 @@ static int source_prepare(Source *s, const Podmig__V1__MigrateRequest *req)
 	if (s->ins.image && !(s->rec.image = strdup(s->ins.image)))
 		return rpc_server_call_error(call, RPC_UNAVAILABLE,
 		                             "cannot create the migration record in etcd: %s",
-		                             strerror(ENOMEM));
+		                             error_to_string(-ENOMEM));
 	s->rec.mode =
 	        precopy_choose_mode(criu_features_pre_copy(&a->criu),
 	                            a->config->pre_copy_never ? PRE_COPY_NEVER : PRE_COPY_AUTO);
@@ -458,7 +458,7 @@ static int source_prepare(Source *s, const Podmig__V1__MigrateRequest *req)
 	if (r < 0)
 		return rpc_server_call_error(call, RPC_UNAVAILABLE,
 		                             "cannot create the migration record in etcd: %s",
-		                             strerror(-r));
+		                             error_to_string(r));
 	log_info("migration %s: %s from %s to %s (%s) begins", s->rec.id, s->rec.container, self,
 	         s->rec.target, migration_reason_to_string(s->rec.reason));
 	source_progress(s, true);
@@ -482,7 +482,7 @@ static int source_handshake(Source *s)
 	}
 	if ((r = source_send_header(s)) < 0) {
 		source_fail_reason(s, "cannot reach the agent of %s at %s: %s", s->rec.target,
-		                   s->target_addr, strerror(-r));
+		                   s->target_addr, error_to_string(r));
 		return r;
 	}
 	if ((r = source_wait_reply(s, PODMIG__V1__TRANSFER_REPLY__KIND_READY, READY_TIMEOUT_USEC,
@@ -533,7 +533,8 @@ static int source_transfer_checkpoint(Source *s)
 	int r;
 
 	if ((r = agent_record_advance(a, &s->rec, MIGRATION_CHECKPOINTING, NULL)) < 0) {
-		source_fail_reason(s, "cannot record the checkpoint in etcd: %s", strerror(-r));
+		source_fail_reason(s, "cannot record the checkpoint in etcd: %s",
+		                   error_to_string(r));
 		return r;
 	}
 	source_progress(s, true);
@@ -542,7 +543,8 @@ static int source_transfer_checkpoint(Source *s)
 	r = podman_container_checkpoint(a->podman, s->rec.container, &co, source_on_archive, s, &e);
 	if (r < 0) {
 		source_fail_reason(s, "checkpointing %s on %s failed: %s", s->rec.container,
-		                   a->config->node_name, e.message[0] ? e.message : strerror(-r));
+		                   a->config->node_name,
+		                   e.message[0] ? e.message : error_to_string(r));
 		return r;
 	}
 	if (!s->transferring) {
@@ -568,7 +570,7 @@ static int source_transfer(Source *s)
 	}
 	if ((r = send_pipeline_new(CHUNK_BYTES, SEND_SLOTS, source_send_chunk, s, &s->pipeline)) <
 	    0) {
-		source_fail_reason(s, "cannot start sending: %s", strerror(-r));
+		source_fail_reason(s, "cannot start sending: %s", error_to_string(r));
 		return r;
 	}
 	if (s->rec.mode == MIGRATION_MODE_PRE_COPY && (r = source_transfer_precopy(s, &sent)) < 0)
@@ -577,7 +579,7 @@ static int source_transfer(Source *s)
 		return r;
 	if ((r = rpc_stream_close_send(s->target)) < 0) {
 		source_fail_reason(s, "sending the archive to %s failed: %s", s->rec.target,
-		                   strerror(-r));
+		                   error_to_string(r));
 		return r;
 	}
 	log_info("migration %s: archive sent, %" PRIu64 " bytes in %" PRIu64

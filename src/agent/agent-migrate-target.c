@@ -183,7 +183,7 @@ static int target_restore_precopy(const Incoming *pre, const Incoming *final, ch
 	r = spawn_capture((char *const *)argv, &o, 64 * 1024, &out, &status);
 	if (r < 0 || status != 0) {
 		snprintf(why, why_size, "podman container restore --import-previous failed: %.300s",
-		         r < 0 ? strerror(-r) : out);
+		         r < 0 ? error_to_string(r) : out);
 		return r < 0 ? r : -EIO;
 	}
 	return 0;
@@ -238,7 +238,7 @@ static int target_preconditions(Target *t)
 	    (t->precopy && (r = incoming_open(a, t->rec->id, ".pre.tar", true, &t->pre)) < 0))
 		return target_error(t->call, RPC_INTERNAL,
 		                    "node %s: cannot create a file in %s: %s", self,
-		                    a->config->work_dir, strerror(-r));
+		                    a->config->work_dir, error_to_string(r));
 
 	Podmig__V1__TransferReply ready = PODMIG__V1__TRANSFER_REPLY__INIT;
 	ready.kind_case = PODMIG__V1__TRANSFER_REPLY__KIND_READY;
@@ -300,7 +300,7 @@ static int target_receive_loop(Target *t)
 			                                                 : RPC_INTERNAL,
 			                    "node %s: cannot store the archive in %s: %s",
 			                    t->a->config->node_name, t->a->config->work_dir,
-			                    strerror(-r));
+			                    error_to_string(r));
 		store_usec += now_usec(CLOCK_MONOTONIC) - t0;
 	}
 	log_info("migration %s: archive received, %" PRIu64 " bytes in %" PRIu64
@@ -333,7 +333,7 @@ static int target_restore(Target *t, char **ret_id)
 	if (r < 0)
 		snprintf(t->why, sizeof t->why, "restoring %s on %s failed: %.300s",
 		         t->rec->container, a->config->node_name,
-		         e.message[0] ? e.message : strerror(-r));
+		         e.message[0] ? e.message : error_to_string(r));
 	return r;
 }
 
@@ -354,7 +354,7 @@ static int target_commit(Target *t)
 	if (r < 0)
 		return target_error(t->call, r == -EBADMSG ? RPC_INVALID_ARGUMENT : RPC_INTERNAL,
 		                    "migration %s: archive refused: %s", rec->id,
-		                    r == -EBADMSG ? t->why : strerror(-r));
+		                    r == -EBADMSG ? t->why : error_to_string(r));
 
 	if ((r = agent_record_reload(a, rec)) < 0)
 		return target_error(t->call, RPC_UNAVAILABLE,
@@ -368,7 +368,7 @@ static int target_commit(Target *t)
 		                    "migration %s was settled by the source meanwhile", rec->id);
 	if (r < 0)
 		return target_error(t->call, RPC_UNAVAILABLE, "migration %s: cannot record it: %s",
-		                    rec->id, strerror(-r));
+		                    rec->id, error_to_string(r));
 
 	uint64_t t0 = now_usec(CLOCK_MONOTONIC);
 	_cleanup_free_ char *restored_id = NULL;
@@ -379,7 +379,7 @@ static int target_commit(Target *t)
 		int x = agent_record_advance(a, rec, MIGRATION_ROLLED_BACK, t->why);
 		if (x < 0)
 			log_error("migration %s: cannot record the rollback: %s", rec->id,
-			          strerror(-x));
+			          error_to_string(x));
 		return target_error(t->call, RPC_INTERNAL, "%s", t->why);
 	}
 
@@ -387,7 +387,7 @@ static int target_commit(Target *t)
 	r = agent_record_advance(a, rec, MIGRATION_DONE, NULL);
 	if (r < 0) {
 		log_error("migration %s: %s runs here but etcd did not take `done`: %s", rec->id,
-		          rec->container, strerror(-r));
+		          rec->container, error_to_string(r));
 		return target_error(t->call, RPC_UNAVAILABLE,
 		                    "migration %s: restored but not recorded as done", rec->id);
 	}
@@ -458,7 +458,7 @@ int agent_handle_receive(RpcServerCall *call, void *userdata)
 	if (r < 0)
 		return rpc_server_call_error(call, RPC_UNAVAILABLE,
 		                             "cannot read migration %s from etcd: %s",
-		                             h->migration_id, strerror(-r));
+		                             h->migration_id, error_to_string(r));
 	if (!streq(rec.target, self) || !streq(rec.source, h->source_node) ||
 	    !streq(rec.container, h->container) || rec.phase != MIGRATION_PLANNED)
 		return rpc_server_call_error(call, RPC_FAILED_PRECONDITION,

@@ -6,6 +6,7 @@
 
 #include <cmocka.h>
 
+#include "error-util.h"
 #include "log.h"
 #include "string-table.h"
 #include "strutil.h"
@@ -107,6 +108,30 @@ static void test_time(void **state)
 	assert_true(wall_ms() > 1577836800ULL * MSEC_PER_SEC);
 }
 
+static void test_error_util(void **state)
+{
+	/* Outcomes are neither errnos nor each other. */
+	assert_true(error_is_outcome(OUTCOME_ETCD_NOT_FOUND));
+	assert_true(error_is_outcome(OUTCOME_PODMAN_NOT_FOUND));
+	assert_int_not_equal(OUTCOME_ETCD_NOT_FOUND, OUTCOME_PODMAN_NOT_FOUND);
+	assert_false(error_is_outcome(-ENOENT));
+	assert_false(error_is_outcome(0));
+	assert_string_equal(error_to_string(OUTCOME_ETCD_NOT_FOUND), "no such key in etcd");
+	assert_string_equal(error_to_string(-ENOENT), strerror(ENOENT));
+
+	ErrorDetail e = {};
+	assert_false(error_detail_is_set(&e));
+	assert_string_equal(error_detail_or(&e, -EIO), strerror(EIO));
+	assert_int_equal(error_detail_set_errno(&e, -EPIPE, "first %d", 1), -EPIPE);
+	error_detail_set(&e, "second");
+	assert_string_equal(e.message, "first 1");
+	assert_string_equal(error_detail_or(&e, -EIO), "first 1");
+	error_detail_clear(&e);
+	error_detail_set(&e, "third");
+	assert_string_equal(e.message, "third");
+	error_detail_set(NULL, "ignored");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -114,6 +139,7 @@ int main(void)
 		cmocka_unit_test(test_safe_atod),    cmocka_unit_test(test_parse_size),
 		cmocka_unit_test(test_startswith),   cmocka_unit_test(test_log_level),
 		cmocka_unit_test(test_string_table), cmocka_unit_test(test_time),
+		cmocka_unit_test(test_error_util),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

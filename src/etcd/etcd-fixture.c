@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "error-util.h"
 #include "etcd-fixture.h"
 #include "rpc-testutil.h"
 
@@ -90,7 +91,7 @@ static int fixture_wait_ready(EtcdFixture *f)
 		}
 		nanosleep(&(struct timespec){ .tv_nsec = 50 * 1000 * 1000 }, NULL);
 	}
-	fprintf(stderr, "etcd did not become ready (%s: %s), see %s\n", strerror(-r),
+	fprintf(stderr, "etcd did not become ready (%s: %s), see %s\n", error_to_string(r),
 	        etcd_last_error()->message, f->log_path);
 	return -ETIMEDOUT;
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "error-util.h"
 #include "macro.h"
 
 MigrationMode precopy_choose_mode(bool source_dirty_tracking, PreCopyPolicy policy)
@@ -119,19 +120,21 @@ int precopy_source_run(const PreCopyOps *ops, const char *podman, const char *co
 		/* Nothing stopped: stop-and-copy it is. */
 		snprintf(why, why_size, "pre-checkpoint failed (%s); falling back to stop-and-copy",
 		         err[0]  ? err
-		         : r < 0 ? strerror(-r)
+		         : r < 0 ? error_to_string(r)
 		                 : "non-zero exit");
 		*ret_mode = MIGRATION_MODE_STOP_AND_COPY;
 		return 0;
 	}
 	if ((r = ops->send(pre_archive, true, ops->userdata)) < 0) {
-		snprintf(why, why_size, "sending the pre-checkpoint failed: %s", strerror(-r));
+		snprintf(why, why_size, "sending the pre-checkpoint failed: %s",
+		         error_to_string(r));
 		return r;
 	}
 
 	/* 2. The container stops; only what changed since travels now. */
 	if (ops->stopping && (r = ops->stopping(ops->userdata)) < 0) {
-		snprintf(why, why_size, "cannot go on to the final checkpoint: %s", strerror(-r));
+		snprintf(why, why_size, "cannot go on to the final checkpoint: %s",
+		         error_to_string(r));
 		return r;
 	}
 	_cleanup_free_ char *s2 = NULL;
@@ -143,12 +146,12 @@ int precopy_source_run(const PreCopyOps *ops, const char *podman, const char *co
 	if (r != 0) {
 		snprintf(why, why_size, "final checkpoint failed: %s",
 		         err[0]  ? err
-		         : r < 0 ? strerror(-r)
+		         : r < 0 ? error_to_string(r)
 		                 : "non-zero exit");
 		return r < 0 ? r : -EIO;
 	}
 	if ((r = ops->send(final_archive, false, ops->userdata)) < 0) {
-		snprintf(why, why_size, "sending the checkpoint failed: %s", strerror(-r));
+		snprintf(why, why_size, "sending the checkpoint failed: %s", error_to_string(r));
 		return r;
 	}
 	*ret_mode = MIGRATION_MODE_PRE_COPY;

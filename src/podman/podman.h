@@ -3,7 +3,7 @@
  *
  * Every call returns >= 0 or a negative errno. Podman's own error replies
  * become:
- *   404                       PODMAN_NOT_FOUND (-ENOENT)
+ *   404                       PODMAN_NOT_FOUND (an outcome code, error-util.h)
  *   409                       -EBUSY
  *   400                       -EINVAL
  *   other 4xx/5xx             -EIO
@@ -24,9 +24,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "error-util.h"
 #include "macro.h"
 
-#define PODMAN_NOT_FOUND (-ENOENT)
+#define PODMAN_NOT_FOUND OUTCOME_PODMAN_NOT_FOUND
 
 /* The libpod API version podmig speaks; Podman 5 serves it. */
 #define PODMAN_API_PREFIX "/v5.0.0/libpod"
