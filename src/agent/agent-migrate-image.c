@@ -128,7 +128,7 @@ static ssize_t image_receiver_read(void *buf, size_t size, void *userdata)
 }
 
 int target_fetch_image(Agent *a, const char *source_address, const char *migration_id,
-                       const char *image, char *why, size_t why_size)
+                       const char *image, ErrorDetail *why)
 {
 	_cleanup_(rpc_channel_freep) RpcChannel *ch = NULL;
 	_cleanup_(rpc_stream_freep) RpcStream *st = NULL;
@@ -144,8 +144,8 @@ int target_fetch_image(Agent *a, const char *source_address, const char *migrati
 	    (r = rpc_stream_open(ch, &podmig__v1__agent__descriptor, "FetchImage", &st)) < 0 ||
 	    (r = rpc_stream_send_timeout(st, &req.base, SEND_TIMEOUT_USEC)) < 0 ||
 	    (r = rpc_stream_close_send(st)) < 0) {
-		snprintf(why, why_size, "cannot ask %s for image %s: %s", source_address, image,
-		         error_to_string(r));
+		error_detail_set(why, "cannot ask %s for image %s: %s", source_address, image,
+		                 error_to_string(r));
 		return r;
 	}
 	ImageReceiver ir = { .stream = st };
@@ -153,15 +153,15 @@ int target_fetch_image(Agent *a, const char *source_address, const char *migrati
 	rpc_message_free(ir.chunk);
 	int f = rpc_stream_finish(st, &status);
 	if (r < 0 || f < 0 || ir.error < 0) {
-		snprintf(why, why_size, "fetching image %s from the source failed: %.300s", image,
-		         f < 0          ? status.message
-		         : e.message[0] ? e.message
-		                        : error_to_string(r));
+		error_detail_set(why, "fetching image %s from the source failed: %.300s", image,
+		                 f < 0          ? status.message
+		                 : e.message[0] ? e.message
+		                                : error_to_string(r));
 		return r < 0 ? r : f < 0 ? f : ir.error;
 	}
 	if (podman_image_exists(a->podman, image, NULL) != 1) {
-		snprintf(why, why_size, "image %s still missing after loading it from the source",
-		         image);
+		error_detail_set(why, "image %s still missing after loading it from the source",
+		                 image);
 		return -ENOENT;
 	}
 	log_info("migration %s: loaded image %s (%" PRIu64 " bytes) from %s", migration_id, image,

@@ -8,7 +8,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <openssl/evp.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +46,7 @@ typedef struct Source {
 	bool previous; /* sending the pre-dump archive (pre-copy) */
 	bool transferring;
 	bool image_sent;
-	char why[512]; /* the first failure, for the record and the driver */
+	ErrorDetail why; /* the first failure, for the record and the driver */
 } Source;
 
 static void source_done(Source *s)
@@ -61,17 +60,6 @@ static void source_done(Source *s)
 	podman_container_inspect_done(&s->ins);
 	free(s->target_addr);
 	EVP_MD_CTX_free(s->sha);
-}
-
-static void source_fail_reason(Source *s, const char *fmt, ...) _printf_(2, 3);
-static void source_fail_reason(Source *s, const char *fmt, ...)
-{
-	if (s->why[0])
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(s->why, sizeof s->why, fmt, ap);
-	va_end(ap);
 }
 
 /* Tells the driver how far we are; a driver that went away does not stop
@@ -147,10 +135,10 @@ static int source_send_failed(Source *s, int r)
 {
 	RpcStatus st = {};
 	if (r == -ECONNRESET && rpc_stream_finish(s->target, &st) < 0 && st.message[0])
-		source_fail_reason(s, "target %s: %s", s->rec.target, st.message);
+		error_detail_set(&s->why, "target %s: %s", s->rec.target, st.message);
 	else
-		source_fail_reason(s, "sending the archive to %s failed: %s", s->rec.target,
-		                   error_to_string(r));
+		error_detail_set(&s->why, "sending the archive to %s failed: %s", s->rec.target,
+		                 error_to_string(r));
 	return r;
 }
 
@@ -165,13 +153,13 @@ static int source_on_archive(const void *data, size_t size, void *userdata)
 		s->first_byte = now_usec(CLOCK_MONOTONIC);
 		r = agent_record_advance(s->a, &s->rec, MIGRATION_TRANSFERRING, NULL);
 		if (r < 0) {
-			source_fail_reason(s, "cannot record the transfer in etcd: %s",
-			                   error_to_string(r));
+			error_detail_set(&s->why, "cannot record the transfer in etcd: %s",
+			                 error_to_string(r));
 			return r;
 		}
 		source_progress(s, true);
 		if ((r = agent_fault(s->a, "source-transferring")) < 0) {
-			source_fail_reason(s, "fault injected at source-transferring");
+			error_detail_set(&s->why, "fault injected at source-transferring");
 			return r;
 		}
 	}
@@ -213,9 +201,8 @@ static MigrationPhase source_settle(Source *s)
 				          "on %s: %s",
 				          s->rec.id, s->rec.container, a->config->node_name,
 				          e.message);
-				source_fail_reason(s, "restoring %s on %s failed: %s",
-				                   s->rec.container, a->config->node_name,
-				                   e.message);
+				error_detail_set(&s->why, "restoring %s on %s failed: %s",
+				                 s->rec.container, a->config->node_name, e.message);
 			} else
 				log_info("migration %s: rolled back, %s runs on %s again",
 				         s->rec.id, s->rec.container, a->config->node_name);
@@ -235,7 +222,9 @@ static MigrationPhase source_settle(Source *s)
 		/* planned: nothing was stopped; otherwise the source owns it. */
 		MigrationPhase to =
 		        p == MIGRATION_PLANNED ? MIGRATION_FAILED : MIGRATION_ROLLED_BACK;
-		r = agent_record_advance(a, &s->rec, to, s->why[0] ? s->why : "interrupted");
+		r = agent_record_advance(a, &s->rec, to,
+		                         error_detail_is_set(&s->why) ? s->why.message
+		                                                      : "interrupted");
 		if (r == ETCD_CAS_FAILED)
 			continue; /* the target moved first: look again */
 		if (r < 0)
@@ -276,7 +265,7 @@ static int source_send_trailer(Source *s)
 
 /* Pre-copy through the podman binary (precopy.h). */
 
-static int precopy_run(const char *const argv[], char *err, size_t err_size, void *userdata)
+static int precopy_run(const char *const argv[], ErrorDetail *err, void *userdata)
 {
 	_cleanup_free_ char *out = NULL;
 	SpawnOptions o = { .stderr_to_stdout = true };
@@ -290,7 +279,7 @@ static int precopy_run(const char *const argv[], char *err, size_t err_size, voi
 		while (n > 0 && out[n - 1] == '\n')
 			out[--n] = 0;
 		const char *last = strrchr(out, '\n');
-		snprintf(err, err_size, "%s", last ? last + 1 : out);
+		error_detail_set(err, "%s", last ? last + 1 : out);
 	}
 	return status;
 }
@@ -365,18 +354,18 @@ static int source_wait_reply(Source *s, Podmig__V1__TransferReply__KindCase want
 			*ret = (Podmig__V1__TransferReply *)TAKE_PTR(m);
 			return 0;
 		}
-		source_fail_reason(s, "target %s answered out of turn", s->rec.target);
+		error_detail_set(&s->why, "target %s answered out of turn", s->rec.target);
 		return -EPROTO;
 	}
 	RpcStatus st = {};
 	if (r == -ETIMEDOUT) {
 		rpc_stream_cancel(s->target);
-		source_fail_reason(s, "target %s did not answer in time", s->rec.target);
+		error_detail_set(&s->why, "target %s did not answer in time", s->rec.target);
 		return r;
 	}
 	r = rpc_stream_finish(s->target, &st);
-	source_fail_reason(s, "target %s: %s", s->rec.target,
-	                   st.message[0] ? st.message : rpc_code_to_string(st.code));
+	error_detail_set(&s->why, "target %s: %s", s->rec.target,
+	                 st.message[0] ? st.message : rpc_code_to_string(st.code));
 	return r < 0 ? r : -EPROTO;
 }
 
@@ -476,13 +465,13 @@ static int source_handshake(Source *s)
 	if ((r = rpc_channel_new(s->target_addr, &o, &s->channel)) < 0 ||
 	    (r = rpc_stream_open(s->channel, &podmig__v1__agent__descriptor, "Receive",
 	                         &s->target)) < 0) {
-		source_fail_reason(s, "cannot reach the agent of %s at %s", s->rec.target,
-		                   s->target_addr);
+		error_detail_set(&s->why, "cannot reach the agent of %s at %s", s->rec.target,
+		                 s->target_addr);
 		return r;
 	}
 	if ((r = source_send_header(s)) < 0) {
-		source_fail_reason(s, "cannot reach the agent of %s at %s: %s", s->rec.target,
-		                   s->target_addr, error_to_string(r));
+		error_detail_set(&s->why, "cannot reach the agent of %s at %s: %s", s->rec.target,
+		                 s->target_addr, error_to_string(r));
 		return r;
 	}
 	if ((r = source_wait_reply(s, PODMIG__V1__TRANSFER_REPLY__KIND_READY, READY_TIMEOUT_USEC,
@@ -499,7 +488,7 @@ static int source_transfer_precopy(Source *s, bool *ret_sent)
 {
 	Agent *a = s->a;
 	_cleanup_free_ char *pre = NULL, *final = NULL;
-	char why[512] = "";
+	ErrorDetail why = {};
 	MigrationMode used = MIGRATION_MODE_STOP_AND_COPY;
 	int r;
 
@@ -508,17 +497,16 @@ static int source_transfer_precopy(Source *s, bool *ret_sent)
 		return -ENOMEM;
 	PreCopyOps ops = { precopy_run, precopy_send, precopy_stopping, s };
 	(void)mkdir(a->config->work_dir, 0700);
-	r = precopy_source_run(&ops, "podman", s->rec.container, pre, final, &used, why,
-	                       sizeof why);
+	r = precopy_source_run(&ops, "podman", s->rec.container, pre, final, &used, &why);
 	unlink(pre);
 	unlink(final);
 	if (r < 0) {
-		source_fail_reason(s, "%s", why);
+		error_detail_set(&s->why, "%s", why.message);
 		return r;
 	}
 	*ret_sent = used == MIGRATION_MODE_PRE_COPY;
 	if (!*ret_sent) {
-		log_notice("migration %s: %s", s->rec.id, why);
+		log_notice("migration %s: %s", s->rec.id, why.message);
 		s->rec.mode = MIGRATION_MODE_STOP_AND_COPY;
 	}
 	return 0;
@@ -533,8 +521,8 @@ static int source_transfer_checkpoint(Source *s)
 	int r;
 
 	if ((r = agent_record_advance(a, &s->rec, MIGRATION_CHECKPOINTING, NULL)) < 0) {
-		source_fail_reason(s, "cannot record the checkpoint in etcd: %s",
-		                   error_to_string(r));
+		error_detail_set(&s->why, "cannot record the checkpoint in etcd: %s",
+		                 error_to_string(r));
 		return r;
 	}
 	source_progress(s, true);
@@ -542,13 +530,13 @@ static int source_transfer_checkpoint(Source *s)
 	PodmanCheckpointOptions co = { .keep = true };
 	r = podman_container_checkpoint(a->podman, s->rec.container, &co, source_on_archive, s, &e);
 	if (r < 0) {
-		source_fail_reason(s, "checkpointing %s on %s failed: %s", s->rec.container,
-		                   a->config->node_name,
-		                   e.message[0] ? e.message : error_to_string(r));
+		error_detail_set(&s->why, "checkpointing %s on %s failed: %s", s->rec.container,
+		                 a->config->node_name,
+		                 e.message[0] ? e.message : error_to_string(r));
 		return r;
 	}
 	if (!s->transferring) {
-		source_fail_reason(s, "Podman sent an empty checkpoint archive");
+		error_detail_set(&s->why, "Podman sent an empty checkpoint archive");
 		return -EIO;
 	}
 	return source_send_trailer(s);
@@ -561,16 +549,16 @@ static int source_transfer(Source *s)
 	int r;
 
 	if ((r = agent_fault(s->a, "source-checkpointing")) < 0) {
-		source_fail_reason(s, "fault injected at source-checkpointing");
+		error_detail_set(&s->why, "fault injected at source-checkpointing");
 		return r;
 	}
 	if (!(s->sha = EVP_MD_CTX_new()) || EVP_DigestInit_ex(s->sha, EVP_sha256(), NULL) != 1) {
-		source_fail_reason(s, "out of memory");
+		error_detail_set(&s->why, "out of memory");
 		return -ENOMEM;
 	}
 	if ((r = send_pipeline_new(CHUNK_BYTES, SEND_SLOTS, source_send_chunk, s, &s->pipeline)) <
 	    0) {
-		source_fail_reason(s, "cannot start sending: %s", error_to_string(r));
+		error_detail_set(&s->why, "cannot start sending: %s", error_to_string(r));
 		return r;
 	}
 	if (s->rec.mode == MIGRATION_MODE_PRE_COPY && (r = source_transfer_precopy(s, &sent)) < 0)
@@ -578,8 +566,8 @@ static int source_transfer(Source *s)
 	if (!sent && (r = source_transfer_checkpoint(s)) < 0)
 		return r;
 	if ((r = rpc_stream_close_send(s->target)) < 0) {
-		source_fail_reason(s, "sending the archive to %s failed: %s", s->rec.target,
-		                   error_to_string(r));
+		error_detail_set(&s->why, "sending the archive to %s failed: %s", s->rec.target,
+		                 error_to_string(r));
 		return r;
 	}
 	log_info("migration %s: archive sent, %" PRIu64 " bytes in %" PRIu64
@@ -610,8 +598,8 @@ static int source_finish(Source *s)
 		/* Bookkeeping on the final record; a lost race here changes nothing. */
 		s->rec.bytes = s->sent;
 		s->rec.downtime_ms = downtime_ms;
-		if (s->why[0] && final != MIGRATION_DONE && !s->rec.error)
-			s->rec.error = strdup(s->why);
+		if (error_detail_is_set(&s->why) && final != MIGRATION_DONE && !s->rec.error)
+			s->rec.error = strdup(s->why.message);
 		(void)migration_record_update(s->a->etcd, s->a->config->prefix, &s->rec);
 	}
 	source_progress(s, true);
@@ -621,13 +609,13 @@ static int source_finish(Source *s)
 		return 0;
 	}
 	log_warning("migration %s: %s: %s", s->rec.id, migration_phase_to_string(final),
-	            s->rec.error ?: s->why);
+	            s->rec.error ?: s->why.message);
 	return rpc_server_call_error(
 	        s->driver, final == MIGRATION_RESTORING ? RPC_UNAVAILABLE : RPC_ABORTED,
 	        "migration %s %s: %s", s->rec.id,
 	        final == MIGRATION_RESTORING ? "is still restoring on the target"
 	                                     : migration_phase_to_string(final),
-	        s->rec.error ?: s->why);
+	        s->rec.error ?: s->why.message);
 }
 
 int agent_handle_migrate(RpcServerCall *call, void *userdata)

@@ -133,19 +133,19 @@ static int incoming_write(Incoming *in, const uint8_t *p, size_t len)
 	return 0;
 }
 
-/* Checks the trailer against what arrived; a message in why if it fails. */
+/* Checks the trailer against what arrived; the reason in why if it fails. */
 static int incoming_verify(Incoming *in, const Podmig__V1__TransferTrailer *t, const char *id,
-                           char *why, size_t why_size)
+                           ErrorDetail *why)
 {
 	uint8_t digest[SHA256_BYTES];
 	unsigned len = 0;
 	char want[2 * SHA256_BYTES + 1] = "", got[2 * SHA256_BYTES + 1] = "";
 
 	if (t->size != in->size) {
-		snprintf(why, why_size,
-		         "migration %s: archive truncated: %" PRIu64 " of %" PRIu64
-		         " bytes arrived",
-		         id, in->size, t->size);
+		error_detail_set(why,
+		                 "migration %s: archive truncated: %" PRIu64 " of %" PRIu64
+		                 " bytes arrived",
+		                 id, in->size, t->size);
 		return -EBADMSG;
 	}
 	EVP_DigestFinal_ex(in->sha, digest, &len);
@@ -153,9 +153,9 @@ static int incoming_verify(Incoming *in, const Podmig__V1__TransferTrailer *t, c
 	if (t->sha256.len == SHA256_BYTES)
 		hex(t->sha256.data, SHA256_BYTES, want);
 	if (!streq(want, got)) {
-		snprintf(why, why_size,
-		         "migration %s: archive checksum mismatch (sent %s, received %s)", id,
-		         want[0] ? want : "none", got);
+		error_detail_set(why,
+		                 "migration %s: archive checksum mismatch (sent %s, received %s)",
+		                 id, want[0] ? want : "none", got);
 		return -EBADMSG;
 	}
 	/* No fsync: an unnamed file is gone after a crash whether or not its
@@ -169,8 +169,7 @@ static int incoming_verify(Incoming *in, const Podmig__V1__TransferTrailer *t, c
 
 /* Restores from a pre-dump plus the final archive, with the podman binary
  * (the REST API cannot import a pre-checkpoint). */
-static int target_restore_precopy(const Incoming *pre, const Incoming *final, char *why,
-                                  size_t why_size)
+static int target_restore_precopy(const Incoming *pre, const Incoming *final, ErrorDetail *why)
 {
 	const char *argv[16];
 	_cleanup_free_ char *storage = NULL, *out = NULL;
@@ -182,8 +181,8 @@ static int target_restore_precopy(const Incoming *pre, const Incoming *final, ch
 		return r;
 	r = spawn_capture((char *const *)argv, &o, 64 * 1024, &out, &status);
 	if (r < 0 || status != 0) {
-		snprintf(why, why_size, "podman container restore --import-previous failed: %.300s",
-		         r < 0 ? error_to_string(r) : out);
+		error_detail_set(why, "podman container restore --import-previous failed: %.300s",
+		                 r < 0 ? error_to_string(r) : out);
 		return r < 0 ? r : -EIO;
 	}
 	return 0;
@@ -197,7 +196,7 @@ typedef struct Target {
 	const Podmig__V1__TransferHeader *h;
 	bool precopy; /* a pre-dump may come first; both go to the podman binary */
 	Incoming pre, final;
-	char why[512];
+	ErrorDetail why;
 } Target;
 
 /* Before the source stops anything: no container of that name here, the
@@ -228,10 +227,9 @@ static int target_preconditions(Target *t)
 	if (r == 0) {
 		log_info("migration %s: image %s is missing here; fetching it from %s", t->rec->id,
 		         h->image, h->source_node);
-		if (target_fetch_image(a, h->source_address, t->rec->id, h->image, t->why,
-		                       sizeof t->why) < 0)
+		if (target_fetch_image(a, h->source_address, t->rec->id, h->image, &t->why) < 0)
 			return target_error(t->call, RPC_FAILED_PRECONDITION, "node %s: %s", self,
-			                    t->why);
+			                    t->why.message);
 		fetched = true;
 	}
 	if ((r = incoming_open(a, t->rec->id, ".tar", t->precopy, &t->final)) < 0 ||
@@ -281,8 +279,8 @@ static int target_receive_loop(Target *t)
 			                    ", expected %" PRIu64,
 			                    id, tm->offset, in->size);
 		if (tm->kind_case == PODMIG__V1__TRANSFER_MESSAGE__KIND_TRAILER) {
-			if (incoming_verify(in, tm->trailer, id, t->why, sizeof t->why) < 0)
-				return target_error(t->call, RPC_DATA_LOSS, "%s", t->why);
+			if (incoming_verify(in, tm->trailer, id, &t->why) < 0)
+				return target_error(t->call, RPC_DATA_LOSS, "%s", t->why.message);
 			continue;
 		}
 		if (tm->kind_case != PODMIG__V1__TRANSFER_MESSAGE__KIND_DATA)
@@ -319,11 +317,11 @@ static int target_restore(Target *t, char **ret_id)
 	int r;
 
 	if ((r = agent_fault(a, "target-restoring")) < 0) {
-		snprintf(t->why, sizeof t->why, "fault injected at target-restoring");
+		error_detail_set(&t->why, "fault injected at target-restoring");
 		return r;
 	}
 	if (t->pre.complete)
-		return target_restore_precopy(&t->pre, &t->final, t->why, sizeof t->why);
+		return target_restore_precopy(&t->pre, &t->final, &t->why);
 	if (lseek(t->final.fd, 0, SEEK_SET) < 0)
 		return -errno;
 	ArchiveReader ar = { .fd = t->final.fd };
@@ -331,9 +329,9 @@ static int target_restore(Target *t, char **ret_id)
 	PodmanRestoreOptions ro = { .ignore_static_ip = true, .ignore_static_mac = true };
 	r = podman_container_restore(a->podman, &ro, archive_read, &ar, ret_id, &e);
 	if (r < 0)
-		snprintf(t->why, sizeof t->why, "restoring %s on %s failed: %.300s",
-		         t->rec->container, a->config->node_name,
-		         e.message[0] ? e.message : error_to_string(r));
+		error_detail_set(&t->why, "restoring %s on %s failed: %.300s", t->rec->container,
+		                 a->config->node_name,
+		                 e.message[0] ? e.message : error_to_string(r));
 	return r;
 }
 
@@ -348,13 +346,13 @@ static int target_commit(Target *t)
 
 	/* Outside input: only plain files and directories under relative
 	 * paths reach Podman. */
-	r = archive_check_fd(t->final.fd, t->final.size, t->why, sizeof t->why);
+	r = archive_check_fd(t->final.fd, t->final.size, &t->why);
 	if (r >= 0 && t->pre.complete)
-		r = archive_check_fd(t->pre.fd, t->pre.size, t->why, sizeof t->why);
+		r = archive_check_fd(t->pre.fd, t->pre.size, &t->why);
 	if (r < 0)
 		return target_error(t->call, r == -EBADMSG ? RPC_INVALID_ARGUMENT : RPC_INTERNAL,
 		                    "migration %s: archive refused: %s", rec->id,
-		                    r == -EBADMSG ? t->why : error_to_string(r));
+		                    r == -EBADMSG ? t->why.message : error_to_string(r));
 
 	if ((r = agent_record_reload(a, rec)) < 0)
 		return target_error(t->call, RPC_UNAVAILABLE,
@@ -376,11 +374,11 @@ static int target_commit(Target *t)
 		/* Leave nothing behind, then hand the container back. */
 		PodmanError e = {};
 		(void)podman_container_remove(a->podman, rec->container, true, &e);
-		int x = agent_record_advance(a, rec, MIGRATION_ROLLED_BACK, t->why);
+		int x = agent_record_advance(a, rec, MIGRATION_ROLLED_BACK, t->why.message);
 		if (x < 0)
 			log_error("migration %s: cannot record the rollback: %s", rec->id,
 			          error_to_string(x));
-		return target_error(t->call, RPC_INTERNAL, "%s", t->why);
+		return target_error(t->call, RPC_INTERNAL, "%s", t->why.message);
 	}
 
 	/* Our copy runs: commit. */

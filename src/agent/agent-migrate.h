@@ -42,6 +42,6 @@ int agent_record_reload(Agent *a, MigrationRecord *rec);
 int agent_node_address(Agent *a, const char *node, char **ret);
 
 /* Target side: gets `image` from the source agent and loads it into this
- * node's Podman (agent-migrate-image.c); a message in why if it fails. */
+ * node's Podman (agent-migrate-image.c); the reason in why if it fails. */
 int target_fetch_image(Agent *a, const char *source_address, const char *migration_id,
-                       const char *image, char *why, size_t why_size);
+                       const char *image, ErrorDetail *why);
