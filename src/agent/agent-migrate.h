@@ -1,13 +1,13 @@
 /* agent-migrate.h — what the migration handlers share: the node's
  * migration slots, channels to peer agents, fault points and records that
- * wait out etcd outages. Who may move a record's phase is stated once, in
- * docs/etcd-keys.md ("Who may move a record"). The archive travels source →
- * target directly, in CHUNK_BYTES chunks with offsets, and a SHA-256 over all
- * of it that the target checks before it restores. */
+ * wait out etcd outages. Who may move a record's phase: docs/etcd-keys.md
+ * ("Who may move a record"). The archive travels source → target directly,
+ * in CHUNK_BYTES chunks with offsets, and a SHA-256 over all of it that the
+ * target checks before it restores. */
 #pragma once
 
 #include "agent-internal.h"
-#include "migration-record.h"
+#include "migration-store.h"
 #include "time-util.h"
 
 #define CHUNK_BYTES         (1024 * 1024)

@@ -1,8 +1,8 @@
 /* agent-recover.c — finishing this node's side of migrations nobody is
  * driving any more: the agent restarted (kill -9, crash, reboot) or a
- * handler gave up waiting. The record in etcd decides, under the same rules
- * as agent-migrate.c, decided by recovery_decide() (src/migration/recovery.h,
- * unit-tested there):
+ * handler gave up waiting. The record in etcd decides, under the rules of
+ * docs/etcd-keys.md ("Who may move a record"), as recovery_decide()
+ * (src/migration/recovery.h, unit-tested there) says:
  *
  *   source, planned                 → failed (nothing was stopped)
  *   source, checkpointing/transferring → rolled-back, restore the kept
@@ -25,7 +25,7 @@
 
 #include "agent-internal.h"
 #include "log.h"
-#include "migration-record.h"
+#include "migration-store.h"
 #include "recovery.h"
 #include "strutil.h"
 

@@ -13,7 +13,7 @@
 #include "cli-common.h"
 #include "json-util.h"
 #include "log.h"
-#include "migration-record.h"
+#include "migration-store.h"
 #include "rpc.h"
 #include "strutil.h"
 #include "time-util.h"
