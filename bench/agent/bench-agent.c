@@ -1,4 +1,4 @@
-/* bench-agent — what podmig-agent costs its node (issue 5 §8).
+/* bench-agent — what podmig-agent costs its node.
  *
  * On a 1-node local cluster (cluster id 4) with 20 running containers, the
  * node's agent samples at its default 1 s interval. Over a window (60 s by

@@ -1,4 +1,4 @@
-/* bench-faults — randomized fault run (issue 7): on a 2-node local cluster
+/* bench-faults — randomized fault run: on a 2-node local cluster
  * (cluster id 5), a `memhog 32` container migrates back and forth between
  * node1 and node2, each migration with a random fault at a random point:
  *

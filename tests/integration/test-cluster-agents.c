@@ -1,5 +1,5 @@
 /* test-cluster-agents.c — the agents of a 3-node local cluster (cluster id 3),
- * seen through `podmig nodes --json` and `podmig ps --json` (issue 5 §6):
+ * seen through `podmig nodes --json` and `podmig ps --json` :
  * three nodes publish live samples; a cpuhog burning half a core on node2
  * shows as about 50% of node2's declared core while node1 and node3 stay
  * idle; a container started on node2 appears in `podmig ps` and goes when it

@@ -1,4 +1,4 @@
-/* Migrations under failure (issue 7, SPEC §3) on a 2-node local cluster
+/* Migrations under failure on a 2-node local cluster
  * (cluster id 8): an archive chunk corrupted on the wire, the target or the
  * source agent killed with SIGKILL while the migration is transferring or
  * restoring (then restarted), the link between the nodes cut during the
