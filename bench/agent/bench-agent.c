@@ -177,7 +177,9 @@ static int published_containers_with_stats(void)
 	size_t i;
 	json_t *c;
 	int n = 0;
-	json_array_foreach(cts, i, c) if (json_object_get(c, "cpu_percent")) n++;
+	json_array_foreach (cts, i, c)
+		if (json_object_get(c, "cpu_percent"))
+			n++;
 	return n;
 }
 

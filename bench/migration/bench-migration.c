@@ -291,8 +291,7 @@ static int published_on(unsigned *ret)
 	size_t i;
 	json_t *ct;
 	unsigned on = 0;
-	json_array_foreach(all, i, ct)
-	{
+	json_array_foreach (all, i, ct) {
 		if (!streq_ptr(json_get_string(ct, "name"), NAME))
 			continue;
 		const char *node = json_get_string(ct, "node");

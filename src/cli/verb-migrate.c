@@ -57,14 +57,12 @@ static int locate(const ClusterOptions *o, const char *container, const char *ta
 
 	if ((r = cli_nodes_load(o, &nodes)) < 0)
 		return r;
-	json_array_foreach(nodes, i, node)
-	{
+	json_array_foreach (nodes, i, node) {
 		const char *name = json_get_string(node, "name");
 		if (streq_ptr(name, target))
 			ret->target_known = true;
 		json_t *cts = json_object_get(json_object_get(node, "status"), "containers");
-		json_array_foreach(cts, k, ct)
-		{
+		json_array_foreach (cts, k, ct) {
 			if (!streq_ptr(json_get_string(ct, "name"), container))
 				continue;
 			if (ret->source) {

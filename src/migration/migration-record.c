@@ -195,8 +195,7 @@ int migration_record_from_json(const char *text, size_t size, MigrationRecord *r
 
 	const char *k;
 	json_t *v;
-	json_object_foreach(times, k, v)
-	{
+	json_object_foreach (times, k, v) {
 		int p = migration_phase_from_string(k);
 		if (p < 0 || !json_is_integer(v) || json_integer_value(v) <= 0)
 			return -EBADMSG;

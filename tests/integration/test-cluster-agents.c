@@ -97,7 +97,9 @@ static json_t *nodes_find(json_t *nodes, const char *name)
 {
 	size_t i;
 	json_t *n;
-	json_array_foreach(nodes, i, n) if (streq_ptr(json_get_string(n, "name"), name)) return n;
+	json_array_foreach (nodes, i, n)
+		if (streq_ptr(json_get_string(n, "name"), name))
+			return n;
 	return NULL;
 }
 
@@ -111,8 +113,10 @@ static json_t *ps_find(json_t *ps, const char *node, const char *name)
 {
 	size_t i;
 	json_t *c;
-	json_array_foreach(ps, i, c) if (streq_ptr(json_get_string(c, "node"), node) &&
-	                                 streq_ptr(json_get_string(c, "name"), name)) return c;
+	json_array_foreach (ps, i, c)
+		if (streq_ptr(json_get_string(c, "node"), node) &&
+		    streq_ptr(json_get_string(c, "name"), name))
+			return c;
 	return NULL;
 }
 
