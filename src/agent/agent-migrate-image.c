@@ -59,7 +59,7 @@ int agent_handle_fetch_image(RpcServerCall *call, void *userdata)
 	Agent *a = userdata;
 	_cleanup_message_ ProtobufCMessage *msg = NULL;
 	_cleanup_free_ uint8_t *buf = NULL;
-	_cleanup_(migration_record_done) MigrationRecord rec = {};
+	_cleanup_(migration_record_clear) MigrationRecord rec = {};
 	PodmanError e = {};
 	int r;
 

@@ -56,7 +56,7 @@ static void source_done(Source *s)
 	s->channel = rpc_channel_free(s->channel);
 	if (s->slot_held)
 		migration_slot_release(s->a, s->rec.id);
-	migration_record_done(&s->rec);
+	migration_record_clear(&s->rec);
 	podman_container_inspect_done(&s->ins);
 	free(s->target_addr);
 	EVP_MD_CTX_free(s->sha);

@@ -433,7 +433,7 @@ int agent_handle_receive(RpcServerCall *call, void *userdata)
 	Agent *a = userdata;
 	const char *self = a->config->node_name;
 	_cleanup_message_ ProtobufCMessage *msg = NULL;
-	_cleanup_(migration_record_done) MigrationRecord rec = {};
+	_cleanup_(migration_record_clear) MigrationRecord rec = {};
 	int r;
 
 	if ((r = rpc_server_call_recv(call, &msg)) <= 0)

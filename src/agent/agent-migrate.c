@@ -88,7 +88,7 @@ int agent_record_reload(Agent *a, MigrationRecord *rec)
 	for (int i = 0; i < 120; i++) {
 		r = migration_record_load(a->etcd, a->config->prefix, rec->id, &fresh);
 		if (r >= 0) {
-			migration_record_done(rec);
+			migration_record_clear(rec);
 			*rec = fresh;
 			return 0;
 		}

@@ -155,7 +155,7 @@ static void recover_locked(Agent *a)
 		if (migration_record_load(a->etcd, a->config->prefix, kvs[i].value, &rec) < 0)
 			continue;
 		recover_one(a, &rec);
-		migration_record_done(&rec);
+		migration_record_clear(&rec);
 	}
 	etcd_key_values_free(kvs, n);
 }

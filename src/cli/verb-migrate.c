@@ -40,15 +40,15 @@ static void migrate_help(void)
 }
 
 /* Where the container runs and where the target's agent is, from etcd. */
-typedef struct Placement {
+typedef struct ContainerLocation {
 	char *source;
 	char *source_address;
 	uint64_t memory_bytes; /* the container's, to size the progress bar */
 	bool target_known;
-} Placement;
+} ContainerLocation;
 
 static int locate(const ClusterOptions *o, const char *container, const char *target,
-                  Placement *ret)
+                  ContainerLocation *ret)
 {
 	_cleanup_json_ json_t *nodes = NULL;
 	size_t i, k;
@@ -163,7 +163,7 @@ int verb_migrate(int argc, char *argv[])
 	_cleanup_(rpc_channel_freep) RpcChannel *ch = NULL;
 	_cleanup_(rpc_stream_freep) RpcStream *st = NULL;
 	_cleanup_(etcd_client_freep) EtcdClient *etcd = NULL;
-	Placement where = {};
+	ContainerLocation where = {};
 	char id[MIGRATION_ID_MAX] = "";
 	int c, r;
 
@@ -269,7 +269,7 @@ int verb_migrate(int argc, char *argv[])
 			record_print_json(&rec);
 		else
 			summary_print(&rec);
-		migration_record_done(&rec);
+		migration_record_clear(&rec);
 	}
 	if (result < 0) {
 		const char *msg =

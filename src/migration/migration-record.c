@@ -104,14 +104,14 @@ int migration_record_init(MigrationRecord *rec, const char *container, const cha
 	r.source = strdup(source);
 	r.target = strdup(target);
 	if (!r.container || !r.source || !r.target) {
-		migration_record_done(&r);
+		migration_record_clear(&r);
 		return -ENOMEM;
 	}
 	*rec = r;
 	return 0;
 }
 
-void migration_record_done(MigrationRecord *rec)
+void migration_record_clear(MigrationRecord *rec)
 {
 	if (!rec)
 		return;
@@ -211,7 +211,7 @@ int migration_record_from_json(const char *text, size_t size, MigrationRecord *r
 	r.target = strdup(target);
 	int e1 = dup_optional(image, &r.image), e2 = dup_optional(error, &r.error);
 	if (!r.container || !r.source || !r.target || e1 < 0 || e2 < 0) {
-		migration_record_done(&r);
+		migration_record_clear(&r);
 		return e1 == -EBADMSG || e2 == -EBADMSG ? -EBADMSG : -ENOMEM;
 	}
 	*ret = r;
@@ -228,7 +228,7 @@ static int record_copy(const MigrationRecord *rec, MigrationRecord *ret)
 	r.error = rec->error ? strdup(rec->error) : NULL;
 	if (!r.container || !r.source || !r.target || (rec->image && !r.image) ||
 	    (rec->error && !r.error)) {
-		migration_record_done(&r);
+		migration_record_clear(&r);
 		return -ENOMEM;
 	}
 	*ret = r;
@@ -250,7 +250,7 @@ int migration_record_step(const MigrationRecord *rec, MigrationPhase to, const c
 	if (error) {
 		free(next.error);
 		if (!(next.error = strdup(error))) {
-			migration_record_done(&next);
+			migration_record_clear(&next);
 			return -ENOMEM;
 		}
 	}
@@ -261,6 +261,6 @@ int migration_record_step(const MigrationRecord *rec, MigrationPhase to, const c
 void migration_records_free(MigrationRecord *recs, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		migration_record_done(&recs[i]);
+		migration_record_clear(&recs[i]);
 	free(recs);
 }

@@ -88,7 +88,8 @@ bool migration_id_valid(const char *s);
  * keys sort oldest first). Copies the strings. */
 int migration_record_init(MigrationRecord *rec, const char *container, const char *source,
                           const char *target, MigrationReason reason, uint64_t now_ms);
-void migration_record_done(MigrationRecord *rec); /* frees the strings */
+/* Frees the record's strings and NULLs them; NULL is fine. */
+void migration_record_clear(MigrationRecord *rec);
 
 /* The record after a move to phase `to`, stamped at now_ms (`error`
  * replaces the error text if given); -EINVAL if the rules forbid the move.

@@ -132,14 +132,14 @@ static int record_swap(EtcdClient *c, const char *prefix, const MigrationRecord 
 int migration_record_advance(EtcdClient *c, const char *prefix, MigrationRecord *rec,
                              MigrationPhase to, const char *error, uint64_t now_ms)
 {
-	_cleanup_(migration_record_done) MigrationRecord next = {};
+	_cleanup_(migration_record_clear) MigrationRecord next = {};
 	int r;
 
 	if ((r = migration_record_step(rec, to, error, now_ms, &next)) < 0)
 		return r;
 	if ((r = record_swap(c, prefix, rec, &next)) < 0)
 		return r;
-	migration_record_done(rec);
+	migration_record_clear(rec);
 	*rec = next;
 	next = (MigrationRecord){};
 	return 0;

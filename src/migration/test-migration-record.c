@@ -99,8 +99,8 @@ static void test_json_roundtrip(void **state)
 	assert_int_equal(back.phase_time_ms[MIGRATION_CHECKPOINTING], NOW + 5);
 	assert_int_equal(back.phase_time_ms[MIGRATION_TRANSFERRING], 0);
 	free(json);
-	migration_record_done(&rec);
-	migration_record_done(&back);
+	migration_record_clear(&rec);
+	migration_record_clear(&back);
 }
 
 static void test_json_rejects(void **state)
@@ -159,8 +159,8 @@ static void test_step(void **state)
 	assert_string_equal(next.id, rec.id);
 	assert_int_equal(rec.phase, MIGRATION_PLANNED); /* untouched */
 	assert_null(rec.error);
-	migration_record_done(&next);
-	migration_record_done(&rec);
+	migration_record_clear(&next);
+	migration_record_clear(&rec);
 }
 
 int main(void)

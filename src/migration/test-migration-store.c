@@ -65,7 +65,7 @@ static void test_create_lock_and_cas(void **state)
 	                                          NOW + 3),
 	                 ETCD_CAS_FAILED);
 	assert_int_equal(a2.phase, MIGRATION_PLANNED); /* untouched */
-	migration_record_done(&a2);
+	migration_record_clear(&a2);
 
 	/* The rules hold in etcd too. */
 	assert_int_equal(
@@ -93,8 +93,8 @@ static void test_create_lock_and_cas(void **state)
 
 	assert_int_equal(migration_record_load(client, PREFIX, "m-0-none", &a2), ETCD_NOT_FOUND);
 	assert_int_equal(migration_record_load(client, PREFIX, "../x", &a2), -EINVAL);
-	migration_record_done(&a);
-	migration_record_done(&b);
+	migration_record_clear(&a);
+	migration_record_clear(&b);
 }
 
 int main(void)
