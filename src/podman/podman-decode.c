@@ -395,6 +395,11 @@ char *podman_decode_error_message(const char *text, size_t size)
 
 int podman_decode_log_stream(const char *data, size_t size, char **ret)
 {
+	return podman_decode_log_frames(data, size, ~0u, ret);
+}
+
+int podman_decode_log_frames(const char *data, size_t size, unsigned streams, char **ret)
+{
 	/* Frames: 1 byte stream (0-2, 3 = system error), 3 zero bytes, 4 bytes
 	 * big-endian payload length, payload. */
 	char *out = malloc(size + 1);
@@ -413,8 +418,10 @@ int podman_decode_log_stream(const char *data, size_t size, char **ret)
 			free(out);
 			return -EBADMSG;
 		}
-		memcpy(out + o, data + p + 8, len);
-		o += len;
+		if (streams & (1u << h[0])) {
+			memcpy(out + o, data + p + 8, len);
+			o += len;
+		}
 		p += 8 + len;
 	}
 	out[o] = 0;

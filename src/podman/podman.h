@@ -226,3 +226,8 @@ char *podman_decode_error_message(const char *text, size_t size);
 /* Removes the 8-byte frame headers of a multiplexed log stream; -EBADMSG on a
  * truncated frame. */
 int podman_decode_log_stream(const char *data, size_t size, char **ret);
+/* The same, keeping only the frames of the streams in `streams` (bit n for
+ * stream n: PODMAN_LOG_STDOUT, PODMAN_LOG_STDERR). */
+#define PODMAN_LOG_STDOUT (1u << 1)
+#define PODMAN_LOG_STDERR (1u << 2)
+int podman_decode_log_frames(const char *data, size_t size, unsigned streams, char **ret);
