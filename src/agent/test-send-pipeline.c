@@ -11,11 +11,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cmocka.h>
 
 #include "send-pipeline.h"
+#include "time-util.h"
 
 #define CHUNK 64
 #define SLOTS 4
@@ -90,12 +90,6 @@ static uint8_t *pattern(size_t n)
 	return b;
 }
 
-static void msleep(unsigned ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
-	nanosleep(&ts, NULL);
-}
-
 static void test_bad_arguments(void **state)
 {
 	SendPipeline *p = NULL;
@@ -165,37 +159,62 @@ static void *producer(void *userdata)
 
 /* A sender that does not make progress holds the producer back: no more
  * than SLOTS chunks are ever held (the one being sent included). */
+/* A pipeline whose sender is stuck (gate closed) and a producer thread
+ * pushing 12 chunks into it, left once the ring is full. */
+typedef struct Stuck {
+	SendPipeline *p;
+	Sink k;
+	uint8_t *src;
+	Producer pr;
+	pthread_t producer;
+} Stuck;
+
+static void stuck_start(Stuck *st)
+{
+	sink_init(&st->k);
+	st->src = pattern(12 * CHUNK);
+	assert_int_equal(send_pipeline_new(CHUNK, SLOTS, sink_send, &st->k, &st->p), 0);
+	sink_gate(&st->k, true);
+	st->pr = (Producer){ .p = st->p, .src = st->src, .chunks = 12 };
+	assert_int_equal(pthread_create(&st->producer, NULL, producer, &st->pr), 0);
+	/* The sender holds the first chunk; three more fill the ring. */
+	for (int i = 0; i < 200 && atomic_load(&st->pr.pushed) < SLOTS - 1; i++)
+		sleep_usec(5 * USEC_PER_MSEC);
+}
+
+/* Opens the gate, waits for the producer and frees all. */
+static void stuck_finish(Stuck *st)
+{
+	sink_gate(&st->k, false);
+	assert_int_equal(pthread_join(st->producer, NULL), 0);
+	st->p = send_pipeline_free(st->p);
+	free(st->src);
+	sink_done(&st->k);
+}
+
+/* A sender that does not make progress holds the producer back: no more
+ * than SLOTS chunks are ever held (the one being sent included). */
 static void test_back_pressure(void **state)
 {
-	_cleanup_(send_pipeline_freep) SendPipeline *p = NULL;
-	Sink k;
-	sink_init(&k);
-	uint8_t *src = pattern(12 * CHUNK);
-	assert_int_equal(send_pipeline_new(CHUNK, SLOTS, sink_send, &k, &p), 0);
-	sink_gate(&k, true);
+	Stuck st;
+	stuck_start(&st);
+	sleep_usec(100 * USEC_PER_MSEC);
+	assert_int_equal(atomic_load(&st.pr.pushed), SLOTS - 1);
+	pthread_mutex_lock(&st.k.lock);
+	assert_int_equal(st.k.waiting, 1);
+	assert_int_equal(st.k.calls, 0);
+	pthread_mutex_unlock(&st.k.lock);
 
-	Producer pr = { .p = p, .src = src, .chunks = 12 };
-	pthread_t t;
-	assert_int_equal(pthread_create(&t, NULL, producer, &pr), 0);
-	/* The sender holds the first chunk; three more fill the ring. */
-	for (int i = 0; i < 200 && atomic_load(&pr.pushed) < SLOTS - 1; i++)
-		msleep(5);
-	msleep(100);
-	assert_int_equal(atomic_load(&pr.pushed), SLOTS - 1);
-	pthread_mutex_lock(&k.lock);
-	assert_int_equal(k.waiting, 1);
-	assert_int_equal(k.calls, 0);
-	pthread_mutex_unlock(&k.lock);
-
-	sink_gate(&k, false);
-	assert_int_equal(pthread_join(t, NULL), 0);
-	assert_int_equal(pr.r, 0);
-	assert_int_equal(atomic_load(&pr.pushed), 12);
-	assert_int_equal(k.len, 12 * CHUNK);
-	assert_memory_equal(k.data, src, 12 * CHUNK);
-	p = send_pipeline_free(p);
-	free(src);
-	sink_done(&k);
+	/* Once the sender moves, everything arrives in order. */
+	sink_gate(&st.k, false);
+	assert_int_equal(pthread_join(st.producer, NULL), 0);
+	assert_int_equal(st.pr.r, 0);
+	assert_int_equal(atomic_load(&st.pr.pushed), 12);
+	assert_int_equal(st.k.len, 12 * CHUNK);
+	assert_memory_equal(st.k.data, st.src, 12 * CHUNK);
+	st.p = send_pipeline_free(st.p);
+	free(st.src);
+	sink_done(&st.k);
 }
 
 /* A send failing in any slot of the ring (and on any lap): the producer
@@ -231,25 +250,12 @@ static void test_error_in_any_slot(void **state)
  * for the send in progress and sends nothing more. */
 static void test_cancel(void **state)
 {
-	SendPipeline *p = NULL;
-	Sink k;
-	sink_init(&k);
-	uint8_t *src = pattern(12 * CHUNK);
-	assert_int_equal(send_pipeline_new(CHUNK, SLOTS, sink_send, &k, &p), 0);
-	sink_gate(&k, true);
-	Producer pr = { .p = p, .src = src, .chunks = 12 };
-	pthread_t t;
-	assert_int_equal(pthread_create(&t, NULL, producer, &pr), 0);
-	for (int i = 0; i < 200 && atomic_load(&pr.pushed) < SLOTS - 1; i++)
-		msleep(5);
-	send_pipeline_cancel(p);
-	assert_int_equal(pthread_join(t, NULL), 0);
-	assert_int_equal(pr.r, -ECANCELED);
-	sink_gate(&k, false); /* the send in progress returns */
-	p = send_pipeline_free(p);
-	assert_int_equal(k.calls, 1);
-	free(src);
-	sink_done(&k);
+	Stuck st;
+	stuck_start(&st);
+	send_pipeline_cancel(st.p);
+	stuck_finish(&st);
+	assert_int_equal(st.pr.r, -ECANCELED);
+	assert_int_equal(st.k.calls, 1);
 }
 
 int main(void)

@@ -96,6 +96,24 @@ static int fixture_wait_ready(EtcdFixture *f)
 	return -ETIMEDOUT;
 }
 
+int etcd_fixture_setup_client(EtcdFixture **ret, EtcdClient **ret_client)
+{
+	int r;
+
+	rpc_global_init();
+	if ((r = etcd_fixture_start(ret)) < 0)
+		return r;
+	EtcdOptions o = etcd_fixture_options(*ret);
+	return etcd_client_new((*ret)->endpoint, &o, ret_client);
+}
+
+void etcd_fixture_teardown_client(EtcdFixture **f, EtcdClient **client)
+{
+	*client = etcd_client_free(*client);
+	*f = etcd_fixture_free(*f);
+	rpc_global_shutdown();
+}
+
 void etcd_fixture_require(void)
 {
 	if (access(ETCD_BINARY, X_OK) < 0) {

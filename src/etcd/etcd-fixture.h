@@ -32,6 +32,12 @@ void etcd_fixture_require(void);
 
 /* Starts a plaintext etcd and waits until it answers. */
 int etcd_fixture_start(EtcdFixture **ret);
+/* For a group of tests: rpc_global_init(), a plaintext etcd and a client of
+ * it (etcd_fixture_options()). */
+int etcd_fixture_setup_client(EtcdFixture **ret, EtcdClient **ret_client);
+/* Frees what etcd_fixture_setup_client() made (and NULLs both), then
+ * rpc_global_shutdown(). */
+void etcd_fixture_teardown_client(EtcdFixture **f, EtcdClient **client);
 /* The same with TLS: `cert_dir` gets a CA, etcd-fixture.pem (127.0.0.1,
  * localhost) and cli-root.pem from scripts/make-certs; clients must present
  * a certificate of that CA. auth_token_ttl_sec: etcd's --auth-token-ttl (0:

@@ -21,19 +21,39 @@ static char *lock_key(const char *prefix, const char *container)
 	return asprintf(&k, "%slocks/containers/%s", prefix, container) < 0 ? NULL : k;
 }
 
+/* What a write of a record needs: its key, its container's lock key and
+ * the document to store. */
+typedef struct RecordWrite {
+	char *key, *lock, *json;
+} RecordWrite;
+
+static void record_write_done(RecordWrite *w)
+{
+	free(w->key);
+	free(w->lock);
+	free(w->json);
+}
+
+/* Keys from `rec`, the document from `doc` (rec itself, or its next state). */
+static int record_write_prepare(const char *prefix, const MigrationRecord *rec,
+                                const MigrationRecord *doc, RecordWrite *w)
+{
+	if (!(w->key = record_key(prefix, rec->id)) ||
+	    !(w->lock = lock_key(prefix, rec->container)))
+		return -ENOMEM;
+	return migration_record_to_json(doc, &w->json);
+}
+
 int migration_record_create(EtcdClient *c, const char *prefix, MigrationRecord *rec,
                             char **ret_holder)
 {
-	_cleanup_free_ char *key = record_key(prefix, rec->id);
-	_cleanup_free_ char *lock = lock_key(prefix, rec->container);
-	_cleanup_free_ char *json = NULL;
+	_cleanup_(record_write_done) RecordWrite w = {};
 	int64_t revision = 0;
 	int r;
 
-	if (!key || !lock)
-		return -ENOMEM;
-	if ((r = migration_record_to_json(rec, &json)) < 0)
+	if ((r = record_write_prepare(prefix, rec, rec, &w)) < 0)
 		return r;
+	const char *key = w.key, *lock = w.lock, *json = w.json;
 	const EtcdCompare cmp[] = {
 		{ .key = key, .target = ETCD_COMPARE_CREATE_REVISION, .op = ETCD_EQUAL },
 		{ .key = lock, .target = ETCD_COMPARE_CREATE_REVISION, .op = ETCD_EQUAL },
@@ -96,16 +116,13 @@ int migration_record_load(EtcdClient *c, const char *prefix, const char *id, Mig
 static int record_swap(EtcdClient *c, const char *prefix, const MigrationRecord *rec,
                        MigrationRecord *next)
 {
-	_cleanup_free_ char *key = record_key(prefix, rec->id);
-	_cleanup_free_ char *lock = lock_key(prefix, rec->container);
-	_cleanup_free_ char *json = NULL;
+	_cleanup_(record_write_done) RecordWrite w = {};
 	int64_t revision = 0;
 	int r;
 
-	if (!key || !lock)
-		return -ENOMEM;
-	if ((r = migration_record_to_json(next, &json)) < 0)
+	if ((r = record_write_prepare(prefix, rec, next, &w)) < 0)
 		return r;
+	const char *key = w.key, *lock = w.lock, *json = w.json;
 	const EtcdCompare cmp[] = {
 		{ .key = key,
 		  .target = ETCD_COMPARE_MOD_REVISION,

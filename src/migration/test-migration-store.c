@@ -21,18 +21,12 @@ static EtcdClient *client;
 
 static int setup(void **state)
 {
-	rpc_global_init();
-	if (etcd_fixture_start(&etcd) < 0)
-		return -1;
-	EtcdOptions o = { .rpc.plaintext = true };
-	return etcd_client_new(etcd->endpoint, &o, &client) < 0 ? -1 : 0;
+	return etcd_fixture_setup_client(&etcd, &client) < 0 ? -1 : 0;
 }
 
 static int teardown(void **state)
 {
-	client = etcd_client_free(client);
-	etcd = etcd_fixture_free(etcd);
-	rpc_global_shutdown();
+	etcd_fixture_teardown_client(&etcd, &client);
 	return 0;
 }
 
