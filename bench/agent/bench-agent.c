@@ -42,13 +42,6 @@
 
 static ClusterFixture *cluster;
 
-static void sleep_s(double s)
-{
-	nanosleep(&(struct timespec){ .tv_sec = (time_t)s,
-	                              .tv_nsec = (long)((s - (double)(time_t)s) * 1e9) },
-	          NULL);
-}
-
 static int node_pidfile(const char *file, pid_t *ret)
 {
 	char path[512];
@@ -205,7 +198,7 @@ static int measure(pid_t agent, pid_t service, unsigned seconds, Window *ret)
 	for (unsigned i = 1; i <= seconds; i++) {
 		double wait = t0 + i - mono_sec();
 		if (wait > 0)
-			sleep_s(wait);
+			sleep_usec((uint64_t)(wait * USEC_PER_SEC));
 		if ((agent > 0 && !proc_running(agent)) || !proc_running(service))
 			return log_error_errno(-ESRCH, "the agent or the Podman service died "
 			                               "during the measurement");
@@ -274,9 +267,9 @@ int main(int argc, char *argv[])
 			          n_containers);
 			goto out;
 		}
-		sleep_s(0.5);
+		sleep_usec((uint64_t)(0.5 * USEC_PER_SEC));
 	}
-	sleep_s(5);
+	sleep_usec(5 * USEC_PER_SEC);
 
 	Window with, without;
 	fprintf(stderr, "measuring %u s with the agent running\n", seconds);
@@ -284,12 +277,12 @@ int main(int argc, char *argv[])
 		goto out;
 	kill(agent, SIGTERM);
 	for (int i = 0; i < 100 && proc_running(agent); i++)
-		sleep_s(0.1);
+		sleep_usec((uint64_t)(0.1 * USEC_PER_SEC));
 	if (proc_running(agent)) {
 		log_error("the agent (pid %d) did not stop on SIGTERM", (int)agent);
 		goto out;
 	}
-	sleep_s(2);
+	sleep_usec(2 * USEC_PER_SEC);
 	fprintf(stderr, "measuring %u s with the agent stopped\n", seconds);
 	if (measure(0, service, seconds, &without) < 0)
 		goto out;

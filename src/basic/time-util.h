@@ -1,6 +1,7 @@
 /* time-util.h — clocks and sleeps in microseconds. */
 #pragma once
 
+#include <errno.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -36,10 +37,11 @@ static inline uint64_t mono_msec(void)
 	return now_usec(CLOCK_MONOTONIC) / USEC_PER_MSEC;
 }
 
-/* Sleeps `usec`; a signal may end it early. */
+/* Sleeps `usec`, resuming after a signal handler ran. */
 static inline void sleep_usec(uint64_t usec)
 {
 	struct timespec ts = { .tv_sec = (time_t)(usec / USEC_PER_SEC),
 		               .tv_nsec = (long)(usec % USEC_PER_SEC * NSEC_PER_USEC) };
-	nanosleep(&ts, NULL);
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
 }

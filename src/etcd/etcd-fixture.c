@@ -13,6 +13,7 @@
 #include "error-util.h"
 #include "etcd-fixture.h"
 #include "rpc-testutil.h"
+#include "time-util.h"
 
 #define ETCD_BINARY    "/usr/bin/etcd"
 #define ETCDCTL_BINARY "/usr/bin/etcdctl"
@@ -89,7 +90,7 @@ static int fixture_wait_ready(EtcdFixture *f)
 				etcd_key_value_done(&kv);
 			return 0;
 		}
-		nanosleep(&(struct timespec){ .tv_nsec = 50 * 1000 * 1000 }, NULL);
+		sleep_usec(50 * USEC_PER_MSEC);
 	}
 	fprintf(stderr, "etcd did not become ready (%s: %s), see %s\n", error_to_string(r),
 	        etcd_last_error()->message, f->log_path);

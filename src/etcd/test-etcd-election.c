@@ -100,7 +100,7 @@ static void *campaign_thread(void *arg)
 {
 	Campaign *c = arg;
 	int r = etcd_election_campaign(c->e, c->value, c->timeout);
-	c->done_usec = etcd_now_usec();
+	c->done_usec = now_usec(CLOCK_MONOTONIC);
 	c->result = r;
 	__atomic_store_n(&c->done, true, __ATOMIC_SEQ_CST);
 	return NULL;
@@ -181,7 +181,7 @@ static void test_leader_process_killed(void **state)
 	sleep_usec(500 * USEC_PER_MSEC);
 	assert_false(__atomic_load_n(&c.done, __ATOMIC_SEQ_CST)); /* A still leads */
 
-	uint64_t killed = etcd_now_usec();
+	uint64_t killed = now_usec(CLOCK_MONOTONIC);
 	assert_int_equal(kill(pid, SIGKILL), 0);
 	assert_int_equal(waitpid(pid, NULL, 0), pid);
 	pthread_join(t, NULL);
