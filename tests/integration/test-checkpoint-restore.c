@@ -50,14 +50,10 @@ static int teardown(void **state)
 static char *podman_ok(const char *node, const char *method, const char *path, const char *body,
                        long want_status)
 {
-	PodmanRequest req = { .method = method, .path = path, .body = body };
 	char *resp = NULL;
-	long status = 0;
-
-	assert_int_equal(cluster_fixture_podman(cluster, node, &req, &status, &resp, NULL), 0);
-	if (status != want_status)
-		fail_msg("%s %s on %s: HTTP %ld, want %ld: %s", method, path, node, status,
-		         want_status, resp);
+	assert_int_equal(cluster_fixture_podman_expect(cluster, node, method, path, body,
+	                                               want_status, &resp),
+	                 0);
 	return resp;
 }
 
