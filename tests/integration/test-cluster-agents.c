@@ -133,19 +133,15 @@ static char *podman_ok(const char *node, const char *method, const char *path, c
 static void container_run(const char *node, const char *name, const char *image,
                           const char *command_json)
 {
-	char spec[512], path[256];
+	char spec[512];
 	snprintf(spec, sizeof spec, "{\"name\":\"%s\",\"image\":\"%s\",\"command\":%s}", name,
 	         image, command_json);
-	free(podman_ok(node, "POST", API "/containers/create", spec, 201));
-	snprintf(path, sizeof path, API "/containers/%s/start", name);
-	free(podman_ok(node, "POST", path, NULL, 204));
+	assert_int_equal(cluster_fixture_container_start(cluster, node, name, spec), 0);
 }
 
 static void container_remove(const char *node, const char *name)
 {
-	char path[256];
-	snprintf(path, sizeof path, API "/containers/%s?force=true&timeout=0", name);
-	free(podman_ok(node, "DELETE", path, NULL, 200));
+	assert_int_equal(cluster_fixture_container_remove(cluster, node, name), 0);
 }
 
 /* <cluster dir>/nodes/<node>/<file> */
