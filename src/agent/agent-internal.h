@@ -63,7 +63,10 @@ bool agent_migration_active(Agent *a, const char *id);
  * (agent-recover.c). */
 void agent_recover(Agent *a, bool all);
 
-/* The Agent service's migration methods (agent-migrate.c). */
+/* The Agent service's migration methods: Migrate on the source
+ * (agent-migrate-source.c), Receive on the target (agent-migrate-target.c),
+ * FetchImage on the source for a target that lacks the image
+ * (agent-migrate-image.c). */
 int agent_handle_migrate(RpcServerCall *call, void *userdata);
 int agent_handle_receive(RpcServerCall *call, void *userdata);
 int agent_handle_fetch_image(RpcServerCall *call, void *userdata);
