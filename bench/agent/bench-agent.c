@@ -1,4 +1,4 @@
-/* bench-agent — what podmig-agent costs its node (issue 5 §8).
+/* bench-agent — what podmig-agent costs its node.
  *
  * On a 1-node local cluster (cluster id 4) with 20 running containers, the
  * node's agent samples at its default 1 s interval. Over a window (60 s by
@@ -30,6 +30,7 @@
 #include "macro.h"
 #include "process-util.h"
 #include "strutil.h"
+#include "time-util.h"
 
 #ifndef PODMIG_CLI
 #error "PODMIG_CLI must be defined by the build"
@@ -40,20 +41,6 @@
 #define PREFIX "bench-agent-"
 
 static ClusterFixture *cluster;
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void sleep_s(double s)
-{
-	nanosleep(&(struct timespec){ .tv_sec = (time_t)s,
-	                              .tv_nsec = (long)((s - (double)(time_t)s) * 1e9) },
-	          NULL);
-}
 
 static int node_pidfile(const char *file, pid_t *ret)
 {
@@ -183,7 +170,9 @@ static int published_containers_with_stats(void)
 	size_t i;
 	json_t *c;
 	int n = 0;
-	json_array_foreach(cts, i, c) if (json_object_get(c, "cpu_percent")) n++;
+	json_array_foreach (cts, i, c)
+		if (json_object_get(c, "cpu_percent"))
+			n++;
 	return n;
 }
 
@@ -205,11 +194,11 @@ static int measure(pid_t agent, pid_t service, unsigned seconds, Window *ret)
 	if ((agent > 0 && (r = proc_cpu(agent, &a0, NULL)) < 0) ||
 	    (r = proc_cpu(service, &s0, NULL)) < 0)
 		return log_error_errno(r, "cannot read /proc of the agent or the service");
-	double t0 = now_s();
+	double t0 = mono_sec();
 	for (unsigned i = 1; i <= seconds; i++) {
-		double wait = t0 + i - now_s();
+		double wait = t0 + i - mono_sec();
 		if (wait > 0)
-			sleep_s(wait);
+			sleep_usec((uint64_t)(wait * USEC_PER_SEC));
 		if ((agent > 0 && !proc_running(agent)) || !proc_running(service))
 			return log_error_errno(-ESRCH, "the agent or the Podman service died "
 			                               "during the measurement");
@@ -219,7 +208,7 @@ static int measure(pid_t agent, pid_t service, unsigned seconds, Window *ret)
 	if ((agent > 0 && (r = proc_cpu(agent, &a1, NULL)) < 0) ||
 	    (r = proc_cpu(service, &s1, NULL)) < 0)
 		return log_error_errno(r, "cannot read /proc of the agent or the service");
-	ret->seconds = now_s() - t0;
+	ret->seconds = mono_sec() - t0;
 	ret->service_cpu_s = s1 - s0;
 	if (agent > 0) {
 		ret->agent_cpu_s = a1 - a0;
@@ -271,16 +260,16 @@ int main(int argc, char *argv[])
 		goto out;
 	/* The agent publishes all of them with stats before the window opens,
 	 * then a few more samples pass so start-up work is behind it. */
-	double deadline = now_s() + 120;
+	double deadline = mono_sec() + 120;
 	while ((r = published_containers_with_stats()) != (int)n_containers) {
-		if (now_s() > deadline) {
+		if (mono_sec() > deadline) {
 			log_error("the agent publishes %d of %u containers after 120 s", r,
 			          n_containers);
 			goto out;
 		}
-		sleep_s(0.5);
+		sleep_usec((uint64_t)(0.5 * USEC_PER_SEC));
 	}
-	sleep_s(5);
+	sleep_usec(5 * USEC_PER_SEC);
 
 	Window with, without;
 	fprintf(stderr, "measuring %u s with the agent running\n", seconds);
@@ -288,12 +277,12 @@ int main(int argc, char *argv[])
 		goto out;
 	kill(agent, SIGTERM);
 	for (int i = 0; i < 100 && proc_running(agent); i++)
-		sleep_s(0.1);
+		sleep_usec((uint64_t)(0.1 * USEC_PER_SEC));
 	if (proc_running(agent)) {
 		log_error("the agent (pid %d) did not stop on SIGTERM", (int)agent);
 		goto out;
 	}
-	sleep_s(2);
+	sleep_usec(2 * USEC_PER_SEC);
 	fprintf(stderr, "measuring %u s with the agent stopped\n", seconds);
 	if (measure(0, service, seconds, &without) < 0)
 		goto out;

@@ -1,4 +1,4 @@
-/* bench-faults — randomized fault run (issue 7): on a 2-node local cluster
+/* bench-faults — randomized fault run: on a 2-node local cluster
  * (cluster id 5), a `memhog 32` container migrates back and forth between
  * node1 and node2, each migration with a random fault at a random point:
  *
@@ -28,6 +28,7 @@
 #include "migrate-fixture.h"
 #include "process-util.h"
 #include "strutil.h"
+#include "time-util.h"
 
 #ifndef PODMIG_CLI
 #error "PODMIG_CLI must be defined by the build"
@@ -48,13 +49,6 @@ static unsigned pick(unsigned n)
 	rng ^= rng >> 7;
 	rng ^= rng << 17;
 	return (unsigned)(rng % n);
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 typedef enum Fault {
@@ -161,7 +155,7 @@ static const char *record_id(const json_t *rec)
 static void settle(Totals *t, const char *src, const char *dst, const char *before_id,
                    const char **where, uint64_t *counter, const char **ret_outcome)
 {
-	double t0 = now_s();
+	double t0 = mono_sec();
 	bool duplicated = false;
 	int s_src = 0, s_dst = 0;
 	const char *phase = "";
@@ -182,7 +176,7 @@ static void settle(Totals *t, const char *src, const char *dst, const char *befo
 		             streq(phase, "refused");
 		if (final && (done ? s_dst : s_src) == 1 && (done ? s_src : s_dst) == -ENOENT)
 			break;
-		if (now_s() - t0 > SETTLE_TIMEOUT_MS / 1000.0)
+		if (mono_sec() - t0 > SETTLE_TIMEOUT_MS / 1000.0)
 			break;
 		usleep(300 * 1000);
 	}
@@ -291,13 +285,13 @@ int main(int argc, char *argv[])
 	       (unsigned long long)seed, MEMHOG_MIB, getenv("PODMIG_TEST_CLUSTER_ID"));
 	Totals t = {};
 	const char *where = "node1";
-	double start = now_s();
+	double start = mono_sec();
 	for (unsigned i = 0; i < trials; i++) {
 		const char *src = where, *dst = streq(where, "node1") ? "node2" : "node1";
 		Fault fault = (Fault)pick(_F_MAX);
 		char what[128];
 		const char *outcome = "?";
-		double t0 = now_s();
+		double t0 = mono_sec();
 		/* The CLI finds the container through what its agent publishes. */
 		if (migrate_fixture_wait_published(cli, src, NAME, 30000) < 0)
 			printf("  (%s never showed %s in podmig ps)\n", src, NAME);
@@ -313,7 +307,7 @@ int main(int argc, char *argv[])
 		migrate_fixture_fault_clear(cluster, "node2");
 		settle(&t, src, dst, before_id, &where, &counter, &outcome);
 		printf("trial %u: %s → %s, %s: %s (%.1f s)\n", i + 1, src, dst, what, outcome,
-		       now_s() - t0);
+		       mono_sec() - t0);
 		if (streq(outcome, "LOST") || streq(outcome, "DUPLICATED"))
 			break; /* nothing sensible to migrate next */
 	}
@@ -324,7 +318,7 @@ int main(int argc, char *argv[])
 	printf("trials %u, completed %u, rolled back %u, refused %u, lost %u, duplicated %u, "
 	       "state breaks %u, unsettled %u (%.0f s)\n",
 	       t.trials, t.completed, t.rolled_back, t.refused, t.lost, t.duplicated, t.breaks,
-	       t.unsettled, now_s() - start);
+	       t.unsettled, mono_sec() - start);
 	cluster_fixture_down(cluster);
 	return t.lost || t.duplicated || t.breaks || t.unsettled ? 1 : 0;
 }

@@ -49,6 +49,7 @@
 #include "macro.h"
 #include "process-util.h"
 #include "strutil.h"
+#include "time-util.h"
 
 #define MAX_RUNS     15
 #define MAX_SIZES    8
@@ -58,13 +59,6 @@
 #define BAR          1.1 /* podmig downtime ≤ BAR × manual */
 
 static ClusterFixture *cluster;
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -169,7 +163,7 @@ static int tcp_transfer(const char *src, const char *dst, uint64_t bytes, double
 	int r = read(ready[0], &x, 1) == 1 ? 0 : -EIO;
 	close(ready[0]);
 
-	double t0 = now_s();
+	double t0 = mono_sec();
 	_cleanup_close_ int in = src ? open(src, O_RDONLY | O_CLOEXEC) : -EBADF;
 	int s = -EBADF;
 	if (r == 0 && src && in < 0)
@@ -203,7 +197,7 @@ static int tcp_transfer(const char *src, const char *dst, uint64_t bytes, double
 		if (s >= 0)
 			close(s);
 	}
-	double t1 = now_s();
+	double t1 = mono_sec();
 	if (setns(home, CLONE_NEWNET) < 0 && r == 0)
 		r = -errno;
 	int status = -1;
@@ -297,8 +291,7 @@ static int published_on(unsigned *ret)
 	size_t i;
 	json_t *ct;
 	unsigned on = 0;
-	json_array_foreach(all, i, ct)
-	{
+	json_array_foreach (all, i, ct) {
 		if (!streq_ptr(json_get_string(ct, "name"), NAME))
 			continue;
 		const char *node = json_get_string(ct, "node");
@@ -400,16 +393,16 @@ static int manual_run(unsigned mib, const char *work, Run *ret)
 		return r;
 	if ((r = memhog_last("node1", &before)) < 0)
 		return log_error_errno(r, "reading memhog's log on node1");
-	double t0 = now_s();
+	double t0 = mono_sec();
 	if ((r = node_run("node1", ckpt)) < 0)
 		return r;
-	double t1 = now_s(), copy_s;
+	double t1 = mono_sec(), copy_s;
 	if ((r = tcp_transfer(out, in, 0, &copy_s)) < 0)
 		return log_error_errno(r, "copying the archive node1 → node2");
-	double t2 = now_s();
+	double t2 = mono_sec();
 	if ((r = node_run("node2", restore)) < 0)
 		return r;
-	double t3 = now_s();
+	double t3 = mono_sec();
 	(void)node_run("node1", rm);
 
 	sleep(1);
@@ -444,9 +437,9 @@ static int podmig_run(unsigned mib, Run *ret)
 		return r;
 	if ((r = memhog_last("node1", &before)) < 0)
 		return log_error_errno(r, "reading memhog's log on node1");
-	double t0 = now_s();
+	double t0 = mono_sec();
 	r = podmig_capture(migrate, &out, &status);
-	double t1 = now_s();
+	double t1 = mono_sec();
 	if (r < 0 || status != 0)
 		return log_error_errno(r < 0 ? r : -EIO,
 		                       "podmig migrate %s --to node2 (%u MiB) failed (exit %d): %s",
@@ -604,7 +597,7 @@ int main(int argc, char *argv[])
 	if (!mkdtemp(work))
 		return log_error_errno(-errno, "mkdtemp"), 1;
 
-	double started = now_s();
+	double started = mono_sec();
 	int failed = 0;
 	for (unsigned s = 0; s < n_sizes && !failed; s++) {
 		SizeResult *sr = &res[s];
@@ -647,7 +640,7 @@ int main(int argc, char *argv[])
 	}
 	if (!failed)
 		print_results(res, n_sizes, runs);
-	printf("\n(%s; %.0f s)\n", failed ? "FAILED" : "done", now_s() - started);
+	printf("\n(%s; %.0f s)\n", failed ? "FAILED" : "done", mono_sec() - started);
 	rmdir(work);
 	cluster_fixture_down(cluster);
 	return failed;

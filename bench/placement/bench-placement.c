@@ -20,6 +20,7 @@
 #include "macro.h"
 #include "placement.h"
 #include "strutil.h"
+#include "time-util.h"
 
 typedef struct Contender {
 	const char *label;
@@ -53,13 +54,6 @@ typedef struct Quality {
 	double max_ratio[N_CONTENDERS];
 } Quality;
 
-static double wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 static int run(const PlacementInstance *p, const Contender *c, uint64_t seed, double *ret_obj,
                double *ret_ms)
 {
@@ -75,10 +69,10 @@ static int run(const PlacementInstance *p, const Contender *c, uint64_t seed, do
 	o.iterations *= c->budget;
 	o.stall_limit *= c->budget;
 	o.time_limit_ms = 10000;
-	t0 = wall_ms();
+	t0 = (mono_sec() * 1e3);
 	r = placement_solve(p, c->solver, &o, &res);
 	if (ret_ms)
-		*ret_ms = wall_ms() - t0;
+		*ret_ms = (mono_sec() * 1e3) - t0;
 	if (r < 0)
 		return r;
 	*ret_obj = placement_status_is_feasible(res->status) ? res->score.objective : HUGE_VAL;
@@ -425,7 +419,7 @@ int main(int argc, char *argv[])
 	}
 
 	unsigned per_family = full ? 300 : 60, reps = full ? 5 : 2;
-	double t0 = wall_ms();
+	double t0 = (mono_sec() * 1e3);
 
 	printf("## Placement benchmark (%s run)\n", full ? "full" : "quick");
 	r = bench_small(per_family, small, &skipped);
@@ -450,6 +444,6 @@ int main(int argc, char *argv[])
 	r = svg_write(svg, med, small);
 	if (r < 0)
 		return log_error_errno(r, "cannot write %s", svg), EXIT_FAILURE;
-	printf("\nPlot: %s. Total benchmark time %.1f s.\n", svg, (wall_ms() - t0) / 1e3);
+	printf("\nPlot: %s. Total benchmark time %.1f s.\n", svg, ((mono_sec() * 1e3) - t0) / 1e3);
 	return EXIT_SUCCESS;
 }

@@ -16,16 +16,10 @@
 
 #include "rpc-testutil.h"
 #include "strutil.h"
+#include "time-util.h"
 
 #define TOTAL_BYTES (UINT64_C(1) << 30)
 #define CHUNK_BYTES (1u << 20)
-
-static double now_sec(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -42,7 +36,7 @@ static double percentile(double *v, size_t n, double p)
 
 static int grpc_upload(RpcChannel *ch, const uint8_t *chunk, double *ret_sec)
 {
-	double t0 = now_sec();
+	double t0 = mono_sec();
 	_cleanup_(rpc_stream_freep) RpcStream *s = NULL;
 	int r = rpc_stream_open(ch, &podmig__v1__testing__descriptor, "Upload", &s);
 	if (r < 0)
@@ -68,7 +62,7 @@ static int grpc_upload(RpcChannel *ch, const uint8_t *chunk, double *ret_sec)
 		return r;
 	if (sum->bytes != TOTAL_BYTES)
 		return -EIO;
-	*ret_sec = now_sec() - t0;
+	*ret_sec = mono_sec() - t0;
 	return 0;
 }
 
@@ -95,7 +89,7 @@ static int tcp_upload(const uint8_t *chunk, double *ret_sec)
 	    getsockname(lfd, (struct sockaddr *)&sa, &len) < 0)
 		return -errno;
 
-	double t0 = now_sec();
+	double t0 = mono_sec();
 	_cleanup_close_ int cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (cfd < 0 || connect(cfd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return -errno;
@@ -128,7 +122,7 @@ static int tcp_upload(const uint8_t *chunk, double *ret_sec)
 	pthread_join(t, &ok);
 	if (!ok)
 		return -EIO;
-	*ret_sec = now_sec() - t0;
+	*ret_sec = mono_sec() - t0;
 	return 0;
 }
 
@@ -179,10 +173,10 @@ int main(int argc, char **argv)
 		req.text = (char *)"ping";
 		req.seq = i;
 		_cleanup_message_ ProtobufCMessage *rep = NULL;
-		double t0 = now_sec();
+		double t0 = mono_sec();
 		r = rpc_call_unary(ch, &podmig__v1__testing__descriptor, "Echo", &req.base,
 		                   5 * RPC_USEC_PER_SEC, &rep, NULL);
-		lat[i] = (now_sec() - t0) * 1e6;
+		lat[i] = (mono_sec() - t0) * 1e6;
 		if (r < 0) {
 			fprintf(stderr, "unary call failed: %s\n", strerror(-r));
 			return 1;

@@ -32,18 +32,12 @@
 #include "macro.h"
 #include "process-util.h"
 #include "strutil.h"
+#include "time-util.h"
 
 #define MAX_RUNS 15
 #define API      "/v5.0.0/libpod"
 
 static ClusterFixture *cluster;
-
-static double wall_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -121,8 +115,7 @@ static json_t *node1_status(void)
 	json_t *n;
 	if (cli(&nodes, "nodes", "--json", NULL) < 0)
 		return NULL;
-	json_array_foreach(nodes, i, n)
-	{
+	json_array_foreach (nodes, i, n) {
 		if (streq_ptr(json_get_string(n, "name"), "node1"))
 			return json_incref(json_object_get(n, "status"));
 	}
@@ -172,8 +165,7 @@ static json_t *record_after(double t0)
 	json_t *r;
 	if (cli(&all, "history", "--json", NULL) < 0)
 		return NULL;
-	json_array_foreach(all, i, r)
-	{
+	json_array_foreach (all, i, r) {
 		double planned =
 		        (double)json_get_u64(json_object_get(r, "phase_times_ms"), "planned", 0) /
 		        1e3;
@@ -190,8 +182,7 @@ static double decision_time(const char *id)
 	json_t *d;
 	if (!id || cli(&all, "decisions", "--json", NULL) < 0)
 		return 0;
-	json_array_foreach(all, i, d)
-	{
+	json_array_foreach (all, i, d) {
 		if (streq_ptr(json_get_string(d, "id"), id))
 			return (double)json_get_u64(d, "time_usec", 0) / 1e6;
 	}
@@ -207,8 +198,7 @@ static int wait_published(const char *name, const char *node)
 		size_t k, seen = 0, there = 0;
 		json_t *c;
 		if (cli(&all, "ps", "--json", NULL) >= 0)
-			json_array_foreach(all, k, c)
-			{
+			json_array_foreach (all, k, c) {
 				if (!streq_ptr(json_get_string(c, "name"), name))
 					continue;
 				seen++;
@@ -228,12 +218,13 @@ typedef struct Run {
 static int one_run(double threshold, Run *ret)
 {
 	_cleanup_json_ json_t *rec = NULL;
-	double t0 = wall_s(), window_at = 0, done_at = 0, under_at = 0;
+	double t0 = ((double)now_usec(CLOCK_REALTIME) / 1e6), window_at = 0, done_at = 0,
+	       under_at = 0;
 	int r;
 
 	if ((r = hog_start("node1", "hog-b", "0.45")) < 0)
 		return log_error_errno(r, "cannot start hog-b");
-	for (double deadline = t0 + 120; wall_s() < deadline;) {
+	for (double deadline = t0 + 120; ((double)now_usec(CLOCK_REALTIME) / 1e6) < deadline;) {
 		_cleanup_json_ json_t *st = node1_status();
 		if (!window_at)
 			window_at = window_full_at(st, t0, threshold, 3);
@@ -241,7 +232,7 @@ static int one_run(double threshold, Run *ret)
 			json_decref(rec);
 			rec = record_after(t0);
 			if (rec && streq_ptr(json_get_string(rec, "phase"), "done"))
-				done_at = wall_s();
+				done_at = ((double)now_usec(CLOCK_REALTIME) / 1e6);
 			else if (rec && !streq_ptr(json_get_string(rec, "phase"), "planned") &&
 			         strstr("rolled-back failed", json_get_string(rec, "phase") ?: "x"))
 				return log_error_errno(-EIO, "the automatic migration ended %s",
@@ -274,10 +265,10 @@ static int one_run(double threshold, Run *ret)
 	const char *third = streq_ptr(json_get_string(rec, "target"), "node2") ? "node3" : "node2";
 	if ((r = wait_published(moved, json_get_string(rec, "target"))) < 0)
 		return r;
-	double m0 = wall_s();
+	double m0 = ((double)now_usec(CLOCK_REALTIME) / 1e6);
 	if ((r = cli(NULL, "migrate", moved, "--to", third, NULL)) < 0)
 		return log_error_errno(r, "manual migration of %s failed", moved);
-	ret->manual = wall_s() - m0;
+	ret->manual = ((double)now_usec(CLOCK_REALTIME) / 1e6) - m0;
 	hog_remove("hog-b");
 	hog_remove("hog-a");
 	return 0;

@@ -1,6 +1,5 @@
 /* agent-config.c — podmig-agent's settings: one setter per long option name,
  * used by the command line and the config file alike. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,15 +38,8 @@ void agent_config_done(AgentConfig *c)
 	agent_config_init(c);
 }
 
-static int fail(char *error, size_t size, const char *fmt, ...) _printf_(3, 4);
-static int fail(char *error, size_t size, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(error, size, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
+/* A bad setting: -EINVAL with the reason. */
+#define fail(error, ...) error_detail_set_errno(error, -EINVAL, __VA_ARGS__)
 
 static int set_string(char **dst, const char *value)
 {
@@ -69,8 +61,7 @@ static int parse_seconds(const char *s, uint64_t *ret)
 	return 0;
 }
 
-int agent_config_set(AgentConfig *c, const char *key, const char *value, char *error,
-                     size_t error_size)
+int agent_config_set(AgentConfig *c, const char *key, const char *value, ErrorDetail *error)
 {
 	static const struct {
 		const char *key;
@@ -93,55 +84,51 @@ int agent_config_set(AgentConfig *c, const char *key, const char *value, char *e
 	for (size_t i = 0; i < ELEMENTSOF(strings); i++)
 		if (streq(key, strings[i].key)) {
 			if (!*value)
-				return fail(error, error_size, "--%s: empty value", key);
+				return fail(error, "--%s: empty value", key);
 			return set_string((char **)((char *)c + strings[i].offset), value);
 		}
 
 	if (streq(key, "interval")) {
 		if (parse_seconds(value, &c->interval_usec) < 0 || c->interval_usec < 10000)
-			return fail(error, error_size,
-			            "--interval: '%s' is not a number of seconds >= 0.01", value);
+			return fail(error, "--interval: '%s' is not a number of seconds >= 0.01",
+			            value);
 	} else if (streq(key, "lease-ttl")) {
 		uint64_t v;
 		if (safe_atou64(value, &v) < 0 || v < 2 || v > 3600)
-			return fail(error, error_size, "--lease-ttl: '%s' is not 2..3600 seconds",
-			            value);
+			return fail(error, "--lease-ttl: '%s' is not 2..3600 seconds", value);
 		c->lease_ttl_sec = (int64_t)v;
 	} else if (streq(key, "accounting")) {
 		int r = accounting_source_from_string(value);
 		if (r < 0)
-			return fail(error, error_size,
-			            "--accounting: '%s' is neither 'host' nor 'containers'", value);
+			return fail(error, "--accounting: '%s' is neither 'host' nor 'containers'",
+			            value);
 		c->source = r;
 	} else if (streq(key, "capacity-cpus")) {
 		if (safe_atod(value, &c->capacity_cpus) < 0 || !(c->capacity_cpus > 0) ||
 		    c->capacity_cpus > 100000)
-			return fail(error, error_size,
-			            "--capacity-cpus: '%s' is not a positive number", value);
+			return fail(error, "--capacity-cpus: '%s' is not a positive number", value);
 	} else if (streq(key, "capacity-memory")) {
 		if (parse_size(value, &c->capacity_memory) < 0 || c->capacity_memory == 0)
-			return fail(error, error_size,
-			            "--capacity-memory: '%s' is not a size (e.g. 2G, 512M)", value);
+			return fail(error, "--capacity-memory: '%s' is not a size (e.g. 2G, 512M)",
+			            value);
 	} else if (streq(key, "link-bandwidth")) {
 		if (parse_size(value, &c->link_bandwidth) < 0 || c->link_bandwidth == 0)
-			return fail(error, error_size,
+			return fail(error,
 			            "--link-bandwidth: '%s' is not bytes per second (e.g. 125M)",
 			            value);
 	} else if (streq(key, "max-migrations")) {
 		unsigned v;
 		if (safe_atou(value, &v) < 0 || v < 1 || v > 64)
-			return fail(error, error_size, "--max-migrations: '%s' is not 1..64",
-			            value);
+			return fail(error, "--max-migrations: '%s' is not 1..64", value);
 		c->max_migrations = v;
 	} else if (streq(key, "pre-copy")) {
 		if (!streq(value, "auto") && !streq(value, "never"))
-			return fail(error, error_size,
-			            "--pre-copy: '%s' is neither 'auto' nor 'never'", value);
+			return fail(error, "--pre-copy: '%s' is neither 'auto' nor 'never'", value);
 		c->pre_copy_never = streq(value, "never");
 	} else if (streq(key, "label")) {
 		const char *eq = strchr(value, '=');
 		if (!eq || eq == value)
-			return fail(error, error_size, "--label: '%s' is not KEY=VALUE", value);
+			return fail(error, "--label: '%s' is not KEY=VALUE", value);
 		size_t n = strv_length(c->labels);
 		char **l = realloc(c->labels, (n + 2) * sizeof(char *));
 		if (!l)
@@ -155,7 +142,7 @@ int agent_config_set(AgentConfig *c, const char *key, const char *value, char *e
 	return 0;
 }
 
-int agent_config_load_file(AgentConfig *c, const char *path, char *error, size_t error_size)
+int agent_config_load_file(AgentConfig *c, const char *path, ErrorDetail *error)
 {
 	_cleanup_fclose_ FILE *f = fopen(path, "re");
 	_cleanup_free_ char *line = NULL;
@@ -164,8 +151,7 @@ int agent_config_load_file(AgentConfig *c, const char *path, char *error, size_t
 
 	if (!f) {
 		int r = -errno;
-		snprintf(error, error_size, "%s: %s", path, strerror(-r));
-		return r;
+		return error_detail_set_errno(error, r, "%s: %s", path, error_to_string(r));
 	}
 	while (getline(&line, &cap, f) >= 0) {
 		lineno++;
@@ -179,35 +165,32 @@ int agent_config_load_file(AgentConfig *c, const char *path, char *error, size_t
 			*--end = 0;
 		char *sep = p + strcspn(p, "= \t");
 		if (!*sep)
-			return fail(error, error_size, "%s:%u: expected 'key = value'", path,
-			            lineno);
+			return fail(error, "%s:%u: expected 'key = value'", path, lineno);
 		char *value = sep;
 		*value++ = 0;
 		value += strspn(value, "= \t");
-		char msg[256] = "";
-		int r = agent_config_set(c, p, value, msg, sizeof msg);
+		ErrorDetail msg = {};
+		int r = agent_config_set(c, p, value, &msg);
 		if (r == -ENOENT)
-			return fail(error, error_size, "%s:%u: unknown setting '%s'", path, lineno,
-			            p);
+			return fail(error, "%s:%u: unknown setting '%s'", path, lineno, p);
 		if (r < 0)
-			return fail(error, error_size, "%s:%u: %s", path, lineno,
-			            *msg ? msg : strerror(-r));
+			return fail(error, "%s:%u: %s", path, lineno, error_detail_or(&msg, r));
 	}
 	return 0;
 }
 
-int agent_config_finish(AgentConfig *c, char *error, size_t error_size)
+int agent_config_finish(AgentConfig *c, ErrorDetail *error)
 {
 	char host[256];
 	int r;
 
 	if (c->source == ACCOUNTING_CONTAINERS && (!(c->capacity_cpus > 0) || !c->capacity_memory))
-		return fail(error, error_size,
+		return fail(error,
 		            "--accounting=containers needs --capacity-cpus and --capacity-memory");
 	if (!!c->tls_cert != !!c->tls_key)
-		return fail(error, error_size, "--tls-cert and --tls-key go together");
+		return fail(error, "--tls-cert and --tls-key go together");
 	if ((uint64_t)c->lease_ttl_sec * 1000000 < 2 * c->interval_usec)
-		return fail(error, error_size, "--lease-ttl must be at least two intervals");
+		return fail(error, "--lease-ttl must be at least two intervals");
 	if (gethostname(host, sizeof host) < 0)
 		snprintf(host, sizeof host, "localhost");
 	host[sizeof host - 1] = 0;
@@ -218,8 +201,7 @@ int agent_config_finish(AgentConfig *c, char *error, size_t error_size)
 	for (const char *p = c->node_name; *p; p++)
 		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.",
 		            *p))
-			return fail(error, error_size,
-			            "node name '%s': only letters, digits, '-', '_' and '.'",
+			return fail(error, "node name '%s': only letters, digits, '-', '_' and '.'",
 			            c->node_name);
 	if (!c->listen_address &&
 	    asprintf(&c->listen_address, "0.0.0.0:%d", AGENT_DEFAULT_PORT) < 0) {
@@ -229,8 +211,7 @@ int agent_config_finish(AgentConfig *c, char *error, size_t error_size)
 	if (!c->advertise_address) {
 		const char *port = strrchr(c->listen_address, ':');
 		if (!port)
-			return fail(error, error_size, "--listen: '%s' is not HOST:PORT",
-			            c->listen_address);
+			return fail(error, "--listen: '%s' is not HOST:PORT", c->listen_address);
 		if (startswith(c->listen_address, "0.0.0.0:") ||
 		    startswith(c->listen_address, "[::]:"))
 			r = asprintf(&c->advertise_address, "%s%s", host, port);
@@ -252,7 +233,6 @@ int agent_config_finish(AgentConfig *c, char *error, size_t error_size)
 	if (!c->prefix && (r = set_string(&c->prefix, AGENT_DEFAULT_PREFIX)) < 0)
 		return r;
 	if (!startswith(c->prefix, "/") || c->prefix[strlen(c->prefix) - 1] != '/')
-		return fail(error, error_size, "--prefix: '%s' must start and end with '/'",
-		            c->prefix);
+		return fail(error, "--prefix: '%s' must start and end with '/'", c->prefix);
 	return 0;
 }

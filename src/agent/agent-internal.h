@@ -1,18 +1,19 @@
 /* agent-internal.h — the agent's state, shared by its service loop
- * (agent.c) and its migration handlers (agent-migrate.c). */
+ * (agent.c), its migration handlers (agent-migrate*.c) and recovery
+ * (agent-recover.c). */
 #pragma once
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <time.h>
 
 #include "agent.h"
 #include "collector.h"
 #include "etcd.h"
 #include "podman.h"
 #include "rpc.h"
+#include "time-util.h"
 
 #define BACKOFF_MIN_USEC (500 * 1000ULL)
 #define BACKOFF_MAX_USEC (10 * 1000 * 1000ULL)
@@ -53,19 +54,6 @@ struct Agent {
 	uint64_t next_recovery;          /* monotonic: when agent_recover() looks again */
 };
 
-static inline uint64_t now_usec(clockid_t clock)
-{
-	struct timespec ts;
-	clock_gettime(clock, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-/* Wall-clock milliseconds, as migration records stamp their phases. */
-static inline uint64_t wall_ms(void)
-{
-	return now_usec(CLOCK_REALTIME) / 1000;
-}
-
 /* Whether a migration handler of this process is working on `id`. */
 bool agent_migration_active(Agent *a, const char *id);
 
@@ -75,7 +63,10 @@ bool agent_migration_active(Agent *a, const char *id);
  * (agent-recover.c). */
 void agent_recover(Agent *a, bool all);
 
-/* The Agent service's migration methods (agent-migrate.c). */
+/* The Agent service's migration methods: Migrate on the source
+ * (agent-migrate-source.c), Receive on the target (agent-migrate-target.c),
+ * FetchImage on the source for a target that lacks the image
+ * (agent-migrate-image.c). */
 int agent_handle_migrate(RpcServerCall *call, void *userdata);
 int agent_handle_receive(RpcServerCall *call, void *userdata);
 int agent_handle_fetch_image(RpcServerCall *call, void *userdata);

@@ -1,8 +1,8 @@
 /* agent-recover.c — finishing this node's side of migrations nobody is
  * driving any more: the agent restarted (kill -9, crash, reboot) or a
- * handler gave up waiting. The record in etcd decides, under the same rules
- * as agent-migrate.c, decided by recovery_decide() (src/migration/recovery.h,
- * unit-tested there):
+ * handler gave up waiting. The record in etcd decides, under the rules of
+ * docs/etcd-keys.md ("Who may move a record"), as recovery_decide()
+ * (src/migration/recovery.h, unit-tested there) says:
  *
  *   source, planned                 → failed (nothing was stopped)
  *   source, checkpointing/transferring → rolled-back, restore the kept
@@ -25,11 +25,11 @@
 
 #include "agent-internal.h"
 #include "log.h"
-#include "migration-record.h"
+#include "migration-store.h"
 #include "recovery.h"
 #include "strutil.h"
 
-#define RECOVERY_INTERVAL_USEC (5 * RPC_USEC_PER_SEC)
+#define RECOVERY_INTERVAL_USEC (5 * USEC_PER_SEC)
 /* Final records older than this are history: at start, only newer ones are
  * checked for a side effect (remove / restore) a crash may have cut short. */
 #define RECOVERY_HORIZON_MS (24 * 3600 * 1000ULL)
@@ -155,7 +155,7 @@ static void recover_locked(Agent *a)
 		if (migration_record_load(a->etcd, a->config->prefix, kvs[i].value, &rec) < 0)
 			continue;
 		recover_one(a, &rec);
-		migration_record_done(&rec);
+		migration_record_clear(&rec);
 	}
 	etcd_key_values_free(kvs, n);
 }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "collector.h"
+#include "error-util.h"
 #include "macro.h"
 
 #define AGENT_DEFAULT_PORT           7401
@@ -49,14 +50,13 @@ typedef struct AgentConfig {
 void agent_config_init(AgentConfig *c);
 void agent_config_done(AgentConfig *c);
 /* One setting by its long option name ("node-name", "interval", ...);
- * -EINVAL with a message in `error` if the value is bad, -ENOENT if the
+ * -EINVAL with the reason in `error` if the value is bad, -ENOENT if the
  * key is unknown. */
-int agent_config_set(AgentConfig *c, const char *key, const char *value, char *error,
-                     size_t error_size);
+int agent_config_set(AgentConfig *c, const char *key, const char *value, ErrorDetail *error);
 /* Reads "key = value" lines ('#' comments) from a file. */
-int agent_config_load_file(AgentConfig *c, const char *path, char *error, size_t error_size);
+int agent_config_load_file(AgentConfig *c, const char *path, ErrorDetail *error);
 /* Fills in the defaults that depend on others; checks consistency. */
-int agent_config_finish(AgentConfig *c, char *error, size_t error_size);
+int agent_config_finish(AgentConfig *c, ErrorDetail *error);
 
 /* What a node publishes once per lease: <prefix>nodes/<name>/info. */
 typedef struct NodeInfo {

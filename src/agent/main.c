@@ -85,7 +85,7 @@ int main(int argc, char *argv[])
 		{},
 	};
 	_cleanup_(agent_config_done) AgentConfig cfg;
-	char error[512] = "";
+	ErrorDetail error = {};
 	int c, idx, r;
 
 	log_set_program("podmig-agent");
@@ -101,8 +101,8 @@ int main(int argc, char *argv[])
 			printf("podmig-agent %s\n", PODMIG_VERSION);
 			return EXIT_SUCCESS;
 		case 'c':
-			if (agent_config_load_file(&cfg, optarg, error, sizeof error) < 0) {
-				log_error("%s", error);
+			if (agent_config_load_file(&cfg, optarg, &error) < 0) {
+				log_error("%s", error.message);
 				return 2;
 			}
 			break;
@@ -130,14 +130,14 @@ int main(int argc, char *argv[])
 		}
 		if (!key)
 			continue;
-		r = agent_config_set(&cfg, key, optarg, error, sizeof error);
+		r = agent_config_set(&cfg, key, optarg, &error);
 		if (r < 0) {
-			log_error("%s", *error ? error : strerror(-r));
+			log_error("%s", error_detail_or(&error, r));
 			return 2;
 		}
 	}
-	if (agent_config_finish(&cfg, error, sizeof error) < 0) {
-		log_error("%s", error);
+	if (agent_config_finish(&cfg, &error) < 0) {
+		log_error("%s", error.message);
 		return 2;
 	}
 

@@ -17,29 +17,30 @@
 static void test_config(void **state)
 {
 	AgentConfig c;
-	char err[256];
+	ErrorDetail err = {};
 	agent_config_init(&c);
-	assert_int_equal(agent_config_set(&c, "node-name", "node7", err, sizeof err), 0);
-	assert_int_equal(agent_config_set(&c, "interval", "0.5", err, sizeof err), 0);
+	assert_int_equal(agent_config_set(&c, "node-name", "node7", &err), 0);
+	assert_int_equal(agent_config_set(&c, "interval", "0.5", &err), 0);
 	assert_int_equal(c.interval_usec, 500000);
-	assert_int_equal(agent_config_set(&c, "capacity-memory", "2G", err, sizeof err), 0);
+	assert_int_equal(agent_config_set(&c, "capacity-memory", "2G", &err), 0);
 	assert_int_equal(c.capacity_memory, 2ULL << 30);
-	assert_int_equal(agent_config_set(&c, "label", "zone=a", err, sizeof err), 0);
-	assert_int_equal(agent_config_set(&c, "label", "podmig.migrate=false", err, sizeof err), 0);
+	assert_int_equal(agent_config_set(&c, "label", "zone=a", &err), 0);
+	assert_int_equal(agent_config_set(&c, "label", "podmig.migrate=false", &err), 0);
 	assert_int_equal(strv_length(c.labels), 2);
-	assert_int_equal(agent_config_set(&c, "no-such", "x", err, sizeof err), -ENOENT);
-	assert_int_equal(agent_config_set(&c, "interval", "-1", err, sizeof err), -EINVAL);
-	assert_non_null(strstr(err, "--interval"));
-	assert_int_equal(agent_config_set(&c, "accounting", "magic", err, sizeof err), -EINVAL);
-	assert_int_equal(agent_config_set(&c, "label", "=x", err, sizeof err), -EINVAL);
-	assert_int_equal(agent_config_set(&c, "accounting", "containers", err, sizeof err), 0);
+	assert_int_equal(agent_config_set(&c, "no-such", "x", &err), -ENOENT);
+	assert_int_equal(agent_config_set(&c, "interval", "-1", &err), -EINVAL);
+	assert_non_null(strstr(err.message, "--interval"));
+	assert_int_equal(agent_config_set(&c, "accounting", "magic", &err), -EINVAL);
+	assert_int_equal(agent_config_set(&c, "label", "=x", &err), -EINVAL);
+	assert_int_equal(agent_config_set(&c, "accounting", "containers", &err), 0);
 	/* containers accounting needs both capacities */
-	assert_int_equal(agent_config_finish(&c, err, sizeof err), -EINVAL);
-	assert_non_null(strstr(err, "--capacity-cpus"));
-	assert_int_equal(agent_config_set(&c, "capacity-cpus", "1", err, sizeof err), 0);
-	assert_int_equal(agent_config_set(&c, "listen", "10.0.0.5:7401", err, sizeof err), 0);
+	error_detail_clear(&err);
+	assert_int_equal(agent_config_finish(&c, &err), -EINVAL);
+	assert_non_null(strstr(err.message, "--capacity-cpus"));
+	assert_int_equal(agent_config_set(&c, "capacity-cpus", "1", &err), 0);
+	assert_int_equal(agent_config_set(&c, "listen", "10.0.0.5:7401", &err), 0);
 	unsetenv("PODMIG_ETCD_ENDPOINTS");
-	assert_int_equal(agent_config_finish(&c, err, sizeof err), 0);
+	assert_int_equal(agent_config_finish(&c, &err), 0);
 	assert_string_equal(c.advertise_address, "10.0.0.5:7401");
 	assert_string_equal(c.prefix, "/podmig/");
 	assert_string_equal(c.etcd_endpoint, "127.0.0.1:2379");
@@ -49,7 +50,8 @@ static void test_config(void **state)
 
 static void test_config_file(void **state)
 {
-	char path[] = "/tmp/podmig-agent-conf-XXXXXX", err[256];
+	char path[] = "/tmp/podmig-agent-conf-XXXXXX";
+	ErrorDetail err = {};
 	int fd = mkstemp(path);
 	assert_true(fd >= 0);
 	const char *text = "# a node\nnode-name = node2\n  etcd=http://10.77.0.1:2379\n\n"
@@ -58,7 +60,7 @@ static void test_config_file(void **state)
 	close(fd);
 	AgentConfig c;
 	agent_config_init(&c);
-	assert_int_equal(agent_config_load_file(&c, path, err, sizeof err), 0);
+	assert_int_equal(agent_config_load_file(&c, path, &err), 0);
 	assert_string_equal(c.node_name, "node2");
 	assert_string_equal(c.etcd_endpoint, "http://10.77.0.1:2379");
 	assert_float_equal(c.capacity_cpus, 1.5, 0);
@@ -69,12 +71,14 @@ static void test_config_file(void **state)
 	fputs("node-name = a\nbogus = 1\n", f);
 	fclose(f);
 	agent_config_init(&c);
-	assert_int_equal(agent_config_load_file(&c, path, err, sizeof err), -EINVAL);
-	assert_non_null(strstr(err, ":2: unknown setting 'bogus'"));
+	error_detail_clear(&err);
+	assert_int_equal(agent_config_load_file(&c, path, &err), -EINVAL);
+	assert_non_null(strstr(err.message, ":2: unknown setting 'bogus'"));
 	agent_config_done(&c);
 	unlink(path);
-	assert_true(agent_config_load_file(&c, "/nonexistent/agent.conf", err, sizeof err) < 0);
-	assert_non_null(strstr(err, "/nonexistent/agent.conf"));
+	error_detail_clear(&err);
+	assert_true(agent_config_load_file(&c, "/nonexistent/agent.conf", &err) < 0);
+	assert_non_null(strstr(err.message, "/nonexistent/agent.conf"));
 }
 
 static void test_json(void **state)

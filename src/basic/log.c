@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "error-util.h"
 #include "strutil.h"
 
 static const char *program_name = "podmig";
@@ -66,7 +67,7 @@ int log_internal(int level, int error, const char *file, int line, const char *f
 	else
 		fprintf(stderr, "%s: %s", program_name, msg);
 	if (error)
-		fprintf(stderr, ": %s", strerror(error));
+		fprintf(stderr, ": %s", error_to_string(-error));
 	fputc('\n', stderr);
 
 	errno = saved;

@@ -6,8 +6,11 @@
 
 #include <cmocka.h>
 
+#include "error-util.h"
 #include "log.h"
+#include "string-table.h"
 #include "strutil.h"
+#include "time-util.h"
 
 static void test_safe_atou(void **state)
 {
@@ -72,12 +75,71 @@ static void test_log_level(void **state)
 	assert_int_equal(log_error_errno(-ENOENT, "expected test message"), -ENOENT);
 }
 
+typedef enum Color { COLOR_RED, COLOR_GREEN, COLOR_UNNAMED, COLOR_BLUE, _COLOR_MAX } Color;
+static const char *const color_table[_COLOR_MAX] = {
+	[COLOR_RED] = "red",
+	[COLOR_GREEN] = "green",
+	[COLOR_BLUE] = "blue",
+};
+const char *color_to_string(Color c);
+int color_from_string(const char *s);
+DEFINE_STRING_TABLE_LOOKUP(color, Color);
+
+static void test_string_table(void **state)
+{
+	assert_string_equal(color_to_string(COLOR_RED), "red");
+	assert_string_equal(color_to_string(COLOR_BLUE), "blue");
+	assert_null(color_to_string(COLOR_UNNAMED));
+	assert_null(color_to_string(_COLOR_MAX));
+	assert_null(color_to_string((Color)-1));
+	assert_int_equal(color_from_string("green"), COLOR_GREEN);
+	assert_int_equal(color_from_string("blue"), COLOR_BLUE);
+	assert_int_equal(color_from_string("Blue"), -EINVAL);
+	assert_int_equal(color_from_string(""), -EINVAL);
+	assert_int_equal(color_from_string(NULL), -EINVAL);
+}
+
+static void test_time(void **state)
+{
+	uint64_t t0 = now_usec(CLOCK_MONOTONIC);
+	sleep_usec(2 * USEC_PER_MSEC);
+	assert_true(now_usec(CLOCK_MONOTONIC) - t0 >= 2 * USEC_PER_MSEC);
+	/* wall clock: after 2020-01-01 */
+	assert_true(wall_ms() > 1577836800ULL * MSEC_PER_SEC);
+}
+
+static void test_error_util(void **state)
+{
+	/* Outcomes are neither errnos nor each other. */
+	assert_true(error_is_outcome(OUTCOME_ETCD_NOT_FOUND));
+	assert_true(error_is_outcome(OUTCOME_PODMAN_NOT_FOUND));
+	assert_int_not_equal(OUTCOME_ETCD_NOT_FOUND, OUTCOME_PODMAN_NOT_FOUND);
+	assert_false(error_is_outcome(-ENOENT));
+	assert_false(error_is_outcome(0));
+	assert_string_equal(error_to_string(OUTCOME_ETCD_NOT_FOUND), "no such key in etcd");
+	assert_string_equal(error_to_string(-ENOENT), strerror(ENOENT));
+
+	ErrorDetail e = {};
+	assert_false(error_detail_is_set(&e));
+	assert_string_equal(error_detail_or(&e, -EIO), strerror(EIO));
+	assert_int_equal(error_detail_set_errno(&e, -EPIPE, "first %d", 1), -EPIPE);
+	error_detail_set(&e, "second");
+	assert_string_equal(e.message, "first 1");
+	assert_string_equal(error_detail_or(&e, -EIO), "first 1");
+	error_detail_clear(&e);
+	error_detail_set(&e, "third");
+	assert_string_equal(e.message, "third");
+	error_detail_set(NULL, "ignored");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_safe_atou),  cmocka_unit_test(test_safe_atoi),
-		cmocka_unit_test(test_safe_atod),  cmocka_unit_test(test_parse_size),
-		cmocka_unit_test(test_startswith), cmocka_unit_test(test_log_level),
+		cmocka_unit_test(test_safe_atou),    cmocka_unit_test(test_safe_atoi),
+		cmocka_unit_test(test_safe_atod),    cmocka_unit_test(test_parse_size),
+		cmocka_unit_test(test_startswith),   cmocka_unit_test(test_log_level),
+		cmocka_unit_test(test_string_table), cmocka_unit_test(test_time),
+		cmocka_unit_test(test_error_util),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli-common.h"
+#include "error-util.h"
 #include "json-util.h"
 #include "log.h"
 #include "strutil.h"
@@ -97,7 +98,7 @@ const char *cli_etcd_error(const ClusterOptions *o, int error)
 	static char buf[sizeof(((RpcStatus *)NULL)->message) + 256];
 	const RpcStatus *st = etcd_last_error();
 	if (!st || st->code == RPC_OK || !st->message[0])
-		return strerror(-error);
+		return error_to_string(error);
 	RpcOptions ro = { .plaintext = !startswith(o->etcd, "https://") };
 	snprintf(buf, sizeof buf, "%s%s", st->message, cli_tls_hint(&ro, st));
 	return buf;

@@ -51,8 +51,7 @@ int verb_nodes(int argc, char *argv[])
 
 	size_t i;
 	json_t *node;
-	json_array_foreach(nodes, i, node)
-	{
+	json_array_foreach (nodes, i, node) {
 		const json_t *info = json_object_get(node, "info");
 		const json_t *status = json_object_get(node, "status");
 		json_t *cts = json_object_get(status, "containers");
@@ -69,8 +68,7 @@ int verb_nodes(int argc, char *argv[])
 
 	printf("%-12s %-21s %6s %6s %9s %9s %10s %6s\n", "NODE", "ADDRESS", "CPU%", "MEM%",
 	       "NET-RX/s", "NET-TX/s", "CONTAINERS", "AGE");
-	json_array_foreach(nodes, i, node)
-	{
+	json_array_foreach (nodes, i, node) {
 		const json_t *status = json_object_get(node, "status");
 		const json_t *cpu = json_object_get(status, "cpu");
 		const json_t *mem = json_object_get(status, "memory");
@@ -112,13 +110,11 @@ int verb_ps(int argc, char *argv[])
 
 	size_t i, k;
 	json_t *node, *ct;
-	json_array_foreach(nodes, i, node)
-	{
+	json_array_foreach (nodes, i, node) {
 		json_t *cts = json_object_get(json_object_get(node, "status"), "containers");
 		if (!json_is_array(cts))
 			continue;
-		json_array_foreach(cts, k, ct)
-		{
+		json_array_foreach (cts, k, ct) {
 			if (!json_is_object(ct))
 				continue;
 			json_t *c = json_deep_copy(ct);
@@ -132,8 +128,7 @@ int verb_ps(int argc, char *argv[])
 
 	printf("%-12s %-24s %-10s %-36s %6s %9s %-12s\n", "NODE", "NAME", "STATE", "IMAGE", "CPU%",
 	       "MEMORY", "ID");
-	json_array_foreach(all, i, ct)
-	{
+	json_array_foreach (all, i, ct) {
 		char cpu[16] = "-", mem[16] = "-";
 		if (json_object_get(ct, "cpu_percent")) {
 			snprintf(cpu, sizeof cpu, "%.1f", json_get_number(ct, "cpu_percent", 0));

@@ -13,9 +13,10 @@
 #include "cli-common.h"
 #include "json-util.h"
 #include "log.h"
-#include "migration-record.h"
+#include "migration-store.h"
 #include "rpc.h"
 #include "strutil.h"
+#include "time-util.h"
 #include "verbs.h"
 
 static void migrate_help(void)
@@ -38,23 +39,16 @@ static void migrate_help(void)
 	       DEFAULT_ETCD, DEFAULT_PREFIX);
 }
 
-static double mono_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Where the container runs and where the target's agent is, from etcd. */
-typedef struct Placement {
+typedef struct ContainerLocation {
 	char *source;
 	char *source_address;
 	uint64_t memory_bytes; /* the container's, to size the progress bar */
 	bool target_known;
-} Placement;
+} ContainerLocation;
 
 static int locate(const ClusterOptions *o, const char *container, const char *target,
-                  Placement *ret)
+                  ContainerLocation *ret)
 {
 	_cleanup_json_ json_t *nodes = NULL;
 	size_t i, k;
@@ -63,14 +57,12 @@ static int locate(const ClusterOptions *o, const char *container, const char *ta
 
 	if ((r = cli_nodes_load(o, &nodes)) < 0)
 		return r;
-	json_array_foreach(nodes, i, node)
-	{
+	json_array_foreach (nodes, i, node) {
 		const char *name = json_get_string(node, "name");
 		if (streq_ptr(name, target))
 			ret->target_known = true;
 		json_t *cts = json_object_get(json_object_get(node, "status"), "containers");
-		json_array_foreach(cts, k, ct)
-		{
+		json_array_foreach (cts, k, ct) {
 			if (!streq_ptr(json_get_string(ct, "name"), container))
 				continue;
 			if (ret->source) {
@@ -97,7 +89,7 @@ static int locate(const ClusterOptions *o, const char *container, const char *ta
 static void progress_draw(const Podmig__V1__MigrateProgress *p, double started, double *last,
                           uint64_t expect)
 {
-	double now = mono_s(), elapsed = now - started;
+	double now = mono_sec(), elapsed = now - started;
 	char done[16], rate[16], bar[26];
 	if (now - *last < 0.1)
 		return;
@@ -171,7 +163,7 @@ int verb_migrate(int argc, char *argv[])
 	_cleanup_(rpc_channel_freep) RpcChannel *ch = NULL;
 	_cleanup_(rpc_stream_freep) RpcStream *st = NULL;
 	_cleanup_(etcd_client_freep) EtcdClient *etcd = NULL;
-	Placement where = {};
+	ContainerLocation where = {};
 	char id[MIGRATION_ID_MAX] = "";
 	int c, r;
 
@@ -251,7 +243,7 @@ int verb_migrate(int argc, char *argv[])
 	}
 
 	bool tty = isatty(STDERR_FILENO) && !o.json;
-	double started = mono_s(), last = 0;
+	double started = mono_sec(), last = 0;
 	for (;;) {
 		_cleanup_message_ ProtobufCMessage *m = NULL;
 		r = rpc_stream_recv(st, RPC_USEC_PER_SEC, &m);
@@ -277,7 +269,7 @@ int verb_migrate(int argc, char *argv[])
 			record_print_json(&rec);
 		else
 			summary_print(&rec);
-		migration_record_done(&rec);
+		migration_record_clear(&rec);
 	}
 	if (result < 0) {
 		const char *msg =

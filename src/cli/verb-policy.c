@@ -126,8 +126,7 @@ static void print_flat(const json_t *v, const char *path)
 	if (json_is_object(v)) {
 		const char *k;
 		json_t *m;
-		json_object_foreach((json_t *)v, k, m)
-		{
+		json_object_foreach ((json_t *)v, k, m) {
 			_cleanup_free_ char *sub = NULL;
 			if (asprintf(&sub, "%s%s%s", path, *path ? "." : "", k) < 0)
 				return;

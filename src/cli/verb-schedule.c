@@ -18,14 +18,8 @@
 #include "scheduler-json.h"
 #include "scheduler.h"
 #include "strutil.h"
+#include "time-util.h"
 #include "verbs.h"
-
-static uint64_t wall_usec(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 static char *prefixed(const ClusterOptions *o, const char *fmt, const char *name)
 {
@@ -175,7 +169,7 @@ int verb_plan(int argc, char *argv[])
 	if (view_load(&o, etcd, &view) < 0)
 		goto out;
 	(void)cli_scheduler_leader(&o, etcd, leader, sizeof leader);
-	uint64_t now = wall_usec();
+	uint64_t now = now_usec(CLOCK_REALTIME);
 	if ((r = sched_decide(&view, &policy, now, &plan)) < 0) {
 		log_error_errno(r, "cannot plan");
 		goto out;
@@ -272,8 +266,7 @@ int verb_decisions(int argc, char *argv[])
 	printf("%-26s %-20s %-10s %-13s %s\n", "ID", "TIME", "NODE", "OUTCOME", "WHY");
 	size_t i;
 	json_t *d;
-	json_array_foreach(all, i, d)
-	{
+	json_array_foreach (all, i, d) {
 		char when[32] = "-";
 		time_t t = (time_t)(json_get_u64(d, "time_usec", 0) / 1000000);
 		struct tm tm;
@@ -300,14 +293,12 @@ static int drain_count(const ClusterOptions *o, const char *node, unsigned *ret_
 		return r;
 	*ret_left = *ret_staying = 0;
 	*ret_live = false;
-	json_array_foreach(nodes, i, n)
-	{
+	json_array_foreach (nodes, i, n) {
 		if (!streq_ptr(json_get_string(n, "name"), node))
 			continue;
 		*ret_live = true;
-		json_array_foreach(json_object_get(json_object_get(n, "status"), "containers"), k,
-		                   ct)
-		{
+		json_array_foreach (json_object_get(json_object_get(n, "status"), "containers"), k,
+		                    ct) {
 			if (!streq_ptr(json_get_string(ct, "state"), "running"))
 				continue;
 			const char *label =
@@ -429,8 +420,8 @@ int verb_drain(int argc, char *argv[])
 		return EXIT_FAILURE;
 	}
 	if (!(key = prefixed(&o, "drain/", node)) ||
-	    asprintf(&value, "{\"since_usec\":%" PRIu64 ",\"by\":\"podmig drain\"}", wall_usec()) <
-	            0)
+	    asprintf(&value, "{\"since_usec\":%" PRIu64 ",\"by\":\"podmig drain\"}",
+	             now_usec(CLOCK_REALTIME)) < 0)
 		return EXIT_FAILURE;
 	if ((r = etcd_put(etcd, key, value, strlen(value), 0, NULL)) < 0) {
 		log_error("cannot mark %s drained in etcd at %s: %s", node, o.etcd,
@@ -443,7 +434,7 @@ int verb_drain(int argc, char *argv[])
 	if (no_wait)
 		return EXIT_SUCCESS;
 
-	uint64_t deadline = wall_usec() + (uint64_t)(timeout * 1e6);
+	uint64_t deadline = now_usec(CLOCK_REALTIME) + (uint64_t)(timeout * 1e6);
 	unsigned shown = UINT32_MAX;
 	for (;;) {
 		r = drain_count(&o, node, &left, &staying, &live);
@@ -459,7 +450,7 @@ int verb_drain(int argc, char *argv[])
 			printf("node %s is drained\n", node);
 			return EXIT_SUCCESS;
 		}
-		if (wall_usec() >= deadline) {
+		if (now_usec(CLOCK_REALTIME) >= deadline) {
 			log_error(
 			        "node %s still runs %u container(s) to move after %.0f s; it stays "
 			        "drained (see 'podmig plan' and 'podmig decisions')",

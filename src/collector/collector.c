@@ -13,6 +13,7 @@
 #include "collector.h"
 #include "log.h"
 #include "strutil.h"
+#include "time-util.h"
 
 extern char **environ;
 
@@ -37,13 +38,6 @@ struct Collector {
 	size_t n_prev_stats;
 	SampleRing recent;
 };
-
-static uint64_t now_usec(clockid_t clock)
-{
-	struct timespec ts;
-	clock_gettime(clock, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 const char *accounting_source_to_string(AccountingSource s)
 {

@@ -1,4 +1,4 @@
-/* collector.h — a node's resource samples for the agent (SPEC §2.2, §5):
+/* collector.h — a node's resource samples for the agent:
  * CPU, memory and load from one of two accounting sources, per-interface
  * network rates, per-container use from Podman's stats, and CRIU's features.
  *

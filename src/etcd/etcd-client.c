@@ -33,21 +33,6 @@ void etcd_set_last_error(const RpcStatus *st)
 		last_error = *st;
 }
 
-uint64_t etcd_now_usec(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * RPC_USEC_PER_SEC + (uint64_t)ts.tv_nsec / 1000;
-}
-
-void etcd_sleep_usec(uint64_t usec)
-{
-	struct timespec ts = { .tv_sec = (time_t)(usec / RPC_USEC_PER_SEC),
-		               .tv_nsec = (long)(usec % RPC_USEC_PER_SEC) * 1000 };
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 /* "a:1, https://b:2/" → "a:1", "b:2" */
 static int endpoints_parse(const char *list, char ***ret, size_t *ret_n)
 {
@@ -242,7 +227,7 @@ static int call_once(EtcdClient *c, size_t index, bool with_token,
 static int call(EtcdClient *c, bool with_token, const ProtobufCServiceDescriptor *service,
                 const char *method, const ProtobufCMessage *request, ProtobufCMessage **ret_reply)
 {
-	uint64_t deadline = etcd_now_usec() + c->timeout_usec;
+	uint64_t deadline = now_usec(CLOCK_MONOTONIC) + c->timeout_usec;
 	bool idempotent = method_idempotent(method);
 	bool reauthenticated = false;
 	size_t failures = 0;
@@ -250,7 +235,7 @@ static int call(EtcdClient *c, bool with_token, const ProtobufCServiceDescriptor
 	int r;
 
 	for (;;) {
-		uint64_t now = etcd_now_usec();
+		uint64_t now = now_usec(CLOCK_MONOTONIC);
 		if (now >= deadline)
 			break;
 		uint64_t left = deadline - now;
@@ -282,9 +267,9 @@ static int call(EtcdClient *c, bool with_token, const ProtobufCServiceDescriptor
 			goto fail;
 		/* after a round over every member, give them a moment */
 		if (++failures % c->n_endpoints == 0) {
-			now = etcd_now_usec();
+			now = now_usec(CLOCK_MONOTONIC);
 			if (now < deadline)
-				etcd_sleep_usec(MIN(RETRY_PAUSE_USEC, deadline - now));
+				sleep_usec(MIN(RETRY_PAUSE_USEC, deadline - now));
 		}
 	}
 	/* out of time: report what the last attempt said (e.g. a TLS handshake

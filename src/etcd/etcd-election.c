@@ -115,7 +115,7 @@ static int election_check(EtcdElection *e, uint64_t deadline)
 	int r = e->lost ? ETCD_LEASE_GONE : e->cancelled ? -ECANCELED : 0;
 	e->cancelled = false;
 	pthread_mutex_unlock(&e->lock);
-	if (r == 0 && deadline != RPC_USEC_INFINITY && etcd_now_usec() >= deadline)
+	if (r == 0 && deadline != RPC_USEC_INFINITY && now_usec(CLOCK_MONOTONIC) >= deadline)
 		r = -ETIMEDOUT;
 	return r;
 }
@@ -150,8 +150,9 @@ static int wait_deleted(EtcdElection *e, const char *key, int64_t revision, uint
 
 int etcd_election_campaign(EtcdElection *e, const char *value, uint64_t timeout_usec)
 {
-	uint64_t deadline = timeout_usec == RPC_USEC_INFINITY ? RPC_USEC_INFINITY
-	                                                      : etcd_now_usec() + timeout_usec;
+	uint64_t deadline = timeout_usec == RPC_USEC_INFINITY
+	                            ? RPC_USEC_INFINITY
+	                            : now_usec(CLOCK_MONOTONIC) + timeout_usec;
 	int r = election_check(e, RPC_USEC_INFINITY);
 	if (r < 0)
 		return r;
@@ -313,12 +314,13 @@ static int observer_check(EtcdElectionObserver *o, EtcdKeyValue *ret)
 
 int etcd_election_observer_next(EtcdElectionObserver *o, uint64_t timeout_usec, EtcdKeyValue *ret)
 {
-	uint64_t deadline = timeout_usec == RPC_USEC_INFINITY ? RPC_USEC_INFINITY
-	                                                      : etcd_now_usec() + timeout_usec;
+	uint64_t deadline = timeout_usec == RPC_USEC_INFINITY
+	                            ? RPC_USEC_INFINITY
+	                            : now_usec(CLOCK_MONOTONIC) + timeout_usec;
 	if (!o->reported)
 		return observer_check(o, ret);
 	for (;;) {
-		uint64_t now = etcd_now_usec();
+		uint64_t now = now_usec(CLOCK_MONOTONIC);
 		if (deadline != RPC_USEC_INFINITY && now >= deadline)
 			return -ETIMEDOUT;
 		EtcdEvent *ev;

@@ -10,8 +10,10 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "error-util.h"
 #include "etcd-fixture.h"
 #include "rpc-testutil.h"
+#include "time-util.h"
 
 #define ETCD_BINARY    "/usr/bin/etcd"
 #define ETCDCTL_BINARY "/usr/bin/etcdctl"
@@ -88,11 +90,38 @@ static int fixture_wait_ready(EtcdFixture *f)
 				etcd_key_value_done(&kv);
 			return 0;
 		}
-		nanosleep(&(struct timespec){ .tv_nsec = 50 * 1000 * 1000 }, NULL);
+		sleep_usec(50 * USEC_PER_MSEC);
 	}
-	fprintf(stderr, "etcd did not become ready (%s: %s), see %s\n", strerror(-r),
+	fprintf(stderr, "etcd did not become ready (%s: %s), see %s\n", error_to_string(r),
 	        etcd_last_error()->message, f->log_path);
 	return -ETIMEDOUT;
+}
+
+int etcd_fixture_setup_client(EtcdFixture **ret, EtcdClient **ret_client)
+{
+	int r;
+
+	rpc_global_init();
+	if ((r = etcd_fixture_start(ret)) < 0)
+		return r;
+	EtcdOptions o = etcd_fixture_options(*ret);
+	return etcd_client_new((*ret)->endpoint, &o, ret_client);
+}
+
+void etcd_fixture_teardown_client(EtcdFixture **f, EtcdClient **client)
+{
+	*client = etcd_client_free(*client);
+	*f = etcd_fixture_free(*f);
+	rpc_global_shutdown();
+}
+
+void etcd_fixture_require(void)
+{
+	if (access(ETCD_BINARY, X_OK) < 0) {
+		printf("SKIP: %s is not installed (Debian package etcd-server)\n", ETCD_BINARY);
+		fflush(stdout);
+		exit(77);
+	}
 }
 
 static int fixture_spawn(EtcdFixture *f)

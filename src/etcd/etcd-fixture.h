@@ -25,8 +25,19 @@ typedef struct EtcdFixture {
 	unsigned auth_token_ttl_sec;
 } EtcdFixture;
 
+/* Tests that need a real etcd call this first: without an executable
+ * /usr/bin/etcd it prints "SKIP: <reason>" and exits 77, which meson reports
+ * as skipped rather than failed. */
+void etcd_fixture_require(void);
+
 /* Starts a plaintext etcd and waits until it answers. */
 int etcd_fixture_start(EtcdFixture **ret);
+/* For a group of tests: rpc_global_init(), a plaintext etcd and a client of
+ * it (etcd_fixture_options()). */
+int etcd_fixture_setup_client(EtcdFixture **ret, EtcdClient **ret_client);
+/* Frees what etcd_fixture_setup_client() made (and NULLs both), then
+ * rpc_global_shutdown(). */
+void etcd_fixture_teardown_client(EtcdFixture **f, EtcdClient **client);
 /* The same with TLS: `cert_dir` gets a CA, etcd-fixture.pem (127.0.0.1,
  * localhost) and cli-root.pem from scripts/make-certs; clients must present
  * a certificate of that CA. auth_token_ttl_sec: etcd's --auth-token-ttl (0:

@@ -8,6 +8,7 @@
 
 #include "etcd.h"
 #include "etcdserver.pb-c.h"
+#include "time-util.h"
 
 /* Prefix → range_end: the prefix with its last byte incremented, dropping
  * trailing 0xff bytes ("\0" if the prefix is all 0xff: no upper bound).
@@ -38,8 +39,6 @@ struct EtcdClient {
 	unsigned n_authentications;
 };
 
-uint64_t etcd_now_usec(void);
-void etcd_sleep_usec(uint64_t usec);
 void etcd_strv_free(char **v, size_t n);
 void etcd_set_last_error(const RpcStatus *st);
 

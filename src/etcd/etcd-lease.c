@@ -29,7 +29,7 @@ static bool lease_sleep_until(EtcdLease *l, uint64_t until)
 {
 	pthread_mutex_lock(&l->lock);
 	while (!l->stop) {
-		uint64_t now = etcd_now_usec();
+		uint64_t now = now_usec(CLOCK_MONOTONIC);
 		if (now >= until)
 			break;
 		struct timespec ts;
@@ -101,11 +101,11 @@ static void *lease_thread(void *arg)
 	EtcdLease *l = arg;
 	uint64_t ttl = (uint64_t)l->ttl_sec * RPC_USEC_PER_SEC;
 	uint64_t interval = ttl / 3;
-	uint64_t last_ok = etcd_now_usec();
+	uint64_t last_ok = now_usec(CLOCK_MONOTONIC);
 	int lost = 0;
 
 	for (;;) {
-		uint64_t round = etcd_now_usec();
+		uint64_t round = now_usec(CLOCK_MONOTONIC);
 		if (round >= last_ok + ttl) {
 			lost = -ETIMEDOUT;
 			break;
@@ -114,7 +114,7 @@ static void *lease_thread(void *arg)
 		if (lease_stopping(l))
 			break;
 		if (k > 0) {
-			last_ok = etcd_now_usec();
+			last_ok = now_usec(CLOCK_MONOTONIC);
 			if (lease_sleep_until(l, round + interval))
 				break;
 			continue;
@@ -132,8 +132,8 @@ static void *lease_thread(void *arg)
 		else
 			etcd_client_failover(l->client, l->stream_index);
 		lease_drop_stream(l);
-		if (lease_sleep_until(
-		            l, MIN(etcd_now_usec() + 200 * RPC_USEC_PER_MSEC, last_ok + ttl)))
+		if (lease_sleep_until(l, MIN(now_usec(CLOCK_MONOTONIC) + 200 * RPC_USEC_PER_MSEC,
+		                             last_ok + ttl)))
 			break;
 	}
 	lease_drop_stream(l);

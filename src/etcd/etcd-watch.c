@@ -7,6 +7,7 @@
 
 #include "etcd-internal.h"
 #include "log.h"
+#include "time-util.h"
 
 struct EtcdWatch {
 	EtcdClient *client;
@@ -21,7 +22,7 @@ static uint64_t remaining(uint64_t deadline)
 {
 	if (deadline == RPC_USEC_INFINITY)
 		return RPC_USEC_INFINITY;
-	uint64_t now = etcd_now_usec();
+	uint64_t now = now_usec(CLOCK_MONOTONIC);
 	return deadline > now ? deadline - now : 0;
 }
 
@@ -99,19 +100,19 @@ int etcd_watch_prefix(EtcdClient *c, const char *prefix, int64_t start_revision,
 		return -ENOMEM;
 	}
 	int64_t rev;
-	uint64_t deadline = etcd_now_usec() + c->timeout_usec;
+	uint64_t deadline = now_usec(CLOCK_MONOTONIC) + c->timeout_usec;
 	bool refused = false;
 	int r;
 	for (unsigned attempt = 1;; attempt++) {
 		r = watch_connect(w, start_revision, deadline, &rev);
 		if (r >= 0 || r == ETCD_COMPACTED || (r == -EPERM && refused) ||
-		    etcd_now_usec() >= deadline)
+		    now_usec(CLOCK_MONOTONIC) >= deadline)
 			break;
 		/* a refusal may be an expired token, replaced by now; and
 		 * another member may answer if this one is away */
 		refused = refused || r == -EPERM;
 		if (attempt % c->n_endpoints == 0)
-			etcd_sleep_usec(MIN(remaining(deadline), 100 * RPC_USEC_PER_MSEC));
+			sleep_usec(MIN(remaining(deadline), 100 * RPC_USEC_PER_MSEC));
 	}
 	if (r < 0) {
 		etcd_watch_free(w);
@@ -125,8 +126,9 @@ int etcd_watch_prefix(EtcdClient *c, const char *prefix, int64_t start_revision,
 
 int etcd_watch_next(EtcdWatch *w, uint64_t timeout_usec, EtcdEvent **ret_events)
 {
-	uint64_t deadline = timeout_usec == RPC_USEC_INFINITY ? RPC_USEC_INFINITY
-	                                                      : etcd_now_usec() + timeout_usec;
+	uint64_t deadline = timeout_usec == RPC_USEC_INFINITY
+	                            ? RPC_USEC_INFINITY
+	                            : now_usec(CLOCK_MONOTONIC) + timeout_usec;
 	bool refused = false;
 	for (;;) {
 		int r;
@@ -149,12 +151,7 @@ int etcd_watch_next(EtcdWatch *w, uint64_t timeout_usec, EtcdEvent **ret_events)
 				if (left == 0)
 					return -ETIMEDOUT;
 				uint64_t pause = MIN(left, 100 * RPC_USEC_PER_MSEC);
-				nanosleep(
-				        &(struct timespec){
-				                .tv_sec = (time_t)(pause / RPC_USEC_PER_SEC),
-				                .tv_nsec =
-				                        (long)(pause % RPC_USEC_PER_SEC) * 1000 },
-				        NULL);
+				sleep_usec(pause);
 				continue;
 			}
 			w->reconnects++;

@@ -21,14 +21,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "error-util.h"
 #include "macro.h"
 #include "rpc.h"
 
-#define ETCD_NOT_FOUND   (-ENOENT)    /* no such key */
-#define ETCD_CAS_FAILED  (-ESTALE)    /* the compare of a compare-and-swap failed */
-#define ETCD_COMPACTED   (-EOVERFLOW) /* a watch's revision was compacted away */
-#define ETCD_LEASE_GONE  (-ETIME)     /* etcd says the lease expired or was revoked */
-#define ETCD_AUTH_FAILED (-EACCES)    /* etcd refused the user name or password */
+#define ETCD_NOT_FOUND   OUTCOME_ETCD_NOT_FOUND /* no such key */
+#define ETCD_CAS_FAILED  (-ESTALE)              /* the compare of a compare-and-swap failed */
+#define ETCD_COMPACTED   (-EOVERFLOW)           /* a watch's revision was compacted away */
+#define ETCD_LEASE_GONE  (-ETIME)               /* etcd says the lease expired or was revoked */
+#define ETCD_AUTH_FAILED (-EACCES)              /* etcd refused the user name or password */
 
 typedef struct EtcdClient EtcdClient;
 typedef struct EtcdLease EtcdLease;

@@ -13,6 +13,7 @@
 
 #include "etcd-fixture.h"
 #include "etcd-internal.h"
+#include "time-util.h"
 
 #define WAIT (10 * RPC_USEC_PER_SEC)
 
@@ -21,26 +22,13 @@ static EtcdClient *client;
 
 static int setup(void **state)
 {
-	rpc_global_init();
-	if (etcd_fixture_start(&etcd) < 0)
-		return -1;
-	EtcdOptions o = { .rpc.plaintext = true };
-	o.rpc.max_reconnect_backoff_msec = 200;
-	return etcd_client_new(etcd->endpoint, &o, &client) < 0 ? -1 : 0;
+	return etcd_fixture_setup_client(&etcd, &client) < 0 ? -1 : 0;
 }
 
 static int teardown(void **state)
 {
-	client = etcd_client_free(client);
-	etcd = etcd_fixture_free(etcd);
-	rpc_global_shutdown();
+	etcd_fixture_teardown_client(&etcd, &client);
 	return 0;
-}
-
-static void msleep(unsigned ms)
-{
-	nanosleep(&(struct timespec){ .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L },
-	          NULL);
 }
 
 static int64_t put(const char *key, const char *value)
@@ -160,7 +148,7 @@ static int wait_lost(Lost *lost, unsigned ms)
 {
 	for (unsigned i = 0; i < ms / 50 && __atomic_load_n(&lost->calls, __ATOMIC_SEQ_CST) == 0;
 	     i++)
-		msleep(50);
+		sleep_usec(50 * USEC_PER_MSEC);
 	return __atomic_load_n(&lost->error, __ATOMIC_SEQ_CST);
 }
 
@@ -174,7 +162,7 @@ static void test_lease_keepalive(void **state)
 	assert_int_equal(etcd_put(client, "/t/lease/a", "v", 1, etcd_lease_get_id(l), NULL), 0);
 
 	/* well past the TTL: kept alive */
-	msleep((unsigned)(ttl * 1000 + 1500));
+	sleep_usec((uint64_t)ttl * USEC_PER_SEC + 1500 * USEC_PER_MSEC);
 	EtcdKeyValue kv;
 	assert_int_equal(etcd_get(client, "/t/lease/a", &kv), 0);
 	assert_int_equal(kv.lease, etcd_lease_get_id(l));
@@ -267,7 +255,7 @@ static int64_t put_retrying(const char *key, const char *value)
 		int64_t rev;
 		if (etcd_put(client, key, value, strlen(value), 0, &rev) == 0)
 			return rev;
-		msleep(100);
+		sleep_usec(100 * USEC_PER_MSEC);
 	}
 	fail_msg("cannot put %s after the restart", key);
 	return 0;
@@ -318,6 +306,7 @@ static void test_watch_survives_restart(void **state)
 
 int main(void)
 {
+	etcd_fixture_require();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_prefix_range_end),
 		cmocka_unit_test(test_kv),

@@ -16,6 +16,7 @@
 
 #include "etcd-fixture.h"
 #include "etcd-internal.h"
+#include "time-util.h"
 
 #define WAIT     (10 * RPC_USEC_PER_SEC)
 #define N_EVENTS 10
@@ -35,12 +36,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void msleep(unsigned ms)
-{
-	nanosleep(&(struct timespec){ .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L },
-	          NULL);
-}
-
 static EtcdClient *client_new(void)
 {
 	EtcdOptions o = { .rpc.plaintext = true };
@@ -58,7 +53,7 @@ static int64_t put_retrying(EtcdClient *c, const char *key, const char *value)
 		int64_t rev;
 		if (etcd_put(c, key, value, strlen(value), 0, &rev) == 0)
 			return rev;
-		msleep(100);
+		sleep_usec(100 * USEC_PER_MSEC);
 	}
 	fail_msg("cannot put %s: %s", key, etcd_last_error()->message);
 	return 0;
@@ -142,7 +137,7 @@ static void test_member_killed_mid_watch(void **state)
 	assert_int_equal(etcd_watch_next(w, 300 * RPC_USEC_PER_MSEC, &ev), -ETIMEDOUT);
 
 	/* reads fail over too, and the lease outlived its TTL twice over */
-	msleep(4500);
+	sleep_usec(4500 * USEC_PER_MSEC);
 	EtcdKeyValue kv;
 	assert_int_equal(etcd_get(c, "/t/fo-lease", &kv), 0);
 	assert_int_equal(kv.lease, etcd_lease_get_id(l));
@@ -184,7 +179,7 @@ static void test_quorum_lost(void **state)
 		else
 			refused = strstr(etcd_last_error()->message, "no leader") != NULL;
 		if (!refused)
-			msleep(100);
+			sleep_usec(100 * USEC_PER_MSEC);
 	}
 	assert_true(refused);
 
@@ -209,6 +204,7 @@ static void test_quorum_lost(void **state)
 
 int main(void)
 {
+	etcd_fixture_require();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_member_killed_mid_watch),
 		cmocka_unit_test(test_quorum_lost),

@@ -18,6 +18,7 @@
 #include "etcd-fixture.h"
 #include "etcd-internal.h"
 #include "rpc-testutil.h"
+#include "time-util.h"
 
 #define WAIT (10 * RPC_USEC_PER_SEC)
 #define TTL  2
@@ -28,25 +29,13 @@ static EtcdClient *client;
 
 static int setup(void **state)
 {
-	rpc_global_init();
-	if (etcd_fixture_start(&etcd) < 0)
-		return -1;
-	EtcdOptions o = etcd_fixture_options(etcd);
-	return etcd_client_new(etcd->endpoint, &o, &client) < 0 ? -1 : 0;
+	return etcd_fixture_setup_client(&etcd, &client) < 0 ? -1 : 0;
 }
 
 static int teardown(void **state)
 {
-	client = etcd_client_free(client);
-	etcd = etcd_fixture_free(etcd);
-	rpc_global_shutdown();
+	etcd_fixture_teardown_client(&etcd, &client);
 	return 0;
-}
-
-static void msleep(unsigned ms)
-{
-	nanosleep(&(struct timespec){ .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L },
-	          NULL);
 }
 
 static void expect_leader(EtcdElectionObserver *o, const char *value)
@@ -111,7 +100,7 @@ static void *campaign_thread(void *arg)
 {
 	Campaign *c = arg;
 	int r = etcd_election_campaign(c->e, c->value, c->timeout);
-	c->done_usec = etcd_now_usec();
+	c->done_usec = now_usec(CLOCK_MONOTONIC);
 	c->result = r;
 	__atomic_store_n(&c->done, true, __ATOMIC_SEQ_CST);
 	return NULL;
@@ -128,7 +117,7 @@ static void test_cancel(void **state)
 	Campaign c = { .e = two, .value = "two", .timeout = RPC_USEC_INFINITY };
 	pthread_t t;
 	assert_int_equal(pthread_create(&t, NULL, campaign_thread, &c), 0);
-	msleep(300);
+	sleep_usec(300 * USEC_PER_MSEC);
 	assert_false(__atomic_load_n(&c.done, __ATOMIC_SEQ_CST));
 	etcd_election_cancel(two);
 	pthread_join(t, NULL);
@@ -160,7 +149,7 @@ static void test_leadership_lost(void **state)
 	/* someone revokes the leader's lease */
 	assert_int_equal(etcd_lease_revoke_id(client, etcd_election_get_lease_id(e)), 0);
 	for (int i = 0; i < 100 && __atomic_load_n(&lost.calls, __ATOMIC_SEQ_CST) == 0; i++)
-		msleep(50);
+		sleep_usec(50 * USEC_PER_MSEC);
 	assert_int_equal(__atomic_load_n(&lost.calls, __ATOMIC_SEQ_CST), 1);
 	assert_int_equal(__atomic_load_n(&lost.error, __ATOMIC_SEQ_CST), ETCD_LEASE_GONE);
 	assert_false(etcd_election_is_leader(e));
@@ -189,10 +178,10 @@ static void test_leader_process_killed(void **state)
 	Campaign c = { .e = b, .value = "B", .timeout = 30 * RPC_USEC_PER_SEC };
 	pthread_t t;
 	assert_int_equal(pthread_create(&t, NULL, campaign_thread, &c), 0);
-	msleep(500);
+	sleep_usec(500 * USEC_PER_MSEC);
 	assert_false(__atomic_load_n(&c.done, __ATOMIC_SEQ_CST)); /* A still leads */
 
-	uint64_t killed = etcd_now_usec();
+	uint64_t killed = now_usec(CLOCK_MONOTONIC);
 	assert_int_equal(kill(pid, SIGKILL), 0);
 	assert_int_equal(waitpid(pid, NULL, 0), pid);
 	pthread_join(t, NULL);
@@ -213,6 +202,7 @@ int main(int argc, char *argv[])
 		return 2;
 	}
 	contender_path = argv[1];
+	etcd_fixture_require();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_campaign_resign_observe),
 		cmocka_unit_test(test_cancel),

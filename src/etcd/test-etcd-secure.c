@@ -16,6 +16,7 @@
 #include "etcd-fixture.h"
 #include "etcd-internal.h"
 #include "rpc-testutil.h"
+#include "time-util.h"
 
 #define PASSWORD  "s3cret-pw"
 #define TOKEN_TTL 1 /* seconds, etcd's --auth-token-ttl */
@@ -53,12 +54,6 @@ static int teardown(void **state)
 	free(other_certs);
 	rpc_global_shutdown();
 	return 0;
-}
-
-static void msleep(unsigned ms)
-{
-	nanosleep(&(struct timespec){ .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L },
-	          NULL);
 }
 
 static EtcdOptions podmig_options(const char *user, const char *password)
@@ -161,14 +156,14 @@ static void test_auth(void **state)
 	etcd_key_value_done(&kv);
 
 	/* idle past the token's TTL: etcd forgets it, the client gets another */
-	msleep(TOKEN_TTL * 1000 + 1500);
+	sleep_usec(TOKEN_TTL * USEC_PER_SEC + 1500 * USEC_PER_MSEC);
 	assert_int_equal(etcd_get(c, "/t/auth", &kv), 0);
 	etcd_key_value_done(&kv);
 	assert_true(c->n_authentications >= 2);
 
 	/* a watch is refused with an expired token, and then made with a
 	 * new one */
-	msleep(TOKEN_TTL * 1000 + 1500);
+	sleep_usec(TOKEN_TTL * USEC_PER_SEC + 1500 * USEC_PER_MSEC);
 	unsigned before = c->n_authentications;
 	_cleanup_(etcd_watch_freep) EtcdWatch *w = NULL;
 	assert_int_equal(etcd_watch_prefix(c, "/t/auth", 0, &w), 0);
@@ -184,6 +179,7 @@ static void test_auth(void **state)
 
 int main(void)
 {
+	etcd_fixture_require();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tls),
 		cmocka_unit_test(test_wrong_ca),

@@ -18,15 +18,8 @@
 #define MAX_PATH    4096u
 #define MAX_META    (64u * 1024) /* a long name or pax header's data */
 
-static int refuse(char *why, size_t why_size, const char *fmt, ...) _printf_(3, 4);
-static int refuse(char *why, size_t why_size, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(why, why_size, fmt, ap);
-	va_end(ap);
-	return -EBADMSG;
-}
+/* An archive is refused with -EBADMSG and its reason. */
+#define refuse(why, ...) error_detail_set_errno(why, -EBADMSG, __VA_ARGS__)
 
 /* An octal field (NUL/space padded) or GNU base-256; -1 if malformed. */
 static int64_t parse_number(const uint8_t *f, size_t n)
@@ -127,8 +120,7 @@ static int pax_path(const char *d, size_t n, char *path, size_t path_size)
 	return 0;
 }
 
-int archive_check(ArchivePreadFn pread_fn, void *userdata, uint64_t size, char *why,
-                  size_t why_size)
+int archive_check(ArchivePreadFn pread_fn, void *userdata, uint64_t size, ErrorDetail *why)
 {
 	uint8_t h[BLOCK];
 	char next_path[MAX_PATH + 1] = ""; /* from a pax or GNU long-name header */
@@ -138,7 +130,7 @@ int archive_check(ArchivePreadFn pread_fn, void *userdata, uint64_t size, char *
 
 	for (;;) {
 		if (off + BLOCK > size)
-			return refuse(why, why_size,
+			return refuse(why,
 			              "archive truncated: it ends at byte %llu without the "
 			              "end-of-archive marker",
 			              (unsigned long long)size);
@@ -146,26 +138,26 @@ int archive_check(ArchivePreadFn pread_fn, void *userdata, uint64_t size, char *
 		if (n < 0)
 			return (int)n;
 		if ((size_t)n != BLOCK)
-			return refuse(why, why_size, "archive truncated at byte %llu",
+			return refuse(why, "archive truncated at byte %llu",
 			              (unsigned long long)off);
 		if (all_zero(h))
 			return 0;
 		if (++entries > MAX_ENTRIES)
-			return refuse(why, why_size, "more than %u entries", MAX_ENTRIES);
+			return refuse(why, "more than %u entries", MAX_ENTRIES);
 		if (!checksum_ok(h)) {
 			if (off == 0 &&
 			    (!memcmp(h, "\x28\xb5\x2f\xfd", 4) || !memcmp(h, "\x1f\x8b", 2)))
 				return refuse(
-				        why, why_size,
+				        why,
 				        "a compressed archive; podmig moves plain tar archives");
-			return refuse(why, why_size, "bad tar header checksum at byte %llu",
+			return refuse(why, "bad tar header checksum at byte %llu",
 			              (unsigned long long)off);
 		}
 		int64_t len = parse_number(h + 124, 12);
 		uint64_t data = off + BLOCK;
 		uint64_t padded = len < 0 ? 0 : ((uint64_t)len + BLOCK - 1) / BLOCK * BLOCK;
 		if (len < 0 || padded > size - data)
-			return refuse(why, why_size,
+			return refuse(why,
 			              "archive truncated: the entry at byte %llu claims %lld bytes "
 			              "past the end",
 			              (unsigned long long)off, (long long)len);
@@ -173,7 +165,7 @@ int archive_check(ArchivePreadFn pread_fn, void *userdata, uint64_t size, char *
 
 		if (type == 'x' || type == 'g' || type == 'L') {
 			if ((uint64_t)len > MAX_META)
-				return refuse(why, why_size, "oversized tar metadata at byte %llu",
+				return refuse(why, "oversized tar metadata at byte %llu",
 				              (unsigned long long)off);
 			char *m = realloc(meta, (size_t)len + 1);
 			if (!m)
@@ -183,24 +175,21 @@ int archive_check(ArchivePreadFn pread_fn, void *userdata, uint64_t size, char *
 			if (n < 0)
 				return (int)n;
 			if (n != len)
-				return refuse(why, why_size, "archive truncated at byte %llu",
+				return refuse(why, "archive truncated at byte %llu",
 				              (unsigned long long)data);
 			meta[len] = 0;
 			if (type == 'L') {
 				size_t l = strnlen(meta, (size_t)len);
 				if (l > MAX_PATH)
-					return refuse(why, why_size, "a path longer than %u bytes",
-					              MAX_PATH);
+					return refuse(why, "a path longer than %u bytes", MAX_PATH);
 				memcpy(next_path, meta, l);
 				next_path[l] = 0;
 			} else if (type == 'x') {
 				int r = pax_path(meta, (size_t)len, next_path, sizeof next_path);
 				if (r == -EPERM)
-					return refuse(why, why_size,
-					              "a link in a checkpoint archive");
+					return refuse(why, "a link in a checkpoint archive");
 				if (r < 0)
-					return refuse(why, why_size,
-					              "malformed pax header at byte %llu",
+					return refuse(why, "malformed pax header at byte %llu",
 					              (unsigned long long)off);
 			}
 			off = data + padded;
@@ -225,9 +214,9 @@ int archive_check(ArchivePreadFn pread_fn, void *userdata, uint64_t size, char *
 		}
 		const char *problem = path_problem(path);
 		if (problem)
-			return refuse(why, why_size, "entry '%.200s' has %s", path, problem);
+			return refuse(why, "entry '%.200s' has %s", path, problem);
 		if (type != '0' && type != '\0' && type != '7' && type != '5')
-			return refuse(why, why_size,
+			return refuse(why,
 			              "entry '%.200s' is a %s; a checkpoint archive holds only "
 			              "files and directories",
 			              path,
@@ -257,9 +246,9 @@ static ssize_t fd_pread(void *buf, size_t n, uint64_t off, void *userdata)
 	return (ssize_t)done;
 }
 
-int archive_check_fd(int fd, uint64_t size, char *why, size_t why_size)
+int archive_check_fd(int fd, uint64_t size, ErrorDetail *why)
 {
-	return archive_check(fd_pread, &fd, size, why, why_size);
+	return archive_check(fd_pread, &fd, size, why);
 }
 
 typedef struct Buffer {
@@ -277,8 +266,8 @@ static ssize_t buffer_pread(void *buf, size_t n, uint64_t off, void *userdata)
 	return (ssize_t)k;
 }
 
-int archive_check_buffer(const uint8_t *data, size_t size, char *why, size_t why_size)
+int archive_check_buffer(const uint8_t *data, size_t size, ErrorDetail *why)
 {
 	Buffer b = { data, size };
-	return archive_check(buffer_pread, &b, size, why, why_size);
+	return archive_check(buffer_pread, &b, size, why);
 }

@@ -13,15 +13,16 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "error-util.h"
+
 /* Reads up to n bytes at offset off; returns how many (0 at the end) or a
  * negative errno. */
 typedef ssize_t (*ArchivePreadFn)(void *buf, size_t n, uint64_t off, void *userdata);
 
 /* 0 if the archive of `size` bytes is acceptable; -EBADMSG with the reason
  * in `why` if not; another negative errno if it could not be read. */
-int archive_check(ArchivePreadFn pread_fn, void *userdata, uint64_t size, char *why,
-                  size_t why_size);
+int archive_check(ArchivePreadFn pread_fn, void *userdata, uint64_t size, ErrorDetail *why);
 
 /* The same over a file descriptor (pread) or a buffer. */
-int archive_check_fd(int fd, uint64_t size, char *why, size_t why_size);
-int archive_check_buffer(const uint8_t *data, size_t size, char *why, size_t why_size);
+int archive_check_fd(int fd, uint64_t size, ErrorDetail *why);
+int archive_check_buffer(const uint8_t *data, size_t size, ErrorDetail *why);

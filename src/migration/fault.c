@@ -12,6 +12,7 @@
 #include "log.h"
 #include "macro.h"
 #include "strutil.h"
+#include "time-util.h"
 
 FaultAction fault_lookup(const char *dir, const char *point, uint64_t *ret_arg)
 {
@@ -58,7 +59,7 @@ int fault_point(const char *dir, const char *point, uint64_t timeout_usec)
 		close(fd);
 	for (uint64_t waited = 0; access(armed, F_OK) == 0 && waited < timeout_usec;
 	     waited += 20000)
-		nanosleep(&(struct timespec){ .tv_nsec = 20 * 1000 * 1000 }, NULL);
+		sleep_usec(20 * USEC_PER_MSEC);
 	unlink(paused);
 	log_notice("fault point %s: going on", point);
 	return 0;

@@ -1,5 +1,5 @@
-/* migration-record.c — JSON encoding, phase rules and compare-and-swap
- * storage of migration records. */
+/* migration-record.c — names, phase rules and the JSON encoding of
+ * migration records (pure: no I/O). */
 #include "migration-record.h"
 
 #include <errno.h>
@@ -10,9 +10,10 @@
 
 #include "json-util.h"
 #include "macro.h"
+#include "string-table.h"
 #include "strutil.h"
 
-static const char *const phase_names[_MIGRATION_PHASE_MAX] = {
+static const char *const migration_phase_table[_MIGRATION_PHASE_MAX] = {
 	[MIGRATION_PLANNED] = "planned",
 	[MIGRATION_CHECKPOINTING] = "checkpointing",
 	[MIGRATION_TRANSFERRING] = "transferring",
@@ -21,55 +22,20 @@ static const char *const phase_names[_MIGRATION_PHASE_MAX] = {
 	[MIGRATION_ROLLED_BACK] = "rolled-back",
 	[MIGRATION_FAILED] = "failed",
 };
-static const char *const reason_names[_MIGRATION_REASON_MAX] = {
+DEFINE_STRING_TABLE_LOOKUP(migration_phase, MigrationPhase);
+
+static const char *const migration_reason_table[_MIGRATION_REASON_MAX] = {
 	[MIGRATION_REASON_MANUAL] = "manual",
 	[MIGRATION_REASON_AUTOMATIC] = "automatic",
 	[MIGRATION_REASON_DRAIN] = "drain",
 };
-static const char *const mode_names[_MIGRATION_MODE_MAX] = {
+DEFINE_STRING_TABLE_LOOKUP(migration_reason, MigrationReason);
+
+static const char *const migration_mode_table[_MIGRATION_MODE_MAX] = {
 	[MIGRATION_MODE_STOP_AND_COPY] = "stop-and-copy",
 	[MIGRATION_MODE_PRE_COPY] = "pre-copy",
 };
-
-static int lookup(const char *const *names, size_t n, const char *s)
-{
-	if (!s)
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++)
-		if (streq(names[i], s))
-			return (int)i;
-	return -EINVAL;
-}
-
-const char *migration_phase_to_string(MigrationPhase p)
-{
-	return (unsigned)p < _MIGRATION_PHASE_MAX ? phase_names[p] : NULL;
-}
-
-int migration_phase_from_string(const char *s)
-{
-	return lookup(phase_names, ELEMENTSOF(phase_names), s);
-}
-
-const char *migration_reason_to_string(MigrationReason r)
-{
-	return (unsigned)r < _MIGRATION_REASON_MAX ? reason_names[r] : NULL;
-}
-
-int migration_reason_from_string(const char *s)
-{
-	return lookup(reason_names, ELEMENTSOF(reason_names), s);
-}
-
-const char *migration_mode_to_string(MigrationMode m)
-{
-	return (unsigned)m < _MIGRATION_MODE_MAX ? mode_names[m] : NULL;
-}
-
-int migration_mode_from_string(const char *s)
-{
-	return lookup(mode_names, ELEMENTSOF(mode_names), s);
-}
+DEFINE_STRING_TABLE_LOOKUP(migration_mode, MigrationMode);
 
 bool migration_phase_is_final(MigrationPhase p)
 {
@@ -138,14 +104,14 @@ int migration_record_init(MigrationRecord *rec, const char *container, const cha
 	r.source = strdup(source);
 	r.target = strdup(target);
 	if (!r.container || !r.source || !r.target) {
-		migration_record_done(&r);
+		migration_record_clear(&r);
 		return -ENOMEM;
 	}
 	*rec = r;
 	return 0;
 }
 
-void migration_record_done(MigrationRecord *rec)
+void migration_record_clear(MigrationRecord *rec)
 {
 	if (!rec)
 		return;
@@ -165,7 +131,7 @@ int migration_record_to_json(const MigrationRecord *rec, char **ret)
 		return -ENOMEM;
 	for (size_t p = 0; p < _MIGRATION_PHASE_MAX; p++)
 		if (rec->phase_time_ms[p] &&
-		    json_object_set_new(times, phase_names[p],
+		    json_object_set_new(times, migration_phase_table[p],
 		                        json_integer((json_int_t)rec->phase_time_ms[p])) < 0)
 			return -ENOMEM;
 	root = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s, s:s, s:s, s:O, s:I, s:I, s:s?, s:s*}",
@@ -229,8 +195,7 @@ int migration_record_from_json(const char *text, size_t size, MigrationRecord *r
 
 	const char *k;
 	json_t *v;
-	json_object_foreach(times, k, v)
-	{
+	json_object_foreach (times, k, v) {
 		int p = migration_phase_from_string(k);
 		if (p < 0 || !json_is_integer(v) || json_integer_value(v) <= 0)
 			return -EBADMSG;
@@ -246,132 +211,10 @@ int migration_record_from_json(const char *text, size_t size, MigrationRecord *r
 	r.target = strdup(target);
 	int e1 = dup_optional(image, &r.image), e2 = dup_optional(error, &r.error);
 	if (!r.container || !r.source || !r.target || e1 < 0 || e2 < 0) {
-		migration_record_done(&r);
+		migration_record_clear(&r);
 		return e1 == -EBADMSG || e2 == -EBADMSG ? -EBADMSG : -ENOMEM;
 	}
 	*ret = r;
-	return 0;
-}
-
-/* ---- in etcd ---- */
-
-static char *record_key(const char *prefix, const char *id)
-{
-	char *k;
-	return asprintf(&k, "%smigrations/%s", prefix, id) < 0 ? NULL : k;
-}
-
-static char *lock_key(const char *prefix, const char *container)
-{
-	char *k;
-	return asprintf(&k, "%slocks/containers/%s", prefix, container) < 0 ? NULL : k;
-}
-
-int migration_record_create(EtcdClient *c, const char *prefix, MigrationRecord *rec,
-                            char **ret_holder)
-{
-	_cleanup_free_ char *key = record_key(prefix, rec->id);
-	_cleanup_free_ char *lock = lock_key(prefix, rec->container);
-	_cleanup_free_ char *json = NULL;
-	int64_t revision = 0;
-	int r;
-
-	if (!key || !lock)
-		return -ENOMEM;
-	if ((r = migration_record_to_json(rec, &json)) < 0)
-		return r;
-	const EtcdCompare cmp[] = {
-		{ .key = key, .target = ETCD_COMPARE_CREATE_REVISION, .op = ETCD_EQUAL },
-		{ .key = lock, .target = ETCD_COMPARE_CREATE_REVISION, .op = ETCD_EQUAL },
-	};
-	const EtcdOp ops[] = {
-		{ .type = ETCD_OP_PUT, .key = key, .value = json },
-		{ .type = ETCD_OP_PUT, .key = lock, .value = rec->id },
-	};
-	r = etcd_txn(c, cmp, ELEMENTSOF(cmp), ops, ELEMENTSOF(ops), NULL, 0, &revision);
-	if (r < 0)
-		return r;
-	if (r == 0) {
-		/* Which compare failed: a lock held by another migration, or
-		 * (vanishingly unlikely) our id taken. */
-		EtcdKeyValue kv;
-		r = etcd_get(c, lock, &kv);
-		if (r == ETCD_NOT_FOUND)
-			return -EEXIST;
-		if (r < 0)
-			return r;
-		if (ret_holder)
-			*ret_holder = TAKE_PTR(kv.value);
-		etcd_key_value_done(&kv);
-		return -EBUSY;
-	}
-	rec->mod_revision = revision;
-	return 0;
-}
-
-static int record_from_kv(const EtcdKeyValue *kv, MigrationRecord *ret)
-{
-	MigrationRecord r;
-	int x = migration_record_from_json(kv->value, kv->value_size, &r);
-	if (x < 0)
-		return x;
-	r.mod_revision = kv->mod_revision;
-	*ret = r;
-	return 0;
-}
-
-int migration_record_load(EtcdClient *c, const char *prefix, const char *id, MigrationRecord *ret)
-{
-	_cleanup_free_ char *key = NULL;
-	EtcdKeyValue kv;
-	int r;
-
-	if (!migration_id_valid(id))
-		return -EINVAL;
-	if (!(key = record_key(prefix, id)))
-		return -ENOMEM;
-	if ((r = etcd_get(c, key, &kv)) < 0)
-		return r;
-	r = record_from_kv(&kv, ret);
-	etcd_key_value_done(&kv);
-	return r;
-}
-
-/* Stores `next` over rec (CAS on rec->mod_revision), releasing the lock too
- * when next is final. */
-static int record_swap(EtcdClient *c, const char *prefix, const MigrationRecord *rec,
-                       MigrationRecord *next)
-{
-	_cleanup_free_ char *key = record_key(prefix, rec->id);
-	_cleanup_free_ char *lock = lock_key(prefix, rec->container);
-	_cleanup_free_ char *json = NULL;
-	int64_t revision = 0;
-	int r;
-
-	if (!key || !lock)
-		return -ENOMEM;
-	if ((r = migration_record_to_json(next, &json)) < 0)
-		return r;
-	const EtcdCompare cmp[] = {
-		{ .key = key,
-		  .target = ETCD_COMPARE_MOD_REVISION,
-		  .op = ETCD_EQUAL,
-		  .number = rec->mod_revision },
-		/* The lock is ours to release only if it still names us. */
-		{ .key = lock, .target = ETCD_COMPARE_VALUE, .op = ETCD_EQUAL, .value = rec->id },
-	};
-	const EtcdOp ops[] = {
-		{ .type = ETCD_OP_PUT, .key = key, .value = json },
-		{ .type = ETCD_OP_DELETE, .key = lock },
-	};
-	bool release =
-	        !migration_phase_is_final(rec->phase) && migration_phase_is_final(next->phase);
-	r = etcd_txn(c, cmp, release ? 2 : 1, ops, release ? 2 : 1, NULL, 0, &revision);
-	if (r < 0)
-		return r;
-	if (r == 0)
-		return ETCD_CAS_FAILED;
-	next->mod_revision = revision;
 	return 0;
 }
 
@@ -385,15 +228,15 @@ static int record_copy(const MigrationRecord *rec, MigrationRecord *ret)
 	r.error = rec->error ? strdup(rec->error) : NULL;
 	if (!r.container || !r.source || !r.target || (rec->image && !r.image) ||
 	    (rec->error && !r.error)) {
-		migration_record_done(&r);
+		migration_record_clear(&r);
 		return -ENOMEM;
 	}
 	*ret = r;
 	return 0;
 }
 
-int migration_record_advance(EtcdClient *c, const char *prefix, MigrationRecord *rec,
-                             MigrationPhase to, const char *error, uint64_t now_ms)
+int migration_record_step(const MigrationRecord *rec, MigrationPhase to, const char *error,
+                          uint64_t now_ms, MigrationRecord *ret)
 {
 	MigrationRecord next;
 	int r;
@@ -407,54 +250,17 @@ int migration_record_advance(EtcdClient *c, const char *prefix, MigrationRecord 
 	if (error) {
 		free(next.error);
 		if (!(next.error = strdup(error))) {
-			migration_record_done(&next);
+			migration_record_clear(&next);
 			return -ENOMEM;
 		}
 	}
-	r = record_swap(c, prefix, rec, &next);
-	if (r < 0) {
-		migration_record_done(&next);
-		return r;
-	}
-	migration_record_done(rec);
-	*rec = next;
-	return 0;
-}
-
-int migration_record_update(EtcdClient *c, const char *prefix, MigrationRecord *rec)
-{
-	return record_swap(c, prefix, rec, rec);
-}
-
-int migration_record_list(EtcdClient *c, const char *prefix, MigrationRecord **ret, size_t *ret_n)
-{
-	_cleanup_free_ char *p = NULL;
-	EtcdKeyValue *kvs = NULL;
-	size_t n = 0, m = 0;
-	int r;
-
-	if (asprintf(&p, "%smigrations/", prefix) < 0)
-		return -ENOMEM;
-	if ((r = etcd_get_prefix(c, p, &kvs, &n, NULL)) < 0)
-		return r;
-	MigrationRecord *recs = calloc(n ?: 1, sizeof *recs);
-	if (!recs) {
-		etcd_key_values_free(kvs, n);
-		return -ENOMEM;
-	}
-	/* A record that does not parse is skipped rather than hiding the rest. */
-	for (size_t i = 0; i < n; i++)
-		if (record_from_kv(&kvs[i], &recs[m]) >= 0)
-			m++;
-	etcd_key_values_free(kvs, n);
-	*ret = recs;
-	*ret_n = m;
+	*ret = next;
 	return 0;
 }
 
 void migration_records_free(MigrationRecord *recs, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		migration_record_done(&recs[i]);
+		migration_record_clear(&recs[i]);
 	free(recs);
 }

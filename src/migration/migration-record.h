@@ -1,5 +1,6 @@
 /* migration-record.h — the migration record: the single source of truth for
- * one migration, stored as JSON at <prefix>migrations/<id> in etcd.
+ * one migration, stored as JSON at <prefix>migrations/<id> in etcd
+ * (migration-store.h). This part is pure: names, phase rules, JSON.
  *
  * A record moves through phases
  *
@@ -9,22 +10,15 @@
  *     any non-final phase → failed (nothing could be done, or a rollback
  *                                   itself failed; `error` says what)
  *
- * and every change is a compare-and-swap on the record's etcd mod_revision,
- * so two parties (say, the target committing and the source rolling back)
- * can never both succeed. While a migration is not final, a lock key
- * <prefix>locks/containers/<container> names it: a second migration of the
- * same container is refused. Creating the record takes the lock and entering
- * a final phase releases it, each in the same transaction.
- *
- * Encoding and the transition rules are pure; the etcd functions use
- * src/etcd. */
+ * Who may move a record to which phase: docs/etcd-keys.md ("Who may move a
+ * record"). */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "etcd.h"
+#include "macro.h"
 
 typedef enum MigrationPhase {
 	MIGRATION_PLANNED,
@@ -94,33 +88,18 @@ bool migration_id_valid(const char *s);
  * keys sort oldest first). Copies the strings. */
 int migration_record_init(MigrationRecord *rec, const char *container, const char *source,
                           const char *target, MigrationReason reason, uint64_t now_ms);
-void migration_record_done(MigrationRecord *rec); /* frees the strings */
+/* Frees the record's strings and NULLs them; NULL is fine. */
+void migration_record_clear(MigrationRecord *rec);
+
+/* The record after a move to phase `to`, stamped at now_ms (`error`
+ * replaces the error text if given); -EINVAL if the rules forbid the move.
+ * rec is not changed. */
+int migration_record_step(const MigrationRecord *rec, MigrationPhase to, const char *error,
+                          uint64_t now_ms, MigrationRecord *ret);
 
 int migration_record_to_json(const MigrationRecord *rec, char **ret);
 /* Strict: every required field present with the right type and a known
  * value; -EBADMSG otherwise. *ret is untouched on failure. */
 int migration_record_from_json(const char *text, size_t size, MigrationRecord *ret);
 
-/* ---- in etcd ---- */
-
-/* Stores a new record and takes the container's lock, both or neither:
- * -EBUSY if another migration of the container is under way (its id in
- * *ret_holder if given, caller frees), -EEXIST if the id exists. Sets
- * rec->mod_revision. */
-int migration_record_create(EtcdClient *c, const char *prefix, MigrationRecord *rec,
-                            char **ret_holder);
-/* ETCD_NOT_FOUND if there is no such record. */
-int migration_record_load(EtcdClient *c, const char *prefix, const char *id, MigrationRecord *ret);
-/* Moves rec to phase `to` (stamping its time; `error` replaces the error
- * text if given) with a compare-and-swap on rec->mod_revision; a final phase
- * also releases the container's lock. -EINVAL if the rules forbid the move;
- * ETCD_CAS_FAILED if the record changed since it was read (reload and
- * decide again). On success rec is updated, else untouched. */
-int migration_record_advance(EtcdClient *c, const char *prefix, MigrationRecord *rec,
-                             MigrationPhase to, const char *error, uint64_t now_ms);
-/* Writes rec's counters (bytes, downtime, image, mode) without changing its
- * phase, with the same compare-and-swap. */
-int migration_record_update(EtcdClient *c, const char *prefix, MigrationRecord *rec);
-/* Every record, oldest first. */
-int migration_record_list(EtcdClient *c, const char *prefix, MigrationRecord **ret, size_t *ret_n);
 void migration_records_free(MigrationRecord *recs, size_t n);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "error-util.h"
 #include "macro.h"
 
 MigrationMode precopy_choose_mode(bool source_dirty_tracking, PreCopyPolicy policy)
@@ -103,10 +104,10 @@ int precopy_restore_argv(const char *podman, const char *final_archive,
 
 int precopy_source_run(const PreCopyOps *ops, const char *podman, const char *container,
                        const char *pre_archive, const char *final_archive, MigrationMode *ret_mode,
-                       char *why, size_t why_size)
+                       ErrorDetail *why)
 {
 	const char *argv[16];
-	char err[512] = "";
+	ErrorDetail err = {};
 	int r;
 
 	/* 1. Memory only, the container keeps running. */
@@ -114,43 +115,38 @@ int precopy_source_run(const PreCopyOps *ops, const char *podman, const char *co
 	if ((r = precopy_pre_checkpoint_argv(podman, container, pre_archive, argv, ELEMENTSOF(argv),
 	                                     &s1)) < 0)
 		return r;
-	r = ops->run(argv, err, sizeof err, ops->userdata);
+	r = ops->run(argv, &err, ops->userdata);
 	if (r != 0) {
 		/* Nothing stopped: stop-and-copy it is. */
-		snprintf(why, why_size, "pre-checkpoint failed (%s); falling back to stop-and-copy",
-		         err[0]  ? err
-		         : r < 0 ? strerror(-r)
-		                 : "non-zero exit");
+		error_detail_set(why, "pre-checkpoint failed (%s); falling back to stop-and-copy",
+		                 error_detail_is_set(&err) ? err.message
+		                 : r < 0                   ? error_to_string(r)
+		                                           : "non-zero exit");
 		*ret_mode = MIGRATION_MODE_STOP_AND_COPY;
 		return 0;
 	}
-	if ((r = ops->send(pre_archive, true, ops->userdata)) < 0) {
-		snprintf(why, why_size, "sending the pre-checkpoint failed: %s", strerror(-r));
-		return r;
-	}
+	if ((r = ops->send(pre_archive, true, ops->userdata)) < 0)
+		return error_detail_set_errno(why, r, "sending the pre-checkpoint failed: %s",
+		                              error_to_string(r));
 
 	/* 2. The container stops; only what changed since travels now. */
-	if (ops->stopping && (r = ops->stopping(ops->userdata)) < 0) {
-		snprintf(why, why_size, "cannot go on to the final checkpoint: %s", strerror(-r));
-		return r;
-	}
+	if (ops->stopping && (r = ops->stopping(ops->userdata)) < 0)
+		return error_detail_set_errno(why, r, "cannot go on to the final checkpoint: %s",
+		                              error_to_string(r));
 	_cleanup_free_ char *s2 = NULL;
 	if ((r = precopy_final_checkpoint_argv(podman, container, final_archive, argv,
 	                                       ELEMENTSOF(argv), &s2)) < 0)
 		return r;
-	err[0] = 0;
-	r = ops->run(argv, err, sizeof err, ops->userdata);
-	if (r != 0) {
-		snprintf(why, why_size, "final checkpoint failed: %s",
-		         err[0]  ? err
-		         : r < 0 ? strerror(-r)
-		                 : "non-zero exit");
-		return r < 0 ? r : -EIO;
-	}
-	if ((r = ops->send(final_archive, false, ops->userdata)) < 0) {
-		snprintf(why, why_size, "sending the checkpoint failed: %s", strerror(-r));
-		return r;
-	}
+	error_detail_clear(&err);
+	r = ops->run(argv, &err, ops->userdata);
+	if (r != 0)
+		return error_detail_set_errno(why, r < 0 ? r : -EIO, "final checkpoint failed: %s",
+		                              error_detail_is_set(&err) ? err.message
+		                              : r < 0                   ? error_to_string(r)
+		                                                        : "non-zero exit");
+	if ((r = ops->send(final_archive, false, ops->userdata)) < 0)
+		return error_detail_set_errno(why, r, "sending the checkpoint failed: %s",
+		                              error_to_string(r));
 	*ret_mode = MIGRATION_MODE_PRE_COPY;
 	return 0;
 }

@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "error-util.h"
 #include "migration-record.h"
 
 typedef enum PreCopyPolicy {
@@ -45,8 +46,8 @@ int precopy_restore_argv(const char *podman, const char *final_archive,
 /* The source's side of a pre-copy migration. */
 typedef struct PreCopyOps {
 	/* Runs argv; returns its exit status (0 ok) or a negative errno;
-	 * may put Podman's message in err. */
-	int (*run)(const char *const argv[], char *err, size_t err_size, void *userdata);
+	 * may record Podman's message in err. */
+	int (*run)(const char *const argv[], ErrorDetail *err, void *userdata);
 	/* Ships a finished archive to the target; previous: the pre-dump. */
 	int (*send)(const char *path, bool previous, void *userdata);
 	/* Called just before the final checkpoint stops the container (the
@@ -64,4 +65,4 @@ typedef struct PreCopyOps {
  * failure after the checkpoint began). */
 int precopy_source_run(const PreCopyOps *ops, const char *podman, const char *container,
                        const char *pre_archive, const char *final_archive, MigrationMode *ret_mode,
-                       char *why, size_t why_size);
+                       ErrorDetail *why);

@@ -2,6 +2,7 @@
 #include "recovery.h"
 
 #include "macro.h"
+#include "string-table.h"
 
 static RecoveryAction decide_source(MigrationPhase phase, LocalState local, bool stopped)
 {
@@ -53,17 +54,14 @@ RecoveryAction recovery_decide(RecoveryRole role, MigrationPhase phase, LocalSta
 	                               : decide_target(phase, local, restore_began);
 }
 
-const char *recovery_action_to_string(RecoveryAction a)
-{
-	static const char *const names[_RECOVERY_ACTION_MAX] = {
-		[RECOVERY_WAIT] = "wait",
-		[RECOVERY_NOTHING] = "nothing",
-		[RECOVERY_MARK_FAILED] = "mark-failed",
-		[RECOVERY_ROLL_BACK] = "roll-back",
-		[RECOVERY_RESTORE_LOCAL] = "restore-local",
-		[RECOVERY_REMOVE_LOCAL] = "remove-local",
-		[RECOVERY_COMMIT] = "commit",
-		[RECOVERY_DISCARD] = "discard",
-	};
-	return (unsigned)a < ELEMENTSOF(names) ? names[a] : "?";
-}
+static const char *const recovery_action_table[_RECOVERY_ACTION_MAX] = {
+	[RECOVERY_WAIT] = "wait",
+	[RECOVERY_NOTHING] = "nothing",
+	[RECOVERY_MARK_FAILED] = "mark-failed",
+	[RECOVERY_ROLL_BACK] = "roll-back",
+	[RECOVERY_RESTORE_LOCAL] = "restore-local",
+	[RECOVERY_REMOVE_LOCAL] = "remove-local",
+	[RECOVERY_COMMIT] = "commit",
+	[RECOVERY_DISCARD] = "discard",
+};
+DEFINE_STRING_TABLE_LOOKUP_TO_STRING(recovery_action, RecoveryAction);

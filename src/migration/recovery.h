@@ -2,10 +2,8 @@
  * (its agent restarted), as a pure decision so the rules are tested on
  * their own. The agent (src/agent/agent-recover.c) carries it out.
  *
- * The record's phase decides who may act (see migration-record.h): the
- * source owns planned..transferring, the target owns restoring, and a final
- * phase says who owns the container: done the target, otherwise the
- * source. */
+ * The record's phase decides who may act, under the rules of
+ * docs/etcd-keys.md ("Who may move a record"). */
 #pragma once
 
 #include <stdbool.h>

@@ -63,31 +63,31 @@ static void end(Tar *t)
 	t->len += 1024;
 }
 
-static int check(const Tar *t, char *why)
+static int check(const Tar *t, ErrorDetail *why)
 {
-	return archive_check_buffer(t->data, t->len, why, 256);
+	return archive_check_buffer(t->data, t->len, why);
 }
 
 static void test_good_archive(void **state)
 {
 	Tar t = {};
-	char why[256] = "";
+	ErrorDetail why = {};
 	header(&t, "checkpoint/", '5', 0, NULL, false);
 	file(&t, "config.dump", "{}");
 	file(&t, "checkpoint/pages-1.img", "pages");
 	header(&t, "pages-2.img", '0', 3, "checkpoint", false); /* ustar prefix */
 	body(&t, "abc", 3);
 	end(&t);
-	assert_int_equal(check(&t, why), 0);
+	assert_int_equal(check(&t, &why), 0);
 }
 
 static void expect_refused(Tar *t, const char *reason)
 {
-	char why[256] = "";
+	ErrorDetail why = {};
 	end(t);
-	assert_int_equal(check(t, why), -EBADMSG);
-	if (!strstr(why, reason))
-		fail_msg("reason '%s' does not mention '%s'", why, reason);
+	assert_int_equal(check(t, &why), -EBADMSG);
+	if (!strstr(why.message, reason))
+		fail_msg("reason '%s' does not mention '%s'", why.message, reason);
 }
 
 static void test_escaping_paths(void **state)
@@ -129,7 +129,7 @@ static void test_links_and_devices(void **state)
 static void test_broken_archives(void **state)
 {
 	Tar a = {}, b = {}, c = {};
-	char why[256] = "";
+	ErrorDetail why = {};
 
 	header(&a, "config.dump", '0', 2, NULL, true);
 	body(&a, "{}", 2);
@@ -141,21 +141,26 @@ static void test_broken_archives(void **state)
 
 	/* truncated: cut inside the data, and cut before the end marker */
 	file(&c, "config.dump", "{}");
-	assert_int_equal(archive_check_buffer(c.data, 600, why, sizeof why), -EBADMSG);
-	assert_non_null(strstr(why, "truncated"));
-	assert_int_equal(archive_check_buffer(c.data, c.len, why, sizeof why), -EBADMSG);
-	assert_non_null(strstr(why, "end-of-archive"));
-	assert_int_equal(archive_check_buffer(c.data, 0, why, sizeof why), -EBADMSG);
+	error_detail_clear(&why);
+	assert_int_equal(archive_check_buffer(c.data, 600, &why), -EBADMSG);
+	assert_non_null(strstr(why.message, "truncated"));
+	error_detail_clear(&why);
+	assert_int_equal(archive_check_buffer(c.data, c.len, &why), -EBADMSG);
+	assert_non_null(strstr(why.message, "end-of-archive"));
+	error_detail_clear(&why);
+	assert_int_equal(archive_check_buffer(c.data, 0, &why), -EBADMSG);
 
 	/* compressed (what `podman container checkpoint --export` writes by default) */
 	uint8_t zstd[1024] = { 0x28, 0xb5, 0x2f, 0xfd };
-	assert_int_equal(archive_check_buffer(zstd, sizeof zstd, why, sizeof why), -EBADMSG);
-	assert_non_null(strstr(why, "compressed"));
+	error_detail_clear(&why);
+	assert_int_equal(archive_check_buffer(zstd, sizeof zstd, &why), -EBADMSG);
+	assert_non_null(strstr(why.message, "compressed"));
 
 	/* garbage */
 	uint8_t junk[2048];
 	memset(junk, 'A', sizeof junk);
-	assert_int_equal(archive_check_buffer(junk, sizeof junk, why, sizeof why), -EBADMSG);
+	error_detail_clear(&why);
+	assert_int_equal(archive_check_buffer(junk, sizeof junk, &why), -EBADMSG);
 }
 
 static void test_real_checkpoint_archive(void **state)
@@ -167,10 +172,10 @@ static void test_real_checkpoint_archive(void **state)
 	static uint8_t buf[1 << 20];
 	size_t n = fread(buf, 1, sizeof buf, f);
 	fclose(f);
-	char why[256] = "";
-	int r = archive_check_buffer(buf, n, why, sizeof why);
+	ErrorDetail why = {};
+	int r = archive_check_buffer(buf, n, &why);
 	if (r != 0)
-		fail_msg("a real checkpoint archive was refused: %s", why);
+		fail_msg("a real checkpoint archive was refused: %s", why.message);
 }
 
 int main(void)

@@ -1,6 +1,5 @@
-/* Tests of migration records: phase rules, strict JSON, and compare-and-swap
- * storage in a real etcd (two parties racing on one record, the
- * one-migration-per-container lock). */
+/* Tests of migration records without etcd: phase rules, names, strict
+ * JSON, and the step to the next phase. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,31 +10,9 @@
 
 #include <cmocka.h>
 
-#include "etcd-fixture.h"
 #include "migration-record.h"
 
-#define PREFIX "/t/podmig/"
-#define NOW    1795730000000ULL
-
-static EtcdFixture *etcd;
-static EtcdClient *client;
-
-static int setup(void **state)
-{
-	rpc_global_init();
-	if (etcd_fixture_start(&etcd) < 0)
-		return -1;
-	EtcdOptions o = { .rpc.plaintext = true };
-	return etcd_client_new(etcd->endpoint, &o, &client) < 0 ? -1 : 0;
-}
-
-static int teardown(void **state)
-{
-	client = etcd_client_free(client);
-	etcd = etcd_fixture_free(etcd);
-	rpc_global_shutdown();
-	return 0;
-}
+#define NOW 1795730000000ULL
 
 static void test_phase_rules(void **state)
 {
@@ -122,8 +99,8 @@ static void test_json_roundtrip(void **state)
 	assert_int_equal(back.phase_time_ms[MIGRATION_CHECKPOINTING], NOW + 5);
 	assert_int_equal(back.phase_time_ms[MIGRATION_TRANSFERRING], 0);
 	free(json);
-	migration_record_done(&rec);
-	migration_record_done(&back);
+	migration_record_clear(&rec);
+	migration_record_clear(&back);
 }
 
 static void test_json_rejects(void **state)
@@ -166,73 +143,32 @@ static void test_json_rejects(void **state)
 	}
 }
 
-static void test_create_lock_and_cas(void **state)
+static void test_step(void **state)
 {
-	MigrationRecord a, b, a2;
-	char *holder = NULL;
-
+	MigrationRecord rec, next;
 	assert_int_equal(
-	        migration_record_init(&a, "web", "node1", "node2", MIGRATION_REASON_MANUAL, NOW),
+	        migration_record_init(&rec, "web", "node1", "node2", MIGRATION_REASON_MANUAL, NOW),
 	        0);
-	assert_int_equal(migration_record_create(client, PREFIX, &a, NULL), 0);
-	assert_true(a.mod_revision > 0);
-
-	/* A second migration of the same container is refused, naming the first. */
-	assert_int_equal(migration_record_init(&b, "web", "node1", "node3", MIGRATION_REASON_MANUAL,
-	                                       NOW + 1),
+	assert_int_equal(migration_record_step(&rec, MIGRATION_DONE, NULL, NOW + 1, &next),
+	                 -EINVAL);
+	assert_int_equal(migration_record_step(&rec, MIGRATION_FAILED, "no target", NOW + 2, &next),
 	                 0);
-	assert_int_equal(migration_record_create(client, PREFIX, &b, &holder), -EBUSY);
-	assert_string_equal(holder, a.id);
-	free(holder);
-
-	/* Two parties read the same record; only the first to write wins. */
-	assert_int_equal(migration_record_load(client, PREFIX, a.id, &a2), 0);
-	assert_int_equal(a2.mod_revision, a.mod_revision);
-	assert_int_equal(migration_record_advance(client, PREFIX, &a, MIGRATION_CHECKPOINTING, NULL,
-	                                          NOW + 2),
-	                 0);
-	assert_int_equal(migration_record_advance(client, PREFIX, &a2, MIGRATION_FAILED, "too late",
-	                                          NOW + 3),
-	                 ETCD_CAS_FAILED);
-	assert_int_equal(a2.phase, MIGRATION_PLANNED); /* untouched */
-	migration_record_done(&a2);
-
-	/* The rules hold in etcd too. */
-	assert_int_equal(
-	        migration_record_advance(client, PREFIX, &a, MIGRATION_DONE, NULL, NOW + 4),
-	        -EINVAL);
-	a.bytes = 4096;
-	assert_int_equal(migration_record_update(client, PREFIX, &a), 0);
-	assert_int_equal(migration_record_advance(client, PREFIX, &a, MIGRATION_ROLLED_BACK,
-	                                          "target refused", NOW + 5),
-	                 0);
-
-	/* Final: the lock is gone and the container may move again. */
-	assert_int_equal(migration_record_create(client, PREFIX, &b, NULL), 0);
-	MigrationRecord *all = NULL;
-	size_t n = 0;
-	assert_int_equal(migration_record_list(client, PREFIX, &all, &n), 0);
-	assert_int_equal(n, 2);
-	assert_string_equal(all[0].id, a.id); /* oldest first */
-	assert_int_equal(all[0].phase, MIGRATION_ROLLED_BACK);
-	assert_string_equal(all[0].error, "target refused");
-	assert_int_equal(all[0].bytes, 4096);
-	assert_int_equal(all[0].phase_time_ms[MIGRATION_CHECKPOINTING], NOW + 2);
-	assert_string_equal(all[1].id, b.id);
-	migration_records_free(all, n);
-
-	assert_int_equal(migration_record_load(client, PREFIX, "m-0-none", &a2), ETCD_NOT_FOUND);
-	assert_int_equal(migration_record_load(client, PREFIX, "../x", &a2), -EINVAL);
-	migration_record_done(&a);
-	migration_record_done(&b);
+	assert_int_equal(next.phase, MIGRATION_FAILED);
+	assert_int_equal(next.phase_time_ms[MIGRATION_FAILED], NOW + 2);
+	assert_string_equal(next.error, "no target");
+	assert_string_equal(next.id, rec.id);
+	assert_int_equal(rec.phase, MIGRATION_PLANNED); /* untouched */
+	assert_null(rec.error);
+	migration_record_clear(&next);
+	migration_record_clear(&rec);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_phase_rules),         cmocka_unit_test(test_names),
-		cmocka_unit_test(test_json_roundtrip),      cmocka_unit_test(test_json_rejects),
-		cmocka_unit_test(test_create_lock_and_cas),
+		cmocka_unit_test(test_phase_rules),    cmocka_unit_test(test_names),
+		cmocka_unit_test(test_json_roundtrip), cmocka_unit_test(test_json_rejects),
+		cmocka_unit_test(test_step),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -78,13 +78,13 @@ typedef struct Fake {
 	int n;
 } Fake;
 
-static int fake_run(const char *const argv[], char *err, size_t err_size, void *userdata)
+static int fake_run(const char *const argv[], ErrorDetail *err, void *userdata)
 {
 	Fake *f = userdata;
 	f->runs++;
 	snprintf(f->log[f->n++], sizeof f->log[0], "run %s", join(argv));
 	if (f->runs == f->fail_run) {
-		snprintf(err, err_size, "criu pre-dump aborted");
+		error_detail_set(err, "criu pre-dump aborted");
 		return 125;
 	}
 	return 0;
@@ -111,11 +111,10 @@ static void test_sequence(void **state)
 	Fake f = {};
 	PreCopyOps ops = { fake_run, fake_send, fake_stopping, &f };
 	MigrationMode mode = 99;
-	char why[256] = "";
+	ErrorDetail why = {};
 
-	assert_int_equal(precopy_source_run(&ops, "podman", "db", "/w/pre", "/w/final", &mode, why,
-	                                    sizeof why),
-	                 0);
+	assert_int_equal(
+	        precopy_source_run(&ops, "podman", "db", "/w/pre", "/w/final", &mode, &why), 0);
 	assert_int_equal(mode, MIGRATION_MODE_PRE_COPY);
 	assert_int_equal(f.n, 5);
 	assert_string_equal(f.log[0],
@@ -134,15 +133,14 @@ static void test_pre_dump_fails_falls_back(void **state)
 	Fake f = { .fail_run = 1 };
 	PreCopyOps ops = { fake_run, fake_send, fake_stopping, &f };
 	MigrationMode mode = 99;
-	char why[256] = "";
+	ErrorDetail why = {};
 
-	assert_int_equal(precopy_source_run(&ops, "podman", "db", "/w/pre", "/w/final", &mode, why,
-	                                    sizeof why),
-	                 0);
+	assert_int_equal(
+	        precopy_source_run(&ops, "podman", "db", "/w/pre", "/w/final", &mode, &why), 0);
 	assert_int_equal(mode, MIGRATION_MODE_STOP_AND_COPY);
 	assert_int_equal(f.n, 1); /* nothing sent, nothing stopped */
-	assert_non_null(strstr(why, "criu pre-dump aborted"));
-	assert_non_null(strstr(why, "stop-and-copy"));
+	assert_non_null(strstr(why.message, "criu pre-dump aborted"));
+	assert_non_null(strstr(why.message, "stop-and-copy"));
 }
 
 static void test_later_failures_are_errors(void **state)
@@ -150,20 +148,20 @@ static void test_later_failures_are_errors(void **state)
 	Fake f = { .fail_send = 1 };
 	PreCopyOps ops = { fake_run, fake_send, fake_stopping, &f };
 	MigrationMode mode = 99;
-	char why[256] = "";
-	assert_int_equal(precopy_source_run(&ops, "podman", "db", "/w/pre", "/w/final", &mode, why,
-	                                    sizeof why),
-	                 -ECONNRESET);
+	ErrorDetail why = {};
+	assert_int_equal(
+	        precopy_source_run(&ops, "podman", "db", "/w/pre", "/w/final", &mode, &why),
+	        -ECONNRESET);
 	assert_int_equal(mode, 99);  /* untouched */
 	assert_int_equal(f.runs, 1); /* the container was never stopped */
 
 	Fake g = { .fail_run = 2 };
 	ops.userdata = &g;
 	/* the final checkpoint is the second run */
-	assert_int_equal(precopy_source_run(&ops, "podman", "db", "/w/pre", "/w/final", &mode, why,
-	                                    sizeof why),
-	                 -EIO);
-	assert_non_null(strstr(why, "final checkpoint failed"));
+	error_detail_clear(&why);
+	assert_int_equal(
+	        precopy_source_run(&ops, "podman", "db", "/w/pre", "/w/final", &mode, &why), -EIO);
+	assert_non_null(strstr(why.message, "final checkpoint failed"));
 	assert_int_equal(g.sends, 1);
 }
 

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "placement.h"
+#include "time-util.h"
 
 #define NR _PLACEMENT_RESOURCE_MAX
 
@@ -146,7 +147,5 @@ static inline size_t rng_below(Rng *g, size_t n)
 
 static inline double now_ms(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+	return mono_sec() * 1e3;
 }

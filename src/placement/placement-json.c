@@ -35,8 +35,7 @@ static int check_keys(const json_t *obj, const char *where, const char *const *a
 	const char *key;
 	json_t *value;
 
-	json_object_foreach((json_t *)obj, key, value)
-	{
+	json_object_foreach ((json_t *)obj, key, value) {
 		bool ok = false;
 		for (const char *const *a = allowed; *a && !ok; a++)
 			ok = streq(key, *a);

@@ -8,53 +8,32 @@
 #include "log.h"
 #include "macro.h"
 #include "placement-internal.h"
+#include "string-table.h"
 #include "strutil.h"
 
-static const char *const solver_names[_PLACEMENT_SOLVER_MAX] = {
+static const char *const placement_solver_table[_PLACEMENT_SOLVER_MAX] = {
 	[PLACEMENT_SOLVER_ACO] = "aco",
 	[PLACEMENT_SOLVER_EXACT] = "exact",
 	[PLACEMENT_SOLVER_LEAST_LOADED] = "least-loaded",
 	[PLACEMENT_SOLVER_BEST_FIT] = "best-fit",
 	[PLACEMENT_SOLVER_RANDOM] = "random",
 };
+DEFINE_STRING_TABLE_LOOKUP(placement_solver, PlacementSolver);
 
-static const char *const status_names[_PLACEMENT_STATUS_MAX] = {
+static const char *const placement_status_table[_PLACEMENT_STATUS_MAX] = {
 	[PLACEMENT_STATUS_OPTIMAL] = "optimal",
 	[PLACEMENT_STATUS_FEASIBLE] = "feasible",
 	[PLACEMENT_STATUS_INFEASIBLE] = "infeasible",
 	[PLACEMENT_STATUS_NOT_FOUND] = "not-found",
 };
+DEFINE_STRING_TABLE_LOOKUP_TO_STRING(placement_status, PlacementStatus);
 
-static const char *const resource_names[_PLACEMENT_RESOURCE_MAX] = {
+static const char *const placement_resource_table[_PLACEMENT_RESOURCE_MAX] = {
 	[PLACEMENT_CPU] = "cpu",
 	[PLACEMENT_MEMORY] = "memory",
 	[PLACEMENT_NETWORK] = "network",
 };
-
-const char *placement_solver_to_string(PlacementSolver s)
-{
-	return (unsigned)s < _PLACEMENT_SOLVER_MAX ? solver_names[s] : NULL;
-}
-
-int placement_solver_from_string(const char *s)
-{
-	if (!s)
-		return -EINVAL;
-	for (size_t i = 0; i < ELEMENTSOF(solver_names); i++)
-		if (streq(s, solver_names[i]))
-			return (int)i;
-	return -EINVAL;
-}
-
-const char *placement_status_to_string(PlacementStatus s)
-{
-	return (unsigned)s < _PLACEMENT_STATUS_MAX ? status_names[s] : NULL;
-}
-
-const char *placement_resource_to_string(PlacementResource r)
-{
-	return (unsigned)r < _PLACEMENT_RESOURCE_MAX ? resource_names[r] : NULL;
-}
+DEFINE_STRING_TABLE_LOOKUP_TO_STRING(placement_resource, PlacementResource);
 
 void placement_weights_init(PlacementWeights *w)
 {

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "error-util.h"
 #include "json-util.h"
 #include "log.h"
 #include "podman.h"
@@ -248,7 +249,8 @@ static int request(PodmanClient *c, const Request *rq, char **ret_body, size_t *
 
 	if (t.callback_error < 0) {
 		r = t.callback_error;
-		return set_error(error, status, r, "%s: transfer aborted: %s", what, strerror(-r));
+		return set_error(error, status, r, "%s: transfer aborted: %s", what,
+		                 error_to_string(r));
 	}
 	if (t.too_big)
 		return set_error(error, status, -EBADMSG,
@@ -301,7 +303,7 @@ static int name_escape(const char *name, char **ret)
 static int decode_failed(PodmanError *error, const char *what, const char *endpoint, int r)
 {
 	return set_error(error, 200, r, "%s: unexpected reply from Podman's %s: %s", what, endpoint,
-	                 r == -EBADMSG ? "not the documented JSON" : strerror(-r));
+	                 r == -EBADMSG ? "not the documented JSON" : error_to_string(r));
 }
 
 /* ---- system ---- */

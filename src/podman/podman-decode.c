@@ -61,8 +61,7 @@ static int labels_decode(const json_t *o, char ***ret)
 	const char *k;
 	json_t *v;
 	if (json_is_object(o))
-		json_object_foreach((json_t *)o, k, v)
-		{
+		json_object_foreach ((json_t *)o, k, v) {
 			if (!json_is_string(v))
 				return -EBADMSG;
 			if (asprintf(&l[i], "%s=%s", k, json_string_value(v)) < 0) {
@@ -244,8 +243,7 @@ static int stats_decode(const json_t *o, PodmanStats *ret)
 	if (json_is_object(net)) {
 		const char *k;
 		json_t *v;
-		json_object_foreach((json_t *)net, k, v)
-		{
+		json_object_foreach ((json_t *)net, k, v) {
 			s.net_rx_bytes += json_get_u64(v, "RxBytes", 0);
 			s.net_tx_bytes += json_get_u64(v, "TxBytes", 0);
 		}
@@ -309,9 +307,10 @@ int podman_decode_version(const char *text, size_t size, PodmanVersion *ret)
 	size_t i;
 	json_t *comp;
 	if (json_is_array(components))
-		json_array_foreach(components, i, comp) if (streq_ptr(json_get_string(comp, "Name"),
-		                                                      "Podman Engine")) api =
-		        json_get_string(json_object_get(comp, "Details"), "APIVersion");
+		json_array_foreach (components, i, comp)
+			if (streq_ptr(json_get_string(comp, "Name"), "Podman Engine"))
+				api = json_get_string(json_object_get(comp, "Details"),
+				                      "APIVersion");
 	if ((r = dup_required(root, "Version", &v.version)) < 0 ||
 	    (r = dup_optional(root, "KernelVersion", &v.kernel)) < 0)
 		goto fail;
@@ -396,6 +395,11 @@ char *podman_decode_error_message(const char *text, size_t size)
 
 int podman_decode_log_stream(const char *data, size_t size, char **ret)
 {
+	return podman_decode_log_frames(data, size, ~0u, ret);
+}
+
+int podman_decode_log_frames(const char *data, size_t size, unsigned streams, char **ret)
+{
 	/* Frames: 1 byte stream (0-2, 3 = system error), 3 zero bytes, 4 bytes
 	 * big-endian payload length, payload. */
 	char *out = malloc(size + 1);
@@ -414,8 +418,10 @@ int podman_decode_log_stream(const char *data, size_t size, char **ret)
 			free(out);
 			return -EBADMSG;
 		}
-		memcpy(out + o, data + p + 8, len);
-		o += len;
+		if (streams & (1u << h[0])) {
+			memcpy(out + o, data + p + 8, len);
+			o += len;
+		}
 		p += 8 + len;
 	}
 	out[o] = 0;

@@ -17,14 +17,9 @@
 #include "podman-fixture.h"
 #include "podman.h"
 #include "strutil.h"
+#include "time-util.h"
 
 extern char **environ;
-
-static void sleep_msec(unsigned ms)
-{
-	nanosleep(&(struct timespec){ .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L },
-	          NULL);
-}
 
 int fixture_run(char *const *argv, char *const *envp, const char *log_path, unsigned timeout_sec)
 {
@@ -53,7 +48,7 @@ int fixture_run(char *const *argv, char *const *envp, const char *log_path, unsi
 			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 		if (p < 0)
 			return -errno;
-		sleep_msec(50);
+		sleep_usec(50 * USEC_PER_MSEC);
 	}
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
@@ -159,7 +154,7 @@ int podman_fixture_start_service(PodmanFixture *f)
 		}
 		if (podman_ping(c, NULL) >= 0)
 			return 0;
-		sleep_msec(50);
+		sleep_usec(50 * USEC_PER_MSEC);
 	}
 	fprintf(stderr, "podman system service did not answer, see %s\n", log);
 	return -ETIMEDOUT;
@@ -175,7 +170,7 @@ int podman_fixture_stop_service(PodmanFixture *f)
 			f->service_pid = 0;
 			break;
 		}
-		sleep_msec(50);
+		sleep_usec(50 * USEC_PER_MSEC);
 	}
 	if (f->service_pid > 0) {
 		kill(f->service_pid, SIGKILL);

@@ -3,7 +3,7 @@
  *
  * Every call returns >= 0 or a negative errno. Podman's own error replies
  * become:
- *   404                       PODMAN_NOT_FOUND (-ENOENT)
+ *   404                       PODMAN_NOT_FOUND (an outcome code, error-util.h)
  *   409                       -EBUSY
  *   400                       -EINVAL
  *   other 4xx/5xx             -EIO
@@ -24,9 +24,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "error-util.h"
 #include "macro.h"
 
-#define PODMAN_NOT_FOUND (-ENOENT)
+#define PODMAN_NOT_FOUND OUTCOME_PODMAN_NOT_FOUND
 
 /* The libpod API version podmig speaks; Podman 5 serves it. */
 #define PODMAN_API_PREFIX "/v5.0.0/libpod"
@@ -225,3 +226,8 @@ char *podman_decode_error_message(const char *text, size_t size);
 /* Removes the 8-byte frame headers of a multiplexed log stream; -EBADMSG on a
  * truncated frame. */
 int podman_decode_log_stream(const char *data, size_t size, char **ret);
+/* The same, keeping only the frames of the streams in `streams` (bit n for
+ * stream n: PODMAN_LOG_STDOUT, PODMAN_LOG_STDERR). */
+#define PODMAN_LOG_STDOUT (1u << 1)
+#define PODMAN_LOG_STDERR (1u << 2)
+int podman_decode_log_frames(const char *data, size_t size, unsigned streams, char **ret);

@@ -205,6 +205,15 @@ static void test_log_stream(void **state)
 	                                          10, &t),
 	                 -EBADMSG);
 	assert_null(t);
+
+	/* Only the streams asked for. */
+	_cleanup_free_ char *out = NULL, *err = NULL;
+	assert_int_equal(
+	        podman_decode_log_frames(frames, sizeof(frames) - 1, PODMAN_LOG_STDOUT, &out), 0);
+	assert_string_equal(out, "ab\n");
+	assert_int_equal(
+	        podman_decode_log_frames(frames, sizeof(frames) - 1, PODMAN_LOG_STDERR, &err), 0);
+	assert_string_equal(err, "c\n");
 }
 
 int main(int argc, char *argv[])

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "error-util.h"
 #include "log.h"
 #include "rpc-internal.h"
 #include "strutil.h"
@@ -242,7 +243,7 @@ static void call_finish(RpcServerCall *c, int r)
 			st = c->status;
 		else {
 			st.code = rpc_code_from_errno(r);
-			snprintf(st.message, sizeof(st.message), "%s", strerror(-r));
+			snprintf(st.message, sizeof(st.message), "%s", error_to_string(r));
 		}
 		if (st.code == RPC_OK) /* a failed handler never reports success */
 			st.code = RPC_UNKNOWN;

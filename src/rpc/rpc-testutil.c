@@ -10,6 +10,7 @@
 #include "process-util.h"
 #include "rpc-testutil.h"
 #include "strutil.h"
+#include "time-util.h"
 
 static int testing_echo(RpcServerCall *c, void *userdata)
 {
@@ -23,7 +24,7 @@ static int testing_echo(RpcServerCall *c, void *userdata)
 		return rpc_server_call_error(c, (RpcCode)req->fail_code, "failed as asked: %s",
 		                             req->text);
 	if (streq(req->text, "slow"))
-		nanosleep(&(struct timespec){ .tv_nsec = 300 * 1000 * 1000 }, NULL);
+		sleep_usec(300 * USEC_PER_MSEC);
 	Podmig__V1__EchoResponse rep = PODMIG__V1__ECHO_RESPONSE__INIT;
 	rep.text = req->text;
 	_cleanup_free_ char *value = NULL;
@@ -84,7 +85,7 @@ static int testing_count(RpcServerCall *c, void *userdata)
 		if (r < 0)
 			return r;
 		if (req->seq == 0)
-			nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
+			sleep_usec(10 * USEC_PER_MSEC);
 	}
 	return 0;
 }

@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "rpc-internal.h"
+#include "string-table.h"
 
 static pthread_mutex_t global_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned global_users;
@@ -34,7 +35,7 @@ void rpc_global_shutdown(void)
 	pthread_mutex_unlock(&global_lock);
 }
 
-static const char *const code_names[_RPC_CODE_MAX] = {
+static const char *const rpc_code_table[_RPC_CODE_MAX] = {
 	[RPC_OK] = "OK",
 	[RPC_CANCELLED] = "CANCELLED",
 	[RPC_UNKNOWN] = "UNKNOWN",
@@ -56,9 +57,9 @@ static const char *const code_names[_RPC_CODE_MAX] = {
 
 const char *rpc_code_to_string(RpcCode code)
 {
-	if ((unsigned)code >= _RPC_CODE_MAX)
-		return "UNKNOWN";
-	return code_names[code];
+	const char *s = string_table_lookup_to_string(rpc_code_table, ELEMENTSOF(rpc_code_table),
+	                                              (size_t)code);
+	return s ?: "UNKNOWN";
 }
 
 /* Both directions of this table must agree for the codes handlers return. */

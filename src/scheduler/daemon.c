@@ -29,6 +29,7 @@
 #include "scheduler-json.h"
 #include "scheduler.h"
 #include "strutil.h"
+#include "time-util.h"
 
 /* Decisions that change nothing (deferred, nothing fits, no candidate, or any decision in
  * observe mode) are logged and stored when they differ from the node's previous one, and
@@ -38,13 +39,6 @@
 /* Finished workers' moves stay in the view this long, covering the time until their final
  * record arrives through the watch. */
 #define WORKER_LINGER_USEC (30 * RPC_USEC_PER_SEC)
-
-static uint64_t clock_usec(clockid_t clock)
-{
-	struct timespec ts;
-	clock_gettime(clock, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 /* ---- the documents under the prefix, sorted by key ---- */
 
@@ -253,8 +247,8 @@ static void *worker_main(void *userdata)
 		log_warning("migration %s of %s ended %s%s%s", w->migration_id, w->container,
 		            phase[0] ? phase : "without an outcome", error[0] ? ": " : "", error);
 out:
-	w->finished_at = clock_usec(CLOCK_MONOTONIC);
-	w->finished_at_wall = clock_usec(CLOCK_REALTIME);
+	w->finished_at = now_usec(CLOCK_MONOTONIC);
+	w->finished_at_wall = now_usec(CLOCK_REALTIME);
 	atomic_store(&w->finished, true);
 	return NULL;
 }
@@ -434,7 +428,7 @@ static void decision_id_new(char ret[static MIGRATION_ID_MAX])
 {
 	uint32_t nonce = 0;
 	(void)getrandom(&nonce, sizeof nonce, 0);
-	snprintf(ret, MIGRATION_ID_MAX, "d-%013" PRIu64 "-%08x", clock_usec(CLOCK_REALTIME) / 1000,
+	snprintf(ret, MIGRATION_ID_MAX, "d-%013" PRIu64 "-%08x", now_usec(CLOCK_REALTIME) / 1000,
 	         nonce);
 }
 
@@ -442,7 +436,7 @@ static int decision_store(Scheduler *s, const SchedDecision *d, const char *id)
 {
 	_cleanup_json_ json_t *doc = NULL;
 	_cleanup_free_ char *key = NULL, *text = NULL;
-	int r = sched_decision_to_json(d, id, clock_usec(CLOCK_REALTIME), &doc);
+	int r = sched_decision_to_json(d, id, now_usec(CLOCK_REALTIME), &doc);
 	if (r < 0)
 		return r;
 	json_object_set_new(doc, "scheduler", json_string(s->config->name));
@@ -488,7 +482,7 @@ static int worker_start(Scheduler *s, const SchedDecision *d, const SchedMove *m
 	pthread_mutex_init(&w->lock, NULL);
 	w->sched = s;
 	w->drain = d->drain;
-	w->started_usec = clock_usec(CLOCK_REALTIME);
+	w->started_usec = now_usec(CLOCK_REALTIME);
 	snprintf(w->decision, sizeof w->decision, "%s", decision);
 	w->container = strdup(m->container);
 	w->source = strdup(d->node);
@@ -510,7 +504,7 @@ static int worker_start(Scheduler *s, const SchedDecision *d, const SchedMove *m
 
 static void workers_reap(Scheduler *s, bool all)
 {
-	uint64_t now = clock_usec(CLOCK_MONOTONIC);
+	uint64_t now = now_usec(CLOCK_MONOTONIC);
 	size_t k = 0;
 	for (size_t i = 0; i < s->n_workers; i++) {
 		Worker *w = s->workers[i];
@@ -556,7 +550,7 @@ static char *memo_key(const SchedDecision *d)
 static bool memo_is_new(Scheduler *s, const SchedDecision *d)
 {
 	_cleanup_free_ char *text = memo_key(d);
-	uint64_t now = clock_usec(CLOCK_MONOTONIC);
+	uint64_t now = now_usec(CLOCK_MONOTONIC);
 	if (!text)
 		return true;
 	for (size_t i = 0; i < s->n_memos; i++) {
@@ -641,7 +635,7 @@ static void retention_enforce(Scheduler *s)
 	if (asprintf(&mig, "%smigrations/", s->config->prefix) < 0 ||
 	    asprintf(&dec, "%sdecisions/", s->config->prefix) < 0)
 		return;
-	uint64_t now_ms = clock_usec(CLOCK_REALTIME) / 1000;
+	uint64_t now_ms = now_usec(CLOCK_REALTIME) / 1000;
 	uint64_t max_age_ms = s->policy.history_max_age_sec * 1000;
 	const struct {
 		const char *prefix;
@@ -671,7 +665,7 @@ static void retention_enforce(Scheduler *s)
 					continue; /* not ours to judge */
 				bool final = migration_phase_is_final(rec.phase);
 				at_ms = rec.phase_time_ms[MIGRATION_PLANNED];
-				migration_record_done(&rec);
+				migration_record_clear(&rec);
 				if (!final)
 					continue; /* a migration under way is never deleted */
 			} else {
@@ -707,7 +701,7 @@ static void tick(Scheduler *s)
 	_cleanup_sched_plan_ SchedPlan *plan = NULL;
 	int r = view_build(s, &view);
 	if (r >= 0)
-		r = sched_decide(&view, &s->policy, clock_usec(CLOCK_REALTIME), &plan);
+		r = sched_decide(&view, &s->policy, now_usec(CLOCK_REALTIME), &plan);
 	if (r < 0)
 		log_error_errno(r, "cannot decide");
 	else
@@ -715,7 +709,7 @@ static void tick(Scheduler *s)
 	sched_plan_free(TAKE_PTR(plan));
 	sched_view_done(&view);
 
-	uint64_t now = clock_usec(CLOCK_MONOTONIC);
+	uint64_t now = now_usec(CLOCK_MONOTONIC);
 	if (now - s->last_retention >= RETENTION_EVERY_USEC) {
 		s->last_retention = now;
 		retention_enforce(s);
@@ -814,7 +808,7 @@ int scheduler_run(const SchedulerConfig *config, const sigset_t *stop)
 				log_notice("etcd reachable again");
 			logged_down = false;
 		}
-		uint64_t now = clock_usec(CLOCK_MONOTONIC);
+		uint64_t now = now_usec(CLOCK_MONOTONIC);
 		if (now >= next_tick) {
 			tick(&s);
 			next_tick = now + config->tick_usec;

@@ -12,6 +12,7 @@
 
 #include "macro.h"
 #include "scheduler-internal.h"
+#include "string-table.h"
 #include "strutil.h"
 
 #define USEC_PER_SEC 1000000ull
@@ -1229,24 +1230,18 @@ void sched_view_done(SchedView *v)
 	*v = (SchedView){};
 }
 
-const char *sched_outcome_to_string(SchedOutcome o)
-{
-	static const char *const names[_SCHED_OUTCOME_MAX] = {
-		[SCHED_OUTCOME_MIGRATE] = "migrate",
-		[SCHED_OUTCOME_NOTHING_FITS] = "nothing-fits",
-		[SCHED_OUTCOME_NO_CANDIDATE] = "no-candidate",
-		[SCHED_OUTCOME_DEFERRED] = "deferred",
-	};
-	return (unsigned)o < ELEMENTSOF(names) ? names[o] : NULL;
-}
+static const char *const sched_outcome_table[_SCHED_OUTCOME_MAX] = {
+	[SCHED_OUTCOME_MIGRATE] = "migrate",
+	[SCHED_OUTCOME_NOTHING_FITS] = "nothing-fits",
+	[SCHED_OUTCOME_NO_CANDIDATE] = "no-candidate",
+	[SCHED_OUTCOME_DEFERRED] = "deferred",
+};
+DEFINE_STRING_TABLE_LOOKUP_TO_STRING(sched_outcome, SchedOutcome);
 
-const char *sched_node_state_to_string(SchedNodeState s)
-{
-	static const char *const names[_SCHED_NODE_STATE_MAX] = {
-		[SCHED_NODE_OK] = "ok",
-		[SCHED_NODE_STALE] = "stale",
-		[SCHED_NODE_OVERLOADED] = "overloaded",
-		[SCHED_NODE_DRAINED] = "drained",
-	};
-	return (unsigned)s < ELEMENTSOF(names) ? names[s] : NULL;
-}
+static const char *const sched_node_state_table[_SCHED_NODE_STATE_MAX] = {
+	[SCHED_NODE_OK] = "ok",
+	[SCHED_NODE_STALE] = "stale",
+	[SCHED_NODE_OVERLOADED] = "overloaded",
+	[SCHED_NODE_DRAINED] = "drained",
+};
+DEFINE_STRING_TABLE_LOOKUP_TO_STRING(sched_node_state, SchedNodeState);

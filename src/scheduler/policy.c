@@ -10,25 +10,15 @@
 
 #include "macro.h"
 #include "scheduler.h"
+#include "string-table.h"
 #include "strutil.h"
 
-static const char *const mode_names[_SCHED_MODE_MAX] = {
+static const char *const sched_mode_table[_SCHED_MODE_MAX] = {
 	[SCHED_MODE_ACT] = "act",
 	[SCHED_MODE_OBSERVE] = "observe",
 };
 
-const char *sched_mode_to_string(SchedMode m)
-{
-	return (unsigned)m < _SCHED_MODE_MAX ? mode_names[m] : NULL;
-}
-
-int sched_mode_from_string(const char *s)
-{
-	for (size_t i = 0; s && i < ELEMENTSOF(mode_names); i++)
-		if (streq(mode_names[i], s))
-			return (int)i;
-	return -EINVAL;
-}
+DEFINE_STRING_TABLE_LOOKUP(sched_mode, SchedMode);
 
 void sched_policy_init(SchedPolicy *p)
 {
@@ -133,8 +123,7 @@ static int check_object(const json_t *o, const char *path, const char *const *al
 		return fail(ret_error, "%s: %s is not an object", *path ? path : "policy",
 		            t ?: "?");
 	}
-	json_object_foreach((json_t *)o, key, v)
-	{
+	json_object_foreach ((json_t *)o, key, v) {
 		bool known = false;
 		for (const char *const *a = allowed; a && *a && !known; a++)
 			known = streq(*a, key);
@@ -261,8 +250,7 @@ static int parse_nodes(const json_t *o, SchedPolicy *p, char **ret_error)
 		return check_object(o, "nodes", NULL, ret_error);
 	if (!(p->overrides = calloc(MAX(json_object_size(o), 1u), sizeof(SchedNodeOverride))))
 		return -ENOMEM;
-	json_object_foreach((json_t *)o, name, v)
-	{
+	json_object_foreach ((json_t *)o, name, v) {
 		_cleanup_free_ char *path = NULL, *tpath = NULL;
 		SchedNodeOverride ov = { .threshold = { NAN, NAN, NAN } };
 

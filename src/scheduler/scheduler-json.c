@@ -210,7 +210,7 @@ static int parse_migration(const SchedDocument *d, SchedMigration *ret)
 	m.container = TAKE_PTR(rec.container);
 	m.source = TAKE_PTR(rec.source);
 	m.target = TAKE_PTR(rec.target);
-	migration_record_done(&rec);
+	migration_record_clear(&rec);
 	*ret = m;
 	return 0;
 }

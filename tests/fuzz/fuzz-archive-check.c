@@ -8,7 +8,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char why[256];
-	(void)archive_check_buffer(data, size, why, sizeof why);
+	ErrorDetail why = {};
+	(void)archive_check_buffer(data, size, &why);
 	return 0;
 }

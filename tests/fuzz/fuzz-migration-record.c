@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    memcmp(rec.phase_time_ms, again.phase_time_ms, sizeof rec.phase_time_ms) != 0)
 		abort();
 	free(json);
-	migration_record_done(&rec);
-	migration_record_done(&again);
+	migration_record_clear(&rec);
+	migration_record_clear(&again);
 	return 0;
 }

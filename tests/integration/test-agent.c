@@ -26,6 +26,7 @@
 #include "podman-fixture.h"
 #include "podman.h"
 #include "strutil.h"
+#include "time-util.h"
 
 #define IMAGE "localhost/podmig/counter:latest"
 #define CTR   "agent-test-counter"
@@ -38,19 +39,6 @@ static EtcdFixture *etcd_fx;
 static PodmanFixture *podman_fx;
 static EtcdClient *etcd;
 static pid_t agent_pid;
-
-static uint64_t now_msec(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void sleep_msec(unsigned ms)
-{
-	nanosleep(&(struct timespec){ .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L },
-	          NULL);
-}
 
 static int setup(void **state)
 {
@@ -129,8 +117,8 @@ static void agent_start(void)
 /* The node's status once it lists the container with stats; NULL after 20 s. */
 static json_t *wait_status(void)
 {
-	uint64_t deadline = now_msec() + 20000;
-	while (now_msec() < deadline) {
+	uint64_t deadline = mono_msec() + 20000;
+	while (mono_msec() < deadline) {
 		EtcdKeyValue kv;
 		if (etcd_get(etcd, "/podmig-test/nodes/" NODE "/status", &kv) >= 0) {
 			json_t *st = json_loads(kv.value, 0, NULL);
@@ -141,7 +129,7 @@ static json_t *wait_status(void)
 				return st;
 			json_decref(st);
 		}
-		sleep_msec(200);
+		sleep_usec(200 * USEC_PER_MSEC);
 	}
 	return NULL;
 }
@@ -245,14 +233,14 @@ static void test_kill9_expires(void **state)
 	agent_start();
 	_cleanup_json_ json_t *status = wait_status();
 	assert_non_null(status);
-	uint64_t t0 = now_msec();
+	uint64_t t0 = mono_msec();
 	agent_kill(SIGKILL);
 	assert_false(node_keys_gone());
 	/* gone after the 3 s TTL; generous deadline */
-	while (!node_keys_gone() && now_msec() - t0 < 20000)
-		sleep_msec(200);
+	while (!node_keys_gone() && mono_msec() - t0 < 20000)
+		sleep_usec(200 * USEC_PER_MSEC);
 	assert_true(node_keys_gone());
-	printf("keys expired %.1f s after kill -9 (TTL 3 s)\n", (double)(now_msec() - t0) / 1000);
+	printf("keys expired %.1f s after kill -9 (TTL 3 s)\n", (double)(mono_msec() - t0) / 1000);
 }
 
 int main(int argc, char *argv[])
@@ -265,6 +253,7 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "needs root and podman; skipping\n");
 		return 77;
 	}
+	etcd_fixture_require();
 	agent_path = argv[1];
 	cli_path = argv[2];
 	counter_path = argv[3];

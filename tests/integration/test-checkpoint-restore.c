@@ -46,27 +46,9 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* A request that must answer `want_status`; returns the body. */
-static char *podman_ok(const char *node, const char *method, const char *path, const char *body,
-                       long want_status)
-{
-	PodmanRequest req = { .method = method, .path = path, .body = body };
-	char *resp = NULL;
-	long status = 0;
-
-	assert_int_equal(cluster_fixture_podman(cluster, node, &req, &status, &resp, NULL), 0);
-	if (status != want_status)
-		fail_msg("%s %s on %s: HTTP %ld, want %ld: %s", method, path, node, status,
-		         want_status, resp);
-	return resp;
-}
-
 static void podman_create_start(const char *node, const char *name, const char *spec_json)
 {
-	char path[256];
-	free(podman_ok(node, "POST", API "/containers/create", spec_json, 201));
-	snprintf(path, sizeof path, API "/containers/%s/start", name);
-	free(podman_ok(node, "POST", path, NULL, 204));
+	assert_int_equal(cluster_fixture_container_start(cluster, node, name, spec_json), 0);
 }
 
 static void podman_checkpoint_export(const char *node, const char *name, const char *archive)
@@ -98,9 +80,7 @@ static void podman_restore_import(const char *node, const char *name, const char
 
 static void podman_remove(const char *node, const char *name)
 {
-	char path[256];
-	snprintf(path, sizeof path, API "/containers/%s?force=true&timeout=0", name);
-	free(podman_ok(node, "DELETE", path, NULL, 200));
+	assert_int_equal(cluster_fixture_container_remove(cluster, node, name), 0);
 }
 
 /* Whether `name` exists on `node` and, if so, is running. */

@@ -1,5 +1,5 @@
 /* test-cluster-agents.c — the agents of a 3-node local cluster (cluster id 3),
- * seen through `podmig nodes --json` and `podmig ps --json` (issue 5 §6):
+ * seen through `podmig nodes --json` and `podmig ps --json` :
  * three nodes publish live samples; a cpuhog burning half a core on node2
  * shows as about 50% of node2's declared core while node1 and node3 stay
  * idle; a container started on node2 appears in `podmig ps` and goes when it
@@ -27,6 +27,7 @@
 #include "macro.h"
 #include "process-util.h"
 #include "strutil.h"
+#include "time-util.h"
 
 #define API        "/v5.0.0/libpod"
 #define CLUSTER_ID "3"
@@ -34,19 +35,6 @@
 
 static const char *cli_path;
 static ClusterFixture *cluster;
-
-static uint64_t now_msec(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void sleep_msec(unsigned ms)
-{
-	nanosleep(&(struct timespec){ .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L },
-	          NULL);
-}
 
 static int setup(void **state)
 {
@@ -109,7 +97,9 @@ static json_t *nodes_find(json_t *nodes, const char *name)
 {
 	size_t i;
 	json_t *n;
-	json_array_foreach(nodes, i, n) if (streq_ptr(json_get_string(n, "name"), name)) return n;
+	json_array_foreach (nodes, i, n)
+		if (streq_ptr(json_get_string(n, "name"), name))
+			return n;
 	return NULL;
 }
 
@@ -123,41 +113,35 @@ static json_t *ps_find(json_t *ps, const char *node, const char *name)
 {
 	size_t i;
 	json_t *c;
-	json_array_foreach(ps, i, c) if (streq_ptr(json_get_string(c, "node"), node) &&
-	                                 streq_ptr(json_get_string(c, "name"), name)) return c;
+	json_array_foreach (ps, i, c)
+		if (streq_ptr(json_get_string(c, "node"), node) &&
+		    streq_ptr(json_get_string(c, "name"), name))
+			return c;
 	return NULL;
 }
 
 static char *podman_ok(const char *node, const char *method, const char *path, const char *body,
                        long want_status)
 {
-	PodmanRequest req = { .method = method, .path = path, .body = body };
 	char *resp = NULL;
-	long status = 0;
-
-	assert_int_equal(cluster_fixture_podman(cluster, node, &req, &status, &resp, NULL), 0);
-	if (status != want_status)
-		fail_msg("%s %s on %s: HTTP %ld, want %ld: %s", method, path, node, status,
-		         want_status, resp);
+	assert_int_equal(cluster_fixture_podman_expect(cluster, node, method, path, body,
+	                                               want_status, &resp),
+	                 0);
 	return resp;
 }
 
 static void container_run(const char *node, const char *name, const char *image,
                           const char *command_json)
 {
-	char spec[512], path[256];
+	char spec[512];
 	snprintf(spec, sizeof spec, "{\"name\":\"%s\",\"image\":\"%s\",\"command\":%s}", name,
 	         image, command_json);
-	free(podman_ok(node, "POST", API "/containers/create", spec, 201));
-	snprintf(path, sizeof path, API "/containers/%s/start", name);
-	free(podman_ok(node, "POST", path, NULL, 204));
+	assert_int_equal(cluster_fixture_container_start(cluster, node, name, spec), 0);
 }
 
 static void container_remove(const char *node, const char *name)
 {
-	char path[256];
-	snprintf(path, sizeof path, API "/containers/%s?force=true&timeout=0", name);
-	free(podman_ok(node, "DELETE", path, NULL, 200));
+	assert_int_equal(cluster_fixture_container_remove(cluster, node, name), 0);
 }
 
 /* <cluster dir>/nodes/<node>/<file> */
@@ -258,7 +242,7 @@ static void test_three_nodes_live(void **state)
 	json_t *nodes = NULL;
 
 	/* Agents start with the cluster; give them a moment to publish. */
-	uint64_t deadline = now_msec() + 30000;
+	uint64_t deadline = mono_msec() + 30000;
 	for (;;) {
 		json_decref(nodes);
 		nodes = cli_json("nodes");
@@ -267,10 +251,10 @@ static void test_three_nodes_live(void **state)
 			all = json_get_i64(node_status(nodes, names[i]), "timestamp_usec", 0) > 0;
 		if (all)
 			break;
-		if (now_msec() > deadline)
+		if (mono_msec() > deadline)
 			fail_msg("podmig nodes does not show three nodes with samples: %s",
 			         json_dumps(nodes, 0));
-		sleep_msec(500);
+		sleep_usec(500 * USEC_PER_MSEC);
 	}
 	for (size_t i = 0; i < NODES; i++) {
 		json_t *n = nodes_find(nodes, names[i]);
@@ -287,12 +271,12 @@ static void test_three_nodes_live(void **state)
 
 	/* Live: every node's sample moves on (1 s interval). */
 	bool advanced[NODES] = {};
-	deadline = now_msec() + 20000;
+	deadline = mono_msec() + 20000;
 	for (size_t done = 0; done < NODES;) {
-		if (now_msec() > deadline)
+		if (mono_msec() > deadline)
 			fail_msg("samples stopped advancing: %d %d %d", advanced[0], advanced[1],
 			         advanced[2]);
-		sleep_msec(1000);
+		sleep_usec(1000 * USEC_PER_MSEC);
 		_cleanup_json_ json_t *later = cli_json("nodes");
 		for (size_t i = 0; i < NODES; i++) {
 			check_recent(names[i], node_status(later, names[i]));
@@ -345,7 +329,7 @@ static void test_cpuhog_raises_node2(void **state)
 	/* Wait until the agent has seen the container with stats (the first
 	 * rate is Podman's own figure), let a few rates follow, then average
 	 * several fresh samples. */
-	uint64_t deadline = now_msec() + 30000;
+	uint64_t deadline = mono_msec() + 30000;
 	for (;;) {
 		_cleanup_json_ json_t *ps = cli_json("ps");
 		const json_t *ct = ps_find(ps, "node2", "hog");
@@ -354,11 +338,11 @@ static void test_cpuhog_raises_node2(void **state)
 			assert_true(json_get_number(ct, "net_tx_bytes_per_sec", -1) >= 0);
 			break;
 		}
-		if (now_msec() > deadline)
+		if (mono_msec() > deadline)
 			fail_msg("the cpuhog never showed with stats in podmig ps");
-		sleep_msec(500);
+		sleep_usec(500 * USEC_PER_MSEC);
 	}
-	sleep_msec(3000);
+	sleep_usec(3000 * USEC_PER_MSEC);
 
 	enum { SAMPLES = 8 };
 	double node2[SAMPLES], max_other = 0, sum = 0;
@@ -366,9 +350,9 @@ static void test_cpuhog_raises_node2(void **state)
 	double hog_cpu0 = 0, hog_cpu1 = 0;
 	uint64_t hog_t0 = 0, hog_t1 = 0;
 	size_t n = 0;
-	deadline = now_msec() + 60000;
+	deadline = mono_msec() + 60000;
 	while (n < SAMPLES) {
-		if (now_msec() > deadline)
+		if (mono_msec() > deadline)
 			fail_msg("only %zu fresh samples of node2 in 60 s", n);
 		_cleanup_json_ json_t *nodes = cli_json("nodes");
 		const json_t *st = node_status(nodes, "node2");
@@ -378,7 +362,7 @@ static void test_cpuhog_raises_node2(void **state)
 			 * ones cover it */
 			first_ts = last_ts = ts;
 			hog_cpu0 = proc_cpu_seconds(hog);
-			hog_t0 = now_msec();
+			hog_t0 = mono_msec();
 		} else if (ts > last_ts) {
 			last_ts = ts;
 			node2[n] = json_get_number(json_object_get(st, "cpu"), "percent", -1);
@@ -393,10 +377,10 @@ static void test_cpuhog_raises_node2(void **state)
 			if (n == SAMPLES)
 				break;
 		}
-		sleep_msec(1000);
+		sleep_usec(1000 * USEC_PER_MSEC);
 	}
 	hog_cpu1 = proc_cpu_seconds(hog);
-	hog_t1 = now_msec();
+	hog_t1 = mono_msec();
 	/* What the cpuhog really burnt meanwhile, from its own /proc entry:
 	 * it burns by the wall clock, so on a busy shared machine it gets
 	 * less than its half core, and the agent must report what it got. */
@@ -426,7 +410,7 @@ static void test_cpuhog_raises_node2(void **state)
 static void test_ps_follows_a_container(void **state)
 {
 	container_run("node2", "probe", "localhost/podmig/busybox", "[\"sleep\",\"600\"]");
-	uint64_t deadline = now_msec() + 30000;
+	uint64_t deadline = mono_msec() + 30000;
 	for (;;) {
 		_cleanup_json_ json_t *ps = cli_json("ps");
 		json_t *c = ps_find(ps, "node2", "probe");
@@ -437,20 +421,20 @@ static void test_ps_follows_a_container(void **state)
 			assert_null(ps_find(ps, "node3", "probe"));
 			break;
 		}
-		if (now_msec() > deadline)
+		if (mono_msec() > deadline)
 			fail_msg("container 'probe' on node2 never appeared in podmig ps");
-		sleep_msec(500);
+		sleep_usec(500 * USEC_PER_MSEC);
 	}
 
 	container_remove("node2", "probe");
-	deadline = now_msec() + 30000;
+	deadline = mono_msec() + 30000;
 	for (;;) {
 		_cleanup_json_ json_t *ps = cli_json("ps");
 		if (!ps_find(ps, "node2", "probe"))
 			break;
-		if (now_msec() > deadline)
+		if (mono_msec() > deadline)
 			fail_msg("container 'probe' stays in podmig ps after its removal");
-		sleep_msec(500);
+		sleep_usec(500 * USEC_PER_MSEC);
 	}
 }
 
@@ -470,11 +454,11 @@ static void test_podman_goes_away_and_back(void **state)
 	assert_non_null(socket);
 
 	container_run("node1", "steady", "localhost/podmig/busybox", "[\"sleep\",\"600\"]");
-	uint64_t deadline = now_msec() + 30000;
+	uint64_t deadline = mono_msec() + 30000;
 	while (!node1_podman_ok(&n_containers) || n_containers != 1) {
-		if (now_msec() > deadline)
+		if (mono_msec() > deadline)
 			fail_msg("node1 never listed its container");
-		sleep_msec(500);
+		sleep_usec(500 * USEC_PER_MSEC);
 	}
 
 	long log_offset = agent_log_size("node1");
@@ -482,7 +466,7 @@ static void test_podman_goes_away_and_back(void **state)
 	assert_int_equal(kill(service, SIGKILL), 0);
 
 	/* A clear line naming the socket, and the status says so. */
-	deadline = now_msec() + 30000;
+	deadline = mono_msec() + 30000;
 	for (;;) {
 		_cleanup_free_ char *text = agent_log_since("node1", log_offset);
 		const char *line = log_line_with(text, socket, "unreachable");
@@ -491,17 +475,17 @@ static void test_podman_goes_away_and_back(void **state)
 			assert_int_equal(n_containers, 0);
 			break;
 		}
-		if (now_msec() > deadline)
+		if (mono_msec() > deadline)
 			fail_msg("no log line naming %s after its service died; log: %s", socket,
 			         text);
-		sleep_msec(500);
+		sleep_usec(500 * USEC_PER_MSEC);
 	}
 
 	/* `local-cluster up` restarts the service; the agent notices within
 	 * its backoff (at most 10 s). */
 	long back_offset = agent_log_size("node1");
 	assert_int_equal(cluster_fixture_repair(cluster, NODES), 0);
-	deadline = now_msec() + 60000;
+	deadline = mono_msec() + 60000;
 	for (;;) {
 		_cleanup_free_ char *text = agent_log_since("node1", back_offset);
 		const char *line = log_line_with(text, socket, "is back");
@@ -509,11 +493,11 @@ static void test_podman_goes_away_and_back(void **state)
 			printf("node1 agent: %s\n", line);
 			break;
 		}
-		if (now_msec() > deadline)
+		if (mono_msec() > deadline)
 			fail_msg("node1's agent did not report Podman back (containers %zu); log: "
 			         "%s",
 			         n_containers, text);
-		sleep_msec(500);
+		sleep_usec(500 * USEC_PER_MSEC);
 	}
 	container_remove("node1", "steady");
 }
@@ -524,7 +508,7 @@ static void test_kill9_node3_vanishes(void **state)
 	_cleanup_json_ json_t *before = cli_json("nodes");
 	assert_non_null(nodes_find(before, "node3"));
 
-	uint64_t t0 = now_msec();
+	uint64_t t0 = mono_msec();
 	assert_int_equal(kill(agent, SIGKILL), 0);
 	/* Gone after the lease TTL (5 s by default); generous deadline. */
 	for (;;) {
@@ -534,12 +518,12 @@ static void test_kill9_node3_vanishes(void **state)
 			assert_non_null(nodes_find(nodes, "node2"));
 			break;
 		}
-		if (now_msec() - t0 > 60000)
+		if (mono_msec() - t0 > 60000)
 			fail_msg("node3 still in podmig nodes 60 s after its agent was killed");
-		sleep_msec(250);
+		sleep_usec(250 * USEC_PER_MSEC);
 	}
 	printf("node3 vanished %.1f s after kill -9 of its agent (lease TTL 5 s)\n",
-	       (double)(now_msec() - t0) / 1000);
+	       (double)(mono_msec() - t0) / 1000);
 }
 
 int main(int argc, char *argv[])

@@ -1,4 +1,4 @@
-/* Migrations under failure (issue 7, SPEC §3) on a 2-node local cluster
+/* Migrations under failure on a 2-node local cluster
  * (cluster id 8): an archive chunk corrupted on the wire, the target or the
  * source agent killed with SIGKILL while the migration is transferring or
  * restoring (then restarted), the link between the nodes cut during the
@@ -25,6 +25,7 @@
 #include "migrate-fixture.h"
 #include "process-util.h"
 #include "strutil.h"
+#include "time-util.h"
 
 /* Liveness bounds, not performance: generous on a shared 2-core machine. */
 #define PAUSE_TIMEOUT_MS  60000
@@ -32,8 +33,8 @@
 
 static ClusterFixture *cluster;
 static const char *podmig;
-static char veth2[32]; /* host side of node2's veth */
-static struct timespec case_start;
+static char veth2[32];    /* host side of node2's veth */
+static double case_start; /* mono_sec() when the case began */
 
 static int setup(void **state)
 {
@@ -54,15 +55,12 @@ static int teardown(void **state)
 
 static double elapsed_s(void)
 {
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (double)(now.tv_sec - case_start.tv_sec) +
-	       (double)(now.tv_nsec - case_start.tv_nsec) / 1e9;
+	return mono_sec() - case_start;
 }
 
 static int case_setup(void **state)
 {
-	clock_gettime(CLOCK_MONOTONIC, &case_start);
+	case_start = mono_sec();
 	return 0;
 }
 

@@ -19,6 +19,7 @@
 #include "podman-fixture.h"
 #include "podman.h"
 #include "strutil.h"
+#include "time-util.h"
 
 #define IMAGE "localhost/podmig/counter:latest"
 #define NAME  "pmtest-counter"
@@ -26,12 +27,6 @@
 static const char *counter_path;
 static PodmanFixture *fixture;
 static PodmanClient *client;
-
-static void sleep_msec(unsigned ms)
-{
-	nanosleep(&(struct timespec){ .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L },
-	          NULL);
-}
 
 static int setup(void **state)
 {
@@ -141,7 +136,7 @@ static void test_lifecycle_and_stats(void **state)
 	assert_string_equal(in.image, IMAGE);
 	podman_container_inspect_done(&in);
 
-	sleep_msec(1000);
+	sleep_usec(1000 * USEC_PER_MSEC);
 	PodmanStats *st = NULL;
 	assert_int_equal(podman_containers_stats(client, &st, &n, &e), 0);
 	assert_int_equal(n, 1);
@@ -246,7 +241,7 @@ static void test_checkpoint_restore(void **state)
 	assert_memory_equal(sha_in, sha_out, 32);
 	assert_int_equal(strlen(id), 64);
 
-	sleep_msec(500);
+	sleep_usec(500 * USEC_PER_MSEC);
 	assert_int_equal(podman_container_inspect(client, NAME, &in, &e), 0);
 	assert_true(in.running);
 	podman_container_inspect_done(&in);

@@ -37,19 +37,13 @@
 #include "migrate-fixture.h"
 #include "process-util.h"
 #include "strutil.h"
+#include "time-util.h"
 
 #define API "/v5.0.0/libpod"
 
 static ClusterFixture *cluster;
 static const char *podmig;
 static const char *const nodes[] = { "node1", "node2", "node3" };
-
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static int setup(void **state)
 {
@@ -156,8 +150,7 @@ static size_t automatic_count(const char *container)
 	_cleanup_json_ json_t *all = query("history", NULL);
 	size_t i, n = 0;
 	json_t *r;
-	json_array_foreach(all, i, r)
-	{
+	json_array_foreach (all, i, r) {
 		const char *reason = json_string_value(json_object_get(r, "reason"));
 		if (!streq_ptr(reason, "manual") &&
 		    (!container ||
@@ -172,13 +165,12 @@ static size_t automatic_count(const char *container)
 static json_t *wait_record(const char *const *names, size_t n_names, const char *phase,
                            unsigned timeout_ms)
 {
-	uint64_t deadline = mono_ms() + timeout_ms;
+	uint64_t deadline = mono_msec() + timeout_ms;
 	do {
 		_cleanup_json_ json_t *all = query("history", NULL);
 		size_t i;
 		json_t *r;
-		json_array_foreach(all, i, r)
-		{
+		json_array_foreach (all, i, r) {
 			const char *c = json_string_value(json_object_get(r, "container"));
 			const char *p = json_string_value(json_object_get(r, "phase"));
 			for (size_t k = 0; k < n_names; k++)
@@ -186,7 +178,7 @@ static json_t *wait_record(const char *const *names, size_t n_names, const char 
 					return json_incref(r);
 		}
 		usleep(200 * 1000);
-	} while (mono_ms() < deadline);
+	} while (mono_msec() < deadline);
 	return NULL;
 }
 
@@ -196,8 +188,7 @@ static char *verdict(const char *node, const char *resource, double *ret_percent
 	_cleanup_json_ json_t *plan = query("plan", NULL);
 	size_t i;
 	json_t *v;
-	json_array_foreach(json_object_get(plan, "nodes"), i, v)
-	{
+	json_array_foreach (json_object_get(plan, "nodes"), i, v) {
 		if (!streq_ptr(json_string_value(json_object_get(v, "node")), node))
 			continue;
 		json_t *res = json_object_get(json_object_get(v, "resources"), resource);
@@ -269,8 +260,7 @@ static void test_cpu_overload(void **state)
 	bool found = false;
 	size_t i;
 	json_t *d;
-	json_array_foreach(decisions, i, d)
-	{
+	json_array_foreach (decisions, i, d) {
 		if (!streq_ptr(json_string_value(json_object_get(d, "id")), decision))
 			continue;
 		found = true;
@@ -281,12 +271,12 @@ static void test_cpu_overload(void **state)
 	assert_true(found);
 
 	/* node1 falls back under its threshold, and the target is not over. */
-	uint64_t deadline = mono_ms() + 30000;
+	uint64_t deadline = mono_msec() + 30000;
 	for (;;) {
 		_cleanup_free_ char *s1 = verdict("node1", "cpu", NULL);
 		if (streq_ptr(s1, "ok"))
 			break;
-		if (mono_ms() > deadline)
+		if (mono_msec() > deadline)
 			fail_msg("node1 still %s 30 s after the move", s1);
 		sleep(1);
 	}
@@ -396,14 +386,13 @@ static void test_observe_mode(void **state)
 	size_t before = automatic_count(NULL);
 
 	/* A decision about node3, stored, in observe mode. */
-	uint64_t deadline = mono_ms() + 60000;
+	uint64_t deadline = mono_msec() + 60000;
 	bool seen = false;
-	while (!seen && mono_ms() < deadline) {
+	while (!seen && mono_msec() < deadline) {
 		_cleanup_json_ json_t *decisions = query("decisions", NULL);
 		size_t i;
 		json_t *d;
-		json_array_foreach(decisions, i, d)
-		{
+		json_array_foreach (decisions, i, d) {
 			if (streq_ptr(json_string_value(json_object_get(d, "node")), "node3") &&
 			    streq_ptr(json_string_value(json_object_get(d, "mode")), "observe"))
 				seen = true;
@@ -456,28 +445,28 @@ static void test_leader_killed(void **state)
 	       json_string_value(json_object_get(rec, "phase")));
 
 	/* Another leads within the lease's TTL (5 s), with slack. */
-	uint64_t deadline = mono_ms() + 30000;
+	uint64_t deadline = mono_msec() + 30000;
 	_cleanup_free_ char *now = NULL;
 	for (;;) {
 		free(now);
 		now = leader();
 		if (now && !streq(now, was))
 			break;
-		if (mono_ms() > deadline)
+		if (mono_msec() > deadline)
 			fail_msg("no other scheduler leads 30 s after %s was killed", was);
 		usleep(500 * 1000);
 	}
 	printf("%s leads now\n", now);
 
 	/* The migration ends, and the container runs on exactly one node. */
-	deadline = mono_ms() + 60000;
+	deadline = mono_msec() + 60000;
 	for (;;) {
 		_cleanup_json_ json_t *r = wait_record(names, 1, NULL, 1);
 		const char *phase = json_string_value(json_object_get(r, "phase"));
 		if (streq_ptr(phase, "done") || streq_ptr(phase, "rolled-back") ||
 		    streq_ptr(phase, "failed"))
 			break;
-		if (mono_ms() > deadline)
+		if (mono_msec() > deadline)
 			fail_msg("ha-mem's migration is still %s", phase);
 		sleep(1);
 	}
@@ -503,12 +492,12 @@ static void test_retention(void **state)
 	_cleanup_json_ json_t *before = query("history", NULL);
 	assert_true(json_array_size(before) > 2);
 	policy_set("retention.migrations=2", "retention.decisions=3", NULL);
-	uint64_t deadline = mono_ms() + 90000;
+	uint64_t deadline = mono_msec() + 90000;
 	for (;;) {
 		_cleanup_json_ json_t *h = query("history", NULL), *d = query("decisions", NULL);
 		if (h && d && json_array_size(h) <= 2 && json_array_size(d) <= 3)
 			break;
-		if (mono_ms() > deadline)
+		if (mono_msec() > deadline)
 			fail_msg("history %zu, decisions %zu after 90 s (kept: 2, 3)",
 			         json_array_size(h), json_array_size(d));
 		sleep(2);

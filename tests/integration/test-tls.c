@@ -112,8 +112,8 @@ static size_t records_of(const char *container)
 	assert_non_null(all);
 	size_t k, n = 0;
 	json_t *rec;
-	json_array_foreach(all, k, rec) n +=
-	        streq_ptr(json_string_value(json_object_get(rec, "container")), container);
+	json_array_foreach (all, k, rec)
+		n += streq_ptr(json_string_value(json_object_get(rec, "container")), container);
 	json_decref(all);
 	return n;
 }

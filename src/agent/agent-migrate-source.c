@@ -1,0 +1,635 @@
+/* agent-migrate-source.c — the source side of a migration (Migrate, called
+ * by the driver: `podmig migrate` or the scheduler): create the record and
+ * the container's lock, have the target say it is ready, checkpoint
+ * (keeping the checkpoint for a rollback) and stream the archive through the
+ * send pipeline, then settle: whatever happened, the record ends final and
+ * the container runs on exactly one node. The phase rules are in
+ * docs/etcd-keys.md. */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent-migrate.h"
+#include "agent.pb-c.h"
+#include "fault.h"
+#include "log.h"
+#include "precopy.h"
+#include "process-util.h"
+#include "send-pipeline.h"
+#include "strutil.h"
+
+typedef struct Source {
+	Agent *a;
+	RpcServerCall *driver;
+	PodmanContainerInspect ins; /* the container as it ran here */
+	char *target_addr;
+	RpcChannel *channel;
+	RpcStream *target;
+	MigrationRecord rec;
+	bool slot_held;
+	EVP_MD_CTX *sha;
+	/* Podman's stream fills chunks while the pipeline's thread hashes and
+	 * sends earlier ones (bench/README.md). Between archives (drained)
+	 * only one thread runs. */
+	SendPipeline *pipeline;
+	uint64_t offset; /* of the archive being sent */
+	uint64_t chunks;
+	uint64_t last_progress;
+	uint64_t down_since;                       /* monotonic: the checkpoint began */
+	uint64_t first_byte, send_usec, hash_usec; /* where the transfer's time goes */
+	uint64_t sent; /* bytes of every archive sent, pre-dump included */
+	bool previous; /* sending the pre-dump archive (pre-copy) */
+	bool transferring;
+	bool image_sent;
+	ErrorDetail why; /* the first failure, for the record and the driver */
+} Source;
+
+static void source_done(Source *s)
+{
+	s->pipeline = send_pipeline_free(s->pipeline);
+	s->target = rpc_stream_free(s->target);
+	s->channel = rpc_channel_free(s->channel);
+	if (s->slot_held)
+		migration_slot_release(s->a, s->rec.id);
+	migration_record_clear(&s->rec);
+	podman_container_inspect_done(&s->ins);
+	free(s->target_addr);
+	EVP_MD_CTX_free(s->sha);
+}
+
+/* Tells the driver how far we are; a driver that went away does not stop
+ * the migration. */
+static void source_progress(Source *s, bool force)
+{
+	uint64_t now = now_usec(CLOCK_MONOTONIC);
+	if (!force && now - s->last_progress < PROGRESS_USEC)
+		return;
+	s->last_progress = now;
+	Podmig__V1__MigrateProgress p = PODMIG__V1__MIGRATE_PROGRESS__INIT;
+	p.migration_id = s->rec.id;
+	p.phase = (char *)migration_phase_to_string(s->rec.phase);
+	p.bytes = s->sent;
+	p.mode = (char *)migration_mode_to_string(s->rec.mode);
+	p.downtime_ms = s->rec.downtime_ms;
+	p.error = s->rec.error ?: (char *)"";
+	p.image_sent = s->image_sent;
+	(void)rpc_server_call_send(s->driver, &p.base);
+}
+
+/* The pipeline's thread: one filled chunk, hashed then sent. */
+static int source_send_chunk(uint8_t *buf, size_t len, void *userdata)
+{
+	Source *s = userdata;
+	uint64_t n, t0 = now_usec(CLOCK_MONOTONIC);
+	if (EVP_DigestUpdate(s->sha, buf, len) != 1)
+		return -EIO;
+	s->hash_usec += now_usec(CLOCK_MONOTONIC) - t0;
+	/* A corrupted chunk (test fault) is sent after the checksum saw the
+	 * true bytes, as a bit flip on the wire would be. */
+	if (fault_lookup(s->a->config->fault_dir, "source-chunk", &n) == FAULT_CORRUPT &&
+	    n == s->chunks) {
+		log_notice("migration %s: corrupting chunk %" PRIu64 " as the test asked",
+		           s->rec.id, n);
+		buf[len / 2] ^= 0x5a;
+	}
+	Podmig__V1__TransferMessage m = PODMIG__V1__TRANSFER_MESSAGE__INIT;
+	m.kind_case = PODMIG__V1__TRANSFER_MESSAGE__KIND_DATA;
+	m.data.data = buf;
+	m.data.len = len;
+	m.offset = s->offset;
+	m.previous = s->previous;
+	t0 = now_usec(CLOCK_MONOTONIC);
+	int r = rpc_stream_send_timeout(s->target, &m.base, SEND_TIMEOUT_USEC);
+	s->send_usec += now_usec(CLOCK_MONOTONIC) - t0;
+	if (r < 0)
+		return r;
+	s->offset += len;
+	s->sent += len;
+	s->chunks++;
+	source_progress(s, false);
+	return 0;
+}
+
+/* Gives up on what is queued and on a send in progress, and stops the
+ * pipeline's thread. */
+static void source_pipeline_stop(Source *s)
+{
+	if (!s->pipeline)
+		return;
+	send_pipeline_cancel(s->pipeline);
+	if (s->target)
+		rpc_stream_cancel(s->target);
+	s->pipeline = send_pipeline_free(s->pipeline);
+}
+
+/* A send to the target failed. When the call has ended (-ECONNRESET), the
+ * target's status says why (e.g. RESOURCE_EXHAUSTED: its disk is full),
+ * which is the reason worth recording rather than the broken send. Called
+ * on the handler's thread once the pipeline has stopped sending. */
+static int source_send_failed(Source *s, int r)
+{
+	RpcStatus st = {};
+	if (r == -ECONNRESET && rpc_stream_finish(s->target, &st) < 0 && st.message[0])
+		error_detail_set(&s->why, "target %s: %s", s->rec.target, st.message);
+	else
+		error_detail_set(&s->why, "sending the archive to %s failed: %s", s->rec.target,
+		                 error_to_string(r));
+	return r;
+}
+
+/* Podman's checkpoint export arrives here, once the container is dumped. */
+static int source_on_archive(const void *data, size_t size, void *userdata)
+{
+	Source *s = userdata;
+	int r;
+
+	if (!s->transferring && !s->previous) {
+		s->transferring = true;
+		s->first_byte = now_usec(CLOCK_MONOTONIC);
+		r = agent_record_advance(s->a, &s->rec, MIGRATION_TRANSFERRING, NULL);
+		if (r < 0) {
+			error_detail_set(&s->why, "cannot record the transfer in etcd: %s",
+			                 error_to_string(r));
+			return r;
+		}
+		source_progress(s, true);
+		if ((r = agent_fault(s->a, "source-transferring")) < 0) {
+			error_detail_set(&s->why, "fault injected at source-transferring");
+			return r;
+		}
+	}
+	r = send_pipeline_push(s->pipeline, data, size);
+	return r < 0 ? source_send_failed(s, r) : 0;
+}
+
+static MigrationPhase source_settle(Source *s)
+{
+	Agent *a = s->a;
+	uint64_t deadline = now_usec(CLOCK_MONOTONIC) + SETTLE_TIMEOUT_USEC;
+	PodmanError e = {};
+	int r;
+
+	for (;;) {
+		if (agent_record_reload(a, &s->rec) < 0) {
+			log_error("migration %s: cannot read its record from etcd; keeping "
+			          "container %s stopped until it can be read",
+			          s->rec.id, s->rec.container);
+			return s->rec.phase;
+		}
+		MigrationPhase p = s->rec.phase;
+		if (p == MIGRATION_DONE) {
+			r = podman_container_remove(a->podman, s->rec.container, true, &e);
+			if (r < 0 && r != PODMAN_NOT_FOUND)
+				log_error("migration %s: %s moved to %s but its stopped copy here "
+				          "could not be removed: %s",
+				          s->rec.id, s->rec.container, s->rec.target, e.message);
+			return p;
+		}
+		if (p == MIGRATION_ROLLED_BACK || p == MIGRATION_FAILED) {
+			_cleanup_(podman_container_inspect_done) PodmanContainerInspect ins = {};
+			bool running = podman_container_inspect(a->podman, s->rec.container, &ins,
+			                                        NULL) >= 0 &&
+			               ins.running;
+			if (!running && podman_container_restore_local(a->podman, s->rec.container,
+			                                               NULL, &e) < 0) {
+				log_error("migration %s: rolled back, but %s could not be restored "
+				          "on %s: %s",
+				          s->rec.id, s->rec.container, a->config->node_name,
+				          e.message);
+				error_detail_set(&s->why, "restoring %s on %s failed: %s",
+				                 s->rec.container, a->config->node_name, e.message);
+			} else
+				log_info("migration %s: rolled back, %s runs on %s again",
+				         s->rec.id, s->rec.container, a->config->node_name);
+			return p;
+		}
+		if (p == MIGRATION_RESTORING) {
+			/* The target decides; wait for it. */
+			if (now_usec(CLOCK_MONOTONIC) > deadline) {
+				log_error("migration %s: the target %s has not finished restoring; "
+				          "keeping %s stopped here",
+				          s->rec.id, s->rec.target, s->rec.container);
+				return p;
+			}
+			sleep_usec(500 * USEC_PER_MSEC);
+			continue;
+		}
+		/* planned: nothing was stopped; otherwise the source owns it. */
+		MigrationPhase to =
+		        p == MIGRATION_PLANNED ? MIGRATION_FAILED : MIGRATION_ROLLED_BACK;
+		r = agent_record_advance(a, &s->rec, to,
+		                         error_detail_is_set(&s->why) ? s->why.message
+		                                                      : "interrupted");
+		if (r == ETCD_CAS_FAILED)
+			continue; /* the target moved first: look again */
+		if (r < 0)
+			return s->rec.phase;
+		if (to == MIGRATION_FAILED)
+			return to;
+		/* loop: restore the local copy as for any rolled-back record */
+	}
+}
+
+/* Ends the archive being sent with its size and SHA-256, and gets ready for
+ * the next one. */
+static int source_send_trailer(Source *s)
+{
+	uint8_t digest[SHA256_BYTES];
+	unsigned len = 0;
+	int r;
+
+	if ((r = send_pipeline_drain(s->pipeline)) < 0)
+		return source_send_failed(s, r);
+	if (EVP_DigestFinal_ex(s->sha, digest, &len) != 1 ||
+	    EVP_DigestInit_ex(s->sha, EVP_sha256(), NULL) != 1)
+		return -EIO;
+	Podmig__V1__TransferTrailer t = PODMIG__V1__TRANSFER_TRAILER__INIT;
+	t.size = s->offset;
+	t.sha256.data = digest;
+	t.sha256.len = len;
+	Podmig__V1__TransferMessage m = PODMIG__V1__TRANSFER_MESSAGE__INIT;
+	m.kind_case = PODMIG__V1__TRANSFER_MESSAGE__KIND_TRAILER;
+	m.trailer = &t;
+	m.offset = s->offset;
+	m.previous = s->previous;
+	if ((r = rpc_stream_send_timeout(s->target, &m.base, SEND_TIMEOUT_USEC)) < 0)
+		return source_send_failed(s, r);
+	s->offset = 0;
+	return 0;
+}
+
+/* Pre-copy through the podman binary (precopy.h). */
+
+static int precopy_run(const char *const argv[], ErrorDetail *err, void *userdata)
+{
+	_cleanup_free_ char *out = NULL;
+	SpawnOptions o = { .stderr_to_stdout = true };
+	int status = -1;
+	int r = spawn_capture((char *const *)argv, &o, 64 * 1024, &out, &status);
+	if (r < 0)
+		return r;
+	if (status != 0) {
+		/* Podman's last line says why. */
+		size_t n = strlen(out);
+		while (n > 0 && out[n - 1] == '\n')
+			out[--n] = 0;
+		const char *last = strrchr(out, '\n');
+		error_detail_set(err, "%s", last ? last + 1 : out);
+	}
+	return status;
+}
+
+static int precopy_send(const char *path, bool previous, void *userdata)
+{
+	Source *s = userdata;
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int r;
+
+	if (fd < 0)
+		return -errno;
+	s->previous = previous;
+	_cleanup_free_ uint8_t *buf = malloc(CHUNK_BYTES);
+	if (!buf)
+		return -ENOMEM;
+	for (;;) {
+		ssize_t n = read(fd, buf, CHUNK_BYTES);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		/* Through the same path as a streamed export: checksum, chunks,
+		 * and (for the final archive) the move to transferring. */
+		if ((r = source_on_archive(buf, (size_t)n, s)) < 0)
+			return r;
+	}
+	r = source_send_trailer(s);
+	s->previous = false;
+	return r;
+}
+
+static int precopy_stopping(void *userdata)
+{
+	Source *s = userdata;
+	int r = agent_record_advance(s->a, &s->rec, MIGRATION_CHECKPOINTING, NULL);
+	if (r < 0)
+		return r;
+	s->down_since = now_usec(CLOCK_MONOTONIC);
+	source_progress(s, true);
+	return 0;
+}
+
+static int source_send_header(Source *s)
+{
+	Podmig__V1__TransferHeader h = PODMIG__V1__TRANSFER_HEADER__INIT;
+	h.migration_id = s->rec.id;
+	h.container = s->rec.container;
+	h.image = s->ins.image ?: (char *)"";
+	h.image_id = s->ins.image_id ?: (char *)"";
+	h.source_node = s->a->config->node_name;
+	h.source_address = s->a->advertise;
+	h.mode = (char *)migration_mode_to_string(s->rec.mode);
+	Podmig__V1__TransferMessage m = PODMIG__V1__TRANSFER_MESSAGE__INIT;
+	m.kind_case = PODMIG__V1__TRANSFER_MESSAGE__KIND_HEADER;
+	m.header = &h;
+	return rpc_stream_send_timeout(s->target, &m.base, SEND_TIMEOUT_USEC);
+}
+
+/* Waits for the target's reply of kind `want`; on failure, its status
+ * message becomes the reason. */
+static int source_wait_reply(Source *s, Podmig__V1__TransferReply__KindCase want,
+                             uint64_t timeout_usec, Podmig__V1__TransferReply **ret)
+{
+	_cleanup_message_ ProtobufCMessage *m = NULL;
+	int r = rpc_stream_recv(s->target, timeout_usec, &m);
+	if (r > 0) {
+		Podmig__V1__TransferReply *rep = (Podmig__V1__TransferReply *)m;
+		if (rep->kind_case == want) {
+			*ret = (Podmig__V1__TransferReply *)TAKE_PTR(m);
+			return 0;
+		}
+		error_detail_set(&s->why, "target %s answered out of turn", s->rec.target);
+		return -EPROTO;
+	}
+	RpcStatus st = {};
+	if (r == -ETIMEDOUT) {
+		rpc_stream_cancel(s->target);
+		error_detail_set(&s->why, "target %s did not answer in time", s->rec.target);
+		return r;
+	}
+	r = rpc_stream_finish(s->target, &st);
+	error_detail_set(&s->why, "target %s: %s", s->rec.target,
+	                 st.message[0] ? st.message : rpc_code_to_string(st.code));
+	return r < 0 ? r : -EPROTO;
+}
+
+/* Checks the request and the container, then creates the record with the
+ * container's lock and takes a migration slot. On failure the driver has
+ * its answer. */
+static int source_prepare(Source *s, const Podmig__V1__MigrateRequest *req)
+{
+	Agent *a = s->a;
+	RpcServerCall *call = s->driver;
+	const char *self = a->config->node_name;
+	_cleanup_free_ char *holder = NULL;
+	PodmanError e = {};
+	int r;
+
+	if (!migration_name_valid(req->container))
+		return rpc_server_call_error(call, RPC_INVALID_ARGUMENT,
+		                             "'%s' is not a valid container name", req->container);
+	if (!migration_name_valid(req->target_node))
+		return rpc_server_call_error(call, RPC_INVALID_ARGUMENT,
+		                             "'%s' is not a valid node name", req->target_node);
+	int reason =
+	        *req->reason ? migration_reason_from_string(req->reason) : MIGRATION_REASON_MANUAL;
+	if (reason < 0)
+		return rpc_server_call_error(call, RPC_INVALID_ARGUMENT,
+		                             "unknown reason '%s' (manual, automatic, drain)",
+		                             req->reason);
+	if (streq(req->target_node, self))
+		return rpc_server_call_error(call, RPC_INVALID_ARGUMENT,
+		                             "container %s is already on node %s", req->container,
+		                             self);
+	if (*req->decision_id && !migration_id_valid(req->decision_id))
+		return rpc_server_call_error(call, RPC_INVALID_ARGUMENT,
+		                             "'%s' is not a valid decision id", req->decision_id);
+
+	r = podman_container_inspect(a->podman, req->container, &s->ins, &e);
+	if (r == PODMAN_NOT_FOUND)
+		return rpc_server_call_error(call, RPC_NOT_FOUND, "no container %s on node %s",
+		                             req->container, self);
+	if (r < 0)
+		return rpc_server_call_error(call, RPC_UNAVAILABLE, "node %s: %s", self, e.message);
+	if (!s->ins.running)
+		return rpc_server_call_error(call, RPC_FAILED_PRECONDITION,
+		                             "container %s on node %s is %s, not running",
+		                             req->container, self, s->ins.state ?: "not running");
+
+	r = agent_node_address(a, req->target_node, &s->target_addr);
+	if (r == ETCD_NOT_FOUND)
+		return rpc_server_call_error(
+		        call, RPC_NOT_FOUND,
+		        "no node %s in the cluster (no live agent publishes it)", req->target_node);
+	if (r < 0)
+		return rpc_server_call_error(call, RPC_UNAVAILABLE,
+		                             "cannot look up node %s in etcd: %s", req->target_node,
+		                             error_to_string(r));
+
+	r = migration_record_init(&s->rec, req->container, self, req->target_node, reason,
+	                          wall_ms());
+	if (r < 0)
+		return rpc_server_call_error(call, RPC_INVALID_ARGUMENT, "%s", error_to_string(r));
+	if (migration_slot_take(a, s->rec.id) < 0)
+		return rpc_server_call_error(call, RPC_RESOURCE_EXHAUSTED,
+		                             "node %s is already in %u migration(s), its limit",
+		                             self, a->config->max_migrations);
+	s->slot_held = true;
+	snprintf(s->rec.decision, sizeof s->rec.decision, "%s", req->decision_id);
+	if (s->ins.image && !(s->rec.image = strdup(s->ins.image)))
+		return rpc_server_call_error(call, RPC_UNAVAILABLE,
+		                             "cannot create the migration record in etcd: %s",
+		                             error_to_string(-ENOMEM));
+	s->rec.mode =
+	        precopy_choose_mode(criu_features_pre_copy(&a->criu),
+	                            a->config->pre_copy_never ? PRE_COPY_NEVER : PRE_COPY_AUTO);
+	r = migration_record_create(a->etcd, a->config->prefix, &s->rec, &holder);
+	if (r == -EBUSY)
+		return rpc_server_call_error(call, RPC_FAILED_PRECONDITION,
+		                             "container %s is already being migrated (%s)",
+		                             req->container, holder ?: "?");
+	if (r < 0)
+		return rpc_server_call_error(call, RPC_UNAVAILABLE,
+		                             "cannot create the migration record in etcd: %s",
+		                             error_to_string(r));
+	log_info("migration %s: %s from %s to %s (%s) begins", s->rec.id, s->rec.container, self,
+	         s->rec.target, migration_reason_to_string(s->rec.reason));
+	source_progress(s, true);
+	return 0;
+}
+
+/* Target first: it must say it can take the container (and have the image)
+ * before the container is stopped. */
+static int source_handshake(Source *s)
+{
+	RpcOptions o = agent_peer_options(s->a);
+	Podmig__V1__TransferReply *ready = NULL;
+	int r;
+
+	if ((r = rpc_channel_new(s->target_addr, &o, &s->channel)) < 0 ||
+	    (r = rpc_stream_open(s->channel, &podmig__v1__agent__descriptor, "Receive",
+	                         &s->target)) < 0) {
+		error_detail_set(&s->why, "cannot reach the agent of %s at %s", s->rec.target,
+		                 s->target_addr);
+		return r;
+	}
+	if ((r = source_send_header(s)) < 0) {
+		error_detail_set(&s->why, "cannot reach the agent of %s at %s: %s", s->rec.target,
+		                 s->target_addr, error_to_string(r));
+		return r;
+	}
+	if ((r = source_wait_reply(s, PODMIG__V1__TRANSFER_REPLY__KIND_READY, READY_TIMEOUT_USEC,
+	                           &ready)) < 0)
+		return r;
+	s->image_sent = ready->image_fetched;
+	rpc_message_free(&ready->base);
+	return 0;
+}
+
+/* Pre-copy where the kernel allows it; true in *ret_sent when both archives
+ * went out, false when it fell back to stop-and-copy before stopping. */
+static int source_transfer_precopy(Source *s, bool *ret_sent)
+{
+	Agent *a = s->a;
+	_cleanup_free_ char *pre = NULL, *final = NULL;
+	ErrorDetail why = {};
+	MigrationMode used = MIGRATION_MODE_STOP_AND_COPY;
+	int r;
+
+	if (asprintf(&pre, "%s/%s.pre.tar", a->config->work_dir, s->rec.id) < 0 ||
+	    asprintf(&final, "%s/%s.tar", a->config->work_dir, s->rec.id) < 0)
+		return -ENOMEM;
+	PreCopyOps ops = { precopy_run, precopy_send, precopy_stopping, s };
+	(void)mkdir(a->config->work_dir, 0700);
+	r = precopy_source_run(&ops, "podman", s->rec.container, pre, final, &used, &why);
+	unlink(pre);
+	unlink(final);
+	if (r < 0) {
+		error_detail_set(&s->why, "%s", why.message);
+		return r;
+	}
+	*ret_sent = used == MIGRATION_MODE_PRE_COPY;
+	if (!*ret_sent) {
+		log_notice("migration %s: %s", s->rec.id, why.message);
+		s->rec.mode = MIGRATION_MODE_STOP_AND_COPY;
+	}
+	return 0;
+}
+
+/* Stop-and-copy: checkpoint (kept here so a rollback can restore from it)
+ * and stream Podman's export as it comes. */
+static int source_transfer_checkpoint(Source *s)
+{
+	Agent *a = s->a;
+	PodmanError e = {};
+	int r;
+
+	if ((r = agent_record_advance(a, &s->rec, MIGRATION_CHECKPOINTING, NULL)) < 0) {
+		error_detail_set(&s->why, "cannot record the checkpoint in etcd: %s",
+		                 error_to_string(r));
+		return r;
+	}
+	source_progress(s, true);
+	s->down_since = now_usec(CLOCK_MONOTONIC);
+	PodmanCheckpointOptions co = { .keep = true };
+	r = podman_container_checkpoint(a->podman, s->rec.container, &co, source_on_archive, s, &e);
+	if (r < 0) {
+		error_detail_set(&s->why, "checkpointing %s on %s failed: %s", s->rec.container,
+		                 a->config->node_name,
+		                 e.message[0] ? e.message : error_to_string(r));
+		return r;
+	}
+	if (!s->transferring) {
+		error_detail_set(&s->why, "Podman sent an empty checkpoint archive");
+		return -EIO;
+	}
+	return source_send_trailer(s);
+}
+
+/* Checkpoints, sends the archive(s) and waits for the target's `done`. */
+static int source_transfer(Source *s)
+{
+	bool sent = false;
+	int r;
+
+	if ((r = agent_fault(s->a, "source-checkpointing")) < 0) {
+		error_detail_set(&s->why, "fault injected at source-checkpointing");
+		return r;
+	}
+	if (!(s->sha = EVP_MD_CTX_new()) || EVP_DigestInit_ex(s->sha, EVP_sha256(), NULL) != 1) {
+		error_detail_set(&s->why, "out of memory");
+		return -ENOMEM;
+	}
+	if ((r = send_pipeline_new(CHUNK_BYTES, SEND_SLOTS, source_send_chunk, s, &s->pipeline)) <
+	    0) {
+		error_detail_set(&s->why, "cannot start sending: %s", error_to_string(r));
+		return r;
+	}
+	if (s->rec.mode == MIGRATION_MODE_PRE_COPY && (r = source_transfer_precopy(s, &sent)) < 0)
+		return r;
+	if (!sent && (r = source_transfer_checkpoint(s)) < 0)
+		return r;
+	if ((r = rpc_stream_close_send(s->target)) < 0) {
+		error_detail_set(&s->why, "sending the archive to %s failed: %s", s->rec.target,
+		                 error_to_string(r));
+		return r;
+	}
+	log_info("migration %s: archive sent, %" PRIu64 " bytes in %" PRIu64
+	         " ms from Podman's first byte; the sender thread spent %" PRIu64
+	         " ms in gRPC sends and %" PRIu64 " ms hashing, alongside Podman's stream",
+	         s->rec.id, s->sent, (now_usec(CLOCK_MONOTONIC) - s->first_byte) / 1000,
+	         s->send_usec / 1000, s->hash_usec / 1000);
+	source_progress(s, true);
+	Podmig__V1__TransferReply *done = NULL;
+	if ((r = source_wait_reply(s, PODMIG__V1__TRANSFER_REPLY__KIND_DONE, DONE_TIMEOUT_USEC,
+	                           &done)) < 0)
+		return r;
+	rpc_message_free(&done->base);
+	return 0;
+}
+
+/* Settles the record (docs/etcd-keys.md), writes its counters and answers
+ * the driver. */
+static int source_finish(Source *s)
+{
+	/* Whatever is still queued is moot now (the target answered or the
+	 * migration failed). */
+	source_pipeline_stop(s);
+	uint64_t downtime_ms =
+	        s->down_since ? (now_usec(CLOCK_MONOTONIC) - s->down_since) / 1000 : 0;
+	MigrationPhase final = source_settle(s);
+	if (migration_phase_is_final(final)) {
+		/* Bookkeeping on the final record; a lost race here changes nothing. */
+		s->rec.bytes = s->sent;
+		s->rec.downtime_ms = downtime_ms;
+		if (error_detail_is_set(&s->why) && final != MIGRATION_DONE && !s->rec.error)
+			s->rec.error = strdup(s->why.message);
+		(void)migration_record_update(s->a->etcd, s->a->config->prefix, &s->rec);
+	}
+	source_progress(s, true);
+	if (final == MIGRATION_DONE) {
+		log_info("migration %s: %s now runs on %s (%" PRIu64 " bytes, down %" PRIu64 " ms)",
+		         s->rec.id, s->rec.container, s->rec.target, s->sent, downtime_ms);
+		return 0;
+	}
+	log_warning("migration %s: %s: %s", s->rec.id, migration_phase_to_string(final),
+	            s->rec.error ?: s->why.message);
+	return rpc_server_call_error(
+	        s->driver, final == MIGRATION_RESTORING ? RPC_UNAVAILABLE : RPC_ABORTED,
+	        "migration %s %s: %s", s->rec.id,
+	        final == MIGRATION_RESTORING ? "is still restoring on the target"
+	                                     : migration_phase_to_string(final),
+	        s->rec.error ?: s->why.message);
+}
+
+int agent_handle_migrate(RpcServerCall *call, void *userdata)
+{
+	_cleanup_message_ ProtobufCMessage *msg = NULL;
+	_cleanup_(source_done) Source s = { .a = userdata, .driver = call };
+	int r;
+
+	if ((r = rpc_server_call_recv(call, &msg)) <= 0)
+		return r < 0 ? r : -EBADMSG;
+	if ((r = source_prepare(&s, (Podmig__V1__MigrateRequest *)msg)) < 0)
+		return r;
+	/* From here every outcome goes through settling. */
+	if (source_handshake(&s) >= 0)
+		(void)source_transfer(&s);
+	return source_finish(&s);
+}

@@ -1,0 +1,474 @@
+/* agent-migrate-target.c — the target side of a migration (Receive, called
+ * by the source): check that the record names this transfer and that this
+ * node can take the container (fetching its image if need be), answer
+ * ready, store the archive(s) with their checksums, check every tar header,
+ * take the record to restoring, restore through Podman, and commit done
+ * (or roll back). The phase rules are in docs/etcd-keys.md. */
+#include <fcntl.h>
+#include <inttypes.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent-migrate.h"
+#include "agent.pb-c.h"
+#include "archive-check.h"
+#include "log.h"
+#include "precopy.h"
+#include "process-util.h"
+#include "strutil.h"
+
+static void hex(const uint8_t *d, size_t n, char *out)
+{
+	for (size_t i = 0; i < n; i++)
+		sprintf(out + 2 * i, "%02x", d[i]);
+}
+
+typedef struct ArchiveReader {
+	int fd;
+} ArchiveReader;
+
+static ssize_t archive_read(void *buf, size_t size, void *userdata)
+{
+	ArchiveReader *ar = userdata;
+	for (;;) {
+		ssize_t n = read(ar->fd, buf, size);
+		if (n < 0 && errno == EINTR)
+			continue;
+		return n < 0 ? -errno : n;
+	}
+}
+
+/* An unnamed file for the archive in the work directory: it vanishes with
+ * its descriptor, whatever happens to this process. */
+static int target_archive_file(const Agent *a)
+{
+	const char *dir = a->config->work_dir;
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR))
+		return fd >= 0 ? fd : -errno;
+	char path[4096];
+	snprintf(path, sizeof path, "%s/incoming.XXXXXX", dir);
+	fd = mkostemp(path, O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	unlink(path);
+	return fd;
+}
+
+static int target_error(RpcServerCall *call, RpcCode code, const char *fmt, ...) _printf_(3, 4);
+static int target_error(RpcServerCall *call, RpcCode code, const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	log_warning("%s", msg);
+	return rpc_server_call_error(call, code, "%s", msg);
+}
+
+/* One archive arriving: where it goes and what it must add up to. */
+typedef struct Incoming {
+	int fd;
+	char *path; /* named (for the podman binary) or NULL (an unnamed file) */
+	EVP_MD_CTX *sha;
+	uint64_t size;
+	bool complete;
+} Incoming;
+
+static void incoming_done(Incoming *in)
+{
+	if (in->fd >= 0)
+		close(in->fd);
+	if (in->path) {
+		unlink(in->path);
+		free(in->path);
+	}
+	EVP_MD_CTX_free(in->sha);
+	*in = (Incoming){ .fd = -EBADF };
+}
+
+/* named: a file the podman binary can be given (pre-copy), else unnamed. */
+static int incoming_open(const Agent *a, const char *id, const char *suffix, bool named,
+                         Incoming *in)
+{
+	*in = (Incoming){ .fd = -EBADF };
+	if (!(in->sha = EVP_MD_CTX_new()) || EVP_DigestInit_ex(in->sha, EVP_sha256(), NULL) != 1)
+		return -ENOMEM;
+	if (!named) {
+		in->fd = target_archive_file(a);
+		return in->fd < 0 ? in->fd : 0;
+	}
+	if (mkdir(a->config->work_dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	if (asprintf(&in->path, "%s/%s%s", a->config->work_dir, id, suffix) < 0) {
+		in->path = NULL;
+		return -ENOMEM;
+	}
+	in->fd = open(in->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	return in->fd < 0 ? -errno : 0;
+}
+
+static int incoming_write(Incoming *in, const uint8_t *p, size_t len)
+{
+	if (EVP_DigestUpdate(in->sha, p, len) != 1)
+		return -EIO;
+	in->size += len;
+	while (len > 0) {
+		ssize_t n = write(in->fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Checks the trailer against what arrived; the reason in why if it fails. */
+static int incoming_verify(Incoming *in, const Podmig__V1__TransferTrailer *t, const char *id,
+                           ErrorDetail *why)
+{
+	uint8_t digest[SHA256_BYTES];
+	unsigned len = 0;
+	char want[2 * SHA256_BYTES + 1] = "", got[2 * SHA256_BYTES + 1] = "";
+
+	if (t->size != in->size) {
+		error_detail_set(why,
+		                 "migration %s: archive truncated: %" PRIu64 " of %" PRIu64
+		                 " bytes arrived",
+		                 id, in->size, t->size);
+		return -EBADMSG;
+	}
+	EVP_DigestFinal_ex(in->sha, digest, &len);
+	hex(digest, len, got);
+	if (t->sha256.len == SHA256_BYTES)
+		hex(t->sha256.data, SHA256_BYTES, want);
+	if (!streq(want, got)) {
+		error_detail_set(why,
+		                 "migration %s: archive checksum mismatch (sent %s, received %s)",
+		                 id, want[0] ? want : "none", got);
+		return -EBADMSG;
+	}
+	/* No fsync: an unnamed file is gone after a crash whether or not its
+	 * pages reached the disk (a named pre-copy file is useless then too),
+	 * and the checksum covers the bytes as received. Flushing would only
+	 * put the disk's write speed into the container's downtime
+	 * (bench/README.md). */
+	in->complete = true;
+	return 0;
+}
+
+/* Restores from a pre-dump plus the final archive, with the podman binary
+ * (the REST API cannot import a pre-checkpoint). */
+static int target_restore_precopy(const Incoming *pre, const Incoming *final, ErrorDetail *why)
+{
+	const char *argv[16];
+	_cleanup_free_ char *storage = NULL, *out = NULL;
+	SpawnOptions o = { .stderr_to_stdout = true };
+	int status = -1, r;
+
+	if ((r = precopy_restore_argv("podman", final->path, pre->path, argv, ELEMENTSOF(argv),
+	                              &storage)) < 0)
+		return r;
+	r = spawn_capture((char *const *)argv, &o, 64 * 1024, &out, &status);
+	if (r < 0 || status != 0) {
+		error_detail_set(why, "podman container restore --import-previous failed: %.300s",
+		                 r < 0 ? error_to_string(r) : out);
+		return r < 0 ? r : -EIO;
+	}
+	return 0;
+}
+
+/* One Receive call: the record it serves and the archives arriving. */
+typedef struct Target {
+	Agent *a;
+	RpcServerCall *call;
+	MigrationRecord *rec;
+	const Podmig__V1__TransferHeader *h;
+	bool precopy; /* a pre-dump may come first; both go to the podman binary */
+	Incoming pre, final;
+	ErrorDetail why;
+} Target;
+
+/* Before the source stops anything: no container of that name here, the
+ * image here (fetched from the source if need be), files for the archives;
+ * then answer ready. */
+static int target_preconditions(Target *t)
+{
+	Agent *a = t->a;
+	const char *self = a->config->node_name;
+	const Podmig__V1__TransferHeader *h = t->h;
+	_cleanup_(podman_container_inspect_done) PodmanContainerInspect ins = {};
+	PodmanError e = {};
+	int r;
+
+	r = podman_container_inspect(a->podman, h->container, &ins, &e);
+	if (r >= 0)
+		return target_error(t->call, RPC_ALREADY_EXISTS,
+		                    "node %s already has a container named %s", self, h->container);
+	if (r != PODMAN_NOT_FOUND)
+		return target_error(t->call, RPC_UNAVAILABLE, "node %s: Podman: %s", self,
+		                    e.message);
+
+	bool fetched = false;
+	r = podman_image_exists(a->podman, h->image, &e);
+	if (r < 0)
+		return target_error(t->call, RPC_UNAVAILABLE, "node %s: Podman: %s", self,
+		                    e.message);
+	if (r == 0) {
+		log_info("migration %s: image %s is missing here; fetching it from %s", t->rec->id,
+		         h->image, h->source_node);
+		if (target_fetch_image(a, h->source_address, t->rec->id, h->image, &t->why) < 0)
+			return target_error(t->call, RPC_FAILED_PRECONDITION, "node %s: %s", self,
+			                    t->why.message);
+		fetched = true;
+	}
+	if ((r = incoming_open(a, t->rec->id, ".tar", t->precopy, &t->final)) < 0 ||
+	    (t->precopy && (r = incoming_open(a, t->rec->id, ".pre.tar", true, &t->pre)) < 0))
+		return target_error(t->call, RPC_INTERNAL,
+		                    "node %s: cannot create a file in %s: %s", self,
+		                    a->config->work_dir, error_to_string(r));
+
+	Podmig__V1__TransferReply ready = PODMIG__V1__TRANSFER_REPLY__INIT;
+	ready.kind_case = PODMIG__V1__TRANSFER_REPLY__KIND_READY;
+	ready.ready = true;
+	ready.image_fetched = fetched;
+	return rpc_server_call_send(t->call, &ready.base);
+}
+
+/* The archives, chunk by chunk, each closed by its trailer, until the
+ * final one is complete and verified. */
+static int target_receive_loop(Target *t)
+{
+	const char *id = t->rec->id;
+	uint64_t first = 0, recv_usec = 0, store_usec = 0, t0;
+	int r;
+
+	while (!t->final.complete) {
+		_cleanup_message_ ProtobufCMessage *m = NULL;
+		t0 = now_usec(CLOCK_MONOTONIC);
+		r = rpc_server_call_recv(t->call, &m);
+		if (first)
+			recv_usec += now_usec(CLOCK_MONOTONIC) - t0;
+		else
+			first = now_usec(CLOCK_MONOTONIC);
+		if (r < 0)
+			return r; /* the source went away: it settles the record */
+		if (r == 0)
+			return target_error(t->call, RPC_ABORTED,
+			                    "migration %s: the archive ended without its trailer",
+			                    id);
+		Podmig__V1__TransferMessage *tm = (Podmig__V1__TransferMessage *)m;
+		if (tm->previous && !t->precopy)
+			return target_error(t->call, RPC_INVALID_ARGUMENT,
+			                    "migration %s: a pre-dump in a stop-and-copy migration",
+			                    id);
+		Incoming *in = tm->previous ? &t->pre : &t->final;
+		if (in->complete || tm->offset != in->size)
+			return target_error(t->call, RPC_INVALID_ARGUMENT,
+			                    "migration %s: data at offset %" PRIu64
+			                    ", expected %" PRIu64,
+			                    id, tm->offset, in->size);
+		if (tm->kind_case == PODMIG__V1__TRANSFER_MESSAGE__KIND_TRAILER) {
+			if (incoming_verify(in, tm->trailer, id, &t->why) < 0)
+				return target_error(t->call, RPC_DATA_LOSS, "%s", t->why.message);
+			continue;
+		}
+		if (tm->kind_case != PODMIG__V1__TRANSFER_MESSAGE__KIND_DATA)
+			return target_error(t->call, RPC_INVALID_ARGUMENT,
+			                    "migration %s: unexpected message in the archive", id);
+		if (in == &t->final && t->final.size == 0 &&
+		    (r = agent_fault(t->a, "target-transferring")) < 0)
+			return target_error(t->call, RPC_INTERNAL,
+			                    "migration %s: fault injected at target-transferring",
+			                    id);
+		t0 = now_usec(CLOCK_MONOTONIC);
+		if ((r = incoming_write(in, tm->data.data, tm->data.len)) < 0)
+			return target_error(t->call,
+			                    r == -ENOSPC || r == -EDQUOT ? RPC_RESOURCE_EXHAUSTED
+			                                                 : RPC_INTERNAL,
+			                    "node %s: cannot store the archive in %s: %s",
+			                    t->a->config->node_name, t->a->config->work_dir,
+			                    error_to_string(r));
+		store_usec += now_usec(CLOCK_MONOTONIC) - t0;
+	}
+	log_info("migration %s: archive received, %" PRIu64 " bytes in %" PRIu64
+	         " ms from the first chunk: %" PRIu64 " ms waiting for chunks, %" PRIu64
+	         " ms hashing and writing",
+	         id, t->final.size + t->pre.size, (now_usec(CLOCK_MONOTONIC) - first) / 1000,
+	         recv_usec / 1000, store_usec / 1000);
+	return 0;
+}
+
+/* Restores this node's copy from what arrived; *ret_id: Podman's id of it. */
+static int target_restore(Target *t, char **ret_id)
+{
+	Agent *a = t->a;
+	PodmanError e = {};
+	int r;
+
+	if ((r = agent_fault(a, "target-restoring")) < 0) {
+		error_detail_set(&t->why, "fault injected at target-restoring");
+		return r;
+	}
+	if (t->pre.complete)
+		return target_restore_precopy(&t->pre, &t->final, &t->why);
+	if (lseek(t->final.fd, 0, SEEK_SET) < 0)
+		return -errno;
+	ArchiveReader ar = { .fd = t->final.fd };
+	/* A fresh address on this node's network; the name and id stay. */
+	PodmanRestoreOptions ro = { .ignore_static_ip = true, .ignore_static_mac = true };
+	r = podman_container_restore(a->podman, &ro, archive_read, &ar, ret_id, &e);
+	if (r < 0)
+		error_detail_set(&t->why, "restoring %s on %s failed: %.300s", t->rec->container,
+		                 a->config->node_name,
+		                 e.message[0] ? e.message : error_to_string(r));
+	return r;
+}
+
+/* From a complete archive to a running container: check it, take the
+ * record to restoring (from here the target decides), restore, and record
+ * done — or remove what is there and roll back. */
+static int target_commit(Target *t)
+{
+	Agent *a = t->a;
+	MigrationRecord *rec = t->rec;
+	int r;
+
+	/* Outside input: only plain files and directories under relative
+	 * paths reach Podman. */
+	r = archive_check_fd(t->final.fd, t->final.size, &t->why);
+	if (r >= 0 && t->pre.complete)
+		r = archive_check_fd(t->pre.fd, t->pre.size, &t->why);
+	if (r < 0)
+		return target_error(t->call, r == -EBADMSG ? RPC_INVALID_ARGUMENT : RPC_INTERNAL,
+		                    "migration %s: archive refused: %s", rec->id,
+		                    r == -EBADMSG ? t->why.message : error_to_string(r));
+
+	if ((r = agent_record_reload(a, rec)) < 0)
+		return target_error(t->call, RPC_UNAVAILABLE,
+		                    "migration %s: cannot read its record", rec->id);
+	if (rec->phase != MIGRATION_TRANSFERRING)
+		return target_error(t->call, RPC_ABORTED, "migration %s is %s, not transferring",
+		                    rec->id, migration_phase_to_string(rec->phase));
+	r = agent_record_advance(a, rec, MIGRATION_RESTORING, NULL);
+	if (r == ETCD_CAS_FAILED)
+		return target_error(t->call, RPC_ABORTED,
+		                    "migration %s was settled by the source meanwhile", rec->id);
+	if (r < 0)
+		return target_error(t->call, RPC_UNAVAILABLE, "migration %s: cannot record it: %s",
+		                    rec->id, error_to_string(r));
+
+	uint64_t t0 = now_usec(CLOCK_MONOTONIC);
+	_cleanup_free_ char *restored_id = NULL;
+	if (target_restore(t, &restored_id) < 0) {
+		/* Leave nothing behind, then hand the container back. */
+		PodmanError e = {};
+		(void)podman_container_remove(a->podman, rec->container, true, &e);
+		int x = agent_record_advance(a, rec, MIGRATION_ROLLED_BACK, t->why.message);
+		if (x < 0)
+			log_error("migration %s: cannot record the rollback: %s", rec->id,
+			          error_to_string(x));
+		return target_error(t->call, RPC_INTERNAL, "%s", t->why.message);
+	}
+
+	/* Our copy runs: commit. */
+	r = agent_record_advance(a, rec, MIGRATION_DONE, NULL);
+	if (r < 0) {
+		log_error("migration %s: %s runs here but etcd did not take `done`: %s", rec->id,
+		          rec->container, error_to_string(r));
+		return target_error(t->call, RPC_UNAVAILABLE,
+		                    "migration %s: restored but not recorded as done", rec->id);
+	}
+	Podmig__V1__TransferDone d = PODMIG__V1__TRANSFER_DONE__INIT;
+	d.container_id = restored_id ?: (char *)"";
+	d.received_bytes = t->final.size + t->pre.size;
+	d.restore_usec = now_usec(CLOCK_MONOTONIC) - t0;
+	Podmig__V1__TransferReply rep = PODMIG__V1__TRANSFER_REPLY__INIT;
+	rep.kind_case = PODMIG__V1__TRANSFER_REPLY__KIND_DONE;
+	rep.done = &d;
+	r = rpc_server_call_send(t->call, &rep.base);
+	log_info("migration %s: %s restored on %s (%" PRIu64 " bytes, restore %" PRIu64 " ms)",
+	         rec->id, rec->container, a->config->node_name, d.received_bytes,
+	         d.restore_usec / 1000);
+	return r < 0 ? r : 0;
+}
+
+static void target_done(Target *t)
+{
+	incoming_done(&t->pre);
+	incoming_done(&t->final);
+}
+
+static int target_receive(Agent *a, RpcServerCall *call, MigrationRecord *rec,
+                          const Podmig__V1__TransferHeader *h)
+{
+	_cleanup_(target_done) Target t = {
+		.a = a,
+		.call = call,
+		.rec = rec,
+		.h = h,
+		.precopy = streq(h->mode, migration_mode_to_string(MIGRATION_MODE_PRE_COPY)),
+		.pre = { .fd = -EBADF },
+		.final = { .fd = -EBADF },
+	};
+	int r;
+
+	if ((r = target_preconditions(&t)) < 0 || (r = target_receive_loop(&t)) < 0)
+		return r;
+	return target_commit(&t);
+}
+
+int agent_handle_receive(RpcServerCall *call, void *userdata)
+{
+	Agent *a = userdata;
+	const char *self = a->config->node_name;
+	_cleanup_message_ ProtobufCMessage *msg = NULL;
+	_cleanup_(migration_record_clear) MigrationRecord rec = {};
+	int r;
+
+	if ((r = rpc_server_call_recv(call, &msg)) <= 0)
+		return r < 0 ? r : -EBADMSG;
+	Podmig__V1__TransferMessage *tm = (Podmig__V1__TransferMessage *)msg;
+	if (tm->kind_case != PODMIG__V1__TRANSFER_MESSAGE__KIND_HEADER)
+		return rpc_server_call_error(call, RPC_INVALID_ARGUMENT,
+		                             "a transfer must begin with its header");
+	const Podmig__V1__TransferHeader *h = tm->header;
+	if (!migration_name_valid(h->container) || !migration_name_valid(h->source_node) ||
+	    !*h->image || !*h->source_address)
+		return rpc_server_call_error(call, RPC_INVALID_ARGUMENT,
+		                             "malformed transfer header");
+
+	/* The record is the authority: it must name this transfer. */
+	r = migration_record_load(a->etcd, a->config->prefix, h->migration_id, &rec);
+	if (r == ETCD_NOT_FOUND || r == -EINVAL)
+		return rpc_server_call_error(call, RPC_NOT_FOUND, "no migration %s",
+		                             h->migration_id);
+	if (r < 0)
+		return rpc_server_call_error(call, RPC_UNAVAILABLE,
+		                             "cannot read migration %s from etcd: %s",
+		                             h->migration_id, error_to_string(r));
+	if (!streq(rec.target, self) || !streq(rec.source, h->source_node) ||
+	    !streq(rec.container, h->container) || rec.phase != MIGRATION_PLANNED)
+		return rpc_server_call_error(call, RPC_FAILED_PRECONDITION,
+		                             "migration %s (%s from %s to %s, %s) does not match "
+		                             "this transfer to %s",
+		                             rec.id, rec.container, rec.source, rec.target,
+		                             migration_phase_to_string(rec.phase), self);
+	if (migration_slot_take(a, rec.id) < 0)
+		return rpc_server_call_error(call, RPC_RESOURCE_EXHAUSTED,
+		                             "node %s is already in %u migration(s), its limit",
+		                             self, a->config->max_migrations);
+	r = target_receive(a, call, &rec, h);
+	migration_slot_release(a, h->migration_id);
+	return r;
+}

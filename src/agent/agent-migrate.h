@@ -1,0 +1,47 @@
+/* agent-migrate.h — what the migration handlers share: the node's
+ * migration slots, channels to peer agents, fault points and records that
+ * wait out etcd outages. Who may move a record's phase: docs/etcd-keys.md
+ * ("Who may move a record"). The archive travels source → target directly,
+ * in CHUNK_BYTES chunks with offsets, and a SHA-256 over all of it that the
+ * target checks before it restores. */
+#pragma once
+
+#include "agent-internal.h"
+#include "migration-store.h"
+#include "time-util.h"
+
+#define CHUNK_BYTES         (1024 * 1024)
+#define SEND_SLOTS          4 /* chunks in flight between Podman's stream and gRPC */
+#define READY_TIMEOUT_USEC  (300 * USEC_PER_SEC) /* includes fetching an image */
+#define SEND_TIMEOUT_USEC   (60 * USEC_PER_SEC)
+#define DONE_TIMEOUT_USEC   (600 * USEC_PER_SEC)
+#define SETTLE_TIMEOUT_USEC (900 * USEC_PER_SEC)
+#define FAULT_TIMEOUT_USEC  (600 * USEC_PER_SEC)
+#define PROGRESS_USEC       (200 * USEC_PER_MSEC)
+#define SHA256_BYTES        32
+
+/* Takes one of the node's migration slots for `id`; -EBUSY when all are in
+ * use. While it is held, recovery leaves the migration alone. */
+int migration_slot_take(Agent *a, const char *id);
+void migration_slot_release(Agent *a, const char *id);
+
+/* Channel options for calls to a peer agent (TLS as this agent serves). */
+RpcOptions agent_peer_options(const Agent *a);
+
+/* The test fault point `point` (inert without --fault-dir). */
+int agent_fault(const Agent *a, const char *point);
+
+/* Advances a record, retrying for a while when etcd cannot be reached;
+ * ETCD_CAS_FAILED and -EINVAL are answers, not outages, and return at once. */
+int agent_record_advance(Agent *a, MigrationRecord *rec, MigrationPhase to, const char *error);
+
+/* Reloads `rec` from etcd, waiting while etcd cannot be reached. */
+int agent_record_reload(Agent *a, MigrationRecord *rec);
+
+/* The gRPC address of `node`'s agent, from its info key in etcd. */
+int agent_node_address(Agent *a, const char *node, char **ret);
+
+/* Target side: gets `image` from the source agent and loads it into this
+ * node's Podman (agent-migrate-image.c); the reason in why if it fails. */
+int target_fetch_image(Agent *a, const char *source_address, const char *migration_id,
+                       const char *image, ErrorDetail *why);
