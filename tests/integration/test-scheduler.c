@@ -116,13 +116,20 @@ static void node_podman(const char *node, const char *arg, ...)
 	                 0);
 }
 
-/* The one node `name` runs on (NULL if none); fails if it runs on two. */
+/* The one node `name` runs on (NULL if none); fails if it runs on two. Podman may answer
+ * an inspection with an error while the container is being removed (a source cleaning up
+ * after a migration): that is asked again. */
 static const char *running_on(const char *name)
 {
 	const char *where = NULL;
 	for (size_t i = 0; i < ELEMENTSOF(nodes); i++) {
 		int s = migrate_fixture_container_state(cluster, nodes[i], name);
-		assert_true(s >= 0 || s == -ENOENT);
+		for (int tries = 0; s < 0 && s != -ENOENT && tries < 20; tries++) {
+			sleep_usec(250 * USEC_PER_MSEC);
+			s = migrate_fixture_container_state(cluster, nodes[i], name);
+		}
+		if (s < 0 && s != -ENOENT)
+			fail_msg("cannot inspect %s on %s: %s", name, nodes[i], strerror(-s));
 		if (s == 1) {
 			if (where)
 				fail_msg("%s runs on both %s and %s", name, where, nodes[i]);
