@@ -26,16 +26,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cluster-fixture.h"
 #include "json-util.h"
 #include "log.h"
 #include "macro.h"
+#include "migrate-fixture.h"
 #include "process-util.h"
 #include "strutil.h"
 #include "time-util.h"
 
 #define MAX_RUNS 15
-#define API      "/v5.0.0/libpod"
 
 static ClusterFixture *cluster;
 
@@ -53,68 +52,34 @@ static double median(const double *v, size_t n)
 	return n % 2 ? c[n / 2] : (c[n / 2 - 1] + c[n / 2]) / 2;
 }
 
-/* Runs the CLI with arguments up to NULL; with ret, its stdout parsed as JSON. */
-static int cli(json_t **ret, const char *arg, ...)
-{
-	const char *argv[16] = { PODMIG_CLI, arg };
-	size_t n = 2;
-	va_list ap;
-	va_start(ap, arg);
-	while (n < ELEMENTSOF(argv) - 1 && (argv[n] = va_arg(ap, const char *)))
-		n++;
-	va_end(ap);
-	argv[n] = NULL;
-	SpawnOptions o = { .quiet = !ret };
-	_cleanup_free_ char *out = NULL;
-	int status = -1;
-	int r = spawn_capture((char *const *)argv, &o, 8 << 20, &out, &status);
-	if (r < 0)
-		return r;
-	if (status != 0)
-		return -EIO;
-	if (ret && !(*ret = json_loads(out, 0, NULL)))
-		return -EBADMSG;
-	return 0;
-}
-
-static int podman_in(const char *node, const char *method, const char *path, const char *body)
-{
-	PodmanRequest rq = { .method = method, .path = path, .body = body };
-	long status = 0;
-	int r = cluster_fixture_podman(cluster, node, &rq, &status, NULL, NULL);
-	return r < 0 ? r : status >= 300 ? -EIO : 0;
-}
+#define cli_json(...) migrate_fixture_cli_json(PODMIG_CLI, __VA_ARGS__, "--json", NULL)
+/* The CLI's exit status as a negative errno: 0 or -EIO. */
+#define cli(...) (migrate_fixture_cli(PODMIG_CLI, NULL, __VA_ARGS__, NULL) == 0 ? 0 : -EIO)
 
 static int hog_start(const char *node, const char *name, const char *cores)
 {
-	char spec[256], path[128];
+	char spec[256];
 	snprintf(spec, sizeof spec,
 	         "{\"name\":\"%s\",\"image\":\"localhost/podmig/cpuhog\",\"command\":[\"%s\"]}",
 	         name, cores);
-	snprintf(path, sizeof path, API "/containers/%s/start", name);
-	int r = podman_in(node, "POST", API "/containers/create", spec);
-	return r < 0 ? r : podman_in(node, "POST", path, NULL);
+	return cluster_fixture_container_start(cluster, node, name, spec);
 }
 
 static void hog_remove(const char *name)
 {
-	char path[128];
-	snprintf(path, sizeof path, API "/containers/%s?force=true&t=0", name);
 	for (int i = 1; i <= 3; i++) {
 		char node[8];
 		snprintf(node, sizeof node, "node%d", i);
-		(void)podman_in(node, "DELETE", path, NULL);
+		(void)cluster_fixture_container_remove(cluster, node, name);
 	}
 }
 
 /* node1's status document from `podmig nodes --json`. */
 static json_t *node1_status(void)
 {
-	_cleanup_json_ json_t *nodes = NULL;
+	_cleanup_json_ json_t *nodes = cli_json("nodes");
 	size_t i;
 	json_t *n;
-	if (cli(&nodes, "nodes", "--json", NULL) < 0)
-		return NULL;
 	json_array_foreach (nodes, i, n) {
 		if (streq_ptr(json_get_string(n, "name"), "node1"))
 			return json_incref(json_object_get(n, "status"));
@@ -160,11 +125,9 @@ static double window_full_at(const json_t *status, double t0, double threshold, 
 /* The newest record of hog-a or hog-b started after t0 (NULL if none). */
 static json_t *record_after(double t0)
 {
-	_cleanup_json_ json_t *all = NULL;
+	_cleanup_json_ json_t *all = cli_json("history");
 	size_t i;
 	json_t *r;
-	if (cli(&all, "history", "--json", NULL) < 0)
-		return NULL;
 	json_array_foreach (all, i, r) {
 		double planned =
 		        (double)json_get_u64(json_object_get(r, "phase_times_ms"), "planned", 0) /
@@ -177,38 +140,14 @@ static json_t *record_after(double t0)
 
 static double decision_time(const char *id)
 {
-	_cleanup_json_ json_t *all = NULL;
+	_cleanup_json_ json_t *all = id ? cli_json("decisions") : NULL;
 	size_t i;
 	json_t *d;
-	if (!id || cli(&all, "decisions", "--json", NULL) < 0)
-		return 0;
 	json_array_foreach (all, i, d) {
 		if (streq_ptr(json_get_string(d, "id"), id))
 			return (double)json_get_u64(d, "time_usec", 0) / 1e6;
 	}
 	return 0;
-}
-
-/* Waits until `podmig ps` shows name on node only (a source's last sample may still list a
- * container that has moved, and the CLI refuses one it sees twice). */
-static int wait_published(const char *name, const char *node)
-{
-	for (int i = 0; i < 200; i++) {
-		_cleanup_json_ json_t *all = NULL;
-		size_t k, seen = 0, there = 0;
-		json_t *c;
-		if (cli(&all, "ps", "--json", NULL) >= 0)
-			json_array_foreach (all, k, c) {
-				if (!streq_ptr(json_get_string(c, "name"), name))
-					continue;
-				seen++;
-				there += streq_ptr(json_get_string(c, "node"), node);
-			}
-		if (seen == 1 && there == 1)
-			return 0;
-		usleep(100 * 1000);
-	}
-	return log_error_errno(-ETIMEDOUT, "%s never showed on %s alone", name, node);
 }
 
 typedef struct Run {
@@ -263,10 +202,11 @@ static int one_run(double threshold, Run *ret)
 	 * node1, which it would overload again). */
 	const char *moved = json_get_string(rec, "container");
 	const char *third = streq_ptr(json_get_string(rec, "target"), "node2") ? "node3" : "node2";
-	if ((r = wait_published(moved, json_get_string(rec, "target"))) < 0)
-		return r;
+	if ((r = migrate_fixture_wait_published(PODMIG_CLI, json_get_string(rec, "target"), moved,
+	                                        20000)) < 0)
+		return log_error_errno(r, "%s never showed on its target alone", moved);
 	double m0 = ((double)now_usec(CLOCK_REALTIME) / 1e6);
-	if ((r = cli(NULL, "migrate", moved, "--to", third, NULL)) < 0)
+	if ((r = cli("migrate", moved, "--to", third)) < 0)
 		return log_error_errno(r, "manual migration of %s failed", moved);
 	ret->manual = ((double)now_usec(CLOCK_REALTIME) / 1e6) - m0;
 	hog_remove("hog-b");
@@ -308,9 +248,8 @@ int main(int argc, char *argv[])
 	sleep(3);
 
 	/* Calibrate: one hog's load as the collector reports it. */
-	if (cli(NULL, "policy", "set", "mode=observe", "window=3", "margin=10",
-	        "cooldown.container_sec=1", "cooldown.node_sec=1", "cooldown.return_sec=1",
-	        NULL) < 0 ||
+	if (cli("policy", "set", "mode=observe", "window=3", "margin=10",
+	        "cooldown.container_sec=1", "cooldown.node_sec=1", "cooldown.return_sec=1") < 0 ||
 	    hog_start("node1", "hog-a", "0.45") < 0) {
 		log_error("cannot set the policy or start the first hog");
 		goto fail;
@@ -325,7 +264,7 @@ int main(int argc, char *argv[])
 	}
 	char thr[64];
 	snprintf(thr, sizeof thr, "thresholds.cpu=%.0f", threshold);
-	if (cli(NULL, "policy", "set", thr, "mode=act", NULL) < 0)
+	if (cli("policy", "set", thr, "mode=act") < 0)
 		goto fail;
 
 	printf("\n%4s %8s %8s %8s %8s %8s %8s %10s\n", "run", "detect", "decide", "start",

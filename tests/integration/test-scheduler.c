@@ -62,24 +62,7 @@ static int teardown(void **state)
 }
 
 /* `podmig ARGS... --json` parsed; NULL if it failed. */
-static json_t *query(const char *arg, ...)
-{
-	const char *argv[16] = { podmig, arg };
-	size_t n = 2;
-	va_list ap;
-	va_start(ap, arg);
-	while (n < ELEMENTSOF(argv) - 2 && (argv[n] = va_arg(ap, const char *)))
-		n++;
-	va_end(ap);
-	argv[n++] = "--json";
-	argv[n] = NULL;
-	SpawnOptions o = { .quiet = true };
-	_cleanup_free_ char *out = NULL;
-	int status = -1;
-	if (spawn_capture((char *const *)argv, &o, 4 << 20, &out, &status) < 0 || status != 0)
-		return NULL;
-	return json_loads(out, 0, NULL);
-}
+#define query(...) migrate_fixture_cli_json(podmig, __VA_ARGS__, "--json", NULL)
 
 /* `podmig policy set ASSIGNMENTS...`, which must succeed. */
 static void policy_set(const char *first, ...)
@@ -98,22 +81,6 @@ static void policy_set(const char *first, ...)
 	assert_int_equal(spawn_capture((char *const *)argv, &o, 1 << 20, &out, &status), 0);
 	printf("$ podmig policy set %s ...: exit %d\n%s", first, status, out ?: "");
 	assert_int_equal(status, 0);
-}
-
-static void node_podman(const char *node, const char *arg, ...)
-{
-	const char *argv[16] = { "podman", arg };
-	size_t n = 2;
-	va_list ap;
-	va_start(ap, arg);
-	while (n < ELEMENTSOF(argv) - 1 && (argv[n] = va_arg(ap, const char *)))
-		n++;
-	va_end(ap);
-	argv[n] = NULL;
-	_cleanup_free_ char *out = NULL;
-	int status = -1;
-	assert_int_equal(cluster_fixture_exec(cluster, node, (char *const *)argv, &out, &status),
-	                 0);
 }
 
 /* The one node `name` runs on (NULL if none); fails if it runs on two. Podman may answer
@@ -139,10 +106,12 @@ static const char *running_on(const char *name)
 	return where;
 }
 
+/* Removes name wherever it is (a node without it answers 404, which is fine). */
 static void remove_everywhere(const char *name)
 {
 	for (size_t i = 0; i < ELEMENTSOF(nodes); i++)
-		node_podman(nodes[i], "rm", "-f", "-t", "0", name, NULL);
+		(void)cluster_fixture_container_remove(cluster, nodes[i], name);
+	assert_null(running_on(name));
 }
 
 static void start(const char *node, const char *name, const char *image, const char *extra)
@@ -154,7 +123,7 @@ static void start(const char *node, const char *name, const char *image, const c
 /* Records of automatic (or drain) migrations in `podmig history`. */
 static size_t automatic_count(const char *container)
 {
-	_cleanup_json_ json_t *all = query("history", NULL);
+	_cleanup_json_ json_t *all = query("history");
 	size_t i, n = 0;
 	json_t *r;
 	json_array_foreach (all, i, r) {
@@ -174,7 +143,7 @@ static json_t *wait_record(const char *const *names, size_t n_names, const char 
 {
 	uint64_t deadline = mono_msec() + timeout_ms;
 	do {
-		_cleanup_json_ json_t *all = query("history", NULL);
+		_cleanup_json_ json_t *all = query("history");
 		size_t i;
 		json_t *r;
 		json_array_foreach (all, i, r) {
@@ -192,7 +161,7 @@ static json_t *wait_record(const char *const *names, size_t n_names, const char 
 /* The plan's verdict for node: its state, and a resource's current percent. */
 static char *verdict(const char *node, const char *resource, double *ret_percent)
 {
-	_cleanup_json_ json_t *plan = query("plan", NULL);
+	_cleanup_json_ json_t *plan = query("plan");
 	size_t i;
 	json_t *v;
 	json_array_foreach (json_object_get(plan, "nodes"), i, v) {
@@ -222,7 +191,7 @@ static double node_percent(const char *node, const char *resource)
 
 static char *leader(void)
 {
-	_cleanup_json_ json_t *plan = query("plan", NULL);
+	_cleanup_json_ json_t *plan = query("plan");
 	const char *l = json_string_value(json_object_get(plan, "leader"));
 	return l ? strdup(l) : NULL;
 }
@@ -263,7 +232,7 @@ static void test_cpu_overload(void **state)
 	assert_string_equal(running_on("ctr"), "node1");
 
 	/* The decision is kept and says why. */
-	_cleanup_json_ json_t *decisions = query("decisions", NULL);
+	_cleanup_json_ json_t *decisions = query("decisions");
 	bool found = false;
 	size_t i;
 	json_t *d;
@@ -396,7 +365,7 @@ static void test_observe_mode(void **state)
 	uint64_t deadline = mono_msec() + 60000;
 	bool seen = false;
 	while (!seen && mono_msec() < deadline) {
-		_cleanup_json_ json_t *decisions = query("decisions", NULL);
+		_cleanup_json_ json_t *decisions = query("decisions");
 		size_t i;
 		json_t *d;
 		json_array_foreach (decisions, i, d) {
@@ -496,12 +465,12 @@ static void test_leader_killed(void **state)
  * policy's counts (it checks every 30 s). */
 static void test_retention(void **state)
 {
-	_cleanup_json_ json_t *before = query("history", NULL);
+	_cleanup_json_ json_t *before = query("history");
 	assert_true(json_array_size(before) > 2);
 	policy_set("retention.migrations=2", "retention.decisions=3", NULL);
 	uint64_t deadline = mono_msec() + 90000;
 	for (;;) {
-		_cleanup_json_ json_t *h = query("history", NULL), *d = query("decisions", NULL);
+		_cleanup_json_ json_t *h = query("history"), *d = query("decisions");
 		if (h && d && json_array_size(h) <= 2 && json_array_size(d) <= 3)
 			break;
 		if (mono_msec() > deadline)
@@ -510,7 +479,7 @@ static void test_retention(void **state)
 		sleep(2);
 	}
 	/* The newest are the ones kept. */
-	_cleanup_json_ json_t *after = query("history", NULL);
+	_cleanup_json_ json_t *after = query("history");
 	assert_string_equal(json_string_value(json_object_get(json_array_get(after, 0), "id")),
 	                    json_string_value(json_object_get(json_array_get(before, 0), "id")));
 }
