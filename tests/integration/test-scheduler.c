@@ -7,7 +7,8 @@
  *   memory     memhogs push node1 over its memory threshold: one moves, the one labelled
  *              podmig.migrate=false never does
  *   drain      `podmig drain node2` empties node2 onto the others; `undrain` lifts it
- *   observe    observe mode decides and stores decisions but moves nothing; the policy
+ *   observe    observe mode decides and stores decisions but moves nothing; a bad policy
+ *              written past the CLI is refused and the last good one stays; the policy
  *              changes without a restart
  *   ha         the leader is SIGKILLed during an automatic migration: the other scheduler
  *              leads, the container ends on exactly one node, a new overload is handled
@@ -355,6 +356,63 @@ static void test_drain(void **state)
 	remove_everywhere("drain-2");
 }
 
+/* Writes key=value into the cluster's etcd with etcdctl, past the CLI's checks (with the
+ * CLI's certificate when the cluster uses TLS). */
+static void etcd_put_raw(const char *key, const char *value)
+{
+	const char *endpoints = cluster_fixture_env(cluster, "PODMIG_ETCD_ENDPOINTS");
+	const char *ca = cluster_fixture_env(cluster, "PODMIG_TLS_CA");
+	const char *cert = cluster_fixture_env(cluster, "PODMIG_TLS_CERT");
+	const char *tls_key = cluster_fixture_env(cluster, "PODMIG_TLS_KEY");
+	_cleanup_free_ char *e = NULL, *c1 = NULL, *c2 = NULL, *c3 = NULL;
+	assert_true(asprintf(&e, "--endpoints=%s", endpoints) > 0);
+	const char *argv[10] = { "etcdctl", e };
+	size_t n = 2;
+	if (ca && *ca && cert && *cert && tls_key && *tls_key) {
+		assert_true(asprintf(&c1, "--cacert=%s", ca) > 0);
+		assert_true(asprintf(&c2, "--cert=%s", cert) > 0);
+		assert_true(asprintf(&c3, "--key=%s", tls_key) > 0);
+		argv[n++] = c1;
+		argv[n++] = c2;
+		argv[n++] = c3;
+	}
+	argv[n++] = "put";
+	argv[n++] = key;
+	argv[n++] = value;
+	argv[n] = NULL;
+	char *const envp[] = { (char *)"ETCDCTL_API=3", (char *)"PATH=/usr/bin:/bin", NULL };
+	SpawnOptions o = { .envp = envp, .quiet = true };
+	int status = -1;
+	assert_int_equal(spawn_wait((char *const *)argv, &o, &status), 0);
+	assert_int_equal(status, 0);
+}
+
+/* Whether the leading scheduler's log has a line containing `text`. */
+static bool leader_log_has(const char *text)
+{
+	_cleanup_free_ char *name = leader(), *data = NULL;
+	char key[64];
+	if (!name)
+		return false;
+	snprintf(key, sizeof key, "PODMIG_%s_LOG", name);
+	for (char *p = key; *p; p++)
+		*p = (char)(*p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p);
+	const char *path = cluster_fixture_env(cluster, key);
+	FILE *f = path ? fopen(path, "re") : NULL;
+	if (!f)
+		return false;
+	size_t size = 0;
+	FILE *m = open_memstream(&data, &size);
+	char buf[4096];
+	size_t k;
+	while (m && (k = fread(buf, 1, sizeof buf, f)) > 0)
+		fwrite(buf, 1, k, m);
+	fclose(f);
+	if (m)
+		fclose(m);
+	return data && strstr(data, text);
+}
+
 static void test_observe_mode(void **state)
 {
 	policy_set("mode=observe", "margin=1", "nodes.node3.thresholds.cpu=3", NULL);
@@ -381,9 +439,21 @@ static void test_observe_mode(void **state)
 	assert_int_equal(automatic_count(NULL), before);
 	assert_string_equal(running_on("obs-hog"), "node3");
 
+	/* A bad document written past the CLI is refused by the scheduler, and the last good
+	 * policy (observe) stays in force. */
+	etcd_put_raw("/podmig/policy", "{\"mode\":\"act\",\"thresholds\":{\"cpu\":500}}");
+	deadline = mono_msec() + 20000;
+	while (!leader_log_has("refused") && mono_msec() < deadline)
+		sleep(1);
+	assert_true(leader_log_has("refused"));
+	sleep(5);
+	assert_int_equal(automatic_count(NULL), before);
+	_cleanup_free_ char *out = NULL;
+	assert_int_equal(migrate_fixture_cli(podmig, &out, "policy", "reset", NULL), 0);
+
 	/* Back to acting, without a restart: now it moves. */
 	static const char *const names[] = { "obs-hog" };
-	policy_set("mode=act", NULL);
+	policy_set("margin=1", "nodes.node3.thresholds.cpu=3", "mode=act", NULL);
 	_cleanup_json_ json_t *rec = wait_record(names, 1, "done", 60000);
 	assert_non_null(rec);
 	policy_set("nodes.node3.thresholds.cpu=", "margin=10", NULL);
