@@ -44,9 +44,18 @@ void cli_options_init(ClusterOptions *o)
 	};
 }
 
-bool cli_tls_option(int c, const char *arg, ClusterOptions *o)
+bool cli_cluster_option(int c, const char *arg, ClusterOptions *o)
 {
 	switch (c) {
+	case CLI_ARG_ETCD:
+		o->etcd = arg;
+		return true;
+	case CLI_ARG_PREFIX:
+		o->prefix = arg;
+		return true;
+	case CLI_ARG_JSON:
+		o->json = true;
+		return true;
 	case CLI_ARG_TLS_CA:
 		o->tls_ca = arg;
 		return true;
@@ -106,13 +115,10 @@ const char *cli_etcd_error(const ClusterOptions *o, int error)
 
 int cli_parse(int argc, char *argv[], const char *verb, const char *what, ClusterOptions *o)
 {
-	enum { ARG_ETCD = 0x100, ARG_PREFIX, ARG_JSON };
 	static const struct option options[] = {
 		{ "help", no_argument, NULL, 'h' },
-		{ "etcd", required_argument, NULL, ARG_ETCD },
-		{ "prefix", required_argument, NULL, ARG_PREFIX },
-		{ "json", no_argument, NULL, ARG_JSON },
-		CLI_TLS_LONG_OPTIONS,
+		CLI_CONNECT_LONG_OPTIONS,
+		CLI_JSON_LONG_OPTION,
 		{},
 	};
 	int c;
@@ -124,17 +130,8 @@ int cli_parse(int argc, char *argv[], const char *verb, const char *what, Cluste
 		case 'h':
 			cli_help(verb, what);
 			return 0;
-		case ARG_ETCD:
-			o->etcd = optarg;
-			break;
-		case ARG_PREFIX:
-			o->prefix = optarg;
-			break;
-		case ARG_JSON:
-			o->json = true;
-			break;
 		default:
-			if (cli_tls_option(c, optarg, o))
+			if (cli_cluster_option(c, optarg, o))
 				break;
 			return -EINVAL;
 		}

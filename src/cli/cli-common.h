@@ -21,8 +21,24 @@ typedef struct ClusterOptions {
 	const char *tls_key;
 } ClusterOptions;
 
-/* getopt_long codes and entries of the TLS options, for every verb. */
-enum { CLI_ARG_TLS_CA = 0x200, CLI_ARG_TLS_CERT, CLI_ARG_TLS_KEY };
+/* getopt_long codes and entries of the options of every verb that talks to the cluster:
+ * CLI_CONNECT_LONG_OPTIONS (--etcd, --prefix and the TLS files) and, for verbs that print
+ * JSON, CLI_JSON_LONG_OPTION; cli_cluster_option() takes them. */
+enum {
+	CLI_ARG_ETCD = 0x200,
+	CLI_ARG_PREFIX,
+	CLI_ARG_JSON,
+	CLI_ARG_TLS_CA,
+	CLI_ARG_TLS_CERT,
+	CLI_ARG_TLS_KEY,
+};
+#define CLI_JSON_LONG_OPTION                            \
+	{                                               \
+		"json", no_argument, NULL, CLI_ARG_JSON \
+	}
+#define CLI_CONNECT_LONG_OPTIONS                           \
+	{ "etcd", required_argument, NULL, CLI_ARG_ETCD }, \
+	        { "prefix", required_argument, NULL, CLI_ARG_PREFIX }, CLI_TLS_LONG_OPTIONS
 #define CLI_TLS_LONG_OPTIONS                                               \
 	{ "tls-ca", required_argument, NULL, CLI_ARG_TLS_CA },             \
 	        { "tls-cert", required_argument, NULL, CLI_ARG_TLS_CERT }, \
@@ -40,8 +56,9 @@ enum { CLI_ARG_TLS_CA = 0x200, CLI_ARG_TLS_CERT, CLI_ARG_TLS_KEY };
 /* Defaults: endpoints from $PODMIG_ETCD_ENDPOINTS, TLS files from
  * $PODMIG_TLS_CA, $PODMIG_TLS_CERT and $PODMIG_TLS_KEY. */
 void cli_options_init(ClusterOptions *o);
-/* Takes getopt code `c` if it is a TLS option: true if it was. */
-bool cli_tls_option(int c, const char *arg, ClusterOptions *o);
+/* Takes getopt code `c` if it is one of the connection options or --json: true if it
+ * was. */
+bool cli_cluster_option(int c, const char *arg, ClusterOptions *o);
 /* After parsing: -EINVAL (logged) if a certificate comes without its key. */
 int cli_tls_check(const ClusterOptions *o);
 /* Transport to an agent: TLS with o's files if any is set, else plaintext. */

@@ -147,15 +147,13 @@ static int record_print_json(const MigrationRecord *rec)
 
 int verb_migrate(int argc, char *argv[])
 {
-	enum { ARG_ETCD = 0x100, ARG_PREFIX, ARG_JSON, ARG_REASON };
+	enum { ARG_REASON = 0x100 };
 	static const struct option options[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "to", required_argument, NULL, 't' },
 		{ "reason", required_argument, NULL, ARG_REASON },
-		{ "etcd", required_argument, NULL, ARG_ETCD },
-		{ "prefix", required_argument, NULL, ARG_PREFIX },
-		{ "json", no_argument, NULL, ARG_JSON },
-		CLI_TLS_LONG_OPTIONS,
+		CLI_CONNECT_LONG_OPTIONS,
+		CLI_JSON_LONG_OPTION,
 		{},
 	};
 	ClusterOptions o;
@@ -180,17 +178,8 @@ int verb_migrate(int argc, char *argv[])
 		case ARG_REASON:
 			reason = optarg;
 			break;
-		case ARG_ETCD:
-			o.etcd = optarg;
-			break;
-		case ARG_PREFIX:
-			o.prefix = optarg;
-			break;
-		case ARG_JSON:
-			o.json = true;
-			break;
 		default:
-			if (cli_tls_option(c, optarg, &o))
+			if (cli_cluster_option(c, optarg, &o))
 				break;
 			return 2;
 		}

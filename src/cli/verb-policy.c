@@ -372,13 +372,10 @@ static int policy_reset(EtcdClient *etcd, const ClusterOptions *o, const char *k
 
 int verb_policy(int argc, char *argv[])
 {
-	enum { ARG_ETCD = 0x100, ARG_PREFIX, ARG_JSON };
 	static const struct option options[] = {
 		{ "help", no_argument, NULL, 'h' },
-		{ "etcd", required_argument, NULL, ARG_ETCD },
-		{ "prefix", required_argument, NULL, ARG_PREFIX },
-		{ "json", no_argument, NULL, ARG_JSON },
-		CLI_TLS_LONG_OPTIONS,
+		CLI_CONNECT_LONG_OPTIONS,
+		CLI_JSON_LONG_OPTION,
 		{},
 	};
 	_cleanup_(etcd_client_freep) EtcdClient *etcd = NULL;
@@ -403,17 +400,8 @@ int verb_policy(int argc, char *argv[])
 		case 'h':
 			policy_help();
 			return EXIT_SUCCESS;
-		case ARG_ETCD:
-			o.etcd = optarg;
-			break;
-		case ARG_PREFIX:
-			o.prefix = optarg;
-			break;
-		case ARG_JSON:
-			o.json = true;
-			break;
 		default:
-			if (cli_tls_option(c, optarg, &o))
+			if (cli_cluster_option(c, optarg, &o))
 				break;
 			return 2;
 		}

@@ -343,14 +343,12 @@ static void drain_help(bool drain)
 static int drain_parse(int argc, char *argv[], bool drain, ClusterOptions *o, bool *no_wait,
                        double *timeout, const char **ret_node)
 {
-	enum { ARG_ETCD = 0x100, ARG_PREFIX, ARG_NO_WAIT, ARG_TIMEOUT };
+	enum { ARG_NO_WAIT = 0x100, ARG_TIMEOUT };
 	static const struct option options[] = {
 		{ "help", no_argument, NULL, 'h' },
-		{ "etcd", required_argument, NULL, ARG_ETCD },
-		{ "prefix", required_argument, NULL, ARG_PREFIX },
 		{ "no-wait", no_argument, NULL, ARG_NO_WAIT },
 		{ "timeout", required_argument, NULL, ARG_TIMEOUT },
-		CLI_TLS_LONG_OPTIONS,
+		CLI_CONNECT_LONG_OPTIONS,
 		{},
 	};
 	int c;
@@ -361,12 +359,6 @@ static int drain_parse(int argc, char *argv[], bool drain, ClusterOptions *o, bo
 		case 'h':
 			drain_help(drain);
 			return 0;
-		case ARG_ETCD:
-			o->etcd = optarg;
-			break;
-		case ARG_PREFIX:
-			o->prefix = optarg;
-			break;
 		case ARG_NO_WAIT:
 			if (!drain)
 				return -EINVAL;
@@ -380,7 +372,7 @@ static int drain_parse(int argc, char *argv[], bool drain, ClusterOptions *o, bo
 			}
 			break;
 		default:
-			if (cli_tls_option(c, optarg, o))
+			if (cli_cluster_option(c, optarg, o))
 				break;
 			return -EINVAL;
 		}

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "macro.h"
+#include "migration-record.h"
 #include "scheduler.h"
 #include "string-table.h"
 #include "strutil.h"
@@ -60,19 +61,6 @@ double sched_policy_threshold(const SchedPolicy *p, const char *node, PlacementR
 		    !isnan(p->overrides[i].threshold[resource]))
 			return p->overrides[i].threshold[resource];
 	return p->threshold[resource];
-}
-
-bool sched_name_valid(const char *s)
-{
-	if (!s || !*s || strlen(s) > 253)
-		return false;
-	for (const char *p = s; *p; p++) {
-		bool alnum = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		             (*p >= '0' && *p <= '9');
-		if (p == s ? !alnum : !(alnum || *p == '_' || *p == '.' || *p == '-'))
-			return false;
-	}
-	return true;
 }
 
 /* ---- the document ---- */
@@ -254,7 +242,7 @@ static int parse_nodes(const json_t *o, SchedPolicy *p, char **ret_error)
 		_cleanup_free_ char *path = NULL, *tpath = NULL;
 		SchedNodeOverride ov = { .threshold = { NAN, NAN, NAN } };
 
-		if (!sched_name_valid(name))
+		if (!migration_name_valid(name))
 			return fail(
 			        ret_error,
 			        "nodes: '%s' is not a node name (1 to 253 of A-Z a-z 0-9 _ . -, "
@@ -553,7 +541,7 @@ int sched_policy_set(SchedPolicy *p, const char *assignment, char **ret_error)
 				return -ENOMEM;
 			found = true;
 		}
-		if (node && !sched_name_valid(node))
+		if (node && !migration_name_valid(node))
 			return fail(ret_error,
 			            "%s: '%s' is not a node name (1 to 253 of A-Z a-z 0-9 _ . -, "
 			            "starting with a letter or digit)",

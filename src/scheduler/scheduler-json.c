@@ -302,7 +302,7 @@ static int view_build(const char *prefix, const SchedDocument *docs, size_t n, S
 		_cleanup_free_ char *name = strndup(info->name, info->name_len);
 		if (!name)
 			return -ENOMEM;
-		if (!sched_name_valid(name)) {
+		if (!migration_name_valid(name)) {
 			skipped++;
 			continue;
 		}
@@ -334,7 +334,7 @@ static int view_build(const char *prefix, const SchedDocument *docs, size_t n, S
 		} else if ((sub = startswith(rest, "drain/")) && *sub) {
 			/* any value marks the node; a node not in the view has nothing to shed */
 			SchedNode *node;
-			if (!sched_name_valid(sub))
+			if (!migration_name_valid(sub))
 				skipped++;
 			else if ((node = view_find_node(v, sub)))
 				node->drained = true;

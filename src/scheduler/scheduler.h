@@ -108,9 +108,6 @@ int sched_mode_from_string(const char *s); /* mode or -EINVAL */
 /* Defaults above; no overrides. */
 void sched_policy_init(SchedPolicy *p);
 void sched_policy_done(SchedPolicy *p); /* frees overrides; p may be reused after init */
-/* Names of nodes (and containers): 1..253 bytes of [A-Za-z0-9_.-], starting with an
- * alphanumeric — the rule of migration_name_valid(), kept here so this library needs no etcd. */
-bool sched_name_valid(const char *s);
 /* Effective threshold (percent) of `resource` on `node`. */
 double sched_policy_threshold(const SchedPolicy *p, const char *node, PlacementResource resource);
 

@@ -365,33 +365,12 @@ static void test_set_rejections(void **state)
 	sched_policy_done(&before);
 }
 
-static void test_name_valid(void **state)
-{
-	char longest[254], too_long[255];
-	memset(longest, 'a', sizeof longest - 1);
-	longest[sizeof longest - 1] = 0;
-	memset(too_long, 'a', sizeof too_long - 1);
-	too_long[sizeof too_long - 1] = 0;
-
-	assert_true(sched_name_valid("node1"));
-	assert_true(sched_name_valid("n.example_1-2"));
-	assert_true(sched_name_valid("9"));
-	assert_true(sched_name_valid(longest));
-	assert_false(sched_name_valid(too_long));
-	assert_false(sched_name_valid(""));
-	assert_false(sched_name_valid(NULL));
-	assert_false(sched_name_valid("-a"));
-	assert_false(sched_name_valid(".a"));
-	assert_false(sched_name_valid("a/b"));
-	assert_false(sched_name_valid("a b"));
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults),       cmocka_unit_test(test_full_document),
 		cmocka_unit_test(test_rejections),     cmocka_unit_test(test_set),
-		cmocka_unit_test(test_set_rejections), cmocka_unit_test(test_name_valid),
+		cmocka_unit_test(test_set_rejections),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
