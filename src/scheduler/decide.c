@@ -556,18 +556,22 @@ static PlacementResource trigger_resource(const SchedVerdict *v, bool drain)
 static const char *const FITS_NOWHERE = "fits on no other node";
 
 /* Why a container of the node is no candidate (before the fit), or NULL; and its mean
- * downtime in past migrations. */
-static const char *container_skip(const Ctx *c, const SchedContainer *ct, bool drain,
-                                  double *ret_downtime)
+ * downtime in past migrations. A container whose newest migration moved it off this node
+ * is listed only by a sample older than the move: it is not here. */
+static const char *container_skip(const Ctx *c, const char *node, const SchedContainer *ct,
+                                  bool drain, double *ret_downtime)
 {
 	size_t first, n = find_migrations(c, ct->name, &first);
 	bool active = false, cooling = false;
+	const SchedMigration *newest = NULL;
 	double downtime = 0;
 	unsigned done = 0;
 
 	for (size_t k = first; k < first + n; k++) {
 		const SchedMigration *m = &c->view->migrations[c->by_container[k]];
 
+		if (!newest || m->started_usec > newest->started_usec)
+			newest = m;
 		if (m->state == SCHED_MIGRATION_ACTIVE)
 			active = true;
 		else if (m->ended_usec > 0 &&
@@ -586,6 +590,8 @@ static const char *container_skip(const Ctx *c, const SchedContainer *ct, bool d
 		return "labelled podmig.migrate=false";
 	if (active)
 		return "already migrating";
+	if (newest && newest->state == SCHED_MIGRATION_DONE && streq(newest->source, node))
+		return "moved away";
 	/* A drain is the operator's intent: it does not wait for cooldowns. */
 	if (cooling && !drain)
 		return "in cooldown";
@@ -874,7 +880,7 @@ static int decide_node(Ctx *c, size_t s, SchedDecision *d)
 
 		cand->container = ct->name;
 		memcpy(cand->demand, ct->demand, sizeof(cand->demand));
-		cand->skipped = container_skip(c, ct, d->drain, &downtime);
+		cand->skipped = container_skip(c, d->node, ct, d->drain, &downtime);
 		cand->cost_sec = ct->memory_bytes / bandwidth + downtime;
 		if (!cand->skipped && !fits_somewhere(c, s, ct)) {
 			cand->skipped = FITS_NOWHERE;

@@ -725,6 +725,30 @@ static void test_drain(void **state)
 	fixture_free(f);
 }
 
+/* A sample taken before a container moved off its node still lists it there: it is not a
+ * candidate of that node, drain or not. */
+static void test_moved_away(void **state)
+{
+	Fixture *f = fixture_new();
+	SchedNode *n = node_at(f, "node1", 30);
+	const SchedDecision *d;
+
+	n->drained = true;
+	ct_add(n, "gone", 0.1, 10 * MIB);
+	node_at(f, "node2", 10);
+	mig_add(f, "gone", "node1", "node2", SCHED_MIGRATION_DONE, NOW - 3 * SEC, NOW - 1 * SEC);
+	d = decision_of(decide(f), "node1");
+	assert_int_equal(d->outcome, SCHED_OUTCOME_NO_CANDIDATE);
+	assert_string_equal(candidate_of(d, "gone")->skipped, "moved away");
+
+	/* it came back later: then it is here again (and may leave for node3) */
+	node_at(f, "node3", 10);
+	mig_add(f, "gone", "node2", "node1", SCHED_MIGRATION_DONE, NOW - 1 * SEC / 2, NOW);
+	d = decision_of(decide(f), "node1");
+	assert_null(candidate_of(d, "gone")->skipped);
+	fixture_free(f);
+}
+
 static void test_in_flight_load(void **state)
 {
 	Fixture *f = simple();
@@ -1198,6 +1222,7 @@ int main(void)
 		cmocka_unit_test(test_stale),
 		cmocka_unit_test(test_opt_out),
 		cmocka_unit_test(test_container_cooldown),
+		cmocka_unit_test(test_moved_away),
 		cmocka_unit_test(test_node_cooldown),
 		cmocka_unit_test(test_return_cooldown),
 		cmocka_unit_test(test_rolled_back_pair),

@@ -55,8 +55,35 @@ static int setup(void **state)
 	return migrate_fixture_wait_nodes(podmig, 3, 30000) < 0 ? -1 : 0;
 }
 
+/* The schedulers' logs, the history and the decisions, for whoever reads a failure. */
+static void dump_state(void)
+{
+	for (int k = 1; k <= 2; k++) {
+		char key[64];
+		snprintf(key, sizeof key, "PODMIG_SCHEDULER%d_LOG", k);
+		const char *path = cluster_fixture_env(cluster, key);
+		char *const tail[] = { (char *)"tail", (char *)"-n", (char *)"60", (char *)path,
+			               NULL };
+		printf("--- %s\n", path ?: key);
+		fflush(stdout);
+		int status;
+		if (path)
+			(void)spawn_wait(tail, NULL, &status);
+	}
+	static const char *const verbs[] = { "history", "decisions" };
+	for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
+		char *const argv[] = { (char *)podmig, (char *)verbs[i], NULL };
+		int status;
+		printf("--- podmig %s\n", verbs[i]);
+		fflush(stdout);
+		(void)spawn_wait(argv, NULL, &status);
+	}
+}
+
 static int teardown(void **state)
 {
+	if (cluster)
+		dump_state();
 	cluster_fixture_down(cluster);
 	cluster = NULL;
 	return 0;
@@ -210,13 +237,15 @@ static void test_cpu_overload(void **state)
 	sleep(3);
 	double load = node_percent("node1", "cpu");
 	printf("node1 CPU with two hogs: %.1f%%\n", load);
-	if (load < 30)
+	if (load < 50)
 		fail_msg("two cpuhogs of 0.45 show as only %.1f%% of node1's CPU", load);
-	/* Over with both hogs, under threshold − margin with one. */
-	double threshold = MAX(load / 2 + 15, load - 12);
+	/* Over with both hogs, and under threshold − margin (5) with one, each with room for
+	 * the noise of a shared machine: at 60 % for two hogs, threshold 47, 13 points either
+	 * way. */
+	double threshold = load / 2 + 17;
 	snprintf(thr, sizeof thr, "thresholds.cpu=%.0f", threshold);
 	size_t before = automatic_count(NULL);
-	policy_set(thr, "mode=act", NULL);
+	policy_set("margin=5", thr, "mode=act", NULL);
 
 	_cleanup_json_ json_t *rec = wait_record(hogs, 2, "done", 90000);
 	if (!rec)
@@ -273,7 +302,7 @@ static void test_cpu_overload(void **state)
 	remove_everywhere("hog-a");
 	remove_everywhere("hog-b");
 	remove_everywhere("ctr");
-	policy_set("thresholds.cpu=80", NULL);
+	policy_set("thresholds.cpu=80", "margin=10", NULL);
 }
 
 static void test_memory_overload(void **state)
