@@ -9,6 +9,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	ErrorDetail why = {};
-	(void)archive_check_buffer(data, size, &why);
+	(void)archive_check_buffer(data, size, NULL, NULL, &why);
 	return 0;
 }
