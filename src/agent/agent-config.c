@@ -250,7 +250,8 @@ int agent_config_finish(AgentConfig *c, ErrorDetail *error)
 	}
 	if (!c->prefix && (r = set_string(&c->prefix, AGENT_DEFAULT_PREFIX)) < 0)
 		return r;
-	if (!startswith(c->prefix, "/") || c->prefix[strlen(c->prefix) - 1] != '/')
-		return fail(error, "--prefix: '%s' must start and end with '/'", c->prefix);
+	if (key_prefix_problem(c->prefix))
+		return fail(error, "--prefix: '%s' is not a key prefix: %s", c->prefix,
+		            key_prefix_problem(c->prefix));
 	return 0;
 }

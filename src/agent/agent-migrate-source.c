@@ -412,6 +412,18 @@ static int source_prepare(Source *s, const Podmig__V1__MigrateRequest *req)
 		                             "container %s on node %s is %s, not running",
 		                             req->container, self, s->ins.state ?: "not running");
 
+	/* The label is the container owner's word: only an explicit force
+	 * (an operator's) overrides it, and the record says so. */
+	const char *opt = json_string_value(
+	        json_object_get(json_object_get(json_object_get(s->ins.raw, "Config"), "Labels"),
+	                        "podmig.migrate"));
+	if (streq_ptr(opt, "false") && !req->force)
+		return rpc_server_call_error(
+		        call, RPC_FAILED_PRECONDITION,
+		        "container %s is labelled podmig.migrate=false; only an "
+		        "operator's `podmig migrate --force` moves it",
+		        req->container);
+
 	r = agent_node_address(a, req->target_node, &s->target_addr);
 	if (r == ETCD_NOT_FOUND)
 		return rpc_server_call_error(
@@ -432,6 +444,7 @@ static int source_prepare(Source *s, const Podmig__V1__MigrateRequest *req)
 		                             self, a->config->max_migrations);
 	s->slot_held = true;
 	snprintf(s->rec.decision, sizeof s->rec.decision, "%s", req->decision_id);
+	s->rec.forced = req->force && streq_ptr(opt, "false");
 	if (s->ins.image && !(s->rec.image = strdup(s->ins.image)))
 		return rpc_server_call_error(call, RPC_UNAVAILABLE,
 		                             "cannot create the migration record in etcd: %s",
