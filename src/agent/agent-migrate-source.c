@@ -500,19 +500,27 @@ static int source_handshake(Source *s)
 static int source_transfer_precopy(Source *s, bool *ret_sent)
 {
 	Agent *a = s->a;
-	_cleanup_free_ char *pre = NULL, *final = NULL;
+	_cleanup_free_ char *dir = NULL, *pre = NULL, *final = NULL;
 	ErrorDetail why = {};
 	MigrationMode used = MIGRATION_MODE_STOP_AND_COPY;
 	int r;
 
-	if (asprintf(&pre, "%s/%s.pre.tar", a->config->work_dir, s->rec.id) < 0 ||
-	    asprintf(&final, "%s/%s.tar", a->config->work_dir, s->rec.id) < 0)
-		return -ENOMEM;
-	PreCopyOps ops = { precopy_run, precopy_send, precopy_stopping, s };
+	/* Podman writes the archives into a directory of this call's own. */
 	(void)mkdir(a->config->work_dir, 0700);
+	if ((r = precopy_dir_create(a->config->work_dir, s->rec.id, &dir)) < 0) {
+		error_detail_set(&s->why, "cannot create a directory in %s: %s",
+		                 a->config->work_dir, error_to_string(r));
+		return r;
+	}
+	if (asprintf(&pre, "%s/pre.tar", dir) < 0 || asprintf(&final, "%s/final.tar", dir) < 0) {
+		(void)rmdir(dir);
+		return -ENOMEM;
+	}
+	PreCopyOps ops = { precopy_run, precopy_send, precopy_stopping, s };
 	r = precopy_source_run(&ops, "podman", s->rec.container, pre, final, &used, &why);
 	unlink(pre);
 	unlink(final);
+	(void)rmdir(dir);
 	if (r < 0) {
 		error_detail_set(&s->why, "%s", why.message);
 		return r;

@@ -100,7 +100,8 @@ static void incoming_done(Incoming *in)
 	*in = (Incoming){ .fd = -EBADF };
 }
 
-/* named: a file the podman binary can be given (pre-copy), else unnamed. */
+/* named: a file the podman binary can be given (pre-copy), else unnamed;
+ * either way one of this call's own. */
 static int incoming_open(const Agent *a, const char *id, const char *suffix, bool named,
                          Incoming *in)
 {
@@ -113,12 +114,7 @@ static int incoming_open(const Agent *a, const char *id, const char *suffix, boo
 	}
 	if (mkdir(a->config->work_dir, 0700) < 0 && errno != EEXIST)
 		return -errno;
-	if (asprintf(&in->path, "%s/%s%s", a->config->work_dir, id, suffix) < 0) {
-		in->path = NULL;
-		return -ENOMEM;
-	}
-	in->fd = open(in->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	return in->fd < 0 ? -errno : 0;
+	return precopy_file_create(a->config->work_dir, id, suffix, &in->fd, &in->path);
 }
 
 static int incoming_write(Incoming *in, const uint8_t *p, size_t len)
