@@ -374,7 +374,7 @@ static int target_check_archives(Target *t)
 		                    spec ? "config.dump" : "spec.dump");
 	if (restore_policy_check(policy, spec, config, t->rec->image ?: t->h->image, &t->why) < 0)
 		return target_error(t->call, RPC_PERMISSION_DENIED,
-		                    "migration %s: node %s's restore policy refuses it: %s", id,
+		                    "migration %s: node %s's restore policy: %s", id,
 		                    t->a->config->node_name, t->why.message);
 	return 0;
 }

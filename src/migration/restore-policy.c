@@ -181,7 +181,7 @@ static int check_mounts(const RestorePolicy *p, const json_t *mounts, const char
 			if (!source || !bind_allowed(p, source, id))
 				return refuse(why,
 				              "%s: host bind mount %.200s -> %.200s is outside the "
-				              "restore policy's allowed directories",
+				              "allowed directories (--restore-allow-bind)",
 				              what, source ?: "(none)", dest);
 			continue;
 		}

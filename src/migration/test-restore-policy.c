@@ -148,7 +148,7 @@ static void test_host_bind_mount(void **state)
 	                    json_string("/var/lib/containers/storage/overlay-containers/"
 	                                "b93c08b51a97a68965e72fe2fabc491d6470efda75e1a865655c1aafb8"
 	                                "2e9b91/userdata/shm"));
-	expect(&e, "outside the restore policy", NULL);
+	expect(&e, "outside the allowed directories", NULL);
 	case_done(&e);
 
 	/* a block device mounted as a filesystem */
