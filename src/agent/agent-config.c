@@ -35,6 +35,7 @@ void agent_config_done(AgentConfig *c)
 	free(c->proc_root);
 	free(c->work_dir);
 	free(c->fault_dir);
+	restore_policy_done(&c->restore);
 	agent_config_init(c);
 }
 
@@ -125,6 +126,23 @@ int agent_config_set(AgentConfig *c, const char *key, const char *value, ErrorDe
 		if (!streq(value, "auto") && !streq(value, "never"))
 			return fail(error, "--pre-copy: '%s' is neither 'auto' nor 'never'", value);
 		c->pre_copy_never = streq(value, "never");
+	} else if (streq(key, "restore-allow")) {
+		int r = restore_policy_allow(&c->restore, value);
+		if (r == -EINVAL)
+			return fail(error,
+			            "--restore-allow: '%s' is none of privileged, devices, "
+			            "host-namespaces, setuid, CAP_NAME",
+			            value);
+		return r;
+	} else if (streq(key, "restore-allow-bind")) {
+		int r = restore_policy_allow_bind(&c->restore, value);
+		if (r == -EINVAL)
+			return fail(error,
+			            "--restore-allow-bind: '%s' is not an absolute directory other "
+			            "than "
+			            "/ without '.' or '..' components",
+			            value);
+		return r;
 	} else if (streq(key, "label")) {
 		const char *eq = strchr(value, '=');
 		if (!eq || eq == value)
@@ -232,7 +250,8 @@ int agent_config_finish(AgentConfig *c, ErrorDetail *error)
 	}
 	if (!c->prefix && (r = set_string(&c->prefix, AGENT_DEFAULT_PREFIX)) < 0)
 		return r;
-	if (!startswith(c->prefix, "/") || c->prefix[strlen(c->prefix) - 1] != '/')
-		return fail(error, "--prefix: '%s' must start and end with '/'", c->prefix);
+	if (key_prefix_problem(c->prefix))
+		return fail(error, "--prefix: '%s' is not a key prefix: %s", c->prefix,
+		            key_prefix_problem(c->prefix));
 	return 0;
 }

@@ -412,6 +412,18 @@ static int source_prepare(Source *s, const Podmig__V1__MigrateRequest *req)
 		                             "container %s on node %s is %s, not running",
 		                             req->container, self, s->ins.state ?: "not running");
 
+	/* The label is the container owner's word: only an explicit force
+	 * (an operator's) overrides it, and the record says so. */
+	const char *opt = json_string_value(
+	        json_object_get(json_object_get(json_object_get(s->ins.raw, "Config"), "Labels"),
+	                        "podmig.migrate"));
+	if (streq_ptr(opt, "false") && !req->force)
+		return rpc_server_call_error(
+		        call, RPC_FAILED_PRECONDITION,
+		        "container %s is labelled podmig.migrate=false; only an "
+		        "operator's `podmig migrate --force` moves it",
+		        req->container);
+
 	r = agent_node_address(a, req->target_node, &s->target_addr);
 	if (r == ETCD_NOT_FOUND)
 		return rpc_server_call_error(
@@ -432,6 +444,7 @@ static int source_prepare(Source *s, const Podmig__V1__MigrateRequest *req)
 		                             self, a->config->max_migrations);
 	s->slot_held = true;
 	snprintf(s->rec.decision, sizeof s->rec.decision, "%s", req->decision_id);
+	s->rec.forced = req->force && streq_ptr(opt, "false");
 	if (s->ins.image && !(s->rec.image = strdup(s->ins.image)))
 		return rpc_server_call_error(call, RPC_UNAVAILABLE,
 		                             "cannot create the migration record in etcd: %s",
@@ -487,19 +500,27 @@ static int source_handshake(Source *s)
 static int source_transfer_precopy(Source *s, bool *ret_sent)
 {
 	Agent *a = s->a;
-	_cleanup_free_ char *pre = NULL, *final = NULL;
+	_cleanup_free_ char *dir = NULL, *pre = NULL, *final = NULL;
 	ErrorDetail why = {};
 	MigrationMode used = MIGRATION_MODE_STOP_AND_COPY;
 	int r;
 
-	if (asprintf(&pre, "%s/%s.pre.tar", a->config->work_dir, s->rec.id) < 0 ||
-	    asprintf(&final, "%s/%s.tar", a->config->work_dir, s->rec.id) < 0)
-		return -ENOMEM;
-	PreCopyOps ops = { precopy_run, precopy_send, precopy_stopping, s };
+	/* Podman writes the archives into a directory of this call's own. */
 	(void)mkdir(a->config->work_dir, 0700);
+	if ((r = precopy_dir_create(a->config->work_dir, s->rec.id, &dir)) < 0) {
+		error_detail_set(&s->why, "cannot create a directory in %s: %s",
+		                 a->config->work_dir, error_to_string(r));
+		return r;
+	}
+	if (asprintf(&pre, "%s/pre.tar", dir) < 0 || asprintf(&final, "%s/final.tar", dir) < 0) {
+		(void)rmdir(dir);
+		return -ENOMEM;
+	}
+	PreCopyOps ops = { precopy_run, precopy_send, precopy_stopping, s };
 	r = precopy_source_run(&ops, "podman", s->rec.container, pre, final, &used, &why);
 	unlink(pre);
 	unlink(final);
+	(void)rmdir(dir);
 	if (r < 0) {
 		error_detail_set(&s->why, "%s", why.message);
 		return r;

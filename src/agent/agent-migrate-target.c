@@ -17,10 +17,15 @@
 #include "agent-migrate.h"
 #include "agent.pb-c.h"
 #include "archive-check.h"
+#include "json-util.h"
 #include "log.h"
 #include "precopy.h"
 #include "process-util.h"
+#include "restore-policy.h"
 #include "strutil.h"
+
+/* spec.dump and config.dump are a few tens of KiB. */
+#define TARGET_MAX_DUMP (16u << 20)
 
 static void hex(const uint8_t *d, size_t n, char *out)
 {
@@ -95,7 +100,8 @@ static void incoming_done(Incoming *in)
 	*in = (Incoming){ .fd = -EBADF };
 }
 
-/* named: a file the podman binary can be given (pre-copy), else unnamed. */
+/* named: a file the podman binary can be given (pre-copy), else unnamed;
+ * either way one of this call's own. */
 static int incoming_open(const Agent *a, const char *id, const char *suffix, bool named,
                          Incoming *in)
 {
@@ -108,12 +114,7 @@ static int incoming_open(const Agent *a, const char *id, const char *suffix, boo
 	}
 	if (mkdir(a->config->work_dir, 0700) < 0 && errno != EEXIST)
 		return -errno;
-	if (asprintf(&in->path, "%s/%s%s", a->config->work_dir, id, suffix) < 0) {
-		in->path = NULL;
-		return -ENOMEM;
-	}
-	in->fd = open(in->path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	return in->fd < 0 ? -errno : 0;
+	return precopy_file_create(a->config->work_dir, id, suffix, &in->fd, &in->path);
 }
 
 static int incoming_write(Incoming *in, const uint8_t *p, size_t len)
@@ -335,6 +336,49 @@ static int target_restore(Target *t, char **ret_id)
 	return r;
 }
 
+/* Outside input: every tar header (archive-check.h), then what the
+ * checkpoint asks of this node (restore-policy.h); a refusal's reason goes
+ * to the source, which records it. */
+static int target_check_archives(Target *t)
+{
+	const RestorePolicy *policy = &t->a->config->restore;
+	const ArchiveCheckOptions o = { .allow_setuid = policy->allow_setuid };
+	const char *id = t->rec->id;
+	ArchiveIndex index = {};
+	int r;
+
+	r = archive_check_fd(t->final.fd, t->final.size, &o, &index, &t->why);
+	if (r >= 0 && t->pre.complete)
+		r = archive_check_fd(t->pre.fd, t->pre.size, &o, NULL, &t->why);
+	if (r < 0)
+		return target_error(t->call, r == -EBADMSG ? RPC_INVALID_ARGUMENT : RPC_INTERNAL,
+		                    "migration %s: archive refused: %s", id,
+		                    r == -EBADMSG ? t->why.message : error_to_string(r));
+
+	_cleanup_free_ char *spec_text = NULL, *config_text = NULL;
+	if ((r = archive_read_member_fd(t->final.fd, &index.spec_dump, TARGET_MAX_DUMP,
+	                                &spec_text)) < 0 ||
+	    (r = archive_read_member_fd(t->final.fd, &index.config_dump, TARGET_MAX_DUMP,
+	                                &config_text)) < 0)
+		return target_error(t->call, r == -EIO ? RPC_INTERNAL : RPC_INVALID_ARGUMENT,
+		                    "migration %s: archive refused: spec.dump and config.dump: %s",
+		                    id,
+		                    r == -ENOENT  ? "missing"
+		                    : r == -EFBIG ? "larger than 16 MiB"
+		                                  : error_to_string(r));
+	_cleanup_json_ json_t *spec = json_loads(spec_text, JSON_REJECT_DUPLICATES, NULL);
+	_cleanup_json_ json_t *config = json_loads(config_text, JSON_REJECT_DUPLICATES, NULL);
+	if (!spec || !config)
+		return target_error(t->call, RPC_INVALID_ARGUMENT,
+		                    "migration %s: archive refused: %s is not JSON", id,
+		                    spec ? "config.dump" : "spec.dump");
+	if (restore_policy_check(policy, spec, config, t->rec->image ?: t->h->image, &t->why) < 0)
+		return target_error(t->call, RPC_PERMISSION_DENIED,
+		                    "migration %s: node %s's restore policy: %s", id,
+		                    t->a->config->node_name, t->why.message);
+	return 0;
+}
+
 /* From a complete archive to a running container: check it, take the
  * record to restoring (from here the target decides), restore, and record
  * done — or remove what is there and roll back. */
@@ -344,15 +388,8 @@ static int target_commit(Target *t)
 	MigrationRecord *rec = t->rec;
 	int r;
 
-	/* Outside input: only plain files and directories under relative
-	 * paths reach Podman. */
-	r = archive_check_fd(t->final.fd, t->final.size, &t->why);
-	if (r >= 0 && t->pre.complete)
-		r = archive_check_fd(t->pre.fd, t->pre.size, &t->why);
-	if (r < 0)
-		return target_error(t->call, r == -EBADMSG ? RPC_INVALID_ARGUMENT : RPC_INTERNAL,
-		                    "migration %s: archive refused: %s", rec->id,
-		                    r == -EBADMSG ? t->why.message : error_to_string(r));
+	if ((r = target_check_archives(t)) < 0)
+		return r;
 
 	if ((r = agent_record_reload(a, rec)) < 0)
 		return target_error(t->call, RPC_UNAVAILABLE,

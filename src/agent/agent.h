@@ -13,6 +13,7 @@
 #include "collector.h"
 #include "error-util.h"
 #include "macro.h"
+#include "restore-policy.h"
 
 #define AGENT_DEFAULT_PORT           7401
 #define AGENT_DEFAULT_PREFIX         "/podmig/"
@@ -45,6 +46,7 @@ typedef struct AgentConfig {
 	char *fault_dir;         /* tests only: fault points (src/migration/fault.h); NULL: inert */
 	unsigned max_migrations; /* concurrent migrations this node takes part in */
 	bool pre_copy_never;     /* --pre-copy=never: stop-and-copy even where pre-copy works */
+	RestorePolicy restore;   /* what an incoming checkpoint may ask of this node */
 } AgentConfig;
 
 void agent_config_init(AgentConfig *c);

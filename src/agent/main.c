@@ -44,6 +44,13 @@ static void help(void)
 	       "     --max-migrations N     Concurrent migrations of this node (default 2)\n"
 	       "     --pre-copy auto|never  Pre-copy where the kernel tracks dirty memory\n"
 	       "                            (default auto)\n"
+	       "     --restore-allow WHAT   Let incoming checkpoints ask for WHAT: privileged,\n"
+	       "                            devices, host-namespaces, setuid or a capability\n"
+	       "                            CAP_NAME beyond the default set (repeatable;\n"
+	       "                            default: none of them)\n"
+	       "     --restore-allow-bind DIR  Let incoming checkpoints bind-mount host\n"
+	       "                            directory DIR or below (repeatable; default: only\n"
+	       "                            Podman's own files and named volumes)\n"
 	       "     --fault-dir DIR        Tests only: fault points armed by files in DIR\n"
 	       "     --log-level LEVEL      debug, info (default), notice, warning, err\n"
 	       "  -h --help                 Show this help\n"
@@ -82,6 +89,8 @@ int main(int argc, char *argv[])
 		{ "max-migrations", required_argument, NULL, ARG_SETTING },
 		{ "fault-dir", required_argument, NULL, ARG_SETTING },
 		{ "pre-copy", required_argument, NULL, ARG_SETTING },
+		{ "restore-allow", required_argument, NULL, ARG_SETTING },
+		{ "restore-allow-bind", required_argument, NULL, ARG_SETTING },
 		{},
 	};
 	_cleanup_(agent_config_done) AgentConfig cfg;

@@ -32,11 +32,20 @@ static void test_config(void **state)
 	assert_non_null(strstr(err.message, "--interval"));
 	assert_int_equal(agent_config_set(&c, "accounting", "magic", &err), -EINVAL);
 	assert_int_equal(agent_config_set(&c, "label", "=x", &err), -EINVAL);
+	assert_int_equal(agent_config_set(&c, "restore-allow", "setuid", &err), 0);
+	assert_true(c.restore.allow_setuid);
+	error_detail_clear(&err);
+	assert_int_equal(agent_config_set(&c, "restore-allow", "everything", &err), -EINVAL);
+	assert_non_null(strstr(err.message, "--restore-allow"));
+	assert_int_equal(agent_config_set(&c, "restore-allow-bind", "/srv/../etc", &err), -EINVAL);
+	assert_int_equal(agent_config_set(&c, "restore-allow-bind", "/", &err), -EINVAL);
+
 	assert_int_equal(agent_config_set(&c, "accounting", "containers", &err), 0);
 	/* containers accounting needs both capacities */
 	error_detail_clear(&err);
 	assert_int_equal(agent_config_finish(&c, &err), -EINVAL);
 	assert_non_null(strstr(err.message, "--capacity-cpus"));
+
 	assert_int_equal(agent_config_set(&c, "capacity-cpus", "1", &err), 0);
 	assert_int_equal(agent_config_set(&c, "listen", "10.0.0.5:7401", &err), 0);
 	unsetenv("PODMIG_ETCD_ENDPOINTS");
@@ -45,6 +54,14 @@ static void test_config(void **state)
 	assert_string_equal(c.prefix, "/podmig/");
 	assert_string_equal(c.etcd_endpoint, "127.0.0.1:2379");
 	assert_string_equal(c.podman_socket, "/run/podman/podman.sock");
+	agent_config_done(&c);
+
+	/* a prefix with a '..' component is refused */
+	agent_config_init(&c);
+	assert_int_equal(agent_config_set(&c, "prefix", "/a/../", &err), 0);
+	error_detail_clear(&err);
+	assert_int_equal(agent_config_finish(&c, &err), -EINVAL);
+	assert_non_null(strstr(err.message, "--prefix"));
 	agent_config_done(&c);
 }
 
@@ -55,7 +72,8 @@ static void test_config_file(void **state)
 	int fd = mkstemp(path);
 	assert_true(fd >= 0);
 	const char *text = "# a node\nnode-name = node2\n  etcd=http://10.77.0.1:2379\n\n"
-	                   "capacity-cpus 1.5\nlabel = rack=r1\n";
+	                   "capacity-cpus 1.5\nlabel = rack=r1\n"
+	                   "restore-allow = CAP_NET_RAW\nrestore-allow-bind = /srv/data\n";
 	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
 	close(fd);
 	AgentConfig c;
@@ -65,6 +83,11 @@ static void test_config_file(void **state)
 	assert_string_equal(c.etcd_endpoint, "http://10.77.0.1:2379");
 	assert_float_equal(c.capacity_cpus, 1.5, 0);
 	assert_string_equal(c.labels[0], "rack=r1");
+	/* the restore policy: nothing extra unless said */
+	assert_false(c.restore.allow_privileged || c.restore.allow_devices ||
+	             c.restore.allow_host_namespaces || c.restore.allow_setuid);
+	assert_string_equal(c.restore.caps_allow[0], "CAP_NET_RAW");
+	assert_string_equal(c.restore.bind_allow[0], "/srv/data");
 	agent_config_done(&c);
 
 	FILE *f = fopen(path, "we");

@@ -132,3 +132,22 @@ void strv_free(char **l)
 		free(*i);
 	free(l);
 }
+
+const char *key_prefix_problem(const char *p)
+{
+	size_t n = strlen(p);
+	if (n == 0 || p[0] != '/' || p[n - 1] != '/')
+		return "it must start and end with '/'";
+	if (n > KEY_PREFIX_MAX)
+		return "it is longer than 128 bytes";
+	for (const char *c = p; *c; c++)
+		if (*c <= ' ' || *c > '~')
+			return "it may hold only printable ASCII characters without spaces";
+	for (const char *c = p + 1; *c;) {
+		size_t k = strcspn(c, "/");
+		if (k == 0 || (k == 1 && c[0] == '.') || (k == 2 && c[0] == '.' && c[1] == '.'))
+			return "it has an empty, '.' or '..' component";
+		c += k + 1;
+	}
+	return NULL;
+}

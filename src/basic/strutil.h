@@ -29,6 +29,12 @@ static inline bool strcaseeq(const char *a, const char *b)
 /* If `s` starts with `prefix`, return the rest of `s`, else NULL. */
 const char *startswith(const char *s, const char *prefix);
 
+/* An etcd key prefix podmig accepts (--prefix): starts and ends with '/',
+ * at most KEY_PREFIX_MAX bytes of printable ASCII without spaces, no empty,
+ * "." or ".." component. NULL if `p` is one, else what is wrong with it. */
+#define KEY_PREFIX_MAX 128
+const char *key_prefix_problem(const char *p);
+
 /* Strict parsers: the whole string must be a number in range; no sign for
  * unsigned, no leading/trailing space. Return 0 or -EINVAL/-ERANGE;
  * *ret is untouched on failure. */

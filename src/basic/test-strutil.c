@@ -132,6 +132,26 @@ static void test_error_util(void **state)
 	error_detail_set(NULL, "ignored");
 }
 
+static void test_key_prefix(void **state)
+{
+	assert_null(key_prefix_problem("/"));
+	assert_null(key_prefix_problem("/podmig/"));
+	assert_null(key_prefix_problem("/a/b-c_d.e/"));
+	const char *bad[] = { "",       "podmig/", "/podmig", "/a//b/",      "/../",
+		              "/a/../", "/./",     "/a b/",   "/a\x1b[31m/", "/\xc3\xa9/" };
+	for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+		assert_non_null(key_prefix_problem(bad[i]));
+	char longp[200];
+	memset(longp, 'a', sizeof longp);
+	longp[0] = '/';
+	longp[KEY_PREFIX_MAX] = '/';
+	longp[KEY_PREFIX_MAX + 1] = 0;
+	assert_non_null(key_prefix_problem(longp));
+	longp[KEY_PREFIX_MAX - 1] = '/';
+	longp[KEY_PREFIX_MAX] = 0;
+	assert_null(key_prefix_problem(longp));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -139,7 +159,7 @@ int main(void)
 		cmocka_unit_test(test_safe_atod),    cmocka_unit_test(test_parse_size),
 		cmocka_unit_test(test_startswith),   cmocka_unit_test(test_log_level),
 		cmocka_unit_test(test_string_table), cmocka_unit_test(test_time),
-		cmocka_unit_test(test_error_util),
+		cmocka_unit_test(test_error_util),   cmocka_unit_test(test_key_prefix),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

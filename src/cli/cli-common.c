@@ -84,6 +84,17 @@ int cli_tls_check(const ClusterOptions *o)
 	return 0;
 }
 
+int cli_options_check(const ClusterOptions *o)
+{
+	const char *problem = key_prefix_problem(o->prefix);
+	if (problem) {
+		log_error("--prefix: '%s' is not a key prefix: %s",
+		          cli_sanitize(strdupa(o->prefix)), problem);
+		return -EINVAL;
+	}
+	return cli_tls_check(o);
+}
+
 RpcOptions cli_agent_rpc_options(const ClusterOptions *o)
 {
 	return (RpcOptions){
@@ -139,7 +150,7 @@ int cli_parse(int argc, char *argv[], const char *verb, const char *what, Cluste
 		log_error("%s: unexpected argument '%s'", verb, argv[optind]);
 		return -EINVAL;
 	}
-	if (cli_tls_check(o) < 0)
+	if (cli_options_check(o) < 0)
 		return -EINVAL;
 	return 1;
 }
@@ -206,7 +217,7 @@ int cli_nodes_load(const ClusterOptions *o, json_t **ret)
 		json_object_set_new(cur, what, doc);
 	}
 	etcd_key_values_free(kvs, n);
-	if (!nodes)
+	if (!nodes || cli_json_sanitize(nodes) < 0)
 		return log_error_errno(-ENOMEM, "out of memory");
 	*ret = TAKE_PTR(nodes);
 	return 0;
@@ -232,10 +243,65 @@ void cli_format_bytes(double v, char *buf, size_t size)
 	snprintf(buf, size, u == 0 ? "%.0f%s" : "%.1f%s", v, units[u]);
 }
 
+char *cli_sanitize(char *s)
+{
+	for (unsigned char *p = (unsigned char *)s; p && *p; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			*p = '?';
+		else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			p[0] = p[1] = '?';
+			p++;
+		}
+	return s;
+}
+
+static bool needs_sanitizing(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p < 0x20 || *p == 0x7f || (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
+			return true;
+	return false;
+}
+
+int cli_json_sanitize(json_t *doc)
+{
+	size_t i;
+	const char *key;
+	json_t *v;
+	void *tmp;
+	int r;
+
+	if (json_is_string(doc)) {
+		if (!needs_sanitizing(json_string_value(doc)))
+			return 0;
+		/* A string with an embedded NUL ends there. */
+		_cleanup_free_ char *copy = strdup(json_string_value(doc));
+		return copy && json_string_set(doc, cli_sanitize(copy)) == 0 ? 0 : -ENOMEM;
+	}
+	if (json_is_array(doc))
+		json_array_foreach (doc, i, v)
+			if ((r = cli_json_sanitize(v)) < 0)
+				return r;
+	if (json_is_object(doc))
+		json_object_foreach_safe(doc, tmp, key, v)
+		{
+			if ((r = cli_json_sanitize(v)) < 0)
+				return r;
+			if (!needs_sanitizing(key))
+				continue;
+			_cleanup_free_ char *k = strdup(key);
+			if (!k || json_object_set(doc, cli_sanitize(k), v) < 0 ||
+			    json_object_del(doc, key) < 0)
+				return -ENOMEM;
+		}
+	return 0;
+}
+
 int cli_print_json(json_t *doc)
 {
-	if (json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(9)) < 0 || puts("") < 0 ||
-	    fflush(stdout) != 0) {
+	if (json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(9) | JSON_ENSURE_ASCII) <
+	            0 ||
+	    puts("") < 0 || fflush(stdout) != 0) {
 		log_error("cannot write the output");
 		return EXIT_FAILURE;
 	}

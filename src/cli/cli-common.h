@@ -61,6 +61,8 @@ void cli_options_init(ClusterOptions *o);
 bool cli_cluster_option(int c, const char *arg, ClusterOptions *o);
 /* After parsing: -EINVAL (logged) if a certificate comes without its key. */
 int cli_tls_check(const ClusterOptions *o);
+/* After parsing: the TLS options and --prefix; -EINVAL (logged) if bad. */
+int cli_options_check(const ClusterOptions *o);
 /* Transport to an agent: TLS with o's files if any is set, else plaintext. */
 RpcOptions cli_agent_rpc_options(const ClusterOptions *o);
 
@@ -82,5 +84,13 @@ int cli_nodes_load(const ClusterOptions *o, json_t **ret);
 double cli_age_seconds(const json_t *status);
 /* 1536 -> "1.5K" */
 void cli_format_bytes(double v, char *buf, size_t size);
+/* Anything from etcd (or an agent's message quoting it) may carry terminal
+ * escape sequences. Replaces control characters — C0 (tab included), DEL
+ * and C1 (U+0080..U+009F, as UTF-8) — with '?', in place; returns s. */
+char *cli_sanitize(char *s);
+/* The same for every string and key of a JSON document, in place; -ENOMEM
+ * if a key could not be replaced. */
+int cli_json_sanitize(json_t *doc);
+
 /* Pretty JSON on stdout; the exit status to return. */
 int cli_print_json(json_t *doc);

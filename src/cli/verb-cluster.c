@@ -30,7 +30,7 @@ static void nodes_footer(const ClusterOptions *o)
 	    etcd_get_prefix(etcd, drain, &kvs, &n, NULL) < 0)
 		return;
 	for (size_t i = 0; i < n; i++)
-		printf("%s%s", i ? ", " : "drained: ", kvs[i].key + strlen(drain));
+		printf("%s%s", i ? ", " : "drained: ", cli_sanitize(kvs[i].key + strlen(drain)));
 	if (n)
 		putchar('\n');
 	etcd_key_values_free(kvs, n);

@@ -32,6 +32,8 @@ static void migrate_help(void)
 	       "Options:\n"
 	       "  -t --to NODE          Target node (required)\n"
 	       "     --reason REASON    manual (default), automatic or drain\n"
+	       "     --force            Move it even if it is labelled podmig.migrate=false\n"
+	       "                        (recorded as forced)\n"
 	       "     --etcd ENDPOINTS   etcd endpoints (default $PODMIG_ETCD_ENDPOINTS or %s)\n"
 	       "     --prefix PREFIX    etcd key prefix (default %s)\n"
 	       "     --json             Print the final migration record as JSON\n" CLI_TLS_HELP
@@ -106,6 +108,14 @@ static void progress_draw(const Podmig__V1__MigrateProgress *p, double started, 
 	fflush(stderr);
 }
 
+/* A record's free-text fields come from etcd (the names are checked when
+ * it is parsed). */
+static void record_sanitize(MigrationRecord *rec)
+{
+	cli_sanitize(rec->image);
+	cli_sanitize(rec->error);
+}
+
 static void summary_print(const MigrationRecord *rec)
 {
 	static const struct {
@@ -132,6 +142,8 @@ static void summary_print(const MigrationRecord *rec)
 	printf("  %-24s %8.3f s\n", "downtime", (double)rec->downtime_ms / 1000);
 	cli_format_bytes((double)rec->bytes, bytes, sizeof bytes);
 	printf("  %-24s %8s (%s)\n", "archive", bytes, migration_mode_to_string(rec->mode));
+	if (rec->forced)
+		printf("  %-24s %s\n", "forced", "yes (podmig.migrate=false overridden)");
 	if (rec->error)
 		printf("  %-24s %s\n", "reason", rec->error);
 }
@@ -147,17 +159,19 @@ static int record_print_json(const MigrationRecord *rec)
 
 int verb_migrate(int argc, char *argv[])
 {
-	enum { ARG_REASON = 0x100 };
+	enum { ARG_REASON = 0x100, ARG_FORCE };
 	static const struct option options[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "to", required_argument, NULL, 't' },
 		{ "reason", required_argument, NULL, ARG_REASON },
+		{ "force", no_argument, NULL, ARG_FORCE },
 		CLI_CONNECT_LONG_OPTIONS,
 		CLI_JSON_LONG_OPTION,
 		{},
 	};
 	ClusterOptions o;
 	const char *target = NULL, *reason = "manual";
+	bool force = false;
 	_cleanup_(rpc_channel_freep) RpcChannel *ch = NULL;
 	_cleanup_(rpc_stream_freep) RpcStream *st = NULL;
 	_cleanup_(etcd_client_freep) EtcdClient *etcd = NULL;
@@ -178,12 +192,15 @@ int verb_migrate(int argc, char *argv[])
 		case ARG_REASON:
 			reason = optarg;
 			break;
+		case ARG_FORCE:
+			force = true;
+			break;
 		default:
 			if (cli_cluster_option(c, optarg, &o))
 				break;
 			return 2;
 		}
-	if (cli_tls_check(&o) < 0)
+	if (cli_options_check(&o) < 0)
 		return 2;
 	if (optind + 1 != argc || !target) {
 		log_error("usage: podmig migrate CONTAINER --to NODE (see --help)");
@@ -223,6 +240,7 @@ int verb_migrate(int argc, char *argv[])
 	req.container = (char *)container;
 	req.target_node = (char *)target;
 	req.reason = (char *)reason;
+	req.force = force;
 	if ((r = rpc_channel_new(where.source_address, &ro, &ch)) < 0 ||
 	    (r = rpc_stream_open(ch, &podmig__v1__agent__descriptor, "Migrate", &st)) < 0 ||
 	    (r = rpc_stream_send(st, &req.base)) < 0 || (r = rpc_stream_close_send(st)) < 0) {
@@ -254,6 +272,7 @@ int verb_migrate(int argc, char *argv[])
 	MigrationRecord rec = {};
 	if (id[0] && cli_etcd_connect(&o, &etcd) >= 0 &&
 	    migration_record_load(etcd, o.prefix, id, &rec) >= 0) {
+		record_sanitize(&rec);
 		if (o.json)
 			record_print_json(&rec);
 		else
@@ -261,6 +280,7 @@ int verb_migrate(int argc, char *argv[])
 		migration_record_clear(&rec);
 	}
 	if (result < 0) {
+		cli_sanitize(status.message); /* it may quote etcd's data */
 		const char *msg =
 		        status.message[0] ? status.message : rpc_code_to_string(status.code);
 		if (id[0] && (status.code == RPC_UNAVAILABLE || status.code == RPC_CANCELLED ||
@@ -299,6 +319,8 @@ int verb_history(int argc, char *argv[])
 		          cli_etcd_error(&o, r));
 		return EXIT_FAILURE;
 	}
+	for (size_t i = 0; i < n; i++)
+		record_sanitize(&recs[i]);
 	int ret = EXIT_SUCCESS;
 	if (o.json) {
 		_cleanup_json_ json_t *all = json_array();

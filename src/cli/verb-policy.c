@@ -89,14 +89,14 @@ static int policy_load(EtcdClient *etcd, const ClusterOptions *o, const char *ke
 	etcd_key_value_done(&kv);
 	if (!doc) {
 		log_error("%s in etcd is not JSON (line %d: %s); 'podmig policy reset' deletes it",
-		          key, je.line, je.text);
+		          key, je.line, cli_sanitize(je.text));
 		return -EBADMSG;
 	}
 	SchedPolicy p;
 	if ((r = sched_policy_from_json(doc, &p, &error)) < 0) {
 		log_error("%s in etcd is not a valid policy: %s; 'podmig policy edit' or 'reset' "
 		          "fixes it",
-		          key, error ?: strerror(-r));
+		          key, error ? cli_sanitize(error) : strerror(-r));
 		return r;
 	}
 	*ret = (StoredPolicy){ .policy = p, .mod_revision = revision, .exists = true };
@@ -407,7 +407,7 @@ int verb_policy(int argc, char *argv[])
 		}
 	for (int i = optind; i < argc; i++) /* after "--" */
 		operands[n_operands++] = argv[i];
-	if (cli_tls_check(&o) < 0)
+	if (cli_options_check(&o) < 0)
 		return 2;
 	if (n_operands == 0) {
 		log_error("policy: get, set, edit or reset? (see 'podmig policy --help')");

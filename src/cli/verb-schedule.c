@@ -41,6 +41,7 @@ int cli_scheduler_leader(const ClusterOptions *o, EtcdClient *etcd, char *buf, s
 		return r;
 	_cleanup_json_ json_t *v = json_loadb(kv.value, kv.value_size, 0, NULL);
 	snprintf(buf, size, "%s", json_get_string(v, "name") ?: "(unnamed)");
+	cli_sanitize(buf);
 	etcd_key_value_done(&kv);
 	return 1;
 }
@@ -67,7 +68,7 @@ static int policy_load(const ClusterOptions *o, EtcdClient *etcd, SchedPolicy *r
 	r = doc ? sched_policy_from_json(doc, &p, &error) : -EINVAL;
 	if (r < 0)
 		log_warning("the policy at %s is invalid (%s); planning with the defaults", key,
-		            error ?: "not JSON");
+		            error ? cli_sanitize(error) : "not JSON");
 	else {
 		sched_policy_done(ret);
 		*ret = p;
@@ -253,7 +254,7 @@ int verb_decisions(int argc, char *argv[])
 	_cleanup_json_ json_t *all = json_array();
 	for (size_t i = n; all && i-- > 0;) {
 		json_t *d = json_loadb(kvs[i].value, kvs[i].value_size, 0, NULL);
-		if (json_is_object(d))
+		if (json_is_object(d) && cli_json_sanitize(d) >= 0)
 			json_array_append_new(all, d);
 		else
 			json_decref(d);
@@ -376,7 +377,7 @@ static int drain_parse(int argc, char *argv[], bool drain, ClusterOptions *o, bo
 				break;
 			return -EINVAL;
 		}
-	if (cli_tls_check(o) < 0)
+	if (cli_options_check(o) < 0)
 		return -EINVAL;
 	if (optind + 1 != argc) {
 		log_error("usage: podmig %s NODE (see --help)", drain ? "drain" : "undrain");

@@ -1,6 +1,7 @@
-/* archive-check.c — tar header checks for checkpoint archives (see
- * archive-check.h). Understands ustar (with prefix), GNU long names ('L')
- * and pax extended headers ('x' path/linkpath, 'g' ignored). */
+/* archive-check.c — tar header checks for checkpoint archives and the
+ * archives nested in them (see archive-check.h). The header is read as Go's
+ * archive/tar reads it (Podman's reader); every other reading a common tool
+ * could make of it (GNU tar, Python) must be safe too. */
 #include "archive-check.h"
 
 #include <errno.h>
@@ -11,12 +12,17 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "json-util.h"
 #include "macro.h"
+#include "strutil.h"
 
-#define BLOCK       512u
-#define MAX_ENTRIES 100000u
-#define MAX_PATH    4096u
-#define MAX_META    (64u * 1024) /* a long name or pax header's data */
+#define BLOCK             512u
+#define MAX_ENTRIES       100000u
+#define MAX_PATH          4096u
+#define MAX_META          (64u * 1024) /* a long name or pax header's data */
+#define MAX_NESTED        64u          /* nested archives in one checkpoint */
+#define MAX_LINKS         65536u       /* symlinks in one nested archive */
+#define MAX_DELETED_FILES (4u << 20)
 
 /* An archive is refused with -EBADMSG and its reason. */
 #define refuse(why, ...) error_detail_set_errno(why, -EBADMSG, __VA_ARGS__)
@@ -72,6 +78,14 @@ static bool all_zero(const uint8_t *b)
 	return true;
 }
 
+/* A fixed-size field up to its first NUL, as Go's parseString reads it. */
+static void field(char *out, const uint8_t *f, size_t n)
+{
+	size_t l = strnlen((const char *)f, n);
+	memcpy(out, f, l);
+	out[l] = 0;
+}
+
 /* A path that stays inside the directory it is extracted to. */
 static const char *path_problem(const char *p)
 {
@@ -90,8 +104,139 @@ static const char *path_problem(const char *p)
 	return NULL;
 }
 
-/* pax records "LEN key=value\n": picks out path. */
-static int pax_path(const char *d, size_t n, char *path, size_t path_size)
+/* "a//./b/" → "a/b"; the path has no ".." (path_problem) and fits. */
+static void normalize(const char *p, char *out)
+{
+	size_t o = 0;
+	for (const char *c = p; *c;) {
+		size_t n = strcspn(c, "/");
+		if (n > 0 && !(n == 1 && c[0] == '.')) {
+			if (o > 0)
+				out[o++] = '/';
+			memcpy(out + o, c, n);
+			o += n;
+		}
+		c += n;
+		while (*c == '/')
+			c++;
+	}
+	out[o] = 0;
+}
+
+/* The symlinks a nested archive has created so far: an open-addressing set
+ * of normalized paths. */
+typedef struct LinkSet {
+	char **slot;
+	size_t n_slots, n;
+} LinkSet;
+
+static uint64_t hash(const char *s, size_t n)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (uint8_t)s[i]) * 1099511628211ull;
+	return h;
+}
+
+static bool link_set_contains(const LinkSet *s, const char *p, size_t n)
+{
+	if (!s->n)
+		return false;
+	for (size_t i = hash(p, n) & (s->n_slots - 1);; i = (i + 1) & (s->n_slots - 1)) {
+		if (!s->slot[i])
+			return false;
+		if (strlen(s->slot[i]) == n && !memcmp(s->slot[i], p, n))
+			return true;
+	}
+}
+
+static int link_set_add(LinkSet *s, const char *p)
+{
+	size_t n = strlen(p);
+	if (link_set_contains(s, p, n))
+		return 0;
+	if (s->n >= MAX_LINKS)
+		return -E2BIG;
+	if (2 * (s->n + 1) > s->n_slots) {
+		LinkSet bigger = { .n_slots = s->n_slots ? 2 * s->n_slots : 64 };
+		if (!(bigger.slot = calloc(bigger.n_slots, sizeof(char *))))
+			return -ENOMEM;
+		for (size_t i = 0; i < s->n_slots; i++) {
+			if (!s->slot[i])
+				continue;
+			size_t j = hash(s->slot[i], strlen(s->slot[i])) & (bigger.n_slots - 1);
+			while (bigger.slot[j])
+				j = (j + 1) & (bigger.n_slots - 1);
+			bigger.slot[j] = s->slot[i];
+		}
+		bigger.n = s->n;
+		free(s->slot);
+		*s = bigger;
+	}
+	size_t i = hash(p, n) & (s->n_slots - 1);
+	while (s->slot[i])
+		i = (i + 1) & (s->n_slots - 1);
+	if (!(s->slot[i] = strdup(p)))
+		return -ENOMEM;
+	s->n++;
+	return 0;
+}
+
+static void link_set_done(LinkSet *s)
+{
+	for (size_t i = 0; i < s->n_slots; i++)
+		free(s->slot[i]);
+	free(s->slot);
+	*s = (LinkSet){};
+}
+
+/* The symlink among the proper parents of normalized path p, if any
+ * (written into `out`). */
+static bool through_link(const LinkSet *s, const char *p, char *out)
+{
+	for (const char *c = strchr(p, '/'); c; c = strchr(c + 1, '/'))
+		if (link_set_contains(s, p, (size_t)(c - p))) {
+			memcpy(out, p, (size_t)(c - p));
+			out[c - p] = 0;
+			return true;
+		}
+	return false;
+}
+
+/* Where a relative symlink at normalized path p pointing at target lands:
+ * false if it climbs above the root. */
+static bool link_stays_inside(const char *p, const char *target)
+{
+	long depth = 0;
+	for (const char *c = p; *c; c++)
+		depth += *c == '/';
+	for (const char *c = target; *c;) {
+		size_t n = strcspn(c, "/");
+		if (n == 2 && c[0] == '.' && c[1] == '.') {
+			if (--depth < 0)
+				return false;
+		} else if (n > 0 && !(n == 1 && c[0] == '.'))
+			depth++;
+		c += n;
+		while (*c == '/')
+			c++;
+	}
+	return true;
+}
+
+/* What the meta headers before an entry said. */
+typedef struct Pending {
+	bool x, g, L, K;
+	bool x_path, x_link, g_path;
+	int64_t x_size; /* -1: none */
+	char path[MAX_PATH + 1], link[MAX_PATH + 1], g_path_value[MAX_PATH + 1];
+	char long_name[MAX_PATH + 1], long_link[MAX_PATH + 1];
+} Pending;
+
+/* pax records "LEN key=value\n": picks out path, linkpath and size into
+ * *p; a sparse file is -EPROTONOSUPPORT. `global`: a 'g' header, whose
+ * path is only checked (Go applies it to nothing). */
+static int pax_parse(const char *d, size_t n, bool global, Pending *p)
 {
 	size_t i = 0;
 	while (i < n) {
@@ -106,127 +251,487 @@ static int pax_path(const char *d, size_t n, char *path, size_t path_size)
 		if (!eq)
 			return -EBADMSG;
 		size_t klen = (size_t)(eq - kv), vlen = (size_t)(end - eq - 1);
-		if ((klen == 4 && !memcmp(kv, "path", 4)) ||
-		    (klen == 8 && !memcmp(kv, "linkpath", 8))) {
-			if (vlen >= path_size || memchr(eq + 1, 0, vlen))
+		const char *v = eq + 1;
+#define KEY(k) (klen == strlen(k) && !memcmp(kv, k, klen))
+		if (klen >= 11 && !memcmp(kv, "GNU.sparse.", 11))
+			return -EPROTONOSUPPORT;
+		if (KEY("path") || KEY("linkpath")) {
+			if (vlen > MAX_PATH || memchr(v, 0, vlen))
 				return -EBADMSG;
-			if (klen == 8)
-				return -EPERM; /* a link: refused by type anyway */
-			memcpy(path, eq + 1, vlen);
-			path[vlen] = 0;
+			char *dst = global ? p->g_path_value : KEY("path") ? p->path : p->link;
+			memcpy(dst, v, vlen);
+			dst[vlen] = 0;
+			if (global)
+				p->g_path = true;
+			else if (KEY("path"))
+				p->x_path = true;
+			else
+				p->x_link = true;
+		} else if (KEY("size") && !global) {
+			int64_t s = 0;
+			if (vlen == 0 || vlen > 18)
+				return -EBADMSG;
+			for (size_t k = 0; k < vlen; k++) {
+				if (v[k] < '0' || v[k] > '9')
+					return -EBADMSG;
+				s = s * 10 + (v[k] - '0');
+			}
+			p->x_size = s;
 		}
+#undef KEY
 		i += len;
 	}
 	return 0;
 }
 
-int archive_check(ArchivePreadFn pread_fn, void *userdata, uint64_t size, ErrorDetail *why)
+/* One archive being walked: the outer checkpoint or one nested in it. */
+typedef struct Walk {
+	ArchivePreadFn pread_fn;
+	void *userdata;
+	uint64_t base, size; /* its bytes in the outer reader */
+	bool nested;
+	const char *name; /* the nested archive's name, for reasons */
+	const ArchiveCheckOptions *o;
+	ErrorDetail *why;
+	/* outer: the nested archives and members found */
+	ArchiveMember nested_at[MAX_NESTED];
+	char nested_name[MAX_NESTED][64];
+	unsigned n_nested;
+	ArchiveMember deleted_files;
+	ArchiveIndex index;
+	/* nested: the symlinks created so far */
+	LinkSet links;
+} Walk;
+
+/* "rootfs-diff.tar: " before a reason about a nested archive. */
+#define walk_refuse(w, fmt, ...)                                                            \
+	refuse((w)->why, "%s%s" fmt, (w)->nested ? (w)->name : "", (w)->nested ? ": " : "", \
+	       ##__VA_ARGS__)
+
+static const char *type_name(char type)
+{
+	switch (type) {
+	case '1':
+		return "hard link";
+	case '2':
+		return "symbolic link";
+	case '3':
+	case '4':
+		return "device";
+	case '6':
+		return "fifo";
+	case 'S':
+		return "sparse file";
+	default:
+		return "entry of an unknown type";
+	}
+}
+
+/* The top-level names of a Podman checkpoint (directories with '/'). */
+static bool top_level_known(const char *p, char type)
+{
+	static const char *const files[] = {
+		"config.dump", "spec.dump",     "network.status",        "stats-dump",
+		"ctr.log",     "deleted.files", "devshm-checkpoint.tar", "rootfs-diff.tar",
+	};
+	static const char *const dirs[] = { "checkpoint", "pre-checkpoint", "artifacts",
+		                            "volumes" };
+	size_t first = strcspn(p, "/");
+	if (!*p)
+		return type == '5'; /* the archive's own root, "./" */
+	for (size_t i = 0; i < ELEMENTSOF(dirs); i++)
+		if (strlen(dirs[i]) == first && !memcmp(p, dirs[i], first))
+			return true;
+	if (p[first])
+		return false;
+	for (size_t i = 0; i < ELEMENTSOF(files); i++)
+		if (streq(p, files[i]))
+			return true;
+	return false;
+}
+
+static int member_note(Walk *w, ArchiveMember *m, const char *p, uint64_t data, uint64_t len)
+{
+	if (m->present)
+		return walk_refuse(w, "'%s' appears twice", p);
+	*m = (ArchiveMember){ .present = true, .offset = data, .size = len };
+	return 0;
+}
+
+/* One reading of a link's target: a hard link names a relative path inside
+ * the root, not through a symlink; a relative symlink resolves inside the
+ * root (an absolute one names a path as the container sees it). At the top
+ * level, only Podman's pre-copy link. */
+static int link_check(Walk *w, const char *path, const char *norm, char type, const char *target)
+{
+	char through[MAX_PATH + 1];
+
+	if (!w->nested) {
+		if (type == '2' && streq(norm, "checkpoint/parent") &&
+		    streq(target, "../pre-checkpoint"))
+			return 0;
+		return walk_refuse(w,
+		                   "entry '%.200s' is a %s; a checkpoint archive holds only "
+		                   "files and directories",
+		                   path, type_name(type));
+	}
+	if (type == '1') {
+		const char *problem = path_problem(target);
+		if (problem)
+			return walk_refuse(w, "hard link '%.200s' -> '%.200s' has %s", path, target,
+			                   problem);
+		char t[MAX_PATH + 1];
+		normalize(target, t);
+		if (link_set_contains(&w->links, t, strlen(t)) ||
+		    through_link(&w->links, t, through))
+			return walk_refuse(w,
+			                   "hard link '%.200s' -> '%.200s' goes through a symbolic "
+			                   "link",
+			                   path, target);
+		return 0;
+	}
+	if (!*target)
+		return walk_refuse(w, "symbolic link '%.200s' has an empty target", path);
+	if (*target != '/' && !link_stays_inside(norm, target))
+		return walk_refuse(w,
+		                   "symbolic link '%.200s' -> '%.200s' points outside the "
+		                   "container's root",
+		                   path, target);
+	return 0;
+}
+
+/* One entry as Go reads it (name, type, data), with every reading of its
+ * link target: checks that depend on where it is. */
+static int walk_entry(Walk *w, const char *path, char type, const char *const *links,
+                      size_t n_links, uint64_t data, uint64_t len)
+{
+	char norm[MAX_PATH + 1], through[MAX_PATH + 1];
+	int r;
+
+	normalize(path, norm);
+	if (through_link(&w->links, norm, through))
+		return walk_refuse(w,
+		                   "entry '%.200s' is written through the symbolic link '%.200s'",
+		                   path, through);
+	if (type == '1' || type == '2') {
+		for (size_t i = 0; i < n_links; i++)
+			if (links[i] && (r = link_check(w, path, norm, type, links[i])) < 0)
+				return r;
+		if (type == '2') {
+			r = link_set_add(&w->links, norm);
+			if (r == -E2BIG)
+				return walk_refuse(w, "more than %u symbolic links", MAX_LINKS);
+			if (r < 0)
+				return r;
+		}
+	}
+
+	if (!w->nested) {
+		if (!top_level_known(norm, type))
+			return walk_refuse(w, "entry '%.200s' is not part of a Podman checkpoint",
+			                   path);
+		if (type == '0' || type == '7') {
+			if (streq(norm, "spec.dump"))
+				return member_note(w, &w->index.spec_dump, norm, data, len);
+			if (streq(norm, "config.dump"))
+				return member_note(w, &w->index.config_dump, norm, data, len);
+			if (streq(norm, "deleted.files"))
+				return member_note(w, &w->deleted_files, norm, data, len);
+			if (streq(norm, "rootfs-diff.tar") ||
+			    streq(norm, "devshm-checkpoint.tar") ||
+			    (startswith(norm, "volumes/") && !strchr(norm + 8, '/'))) {
+				if (w->n_nested >= MAX_NESTED)
+					return walk_refuse(w, "more than %u nested archives",
+					                   MAX_NESTED);
+				w->nested_at[w->n_nested] = (ArchiveMember){ .present = true,
+					                                     .offset = data,
+					                                     .size = len };
+				snprintf(w->nested_name[w->n_nested], sizeof w->nested_name[0],
+				         "%.60s", norm);
+				w->n_nested++;
+			}
+			return 0;
+		}
+		if (type == '5' || type == '2')
+			return 0;
+		return walk_refuse(w,
+		                   "entry '%.200s' is a %s; a checkpoint archive holds only "
+		                   "files and directories",
+		                   path, type_name(type));
+	}
+
+	/* Nested: a container's files. */
+	switch (type) {
+	case '0':
+	case '7':
+	case '5':
+	case '6':
+	case '1':
+	case '2':
+		return 0;
+	default:
+		return walk_refuse(w, "entry '%.200s' is a %s", path, type_name(type));
+	}
+}
+
+/* Every header of one archive. */
+static int walk(Walk *w)
 {
 	uint8_t h[BLOCK];
-	char next_path[MAX_PATH + 1] = ""; /* from a pax or GNU long-name header */
+	_cleanup_free_ Pending *p = malloc(sizeof(Pending));
 	_cleanup_free_ char *meta = NULL;
 	uint64_t off = 0;
 	unsigned entries = 0;
 
+	if (!p)
+		return -ENOMEM;
+	*p = (Pending){ .x_size = -1 };
 	for (;;) {
-		if (off + BLOCK > size)
-			return refuse(why,
-			              "archive truncated: it ends at byte %llu without the "
-			              "end-of-archive marker",
-			              (unsigned long long)size);
-		ssize_t n = pread_fn(h, BLOCK, off, userdata);
+		if (off + BLOCK > w->size)
+			return walk_refuse(w,
+			                   "archive truncated: it ends at byte %llu without the "
+			                   "end-of-archive marker",
+			                   (unsigned long long)w->size);
+		ssize_t n = w->pread_fn(h, BLOCK, w->base + off, w->userdata);
 		if (n < 0)
 			return (int)n;
 		if ((size_t)n != BLOCK)
-			return refuse(why, "archive truncated at byte %llu",
-			              (unsigned long long)off);
-		if (all_zero(h))
+			return walk_refuse(w, "archive truncated at byte %llu",
+			                   (unsigned long long)off);
+		if (all_zero(h)) {
+			/* Go's reader ends here: nothing may be pending. */
+			if (p->x || p->L || p->K)
+				return walk_refuse(w, "an extended header with no entry after it");
 			return 0;
+		}
 		if (++entries > MAX_ENTRIES)
-			return refuse(why, "more than %u entries", MAX_ENTRIES);
+			return walk_refuse(w, "more than %u entries", MAX_ENTRIES);
 		if (!checksum_ok(h)) {
 			if (off == 0 &&
 			    (!memcmp(h, "\x28\xb5\x2f\xfd", 4) || !memcmp(h, "\x1f\x8b", 2)))
-				return refuse(
-				        why,
-				        "a compressed archive; podmig moves plain tar archives");
-			return refuse(why, "bad tar header checksum at byte %llu",
-			              (unsigned long long)off);
+				return walk_refuse(
+				        w, "a compressed archive; podmig moves plain tar archives");
+			return walk_refuse(w, "bad tar header checksum at byte %llu",
+			                   (unsigned long long)off);
 		}
-		int64_t len = parse_number(h + 124, 12);
-		uint64_t data = off + BLOCK;
-		uint64_t padded = len < 0 ? 0 : ((uint64_t)len + BLOCK - 1) / BLOCK * BLOCK;
-		if (len < 0 || padded > size - data)
-			return refuse(why,
-			              "archive truncated: the entry at byte %llu claims %lld bytes "
-			              "past the end",
-			              (unsigned long long)off, (long long)len);
 		char type = (char)h[156];
+		int64_t raw_len = parse_number(h + 124, 12);
+		if (raw_len < 0)
+			return walk_refuse(w, "a malformed size at byte %llu",
+			                   (unsigned long long)off);
+		uint64_t data = off + BLOCK;
 
-		if (type == 'x' || type == 'g' || type == 'L') {
-			if ((uint64_t)len > MAX_META)
-				return refuse(why, "oversized tar metadata at byte %llu",
-				              (unsigned long long)off);
-			char *m = realloc(meta, (size_t)len + 1);
+		if (type == 'x' || type == 'g' || type == 'L' || type == 'K') {
+			if ((uint64_t)raw_len > MAX_META)
+				return walk_refuse(w, "oversized tar metadata at byte %llu",
+				                   (unsigned long long)off);
+			uint64_t padded = ((uint64_t)raw_len + BLOCK - 1) / BLOCK * BLOCK;
+			if (padded > w->size - data)
+				return walk_refuse(w, "archive truncated at byte %llu",
+				                   (unsigned long long)data);
+			/* Readers differ on a repeated header kind (Go keeps the
+			 * last, others merge): Go's writer never repeats one. */
+			bool *seen = type == 'x'   ? &p->x
+			             : type == 'g' ? &p->g
+			             : type == 'L' ? &p->L
+			                           : &p->K;
+			if (*seen)
+				return walk_refuse(w, "two '%c' extended headers before one entry",
+				                   type);
+			*seen = true;
+			char *m = realloc(meta, (size_t)raw_len + 1);
 			if (!m)
 				return -ENOMEM;
 			meta = m;
-			n = pread_fn(meta, (size_t)len, data, userdata);
+			n = w->pread_fn(meta, (size_t)raw_len, w->base + data, w->userdata);
 			if (n < 0)
 				return (int)n;
-			if (n != len)
-				return refuse(why, "archive truncated at byte %llu",
-				              (unsigned long long)data);
-			meta[len] = 0;
-			if (type == 'L') {
-				size_t l = strnlen(meta, (size_t)len);
+			if (n != raw_len)
+				return walk_refuse(w, "archive truncated at byte %llu",
+				                   (unsigned long long)data);
+			meta[raw_len] = 0;
+			if (type == 'L' || type == 'K') {
+				size_t l = strnlen(meta, (size_t)raw_len);
 				if (l > MAX_PATH)
-					return refuse(why, "a path longer than %u bytes", MAX_PATH);
-				memcpy(next_path, meta, l);
-				next_path[l] = 0;
-			} else if (type == 'x') {
-				int r = pax_path(meta, (size_t)len, next_path, sizeof next_path);
-				if (r == -EPERM)
-					return refuse(why, "a link in a checkpoint archive");
+					return walk_refuse(w, "a path longer than %u bytes",
+					                   MAX_PATH);
+				char *dst = type == 'L' ? p->long_name : p->long_link;
+				memcpy(dst, meta, l);
+				dst[l] = 0;
+			} else {
+				int r = pax_parse(meta, (size_t)raw_len, type == 'g', p);
+				if (r == -EPROTONOSUPPORT)
+					return walk_refuse(
+					        w,
+					        "a sparse file (pax GNU.sparse records) at "
+					        "byte %llu",
+					        (unsigned long long)off);
 				if (r < 0)
-					return refuse(why, "malformed pax header at byte %llu",
-					              (unsigned long long)off);
+					return walk_refuse(w, "malformed pax header at byte %llu",
+					                   (unsigned long long)off);
+				if (p->g_path && path_problem(p->g_path_value))
+					return walk_refuse(w, "a global pax path '%.200s' has %s",
+					                   p->g_path_value,
+					                   path_problem(p->g_path_value));
 			}
 			off = data + padded;
 			continue;
 		}
 
-		char path[MAX_PATH + 1];
-		if (next_path[0]) {
-			snprintf(path, sizeof path, "%s", next_path);
-			next_path[0] = 0;
-		} else {
-			char name[101], prefix[156];
-			memcpy(name, h, 100);
-			name[100] = 0;
-			memcpy(prefix, h + 345, 155);
-			prefix[155] = 0;
-			bool ustar = !memcmp(h + 257, "ustar", 5);
-			if (ustar && prefix[0])
-				snprintf(path, sizeof path, "%s/%s", prefix, name);
-			else
-				snprintf(path, sizeof path, "%s", name);
+		/* The name: Go joins the ustar prefix under the ustar magic
+		 * (and star's shorter one), never under the GNU magic; GNU tar
+		 * and Python have their own rules, so every reading is checked. */
+		char name[101], prefix[156], joined[MAX_PATH + 1], go_name[MAX_PATH + 1];
+		char raw_link[101];
+		field(name, h, 100);
+		field(prefix, h + 345, 155);
+		field(raw_link, h + 157, 100);
+		bool ustar = !memcmp(h + 257, "ustar\0", 6);
+		bool star = ustar && !memcmp(h + 508, "tar\0", 4);
+		if (star)
+			prefix[131] = 0;
+		snprintf(joined, sizeof joined, "%s/%s", prefix, name);
+		snprintf(go_name, sizeof go_name, "%s", ustar && prefix[0] ? joined : name);
+		const char *readings[] = {
+			name,
+			prefix[0] ? joined : NULL,
+			p->x_path ? p->path : NULL,
+			p->L ? p->long_name : NULL,
+		};
+		if (p->x_path)
+			snprintf(go_name, sizeof go_name, "%s", p->path);
+		if (p->L)
+			snprintf(go_name, sizeof go_name, "%s", p->long_name);
+		for (size_t i = 0; i < ELEMENTSOF(readings); i++) {
+			const char *problem = readings[i] ? path_problem(readings[i]) : NULL;
+			if (problem)
+				return walk_refuse(w, "entry '%.200s' has %s", readings[i],
+				                   problem);
 		}
-		const char *problem = path_problem(path);
-		if (problem)
-			return refuse(why, "entry '%.200s' has %s", path, problem);
-		if (type != '0' && type != '\0' && type != '7' && type != '5')
-			return refuse(why,
-			              "entry '%.200s' is a %s; a checkpoint archive holds only "
-			              "files and directories",
-			              path,
-			              type == '1'                  ? "hard link"
-			              : type == '2'                ? "symbolic link"
-			              : type == '3' || type == '4' ? "device"
-			              : type == '6'                ? "fifo"
-			                                           : "entry of an unknown type");
+
+		/* Go's old-style regular file named with a trailing '/' is a
+		 * directory, and a directory has no data whatever its size. */
+		if (type == '\0')
+			type = go_name[0] && go_name[strlen(go_name) - 1] == '/' ? '5' : '0';
+		/* Go reads the target from 'K', else the pax linkpath, else the
+		 * header; every reading is checked. */
+		const char *links[] = { raw_link, p->x_link ? p->link : NULL,
+			                p->K ? p->long_link : NULL };
+		int64_t len = p->x_size >= 0 ? p->x_size : raw_len;
+		bool header_only = strchr("123456", type) && type;
+		if (header_only && len != 0)
+			return walk_refuse(w, "entry '%.200s' (a %s) claims %lld bytes of data",
+			                   go_name, type == '5' ? "directory" : type_name(type),
+			                   (long long)len);
+		uint64_t padded = ((uint64_t)len + BLOCK - 1) / BLOCK * BLOCK;
+		if (padded > w->size - data)
+			return walk_refuse(w,
+			                   "archive truncated: the entry at byte %llu claims %lld "
+			                   "bytes past the end",
+			                   (unsigned long long)off, (long long)len);
+		int64_t mode = parse_number(h + 100, 8);
+		if (mode < 0)
+			return walk_refuse(w, "entry '%.200s' has a malformed mode", go_name);
+		if ((mode & 06000) && !(w->o && w->o->allow_setuid))
+			return walk_refuse(w,
+			                   "entry '%.200s' has the %s bit (mode %llo); the restore "
+			                   "policy does not allow it",
+			                   go_name, mode & 04000 ? "setuid" : "setgid",
+			                   (unsigned long long)mode);
+		int r = walk_entry(w, go_name, type, links, ELEMENTSOF(links), w->base + data,
+		                   (uint64_t)len);
+		if (r < 0)
+			return r;
+		*p = (Pending){ .x_size = -1 };
 		off = data + padded;
 	}
+}
+
+static int check_deleted_files(Walk *w)
+{
+	_cleanup_free_ char *text = NULL;
+	int r = archive_read_member(w->pread_fn, w->userdata, &w->deleted_files, MAX_DELETED_FILES,
+	                            &text);
+	if (r == -EFBIG)
+		return refuse(w->why, "deleted.files is larger than %u bytes", MAX_DELETED_FILES);
+	if (r < 0)
+		return r;
+	_cleanup_json_ json_t *list = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+	if (!json_is_array(list))
+		return refuse(w->why, "deleted.files is not a JSON list");
+	size_t i;
+	json_t *v;
+	json_array_foreach (list, i, v) {
+		const char *s = json_string_value(v);
+		if (!s || !*s)
+			return refuse(w->why, "deleted.files: entry %zu is not a path", i);
+		/* Podman joins each to the container's root; a leading '/' is
+		 * the container's own root. */
+		for (const char *c = s; *c;) {
+			size_t n = strcspn(c, "/");
+			if (n == 2 && c[0] == '.' && c[1] == '.')
+				return refuse(w->why,
+				              "deleted.files: '%.200s' has a '..' component", s);
+			c += n;
+			while (*c == '/')
+				c++;
+		}
+	}
+	return 0;
+}
+
+int archive_check(ArchivePreadFn pread_fn, void *userdata, uint64_t size,
+                  const ArchiveCheckOptions *o, ArchiveIndex *ret_index, ErrorDetail *why)
+{
+	_cleanup_free_ Walk *w = calloc(1, sizeof(Walk));
+	int r;
+
+	if (!w)
+		return -ENOMEM;
+	*w = (Walk){ .pread_fn = pread_fn, .userdata = userdata, .size = size, .o = o, .why = why };
+	r = walk(w);
+	link_set_done(&w->links);
+	if (r < 0)
+		return r;
+	for (unsigned i = 0; i < w->n_nested; i++) {
+		Walk nested = {
+			.pread_fn = pread_fn,
+			.userdata = userdata,
+			.base = w->nested_at[i].offset,
+			.size = w->nested_at[i].size,
+			.nested = true,
+			.name = w->nested_name[i],
+			.o = o,
+			.why = why,
+		};
+		r = walk(&nested);
+		link_set_done(&nested.links);
+		if (r < 0)
+			return r;
+	}
+	if (w->deleted_files.present && (r = check_deleted_files(w)) < 0)
+		return r;
+	if (ret_index)
+		*ret_index = w->index;
+	return 0;
+}
+
+int archive_read_member(ArchivePreadFn pread_fn, void *userdata, const ArchiveMember *m, size_t max,
+                        char **ret)
+{
+	if (!m->present || m->size > max)
+		return m->present ? -EFBIG : -ENOENT;
+	_cleanup_free_ char *buf = malloc((size_t)m->size + 1);
+	if (!buf)
+		return -ENOMEM;
+	ssize_t n = pread_fn(buf, (size_t)m->size, m->offset, userdata);
+	if (n < 0)
+		return (int)n;
+	if ((uint64_t)n != m->size)
+		return -EIO;
+	buf[m->size] = 0;
+	*ret = TAKE_PTR(buf);
+	return 0;
 }
 
 static ssize_t fd_pread(void *buf, size_t n, uint64_t off, void *userdata)
@@ -246,9 +751,15 @@ static ssize_t fd_pread(void *buf, size_t n, uint64_t off, void *userdata)
 	return (ssize_t)done;
 }
 
-int archive_check_fd(int fd, uint64_t size, ErrorDetail *why)
+int archive_check_fd(int fd, uint64_t size, const ArchiveCheckOptions *o, ArchiveIndex *ret_index,
+                     ErrorDetail *why)
 {
-	return archive_check(fd_pread, &fd, size, why);
+	return archive_check(fd_pread, &fd, size, o, ret_index, why);
+}
+
+int archive_read_member_fd(int fd, const ArchiveMember *m, size_t max, char **ret)
+{
+	return archive_read_member(fd_pread, &fd, m, max, ret);
 }
 
 typedef struct Buffer {
@@ -266,8 +777,9 @@ static ssize_t buffer_pread(void *buf, size_t n, uint64_t off, void *userdata)
 	return (ssize_t)k;
 }
 
-int archive_check_buffer(const uint8_t *data, size_t size, ErrorDetail *why)
+int archive_check_buffer(const uint8_t *data, size_t size, const ArchiveCheckOptions *o,
+                         ArchiveIndex *ret_index, ErrorDetail *why)
 {
 	Buffer b = { data, size };
-	return archive_check(buffer_pread, &b, size, why);
+	return archive_check(buffer_pread, &b, size, o, ret_index, why);
 }

@@ -1,14 +1,39 @@
 /* archive-check.h — a checkpoint archive is outside input: before a target
- * hands one to Podman it checks every tar header. A checkpoint archive holds
- * only regular files and directories under relative paths (config.dump,
- * checkpoint/pages-1.img, rootfs-diff.tar, ...), so anything else is
- * refused with a reason: an absolute path or a ".." component (a path
- * escaping its directory), links, devices, a bad header checksum, a size
- * past the end, a missing end-of-archive marker (a truncated archive).
- * Only headers are read (data is skipped by offset), so checking a 1 GiB
- * archive costs a few reads. */
+ * hands one to Podman it checks every tar header, read the way Podman's Go
+ * reader (archive/tar) reads it: the ustar prefix only where Go uses it (not
+ * under the GNU magic), pax extended headers ('x': path, linkpath, size; 'g'),
+ * GNU long names and link names ('L', 'K'). A path is refused when any
+ * reading of the header (the raw name, the prefix joined to it, a pax path,
+ * a long name) is absolute or has a ".." component; a sparse file (pax
+ * GNU.sparse.* records or type 'S') is refused outright, since Podman never
+ * writes one and readers disagree on its name and size.
+ *
+ * At the top level only the names Podman puts in a checkpoint are accepted
+ * (config.dump, spec.dump, network.status, stats-dump, ctr.log,
+ * devshm-checkpoint.tar, rootfs-diff.tar, deleted.files, checkpoint/,
+ * pre-checkpoint/, artifacts/, volumes/), only regular files and
+ * directories (plus the one link Podman writes for pre-copy,
+ * checkpoint/parent -> ../pre-checkpoint).
+ *
+ * The nested archives Podman extracts (rootfs-diff.tar into the container's
+ * root, devshm-checkpoint.tar into its /dev/shm, volumes/NAME.tar into a
+ * volume) are checked by the same header rules. They hold a container's
+ * changed files, which legitimately include symbolic links, hard links and
+ * fifos, so those are allowed and judged against the container's root: a
+ * relative symlink must resolve inside it (an absolute one names a path in
+ * the container, as the container sees it), a hard link must name a relative
+ * path inside it, and no entry may be written through a symlink the same
+ * archive created earlier. Devices are refused. Links already present in
+ * the image are not known here; that the image equals the migration record's
+ * is the restore policy's rule.
+ *
+ * deleted.files (paths Podman removes from the container's root) must have
+ * no ".." component. Setuid and setgid bits are refused unless allowed.
+ * Only headers and these small members are read (file data is skipped by
+ * offset), so checking a 1 GiB archive costs a few reads. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -19,10 +44,37 @@
  * negative errno. */
 typedef ssize_t (*ArchivePreadFn)(void *buf, size_t n, uint64_t off, void *userdata);
 
-/* 0 if the archive of `size` bytes is acceptable; -EBADMSG with the reason
- * in `why` if not; another negative errno if it could not be read. */
-int archive_check(ArchivePreadFn pread_fn, void *userdata, uint64_t size, ErrorDetail *why);
+typedef struct ArchiveCheckOptions {
+	bool allow_setuid; /* setuid/setgid bits on entries */
+} ArchiveCheckOptions;
+
+/* Where a member's data lies in the archive. */
+typedef struct ArchiveMember {
+	bool present;
+	uint64_t offset;
+	uint64_t size;
+} ArchiveMember;
+
+/* The members a restore policy reads. */
+typedef struct ArchiveIndex {
+	ArchiveMember spec_dump;   /* the OCI runtime spec */
+	ArchiveMember config_dump; /* Podman's container config */
+} ArchiveIndex;
+
+/* 0 if the archive of `size` bytes is acceptable, with its index in
+ * *ret_index (may be NULL); -EBADMSG with the reason in `why` if not;
+ * another negative errno if it could not be read. `o` may be NULL (the
+ * defaults: nothing extra allowed). */
+int archive_check(ArchivePreadFn pread_fn, void *userdata, uint64_t size,
+                  const ArchiveCheckOptions *o, ArchiveIndex *ret_index, ErrorDetail *why);
 
 /* The same over a file descriptor (pread) or a buffer. */
-int archive_check_fd(int fd, uint64_t size, ErrorDetail *why);
-int archive_check_buffer(const uint8_t *data, size_t size, ErrorDetail *why);
+int archive_check_fd(int fd, uint64_t size, const ArchiveCheckOptions *o, ArchiveIndex *ret_index,
+                     ErrorDetail *why);
+int archive_check_buffer(const uint8_t *data, size_t size, const ArchiveCheckOptions *o,
+                         ArchiveIndex *ret_index, ErrorDetail *why);
+
+/* A member's data as a NUL-terminated string; -EFBIG if larger than `max`. */
+int archive_read_member(ArchivePreadFn pread_fn, void *userdata, const ArchiveMember *m, size_t max,
+                        char **ret);
+int archive_read_member_fd(int fd, const ArchiveMember *m, size_t max, char **ret);

@@ -144,6 +144,8 @@ int migration_record_to_json(const MigrationRecord *rec, char **ret)
 	                 "error", rec->error, "decision", rec->decision[0] ? rec->decision : NULL);
 	if (!root)
 		return -EINVAL;
+	if (rec->forced && json_object_set_new(root, "forced", json_true()) < 0)
+		return -ENOMEM;
 	char *s = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	if (!s)
 		return -ENOMEM;
@@ -169,15 +171,17 @@ int migration_record_from_json(const char *text, size_t size, MigrationRecord *r
 	const char *id, *container, *source, *target, *reason, *mode, *phase, *decision = NULL;
 	json_t *times, *image = NULL, *error = NULL;
 	json_int_t bytes = 0, downtime = 0;
+	int forced = 0;
 	MigrationRecord r = {};
 	int x;
 
 	if (!root ||
-	    json_unpack(root, "{s:s, s:s, s:s, s:s, s?o, s:s, s:s, s:s, s:o, s:I, s:I, s?o, s?s}",
+	    json_unpack(root,
+	                "{s:s, s:s, s:s, s:s, s?o, s:s, s:s, s:s, s:o, s:I, s:I, s?o, s?s, s?b}",
 	                "id", &id, "container", &container, "source", &source, "target", &target,
 	                "image", &image, "reason", &reason, "mode", &mode, "phase", &phase,
 	                "phase_times_ms", &times, "bytes", &bytes, "downtime_ms", &downtime,
-	                "error", &error, "decision", &decision) < 0)
+	                "error", &error, "decision", &decision, "forced", &forced) < 0)
 		return -EBADMSG;
 	if (!migration_id_valid(id) || !migration_name_valid(container) ||
 	    !migration_name_valid(source) || !migration_name_valid(target) || bytes < 0 ||
@@ -206,6 +210,7 @@ int migration_record_from_json(const char *text, size_t size, MigrationRecord *r
 		snprintf(r.decision, sizeof r.decision, "%s", decision);
 	r.bytes = (uint64_t)bytes;
 	r.downtime_ms = (uint64_t)downtime;
+	r.forced = forced;
 	r.container = strdup(container);
 	r.source = strdup(source);
 	r.target = strdup(target);

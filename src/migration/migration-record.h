@@ -61,6 +61,7 @@ typedef struct MigrationRecord {
 	MigrationReason reason;
 	MigrationMode mode;
 	MigrationPhase phase;
+	bool forced; /* an operator overrode the container's podmig.migrate=false */
 	uint64_t phase_time_ms[_MIGRATION_PHASE_MAX]; /* wall clock when entered; 0: never */
 	uint64_t bytes;                               /* archive bytes moved */
 	uint64_t downtime_ms;                         /* container stopped → running again */

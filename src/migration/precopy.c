@@ -3,6 +3,7 @@
 #include "precopy.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,5 +149,34 @@ int precopy_source_run(const PreCopyOps *ops, const char *podman, const char *co
 		return error_detail_set_errno(why, r, "sending the checkpoint failed: %s",
 		                              error_to_string(r));
 	*ret_mode = MIGRATION_MODE_PRE_COPY;
+	return 0;
+}
+
+int precopy_file_create(const char *dir, const char *id, const char *suffix, int *ret_fd,
+                        char **ret_path)
+{
+	_cleanup_free_ char *path = NULL;
+	if (!migration_id_valid(id) || strchr(suffix, '/'))
+		return -EINVAL;
+	if (asprintf(&path, "%s/%s.XXXXXX%s", dir, id, suffix) < 0)
+		return -ENOMEM;
+	int fd = mkostemps(path, (int)strlen(suffix), O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	*ret_fd = fd;
+	*ret_path = TAKE_PTR(path);
+	return 0;
+}
+
+int precopy_dir_create(const char *dir, const char *id, char **ret_path)
+{
+	_cleanup_free_ char *path = NULL;
+	if (!migration_id_valid(id))
+		return -EINVAL;
+	if (asprintf(&path, "%s/%s.XXXXXX", dir, id) < 0)
+		return -ENOMEM;
+	if (!mkdtemp(path))
+		return -errno;
+	*ret_path = TAKE_PTR(path);
 	return 0;
 }

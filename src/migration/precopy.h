@@ -43,6 +43,17 @@ int precopy_restore_argv(const char *podman, const char *final_archive,
                          const char *previous_archive, const char *argv[], size_t n,
                          char **ret_storage);
 
+/* The podman binary needs named files, and one migration id may arrive
+ * twice (a retry, or a forged request): every call gets files of its own,
+ * never a name derived from the id alone.
+ *
+ * A new file <dir>/<id>.XXXXXX<suffix> (created exclusively, mode 0600):
+ * its descriptor in *ret_fd and its path in *ret_path. */
+int precopy_file_create(const char *dir, const char *id, const char *suffix, int *ret_fd,
+                        char **ret_path);
+/* A new directory <dir>/<id>.XXXXXX (mode 0700) in *ret_path. */
+int precopy_dir_create(const char *dir, const char *id, char **ret_path);
+
 /* The source's side of a pre-copy migration. */
 typedef struct PreCopyOps {
 	/* Runs argv; returns its exit status (0 ok) or a negative errno;

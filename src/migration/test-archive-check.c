@@ -21,28 +21,48 @@ typedef struct Tar {
 	size_t len;
 } Tar;
 
-static void header(Tar *t, const char *name, char type, size_t size, const char *prefix,
-                   bool bad_checksum)
+/* A header's fields beyond name, type and size. */
+typedef struct Extra {
+	const char *prefix;
+	const char *link;
+	unsigned mode; /* 0: 0644 */
+	bool gnu_magic;
+	bool bad_checksum;
+} Extra;
+
+static void header_x(Tar *t, const char *name, char type, size_t size, const Extra *x)
 {
 	uint8_t *h = t->data + t->len;
 	memset(h, 0, 512);
 	strncpy((char *)h, name, 100);
-	snprintf((char *)h + 100, 8, "%07o", 0644);
+	snprintf((char *)h + 100, 8, "%07o", (x->mode ?: 0644) & 07777);
 	snprintf((char *)h + 108, 8, "%07o", 0);
 	snprintf((char *)h + 116, 8, "%07o", 0);
 	snprintf((char *)h + 124, 12, "%011o", (unsigned)size);
 	snprintf((char *)h + 136, 12, "%011o", 0);
 	h[156] = (uint8_t)type;
-	memcpy(h + 257, "ustar", 6);
-	memcpy(h + 263, "00", 2);
-	if (prefix)
-		strncpy((char *)h + 345, prefix, 155);
+	if (x->link)
+		strncpy((char *)h + 157, x->link, 100);
+	if (x->gnu_magic)
+		memcpy(h + 257, "ustar  ", 8);
+	else {
+		memcpy(h + 257, "ustar", 6);
+		memcpy(h + 263, "00", 2);
+	}
+	if (x->prefix)
+		strncpy((char *)h + 345, x->prefix, 155);
 	memset(h + 148, ' ', 8);
 	unsigned sum = 0;
 	for (int i = 0; i < 512; i++)
 		sum += h[i];
-	snprintf((char *)h + 148, 8, "%06o", bad_checksum ? sum + 1 : sum);
+	snprintf((char *)h + 148, 8, "%06o", x->bad_checksum ? sum + 1 : sum);
 	t->len += 512;
+}
+
+static void header(Tar *t, const char *name, char type, size_t size, const char *prefix,
+                   bool bad_checksum)
+{
+	header_x(t, name, type, size, &(Extra){ .prefix = prefix, .bad_checksum = bad_checksum });
 }
 
 static void body(Tar *t, const char *content, size_t size)
@@ -65,7 +85,39 @@ static void end(Tar *t)
 
 static int check(const Tar *t, ErrorDetail *why)
 {
-	return archive_check_buffer(t->data, t->len, why);
+	return archive_check_buffer(t->data, t->len, NULL, NULL, why);
+}
+
+/* pax records "LEN key=value\n" for each "key=value" (NULL-terminated). */
+static const char *records(const char *kv, ...)
+{
+	static char buf[4096];
+	size_t o = 0;
+	va_list ap;
+	va_start(ap, kv);
+	for (; kv; kv = va_arg(ap, const char *)) {
+		size_t n = strlen(kv) + 2; /* ' ' and '\n' */
+		size_t digits = 1;
+		while (snprintf(NULL, 0, "%zu", n + digits) > (int)digits)
+			digits++;
+		o += (size_t)snprintf(buf + o, sizeof buf - o, "%zu %s\n", n + digits, kv);
+	}
+	va_end(ap);
+	return buf;
+}
+
+/* A pax extended header ('x' or 'g') holding `recs`. */
+static void pax(Tar *t, char type, const char *recs)
+{
+	header(t, "PaxHeaders/x", type, strlen(recs), NULL, false);
+	body(t, recs, strlen(recs));
+}
+
+/* Appends archive `inner` as a member named `name`. */
+static void member(Tar *t, const char *name, const Tar *inner)
+{
+	header(t, name, '0', inner->len, NULL, false);
+	body(t, (const char *)inner->data, inner->len);
 }
 
 static void test_good_archive(void **state)
@@ -108,9 +160,7 @@ static void test_escaping_paths(void **state)
 	expect_refused(&d, "'..'");
 
 	/* pax path */
-	const char *pax = "22 path=/root/.bashrc\n";
-	header(&e, "PaxHeader/x", 'x', strlen(pax), NULL, false);
-	body(&e, pax, strlen(pax));
+	pax(&e, 'x', records("path=/root/.bashrc", NULL));
 	file(&e, "innocent", "x");
 	expect_refused(&e, "absolute");
 }
@@ -122,7 +172,7 @@ static void test_links_and_devices(void **state)
 	expect_refused(&a, "symbolic link");
 	header(&b, "config.dump", '1', 0, NULL, false);
 	expect_refused(&b, "hard link");
-	header(&c, "dev", '3', 0, NULL, false);
+	header(&c, "checkpoint/dev", '3', 0, NULL, false);
 	expect_refused(&c, "device");
 }
 
@@ -142,25 +192,238 @@ static void test_broken_archives(void **state)
 	/* truncated: cut inside the data, and cut before the end marker */
 	file(&c, "config.dump", "{}");
 	error_detail_clear(&why);
-	assert_int_equal(archive_check_buffer(c.data, 600, &why), -EBADMSG);
+	assert_int_equal(archive_check_buffer(c.data, 600, NULL, NULL, &why), -EBADMSG);
 	assert_non_null(strstr(why.message, "truncated"));
 	error_detail_clear(&why);
-	assert_int_equal(archive_check_buffer(c.data, c.len, &why), -EBADMSG);
+	assert_int_equal(archive_check_buffer(c.data, c.len, NULL, NULL, &why), -EBADMSG);
 	assert_non_null(strstr(why.message, "end-of-archive"));
 	error_detail_clear(&why);
-	assert_int_equal(archive_check_buffer(c.data, 0, &why), -EBADMSG);
+	assert_int_equal(archive_check_buffer(c.data, 0, NULL, NULL, &why), -EBADMSG);
 
 	/* compressed (what `podman container checkpoint --export` writes by default) */
 	uint8_t zstd[1024] = { 0x28, 0xb5, 0x2f, 0xfd };
 	error_detail_clear(&why);
-	assert_int_equal(archive_check_buffer(zstd, sizeof zstd, &why), -EBADMSG);
+	assert_int_equal(archive_check_buffer(zstd, sizeof zstd, NULL, NULL, &why), -EBADMSG);
 	assert_non_null(strstr(why.message, "compressed"));
 
 	/* garbage */
 	uint8_t junk[2048];
 	memset(junk, 'A', sizeof junk);
 	error_detail_clear(&why);
-	assert_int_equal(archive_check_buffer(junk, sizeof junk, &why), -EBADMSG);
+	assert_int_equal(archive_check_buffer(junk, sizeof junk, NULL, NULL, &why), -EBADMSG);
+}
+
+/* A pax size override: Go's reader takes the data length from the pax
+ * record, so the entry's 1024 header bytes hide the next header from a
+ * checker that trusts the ustar size. */
+static void test_pax_size_override(void **state)
+{
+	Tar t = {};
+	pax(&t, 'x', records("size=0", NULL));
+	header(&t, "config.dump", '0', 1024, NULL, false);
+	header(&t, "../../etc/cron.d/evil", '0', 0, NULL, false); /* Go's next header */
+	memset(t.data + t.len, 0, 512);
+	t.len += 512;
+	expect_refused(&t, "'..'");
+
+	/* ...and the other way round: data Go reads past a short header size */
+	Tar u = {};
+	pax(&u, 'x', records("size=1024", NULL));
+	header(&u, "config.dump", '0', 0, NULL, false);
+	header(&u, "../escape", '0', 0, NULL, false); /* Go: data of config.dump */
+	memset(u.data + u.len, 0, 512);
+	u.len += 512;
+	ErrorDetail why = {};
+	end(&u);
+	assert_int_equal(check(&u, &why), 0); /* Go skips it as data, so do we */
+}
+
+/* GNU.sparse.name renames the entry in Go's reader. */
+static void test_pax_sparse_name(void **state)
+{
+	Tar t = {};
+	pax(&t, 'x',
+	    records("GNU.sparse.major=1", "GNU.sparse.minor=0", "GNU.sparse.name=../../etc/passwd",
+	            NULL));
+	file(&t, "config.dump", "x");
+	expect_refused(&t, "sparse");
+	Tar u = {};
+	header(&u, "config.dump", 'S', 0, NULL, false);
+	expect_refused(&u, "sparse");
+}
+
+/* Under the GNU magic there is no prefix field: Go, GNU tar and Python read
+ * the name alone, which is absolute here. */
+static void test_gnu_magic_prefix(void **state)
+{
+	Tar t = {};
+	header_x(&t, "/etc/cron.d/evil", '0', 0,
+	         &(Extra){ .prefix = "checkpoint", .gnu_magic = true });
+	expect_refused(&t, "absolute");
+	Tar u = {};
+	header_x(&u, "../evil", '0', 0, &(Extra){ .prefix = "checkpoint/a", .gnu_magic = true });
+	expect_refused(&u, "'..'");
+	/* Go joins the prefix under the ustar magic: accepted when both are safe */
+	Tar v = {};
+	header_x(&v, "pages-1.img", '0', 0, &(Extra){ .prefix = "checkpoint" });
+	ErrorDetail why = {};
+	end(&v);
+	assert_int_equal(check(&v, &why), 0);
+}
+
+/* A pax path followed by a GNU long name: Go takes the long name, GNU tar
+ * and Python the pax path; both readings are checked. */
+static void test_pax_path_then_long_name(void **state)
+{
+	const char *innocent = "config.dump";
+	Tar t = {};
+	pax(&t, 'x', records("path=../../root/.bashrc", NULL));
+	header(&t, "././@LongLink", 'L', strlen(innocent) + 1, NULL, false);
+	body(&t, innocent, strlen(innocent) + 1);
+	file(&t, "config.dump", "{}");
+	expect_refused(&t, "'..'");
+
+	Tar u = {};
+	pax(&u, 'x', records("path=/etc/x", NULL));
+	header(&u, "././@LongLink", 'L', strlen(innocent) + 1, NULL, false);
+	body(&u, innocent, strlen(innocent) + 1);
+	file(&u, "config.dump", "{}");
+	expect_refused(&u, "absolute");
+
+	/* Two headers of one kind before one entry: readers disagree */
+	Tar v = {};
+	pax(&v, 'x', records("path=config.dump", NULL));
+	pax(&v, 'x', records("path=spec.dump", NULL));
+	file(&v, "x", "{}");
+	expect_refused(&v, "two 'x'");
+
+	/* A global header's path */
+	Tar w = {};
+	pax(&w, 'g', records("path=/etc/x", NULL));
+	file(&w, "config.dump", "{}");
+	expect_refused(&w, "absolute");
+}
+
+static void test_top_level_names(void **state)
+{
+	Tar t = {};
+	file(&t, "evil.sh", "x");
+	expect_refused(&t, "not part of a Podman checkpoint");
+	Tar u = {};
+	header(&u, "spec.dump", '0', 0, NULL, false);
+	header(&u, "./spec.dump", '0', 0, NULL, false);
+	expect_refused(&u, "twice");
+
+	/* A directory with data: Go reads none, so its "data" is headers */
+	Tar v = {};
+	header(&v, "checkpoint/", '5', 512, NULL, false);
+	header(&v, "../evil", '0', 0, NULL, false);
+	expect_refused(&v, "claims 512 bytes");
+	/* Go's old-style file with a trailing '/' is a directory */
+	Tar w = {};
+	header(&w, "checkpoint/", '\0', 512, NULL, false);
+	header(&w, "../evil", '0', 0, NULL, false);
+	expect_refused(&w, "claims 512 bytes");
+
+	/* Podman's pre-copy link, and no other */
+	Tar x = {};
+	header_x(&x, "checkpoint/parent", '2', 0, &(Extra){ .link = "../pre-checkpoint" });
+	ErrorDetail why = {};
+	end(&x);
+	assert_int_equal(check(&x, &why), 0);
+	Tar y = {};
+	header_x(&y, "checkpoint/parent", '2', 0, &(Extra){ .link = "/etc" });
+	expect_refused(&y, "symbolic link");
+}
+
+static void expect_nested_refused(const Tar *inner, const char *reason)
+{
+	static Tar t;
+	t = (Tar){};
+	member(&t, "rootfs-diff.tar", inner);
+	end(&t);
+	ErrorDetail why = {};
+	assert_int_equal(check(&t, &why), -EBADMSG);
+	if (!strstr(why.message, reason) || !strstr(why.message, "rootfs-diff.tar"))
+		fail_msg("reason '%s' does not mention '%s' in rootfs-diff.tar", why.message,
+		         reason);
+}
+
+/* rootfs-diff.tar is extracted into the container's root: the same rules,
+ * with links judged against that root. */
+static void test_nested_rootfs_diff(void **state)
+{
+	static Tar a, b, c, d, e, f, g, ok;
+	file(&a, "../../etc/cron.d/evil", "x");
+	end(&a);
+	expect_nested_refused(&a, "'..'");
+
+	header_x(&b, "tmp/up", '2', 0, &(Extra){ .link = "../../../etc" });
+	end(&b);
+	expect_nested_refused(&b, "points outside the container's root");
+
+	/* an absolute symlink names a container path, but nothing may be
+	 * written through it */
+	header_x(&c, "tmp/etc", '2', 0, &(Extra){ .link = "/etc" });
+	file(&c, "tmp/etc/passwd", "root::0:0::/:/bin/sh\n");
+	end(&c);
+	expect_nested_refused(&c, "through the symbolic link 'tmp/etc'");
+
+	header_x(&d, "tmp/shadow", '1', 0, &(Extra){ .link = "../etc/shadow" });
+	end(&d);
+	expect_nested_refused(&d, "hard link");
+
+	header(&e, "dev/sda", '4', 0, NULL, false);
+	end(&e);
+	expect_nested_refused(&e, "device");
+
+	header_x(&f, "usr/bin/su2", '0', 0, &(Extra){ .mode = 04755 });
+	end(&f);
+	expect_nested_refused(&f, "setuid");
+
+	/* GNU magic inside the nested archive too */
+	header_x(&g, "/etc/evil", '0', 0, &(Extra){ .prefix = "tmp", .gnu_magic = true });
+	end(&g);
+	expect_nested_refused(&g, "absolute");
+
+	/* what a container's changes legitimately hold */
+	header(&ok, "tmp/", '5', 0, NULL, false);
+	file(&ok, "tmp/data", "x");
+	header_x(&ok, "tmp/link", '2', 0, &(Extra){ .link = "data" });
+	header_x(&ok, "tmp/abs", '2', 0, &(Extra){ .link = "/usr/bin/env" });
+	header_x(&ok, "tmp/up", '2', 0, &(Extra){ .link = "../etc/hostname" });
+	header_x(&ok, "tmp/hard", '1', 0, &(Extra){ .link = "tmp/data" });
+	header(&ok, "tmp/fifo", '6', 0, NULL, false);
+	end(&ok);
+	static Tar outer;
+	member(&outer, "rootfs-diff.tar", &ok);
+	ErrorDetail why = {};
+	end(&outer);
+	int r = check(&outer, &why);
+	if (r != 0)
+		fail_msg("legitimate changes refused: %s", why.message);
+
+	/* setuid bits pass where the policy allows them */
+	static Tar su;
+	member(&su, "rootfs-diff.tar", &f);
+	end(&su);
+	error_detail_clear(&why);
+	assert_int_equal(archive_check_buffer(su.data, su.len,
+	                                      &(ArchiveCheckOptions){ .allow_setuid = true }, NULL,
+	                                      &why),
+	                 0);
+}
+
+static void test_deleted_files(void **state)
+{
+	Tar t = {};
+	file(&t, "deleted.files", "[\"/tmp/x\",\"../../../etc/passwd\"]");
+	expect_refused(&t, "deleted.files");
+	Tar u = {};
+	file(&u, "deleted.files", "[\"/tmp/x\",\"/root\"]");
+	ErrorDetail why = {};
+	end(&u);
+	assert_int_equal(check(&u, &why), 0);
 }
 
 static void test_real_checkpoint_archive(void **state)
@@ -173,9 +436,14 @@ static void test_real_checkpoint_archive(void **state)
 	size_t n = fread(buf, 1, sizeof buf, f);
 	fclose(f);
 	ErrorDetail why = {};
-	int r = archive_check_buffer(buf, n, &why);
+	ArchiveIndex index = {};
+	int r = archive_check_buffer(buf, n, NULL, &index, &why);
 	if (r != 0)
 		fail_msg("a real checkpoint archive was refused: %s", why.message);
+	assert_true(index.spec_dump.present);
+	assert_true(index.config_dump.present);
+	assert_int_equal(index.spec_dump.size, 21014);
+	assert_int_equal(buf[index.config_dump.offset], '{');
 }
 
 int main(void)
@@ -185,6 +453,13 @@ int main(void)
 		cmocka_unit_test(test_escaping_paths),
 		cmocka_unit_test(test_links_and_devices),
 		cmocka_unit_test(test_broken_archives),
+		cmocka_unit_test(test_pax_size_override),
+		cmocka_unit_test(test_pax_sparse_name),
+		cmocka_unit_test(test_gnu_magic_prefix),
+		cmocka_unit_test(test_pax_path_then_long_name),
+		cmocka_unit_test(test_top_level_names),
+		cmocka_unit_test(test_nested_rootfs_diff),
+		cmocka_unit_test(test_deleted_files),
 		cmocka_unit_test(test_real_checkpoint_archive),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

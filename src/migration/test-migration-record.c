@@ -81,12 +81,16 @@ static void test_json_roundtrip(void **state)
 	assert_non_null(strstr(json, "\"reason\":\"drain\""));
 	/* no decision: the key is absent, not null */
 	assert_null(strstr(json, "decision"));
+	/* not forced: the key is absent */
+	assert_null(strstr(json, "forced"));
 	free(json);
 	snprintf(rec.decision, sizeof rec.decision, "d-1795730000000-0a1b2c3d");
+	rec.forced = true;
 	assert_int_equal(migration_record_to_json(&rec, &json), 0);
 
 	assert_int_equal(migration_record_from_json(json, strlen(json), &back), 0);
 	assert_string_equal(back.decision, "d-1795730000000-0a1b2c3d");
+	assert_true(back.forced);
 	assert_string_equal(back.id, rec.id);
 	assert_string_equal(back.container, "counter");
 	assert_string_equal(back.target, "node2");

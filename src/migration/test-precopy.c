@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -165,6 +167,54 @@ static void test_later_failures_are_errors(void **state)
 	assert_int_equal(g.sends, 1);
 }
 
+/* Two calls with one migration id get files and directories of their own,
+ * created exclusively. */
+static void test_files_unique_per_call(void **state)
+{
+	char dir[] = "/tmp/podmig-test-precopy-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	const char *id = "m-1795730000000-0a1b2c3d";
+	int a = -1, b = -1;
+	char *pa = NULL, *pb = NULL, *da = NULL, *db = NULL;
+
+	assert_int_equal(precopy_file_create(dir, id, ".pre.tar", &a, &pa), 0);
+	assert_int_equal(precopy_file_create(dir, id, ".pre.tar", &b, &pb), 0);
+	assert_string_not_equal(pa, pb);
+	assert_true(strncmp(pa, dir, strlen(dir)) == 0 && strstr(pa, id));
+	assert_int_equal(strcmp(pa + strlen(pa) - 8, ".pre.tar"), 0);
+	struct stat st;
+	assert_int_equal(fstat(a, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	/* what one call writes, the other does not see */
+	assert_int_equal(write(a, "abc", 3), 3);
+	assert_int_equal(fstat(b, &st), 0);
+	assert_int_equal(st.st_size, 0);
+
+	assert_int_equal(precopy_dir_create(dir, id, &da), 0);
+	assert_int_equal(precopy_dir_create(dir, id, &db), 0);
+	assert_string_not_equal(da, db);
+	assert_int_equal(stat(da, &st), 0);
+	assert_true(S_ISDIR(st.st_mode) && (st.st_mode & 0777) == 0700);
+
+	/* an id is never a path */
+	int c = -1;
+	char *pc = NULL;
+	assert_int_equal(precopy_file_create(dir, "../../etc/x", ".tar", &c, &pc), -EINVAL);
+	assert_int_equal(precopy_dir_create(dir, "a/b", &pc), -EINVAL);
+
+	close(a);
+	close(b);
+	unlink(pa);
+	unlink(pb);
+	rmdir(da);
+	rmdir(db);
+	rmdir(dir);
+	free(pa);
+	free(pb);
+	free(da);
+	free(db);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -173,6 +223,7 @@ int main(void)
 		cmocka_unit_test(test_sequence),
 		cmocka_unit_test(test_pre_dump_fails_falls_back),
 		cmocka_unit_test(test_later_failures_are_errors),
+		cmocka_unit_test(test_files_unique_per_call),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -94,8 +94,9 @@ int main(int argc, char *argv[])
 			cfg.etcd = optarg;
 			break;
 		case ARG_PREFIX:
-			if (!*optarg || optarg[strlen(optarg) - 1] != '/') {
-				log_error("--prefix: '%s' must end in '/'", optarg);
+			if (key_prefix_problem(optarg)) {
+				log_error("--prefix: '%s' is not a key prefix: %s", optarg,
+				          key_prefix_problem(optarg));
 				return 2;
 			}
 			cfg.prefix = optarg;
