@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "macro.h"
 #include "placement-json.h"
@@ -68,6 +69,12 @@ static int get_number(const json_t *v, const char *where, Range range, double *r
 	    (range == RANGE_NONNEGATIVE && !(d >= 0)) ||
 	    (range == RANGE_FRACTION && !(d > 0 && d <= 1)))
 		return fail(ret_error, "%s: must be %s, not %g", where, what[range], d);
+	if (d > PLACEMENT_VALUE_MAX)
+		return fail(ret_error, "%s: must be at most %g, not %g", where, PLACEMENT_VALUE_MAX,
+		            d);
+	if (range == RANGE_POSITIVE && d < PLACEMENT_VALUE_MIN)
+		return fail(ret_error, "%s: must be at least %g, not %g", where,
+		            PLACEMENT_VALUE_MIN, d);
 	*ret = d;
 	return 0;
 }
@@ -222,6 +229,46 @@ static int parse_container(const json_t *obj, size_t i, PlacementContainer *ct, 
 	return 0;
 }
 
+static int cmp_node_name(const void *a, const void *b, void *userdata)
+{
+	const PlacementNode *nodes = userdata;
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	int k = strcmp(nodes[x].name, nodes[y].name);
+	if (k != 0)
+		return k;
+	return (x > y) - (x < y);
+}
+
+/* Duplicate node names, found by sorting (a pairwise check is quadratic in the nodes). */
+static int check_node_names(const PlacementInstance *p, char **ret_error)
+{
+	_cleanup_free_ size_t *idx = malloc(MAX(p->n_nodes, 1u) * sizeof(size_t));
+	size_t n = 0;
+
+	if (!idx)
+		return -ENOMEM;
+	for (size_t j = 0; j < p->n_nodes; j++)
+		if (p->nodes[j].name)
+			idx[n++] = j;
+	qsort_r(idx, n, sizeof(size_t), cmp_node_name, p->nodes);
+	/* Report the later of the first two nodes that share a name, as a reader going down
+	 * the array would meet it. */
+	size_t dup = SIZE_MAX, first = SIZE_MAX;
+	for (size_t i = 1; i < n; i++)
+		if (streq(p->nodes[idx[i - 1]].name, p->nodes[idx[i]].name) && idx[i] < dup) {
+			dup = idx[i];
+			/* the earliest node with this name */
+			size_t k = i - 1;
+			while (k > 0 && streq(p->nodes[idx[k - 1]].name, p->nodes[idx[i]].name))
+				k--;
+			first = idx[k];
+		}
+	if (dup != SIZE_MAX)
+		return fail(ret_error, "nodes[%zu].name: '%s' is also nodes[%zu]", dup,
+		            p->nodes[dup].name, first);
+	return 0;
+}
+
 int placement_instance_from_json(const json_t *root, PlacementInstance **ret, char **ret_error)
 {
 	static const char *const keys[] = { "nodes",   "containers", "source",
@@ -272,11 +319,10 @@ int placement_instance_from_json(const json_t *root, PlacementInstance **ret, ch
 		r = parse_node(json_array_get(nodes, j), j, threshold, &p->nodes[j], ret_error);
 		if (r < 0)
 			return r;
-		for (size_t k = 0; k < j && p->nodes[j].name; k++)
-			if (streq_ptr(p->nodes[k].name, p->nodes[j].name))
-				return fail(ret_error, "nodes[%zu].name: '%s' is also nodes[%zu]",
-				            j, p->nodes[j].name, k);
 	}
+	r = check_node_names(p, ret_error);
+	if (r < 0)
+		return r;
 	for (size_t c = 0; c < p->n_containers; c++) {
 		r = parse_container(json_array_get(containers, c), c, &p->containers[c], ret_error);
 		if (r < 0)
@@ -319,8 +365,31 @@ int placement_instance_load(const char *path, PlacementInstance **ret, char **re
 
 	if (streq(path, "-"))
 		root = json_loadf(stdin, JSON_REJECT_DUPLICATES, &err);
-	else
-		root = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
+	else {
+		_cleanup_fclose_ FILE *f = fopen(path, "re");
+		struct stat st;
+
+		if (!f || fstat(fileno(f), &st) < 0) {
+			r = negative_errno();
+			if (ret_error) {
+				free(*ret_error);
+				if (asprintf(ret_error, "unable to open: %s", strerror(-r)) < 0)
+					*ret_error = NULL;
+			}
+			return r;
+		}
+		if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode)) {
+			r = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+			if (ret_error) {
+				free(*ret_error);
+				*ret_error = strdup(S_ISDIR(st.st_mode)
+				                            ? "is a directory, not an instance file"
+				                            : "not a regular file");
+			}
+			return r;
+		}
+		root = json_loadf(f, JSON_REJECT_DUPLICATES, &err);
+	}
 	if (!root) {
 		r = json_error_code(&err) == json_error_cannot_open_file ? -ENOENT : -EINVAL;
 		if (ret_error) {
