@@ -357,53 +357,87 @@ int placement_instance_from_json(const json_t *root, PlacementInstance **ret, ch
 	return 0;
 }
 
+/* The whole stream in memory: jansson reads a FILE one getc() at a time, several times slower
+ * than parsing a buffer. Bounded by what a valid instance can need. */
+#define INSTANCE_FILE_MAX (1ULL << 31)
+
+static int read_all(FILE *f, char **ret, size_t *ret_size)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t size = 0, allocated = 0;
+
+	for (;;) {
+		if (allocated - size < 65536) {
+			allocated = MAX(allocated * 2, (size_t)1 << 20);
+			if (allocated > INSTANCE_FILE_MAX)
+				return -EFBIG;
+			char *b = realloc(buf, allocated);
+			if (!b)
+				return -ENOMEM;
+			buf = b;
+		}
+		size_t k = fread(buf + size, 1, allocated - size, f);
+		size += k;
+		if (k == 0) {
+			if (ferror(f))
+				return -EIO;
+			break;
+		}
+	}
+	*ret = TAKE_PTR(buf);
+	*ret_size = size;
+	return 0;
+}
+
+static int load_error(char **ret_error, int r, const char *fmt, ...) _printf_(3, 4);
+static int load_error(char **ret_error, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!ret_error)
+		return r;
+	free(*ret_error);
+	va_start(ap, fmt);
+	if (vasprintf(ret_error, fmt, ap) < 0)
+		*ret_error = NULL;
+	va_end(ap);
+	return r;
+}
+
 int placement_instance_load(const char *path, PlacementInstance **ret, char **ret_error)
 {
 	_cleanup_placement_json_ json_t *root = NULL;
+	_cleanup_fclose_ FILE *opened = NULL;
+	_cleanup_free_ char *text = NULL;
+	size_t size;
 	json_error_t err;
+	FILE *f = stdin;
 	int r;
 
-	if (streq(path, "-"))
-		root = json_loadf(stdin, JSON_REJECT_DUPLICATES, &err);
-	else {
-		_cleanup_fclose_ FILE *f = fopen(path, "re");
+	if (!streq(path, "-")) {
 		struct stat st;
 
+		opened = f = fopen(path, "re");
 		if (!f || fstat(fileno(f), &st) < 0) {
 			r = negative_errno();
-			if (ret_error) {
-				free(*ret_error);
-				if (asprintf(ret_error, "unable to open: %s", strerror(-r)) < 0)
-					*ret_error = NULL;
-			}
-			return r;
+			return load_error(ret_error, r, "unable to open: %s", strerror(-r));
 		}
-		if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode)) {
-			r = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
-			if (ret_error) {
-				free(*ret_error);
-				*ret_error = strdup(S_ISDIR(st.st_mode)
-				                            ? "is a directory, not an instance file"
-				                            : "not a regular file");
-			}
-			return r;
-		}
-		root = json_loadf(f, JSON_REJECT_DUPLICATES, &err);
+		if (S_ISDIR(st.st_mode))
+			return load_error(ret_error, -EISDIR,
+			                  "is a directory, not an instance file");
+		if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode))
+			return load_error(ret_error, -EINVAL, "not a regular file");
 	}
-	if (!root) {
-		r = json_error_code(&err) == json_error_cannot_open_file ? -ENOENT : -EINVAL;
-		if (ret_error) {
-			char *msg = NULL;
-			int k = r == -ENOENT ? asprintf(&msg, "%s", err.text)
-			                     : asprintf(&msg, "line %d, column %d: %s", err.line,
-			                                err.column, err.text);
-			if (k < 0)
-				msg = NULL;
-			free(*ret_error);
-			*ret_error = msg;
-		}
-		return r;
-	}
+	r = read_all(f, &text, &size);
+	if (r == -EFBIG)
+		return load_error(ret_error, r, "larger than %llu bytes", INSTANCE_FILE_MAX);
+	if (r < 0)
+		return load_error(ret_error, r, "cannot read: %s", strerror(-r));
+	root = json_loadb(text, size, JSON_REJECT_DUPLICATES, &err);
+	if (!root)
+		return load_error(ret_error, -EINVAL, "line %d, column %d: %s", err.line,
+		                  err.column, err.text);
+	free(TAKE_PTR(text));
 	return placement_instance_from_json(root, ret, ret_error);
 }
 
