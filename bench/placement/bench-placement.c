@@ -267,9 +267,10 @@ static void time_print(double med[N_TN][N_TC], double worst[N_TN][N_TC], double 
 }
 
 typedef struct Escape {
-	unsigned instances; /* with a proven optimum */
-	unsigned trapped;   /* the polished greedy start is not optimal */
-	unsigned reached;   /* ... and the colony reached the optimum anyway */
+	unsigned instances;   /* with a proven optimum */
+	unsigned trapped;     /* the polished greedy start is not optimal */
+	unsigned start_found; /* ... of which the greedy start found a placement */
+	unsigned reached;     /* ... and the colony reached the optimum anyway */
 	unsigned within_1pct;
 	double worst_ratio; /* of the colony, over the trapped instances */
 	double start_mean_ratio;
@@ -305,7 +306,10 @@ static int bench_escape(unsigned count, Escape *e)
 		if (s <= opt * (1 + 1e-9))
 			continue;
 		e->trapped++;
-		e->start_mean_ratio += s == HUGE_VAL ? 0 : s / opt;
+		if (s < HUGE_VAL) {
+			e->start_found++;
+			e->start_mean_ratio += s / opt;
+		}
 		placement_options_init(&o);
 		o.seed = 1 + i;
 		r = placement_solve(p, PLACEMENT_SOLVER_ACO, &o, &aco);
@@ -327,12 +331,12 @@ static void escape_print(const Escape *e, FILE *md)
 	        "Instances with a proven optimum where the greedy start after local search "
 	        "(`iterations = 0`) is above it, and how often the default colony still reaches "
 	        "the optimum.\n\n");
-	fprintf(md, "| instances | greedy start not optimal | its mean ratio | colony reaches "
-	            "optimum | within 1%% | colony worst ratio |\n");
+	fprintf(md, "| instances | greedy start not optimal | its mean ratio (when found) | "
+	            "colony reaches optimum | within 1%% | colony worst ratio |\n");
 	fprintf(md, "|---:|---:|---:|---:|---:|---:|\n");
 	fprintf(md, "| %u | %u (%.1f%%) | %.4f | %u (%.1f%%) | %u (%.1f%%) | %.4f |\n",
 	        e->instances, e->trapped, 100.0 * e->trapped / MAX(e->instances, 1u),
-	        e->trapped ? e->start_mean_ratio / e->trapped : NAN, e->reached,
+	        e->start_found ? e->start_mean_ratio / e->start_found : NAN, e->reached,
 	        100.0 * e->reached / MAX(e->trapped, 1u), e->within_1pct,
 	        100.0 * e->within_1pct / MAX(e->trapped, 1u), e->trapped ? e->worst_ratio : NAN);
 }

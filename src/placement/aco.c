@@ -101,9 +101,9 @@ static int colony_candidates(Colony *co)
 
 	for (size_t c = 0; c < mo->m; c++) {
 		size_t nv = 0;
-		if (model_expired(mo, mo->n))
-			return 0; /* the caller sees the deadline and stops */
-		for (size_t j = 0; j < mo->n; j++)
+		for (size_t j = 0; j < mo->n; j++) {
+			if (model_expired(mo, 1))
+				return 0; /* the caller sees the deadline and stops */
 			if (model_fits(mo, &co->l, c, j))
 				v[nv++] = (Scored){
 					.score = mo->alpha *
@@ -113,6 +113,7 @@ static int colony_candidates(Colony *co)
 					         mo->beta * model_cost(mo, c, j),
 					.node = j,
 				};
+		}
 		select_smallest(v, nv, co->K);
 		for (size_t k = 0; k < co->K; k++)
 			co->cand[c * co->K + k] = k < nv ? v[k].node : SIZE_MAX;
@@ -193,9 +194,9 @@ static bool colony_construct(Colony *co, Ant *ant)
 		} else {
 			/* Every candidate is full: best feasible node anywhere. */
 			double best = HUGE_VAL;
-			if (model_expired(mo, mo->n))
-				return false;
 			for (size_t j = 0; j < mo->n; j++) {
+				if (model_expired(mo, 1))
+					return false;
 				if (!model_fits(mo, l, c, j))
 					continue;
 				double s = mo->alpha * model_imbalance_after(mo, l, j,

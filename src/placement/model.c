@@ -249,9 +249,9 @@ bool model_trivially_infeasible(const Model *mo)
 
 	for (size_t c = 0; c < mo->m; c++) {
 		bool fits = false;
-		if (model_expired(mo, mo->n))
-			return false;
 		for (size_t j = 0; j < mo->n && !fits; j++) {
+			if (model_expired(mo, 1))
+				return false;
 			if ((ssize_t)j == mo->source)
 				continue;
 			fits = true;
