@@ -5,19 +5,29 @@
  * 2. Quality on large instances: ratio to the best objective any solver found.
  * 3. Decision time of the ant colony (and least-loaded) from 10 to 10,000 nodes and 1 to 50
  *    containers, one core.
+ * 4. Leaving the greedy start: small bin-packing instances where the greedy start after local
+ *    search is not optimal; how often the colony still reaches the optimum.
+ * 5. Whole-process time of `podmig place` on named instances up to 100,000 nodes (reading and
+ *    writing JSON are part of what a user waits for).
  * Prints Markdown tables and writes an SVG plot. Fixed seeds: the instances are the same on
  * every run; timings of course are not. Not a test: it asserts nothing. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "generate.h"
 #include "log.h"
 #include "macro.h"
+#include "placement-json.h"
 #include "placement.h"
 #include "strutil.h"
 #include "time-util.h"
@@ -256,6 +266,196 @@ static void time_print(double med[N_TN][N_TC], double worst[N_TN][N_TC], double 
 	}
 }
 
+typedef struct Escape {
+	unsigned instances;   /* with a proven optimum */
+	unsigned trapped;     /* the polished greedy start is not optimal */
+	unsigned start_found; /* ... of which the greedy start found a placement */
+	unsigned reached;     /* ... and the colony reached the optimum anyway */
+	unsigned within_1pct;
+	double worst_ratio; /* of the colony, over the trapped instances */
+	double start_mean_ratio;
+} Escape;
+
+/* Instances where the colony has to leave its greedy start: compare the greedy start alone
+ * (iterations = 0), the default colony and the exact optimum. */
+static int bench_escape(unsigned count, Escape *e)
+{
+	for (unsigned i = 0; i < count; i++) {
+		_cleanup_placement_instance_ PlacementInstance *p = NULL;
+		_cleanup_placement_result_ PlacementResult *ex = NULL, *start = NULL, *aco = NULL;
+		PlacementOptions o;
+		int r;
+
+		r = instance_generate_packing(i, &p);
+		if (r < 0)
+			return r;
+		placement_options_init(&o);
+		r = placement_solve(p, PLACEMENT_SOLVER_EXACT, &o, &ex);
+		if (r < 0)
+			return r;
+		if (ex->status != PLACEMENT_STATUS_OPTIMAL)
+			continue;
+		e->instances++;
+		o.iterations = 0;
+		r = placement_solve(p, PLACEMENT_SOLVER_ACO, &o, &start);
+		if (r < 0)
+			return r;
+		double opt = ex->score.objective;
+		double s = placement_status_is_feasible(start->status) ? start->score.objective
+		                                                       : HUGE_VAL;
+		if (s <= opt * (1 + 1e-9))
+			continue;
+		e->trapped++;
+		if (s < HUGE_VAL) {
+			e->start_found++;
+			e->start_mean_ratio += s / opt;
+		}
+		placement_options_init(&o);
+		o.seed = 1 + i;
+		r = placement_solve(p, PLACEMENT_SOLVER_ACO, &o, &aco);
+		if (r < 0)
+			return r;
+		double a =
+		        placement_status_is_feasible(aco->status) ? aco->score.objective : HUGE_VAL;
+		e->reached += a <= opt * (1 + 1e-9);
+		e->within_1pct += a <= opt * 1.01;
+		e->worst_ratio = MAX(e->worst_ratio, a / opt);
+	}
+	return 0;
+}
+
+static void escape_print(const Escape *e, FILE *md)
+{
+	fprintf(md, "\n### Leaving the greedy start (bin packing, 3–7 nodes × 4–6 containers)\n\n");
+	fprintf(md,
+	        "Instances with a proven optimum where the greedy start after local search "
+	        "(`iterations = 0`) is above it, and how often the default colony still reaches "
+	        "the optimum.\n\n");
+	fprintf(md, "| instances | greedy start not optimal | its mean ratio (when found) | "
+	            "colony reaches optimum | within 1%% | colony worst ratio |\n");
+	fprintf(md, "|---:|---:|---:|---:|---:|---:|\n");
+	fprintf(md, "| %u | %u (%.1f%%) | %.4f | %u (%.1f%%) | %u (%.1f%%) | %.4f |\n",
+	        e->instances, e->trapped, 100.0 * e->trapped / MAX(e->instances, 1u),
+	        e->start_found ? e->start_mean_ratio / e->start_found : NAN, e->reached,
+	        100.0 * e->reached / MAX(e->trapped, 1u), e->within_1pct,
+	        100.0 * e->within_1pct / MAX(e->trapped, 1u), e->trapped ? e->worst_ratio : NAN);
+}
+
+static const size_t process_sizes[][2] = { { 1000, 20 }, { 10000, 50 }, { 100000, 100 } };
+#define N_PROCESS ELEMENTSOF(process_sizes)
+
+typedef struct ProcessTime {
+	double median_ms, worst_ms, solver_ms, bytes;
+} ProcessTime;
+
+/* Wall time of one `podmig place --instance path` with its output in `out_path`. */
+static int spawn_place(const char *podmig, const char *path, const char *out_path, double *ret_ms)
+{
+	char *argv[] = { (char *)podmig, (char *)"place", (char *)"--instance", (char *)path,
+		         NULL };
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+	int status, r;
+
+	r = posix_spawn_file_actions_init(&fa);
+	if (r != 0)
+		return -r;
+	/* The child's stdout: must survive the exec, so no O_CLOEXEC. */
+	r = posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, out_path,
+	                                     O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	double t0 = mono_sec() * 1e3;
+	if (r == 0)
+		r = posix_spawn(&pid, podmig, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (r != 0)
+		return -r;
+	if (waitpid(pid, &status, 0) < 0)
+		return negative_errno();
+	*ret_ms = mono_sec() * 1e3 - t0;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return log_error_errno(EIO, "%s place --instance %s failed", podmig, path);
+	return 0;
+}
+
+/* Named instances (uniform family) written as JSON, solved by `podmig place` as a user runs
+ * it: parse, solve, write. */
+static int bench_process(const char *podmig, unsigned reps, ProcessTime t[N_PROCESS])
+{
+	char dir[] = "/tmp/bench-placement-XXXXXX";
+	_cleanup_free_ double *ms = calloc(reps, sizeof(double));
+	int r = 0;
+
+	if (!ms)
+		return -ENOMEM;
+	if (!mkdtemp(dir))
+		return negative_errno();
+	for (size_t k = 0; k < N_PROCESS && r >= 0; k++) {
+		_cleanup_placement_instance_ PlacementInstance *p = NULL;
+		_cleanup_placement_json_ json_t *j = NULL, *out = NULL;
+		_cleanup_free_ char *path = NULL, *out_path = NULL;
+
+		r = instance_generate(FAMILY_UNIFORM, process_sizes[k][0], process_sizes[k][1],
+		                      7000, &p);
+		if (r < 0)
+			break;
+		for (size_t n = 0; n < p->n_nodes && r >= 0; n++)
+			if (asprintf(&p->nodes[n].name, "node-%05zu", n) < 0)
+				r = -ENOMEM;
+		for (size_t c = 0; c < p->n_containers && r >= 0; c++)
+			if (asprintf(&p->containers[c].name, "container-%03zu", c) < 0)
+				r = -ENOMEM;
+		if (r < 0)
+			break;
+		if (asprintf(&path, "%s/%zux%zu.json", dir, p->n_nodes, p->n_containers) < 0 ||
+		    asprintf(&out_path, "%s/out.json", dir) < 0) {
+			r = -ENOMEM;
+			break;
+		}
+		j = placement_instance_to_json(p);
+		if (!j || json_dump_file(j, path, JSON_COMPACT) < 0) {
+			r = -EIO;
+			break;
+		}
+		for (unsigned i = 0; i < reps && r >= 0; i++)
+			r = spawn_place(podmig, path, out_path, &ms[i]);
+		if (r < 0) {
+			unlink(path);
+			break;
+		}
+		out = json_load_file(out_path, 0, NULL);
+		qsort(ms, reps, sizeof(double), cmp_double);
+		t[k] = (ProcessTime){
+			.median_ms = ms[reps / 2],
+			.worst_ms = ms[reps - 1],
+			.solver_ms = json_real_value(json_object_get(out, "elapsed_ms")),
+		};
+		struct stat st;
+		if (stat(path, &st) == 0)
+			t[k].bytes = (double)st.st_size;
+		unlink(path);
+		unlink(out_path);
+	}
+	rmdir(dir);
+	return r;
+}
+
+static void process_print(const ProcessTime t[N_PROCESS], unsigned reps, FILE *md)
+{
+	static const double target_ms[N_PROCESS] = { 50, 200, 2000 };
+
+	fprintf(md, "\n### Whole process: `podmig place` on named instances (%u runs each)\n\n",
+	        reps);
+	fprintf(md,
+	        "Wall time from spawn to exit (read and parse the file, solve with the ant "
+	        "colony, write the result); the solver's own `elapsed_ms` from the last run.\n\n");
+	fprintf(md, "| nodes × containers | file | process median | worst | solver | target |\n");
+	fprintf(md, "|---|---:|---:|---:|---:|---:|\n");
+	for (size_t k = 0; k < N_PROCESS; k++)
+		fprintf(md, "| %zu × %zu | %.1f MB | %.1f ms | %.1f ms | %.1f ms | < %.0f ms |\n",
+		        process_sizes[k][0], process_sizes[k][1], t[k].bytes / 1e6, t[k].median_ms,
+		        t[k].worst_ms, t[k].solver_ms, target_ms[k]);
+}
+
 /* Two panels: decision time vs nodes (log-log, one line per container count) and the share of
  * small instances within 1% of the optimum per family and solver. */
 static int svg_write(const char *path, double med[N_TN][N_TC], Quality small[_FAMILY_MAX])
@@ -362,29 +562,34 @@ static int svg_write(const char *path, double med[N_TN][N_TC], Quality small[_FA
 
 static void help(void)
 {
-	printf("Usage: bench-placement [--full] [--svg FILE]\n"
+	printf("Usage: bench-placement [--full] [--svg FILE] [--podmig PATH]\n"
 	       "\n"
-	       "Measures placement quality against the exact optimum and decision time.\n"
-	       "  --full       More instances (about 30 s); default is a quick run (about 6 s)\n"
-	       "  --svg FILE   Where to write the plot (default: next to this program)\n");
+	       "Measures placement quality against the exact optimum, decision time and the\n"
+	       "whole-process time of `podmig place`.\n"
+	       "  --full         More instances (about 45 s); default is a quick run (about 10 s)\n"
+	       "  --svg FILE     Where to write the plot (default: next to this program)\n"
+	       "  --podmig PATH  The podmig binary (default: src/cli/podmig of this build tree)\n");
 }
 
 int main(int argc, char *argv[])
 {
-	enum { ARG_FULL = 0x100, ARG_SVG };
+	enum { ARG_FULL = 0x100, ARG_SVG, ARG_PODMIG };
 	static const struct option options[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "full", no_argument, NULL, ARG_FULL },
 		{ "quick", no_argument, NULL, 'q' },
 		{ "svg", required_argument, NULL, ARG_SVG },
+		{ "podmig", required_argument, NULL, ARG_PODMIG },
 		{},
 	};
 	static const size_t large_quick[][2] = { { 200, 10 }, { 1000, 20 } };
 	static const size_t large_full[][2] = { { 200, 10 }, { 1000, 20 }, { 10000, 50 } };
 	Quality small[_FAMILY_MAX] = {}, large[_FAMILY_MAX] = {};
 	double med[N_TN][N_TC], worst[N_TN][N_TC], ll_med[N_TN][N_TC];
-	_cleanup_free_ char *svg_default = NULL;
-	const char *svg = NULL;
+	_cleanup_free_ char *svg_default = NULL, *podmig_default = NULL;
+	const char *svg = NULL, *podmig = NULL;
+	ProcessTime process[N_PROCESS] = {};
+	Escape escape = {};
 	bool full = false;
 	unsigned skipped = 0;
 	int c, r;
@@ -404,6 +609,9 @@ int main(int argc, char *argv[])
 		case ARG_SVG:
 			svg = optarg;
 			break;
+		case ARG_PODMIG:
+			podmig = optarg;
+			break;
 		default:
 			return 2;
 		}
@@ -416,6 +624,15 @@ int main(int argc, char *argv[])
 		    0)
 			return log_error("out of memory"), EXIT_FAILURE;
 		svg = svg_default;
+	}
+	if (!podmig) {
+		/* build/bench/placement/bench-placement → build/src/cli/podmig */
+		const char *slash = strrchr(argv[0], '/');
+		int len = slash ? (int)(slash - argv[0]) : 1;
+		if (asprintf(&podmig_default, "%.*s/../../src/cli/podmig", len,
+		             slash ? argv[0] : ".") < 0)
+			return log_error("out of memory"), EXIT_FAILURE;
+		podmig = podmig_default;
 	}
 
 	unsigned per_family = full ? 300 : 60, reps = full ? 5 : 2;
@@ -440,6 +657,17 @@ int main(int argc, char *argv[])
 	if (r < 0)
 		return log_error_errno(r, "timing benchmark failed"), EXIT_FAILURE;
 	time_print(med, worst, ll_med, reps, stdout);
+
+	r = bench_escape(full ? 2000 : 400, &escape);
+	if (r < 0)
+		return log_error_errno(r, "greedy-start benchmark failed"), EXIT_FAILURE;
+	escape_print(&escape, stdout);
+
+	r = bench_process(podmig, full ? 9 : 3, process);
+	if (r < 0)
+		return log_error_errno(r, "process benchmark failed (--podmig %s)", podmig),
+		       EXIT_FAILURE;
+	process_print(process, full ? 9 : 3, stdout);
 
 	r = svg_write(svg, med, small);
 	if (r < 0)

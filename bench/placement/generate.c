@@ -101,3 +101,35 @@ int instance_generate(Family f, size_t n_nodes, size_t n_containers, uint64_t se
 	*ret = p;
 	return 0;
 }
+
+int instance_generate_packing(uint64_t seed, PlacementInstance **ret)
+{
+	PlacementInstance *p = NULL;
+	Gen g = { .s = seed * 0x9e3779b97f4a7c15ULL + 17 };
+	size_t n = 3 + (size_t)gen_uniform(&g, 0, 5), m = 4 + (size_t)gen_uniform(&g, 0, 3);
+	int r;
+
+	r = placement_instance_new(n, m, &p);
+	if (r < 0)
+		return r;
+	for (size_t j = 0; j < n; j++) {
+		PlacementNode *nd = &p->nodes[j];
+		for (size_t r2 = 0; r2 < _PLACEMENT_RESOURCE_MAX; r2++) {
+			nd->capacity[r2] = 10;
+			nd->used[r2] = 10 * gen_uniform(&g, 0.3, 0.5);
+			nd->threshold[r2] = 0.9;
+		}
+		nd->bandwidth = gen_uniform(&g, 0.5, 2);
+	}
+	for (size_t c = 0; c < m; c++) {
+		double size = gen_uniform(&g, 0.5, 4);
+		for (size_t r2 = 0; r2 < _PLACEMENT_RESOURCE_MAX; r2++)
+			p->containers[c].demand[r2] = size;
+		p->containers[c].transfer_bytes = gen_uniform(&g, 0, 10);
+	}
+	p->source = gen_uniform(&g, 0, 1) < 2.0 / 3 ? 0 : -1;
+	p->weights.migration = 0;
+	p->weights.resource[PLACEMENT_MEMORY] = p->weights.resource[PLACEMENT_NETWORK] = 0;
+	*ret = p;
+	return 0;
+}

@@ -20,3 +20,9 @@ const char *family_to_string(Family f);
  * 10 / nodes so that the two objective terms keep comparable sizes at every cluster size. */
 int instance_generate(Family f, size_t n_nodes, size_t n_containers, uint64_t seed,
                       PlacementInstance **ret);
+
+/* Bin packing on one resource with weight on imbalance only: 3–7 identical nodes at 30–50 %,
+ * threshold 0.9, 4–6 containers of 5–40 % of a node with the same demand on every resource,
+ * node 0 (or, one time in three, nobody) the source. The greedy start followed by local search
+ * is often a local optimum here, so the colony has to leave it to reach the optimum. */
+int instance_generate_packing(uint64_t seed, PlacementInstance **ret);

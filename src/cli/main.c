@@ -1,6 +1,7 @@
 /* podmig — the operator's command-line tool: cluster tables, manual
  * migration, drain, dry-run planning, history and policy. */
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -43,9 +44,10 @@ static void place_help(void)
 	       "Options:\n"
 	       "  -i --instance FILE       Instance to solve ('-' for stdin)\n"
 	       "  -s --solver NAME         aco (default), exact, least-loaded, best-fit, random\n"
-	       "     --seed N             Seed for the randomised solvers (default 1)\n"
+	       "     --seed N             Seed for the randomised solvers, 0..2^63-1 (default 1)\n"
 	       "     --iterations N       Ant colony iterations (default 300)\n"
-	       "     --time-limit-ms N    Wall-clock budget in milliseconds (default none)\n"
+	       "     --time-limit-ms N    Wall-clock budget of the solve in milliseconds (default\n"
+	       "                          none); the best placement found by then is printed\n"
 	       "  -h --help                Show this help\n");
 }
 
@@ -92,8 +94,11 @@ static int verb_place(int argc, char *argv[])
 			solver = r;
 			break;
 		case ARG_SEED:
-			if (safe_atou64(optarg, &o.seed) < 0) {
-				log_error("--seed: '%s' is not a non-negative integer", optarg);
+			/* The result prints the seed as a JSON integer (signed 64-bit), so
+			 * every accepted seed must print as itself to be reusable. */
+			if (safe_atou64(optarg, &o.seed) < 0 || o.seed > INT64_MAX) {
+				log_error("--seed: '%s' is not an integer in 0..%" PRIi64, optarg,
+				          INT64_MAX);
 				return 2;
 			}
 			break;
@@ -128,6 +133,13 @@ static int verb_place(int argc, char *argv[])
 		return EXIT_FAILURE;
 	}
 	r = placement_solve(instance, solver, &o, &result);
+	if (r == -E2BIG && solver == PLACEMENT_SOLVER_EXACT) {
+		log_error(
+		        "%s: too large for the exact solver (%zu containers × %zu nodes; it takes "
+		        "at most %u cells), use another solver",
+		        path, instance->n_containers, instance->n_nodes, PLACEMENT_EXACT_CELLS_MAX);
+		return EXIT_FAILURE;
+	}
 	if (r < 0) {
 		log_error_errno(r, "%s: solver '%s' failed", path,
 		                placement_solver_to_string(solver));

@@ -23,7 +23,7 @@
 #include "macro.h"
 #include "placement-internal.h"
 
-#define HEURISTIC_EPSILON 0.1
+#define HEURISTIC_EPSILON 1.0
 #define ELITIST_PERIOD    5
 
 typedef struct Colony {
@@ -101,7 +101,9 @@ static int colony_candidates(Colony *co)
 
 	for (size_t c = 0; c < mo->m; c++) {
 		size_t nv = 0;
-		for (size_t j = 0; j < mo->n; j++)
+		for (size_t j = 0; j < mo->n; j++) {
+			if (model_expired(mo, 1))
+				return 0; /* the caller sees the deadline and stops */
 			if (model_fits(mo, &co->l, c, j))
 				v[nv++] = (Scored){
 					.score = mo->alpha *
@@ -111,6 +113,7 @@ static int colony_candidates(Colony *co)
 					         mo->beta * model_cost(mo, c, j),
 					.node = j,
 				};
+		}
 		select_smallest(v, nv, co->K);
 		for (size_t k = 0; k < co->K; k++)
 			co->cand[c * co->K + k] = k < nv ? v[k].node : SIZE_MAX;
@@ -192,6 +195,8 @@ static bool colony_construct(Colony *co, Ant *ant)
 			/* Every candidate is full: best feasible node anywhere. */
 			double best = HUGE_VAL;
 			for (size_t j = 0; j < mo->n; j++) {
+				if (model_expired(mo, 1))
+					return false;
 				if (!model_fits(mo, l, c, j))
 					continue;
 				double s = mo->alpha * model_imbalance_after(mo, l, j,
@@ -311,8 +316,7 @@ int solve_aco(const Model *mo, const PlacementOptions *o, PlacementResult *res)
 {
 	Colony co = { .mo = mo, .o = o };
 	Ant best = {}, iter_best = {}, ant = {};
-	double deadline = o->time_limit_ms > 0 ? now_ms() + o->time_limit_ms : 0;
-	unsigned stall = 0, it;
+	unsigned stall = 0, it = 0;
 	int r;
 
 	co.K = MIN((size_t)o->candidates, mo->n_targets);
@@ -340,6 +344,8 @@ int solve_aco(const Model *mo, const PlacementOptions *o, PlacementResult *res)
 	r = colony_candidates(&co);
 	if (r < 0)
 		goto finish;
+	if (model_expired_now(mo))
+		goto answer;
 
 	/* τmin such that, at convergence, an ant rebuilds the best placement with probability
 	 * p_best: each of m decisions picks the τmax component among ~K/2 others. */
@@ -362,6 +368,8 @@ int solve_aco(const Model *mo, const PlacementOptions *o, PlacementResult *res)
 
 		iter_best.f = HUGE_VAL;
 		for (unsigned i = 0; i < o->ants; i++) {
+			if (model_expired(mo, mo->m * co.K))
+				break;
 			bool ok = colony_construct(&co, &ant);
 			if (ok && ant.f < iter_best.f)
 				ant_copy(mo, &iter_best, &ant);
@@ -386,11 +394,12 @@ int solve_aco(const Model *mo, const PlacementOptions *o, PlacementResult *res)
 			colony_reset_pheromone(&co);
 		if (stall >= o->stall_limit)
 			break;
-		if (deadline > 0 && now_ms() > deadline)
+		if (model_expired_now(mo))
 			break;
 	}
 	res->iterations = MIN(it + 1, o->iterations);
 
+answer:
 	if (best.f < HUGE_VAL) {
 		memcpy(res->assignment, best.a, mo->m * sizeof(ssize_t));
 		res->status = PLACEMENT_STATUS_FEASIBLE;

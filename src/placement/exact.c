@@ -18,8 +18,6 @@
 #include "macro.h"
 #include "placement-internal.h"
 
-#define EXACT_CELLS_MAX (4u << 20)
-
 typedef struct Search {
 	const Model *mo;
 	const PlacementOptions *o;
@@ -30,12 +28,13 @@ typedef struct Search {
 	double best_f;
 	bool have_best;
 	uint64_t nodes;
+	uint64_t work, work_max; /* container × node evaluations in bounds; max 0 = none */
 	bool out_of_budget;
-	double deadline; /* ms, or 0 */
+	bool out_of_memory;
 	/* scratch for the bound */
-	double *elig;  /* n */
-	bool *can;     /* n: some unplaced container fits */
-	double *child; /* n × 2 per depth: (bound, node) pairs */
+	double *elig;   /* n */
+	bool *can;      /* n: some unplaced container fits */
+	double **child; /* per depth, allocated on first use: n (bound, node) pairs */
 } Search;
 
 static int cmp_double(const void *a, const void *b)
@@ -105,6 +104,12 @@ static double search_bound(Search *s, size_t depth)
 	double mig = l->migration, imb = 0;
 	double add_lo[NR] = {}, add_hi[NR] = {};
 
+	s->work += (mo->m - depth + 1) * mo->n;
+	if ((s->work_max > 0 && s->work > s->work_max) ||
+	    model_expired(mo, (mo->m - depth + 1) * mo->n)) {
+		s->out_of_budget = true;
+		return HUGE_VAL;
+	}
 	for (size_t j = 0; j < mo->n; j++)
 		s->can[j] = false;
 
@@ -141,7 +146,7 @@ static double search_bound(Search *s, size_t depth)
 		if (mo->w[r] <= 0)
 			continue;
 		for (size_t j = 0; j < mo->n; j++) {
-			double u = l->load[j * NR + r] * mo->inv_cap[j * NR + r];
+			double u = model_u(mo, j, r, l->load[j * NR + r]);
 			s_now += u;
 			if (s->can[j])
 				s->elig[ne++] = u;
@@ -159,9 +164,11 @@ static double search_bound(Search *s, size_t depth)
 	return mo->alpha * imb + mo->beta * mig;
 }
 
+/* A subtree is cut only if its bound is not below the incumbent, up to rounding relative to
+ * the incumbent itself: an absolute slack would swallow the whole objective when it is tiny. */
 static bool prunable(const Search *s, double bound)
 {
-	return s->have_best && bound >= s->best_f - 1e-12 * (1 + fabs(s->best_f));
+	return s->have_best && bound >= s->best_f * (1 - 1e-12);
 }
 
 typedef struct Saved {
@@ -195,17 +202,16 @@ static void search_dfs(Search *s, size_t depth)
 {
 	const Model *mo = s->mo;
 
-	if (s->out_of_budget)
+	if (s->out_of_budget || s->out_of_memory)
 		return;
 	s->nodes++;
-	if (s->nodes >= s->o->max_nodes ||
-	    (s->deadline > 0 && (s->nodes & 1023) == 0 && now_ms() > s->deadline)) {
+	if (s->nodes >= s->o->max_nodes || model_expired(mo, mo->n)) {
 		s->out_of_budget = true;
 		return;
 	}
 
 	if (depth == mo->m) {
-		double f = model_objective(mo, &s->l);
+		double f = model_objective_two_pass(mo, s->l.load, s->l.migration);
 		if (!s->have_best || f < s->best_f) {
 			s->best_f = f;
 			s->have_best = true;
@@ -215,8 +221,16 @@ static void search_dfs(Search *s, size_t depth)
 	}
 
 	size_t c = s->order[depth], n_children = 0;
-	double *child = s->child + depth * mo->n * 2;
 	Saved sv;
+
+	if (!s->child[depth]) {
+		s->child[depth] = malloc(mo->n * 2 * sizeof(double));
+		if (!s->child[depth]) {
+			s->out_of_memory = true;
+			return;
+		}
+	}
+	double *child = s->child[depth];
 
 	for (size_t j = 0; j < mo->n; j++) {
 		if (!model_fits(mo, &s->l, c, j))
@@ -225,6 +239,8 @@ static void search_dfs(Search *s, size_t depth)
 		load_add(&s->l, mo, c, j);
 		double b = search_bound(s, depth + 1);
 		restore(s, j, &sv);
+		if (s->out_of_budget)
+			return;
 		if (b == HUGE_VAL || prunable(s, b))
 			continue;
 		child[2 * n_children] = b;
@@ -243,7 +259,7 @@ static void search_dfs(Search *s, size_t depth)
 		search_dfs(s, depth + 1);
 		restore(s, j, &sv);
 		s->cur[c] = -1;
-		if (s->out_of_budget)
+		if (s->out_of_budget || s->out_of_memory)
 			return;
 	}
 }
@@ -268,7 +284,7 @@ static int search_seed(Search *s)
 		if (r == 0)
 			continue;
 		local_search(mo, &s->l, a, NULL, 0);
-		double f = model_objective(mo, &s->l);
+		double f = model_objective_two_pass(mo, s->l.load, s->l.migration);
 		if (!s->have_best || f < s->best_f) {
 			s->best_f = f;
 			s->have_best = true;
@@ -279,17 +295,17 @@ static int search_seed(Search *s)
 	return 0;
 }
 
-int solve_exact(const Model *mo, const PlacementOptions *o, PlacementResult *res)
+int solve_exact(const Model *mo, const PlacementOptions *o, uint64_t work_max, PlacementResult *res)
 {
 	Search s = {
 		.mo = mo,
 		.o = o,
-		.deadline = o->time_limit_ms > 0 ? now_ms() + o->time_limit_ms : 0,
+		.work_max = work_max,
 	};
 	int r;
 
 	/* The search keeps containers × nodes of scratch; this is a solver for small instances. */
-	if (mo->m * mo->n > EXACT_CELLS_MAX)
+	if (mo->m * mo->n > PLACEMENT_EXACT_CELLS_MAX)
 		return -E2BIG;
 	r = load_init(&s.l, mo);
 	if (r < 0)
@@ -301,7 +317,7 @@ int solve_exact(const Model *mo, const PlacementOptions *o, PlacementResult *res
 	s.best = malloc(mo->m * sizeof(ssize_t));
 	s.elig = malloc(mo->n * sizeof(double));
 	s.can = malloc(mo->n * sizeof(bool));
-	s.child = malloc(mo->m * mo->n * 2 * sizeof(double));
+	s.child = calloc(mo->m, sizeof(double *));
 	if (!s.cur || !s.best || !s.elig || !s.can || !s.child) {
 		r = -ENOMEM;
 		goto finish;
@@ -312,8 +328,15 @@ int solve_exact(const Model *mo, const PlacementOptions *o, PlacementResult *res
 	r = search_seed(&s);
 	if (r < 0)
 		goto finish;
-	search_dfs(&s, 0);
+	if (mo->deadline && mo->deadline->expired)
+		s.out_of_budget = true;
+	else
+		search_dfs(&s, 0);
 
+	if (s.out_of_memory) {
+		r = -ENOMEM;
+		goto finish;
+	}
 	res->iterations = s.nodes;
 	if (s.have_best) {
 		memcpy(res->assignment, s.best, mo->m * sizeof(ssize_t));
@@ -330,6 +353,8 @@ finish:
 	free(s.best);
 	free(s.elig);
 	free(s.can);
+	for (size_t d = 0; s.child && d < mo->m; d++)
+		free(s.child[d]);
 	free(s.child);
 	return r;
 }

@@ -17,6 +17,8 @@ int greedy_least_loaded(const Model *mo, Load *l, ssize_t *a)
 		double best_score = 0;
 
 		for (size_t j = 0; j < mo->n; j++) {
+			if (model_expired(mo, 1))
+				return 0;
 			if (!model_fits(mo, l, c, j))
 				continue;
 			double score = 0;
@@ -52,6 +54,8 @@ int greedy_best_fit(const Model *mo, Load *l, ssize_t *a)
 		double best_slack = 0;
 
 		for (size_t j = 0; j < mo->n; j++) {
+			if (model_expired(mo, 1))
+				return 0;
 			if (!model_fits(mo, l, c, j))
 				continue;
 			double slack = HUGE_VAL;
@@ -96,9 +100,12 @@ static int random_feasible(const Model *mo, Load *l, ssize_t *a, Rng *g, uint64_
 		for (size_t k = 0; k < mo->m && ok; k++) {
 			size_t c = order[k], seen = 0;
 			ssize_t pick = -1;
-			for (size_t j = 0; j < mo->n; j++)
+			for (size_t j = 0; j < mo->n; j++) {
+				if (model_expired(mo, 1))
+					return 0;
 				if (model_fits(mo, l, c, j) && rng_below(g, ++seen) == 0)
 					pick = (ssize_t)j; /* reservoir sampling */
+			}
 			if (pick < 0)
 				ok = false;
 			else {

@@ -22,14 +22,17 @@ int model_init(Model *mo, const PlacementInstance *p)
 		.beta = p->weights.migration,
 		.n_targets = p->source >= 0 ? n - 1 : n,
 	};
-	mo->inv_cap = calloc(n * NR, sizeof(double));
-	mo->limit = calloc(n * NR, sizeof(double));
-	mo->base_load = calloc(n * NR, sizeof(double));
-	mo->inv_bw = calloc(n, sizeof(double));
-	mo->demand = calloc(MAX(m, 1u) * NR, sizeof(double));
-	mo->bytes = calloc(MAX(m, 1u), sizeof(double));
-	if (!mo->inv_cap || !mo->limit || !mo->base_load || !mo->inv_bw || !mo->demand ||
-	    !mo->bytes) {
+	/* One block for the per-node arrays, every entry written below: setting up is O(nodes)
+	 * and not interruptible, so it touches as little fresh memory as it can. */
+	mo->inv_cap = malloc(n * (3 * NR + 1) * sizeof(double));
+	if (mo->inv_cap) {
+		mo->limit = mo->inv_cap + n * NR;
+		mo->base_load = mo->limit + n * NR;
+		mo->inv_bw = mo->base_load + n * NR;
+	}
+	mo->demand = malloc(MAX(m, 1u) * NR * sizeof(double));
+	mo->bytes = malloc(MAX(m, 1u) * sizeof(double));
+	if (!mo->inv_cap || !mo->demand || !mo->bytes) {
 		model_done(mo);
 		return -ENOMEM;
 	}
@@ -68,9 +71,13 @@ int model_init(Model *mo, const PlacementInstance *p)
 		}
 
 	for (size_t r = 0; r < NR; r++) {
+		double sum = 0;
+		for (size_t j = 0; j < n; j++)
+			sum += mo->base_load[j * NR + r] * mo->inv_cap[j * NR + r];
+		mo->center[r] = sum / (double)n;
 		mo->base_s1[r] = mo->base_s2[r] = 0;
 		for (size_t j = 0; j < n; j++) {
-			double u = mo->base_load[j * NR + r] * mo->inv_cap[j * NR + r];
+			double u = model_u(mo, j, r, mo->base_load[j * NR + r]);
 			mo->base_s1[r] += u;
 			mo->base_s2[r] += u * u;
 		}
@@ -80,10 +87,7 @@ int model_init(Model *mo, const PlacementInstance *p)
 
 void model_done(Model *mo)
 {
-	free(mo->inv_cap);
-	free(mo->limit);
-	free(mo->base_load);
-	free(mo->inv_bw);
+	free(mo->inv_cap); /* with limit, base_load and inv_bw */
 	free(mo->demand);
 	free(mo->bytes);
 	*mo = (Model){};
@@ -135,11 +139,10 @@ void load_reset_nodes(Load *l, const Model *mo, const ssize_t *nodes, size_t n_n
 static void load_shift(Load *l, const Model *mo, size_t j, const double *d, double sign)
 {
 	double *ld = l->load + j * NR;
-	const double *ic = mo->inv_cap + j * NR;
 	for (size_t r = 0; r < NR; r++) {
-		double u0 = ld[r] * ic[r];
+		double u0 = model_u(mo, j, r, ld[r]);
 		ld[r] += sign * d[r];
-		double u1 = ld[r] * ic[r];
+		double u1 = model_u(mo, j, r, ld[r]);
 		l->s1[r] += u1 - u0;
 		l->s2[r] += u1 * u1 - u0 * u0;
 	}
@@ -166,19 +169,38 @@ double model_imbalance_after(const Model *mo, const Load *l, size_t a, const dou
 	memcpy(s1, l->s1, sizeof s1);
 	memcpy(s2, l->s2, sizeof s2);
 	for (size_t r = 0; r < NR; r++) {
-		double ic = mo->inv_cap[a * NR + r];
-		double u0 = l->load[a * NR + r] * ic, u1 = (l->load[a * NR + r] + da[r]) * ic;
+		double u0 = model_u(mo, a, r, l->load[a * NR + r]);
+		double u1 = model_u(mo, a, r, l->load[a * NR + r] + da[r]);
 		s1[r] += u1 - u0;
 		s2[r] += u1 * u1 - u0 * u0;
 		if (b != (size_t)-1) {
-			ic = mo->inv_cap[b * NR + r];
-			u0 = l->load[b * NR + r] * ic;
-			u1 = (l->load[b * NR + r] + db[r]) * ic;
+			u0 = model_u(mo, b, r, l->load[b * NR + r]);
+			u1 = model_u(mo, b, r, l->load[b * NR + r] + db[r]);
 			s1[r] += u1 - u0;
 			s2[r] += u1 * u1 - u0 * u0;
 		}
 	}
 	return model_imbalance(mo, s1, s2);
+}
+
+double model_objective_two_pass(const Model *mo, const double *load, double migration)
+{
+	double imbalance = 0;
+
+	for (size_t r = 0; r < NR; r++) {
+		double mean = 0, var = 0;
+		if (mo->w[r] <= 0)
+			continue;
+		for (size_t j = 0; j < mo->n; j++)
+			mean += model_u(mo, j, r, load[j * NR + r]);
+		mean /= (double)mo->n;
+		for (size_t j = 0; j < mo->n; j++) {
+			double dev = model_u(mo, j, r, load[j * NR + r]) - mean;
+			var += dev * dev;
+		}
+		imbalance += mo->w[r] * sqrt(var / (double)mo->n);
+	}
+	return mo->alpha * imbalance + mo->beta * migration;
 }
 
 double model_delta_add(const Model *mo, const Load *l, size_t c, size_t j)
@@ -228,6 +250,8 @@ bool model_trivially_infeasible(const Model *mo)
 	for (size_t c = 0; c < mo->m; c++) {
 		bool fits = false;
 		for (size_t j = 0; j < mo->n && !fits; j++) {
+			if (model_expired(mo, 1))
+				return false;
 			if ((ssize_t)j == mo->source)
 				continue;
 			fits = true;
@@ -321,6 +345,8 @@ unsigned local_search(const Model *mo, Load *l, ssize_t *a, const size_t *candid
 		unsigned before = moves;
 
 		for (size_t c = 0; c < mo->m; c++) {
+			if (model_expired(mo, candidates ? n_cand : mo->n))
+				return moves;
 			if (candidates) {
 				for (size_t k = 0; k < n_cand; k++) {
 					size_t j = candidates[c * n_cand + k];
@@ -333,9 +359,12 @@ unsigned local_search(const Model *mo, Load *l, ssize_t *a, const size_t *candid
 					moves += try_relocate(mo, l, a, c, j, &cur);
 		}
 		if (mo->m <= LOCAL_SEARCH_SWAP_MAX)
-			for (size_t c1 = 0; c1 < mo->m; c1++)
+			for (size_t c1 = 0; c1 < mo->m; c1++) {
+				if (model_expired(mo, mo->m))
+					return moves;
 				for (size_t c2 = c1 + 1; c2 < mo->m; c2++)
 					moves += try_swap(mo, l, a, c1, c2, &cur);
+			}
 		if (moves == before)
 			break;
 	}

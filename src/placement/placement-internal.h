@@ -12,6 +12,46 @@
 
 #define NR _PLACEMENT_RESOURCE_MAX
 
+/* A wall-clock budget checked inside every loop whose cost grows with the instance. Callers
+ * report the work they did (roughly: node × resource evaluations); the clock is read once per
+ * DEADLINE_WORK_STRIDE units (tens of microseconds), so a check is cheap at any size. */
+typedef struct Deadline {
+	double at_ms; /* monotonic ms, 0 = none */
+	uint64_t work;
+	bool expired;
+} Deadline;
+
+#define DEADLINE_WORK_STRIDE 4096u
+
+static inline double now_ms(void)
+{
+	return mono_sec() * 1e3;
+}
+
+static inline bool deadline_passed(Deadline *d, uint64_t work)
+{
+	if (!d || d->at_ms <= 0)
+		return false;
+	if (d->expired)
+		return true;
+	d->work += work;
+	if (d->work < DEADLINE_WORK_STRIDE)
+		return false;
+	d->work = 0;
+	d->expired = now_ms() >= d->at_ms;
+	return d->expired;
+}
+
+/* Reads the clock now, whatever work was reported. */
+static inline bool deadline_passed_now(Deadline *d)
+{
+	if (!d || d->at_ms <= 0)
+		return false;
+	if (!d->expired)
+		d->expired = now_ms() >= d->at_ms;
+	return d->expired;
+}
+
 typedef struct Model {
 	const PlacementInstance *instance;
 	size_t n; /* nodes */
@@ -26,11 +66,18 @@ typedef struct Model {
 	double *inv_bw;    /* n: 1 / bandwidth, 0 on the source */
 	double *demand;    /* m × NR */
 	double *bytes;     /* m */
-	double base_s1[NR], base_s2[NR]; /* Σ u and Σ u² over nodes, before placing */
+	/* Utilisation enters the running sums centred on the base mean, u − center[r]: the
+	 * variance Σ(u−c)²/n − (Σ(u−c)/n)² does not depend on c, and with c near the mean the
+	 * two terms no longer cancel when utilisations differ by 1e-8 (tiny containers on a
+	 * balanced cluster). */
+	double center[NR];
+	double base_s1[NR], base_s2[NR]; /* Σ (u − c) and Σ (u − c)² over nodes, before placing */
 	size_t n_targets;                /* nodes other than the source */
+	Deadline *deadline;              /* the call's wall-clock budget; may be NULL */
 } Model;
 
-/* A partial or complete placement's loads. s1/s2 are kept in step with `load`. */
+/* A partial or complete placement's loads. s1/s2 (centred, see Model) are kept in step with
+ * `load`. */
 typedef struct Load {
 	double *load; /* n × NR */
 	double s1[NR], s2[NR];
@@ -68,6 +115,22 @@ static inline bool model_fits(const Model *mo, const Load *l, size_t c, size_t j
 	return model_fits_delta(mo, l, j, model_demand(mo, c));
 }
 
+/* Utilisation of node j on resource r relative to the model's centre. */
+static inline double model_u(const Model *mo, size_t j, size_t r, double load)
+{
+	return load * mo->inv_cap[j * NR + r] - mo->center[r];
+}
+
+static inline bool model_expired(const Model *mo, uint64_t work)
+{
+	return deadline_passed(mo->deadline, work);
+}
+
+static inline bool model_expired_now(const Model *mo)
+{
+	return deadline_passed_now(mo->deadline);
+}
+
 static inline double model_sigma(const Model *mo, double s1, double s2)
 {
 	double mean = s1 / (double)mo->n;
@@ -98,6 +161,10 @@ static inline double model_cost(const Model *mo, size_t c, size_t j)
 double model_imbalance_after(const Model *mo, const Load *l, size_t a, const double *da, size_t b,
                              const double *db);
 
+/* The objective of loads `load` and migration `migration` with a two-pass variance: the
+ * incremental sums are for deltas, this is what an answer is compared with. */
+double model_objective_two_pass(const Model *mo, const double *load, double migration);
+
 /* Objective change if container c is added on node j (no feasibility check). */
 double model_delta_add(const Model *mo, const Load *l, size_t c, size_t j);
 
@@ -108,7 +175,7 @@ void load_remove(Load *l, const Model *mo, size_t c, size_t j);
 int model_order_by_size(const Model *mo, size_t **ret);
 
 /* Proven infeasible by a cheap argument: a container fits on no target, or a resource's total
- * demand exceeds the total headroom of the targets. */
+ * demand exceeds the total headroom of the targets. False when the deadline passed first. */
 bool model_trivially_infeasible(const Model *mo);
 
 /* First-improvement descent with relocate and swap moves from a complete feasible placement
@@ -118,14 +185,15 @@ unsigned local_search(const Model *mo, Load *l, ssize_t *assignment, const size_
                       size_t n_cand);
 
 /* Greedy solvers; fill `assignment` and return 1 if every container was placed, 0 if one fit
- * nowhere, negative errno on failure. */
+ * nowhere or the deadline passed, negative errno on failure. */
 int greedy_least_loaded(const Model *mo, Load *l, ssize_t *assignment);
 int greedy_best_fit(const Model *mo, Load *l, ssize_t *assignment);
 
 int solve_greedy(const Model *mo, PlacementSolver solver, const PlacementOptions *o,
                  PlacementResult *r);
 int solve_aco(const Model *mo, const PlacementOptions *o, PlacementResult *r);
-int solve_exact(const Model *mo, const PlacementOptions *o, PlacementResult *r);
+/* work_max: stop after this many node × container bound evaluations (0 = no limit). */
+int solve_exact(const Model *mo, const PlacementOptions *o, uint64_t work_max, PlacementResult *r);
 
 /* xoshiro256** seeded through splitmix64: reproducible on every platform. */
 typedef struct Rng {
@@ -143,9 +211,4 @@ static inline double rng_double(Rng *g)
 static inline size_t rng_below(Rng *g, size_t n)
 {
 	return (size_t)(rng_double(g) * (double)n) % n;
-}
-
-static inline double now_ms(void)
-{
-	return mono_sec() * 1e3;
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "macro.h"
 #include "placement-json.h"
@@ -68,6 +69,12 @@ static int get_number(const json_t *v, const char *where, Range range, double *r
 	    (range == RANGE_NONNEGATIVE && !(d >= 0)) ||
 	    (range == RANGE_FRACTION && !(d > 0 && d <= 1)))
 		return fail(ret_error, "%s: must be %s, not %g", where, what[range], d);
+	if (d > PLACEMENT_VALUE_MAX)
+		return fail(ret_error, "%s: must be at most %g, not %g", where, PLACEMENT_VALUE_MAX,
+		            d);
+	if (range == RANGE_POSITIVE && d < PLACEMENT_VALUE_MIN)
+		return fail(ret_error, "%s: must be at least %g, not %g", where,
+		            PLACEMENT_VALUE_MIN, d);
 	*ret = d;
 	return 0;
 }
@@ -222,6 +229,46 @@ static int parse_container(const json_t *obj, size_t i, PlacementContainer *ct, 
 	return 0;
 }
 
+static int cmp_node_name(const void *a, const void *b, void *userdata)
+{
+	const PlacementNode *nodes = userdata;
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	int k = strcmp(nodes[x].name, nodes[y].name);
+	if (k != 0)
+		return k;
+	return (x > y) - (x < y);
+}
+
+/* Duplicate node names, found by sorting (a pairwise check is quadratic in the nodes). */
+static int check_node_names(const PlacementInstance *p, char **ret_error)
+{
+	_cleanup_free_ size_t *idx = malloc(MAX(p->n_nodes, 1u) * sizeof(size_t));
+	size_t n = 0;
+
+	if (!idx)
+		return -ENOMEM;
+	for (size_t j = 0; j < p->n_nodes; j++)
+		if (p->nodes[j].name)
+			idx[n++] = j;
+	qsort_r(idx, n, sizeof(size_t), cmp_node_name, p->nodes);
+	/* Report the later of the first two nodes that share a name, as a reader going down
+	 * the array would meet it. */
+	size_t dup = SIZE_MAX, first = SIZE_MAX;
+	for (size_t i = 1; i < n; i++)
+		if (streq(p->nodes[idx[i - 1]].name, p->nodes[idx[i]].name) && idx[i] < dup) {
+			dup = idx[i];
+			/* the earliest node with this name */
+			size_t k = i - 1;
+			while (k > 0 && streq(p->nodes[idx[k - 1]].name, p->nodes[idx[i]].name))
+				k--;
+			first = idx[k];
+		}
+	if (dup != SIZE_MAX)
+		return fail(ret_error, "nodes[%zu].name: '%s' is also nodes[%zu]", dup,
+		            p->nodes[dup].name, first);
+	return 0;
+}
+
 int placement_instance_from_json(const json_t *root, PlacementInstance **ret, char **ret_error)
 {
 	static const char *const keys[] = { "nodes",   "containers", "source",
@@ -272,11 +319,10 @@ int placement_instance_from_json(const json_t *root, PlacementInstance **ret, ch
 		r = parse_node(json_array_get(nodes, j), j, threshold, &p->nodes[j], ret_error);
 		if (r < 0)
 			return r;
-		for (size_t k = 0; k < j && p->nodes[j].name; k++)
-			if (streq_ptr(p->nodes[k].name, p->nodes[j].name))
-				return fail(ret_error, "nodes[%zu].name: '%s' is also nodes[%zu]",
-				            j, p->nodes[j].name, k);
 	}
+	r = check_node_names(p, ret_error);
+	if (r < 0)
+		return r;
 	for (size_t c = 0; c < p->n_containers; c++) {
 		r = parse_container(json_array_get(containers, c), c, &p->containers[c], ret_error);
 		if (r < 0)
@@ -311,30 +357,87 @@ int placement_instance_from_json(const json_t *root, PlacementInstance **ret, ch
 	return 0;
 }
 
+/* The whole stream in memory: jansson reads a FILE one getc() at a time, several times slower
+ * than parsing a buffer. Bounded by what a valid instance can need. */
+#define INSTANCE_FILE_MAX (1ULL << 31)
+
+static int read_all(FILE *f, char **ret, size_t *ret_size)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t size = 0, allocated = 0;
+
+	for (;;) {
+		if (allocated - size < 65536) {
+			allocated = MAX(allocated * 2, (size_t)1 << 20);
+			if (allocated > INSTANCE_FILE_MAX)
+				return -EFBIG;
+			char *b = realloc(buf, allocated);
+			if (!b)
+				return -ENOMEM;
+			buf = b;
+		}
+		size_t k = fread(buf + size, 1, allocated - size, f);
+		size += k;
+		if (k == 0) {
+			if (ferror(f))
+				return -EIO;
+			break;
+		}
+	}
+	*ret = TAKE_PTR(buf);
+	*ret_size = size;
+	return 0;
+}
+
+static int load_error(char **ret_error, int r, const char *fmt, ...) _printf_(3, 4);
+static int load_error(char **ret_error, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!ret_error)
+		return r;
+	free(*ret_error);
+	va_start(ap, fmt);
+	if (vasprintf(ret_error, fmt, ap) < 0)
+		*ret_error = NULL;
+	va_end(ap);
+	return r;
+}
+
 int placement_instance_load(const char *path, PlacementInstance **ret, char **ret_error)
 {
 	_cleanup_placement_json_ json_t *root = NULL;
+	_cleanup_fclose_ FILE *opened = NULL;
+	_cleanup_free_ char *text = NULL;
+	size_t size;
 	json_error_t err;
+	FILE *f = stdin;
 	int r;
 
-	if (streq(path, "-"))
-		root = json_loadf(stdin, JSON_REJECT_DUPLICATES, &err);
-	else
-		root = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
-	if (!root) {
-		r = json_error_code(&err) == json_error_cannot_open_file ? -ENOENT : -EINVAL;
-		if (ret_error) {
-			char *msg = NULL;
-			int k = r == -ENOENT ? asprintf(&msg, "%s", err.text)
-			                     : asprintf(&msg, "line %d, column %d: %s", err.line,
-			                                err.column, err.text);
-			if (k < 0)
-				msg = NULL;
-			free(*ret_error);
-			*ret_error = msg;
+	if (!streq(path, "-")) {
+		struct stat st;
+
+		opened = f = fopen(path, "re");
+		if (!f || fstat(fileno(f), &st) < 0) {
+			r = negative_errno();
+			return load_error(ret_error, r, "unable to open: %s", strerror(-r));
 		}
-		return r;
+		if (S_ISDIR(st.st_mode))
+			return load_error(ret_error, -EISDIR,
+			                  "is a directory, not an instance file");
+		if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode) && !S_ISCHR(st.st_mode))
+			return load_error(ret_error, -EINVAL, "not a regular file");
 	}
+	r = read_all(f, &text, &size);
+	if (r == -EFBIG)
+		return load_error(ret_error, r, "larger than %llu bytes", INSTANCE_FILE_MAX);
+	if (r < 0)
+		return load_error(ret_error, r, "cannot read: %s", strerror(-r));
+	root = json_loadb(text, size, JSON_REJECT_DUPLICATES, &err);
+	if (!root)
+		return load_error(ret_error, -EINVAL, "line %d, column %d: %s", err.line,
+		                  err.column, err.text);
+	free(TAKE_PTR(text));
 	return placement_instance_from_json(root, ret, ret_error);
 }
 

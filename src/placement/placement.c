@@ -83,12 +83,12 @@ PlacementInstance *placement_instance_free(PlacementInstance *p)
 
 static bool nonneg(double v)
 {
-	return isfinite(v) && v >= 0;
+	return isfinite(v) && v >= 0 && v <= PLACEMENT_VALUE_MAX;
 }
 
 static bool positive(double v)
 {
-	return isfinite(v) && v > 0;
+	return isfinite(v) && v >= PLACEMENT_VALUE_MIN && v <= PLACEMENT_VALUE_MAX;
 }
 
 int placement_instance_validate(const PlacementInstance *p)
@@ -156,9 +156,10 @@ void placement_options_init(PlacementOptions *o)
 
 static int options_validate(const PlacementOptions *o)
 {
-	if (o->ants == 0 || o->candidates == 0 || o->iterations == 0)
+	if (o->ants == 0 || o->candidates == 0)
 		return -EINVAL;
-	if (!nonneg(o->alpha) || !nonneg(o->beta) || !nonneg(o->time_limit_ms))
+	if (!nonneg(o->alpha) || !nonneg(o->beta) ||
+	    !(isfinite(o->time_limit_ms) && o->time_limit_ms >= 0))
 		return -EINVAL;
 	if (!(o->evaporation > 0 && o->evaporation < 1))
 		return -EINVAL;
@@ -262,12 +263,46 @@ static void model_donep(Model *mo)
 	model_done(mo);
 }
 
+/* A proof (or a placement) is cheap on small instances: at most this many container × node
+ * evaluations of the exact search's bound (a few tens of milliseconds). */
+#define PROOF_WORK_MAX (4u << 20)
+
+/* A heuristic found nothing: let a bounded exact search decide. Infeasibility it proves is
+ * reported as such by every solver; the ant colony, which promises its best effort, also takes
+ * a placement the search finds (the baselines stay what they are). */
+static int solve_prove(const Model *mo, PlacementSolver solver, const PlacementOptions *o,
+                       PlacementResult *res)
+{
+	_cleanup_free_ ssize_t *assignment = NULL;
+	PlacementResult ex = {};
+	int r;
+
+	if (mo->m * mo->n > PROOF_WORK_MAX || (mo->deadline && mo->deadline->expired))
+		return 0;
+	assignment = malloc(mo->m * sizeof(ssize_t));
+	if (!assignment)
+		return -ENOMEM;
+	ex.assignment = assignment;
+	r = solve_exact(mo, o, PROOF_WORK_MAX, &ex);
+	if (r < 0)
+		return r;
+	if (ex.status == PLACEMENT_STATUS_INFEASIBLE)
+		res->status = PLACEMENT_STATUS_INFEASIBLE;
+	else if (solver == PLACEMENT_SOLVER_ACO && placement_status_is_feasible(ex.status)) {
+		memcpy(res->assignment, assignment, mo->m * sizeof(ssize_t));
+		res->status = ex.status;
+	}
+	return 0;
+}
+
 int placement_solve(const PlacementInstance *p, PlacementSolver solver,
                     const PlacementOptions *options, PlacementResult **ret)
 {
 	_cleanup_placement_result_ PlacementResult *res = NULL;
 	_cleanup_(model_donep) Model mo = {};
 	PlacementOptions defaults;
+	Deadline deadline = {};
+	double start = now_ms();
 	int r;
 
 	r = placement_instance_validate(p);
@@ -282,6 +317,8 @@ int placement_solve(const PlacementInstance *p, PlacementSolver solver,
 	r = options_validate(options);
 	if (r < 0)
 		return r;
+	if (options->time_limit_ms > 0)
+		deadline.at_ms = start + options->time_limit_ms;
 
 	res = calloc(1, sizeof(PlacementResult));
 	if (!res)
@@ -298,8 +335,8 @@ int placement_solve(const PlacementInstance *p, PlacementSolver solver,
 	r = model_init(&mo, p);
 	if (r < 0)
 		return r;
+	mo.deadline = &deadline;
 
-	double start = now_ms();
 	if (p->n_containers == 0)
 		res->status = PLACEMENT_STATUS_OPTIMAL;
 	else if (model_trivially_infeasible(&mo))
@@ -310,7 +347,7 @@ int placement_solve(const PlacementInstance *p, PlacementSolver solver,
 			r = solve_aco(&mo, options, res);
 			break;
 		case PLACEMENT_SOLVER_EXACT:
-			r = solve_exact(&mo, options, res);
+			r = solve_exact(&mo, options, 0, res);
 			break;
 		default:
 			r = solve_greedy(&mo, solver, options, res);
@@ -318,6 +355,11 @@ int placement_solve(const PlacementInstance *p, PlacementSolver solver,
 		}
 		if (r < 0)
 			return r;
+		if (res->status == PLACEMENT_STATUS_NOT_FOUND && solver != PLACEMENT_SOLVER_EXACT) {
+			r = solve_prove(&mo, solver, options, res);
+			if (r < 0)
+				return r;
+		}
 	}
 	res->elapsed_ms = now_ms() - start;
 

@@ -36,6 +36,14 @@ typedef enum PlacementResource {
  * state in places). */
 #define PLACEMENT_NODES_MAX      1000000u
 #define PLACEMENT_CONTAINERS_MAX 10000u
+/* The exact solver refuses (-E2BIG) more than this many containers × nodes. */
+#define PLACEMENT_EXACT_CELLS_MAX (4u << 20)
+
+/* Every number in an instance (capacities, loads, demands, bytes, bandwidths, weights) is at
+ * most PLACEMENT_VALUE_MAX, and capacities and bandwidths are at least PLACEMENT_VALUE_MIN:
+ * then no ratio, square or sum the objective needs can overflow a double. */
+#define PLACEMENT_VALUE_MAX 1e30
+#define PLACEMENT_VALUE_MIN 1e-30
 
 /* Loads may exceed threshold × capacity by this fraction of capacity (rounding slack). */
 #define PLACEMENT_FEASIBILITY_TOLERANCE 1e-9
@@ -90,16 +98,16 @@ typedef enum PlacementStatus {
 } PlacementStatus;
 
 typedef struct PlacementOptions {
-	uint64_t seed;          /* all randomness derives from it; default 1 */
-	unsigned iterations;    /* ACO iterations; default 300 */
-	unsigned stall_limit;   /* ACO: stop after this many iterations without improvement; 120 */
-	double time_limit_ms;   /* wall-clock budget, 0 = none; default 0 */
-	unsigned ants;          /* default 10 */
-	unsigned candidates;    /* candidate list length per container; default 32 */
-	double alpha;           /* pheromone exponent; default 1 */
-	double beta;            /* heuristic exponent; default 2 */
-	double evaporation;     /* rho in (0, 1); default 0.1 */
-	double p_best;          /* MMAS tau_min from p_best; default 0.05 */
+	uint64_t seed;        /* all randomness derives from it; default 1 */
+	unsigned iterations;  /* ACO iterations; default 300; 0 = the polished greedy start only */
+	unsigned stall_limit; /* ACO: stop after this many iterations without improvement; 120 */
+	double time_limit_ms; /* wall-clock budget of the whole placement_solve() call, 0 = none */
+	unsigned ants;        /* default 10 */
+	unsigned candidates;  /* candidate list length per container; default 32 */
+	double alpha;         /* pheromone exponent; default 1 */
+	double beta;          /* heuristic exponent; default 2 */
+	double evaporation;   /* rho in (0, 1); default 0.1 */
+	double p_best;        /* MMAS tau_min from p_best; default 0.05 */
 	unsigned restart_after; /* reset pheromone after this many stalled iterations; 40 */
 	bool local_search;      /* relocate/swap descent on the best ants; default true */
 	bool greedy_start;      /* start from the best greedy placement; default true */
@@ -153,7 +161,10 @@ int placement_evaluate(const PlacementInstance *p, const ssize_t *assignment, Pl
 int placement_check(const PlacementInstance *p, const ssize_t *assignment);
 
 /* Run a solver. Returns 0 with a result (whatever its status) or a negative errno for bad
- * input (-EINVAL, -E2BIG) or -ENOMEM. */
+ * input (-EINVAL, -E2BIG) or -ENOMEM. With a time limit the call returns within it (plus the
+ * O(nodes + containers) setup and final check) with the best placement found so far, or
+ * not-found. When a heuristic finds nothing on a small instance, a bounded exact search runs
+ * to prove infeasibility (the ant colony also adopts a placement that search finds). */
 int placement_solve(const PlacementInstance *p, PlacementSolver solver,
                     const PlacementOptions *options, PlacementResult **ret);
 PlacementResult *placement_result_free(PlacementResult *r);

@@ -9,11 +9,13 @@
 #include <cmocka.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "macro.h"
 #include "placement-json.h"
+#include "time-util.h"
 
 static const char *const good =
         "{\"weights\": {\"imbalance\": 2, \"migration\": 0.5, \"network\": 0},"
@@ -213,6 +215,36 @@ static void test_malformed(void **state)
 		  "cannot all be 0" },
 		{ "{\"weights\": {\"migration\": -1}, \"nodes\": [], \"containers\": []}",
 		  "weights.migration" },
+		/* Values that would overflow the objective are refused by name. */
+		{ "{\"nodes\": [{\"capacity\": {\"cpu\": 8, \"memory\": 1, \"network\": 1}, "
+		  "\"used\": {\"cpu\": 1, \"memory\": 0, \"network\": 0}, \"bandwidth\": 1}], "
+		  "\"containers\": [{\"demand\": {\"cpu\": 1, \"memory\": 0, \"network\": 0}, "
+		  "\"transfer_bytes\": 1e300}]}",
+		  "containers[0].transfer_bytes: must be at most 1e+30, not 1e+300" },
+		{ "{\"nodes\": [{\"capacity\": {\"cpu\": 8, \"memory\": 1, \"network\": 1}, "
+		  "\"used\": {\"cpu\": 1, \"memory\": 0, \"network\": 0}, \"bandwidth\": 1e-300}], "
+		  "\"containers\": []}",
+		  "nodes[0].bandwidth: must be at least 1e-30" },
+		{ "{\"nodes\": [{\"capacity\": {\"cpu\": 8, \"memory\": 1, \"network\": 1}, "
+		  "\"used\": {\"cpu\": 1e40, \"memory\": 0, \"network\": 0}, \"bandwidth\": 1}], "
+		  "\"containers\": []}",
+		  "nodes[0].used.cpu: must be at most" },
+		{ "{\"weights\": {\"imbalance\": 1e300}, \"nodes\": [], \"containers\": []}",
+		  "weights.imbalance: must be at most" },
+		/* Duplicates far apart are found, and named as a reader meets them. */
+		{ "{\"nodes\": [{\"name\": \"b\", \"capacity\": {\"cpu\": 8, \"memory\": 1, "
+		  "\"network\": 1}, \"used\": {\"cpu\": 1, \"memory\": 0, \"network\": 0}, "
+		  "\"bandwidth\": 1}, {\"name\": \"a\", \"capacity\": {\"cpu\": 8, \"memory\": 1, "
+		  "\"network\": 1}, \"used\": {\"cpu\": 1, \"memory\": 0, \"network\": 0}, "
+		  "\"bandwidth\": 1}, "
+		  "{\"name\": \"c\", \"capacity\": {\"cpu\": 8, \"memory\": 1, \"network\": 1}, "
+		  "\"used\": {\"cpu\": 1, \"memory\": 0, \"network\": 0}, \"bandwidth\": 1}, "
+		  "{\"name\": \"a\", \"capacity\": {\"cpu\": 8, \"memory\": 1, \"network\": 1}, "
+		  "\"used\": {\"cpu\": 1, \"memory\": 0, \"network\": 0}, \"bandwidth\": 1}, "
+		  "{\"name\": \"b\", \"capacity\": {\"cpu\": 8, \"memory\": 1, \"network\": 1}, "
+		  "\"used\": {\"cpu\": 1, \"memory\": 0, \"network\": 0}, \"bandwidth\": 1}], "
+		  "\"containers\": []}",
+		  "nodes[3].name: 'a' is also nodes[1]" },
 	};
 
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++)
@@ -229,6 +261,13 @@ static void test_load_file(void **state)
 	assert_int_equal(placement_instance_load("/nonexistent/instance.json", &p, &error),
 	                 -ENOENT);
 	assert_non_null(strstr(error, "unable to open"));
+	assert_null(p);
+	free(error);
+	error = NULL;
+
+	/* A directory is not mistaken for a file with a syntax error. */
+	assert_int_equal(placement_instance_load("/tmp", &p, &error), -EISDIR);
+	assert_non_null(strstr(error, "is a directory"));
 	assert_null(p);
 	free(error);
 	error = NULL;
@@ -253,12 +292,43 @@ static void test_load_file(void **state)
 	unlink(path);
 }
 
+/* Duplicate-name checking must not be quadratic: the format allows 1,000,000 nodes. */
+static void test_many_named_nodes(void **state)
+{
+	_cleanup_placement_json_ json_t *root = json_object(), *nodes = json_array();
+	_cleanup_placement_instance_ PlacementInstance *p = NULL;
+	_cleanup_free_ char *error = NULL;
+	const size_t n = 100000;
+
+	assert_non_null(root);
+	for (size_t j = 0; j < n; j++) {
+		char name[32];
+		snprintf(name, sizeof name, "node-%zu", (j * 7919) % n);
+		json_t *o =
+		        json_pack("{s:s, s:{s:f, s:f, s:f}, s:{s:f, s:f, s:f}, s:f}", "name", name,
+		                  "capacity", "cpu", 8.0, "memory", 1.0, "network", 1.0, "used",
+		                  "cpu", 1.0, "memory", 0.0, "network", 0.0, "bandwidth", 1.0);
+		assert_non_null(o);
+		assert_int_equal(json_array_append_new(nodes, o), 0);
+	}
+	assert_int_equal(json_object_set(root, "nodes", nodes), 0);
+	assert_int_equal(json_object_set_new(root, "containers", json_array()), 0);
+
+	double t0 = mono_sec();
+	assert_int_equal(placement_instance_from_json(root, &p, &error), 0);
+	double seconds = mono_sec() - t0;
+	/* Pairwise comparison took tens of seconds here; sorting takes a fraction of one. */
+	if (seconds > 3)
+		fail_msg("parsing %zu named nodes took %.1f s", n, seconds);
+	assert_int_equal(p->n_nodes, n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_good),  cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_result_json), cmocka_unit_test(test_malformed),
-		cmocka_unit_test(test_load_file),
+		cmocka_unit_test(test_load_file),   cmocka_unit_test(test_many_named_nodes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

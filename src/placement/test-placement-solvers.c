@@ -13,6 +13,7 @@
 
 #include "macro.h"
 #include "placement.h"
+#include "time-util.h"
 
 #define assert_close(a, b, eps)                                             \
 	do {                                                                \
@@ -377,6 +378,238 @@ static void test_large(void **state)
 	}
 }
 
+/* Nearly balanced nodes, containers of about 1e-7 of a node and weight on imbalance only: the
+ * spread the search compares is ~1e-8 on utilisations of ~0.5, where Σu²/n − ū² cancels to
+ * nothing. "optimal" must still be the brute-force optimum. */
+static void test_exact_tiny_containers(void **state)
+{
+	unsigned optimal = 0;
+
+	rng_state = 314;
+	for (unsigned i = 0; i < 60; i++) {
+		size_t n = 4 + i % 3, m = 2 + i % 3;
+		double scale = i < 30 ? 1e-7 : 1e-8;
+		_cleanup_placement_instance_ PlacementInstance *p = NULL;
+
+		assert_int_equal(placement_instance_new(n, m, &p), 0);
+		for (size_t j = 0; j < n; j++) {
+			PlacementNode *nd = &p->nodes[j];
+			for (size_t r = 0; r < _PLACEMENT_RESOURCE_MAX; r++) {
+				nd->capacity[r] = 1;
+				nd->used[r] = 0.5 + scale * uniform(-2, 2);
+				nd->threshold[r] = 0.9;
+			}
+			nd->bandwidth = 1;
+		}
+		for (size_t c = 0; c < m; c++)
+			for (size_t r = 0; r < _PLACEMENT_RESOURCE_MAX; r++)
+				p->containers[c].demand[r] = scale * uniform(0.5, 3);
+		p->source = -1;
+		p->weights.migration = 0;
+
+		_cleanup_placement_result_ PlacementResult *res =
+		        solve(p, PLACEMENT_SOLVER_EXACT, NULL);
+		double best = brute_force(p);
+		assert_int_equal(res->status, PLACEMENT_STATUS_OPTIMAL);
+		if (!(res->score.objective <= best * (1 + 1e-6)))
+			fail_msg("instance %u: \"optimal\" %.17g, brute force %.17g (ratio %.4f)",
+			         i, res->score.objective, best, res->score.objective / best);
+		optimal++;
+	}
+	assert_int_equal(optimal, 60);
+}
+
+/* Bin packing on one resource with weight on imbalance only (equal demand on every resource,
+ * targets at 30–50 %, threshold 0.9): the greedy start plus local search is a local optimum
+ * more often than in the benchmark's families, and the colony has to leave it. */
+static PlacementInstance *packing_instance(void)
+{
+	size_t n = 3 + (size_t)uniform(0, 5), m = 4 + (size_t)uniform(0, 3);
+	PlacementInstance *p = NULL;
+
+	assert_int_equal(placement_instance_new(n, m, &p), 0);
+	for (size_t j = 0; j < n; j++) {
+		PlacementNode *nd = &p->nodes[j];
+		for (size_t r = 0; r < _PLACEMENT_RESOURCE_MAX; r++) {
+			nd->capacity[r] = 10;
+			nd->used[r] = 10 * uniform(0.3, 0.5);
+			nd->threshold[r] = 0.9;
+		}
+		nd->bandwidth = uniform(0.5, 2);
+	}
+	for (size_t c = 0; c < m; c++) {
+		double size = uniform(0.5, 4);
+		for (size_t r = 0; r < _PLACEMENT_RESOURCE_MAX; r++)
+			p->containers[c].demand[r] = size;
+		p->containers[c].transfer_bytes = uniform(0, 10);
+	}
+	p->source = uniform(0, 1) < 0.7 ? 0 : -1;
+	p->weights.migration = 0;
+	p->weights.resource[PLACEMENT_MEMORY] = p->weights.resource[PLACEMENT_NETWORK] = 0;
+	return p;
+}
+
+static void test_aco_leaves_greedy_start(void **state)
+{
+	PlacementOptions start;
+	unsigned cases = 0, trapped = 0, left = 0;
+
+	placement_options_init(&start);
+	start.iterations = 0; /* the polished greedy start alone */
+	rng_state = 2718;
+	for (unsigned i = 0; i < 400; i++) {
+		_cleanup_placement_instance_ PlacementInstance *p = packing_instance();
+		_cleanup_placement_result_ PlacementResult *exact =
+		        solve(p, PLACEMENT_SOLVER_EXACT, NULL);
+		if (exact->status != PLACEMENT_STATUS_OPTIMAL)
+			continue;
+		_cleanup_placement_result_ PlacementResult *g =
+		        solve(p, PLACEMENT_SOLVER_ACO, &start);
+		_cleanup_placement_result_ PlacementResult *aco =
+		        solve(p, PLACEMENT_SOLVER_ACO, NULL);
+		double opt = exact->score.objective;
+
+		cases++;
+		assert_true(placement_status_is_feasible(aco->status));
+		if (!placement_status_is_feasible(g->status) ||
+		    g->score.objective > opt * (1 + 1e-9)) {
+			trapped++;
+			left += aco->score.objective <= opt * (1 + 1e-9);
+		}
+		if (!(aco->score.objective <= opt * (1 + 1e-9)))
+			fail_msg("instance %u (%zu nodes, %zu containers): colony %.6g, optimum "
+			         "%.6g",
+			         i, p->n_nodes, p->n_containers, aco->score.objective, opt);
+	}
+	/* The family must actually trap the greedy start. */
+	assert_true(cases > 200);
+	assert_true(trapped > 20);
+	assert_int_equal(left, trapped);
+}
+
+/* Every container fits somewhere alone but not all together: a proof of that is cheap on a
+ * small instance, so no solver may shrug with not-found. */
+static void test_infeasible_bin_packing(void **state)
+{
+	_cleanup_placement_instance_ PlacementInstance *p = NULL;
+
+	assert_int_equal(placement_instance_new(3, 3, &p), 0);
+	set_node(p, 0, 0.9, 0.8, 1);
+	set_node(p, 1, 0.2, 0.8, 1);
+	set_node(p, 2, 0.2, 0.8, 1);
+	p->source = 0;
+	/* 0.6 of room on each target, 1.2 in all; three containers of 0.35 need 1.05, but no
+	 * target takes two of them. */
+	for (size_t c = 0; c < 3; c++)
+		p->containers[c].demand[PLACEMENT_CPU] = 0.35;
+	p->nodes[0].used[PLACEMENT_CPU] = 1.0;
+	for (int solver = 0; solver < _PLACEMENT_SOLVER_MAX; solver++) {
+		_cleanup_placement_result_ PlacementResult *r = solve(p, solver, NULL);
+		if (r->status != PLACEMENT_STATUS_INFEASIBLE)
+			fail_msg("%s says %s", placement_solver_to_string(solver),
+			         placement_status_to_string(r->status));
+	}
+}
+
+/* Values at the validation bounds (huge bytes over a tiny bandwidth, huge weights, load far
+ * above capacity) give finite answers from every solver; past the bounds is -EINVAL. */
+static void test_extreme_values(void **state)
+{
+	_cleanup_placement_instance_ PlacementInstance *p = NULL;
+
+	assert_int_equal(placement_instance_new(4, 3, &p), 0);
+	for (size_t j = 0; j < 4; j++)
+		set_node(p, j, 0.1, 1, j == 1 ? PLACEMENT_VALUE_MIN : 1e9);
+	p->nodes[3].capacity[PLACEMENT_MEMORY] = PLACEMENT_VALUE_MIN;
+	p->nodes[3].used[PLACEMENT_MEMORY] = PLACEMENT_VALUE_MAX;
+	p->nodes[0].used[PLACEMENT_NETWORK] = PLACEMENT_VALUE_MAX;
+	for (size_t c = 0; c < 3; c++) {
+		p->containers[c].demand[PLACEMENT_CPU] = 0.1;
+		p->containers[c].transfer_bytes = PLACEMENT_VALUE_MAX;
+	}
+	p->source = 0;
+	p->weights.imbalance = PLACEMENT_VALUE_MAX;
+	p->weights.migration = PLACEMENT_VALUE_MAX;
+	for (int solver = 0; solver < _PLACEMENT_SOLVER_MAX; solver++) {
+		_cleanup_placement_result_ PlacementResult *r = solve(p, solver, NULL);
+		if (!placement_status_is_feasible(r->status))
+			fail_msg("%s says %s", placement_solver_to_string(solver),
+			         placement_status_to_string(r->status));
+		assert_true(isfinite(r->score.objective));
+		assert_true(isfinite(r->score.imbalance));
+		assert_true(isfinite(r->score.migration_seconds));
+	}
+
+	p->containers[0].transfer_bytes = PLACEMENT_VALUE_MAX * 10;
+	assert_int_equal(placement_instance_validate(p), -EINVAL);
+	p->containers[0].transfer_bytes = 1;
+	p->nodes[2].bandwidth = PLACEMENT_VALUE_MIN / 10;
+	assert_int_equal(placement_instance_validate(p), -EINVAL);
+	p->nodes[2].bandwidth = 1;
+	p->weights.imbalance = PLACEMENT_VALUE_MAX * 10;
+	assert_int_equal(placement_instance_validate(p), -EINVAL);
+}
+
+/* The wall-clock limit holds for every solver at every size, within 10 % + 5 ms (the O(nodes)
+ * setup is not interruptible). Sanitizers make that setup several times slower, so there the
+ * slack is 15 ms and the largest cluster smaller; the optimised build checks the real bound. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_UNDEFINED__)
+#define SLACK_MS    15
+#define LARGE_NODES 20000
+#else
+#define SLACK_MS    5
+#define LARGE_NODES 100000
+#endif
+
+static void test_time_limits(void **state)
+{
+	static const struct {
+		size_t nodes, containers;
+		double limit_ms;
+	} cases[] = {
+		{ 1000, 20, 100 },  { 1000, 20, 1 },  { LARGE_NODES, 100, 1 },
+		{ 20000, 100, 20 }, { 200, 2000, 5 },
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+		_cleanup_placement_instance_ PlacementInstance *p = NULL;
+		PlacementOptions o;
+
+		rng_state = 77 + i;
+		p = random_instance(cases[i].nodes, cases[i].containers, false);
+		for (size_t c = 0; c < p->n_containers; c++)
+			for (size_t r = 0; r < _PLACEMENT_RESOURCE_MAX; r++)
+				p->containers[c].demand[r] /= 50; /* room for all of them */
+		placement_options_init(&o);
+		o.time_limit_ms = cases[i].limit_ms;
+		o.iterations = 100000;
+		o.stall_limit = 100000;
+		for (int solver = 0; solver < _PLACEMENT_SOLVER_MAX; solver++) {
+			double ms[3];
+			if (solver == PLACEMENT_SOLVER_EXACT &&
+			    p->n_nodes * p->n_containers > PLACEMENT_EXACT_CELLS_MAX)
+				continue;
+			/* The median of three runs: the machine is shared, and a preempted run
+			 * says nothing about the solver. */
+			for (size_t k = 0; k < ELEMENTSOF(ms); k++) {
+				_cleanup_placement_result_ PlacementResult *r = NULL;
+				double t0 = mono_sec() * 1e3;
+				assert_int_equal(placement_solve(p, solver, &o, &r), 0);
+				ms[k] = mono_sec() * 1e3 - t0;
+				assert_true(r->elapsed_ms <= ms[k]);
+				/* Whatever came back within the limit is a valid answer. */
+				if (placement_status_is_feasible(r->status))
+					assert_int_equal(placement_check(p, r->assignment), 1);
+			}
+			double median = MAX(MIN(ms[0], ms[1]), MIN(MAX(ms[0], ms[1]), ms[2]));
+			if (median > cases[i].limit_ms * 1.1 + SLACK_MS)
+				fail_msg("%s on %zu × %zu with %.0f ms took %.1f ms",
+				         placement_solver_to_string(solver), p->n_nodes,
+				         p->n_containers, cases[i].limit_ms, median);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -387,6 +620,11 @@ int main(void)
 		cmocka_unit_test(test_reproducible),
 		cmocka_unit_test(test_budgets),
 		cmocka_unit_test(test_large),
+		cmocka_unit_test(test_exact_tiny_containers),
+		cmocka_unit_test(test_aco_leaves_greedy_start),
+		cmocka_unit_test(test_infeasible_bin_packing),
+		cmocka_unit_test(test_extreme_values),
+		cmocka_unit_test(test_time_limits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
