@@ -367,8 +367,17 @@ static int parse_document(const json_t *doc, SchedPolicy *p, char **ret_error)
 		return fail(ret_error, "margin: %g is not below the lowest threshold (%g, %s)",
 		            p->margin, lowest, where ?: "?");
 	bool any = false;
-	for (size_t i = 0; i < SCHED_RESOURCES; i++)
+	for (size_t i = 0; i < SCHED_RESOURCES; i++) {
 		any = any || p->weights.resource[i] > 0;
+		if (p->weights.resource[i] > PLACEMENT_VALUE_MAX)
+			return fail(ret_error, "weights.%s: %g is above %g", resource_keys[i],
+			            p->weights.resource[i], PLACEMENT_VALUE_MAX);
+	}
+	if (p->weights.imbalance > PLACEMENT_VALUE_MAX ||
+	    p->weights.migration > PLACEMENT_VALUE_MAX)
+		return fail(ret_error, "weights.%s: %g is above %g",
+		            p->weights.imbalance > PLACEMENT_VALUE_MAX ? "imbalance" : "migration",
+		            MAX(p->weights.imbalance, p->weights.migration), PLACEMENT_VALUE_MAX);
 	if (!any)
 		return fail(ret_error, "weights: cpu, memory and network cannot all be 0");
 	return 0;
