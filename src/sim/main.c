@@ -123,7 +123,7 @@ static int write_outputs(const char *dir, const SimConfig *c, const SimResult *r
 	g = fopen(sm, "we");
 	if (!f || !g)
 		return log_error_errno(-errno, "%s: %m", dir);
-	fprintf(f, "# hour, then per policy: nodes above 100%% of capacity\n# hour");
+	fprintf(f, "# hour, then per policy: nodes above 100%% of capacity\nhour");
 	for (size_t p = 0; p < n; p++)
 		fprintf(f, " %s", sim_policy_to_string(res[p].kind));
 	fprintf(f, "\n");
