@@ -36,14 +36,18 @@ static void help(void)
 	       "  --memory-percent P       MEM%% of one-column trace files (else they are "
 	       "refused)\n"
 	       "  --trace-step SEC         time between two samples of a trace (300)\n"
-	       "  --step SEC               simulation step and sampling interval (the trace step)\n"
+	       "  --step SEC               simulation step and sampling interval (30)\n"
 	       "  --hours H                simulated time (24)\n"
 	       "  --seed N                 all randomness (1)\n"
 	       "  --policies LIST          of none, incus, descheduler, least-loaded, podmig,\n"
 	       "                           podmig-predictive (all)\n"
 	       "  --policy KEY=VALUE       scheduler policy setting for the podmig policies, as\n"
 	       "                           `podmig policy set` (repeatable); the simulator's\n"
-	       "                           default concurrency.cluster is max(2, nodes / 10)\n"
+	       "                           default concurrency.cluster is max(2, nodes / 10), and\n"
+	       "                           window the policy's window (in agent samples) in\n"
+	       "                           simulation steps: ceil(window x agent interval / step)\n"
+	       "  --agent-interval SEC     the agents' sampling interval the policy's window is\n"
+	       "                           meant for (1)\n"
 	       "  --predict N              podmig-predictive's horizon in samples (2)\n"
 	       "  --timing MODE=POINTS     migration time model, MODE podmig or manual, POINTS\n"
 	       "                           MiB:DOWNTIME:TOTAL,... (bench/README.md, Migration)\n"
@@ -172,6 +176,7 @@ int main(int argc, char **argv)
 		ARG_DS_LOW,
 		ARG_DS_TARGET,
 		ARG_OUT,
+		ARG_AGENT_INTERVAL,
 	};
 	static const struct option options[] = {
 		{ "traces", required_argument, NULL, ARG_TRACES },
@@ -198,6 +203,7 @@ int main(int argc, char **argv)
 		{ "descheduler-low", required_argument, NULL, ARG_DS_LOW },
 		{ "descheduler-target", required_argument, NULL, ARG_DS_TARGET },
 		{ "out", required_argument, NULL, ARG_OUT },
+		{ "agent-interval", required_argument, NULL, ARG_AGENT_INTERVAL },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -209,7 +215,8 @@ int main(int argc, char **argv)
 	ssize_t n_containers = -1;
 	double mem_percent = NAN, x, hours = 24, ds_low[2] = { 50, 50 },
 	       ds_target[2] = { NAN, NAN };
-	uint64_t u, trace_step = 300000000ull, step = 0, seed = 1;
+	uint64_t u, trace_step = 300000000ull, step = 30000000ull, seed = 1,
+	            agent_interval = 1000000ull;
 	bool want[_SIM_POLICY_MAX];
 	SimConfig c;
 	SimResult res[_SIM_POLICY_MAX] = {};
@@ -345,6 +352,10 @@ int main(int argc, char **argv)
 		case ARG_OUT:
 			out = optarg;
 			break;
+		case ARG_AGENT_INTERVAL:
+			if (parse_seconds(optarg, &agent_interval) < 0)
+				BAD(0);
+			break;
 		default:
 			return EXIT_FAILURE;
 		}
@@ -358,15 +369,25 @@ int main(int argc, char **argv)
 		return EXIT_FAILURE;
 	}
 
-	/* The scheduler policy: the simulator's concurrency default, then the user's settings. */
+	/* The scheduler policy: the simulator's defaults for concurrency and the window (a window
+	 * of agent samples lasts window × agent interval; the simulator samples every step), then
+	 * the user's settings. */
 	{
-		_cleanup_free_ char *conc = NULL, *msg = NULL;
+		_cleanup_free_ char *conc = NULL, *win = NULL, *msg = NULL;
+		uint64_t w = (policy.window * agent_interval + step - 1) / step;
 
-		if (asprintf(&conc, "concurrency.cluster=%zu", MAX((size_t)2, n_nodes / 10)) < 0)
+		if (asprintf(&conc, "concurrency.cluster=%zu", MAX((size_t)2, n_nodes / 10)) < 0 ||
+		    asprintf(&win, "window=%" PRIu64,
+		             MIN(MAX(w, (uint64_t)1), (uint64_t)SCHED_SAMPLES_MAX)) < 0)
 			return log_error_errno(-ENOMEM, "out of memory"), EXIT_FAILURE;
 		r = sched_policy_set(&policy, conc, &msg);
+		if (r >= 0) {
+			free(msg);
+			msg = NULL;
+			r = sched_policy_set(&policy, win, &msg);
+		}
 		if (r < 0)
-			return log_error("%s", msg ?: "bad concurrency"), EXIT_FAILURE;
+			return log_error("%s", msg ?: "bad default policy"), EXIT_FAILURE;
 		for (size_t k = 0; k < n_assignments; k++) {
 			free(msg);
 			msg = NULL;
@@ -398,7 +419,7 @@ int main(int argc, char **argv)
 	}
 	c.n_containers = n_containers >= 0 ? (size_t)n_containers : n_nodes * 10;
 	c.trace_step_usec = trace_step;
-	c.step_usec = step > 0 ? step : trace_step;
+	c.step_usec = step;
 	c.duration_usec = (uint64_t)(hours * 3.6e9 + 0.5);
 	c.seed = seed;
 	memcpy(c.descheduler_low, ds_low, sizeof(ds_low));
@@ -421,6 +442,11 @@ int main(int argc, char **argv)
 	       traces->n, c.n_nodes, c.node_cpu, c.node_memory / (1 << 30), c.n_containers,
 	       c.container_cpu, c.container_memory / (1 << 30), hours, (double)c.step_usec / 1e6,
 	       c.seed);
+	printf("# scheduler policy: thresholds cpu %g memory %g, window %u, predict %u (%u for "
+	       "podmig-predictive), margin %g, concurrency %u/%u per node\n",
+	       policy.threshold[PLACEMENT_CPU], policy.threshold[PLACEMENT_MEMORY], policy.window,
+	       policy.predict_samples, c.predict_samples, policy.margin, policy.max_concurrent,
+	       policy.max_concurrent_per_node);
 	printf("%-18s %10s %10s %6s %9s %9s %8s %9s %7s %7s %9s %9s %8s\n", "policy", "overload",
 	       "over-thr", "migr", "GiB", "downtime", "restarts", "lost", "spread", "spread",
 	       "decide", "decide", "run");

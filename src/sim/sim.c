@@ -42,7 +42,7 @@ void sim_config_init(SimConfig *c, const SchedPolicy *policy, size_t n_nodes)
 		.container_cpu = 1,
 		.container_memory = 4 * GIB,
 		.trace_step_usec = 300 * 1000000ull,
-		.step_usec = 300 * 1000000ull,
+		.step_usec = 30 * 1000000ull,
 		.duration_usec = 24 * 3600 * 1000000ull,
 		.seed = 1,
 		.restart_sec = 5,
@@ -71,9 +71,10 @@ void sim_result_done(SimResult *r)
 /* ---- state ---- */
 
 typedef struct Ct {
-	uint32_t trace, offset;
-	uint32_t node;   /* where it runs; the source while it migrates */
-	uint32_t target; /* while it migrates */
+	uint32_t trace;
+	uint64_t offset_usec; /* into its trace: containers do not change load in step */
+	uint32_t node;        /* where it runs; the source while it migrates */
+	uint32_t target;      /* while it migrates */
 	bool migrating, restarting;
 	double down_from, up_at; /* seconds: down in [down_from, up_at) */
 	double demand[2];        /* cores, bytes: this step's sample */
@@ -236,7 +237,8 @@ static int sim_init(Sim *s)
 
 		snprintf(s->ct_names + i * NAME_LEN, NAME_LEN, "c%07u", (unsigned)i);
 		ct->trace = (uint32_t)(rng_next(&s->rng) % s->traces->n);
-		ct->offset = (uint32_t)(rng_next(&s->rng) % s->traces->traces[ct->trace].n);
+		ct->offset_usec =
+		        rng_next(&s->rng) % (s->traces->traces[ct->trace].n * c->trace_step_usec);
 		perm[i] = (uint32_t)i;
 	}
 	/* Initial placement: the same number of containers on every node (±1), the containers
@@ -339,7 +341,7 @@ static void load_and_measure(Sim *s, size_t step)
 {
 	const SimConfig *c = s->c;
 	double step_sec = (double)c->step_usec / USEC_PER_SEC_F;
-	uint64_t tick = (uint64_t)(s->t * USEC_PER_SEC_F + 0.5) / c->trace_step_usec;
+	uint64_t t_usec = (uint64_t)(s->t * USEC_PER_SEC_F + 0.5);
 	double sum[2] = {}, sum2[2] = {};
 	unsigned over = 0, over_thr = 0;
 	uint64_t now = EPOCH_USEC + (uint64_t)(s->t * USEC_PER_SEC_F + 0.5);
@@ -349,7 +351,7 @@ static void load_and_measure(Sim *s, size_t step)
 	for (size_t i = 0; i < c->n_containers; i++) {
 		Ct *ct = &s->cts[i];
 		const SimTrace *tr = &s->traces->traces[ct->trace];
-		size_t k = (size_t)((ct->offset + tick) % tr->n);
+		size_t k = (size_t)((ct->offset_usec + t_usec) / c->trace_step_usec % tr->n);
 
 		if (ct->restarting && s->t >= ct->up_at)
 			ct->restarting = false;

@@ -1,7 +1,7 @@
 /* sim.h — the simulator room: a discrete-time cluster fed by per-container traces, under one
  * of several rebalancing policies, measured the same way for each.
  *
- * The model, step by step (one step = `step_usec`, by default the trace's step):
+ * The model, step by step (one step = `step_usec`, the agents' sampling interval):
  *
  * 1. Migrations whose end has come finish: the container runs on the target from then on.
  *    A migration of M MiB started at t keeps the container running on the source until
@@ -9,8 +9,9 @@
  *    target. total() and downtime() interpolate measured points per mode (SimTiming).
  *    An eviction (descheduler) puts the container on its new node at once, down for
  *    `restart_sec`; the work it did since its last start is lost.
- * 2. Every container's demand is its trace's sample at (its random offset + t ÷ trace step),
- *    wrapping around: CPU% × container_cpu cores, MEM% × container_memory bytes.
+ * 2. Every container's demand is its trace's sample at (its random time offset + t) ÷ trace
+ *    step, wrapping around (the offsets are not whole trace steps, so containers change load
+ *    at different instants): CPU% × container_cpu cores, MEM% × container_memory bytes.
  * 3. Node loads are the sums over the containers running there; each node gets a sample
  *    (percent of capacity) as an agent would publish it.
  * 4. Metrics (SimResult) are taken on those loads.
