@@ -57,7 +57,9 @@ static void help(void)
 	       "  --descheduler-interval SEC  descheduler interval (300)\n"
 	       "  --descheduler-low CPU,MEM   LowNodeUtilization thresholds (50,50)\n"
 	       "  --descheduler-target CPU,MEM  targetThresholds (the policy's thresholds)\n"
-	       "  --out DIR                write timeline.dat and summary.dat there\n"
+	       "  --out DIR                write timeline.dat (nodes above 100%%), "
+	       "timeline-threshold.dat\n"
+	       "                           (above a threshold) and summary.dat there\n"
 	       "  -h, --help\n");
 }
 
@@ -113,30 +115,52 @@ static int parse_policies(const char *s, bool ret[_SIM_POLICY_MAX])
 	return any ? 0 : -EINVAL;
 }
 
-static int write_outputs(const char *dir, const SimConfig *c, const SimResult *res, size_t n)
+/* One column per policy: the count `which` selects, per step. */
+static int write_timeline(const char *path, const char *what, const SimConfig *c,
+                          const SimResult *res, size_t n, bool over_threshold)
 {
-	_cleanup_free_ char *tl = NULL, *sm = NULL;
-	_cleanup_fclose_ FILE *f = NULL, *g = NULL;
+	_cleanup_fclose_ FILE *f = fopen(path, "we");
 	double step_h = (double)c->step_usec / 3.6e9;
 
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-		return log_error_errno(-errno, "mkdir %s: %m", dir);
-	if (asprintf(&tl, "%s/timeline.dat", dir) < 0 || asprintf(&sm, "%s/summary.dat", dir) < 0)
-		return log_error_errno(-ENOMEM, "out of memory");
-	f = fopen(tl, "we");
-	g = fopen(sm, "we");
-	if (!f || !g)
-		return log_error_errno(-errno, "%s: %m", dir);
-	fprintf(f, "# hour, then per policy: nodes above 100%% of capacity\nhour");
+	if (!f)
+		return log_error_errno(-errno, "%s: %m", path);
+	fprintf(f, "# hour, then per policy: nodes %s\nhour", what);
 	for (size_t p = 0; p < n; p++)
 		fprintf(f, " %s", sim_policy_to_string(res[p].kind));
 	fprintf(f, "\n");
 	for (size_t k = 0; k < res[0].n_steps; k++) {
 		fprintf(f, "%.4f", (double)k * step_h);
 		for (size_t p = 0; p < n; p++)
-			fprintf(f, " %u", res[p].overloaded[k]);
+			fprintf(f, " %u",
+			        over_threshold ? res[p].over_threshold[k] : res[p].overloaded[k]);
 		fprintf(f, "\n");
 	}
+	if (fflush(f) != 0)
+		return log_error_errno(-EIO, "writing %s: %m", path);
+	return 0;
+}
+
+static int write_outputs(const char *dir, const SimConfig *c, const SimResult *res, size_t n)
+{
+	_cleanup_free_ char *tl = NULL, *tt = NULL, *sm = NULL;
+	_cleanup_fclose_ FILE *g = NULL;
+	int r;
+
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return log_error_errno(-errno, "mkdir %s: %m", dir);
+	if (asprintf(&tl, "%s/timeline.dat", dir) < 0 ||
+	    asprintf(&tt, "%s/timeline-threshold.dat", dir) < 0 ||
+	    asprintf(&sm, "%s/summary.dat", dir) < 0)
+		return log_error_errno(-ENOMEM, "out of memory");
+	r = write_timeline(tl, "above 100% of capacity", c, res, n, false);
+	if (r < 0)
+		return r;
+	r = write_timeline(tt, "above a threshold", c, res, n, true);
+	if (r < 0)
+		return r;
+	g = fopen(sm, "we");
+	if (!g)
+		return log_error_errno(-errno, "%s: %m", sm);
 	fprintf(g, "# policy overloaded_node_hours over_threshold_node_hours migrations "
 	           "gib_moved downtime_s restarts lost_core_hours\n");
 	for (size_t p = 0; p < n; p++)
@@ -144,8 +168,8 @@ static int write_outputs(const char *dir, const SimConfig *c, const SimResult *r
 		        res[p].overload_node_sec / 3600, res[p].over_threshold_node_sec / 3600,
 		        res[p].migrations, res[p].gib_moved, res[p].downtime_sec, res[p].restarts,
 		        res[p].lost_core_sec / 3600);
-	if (fflush(f) != 0 || fflush(g) != 0)
-		return log_error_errno(-EIO, "writing %s: %m", dir);
+	if (fflush(g) != 0)
+		return log_error_errno(-EIO, "writing %s: %m", sm);
 	return 0;
 }
 
@@ -466,7 +490,7 @@ int main(int argc, char **argv)
 			return EXIT_FAILURE;
 		}
 		n_res++;
-		printf("%-18s %10.2f %10.2f %6u %9.1f %9.1f %8u %9.1f %7.2f %7.2f %9.3f %9.2f "
+		printf("%-18s %10.3f %10.3f %6u %9.1f %9.1f %8u %9.1f %7.2f %7.2f %9.3f %9.2f "
 		       "%8.1f\n",
 		       sim_policy_to_string(k), x_res->overload_node_sec / 3600,
 		       x_res->over_threshold_node_sec / 3600, x_res->migrations, x_res->gib_moved,

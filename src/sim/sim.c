@@ -598,24 +598,21 @@ static bool over_target(const Sim *s, const Node *n)
 	       util(s, n, 1) > s->c->descheduler_target[1];
 }
 
-static const Sim *sort_sim;
-
-static int cmp_score_desc(const void *a, const void *b)
+static int cmp_score_desc(const void *a, const void *b, void *userdata)
 {
-	double x = score(sort_sim, &sort_sim->nodes[*(const uint32_t *)a]),
-	       y = score(sort_sim, &sort_sim->nodes[*(const uint32_t *)b]);
+	const Sim *s = userdata;
+	double x = score(s, &s->nodes[*(const uint32_t *)a]),
+	       y = score(s, &s->nodes[*(const uint32_t *)b]);
 
 	return (x < y) - (x > y);
 }
 
-static int cmp_demand_desc(const void *a, const void *b)
+static int cmp_demand_desc(const void *a, const void *b, void *userdata)
 {
-	const Ct *x = &sort_sim->cts[*(const uint32_t *)a],
-	         *y = &sort_sim->cts[*(const uint32_t *)b];
-	double dx =
-	        MAX(x->demand[0] / sort_sim->c->node_cpu, x->demand[1] / sort_sim->c->node_memory);
-	double dy =
-	        MAX(y->demand[0] / sort_sim->c->node_cpu, y->demand[1] / sort_sim->c->node_memory);
+	const Sim *s = userdata;
+	const Ct *x = &s->cts[*(const uint32_t *)a], *y = &s->cts[*(const uint32_t *)b];
+	double dx = MAX(x->demand[0] / s->c->node_cpu, x->demand[1] / s->c->node_memory);
+	double dy = MAX(y->demand[0] / s->c->node_cpu, y->demand[1] / s->c->node_memory);
 
 	return (dx < dy) - (dx > dy);
 }
@@ -650,8 +647,7 @@ static int act_descheduler(Sim *s)
 	}
 	if (n_under == 0 || n_over == 0)
 		return 0;
-	sort_sim = s;
-	qsort(over, n_over, sizeof(uint32_t), cmp_score_desc);
+	qsort_r(over, n_over, sizeof(uint32_t), cmp_score_desc, s);
 	h = (Heap){ .v = under, .n = n_under, .s = s };
 	for (size_t i = n_under / 2 + 1; i-- > 0;)
 		heap_down(&h, i);
@@ -667,7 +663,7 @@ static int act_descheduler(Sim *s)
 		for (size_t j = 0; j < o->n; j++)
 			if (!ct_down(s, &s->cts[o->cts[j]]) && !s->cts[o->cts[j]].migrating)
 				cand[n_cand++] = o->cts[j];
-		qsort(cand, n_cand, sizeof(uint32_t), cmp_demand_desc);
+		qsort_r(cand, n_cand, sizeof(uint32_t), cmp_demand_desc, s);
 		for (size_t j = 0; j < n_cand && over_target(s, o) && h.n > 0;) {
 			Ct *ct = &s->cts[cand[j]];
 			Node *t = &s->nodes[h.v[0]];
