@@ -195,6 +195,11 @@ static int config_validate(const SimConfig *c, const SimTraceSet *t, ErrorDetail
 	if (c->step_usec == 0 || c->trace_step_usec == 0 || c->duration_usec < c->step_usec)
 		return error_detail_set_errno(err, -EINVAL,
 		                              "steps must be > 0 and the duration at least a step");
+	if (c->trace_step_usec > SIM_STEP_USEC_MAX || c->step_usec > SIM_STEP_USEC_MAX ||
+	    c->duration_usec / c->step_usec > SIM_STEPS_MAX)
+		return error_detail_set_errno(err, -EINVAL,
+		                              "steps must be at most a day, and at most %u of them",
+		                              SIM_STEPS_MAX);
 	if (c->incus_interval_usec == 0 || c->descheduler_interval_usec == 0)
 		return error_detail_set_errno(err, -EINVAL, "policy intervals must be > 0");
 	if (!isfinite(c->restart_sec) || c->restart_sec < 0 || !isfinite(c->incus_threshold) ||

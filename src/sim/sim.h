@@ -132,6 +132,10 @@ typedef struct SimConfig {
 	double descheduler_low[2], descheduler_target[2];
 } SimConfig;
 
+/* Bounds on the time axis: a step (and a trace step) at most a day, at most this many steps. */
+#define SIM_STEP_USEC_MAX (86400ull * 1000000ull)
+#define SIM_STEPS_MAX     10000000u
+
 /* Defaults for a cluster of n_nodes (documented in podmig-sim --help). */
 void sim_config_init(SimConfig *c, const SchedPolicy *policy, size_t n_nodes);
 

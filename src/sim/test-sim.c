@@ -158,6 +158,35 @@ static void test_run_policies(void **state)
 	sched_policy_done(&p);
 }
 
+/* The timing model given is the one used: the downtime summed is the model's per
+ * migration. */
+static void test_migration_time(void **state)
+{
+	_cleanup_(sim_trace_set_freep) SimTraceSet *traces = two_traces();
+	SchedPolicy p;
+	SimConfig c;
+	SimResult fast = {}, slow = {};
+	ErrorDetail err = {};
+
+	sched_policy_init(&p);
+	p.max_concurrent = 4;
+	small_config(&c, &p);
+	c.step_usec = 1000000;
+	assert_int_equal(sim_timing_parse("1:0.5:1,100000:0.5:1", &c.timing[SIM_MODE_PODMIG], &err),
+	                 0);
+	assert_int_equal(sim_run(&c, traces, SIM_POLICY_PODMIG, &fast, &err), 0);
+	assert_int_equal(sim_timing_parse("1:50:100,2:50:100", &c.timing[SIM_MODE_PODMIG], &err),
+	                 0);
+	assert_int_equal(sim_run(&c, traces, SIM_POLICY_PODMIG, &slow, &err), 0);
+	assert_true(fast.migrations > 0);
+	assert_true(slow.migrations > 0);
+	assert_float_equal(slow.downtime_sec, 50.0 * slow.migrations, 1e-6);
+	assert_float_equal(fast.downtime_sec, 0.5 * fast.migrations, 1e-6);
+	sim_result_done(&fast);
+	sim_result_done(&slow);
+	sched_policy_done(&p);
+}
+
 static void test_run_refuses(void **state)
 {
 	_cleanup_(sim_trace_set_freep) SimTraceSet *traces = two_traces();
@@ -175,6 +204,16 @@ static void test_run_refuses(void **state)
 	small_config(&c, &p);
 	c.duration_usec = 0;
 	assert_int_equal(sim_run(&c, traces, SIM_POLICY_PODMIG, &r, &err), -EINVAL);
+	error_detail_clear(&err);
+	small_config(&c, &p);
+	c.step_usec = 1;
+	c.duration_usec = 24 * 3600 * 1000000ull;
+	assert_int_equal(sim_run(&c, traces, SIM_POLICY_NONE, &r, &err), -EINVAL);
+	assert_non_null(strstr(err.message, "at most"));
+	error_detail_clear(&err);
+	small_config(&c, &p);
+	c.trace_step_usec = 2 * SIM_STEP_USEC_MAX;
+	assert_int_equal(sim_run(&c, traces, SIM_POLICY_NONE, &r, &err), -EINVAL);
 	error_detail_clear(&err);
 	small_config(&c, &p);
 	c.descheduler_low[0] = 90;
@@ -233,8 +272,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_trace_parse),  cmocka_unit_test(test_timing),
-		cmocka_unit_test(test_run_policies), cmocka_unit_test(test_run_refuses),
-		cmocka_unit_test(test_traces_load),
+		cmocka_unit_test(test_run_policies), cmocka_unit_test(test_migration_time),
+		cmocka_unit_test(test_run_refuses),  cmocka_unit_test(test_traces_load),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
