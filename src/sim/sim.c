@@ -65,6 +65,7 @@ void sim_result_done(SimResult *r)
 		return;
 	free(r->overloaded);
 	free(r->over_threshold);
+	free(r->moves);
 	*r = (SimResult){};
 }
 
@@ -212,6 +213,13 @@ static int config_validate(const SimConfig *c, const SimTraceSet *t, ErrorDetail
 			return error_detail_set_errno(err, -EINVAL,
 			                              "descheduler thresholds: 0 < low ≤ target ≤ "
 			                              "100");
+	for (size_t i = 0; c->placement && i < c->n_containers; i++)
+		if (c->placement[i].trace >= t->n || c->placement[i].node >= c->n_nodes)
+			return error_detail_set_errno(err, -EINVAL,
+			                              "placement of container %zu: no trace %u or "
+			                              "node %u",
+			                              i, c->placement[i].trace,
+			                              c->placement[i].node);
 	for (SimMode m = 0; m < _SIM_MODE_MAX; m++)
 		if (c->timing[m].n == 0)
 			return error_detail_set_errno(err, -EINVAL, "no timing for %s",
@@ -241,11 +249,21 @@ static int sim_init(Sim *s)
 		Ct *ct = &s->cts[i];
 
 		snprintf(s->ct_names + i * NAME_LEN, NAME_LEN, "c%07u", (unsigned)i);
+		if (c->placement) {
+			ct->trace = c->placement[i].trace;
+			ct->node = c->placement[i].node;
+			r = node_add(&s->nodes[ct->node], (uint32_t)i);
+			if (r < 0)
+				return r;
+			continue;
+		}
 		ct->trace = (uint32_t)(rng_next(&s->rng) % s->traces->n);
 		ct->offset_usec =
 		        rng_next(&s->rng) % (s->traces->traces[ct->trace].n * c->trace_step_usec);
 		perm[i] = (uint32_t)i;
 	}
+	if (c->placement)
+		return 0;
 	/* Initial placement: the same number of containers on every node (±1), the containers
 	 * shuffled, as a scheduler spreading by count would. */
 	for (size_t i = m; i > 1; i--) {
@@ -281,6 +299,24 @@ static int mig_push(Sim *s, const Mig *g)
 	return 0;
 }
 
+static int move_log(Sim *s, uint32_t i, uint32_t src, uint32_t tgt, bool eviction)
+{
+	SimResult *r = s->res;
+
+	if ((r->n_moves & (r->n_moves + 1)) == 0) {
+		/* grow at 0, 1, 3, 7, ...: capacity is the next power of two */
+		SimMove *a = realloc(r->moves, (r->n_moves + 1) * 2 * sizeof(SimMove));
+
+		if (!a)
+			return -ENOMEM;
+		r->moves = a;
+	}
+	r->moves[r->n_moves++] = (SimMove){
+		.t_sec = s->t, .container = i, .source = src, .target = tgt, .eviction = eviction
+	};
+	return 0;
+}
+
 static int migrate(Sim *s, uint32_t i, uint32_t tgt, SimMode mode)
 {
 	Ct *ct = &s->cts[i];
@@ -301,6 +337,8 @@ static int migrate(Sim *s, uint32_t i, uint32_t tgt, SimMode mode)
 	s->res->migrations++;
 	s->res->gib_moved += mem / GIB;
 	s->res->downtime_sec += down;
+	if (move_log(s, i, g.src, tgt, false) < 0)
+		return -ENOMEM;
 	return mig_push(s, &g);
 }
 
@@ -309,6 +347,8 @@ static int evict(Sim *s, uint32_t i, uint32_t tgt)
 {
 	Ct *ct = &s->cts[i];
 
+	if (move_log(s, i, ct->node, tgt, true) < 0)
+		return -ENOMEM;
 	node_remove(&s->nodes[ct->node], i);
 	ct->node = tgt;
 	ct->restarting = true;
@@ -356,7 +396,9 @@ static void load_and_measure(Sim *s, size_t step)
 	for (size_t i = 0; i < c->n_containers; i++) {
 		Ct *ct = &s->cts[i];
 		const SimTrace *tr = &s->traces->traces[ct->trace];
-		size_t k = (size_t)((ct->offset_usec + t_usec) / c->trace_step_usec % tr->n);
+		size_t k = (size_t)((ct->offset_usec + t_usec) / c->trace_step_usec);
+
+		k = c->hold_last ? MIN(k, tr->n - 1) : k % tr->n;
 
 		if (ct->restarting && s->t >= ct->up_at)
 			ct->restarting = false;

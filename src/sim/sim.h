@@ -19,7 +19,8 @@
  *    library with a view built from the simulated cluster and start the moves it plans;
  *    the baselines are written here.
  *
- * Everything random derives from `seed`: the same configuration gives the same result. */
+ * Everything random derives from `seed`: the same configuration gives the same result.
+ * With an explicit placement (SimConfig.placement) nothing is random. */
 #pragma once
 
 #include <stdbool.h>
@@ -109,6 +110,12 @@ typedef enum SimPolicyKind {
 const char *sim_policy_to_string(SimPolicyKind k);
 int sim_policy_from_string(const char *s);
 
+/* An explicit initial placement: container i follows trace `trace` from its first sample
+ * and starts on node `node`. */
+typedef struct SimPlacement {
+	uint32_t trace, node;
+} SimPlacement;
+
 typedef struct SimConfig {
 	size_t n_nodes, n_containers;
 	double node_cpu, node_memory, node_bandwidth; /* cores, bytes, bytes/s */
@@ -117,6 +124,10 @@ typedef struct SimConfig {
 	uint64_t step_usec;                           /* simulation step = sampling interval */
 	uint64_t duration_usec;
 	uint64_t seed;
+	/* NULL: containers draw their trace and time offset, and are spread evenly (sim_run());
+	 * else n_containers entries, offsets 0 */
+	const SimPlacement *placement;
+	bool hold_last; /* after its last sample a trace holds it (tracehog), else wraps around */
 	SimTiming timing[_SIM_MODE_MAX];
 	double restart_sec; /* an evicted container's downtime */
 	/* podmig's policy (the simulator does not own its overrides) */
@@ -139,6 +150,13 @@ typedef struct SimConfig {
 /* Defaults for a cluster of n_nodes (documented in podmig-sim --help). */
 void sim_config_init(SimConfig *c, const SchedPolicy *policy, size_t n_nodes);
 
+/* A move a policy started: a migration, or an eviction (the container restarts there). */
+typedef struct SimMove {
+	double t_sec; /* since the start */
+	uint32_t container, source, target;
+	bool eviction;
+} SimMove;
+
 typedef struct SimResult {
 	SimPolicyKind kind;
 	size_t n_steps;
@@ -153,6 +171,8 @@ typedef struct SimResult {
 	double decide_ms_total, decide_ms_max; /* the policy's time per step */
 	unsigned *overloaded;                  /* per step: nodes above 100 % */
 	unsigned *over_threshold;
+	SimMove *moves; /* in the order they started */
+	size_t n_moves;
 } SimResult;
 
 void sim_result_done(SimResult *r);

@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "macro.h"
 #include "sim.h"
 
 static void test_trace_parse(void **state)
@@ -187,6 +188,48 @@ static void test_migration_time(void **state)
 	sched_policy_done(&p);
 }
 
+/* An explicit placement: nothing random, the moves logged. Node 0 holds two containers that
+ * go busy (90 % of 1 core each on a 2-core node), nodes 1 and 2 one idle container each:
+ * one busy container moves, to an idle node. */
+static void test_placement(void **state)
+{
+	_cleanup_(sim_trace_set_freep) SimTraceSet *traces = two_traces();
+	static const SimPlacement placement[] = {
+		{ .trace = 0, .node = 0 },
+		{ .trace = 0, .node = 0 },
+		{ .trace = 1, .node = 1 },
+		{ .trace = 1, .node = 2 },
+	};
+	SchedPolicy p;
+	SimConfig c;
+	SimResult r = {};
+	ErrorDetail err = {};
+
+	sched_policy_init(&p);
+	small_config(&c, &p);
+	c.n_nodes = 3;
+	c.n_containers = ELEMENTSOF(placement);
+	c.placement = placement;
+	c.hold_last = true;
+	assert_int_equal(sim_run(&c, traces, SIM_POLICY_PODMIG, &r, &err), 0);
+	assert_int_equal(r.n_moves, 1);
+	assert_int_equal(r.migrations, 1);
+	assert_true(r.moves[0].container <= 1);
+	assert_int_equal(r.moves[0].source, 0);
+	assert_true(r.moves[0].target == 1 || r.moves[0].target == 2);
+	assert_false(r.moves[0].eviction);
+	/* the busy trace rises at its 4th sample (offsets are 0), 180 s in; the window is 3
+	 * samples a minute apart: over at 180, 240 and 300 s */
+	assert_float_equal(r.moves[0].t_sec, 300, 0);
+	sim_result_done(&r);
+
+	/* a placement naming a node that does not exist is refused */
+	c.n_nodes = 2;
+	assert_int_equal(sim_run(&c, traces, SIM_POLICY_PODMIG, &r, &err), -EINVAL);
+	assert_non_null(strstr(err.message, "placement"));
+	sched_policy_done(&p);
+}
+
 static void test_run_refuses(void **state)
 {
 	_cleanup_(sim_trace_set_freep) SimTraceSet *traces = two_traces();
@@ -273,7 +316,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_trace_parse),  cmocka_unit_test(test_timing),
 		cmocka_unit_test(test_run_policies), cmocka_unit_test(test_migration_time),
-		cmocka_unit_test(test_run_refuses),  cmocka_unit_test(test_traces_load),
+		cmocka_unit_test(test_placement),    cmocka_unit_test(test_run_refuses),
+		cmocka_unit_test(test_traces_load),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
