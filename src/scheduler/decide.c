@@ -425,7 +425,7 @@ static bool fits_somewhere(Ctx *c, size_t s, const SchedContainer *ct)
 /* ---- the sentences ---- */
 
 /* "node1 CPU 93% > 80% for 3 samples" or "node1 is drained" */
-static void buf_trigger(Buf *b, const SchedDecision *d, double margin)
+static void buf_trigger(Buf *b, const SchedDecision *d, const SchedPolicy *p)
 {
 	const SchedVerdict *v = d->verdict;
 	bool first = true;
@@ -443,12 +443,16 @@ static void buf_trigger(Buf *b, const SchedDecision *d, double margin)
 		if (!v->overloaded[r])
 			continue;
 		buf_printf(b, "%s %s %.0f%%", first ? "" : ",", resource_labels[r], newest);
-		if (v->run[r] > 0)
+		if (v->predicted[r])
+			buf_printf(b, " rising, predicted above %.0f%% within %u sample%s",
+			           v->threshold[r], p->predict_samples,
+			           p->predict_samples == 1 ? "" : "s");
+		else if (v->run[r] > 0)
 			buf_printf(b, " > %.0f%% for %u sample%s", v->threshold[r], v->run[r],
 			           v->run[r] == 1 ? "" : "s");
 		else
 			buf_printf(b, " (was over %.0f%%, not yet below %.0f%%)", v->threshold[r],
-			           v->threshold[r] - margin);
+			           v->threshold[r] - p->margin);
 		first = false;
 	}
 }
@@ -825,7 +829,7 @@ static int decide_node(Ctx *c, size_t s, SchedDecision *d)
 	d->verdict = v;
 	d->drain = v->state == SCHED_NODE_DRAINED;
 	d->resource = trigger_resource(v, d->drain);
-	buf_trigger(&why, d, p->margin);
+	buf_trigger(&why, d, p);
 
 	/* Rule 2: does the node act now? */
 	if (!d->drain && c->work[s].last_usec > 0 &&

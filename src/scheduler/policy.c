@@ -271,9 +271,10 @@ static int parse_nodes(const json_t *o, SchedPolicy *p, char **ret_error)
 
 static int parse_document(const json_t *doc, SchedPolicy *p, char **ret_error)
 {
-	static const char *const root_keys[] = { "mode",    "thresholds",  "nodes",     "window",
-		                                 "margin",  "cooldown",    "solver",    "seed",
-		                                 "weights", "concurrency", "retention", NULL };
+	static const char *const root_keys[] = {
+		"mode",   "thresholds", "nodes",   "window",      "predict",   "margin", "cooldown",
+		"solver", "seed",       "weights", "concurrency", "retention", NULL
+	};
 	static const char *const cooldown_keys[] = { "container_sec", "node_sec", "return_sec",
 		                                     NULL };
 	static const char *const concurrency_keys[] = { "cluster", "per_node", NULL };
@@ -297,6 +298,8 @@ static int parse_document(const json_t *doc, SchedPolicy *p, char **ret_error)
 		return r;
 	if ((r = get_unsigned(doc, "", "window", 1, SCHED_SAMPLES_MAX, &p->window, ret_error)) <
 	            0 ||
+	    (r = get_unsigned(doc, "", "predict", 0, SCHED_SAMPLES_MAX, &p->predict_samples,
+	                      ret_error)) < 0 ||
 	    (r = get_number(doc, "", "margin", &p->margin, ret_error)) < 0)
 		return r;
 	if ((o = json_object_get(doc, "cooldown")) &&
@@ -420,19 +423,19 @@ int sched_policy_to_json(const SchedPolicy *p, json_t **ret)
 			return -ENOMEM;
 	}
 	json_t *doc = json_pack(
-	        "{s:s, s:o, s:O, s:I, s:f, s:{s:I, s:I, s:I}, s:{s:I, s:I}, s:s, s:I, "
+	        "{s:s, s:o, s:O, s:I, s:I, s:f, s:{s:I, s:I, s:I}, s:{s:I, s:I}, s:s, s:I, "
 	        "s:{s:f, s:f, s:f, s:f, s:f}, s:{s:I, s:I, s:I}}",
 	        "mode", sched_mode_to_string(p->mode), "thresholds",
 	        thresholds_to_json(p->threshold), "nodes", nodes, "window", (json_int_t)p->window,
-	        "margin", p->margin, "cooldown", "container_sec",
-	        (json_int_t)p->container_cooldown_sec, "node_sec", (json_int_t)p->node_cooldown_sec,
-	        "return_sec", (json_int_t)p->return_cooldown_sec, "concurrency", "cluster",
-	        (json_int_t)p->max_concurrent, "per_node", (json_int_t)p->max_concurrent_per_node,
-	        "solver", placement_solver_to_string(p->solver), "seed", (json_int_t)p->seed,
-	        "weights", "imbalance", p->weights.imbalance, "migration", p->weights.migration,
-	        "cpu", p->weights.resource[PLACEMENT_CPU], "memory",
-	        p->weights.resource[PLACEMENT_MEMORY], "network",
-	        p->weights.resource[PLACEMENT_NETWORK], "retention", "migrations",
+	        "predict", (json_int_t)p->predict_samples, "margin", p->margin, "cooldown",
+	        "container_sec", (json_int_t)p->container_cooldown_sec, "node_sec",
+	        (json_int_t)p->node_cooldown_sec, "return_sec", (json_int_t)p->return_cooldown_sec,
+	        "concurrency", "cluster", (json_int_t)p->max_concurrent, "per_node",
+	        (json_int_t)p->max_concurrent_per_node, "solver",
+	        placement_solver_to_string(p->solver), "seed", (json_int_t)p->seed, "weights",
+	        "imbalance", p->weights.imbalance, "migration", p->weights.migration, "cpu",
+	        p->weights.resource[PLACEMENT_CPU], "memory", p->weights.resource[PLACEMENT_MEMORY],
+	        "network", p->weights.resource[PLACEMENT_NETWORK], "retention", "migrations",
 	        (json_int_t)p->keep_migrations, "decisions", (json_int_t)p->keep_decisions,
 	        "max_age_sec", (json_int_t)p->history_max_age_sec);
 	if (!doc)
@@ -458,6 +461,7 @@ static const struct {
 	{ "thresholds.memory", VALUE_NUMBER },
 	{ "thresholds.network", VALUE_NUMBER },
 	{ "window", VALUE_INTEGER },
+	{ "predict", VALUE_INTEGER },
 	{ "margin", VALUE_NUMBER },
 	{ "cooldown.container_sec", VALUE_INTEGER },
 	{ "cooldown.node_sec", VALUE_INTEGER },

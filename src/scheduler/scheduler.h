@@ -13,6 +13,10 @@
  *    older than SCHED_STALE_INTERVALS sampling intervals is stale: it triggers nothing and
  *    receives nothing (even when drained: nobody is there to send its containers). Samples
  *    separated by more than that gap, or out of order, break the window (the agent restarted).
+ *    With the predictive trigger (`predict_samples` P > 0), a resource not overloaded by that
+ *    rule is overloaded also when its newest sample is at least threshold − margin and the
+ *    least-squares line through its newest max(window, 3) consecutive samples, rising, is
+ *    above the threshold P samples after the newest.
  * 2. Which nodes act. A drained node sheds every migratable container. An overloaded node
  *    acts unless it is in its node cooldown (it took part in a migration that started or
  *    ended less than `node_cooldown_sec` ago), or the concurrency limits (cluster, per node)
@@ -85,8 +89,9 @@ typedef struct SchedPolicy {
 	double threshold[SCHED_RESOURCES]; /* percent of capacity, (0, 100]; 80, 85, 80 */
 	SchedNodeOverride *overrides;      /* per node, owned */
 	size_t n_overrides;
-	unsigned window;                  /* consecutive samples over threshold; 3, 1..16 */
-	double margin;                    /* percentage points below threshold to recover; 10 */
+	unsigned window;          /* consecutive samples over threshold; 3, 1..16 */
+	unsigned predict_samples; /* predictive trigger: samples ahead, 0 (off)..16 (rule 1) */
+	double margin;            /* percentage points below threshold to recover; 10 */
 	uint64_t container_cooldown_sec;  /* after a container's migration ends; 120 */
 	uint64_t node_cooldown_sec;       /* after a node's migration starts or ends; 30 */
 	uint64_t return_cooldown_sec;     /* no way back to a node left, or rolled back from; 600 */
@@ -192,6 +197,7 @@ typedef struct SchedVerdict {
 	const char *node; /* points into the view */
 	SchedNodeState state;
 	bool overloaded[SCHED_RESOURCES];
+	bool predicted[SCHED_RESOURCES];   /* overloaded by the predictive trigger alone */
 	double threshold[SCHED_RESOURCES]; /* effective, percent */
 	/* the newest samples, up to the window, oldest first */
 	double window[SCHED_RESOURCES][SCHED_SAMPLES_MAX];

@@ -236,6 +236,53 @@ static void test_hysteresis(void **state)
 	fixture_free(f);
 }
 
+/* The predictive trigger: a rising line through the newest samples that crosses the threshold
+ * within predict_samples acts before the window is full; flat or falling loads, loads below
+ * threshold − margin, and the trigger switched off do not. */
+static void test_predictive(void **state)
+{
+	double rising[] = { 50, 60, 70, 76 }; /* +8.6 a sample: 84 next */
+	double flat[] = { 76, 76, 76, 76 };
+	double low[] = { 30, 40, 50, 60 }; /* rising fast, but below 80 − 10 */
+	double falling[] = { 85, 82, 79, 76 };
+	Fixture *f = fixture_new();
+	const SchedPlan *p;
+
+	ct_add(node_add(f, "rising", rising, 4), "c1", 1, 100 * MIB);
+	node_add(f, "flat", flat, 4);
+	node_add(f, "low", low, 4);
+	node_add(f, "falling", falling, 4);
+	node_at(f, "idle", 10);
+
+	/* off by default: nothing acts */
+	assert_int_equal(f->policy.predict_samples, 0);
+	p = decide(f);
+	assert_int_equal(p->n_decisions, 0);
+
+	f->policy.predict_samples = 1;
+	p = decide(f);
+	assert_int_equal(p->verdicts[0].state, SCHED_NODE_OVERLOADED);
+	assert_true(p->verdicts[0].predicted[PLACEMENT_CPU]);
+	assert_int_equal(p->verdicts[1].state, SCHED_NODE_OK);
+	assert_int_equal(p->verdicts[2].state, SCHED_NODE_OK);
+	assert_int_equal(p->verdicts[3].state, SCHED_NODE_OK);
+	assert_int_equal(p->n_decisions, 1);
+	assert_int_equal(p->decisions[0].outcome, SCHED_OUTCOME_MIGRATE);
+	assert_string_equal(target_of(&p->decisions[0], "c1"), "idle");
+	assert_contains(p->decisions[0].why,
+	                "rising CPU 76% rising, predicted above 80% within 1 sample");
+
+	/* a window over threshold still triggers as before, and is not called predicted */
+	f->policy.predict_samples = 2;
+	f->view.nodes[1].samples[3].percent[PLACEMENT_CPU] = 95;
+	f->view.nodes[1].samples[2].percent[PLACEMENT_CPU] = 95;
+	f->view.nodes[1].samples[1].percent[PLACEMENT_CPU] = 95;
+	p = decide(f);
+	assert_int_equal(p->verdicts[1].state, SCHED_NODE_OVERLOADED);
+	assert_false(p->verdicts[1].predicted[PLACEMENT_CPU]);
+	fixture_free(f);
+}
+
 static void test_gap_resets(void **state)
 {
 	Fixture *f = fixture_new();
@@ -1218,6 +1265,7 @@ int main(void)
 		cmocka_unit_test(test_window_not_full),
 		cmocka_unit_test(test_window_full),
 		cmocka_unit_test(test_hysteresis),
+		cmocka_unit_test(test_predictive),
 		cmocka_unit_test(test_gap_resets),
 		cmocka_unit_test(test_stale),
 		cmocka_unit_test(test_opt_out),

@@ -63,6 +63,7 @@ static void assert_policy_equal(const SchedPolicy *a, const SchedPolicy *b)
 			                    : a->overrides[k].threshold[i] == o->threshold[i]);
 	}
 	assert_int_equal(a->window, b->window);
+	assert_int_equal(a->predict_samples, b->predict_samples);
 	assert_float_equal(a->margin, b->margin, 0);
 	assert_int_equal(a->container_cooldown_sec, b->container_cooldown_sec);
 	assert_int_equal(a->node_cooldown_sec, b->node_cooldown_sec);
@@ -118,9 +119,9 @@ static void test_defaults(void **state)
 	/* to_json writes every key */
 	json_t *doc = NULL;
 	assert_int_equal(sched_policy_to_json(&d, &doc), 0);
-	const char *const keys[] = { "mode",    "thresholds",  "nodes",    "window",
-		                     "margin",  "cooldown",    "solver",   "seed",
-		                     "weights", "concurrency", "retention" };
+	const char *const keys[] = { "mode",    "thresholds", "nodes",       "window",
+		                     "predict", "margin",     "cooldown",    "solver",
+		                     "seed",    "weights",    "concurrency", "retention" };
 	for (size_t i = 0; i < ELEMENTSOF(keys); i++)
 		assert_non_null(json_object_get(doc, keys[i]));
 	assert_int_equal(json_object_size(doc), ELEMENTSOF(keys));
@@ -197,6 +198,8 @@ static void test_rejections(void **state)
 		{ "{\"nodes\": []}", "nodes: [] is not an object" },
 		{ "{\"window\": 0}", "window: 0 is not in [1, 16]" },
 		{ "{\"window\": 17}", "window: 17 is not in [1, 16]" },
+		{ "{\"predict\": 17}", "predict: 17 is not in [0, 16]" },
+		{ "{\"predict\": -1}", "predict: -1 is negative" },
 		{ "{\"window\": 2.5}", "window: 2.5 is not an integer" },
 		{ "{\"window\": true}", "window: true is not a number" },
 		{ "{\"margin\": -1}", "margin: -1 is negative" },
@@ -276,6 +279,8 @@ static void test_set(void **state)
 	set_ok(&p, "weights.migration=0.5");
 	assert_float_equal(p.weights.migration, 0.5, 0);
 	set_ok(&p, "window=5");
+	set_ok(&p, "predict=2");
+	assert_int_equal(p.predict_samples, 2);
 	assert_int_equal(p.window, 5);
 	set_ok(&p, "margin=5");
 	assert_float_equal(p.margin, 5, 0);

@@ -25,6 +25,37 @@ static bool stale(const SchedNode *n, uint64_t now_usec)
 	return now_usec > newest && now_usec - newest > sched_stale_usec(n);
 }
 
+/* Rule 1's predictive part: is the least-squares line through the newest max(window, 3)
+ * consecutive samples of resource r rising and above `thr` predict_samples after the newest? */
+static bool predicted_over(const SchedNode *n, const SchedPolicy *p, PlacementResource r,
+                           double thr)
+{
+	size_t k = MAX((size_t)p->window, (size_t)3), first;
+	double sx = 0, sy = 0, sxx = 0, sxy = 0, slope, mean_x, mean_y, denom;
+
+	if (p->predict_samples == 0 || n->n_samples < k)
+		return false;
+	first = n->n_samples - k;
+	for (size_t i = first + 1; i < n->n_samples; i++)
+		if (!consecutive(n, i))
+			return false;
+	for (size_t i = 0; i < k; i++) {
+		double x = (double)i, y = n->samples[first + i].percent[r];
+
+		sx += x;
+		sy += y;
+		sxx += x * x;
+		sxy += x * y;
+	}
+	mean_x = sx / (double)k;
+	mean_y = sy / (double)k;
+	denom = sxx - sx * mean_x;
+	if (denom <= 0)
+		return false;
+	slope = (sxy - sx * mean_y) / denom;
+	return slope > 0 && mean_y + slope * ((double)(k - 1 + p->predict_samples) - mean_x) > thr;
+}
+
 void sched_verdict_compute(const SchedNode *n, const SchedPolicy *p, uint64_t now_usec,
                            SchedVerdict *ret)
 {
@@ -51,6 +82,9 @@ void sched_verdict_compute(const SchedNode *n, const SchedPolicy *p, uint64_t no
 			else if (over && pct < thr - p->margin)
 				over = false;
 		}
+		if (!over && n->n_samples > 0 &&
+		    n->samples[n->n_samples - 1].percent[r] >= thr - p->margin)
+			over = ret->predicted[r] = predicted_over(n, p, r, thr);
 		ret->run[r] = run;
 		ret->overloaded[r] = over && !is_stale;
 		any = any || ret->overloaded[r];
