@@ -16,7 +16,8 @@
  *
  * Every change of phase is a compare-and-swap; a lost race means the other
  * party acted first, and the next round looks again. Without etcd nothing
- * is decided (a stopped container stays stopped). Only the newest record of
+ * is decided (a stopped container stays stopped, but for the source's
+ * bounded wait of docs/etcd-keys.md, "etcd outage"). Only the newest record of
  * each container counts, so an old record never undoes a later migration. */
 #include <inttypes.h>
 #include <stdio.h>
