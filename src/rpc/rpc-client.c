@@ -78,7 +78,7 @@ int rpc_channel_new(const char *target, const RpcOptions *options, RpcChannel **
 	if (r < 0)
 		return r;
 
-	grpc_arg args[8];
+	grpc_arg args[RPC_MAX_CHANNEL_ARGS];
 	size_t n_args;
 	rpc_channel_args_fill(options, true, args, &n_args);
 	grpc_channel_args cargs = { .num_args = n_args, .args = args };

@@ -1,15 +1,23 @@
 /* Tests for src/rpc over plaintext loopback: the four call kinds, deadlines,
- * cancellation, status codes, bad input (unknown method, malformed and
- * oversized messages) with the server serving on, and shutdown with calls in
- * flight. */
+ * cancellation, status codes, bad input (unknown method, malformed,
+ * oversized and compressed messages) with the server serving on, the
+ * server's bounds (worker pool, receive and send timeouts), and shutdown with
+ * calls in flight. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
+#include <grpc/byte_buffer.h>
+#include <grpc/compression.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/alloc.h>
+#include <grpc/support/time.h>
 
 #include "agent.pb-c.h"
 #include "rpc-testutil.h"
@@ -335,6 +343,203 @@ static void test_oversized_message(void **state)
 	assert_int_equal(echo(f->channel, "still serving", 3, 0, TIMEOUT, NULL), 0);
 }
 
+/* A client that compresses with gzip, on the C core directly (src/rpc's own
+ * client never compresses): one Upload of `n` zero bytes, whose gzip form
+ * is about n/1000. Returns the status code. */
+static grpc_status_code upload_gzip(int port, size_t n)
+{
+	char target[64];
+	snprintf(target, sizeof(target), "127.0.0.1:%d", port);
+	grpc_arg arg = {
+		.type = GRPC_ARG_INTEGER,
+		.key = (char *)GRPC_COMPRESSION_CHANNEL_DEFAULT_ALGORITHM,
+		.value.integer = GRPC_COMPRESS_GZIP,
+	};
+	grpc_channel_args args = { .num_args = 1, .args = &arg };
+	grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+	grpc_channel *ch = grpc_channel_create(target, creds, &args);
+	grpc_channel_credentials_release(creds);
+	grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
+	grpc_slice method = grpc_slice_from_static_string("/podmig.v1.Testing/Upload");
+	grpc_call *call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, method,
+	                                           NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+
+	Podmig__V1__Chunk chunk = PODMIG__V1__CHUNK__INIT;
+	_cleanup_free_ uint8_t *zeros = calloc(1, n);
+	chunk.data.data = zeros;
+	chunk.data.len = n;
+	size_t packed = protobuf_c_message_get_packed_size(&chunk.base);
+	uint8_t *buf = malloc(packed);
+	protobuf_c_message_pack(&chunk.base, buf);
+	grpc_slice payload = grpc_slice_new(buf, packed, free);
+	grpc_byte_buffer *send = grpc_raw_byte_buffer_create(&payload, 1);
+	grpc_slice_unref(payload);
+
+	grpc_metadata_array initial, trailing;
+	grpc_metadata_array_init(&initial);
+	grpc_metadata_array_init(&trailing);
+	grpc_byte_buffer *recv = NULL;
+	grpc_status_code status = GRPC_STATUS_UNKNOWN;
+	grpc_slice details;
+	grpc_op ops[6] = {};
+	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[1].op = GRPC_OP_SEND_MESSAGE;
+	ops[1].data.send_message.send_message = send;
+	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+	ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+	ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial;
+	ops[4].op = GRPC_OP_RECV_MESSAGE;
+	ops[4].data.recv_message.recv_message = &recv;
+	ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+	ops[5].data.recv_status_on_client.trailing_metadata = &trailing;
+	ops[5].data.recv_status_on_client.status = &status;
+	ops[5].data.recv_status_on_client.status_details = &details;
+	char tag;
+	assert_int_equal(grpc_call_start_batch(call, ops, 6, &tag, NULL), GRPC_CALL_OK);
+	grpc_event ev = grpc_completion_queue_pluck(
+	        cq, &tag,
+	        gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_seconds(20, GPR_TIMESPAN)),
+	        NULL);
+	assert_int_equal(ev.type, GRPC_OP_COMPLETE);
+
+	char *d = grpc_slice_to_c_string(details);
+	printf("gzip upload of %zu bytes: status %d (%s)\n", n, status, d);
+	gpr_free(d);
+	grpc_slice_unref(details);
+	grpc_byte_buffer_destroy(send);
+	if (recv)
+		grpc_byte_buffer_destroy(recv);
+	grpc_metadata_array_destroy(&initial);
+	grpc_metadata_array_destroy(&trailing);
+	grpc_call_unref(call);
+	grpc_channel_destroy(ch);
+	grpc_completion_queue_shutdown(cq);
+	while (grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
+	               .type != GRPC_QUEUE_SHUTDOWN)
+		;
+	grpc_completion_queue_destroy(cq);
+	return status;
+}
+
+/* A compressed message is refused before anything inflates it: 32 MiB of
+ * zeros in about 32 KiB of gzip pass the 64 KiB limit as sent, and gRPC
+ * would inflate all of it before comparing (RESOURCE_EXHAUSTED, "larger
+ * than max", after the allocation). The server refuses the call from its
+ * grpc-encoding header instead (UNIMPLEMENTED), before reading the message. */
+static void test_compressed_refused(void **state)
+{
+	Fixture *f = *state;
+	grpc_status_code st = upload_gzip(rpc_server_get_port(f->server), 32 * 1024 * 1024);
+	assert_int_equal(st, GRPC_STATUS_UNIMPLEMENTED);
+	assert_int_equal(echo(f->channel, "still serving", 5, 0, TIMEOUT, NULL), 0);
+}
+
+static int threads_now(void)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	char line[256];
+	int n = -1;
+	while (f && fgets(line, sizeof line, f))
+		if (sscanf(line, "Threads: %d", &n) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+/* Held calls take at most max_calls worker threads; the next call is
+ * refused at once (RESOURCE_EXHAUSTED), and the server answers again once
+ * they end. */
+static void test_worker_pool_bound(void **state)
+{
+	enum { MAX_CALLS = 4, HELD = 12 };
+	_cleanup_(rpc_server_freep) RpcServer *server = NULL;
+	_cleanup_(rpc_channel_freep) RpcChannel *ch = NULL;
+	RpcStream *held[HELD] = {};
+	RpcStatus st;
+	char target[64];
+
+	assert_int_equal(test_server_start(&(RpcOptions){ .plaintext = true,
+	                                                  .max_calls = MAX_CALLS,
+	                                                  .max_streams_per_connection = 100 },
+	                                   &server),
+	                 0);
+	snprintf(target, sizeof(target), "127.0.0.1:%d", rpc_server_get_port(server));
+	assert_int_equal(rpc_channel_new(target, &(RpcOptions){ .plaintext = true }, &ch), 0);
+	assert_int_equal(echo(ch, "warm", 0, 0, TIMEOUT, NULL), 0);
+	int before = threads_now();
+
+	/* Chat handlers block receiving until the client half-closes */
+	unsigned served = 0, refused = 0;
+	for (int i = 0; i < HELD; i++) {
+		assert_int_equal(
+		        rpc_stream_open(ch, &podmig__v1__testing__descriptor, "Chat", &held[i]), 0);
+		Podmig__V1__EchoRequest req = PODMIG__V1__ECHO_REQUEST__INIT;
+		req.text = (char *)"hold";
+		(void)rpc_stream_send(held[i], &req.base);
+		ProtobufCMessage *m = NULL;
+		int r = rpc_stream_recv(held[i], TIMEOUT, &m);
+		rpc_message_free(m);
+		if (r == 1)
+			served++;
+		else {
+			assert_true(rpc_stream_finish(held[i], &st) < 0);
+			assert_int_equal(st.code, RPC_RESOURCE_EXHAUSTED);
+			refused++;
+		}
+	}
+	printf("threads: %d before, %d with %d calls held (%u served, %u refused)\n", before,
+	       threads_now(), HELD, served, refused);
+	assert_int_equal(served, MAX_CALLS);
+	assert_int_equal(refused, HELD - MAX_CALLS);
+	assert_true(threads_now() <= before + MAX_CALLS);
+	assert_int_equal(echo(ch, "busy", 1, 0, TIMEOUT, &st), -ENOBUFS);
+	assert_int_equal(st.code, RPC_RESOURCE_EXHAUSTED);
+
+	for (int i = 0; i < HELD; i++)
+		held[i] = rpc_stream_free(held[i]);
+	/* the workers come free (a cancelled call ends its handler's receive) */
+	int r = -1;
+	for (int i = 0; i < 100 && r < 0; i++) {
+		r = echo(ch, "free again", 2, 0, TIMEOUT, NULL);
+		if (r < 0)
+			usleep(50 * 1000);
+	}
+	assert_int_equal(r, 0);
+}
+
+/* A handler waiting for a message that never comes, or a client that takes
+ * no reply, ends the call after the server's call_io_timeout_usec. */
+static void test_call_io_timeout(void **state)
+{
+	_cleanup_(rpc_server_freep) RpcServer *server = NULL;
+	_cleanup_(rpc_channel_freep) RpcChannel *ch = NULL;
+	_cleanup_(rpc_stream_freep) RpcStream *s = NULL;
+	char target[64];
+	RpcStatus st;
+
+	assert_int_equal(
+	        test_server_start(&(RpcOptions){ .plaintext = true,
+	                                         .call_io_timeout_usec = 300 * RPC_USEC_PER_MSEC },
+	                          &server),
+	        0);
+	snprintf(target, sizeof(target), "127.0.0.1:%d", rpc_server_get_port(server));
+	assert_int_equal(rpc_channel_new(target, &(RpcOptions){ .plaintext = true }, &ch), 0);
+	assert_int_equal(rpc_stream_open(ch, &podmig__v1__testing__descriptor, "Chat", &s), 0);
+	/* one message answered, then none: the handler's next receive times out */
+	Podmig__V1__EchoRequest req = PODMIG__V1__ECHO_REQUEST__INIT;
+	req.text = (char *)"one";
+	assert_int_equal(rpc_stream_send(s, &req.base), 0);
+	ProtobufCMessage *m = NULL;
+	assert_int_equal(rpc_stream_recv(s, TIMEOUT, &m), 1);
+	rpc_message_free(TAKE_PTR(m));
+	int r = rpc_stream_recv(s, TIMEOUT, &m);
+	assert_true(r <= 0 && r != -ETIMEDOUT);
+	assert_true(rpc_stream_finish(s, &st) < 0);
+	assert_int_equal(st.code, RPC_DEADLINE_EXCEEDED);
+	assert_int_equal(echo(ch, "still serving", 1, 0, TIMEOUT, NULL), 0);
+}
+
 static void test_shutdown_with_calls_in_flight(void **state)
 {
 	Fixture *f = *state;
@@ -413,6 +618,9 @@ int main(void)
 		cmocka_unit_test(test_unknown_method),
 		cmocka_unit_test(test_malformed_message),
 		cmocka_unit_test(test_oversized_message),
+		cmocka_unit_test(test_compressed_refused),
+		cmocka_unit_test(test_worker_pool_bound),
+		cmocka_unit_test(test_call_io_timeout),
 		cmocka_unit_test(test_shutdown_with_calls_in_flight),
 		cmocka_unit_test(test_codes),
 		cmocka_unit_test(test_options_refused),
