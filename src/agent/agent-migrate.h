@@ -19,7 +19,10 @@
 #define FAULT_TIMEOUT_USEC  (600 * USEC_PER_SEC)
 #define PROGRESS_USEC       (200 * USEC_PER_MSEC)
 #define SHA256_BYTES        32
-#define RECORD_RETRY_USEC   (30 * USEC_PER_SEC) /* a record change waits out etcd */
+/* Free space a target leaves in its work directory: an archive that would
+ * take more is refused (the restore and the node need room too). */
+#define WORK_DIR_RESERVE_PERCENT 5
+#define RECORD_RETRY_USEC        (30 * USEC_PER_SEC) /* a record change waits out etcd */
 /* How long a source keeps its container stopped while etcd does not answer,
  * where recovery_decide_outage() lets it resume alone. */
 #define OUTAGE_WAIT_USEC (10 * USEC_PER_SEC)
