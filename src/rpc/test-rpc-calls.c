@@ -12,12 +12,6 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <grpc/byte_buffer.h>
-#include <grpc/compression.h>
-#include <grpc/grpc.h>
-#include <grpc/grpc_security.h>
-#include <grpc/support/alloc.h>
-#include <grpc/support/time.h>
 
 #include "agent.pb-c.h"
 #include "rpc-testutil.h"
@@ -343,84 +337,6 @@ static void test_oversized_message(void **state)
 	assert_int_equal(echo(f->channel, "still serving", 3, 0, TIMEOUT, NULL), 0);
 }
 
-/* A client that compresses with gzip, on the C core directly (src/rpc's own
- * client never compresses): one Upload of `n` zero bytes, whose gzip form
- * is about n/1000. Returns the status code. */
-static grpc_status_code upload_gzip(int port, size_t n)
-{
-	char target[64];
-	snprintf(target, sizeof(target), "127.0.0.1:%d", port);
-	grpc_arg arg = {
-		.type = GRPC_ARG_INTEGER,
-		.key = (char *)GRPC_COMPRESSION_CHANNEL_DEFAULT_ALGORITHM,
-		.value.integer = GRPC_COMPRESS_GZIP,
-	};
-	grpc_channel_args args = { .num_args = 1, .args = &arg };
-	grpc_channel_credentials *creds = grpc_insecure_credentials_create();
-	grpc_channel *ch = grpc_channel_create(target, creds, &args);
-	grpc_channel_credentials_release(creds);
-	grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
-	grpc_slice method = grpc_slice_from_static_string("/podmig.v1.Testing/Upload");
-	grpc_call *call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, method,
-	                                           NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-
-	Podmig__V1__Chunk chunk = PODMIG__V1__CHUNK__INIT;
-	_cleanup_free_ uint8_t *zeros = calloc(1, n);
-	chunk.data.data = zeros;
-	chunk.data.len = n;
-	size_t packed = protobuf_c_message_get_packed_size(&chunk.base);
-	uint8_t *buf = malloc(packed);
-	protobuf_c_message_pack(&chunk.base, buf);
-	grpc_slice payload = grpc_slice_new(buf, packed, free);
-	grpc_byte_buffer *send = grpc_raw_byte_buffer_create(&payload, 1);
-	grpc_slice_unref(payload);
-
-	grpc_metadata_array initial, trailing;
-	grpc_metadata_array_init(&initial);
-	grpc_metadata_array_init(&trailing);
-	grpc_byte_buffer *recv = NULL;
-	grpc_status_code status = GRPC_STATUS_UNKNOWN;
-	grpc_slice details;
-	grpc_op ops[6] = {};
-	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-	ops[1].op = GRPC_OP_SEND_MESSAGE;
-	ops[1].data.send_message.send_message = send;
-	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-	ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-	ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial;
-	ops[4].op = GRPC_OP_RECV_MESSAGE;
-	ops[4].data.recv_message.recv_message = &recv;
-	ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-	ops[5].data.recv_status_on_client.trailing_metadata = &trailing;
-	ops[5].data.recv_status_on_client.status = &status;
-	ops[5].data.recv_status_on_client.status_details = &details;
-	char tag;
-	assert_int_equal(grpc_call_start_batch(call, ops, 6, &tag, NULL), GRPC_CALL_OK);
-	grpc_event ev = grpc_completion_queue_pluck(
-	        cq, &tag,
-	        gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_seconds(20, GPR_TIMESPAN)),
-	        NULL);
-	assert_int_equal(ev.type, GRPC_OP_COMPLETE);
-
-	char *d = grpc_slice_to_c_string(details);
-	printf("gzip upload of %zu bytes: status %d (%s)\n", n, status, d);
-	gpr_free(d);
-	grpc_slice_unref(details);
-	grpc_byte_buffer_destroy(send);
-	if (recv)
-		grpc_byte_buffer_destroy(recv);
-	grpc_metadata_array_destroy(&initial);
-	grpc_metadata_array_destroy(&trailing);
-	grpc_call_unref(call);
-	grpc_channel_destroy(ch);
-	grpc_completion_queue_shutdown(cq);
-	while (grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL)
-	               .type != GRPC_QUEUE_SHUTDOWN)
-		;
-	grpc_completion_queue_destroy(cq);
-	return status;
-}
-
 /* A compressed message is refused before anything inflates it: 32 MiB of
  * zeros in about 32 KiB of gzip pass the 64 KiB limit as sent, and gRPC
  * would inflate all of it before comparing (RESOURCE_EXHAUSTED, "larger
@@ -429,8 +345,10 @@ static grpc_status_code upload_gzip(int port, size_t n)
 static void test_compressed_refused(void **state)
 {
 	Fixture *f = *state;
-	grpc_status_code st = upload_gzip(rpc_server_get_port(f->server), 32 * 1024 * 1024);
-	assert_int_equal(st, GRPC_STATUS_UNIMPLEMENTED);
+	char target[64];
+	snprintf(target, sizeof(target), "127.0.0.1:%d", rpc_server_get_port(f->server));
+	assert_int_equal(test_call_gzip(target, "/podmig.v1.Testing/Upload", 32 * 1024 * 1024),
+	                 RPC_UNIMPLEMENTED);
 	assert_int_equal(echo(f->channel, "still serving", 5, 0, TIMEOUT, NULL), 0);
 }
 
@@ -540,6 +458,35 @@ static void test_call_io_timeout(void **state)
 	assert_int_equal(echo(ch, "still serving", 1, 0, TIMEOUT, NULL), 0);
 }
 
+/* Calls that send their headers and then nothing are ended after the
+ * server's first_message_timeout_usec, freeing their workers. */
+static void test_first_message_timeout(void **state)
+{
+	_cleanup_(rpc_server_freep) RpcServer *server = NULL;
+	_cleanup_(rpc_channel_freep) RpcChannel *ch = NULL;
+	char target[64];
+
+	assert_int_equal(test_server_start(&(RpcOptions){ .plaintext = true,
+	                                                  .max_calls = 4,
+	                                                  .first_message_timeout_usec =
+	                                                          300 * RPC_USEC_PER_MSEC },
+	                                   &server),
+	                 0);
+	snprintf(target, sizeof(target), "127.0.0.1:%d", rpc_server_get_port(server));
+	TestCalls *held = NULL;
+	assert_int_equal(test_calls_hold(target, "/podmig.v1.Testing/Chat", 8, 4, &held), 0);
+	unsigned ended = 0;
+	for (int i = 0; i < 100 && ended < 8; i++) {
+		usleep(50 * 1000);
+		ended = test_calls_ended(held);
+	}
+	test_calls_free(held);
+	/* four timed out, four were refused: the server is free again */
+	assert_int_equal(ended, 8);
+	assert_int_equal(rpc_channel_new(target, &(RpcOptions){ .plaintext = true }, &ch), 0);
+	assert_int_equal(echo(ch, "free", 1, 0, TIMEOUT, NULL), 0);
+}
+
 static void test_shutdown_with_calls_in_flight(void **state)
 {
 	Fixture *f = *state;
@@ -621,6 +568,7 @@ int main(void)
 		cmocka_unit_test(test_compressed_refused),
 		cmocka_unit_test(test_worker_pool_bound),
 		cmocka_unit_test(test_call_io_timeout),
+		cmocka_unit_test(test_first_message_timeout),
 		cmocka_unit_test(test_shutdown_with_calls_in_flight),
 		cmocka_unit_test(test_codes),
 		cmocka_unit_test(test_options_refused),
