@@ -4,9 +4,10 @@
  * restoring (then restarted), the link between the nodes cut during the
  * transfer (then restored), etcd restarted mid-migration, etcd down (and
  * the target dead) long enough that the source resumes the container alone,
- * the target's disk full. After each, the container runs on exactly one node — never on both
- * at any moment we look — with its counter continuing from its state, and
- * its record is final (done, or rolled-back with a reason).
+ * the target's disk full. After each, the container runs on exactly one
+ * node — never on both at any moment we look — with its counter continuing
+ * from its state, and its record is final (done, or rolled-back with a
+ * reason).
  *
  * argv[1]: the podmig CLI. */
 #include <errno.h>
