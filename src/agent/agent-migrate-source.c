@@ -47,6 +47,7 @@ typedef struct Source {
 	bool previous; /* sending the pre-dump archive (pre-copy) */
 	bool transferring;
 	bool final_trailer_sent; /* from here the target may commit */
+	bool target_busy;        /* the target refused Receive: every worker busy */
 	bool image_sent;
 	ErrorDetail why; /* the first failure, for the record and the driver */
 } Source;
@@ -435,6 +436,8 @@ static int source_wait_reply(Source *s, Podmig__V1__TransferReply__KindCase want
 		return r;
 	}
 	r = rpc_stream_finish(s->target, &st);
+	s->target_busy = st.code == RPC_RESOURCE_EXHAUSTED &&
+	                 startswith(st.message, RPC_BUSY_MESSAGE_PREFIX);
 	error_detail_set(&s->why, "target %s: %s", s->rec.target,
 	                 st.message[0] ? st.message : rpc_code_to_string(st.code));
 	return r < 0 ? r : -EPROTO;
@@ -526,14 +529,33 @@ static int source_prepare(Source *s, const Podmig__V1__MigrateRequest *req)
 }
 
 /* Target first: it must say it can take the container (and have the image)
- * before the container is stopped. */
+ * before the container is stopped. A target whose workers are all busy
+ * (its handler never ran) is asked again for BUSY_RETRY_USEC. */
+static int source_handshake_once(Source *s);
 static int source_handshake(Source *s)
+{
+	uint64_t give_up = now_usec(CLOCK_MONOTONIC) + BUSY_RETRY_USEC;
+	int r;
+
+	for (;;) {
+		s->target_busy = false;
+		r = source_handshake_once(s);
+		if (r >= 0 || !s->target_busy || now_usec(CLOCK_MONOTONIC) >= give_up)
+			return r;
+		log_notice("migration %s: the agent of %s is busy; asking again", s->rec.id,
+		           s->rec.target);
+		s->target = rpc_stream_free(s->target);
+		sleep_usec(USEC_PER_SEC);
+	}
+}
+
+static int source_handshake_once(Source *s)
 {
 	RpcOptions o = agent_peer_options(s->a);
 	Podmig__V1__TransferReply *ready = NULL;
 	int r;
 
-	if ((r = rpc_channel_new(s->target_addr, &o, &s->channel)) < 0 ||
+	if ((!s->channel && (r = rpc_channel_new(s->target_addr, &o, &s->channel)) < 0) ||
 	    (r = rpc_stream_open(s->channel, &podmig__v1__agent__descriptor, "Receive",
 	                         &s->target)) < 0) {
 		error_detail_set(&s->why, "cannot reach the agent of %s at %s", s->rec.target,

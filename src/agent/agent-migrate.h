@@ -14,6 +14,7 @@
 #define SEND_SLOTS          4 /* chunks in flight between Podman's stream and gRPC */
 #define READY_TIMEOUT_USEC  (300 * USEC_PER_SEC) /* includes fetching an image */
 #define SEND_TIMEOUT_USEC   (60 * USEC_PER_SEC)
+#define BUSY_RETRY_USEC     (30 * USEC_PER_SEC) /* a target refusing Receive as busy */
 #define DONE_TIMEOUT_USEC   (600 * USEC_PER_SEC)
 #define SETTLE_TIMEOUT_USEC (900 * USEC_PER_SEC)
 #define FAULT_TIMEOUT_USEC  (600 * USEC_PER_SEC)

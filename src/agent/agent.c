@@ -350,9 +350,13 @@ static void probe_self(Agent *a)
 		if (server_restart(a) < 0)
 			return;
 	}
-	if (!a->probe) {
+	/* a fresh connection each time: one kept open would keep answering
+	 * after the listener stopped accepting */
+	a->probe = rpc_channel_free(a->probe);
+	{
 		_cleanup_free_ char *target = NULL;
 		RpcOptions o = agent_peer_options(a);
+		o.private_connection = true;
 		if ((r = probe_target(a, &target)) < 0 ||
 		    (r = rpc_channel_new(target, &o, &a->probe)) < 0) {
 			log_warning_errno(r, "cannot set up a channel to probe this agent's port");
@@ -389,7 +393,6 @@ static void probe_self(Agent *a)
 		if ((r = server_restart(a)) < 0)
 			log_error_errno(r, "node %s: cannot restart its gRPC server",
 			                a->config->node_name);
-		a->probe = rpc_channel_free(a->probe); /* reconnect at once */
 	}
 }
 

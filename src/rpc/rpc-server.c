@@ -405,7 +405,7 @@ static void call_refuse(RpcServerCall *c, unsigned busy)
 	c->path = grpc_slice_to_c_string(c->details.method);
 	log_debug("rpc: %s refused: %u calls in progress", c->path, busy);
 	rpc_server_call_error(c, RPC_RESOURCE_EXHAUSTED,
-	                      "server busy: %u calls in progress, its limit", busy);
+	                      RPC_BUSY_MESSAGE_PREFIX ": %u calls in progress, its limit", busy);
 	call_finish(c, -EBUSY);
 	call_free(c);
 }

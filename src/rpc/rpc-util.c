@@ -282,6 +282,12 @@ void rpc_channel_args_fill(const RpcOptions *o, bool client, grpc_arg *args, siz
 				.value.integer = int_arg(bounds[i].value ?: bounds[i].fallback),
 			};
 	}
+	if (client && o->private_connection)
+		args[k++] = (grpc_arg){
+			.type = GRPC_ARG_INTEGER,
+			.key = (char *)GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL,
+			.value.integer = 1,
+		};
 	if (client && !o->plaintext && o->tls_server_name)
 		args[k++] = (grpc_arg){
 			.type = GRPC_ARG_STRING,

@@ -70,6 +70,9 @@ typedef struct RpcOptions {
 	/* client: while disconnected, calls wait (within their deadline) for the
 	 * channel to connect instead of failing at once with UNAVAILABLE */
 	bool wait_for_ready;
+	/* client: a connection of its own, never shared with other channels to
+	 * the same target (a probe that must see a listener accept) */
+	bool private_connection;
 	/* server bounds; 0 takes the RPC_DEFAULT_* value */
 	unsigned max_calls;                  /* handlers running at once (worker threads) */
 	unsigned max_streams_per_connection; /* HTTP/2 concurrent streams */
@@ -80,7 +83,10 @@ typedef struct RpcOptions {
 	uint64_t call_io_timeout_usec;       /* any later receive or send waits so long */
 } RpcOptions;
 
-#define RPC_DEFAULT_MAX_CALLS          64
+#define RPC_DEFAULT_MAX_CALLS 64
+/* The status message of a call refused because every worker was busy
+ * (RESOURCE_EXHAUSTED) begins so: its handler never ran, a retry is safe. */
+#define RPC_BUSY_MESSAGE_PREFIX        "server busy"
 #define RPC_DEFAULT_MAX_STREAMS        16
 #define RPC_DEFAULT_IDLE_MSEC          (60 * 1000)
 #define RPC_DEFAULT_AGE_MSEC           (30 * 60 * 1000)
