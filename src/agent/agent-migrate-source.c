@@ -545,6 +545,7 @@ static int source_handshake(Source *s)
 		log_notice("migration %s: the agent of %s is busy; asking again", s->rec.id,
 		           s->rec.target);
 		s->target = rpc_stream_free(s->target);
+		error_detail_clear(&s->why);
 		sleep_usec(USEC_PER_SEC);
 	}
 }

@@ -367,7 +367,9 @@ static void probe_self(Agent *a)
 	_cleanup_message_ ProtobufCMessage *rep = NULL;
 	r = rpc_call_unary(a->probe, &podmig__v1__agent__descriptor, "Info", &req.base,
 	                   PROBE_TIMEOUT_USEC, &rep, &st);
-	if (r >= 0) {
+	/* a refusal by a handler is an answer too: the port serves */
+	if (r >= 0 || st.code == RPC_PERMISSION_DENIED || st.code == RPC_UNAUTHENTICATED ||
+	    st.code == RPC_UNIMPLEMENTED) {
 		if (!a->serving)
 			log_notice("node %s: its gRPC port answers again; publishing its status",
 			           a->config->node_name);
