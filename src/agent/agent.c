@@ -334,10 +334,12 @@ static int probe_target(const Agent *a, char **ret)
 	return r < 0 ? -ENOMEM : 0;
 }
 
-/* Asks this agent's own port for Info, as a peer would (with its TLS). Until it answers, the node's
- * status is withdrawn from etcd, so the scheduler (which needs a node's info and status) neither
- * sends work to it nor starts migrations from it; a port that does not
- * answer at all for PROBE_RESTART_AFTER probes in a row gets a new server. */
+/* Asks this agent's own port for Info, as a peer would (with its TLS).
+ * After PROBE_FAILURES failures in a row, the node's status is withdrawn
+ * from etcd until it answers, so the scheduler (which needs a node's info
+ * and status) neither sends work to it nor starts migrations from it; a
+ * port that does not answer at all for PROBE_RESTART_AFTER probes in a row
+ * gets a new server (once no migration runs here). */
 #define PROBE_TIMEOUT_USEC  (1 * USEC_PER_SEC)
 #define PROBE_FAILURES      2 /* in a row: the node stops being published */
 #define PROBE_RESTART_AFTER 5
@@ -388,8 +390,14 @@ static void probe_self(Agent *a)
 			                  a->config->node_name);
 	}
 	/* A busy server answered (RESOURCE_EXHAUSTED): it accepts, so a new
-	 * one would only cancel the calls it serves. */
-	if (st.code != RPC_RESOURCE_EXHAUSTED && a->probe_failures % PROBE_RESTART_AFTER == 0) {
+	 * one would only cancel the calls it serves; and a restart waits while
+	 * a migration runs here (it would cancel its calls too). */
+	pthread_mutex_lock(&a->migrations_lock);
+	bool migrating = a->migrations > 0;
+	pthread_mutex_unlock(&a->migrations_lock);
+	if (st.code != RPC_RESOURCE_EXHAUSTED && !migrating &&
+	    a->probe_failures >= PROBE_RESTART_AFTER) {
+		a->probe_failures = PROBE_FAILURES; /* the next restart after as many again */
 		log_warning("node %s: restarting its gRPC server on port %d", a->config->node_name,
 		            a->port);
 		if ((r = server_restart(a)) < 0)
