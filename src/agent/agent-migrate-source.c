@@ -564,8 +564,13 @@ static int source_handshake_once(Source *s)
 		return r;
 	}
 	if ((r = source_send_header(s)) < 0) {
+		/* a call refused at once may end before its header is sent */
+		RpcStatus st = {};
+		if (r == -ECONNRESET && rpc_stream_finish(s->target, &st) < 0)
+			s->target_busy = st.code == RPC_RESOURCE_EXHAUSTED &&
+			                 startswith(st.message, RPC_BUSY_MESSAGE_PREFIX);
 		error_detail_set(&s->why, "cannot reach the agent of %s at %s: %s", s->rec.target,
-		                 s->target_addr, error_to_string(r));
+		                 s->target_addr, st.message[0] ? st.message : error_to_string(r));
 		return r;
 	}
 	if ((r = source_wait_reply(s, PODMIG__V1__TRANSFER_REPLY__KIND_READY, READY_TIMEOUT_USEC,
