@@ -413,6 +413,18 @@ static void test_worker_pool_bound(void **state)
 	assert_true(threads_now() <= before + MAX_CALLS);
 	assert_int_equal(echo(ch, "busy", 1, 0, TIMEOUT, &st), -ENOBUFS);
 	assert_int_equal(st.code, RPC_RESOURCE_EXHAUSTED);
+	/* a refused stream's status, asked for without receiving anything */
+	{
+		_cleanup_(rpc_stream_freep) RpcStream *s = NULL;
+		assert_int_equal(rpc_stream_open(ch, &podmig__v1__testing__descriptor, "Chat", &s),
+		                 0);
+		Podmig__V1__EchoRequest req = PODMIG__V1__ECHO_REQUEST__INIT;
+		req.text = (char *)"refused";
+		(void)rpc_stream_send(s, &req.base);
+		assert_true(rpc_stream_finish(s, &st) < 0);
+		assert_int_equal(st.code, RPC_RESOURCE_EXHAUSTED);
+		assert_non_null(strstr(st.message, RPC_BUSY_MESSAGE_PREFIX));
+	}
 
 	for (int i = 0; i < HELD; i++)
 		held[i] = rpc_stream_free(held[i]);
