@@ -16,6 +16,8 @@ void agent_config_init(AgentConfig *c)
 		.source = ACCOUNTING_HOST,
 		.link_bandwidth = 125000000, /* 1 Gbit/s */
 		.max_migrations = AGENT_DEFAULT_MAX_MIGRATIONS,
+		.max_calls = AGENT_DEFAULT_MAX_CALLS,
+		.stall_timeout_usec = AGENT_DEFAULT_STALL_TIMEOUT_SEC * 1000000ULL,
 	};
 }
 
@@ -122,6 +124,15 @@ int agent_config_set(AgentConfig *c, const char *key, const char *value, ErrorDe
 		if (safe_atou(value, &v) < 0 || v < 1 || v > 64)
 			return fail(error, "--max-migrations: '%s' is not 1..64", value);
 		c->max_migrations = v;
+	} else if (streq(key, "max-calls")) {
+		unsigned v;
+		if (safe_atou(value, &v) < 0 || v < 4 || v > 4096)
+			return fail(error, "--max-calls: '%s' is not 4..4096", value);
+		c->max_calls = v;
+	} else if (streq(key, "stall-timeout")) {
+		if (parse_seconds(value, &c->stall_timeout_usec) < 0 ||
+		    c->stall_timeout_usec < 1000000 || c->stall_timeout_usec > 3600000000ULL)
+			return fail(error, "--stall-timeout: '%s' is not 1..3600 seconds", value);
 	} else if (streq(key, "pre-copy")) {
 		if (!streq(value, "auto") && !streq(value, "never"))
 			return fail(error, "--pre-copy: '%s' is neither 'auto' nor 'never'", value);

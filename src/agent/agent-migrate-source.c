@@ -20,6 +20,7 @@
 #include "log.h"
 #include "precopy.h"
 #include "process-util.h"
+#include "recovery.h"
 #include "send-pipeline.h"
 #include "strutil.h"
 
@@ -45,6 +46,8 @@ typedef struct Source {
 	uint64_t sent; /* bytes of every archive sent, pre-dump included */
 	bool previous; /* sending the pre-dump archive (pre-copy) */
 	bool transferring;
+	bool final_trailer_sent; /* from here the target may commit */
+	bool target_busy;        /* the target refused Receive: every worker busy */
 	bool image_sent;
 	ErrorDetail why; /* the first failure, for the record and the driver */
 } Source;
@@ -151,7 +154,10 @@ static int source_on_archive(const void *data, size_t size, void *userdata)
 	if (!s->transferring && !s->previous) {
 		s->transferring = true;
 		s->first_byte = now_usec(CLOCK_MONOTONIC);
-		r = agent_record_advance(s->a, &s->rec, MIGRATION_TRANSFERRING, NULL);
+		/* The container is stopped: wait for etcd only as long as the
+		 * outage rule lets it stay stopped. */
+		r = agent_record_advance_within(s->a, &s->rec, MIGRATION_TRANSFERRING, NULL,
+		                                OUTAGE_WAIT_USEC);
 		if (r < 0) {
 			error_detail_set(&s->why, "cannot record the transfer in etcd: %s",
 			                 error_to_string(r));
@@ -167,15 +173,73 @@ static int source_on_archive(const void *data, size_t size, void *userdata)
 	return r < 0 ? source_send_failed(s, r) : 0;
 }
 
+/* etcd has not answered for waited_usec while the record is still the
+ * source's: recovery_decide_outage() says whether the container may run here
+ * again before etcd answers. Then the transfer is cancelled (the target never
+ * gets the final trailer it needs to commit) and the kept checkpoint is
+ * restored; the migration's slot goes with the handler, so recovery records
+ * rolled-back once etcd answers. Returns whether it resumed. */
+static bool source_resume_alone(Source *s, uint64_t waited_usec)
+{
+	Agent *a = s->a;
+	SourceOutage o = {
+		.last_phase = s->rec.phase,
+		.stopped = s->down_since != 0,
+		.final_trailer_sent = s->final_trailer_sent,
+		.waited_usec = waited_usec,
+		.bound_usec = OUTAGE_WAIT_USEC,
+	};
+	if (recovery_decide_outage(&o) != OUTAGE_RESUME_HERE)
+		return false;
+
+	source_pipeline_stop(s);
+	if (s->target)
+		rpc_stream_cancel(s->target);
+	_cleanup_(podman_container_inspect_done) PodmanContainerInspect ins = {};
+	PodmanError e = {};
+	bool running = podman_container_inspect(a->podman, s->rec.container, &ins, NULL) >= 0 &&
+	               ins.running;
+	if (!running && podman_container_restore_local(a->podman, s->rec.container, NULL, &e) < 0) {
+		log_error("migration %s: etcd has not answered for %" PRIu64
+		          " s and %s could not be restored on %s: %s",
+		          s->rec.id, (uint64_t)(waited_usec / USEC_PER_SEC), s->rec.container,
+		          a->config->node_name, e.message);
+		error_detail_set(&s->why, "etcd unreachable; restoring %s on %s failed: %s",
+		                 s->rec.container, a->config->node_name, e.message);
+		return true;
+	}
+	log_warning("migration %s: etcd has not answered for %" PRIu64
+	            " s; the target cannot commit without the archive's trailer, so %s "
+	            "runs on %s again and the rollback is recorded when etcd answers",
+	            s->rec.id, (uint64_t)(waited_usec / USEC_PER_SEC), s->rec.container,
+	            a->config->node_name);
+	error_detail_set(&s->why,
+	                 "etcd unreachable while %s: %s resumed on %s; the rollback is recorded "
+	                 "when etcd answers",
+	                 migration_phase_to_string(s->rec.phase), s->rec.container,
+	                 a->config->node_name);
+	return true;
+}
+
 static MigrationPhase source_settle(Source *s)
 {
 	Agent *a = s->a;
 	uint64_t deadline = now_usec(CLOCK_MONOTONIC) + SETTLE_TIMEOUT_USEC;
+	/* without etcd, the handler gives up here; recovery goes on later */
+	uint64_t etcd_deadline = now_usec(CLOCK_MONOTONIC) + 2 * RECORD_RETRY_USEC;
 	PodmanError e = {};
 	int r;
 
 	for (;;) {
-		if (agent_record_reload(a, &s->rec) < 0) {
+		uint64_t t0 = now_usec(CLOCK_MONOTONIC);
+		r = agent_record_reload_within(a, &s->rec, OUTAGE_WAIT_USEC);
+		if (r < 0 && r != ETCD_NOT_FOUND && r != -ENOMEM &&
+		    source_resume_alone(s, now_usec(CLOCK_MONOTONIC) - t0))
+			return s->rec.phase;
+		if (r < 0 && r != ETCD_NOT_FOUND && r != -ENOMEM &&
+		    now_usec(CLOCK_MONOTONIC) < etcd_deadline)
+			continue;
+		if (r < 0) {
 			log_error("migration %s: cannot read its record from etcd; keeping "
 			          "container %s stopped until it can be read",
 			          s->rec.id, s->rec.container);
@@ -222,11 +286,16 @@ static MigrationPhase source_settle(Source *s)
 		/* planned: nothing was stopped; otherwise the source owns it. */
 		MigrationPhase to =
 		        p == MIGRATION_PLANNED ? MIGRATION_FAILED : MIGRATION_ROLLED_BACK;
-		r = agent_record_advance(a, &s->rec, to,
-		                         error_detail_is_set(&s->why) ? s->why.message
-		                                                      : "interrupted");
+		t0 = now_usec(CLOCK_MONOTONIC);
+		r = agent_record_advance_within(a, &s->rec, to,
+		                                error_detail_is_set(&s->why) ? s->why.message
+		                                                             : "interrupted",
+		                                OUTAGE_WAIT_USEC);
 		if (r == ETCD_CAS_FAILED)
 			continue; /* the target moved first: look again */
+		if (r < 0 && r != -EINVAL && r != -ENOMEM &&
+		    source_resume_alone(s, now_usec(CLOCK_MONOTONIC) - t0))
+			return s->rec.phase;
 		if (r < 0)
 			return s->rec.phase;
 		if (to == MIGRATION_FAILED)
@@ -252,6 +321,9 @@ static int source_send_trailer(Source *s)
 	t.size = s->offset;
 	t.sha256.data = digest;
 	t.sha256.len = len;
+	/* Set before the send: a trailer that failed may still have arrived. */
+	if (!s->previous)
+		s->final_trailer_sent = true;
 	Podmig__V1__TransferMessage m = PODMIG__V1__TRANSFER_MESSAGE__INIT;
 	m.kind_case = PODMIG__V1__TRANSFER_MESSAGE__KIND_TRAILER;
 	m.trailer = &t;
@@ -364,6 +436,8 @@ static int source_wait_reply(Source *s, Podmig__V1__TransferReply__KindCase want
 		return r;
 	}
 	r = rpc_stream_finish(s->target, &st);
+	s->target_busy = st.code == RPC_RESOURCE_EXHAUSTED &&
+	                 startswith(st.message, RPC_BUSY_MESSAGE_PREFIX);
 	error_detail_set(&s->why, "target %s: %s", s->rec.target,
 	                 st.message[0] ? st.message : rpc_code_to_string(st.code));
 	return r < 0 ? r : -EPROTO;
@@ -468,14 +542,34 @@ static int source_prepare(Source *s, const Podmig__V1__MigrateRequest *req)
 }
 
 /* Target first: it must say it can take the container (and have the image)
- * before the container is stopped. */
+ * before the container is stopped. A target whose workers are all busy
+ * (its handler never ran) is asked again for BUSY_RETRY_USEC. */
+static int source_handshake_once(Source *s);
 static int source_handshake(Source *s)
+{
+	uint64_t give_up = now_usec(CLOCK_MONOTONIC) + BUSY_RETRY_USEC;
+	int r;
+
+	for (;;) {
+		s->target_busy = false;
+		r = source_handshake_once(s);
+		if (r >= 0 || !s->target_busy || now_usec(CLOCK_MONOTONIC) >= give_up)
+			return r;
+		log_notice("migration %s: the agent of %s is busy; asking again", s->rec.id,
+		           s->rec.target);
+		s->target = rpc_stream_free(s->target);
+		error_detail_clear(&s->why);
+		sleep_usec(USEC_PER_SEC);
+	}
+}
+
+static int source_handshake_once(Source *s)
 {
 	RpcOptions o = agent_peer_options(s->a);
 	Podmig__V1__TransferReply *ready = NULL;
 	int r;
 
-	if ((r = rpc_channel_new(s->target_addr, &o, &s->channel)) < 0 ||
+	if ((!s->channel && (r = rpc_channel_new(s->target_addr, &o, &s->channel)) < 0) ||
 	    (r = rpc_stream_open(s->channel, &podmig__v1__agent__descriptor, "Receive",
 	                         &s->target)) < 0) {
 		error_detail_set(&s->why, "cannot reach the agent of %s at %s", s->rec.target,
@@ -483,8 +577,13 @@ static int source_handshake(Source *s)
 		return r;
 	}
 	if ((r = source_send_header(s)) < 0) {
+		/* a call refused at once may end before its header is sent */
+		RpcStatus st = {};
+		if (r == -ECONNRESET && rpc_stream_finish(s->target, &st) < 0)
+			s->target_busy = st.code == RPC_RESOURCE_EXHAUSTED &&
+			                 startswith(st.message, RPC_BUSY_MESSAGE_PREFIX);
 		error_detail_set(&s->why, "cannot reach the agent of %s at %s: %s", s->rec.target,
-		                 s->target_addr, error_to_string(r));
+		                 s->target_addr, st.message[0] ? st.message : error_to_string(r));
 		return r;
 	}
 	if ((r = source_wait_reply(s, PODMIG__V1__TRANSFER_REPLY__KIND_READY, READY_TIMEOUT_USEC,

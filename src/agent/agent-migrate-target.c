@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "agent-migrate.h"
@@ -195,10 +196,25 @@ typedef struct Target {
 	RpcServerCall *call;
 	MigrationRecord *rec;
 	const Podmig__V1__TransferHeader *h;
-	bool precopy; /* a pre-dump may come first; both go to the podman binary */
+	bool precopy;   /* a pre-dump may come first; both go to the podman binary */
+	uint64_t limit; /* bytes all archives together may take in the work directory */
 	Incoming pre, final;
 	ErrorDetail why;
 } Target;
+
+/* What the archives of one transfer may take: the work directory's free
+ * space less WORK_DIR_RESERVE_PERCENT of it, so no sender fills the disk. */
+static int target_archive_limit(const Agent *a, uint64_t *ret)
+{
+	struct statvfs st;
+	if (mkdir(a->config->work_dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	if (statvfs(a->config->work_dir, &st) < 0)
+		return -errno;
+	uint64_t avail = (uint64_t)st.f_bavail * st.f_frsize;
+	*ret = avail - avail / 100 * WORK_DIR_RESERVE_PERCENT;
+	return 0;
+}
 
 /* Before the source stops anything: no container of that name here, the
  * image here (fetched from the source if need be), files for the archives;
@@ -233,6 +249,10 @@ static int target_preconditions(Target *t)
 			                    t->why.message);
 		fetched = true;
 	}
+	if ((r = target_archive_limit(a, &t->limit)) < 0)
+		return target_error(t->call, RPC_INTERNAL,
+		                    "node %s: cannot see the free space in %s: %s", self,
+		                    a->config->work_dir, error_to_string(r));
 	if ((r = incoming_open(a, t->rec->id, ".tar", t->precopy, &t->final)) < 0 ||
 	    (t->precopy && (r = incoming_open(a, t->rec->id, ".pre.tar", true, &t->pre)) < 0))
 		return target_error(t->call, RPC_INTERNAL,
@@ -257,11 +277,20 @@ static int target_receive_loop(Target *t)
 	while (!t->final.complete) {
 		_cleanup_message_ ProtobufCMessage *m = NULL;
 		t0 = now_usec(CLOCK_MONOTONIC);
-		r = rpc_server_call_recv(t->call, &m);
+		/* a source that sends nothing for so long has stalled: the call
+		 * ends and the slot goes back */
+		r = rpc_server_call_recv_timeout(t->call, t->a->config->stall_timeout_usec, &m);
 		if (first)
 			recv_usec += now_usec(CLOCK_MONOTONIC) - t0;
 		else
 			first = now_usec(CLOCK_MONOTONIC);
+		if (r == -ETIMEDOUT) {
+			log_warning("migration %s: nothing from the source for %" PRIu64
+			            " s; giving the transfer up",
+			            id,
+			            (uint64_t)(t->a->config->stall_timeout_usec / USEC_PER_SEC));
+			return r;
+		}
 		if (r < 0)
 			return r; /* the source went away: it settles the record */
 		if (r == 0)
@@ -292,6 +321,13 @@ static int target_receive_loop(Target *t)
 			return target_error(t->call, RPC_INTERNAL,
 			                    "migration %s: fault injected at target-transferring",
 			                    id);
+		if (t->pre.size + t->final.size + tm->data.len > t->limit)
+			return target_error(
+			        t->call, RPC_RESOURCE_EXHAUSTED,
+			        "node %s: cannot store the archive in %s: %s: more than "
+			        "the %" PRIu64 " bytes it may take there",
+			        t->a->config->node_name, t->a->config->work_dir,
+			        error_to_string(-ENOSPC), t->limit);
 		t0 = now_usec(CLOCK_MONOTONIC);
 		if ((r = incoming_write(in, tm->data.data, tm->data.len)) < 0)
 			return target_error(t->call,
@@ -473,6 +509,10 @@ int agent_handle_receive(RpcServerCall *call, void *userdata)
 	_cleanup_(migration_record_clear) MigrationRecord rec = {};
 	int r;
 
+	/* Order matters: the caller's authorization first (before anything is
+	 * read or reserved for it), then the header (within the server's
+	 * first-message timeout), the record check, and only then a migration
+	 * slot. */
 	if ((r = rpc_server_call_recv(call, &msg)) <= 0)
 		return r < 0 ? r : -EBADMSG;
 	Podmig__V1__TransferMessage *tm = (Podmig__V1__TransferMessage *)msg;

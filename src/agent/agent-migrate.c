@@ -67,36 +67,49 @@ int agent_fault(const Agent *a, const char *point)
 	return fault_point(a->config->fault_dir, point, FAULT_TIMEOUT_USEC);
 }
 
-int agent_record_advance(Agent *a, MigrationRecord *rec, MigrationPhase to, const char *error)
+int agent_record_advance_within(Agent *a, MigrationRecord *rec, MigrationPhase to,
+                                const char *error, uint64_t timeout_usec)
 {
+	uint64_t deadline = now_usec(CLOCK_MONOTONIC) + timeout_usec;
 	int r;
-	for (int i = 0; i < 60; i++) {
+	for (;;) {
 		r = migration_record_advance(a->etcd, a->config->prefix, rec, to, error, wall_ms());
 		if (r >= 0 || r == ETCD_CAS_FAILED || r == -EINVAL || r == -ENOMEM)
+			return r;
+		if (now_usec(CLOCK_MONOTONIC) >= deadline)
 			return r;
 		log_warning_errno(r, "migration %s: cannot record phase %s in etcd; retrying",
 		                  rec->id, migration_phase_to_string(to));
 		sleep_usec(500 * USEC_PER_MSEC);
 	}
-	return r;
 }
 
-int agent_record_reload(Agent *a, MigrationRecord *rec)
+int agent_record_advance(Agent *a, MigrationRecord *rec, MigrationPhase to, const char *error)
 {
+	return agent_record_advance_within(a, rec, to, error, RECORD_RETRY_USEC);
+}
+
+int agent_record_reload_within(Agent *a, MigrationRecord *rec, uint64_t timeout_usec)
+{
+	uint64_t deadline = now_usec(CLOCK_MONOTONIC) + timeout_usec;
 	MigrationRecord fresh;
 	int r;
-	for (int i = 0; i < 120; i++) {
+	for (;;) {
 		r = migration_record_load(a->etcd, a->config->prefix, rec->id, &fresh);
 		if (r >= 0) {
 			migration_record_clear(rec);
 			*rec = fresh;
 			return 0;
 		}
-		if (r == ETCD_NOT_FOUND || r == -ENOMEM)
+		if (r == ETCD_NOT_FOUND || r == -ENOMEM || now_usec(CLOCK_MONOTONIC) >= deadline)
 			return r;
 		sleep_usec(500 * USEC_PER_MSEC);
 	}
-	return r;
+}
+
+int agent_record_reload(Agent *a, MigrationRecord *rec)
+{
+	return agent_record_reload_within(a, rec, 2 * RECORD_RETRY_USEC);
 }
 
 int agent_node_address(Agent *a, const char *node, char **ret)

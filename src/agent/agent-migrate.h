@@ -14,11 +14,19 @@
 #define SEND_SLOTS          4 /* chunks in flight between Podman's stream and gRPC */
 #define READY_TIMEOUT_USEC  (300 * USEC_PER_SEC) /* includes fetching an image */
 #define SEND_TIMEOUT_USEC   (60 * USEC_PER_SEC)
+#define BUSY_RETRY_USEC     (30 * USEC_PER_SEC) /* a target refusing Receive as busy */
 #define DONE_TIMEOUT_USEC   (600 * USEC_PER_SEC)
 #define SETTLE_TIMEOUT_USEC (900 * USEC_PER_SEC)
 #define FAULT_TIMEOUT_USEC  (600 * USEC_PER_SEC)
 #define PROGRESS_USEC       (200 * USEC_PER_MSEC)
 #define SHA256_BYTES        32
+/* Free space a target leaves in its work directory: an archive that would
+ * take more is refused (the restore and the node need room too). */
+#define WORK_DIR_RESERVE_PERCENT 5
+#define RECORD_RETRY_USEC        (30 * USEC_PER_SEC) /* a record change waits out etcd */
+/* How long a source keeps its container stopped while etcd does not answer,
+ * where recovery_decide_outage() lets it resume alone. */
+#define OUTAGE_WAIT_USEC (10 * USEC_PER_SEC)
 
 /* Takes one of the node's migration slots for `id`; -EBUSY when all are in
  * use. While it is held, recovery leaves the migration alone. */
@@ -31,12 +39,17 @@ RpcOptions agent_peer_options(const Agent *a);
 /* The test fault point `point` (inert without --fault-dir). */
 int agent_fault(const Agent *a, const char *point);
 
-/* Advances a record, retrying for a while when etcd cannot be reached;
- * ETCD_CAS_FAILED and -EINVAL are answers, not outages, and return at once. */
+/* Advances a record, retrying for RECORD_RETRY_USEC (the _within form: for
+ * timeout_usec) while etcd cannot be reached; ETCD_CAS_FAILED and -EINVAL
+ * are answers, not outages, and return at once. */
 int agent_record_advance(Agent *a, MigrationRecord *rec, MigrationPhase to, const char *error);
+int agent_record_advance_within(Agent *a, MigrationRecord *rec, MigrationPhase to,
+                                const char *error, uint64_t timeout_usec);
 
-/* Reloads `rec` from etcd, waiting while etcd cannot be reached. */
+/* Reloads `rec` from etcd, waiting while etcd cannot be reached (for
+ * 2 × RECORD_RETRY_USEC, or timeout_usec). */
 int agent_record_reload(Agent *a, MigrationRecord *rec);
+int agent_record_reload_within(Agent *a, MigrationRecord *rec, uint64_t timeout_usec);
 
 /* The gRPC address of `node`'s agent, from its info key in etcd. */
 int agent_node_address(Agent *a, const char *node, char **ret);

@@ -16,7 +16,8 @@
  *
  * Every change of phase is a compare-and-swap; a lost race means the other
  * party acted first, and the next round looks again. Without etcd nothing
- * is decided (a stopped container stays stopped). Only the newest record of
+ * is decided (a stopped container stays stopped, but for the source's
+ * bounded wait of docs/etcd-keys.md, "etcd outage"). Only the newest record of
  * each container counts, so an old record never undoes a later migration. */
 #include <inttypes.h>
 #include <stdio.h>
@@ -112,7 +113,12 @@ static void recover_one(Agent *a, MigrationRecord *rec)
 		              "the source agent stopped before the checkpoint");
 		break;
 	case RECOVERY_ROLL_BACK:
-		snprintf(why, sizeof why, "the source agent stopped while %s",
+		/* running here: the source resumed it through an etcd outage
+		 * (or stopped before the checkpoint stopped it) */
+		snprintf(why, sizeof why,
+		         local == LOCAL_RUNNING ? "the source's handler ended while %s; the "
+		                                  "container runs on the source"
+		                                : "the source agent stopped while %s",
 		         migration_phase_to_string(rec->phase));
 		if (advance(a, rec, MIGRATION_ROLLED_BACK, why) >= 0 && local == LOCAL_STOPPED)
 			restore_here(a, rec);

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "agent-internal.h"
+#include "agent-migrate.h"
 #include "agent.h"
 #include "agent.pb-c.h"
 #include "config.h"
@@ -245,6 +246,8 @@ static int publish(Agent *a, uint64_t now)
 			goto fail;
 		a->info_published = true;
 	}
+	if (!a->serving)
+		return 0; /* withdrawn until its port serves (probe_self()) */
 	status = node_status_to_json(a->last);
 	if (!status)
 		return -ENOMEM;
@@ -265,6 +268,144 @@ fail:
 	return 0;
 }
 
+/* ---- the gRPC server and its health ---- */
+
+static int server_start(Agent *a, const char *address)
+{
+	const AgentConfig *config = a->config;
+	RpcOptions so = { .plaintext = !config->tls_cert,
+		          .cert_file = config->tls_cert,
+		          .key_file = config->tls_key,
+		          .ca_file = config->tls_cert ? config->tls_ca : NULL,
+		          .max_calls = config->max_calls,
+		          .call_io_timeout_usec = config->stall_timeout_usec };
+	static const RpcHandler handlers[] = {
+		handle_info,          handle_list_containers,   agent_handle_migrate,
+		agent_handle_receive, agent_handle_fetch_image,
+	};
+	int r;
+
+	if ((r = rpc_server_new(address, &so, &a->server)) < 0)
+		return log_error_errno(r, "cannot listen on %s", address);
+	if ((r = rpc_server_add_service(a->server, &podmig__v1__agent__descriptor, handlers,
+	                                ELEMENTSOF(handlers), a)) < 0 ||
+	    (r = rpc_server_start(a->server)) < 0) {
+		a->server = rpc_server_free(a->server);
+		return log_error_errno(r, "cannot start the gRPC server on %s", address);
+	}
+	a->port = rpc_server_get_port(a->server);
+	return 0;
+}
+
+/* A fresh server on the same port. gRPC stops listening for good when
+ * accepting a connection fails (out of descriptors, say); a new listener
+ * accepts again once descriptors are free. Calls in flight are cancelled. */
+static int server_restart(Agent *a)
+{
+	_cleanup_free_ char *address = NULL;
+	const char *listen = a->config->listen_address;
+	const char *colon = strrchr(listen, ':');
+
+	if (!colon || asprintf(&address, "%.*s:%d", (int)(colon - listen), listen, a->port) < 0)
+		return -ENOMEM;
+	a->server = rpc_server_free(a->server);
+	return server_start(a, address);
+}
+
+/* Where the probe dials: the listening address with its real port; on a
+ * wildcard address, loopback in plaintext and the advertised address with
+ * TLS (the one the certificate names). */
+static int probe_target(const Agent *a, char **ret)
+{
+	const char *listen = a->config->listen_address;
+	const char *colon = strrchr(listen, ':');
+	int port = a->port;
+	bool wildcard = startswith(listen, "0.0.0.0:") || startswith(listen, "[::]:");
+	int r;
+
+	if (!colon)
+		return -EINVAL;
+	if (wildcard && a->config->tls_cert)
+		r = asprintf(ret, "%s", a->advertise);
+	else if (wildcard)
+		r = asprintf(ret, "127.0.0.1:%d", port);
+	else
+		r = asprintf(ret, "%.*s:%d", (int)(colon - listen), listen, port);
+	return r < 0 ? -ENOMEM : 0;
+}
+
+/* Asks this agent's own port for Info, as a peer would (with its TLS).
+ * After PROBE_FAILURES failures in a row, the node's status is withdrawn
+ * from etcd until it answers, so the scheduler (which needs a node's info
+ * and status) neither sends work to it nor starts migrations from it; a
+ * port that does not answer at all for PROBE_RESTART_AFTER probes in a row
+ * gets a new server (once no migration runs here). */
+#define PROBE_TIMEOUT_USEC  (1 * USEC_PER_SEC)
+#define PROBE_FAILURES      2 /* in a row: the node stops being published */
+#define PROBE_RESTART_AFTER 5
+static void probe_self(Agent *a)
+{
+	RpcStatus st = {};
+	int r;
+
+	if (!a->server) { /* a restart failed: try again */
+		if (server_restart(a) < 0)
+			return;
+	}
+	/* a fresh connection each time: one kept open would keep answering
+	 * after the listener stopped accepting */
+	a->probe = rpc_channel_free(a->probe);
+	{
+		_cleanup_free_ char *target = NULL;
+		RpcOptions o = agent_peer_options(a);
+		o.private_connection = true;
+		if ((r = probe_target(a, &target)) < 0 ||
+		    (r = rpc_channel_new(target, &o, &a->probe)) < 0) {
+			log_warning_errno(r, "cannot set up a channel to probe this agent's port");
+			return;
+		}
+	}
+	Podmig__V1__InfoRequest req = PODMIG__V1__INFO_REQUEST__INIT;
+	_cleanup_message_ ProtobufCMessage *rep = NULL;
+	r = rpc_call_unary(a->probe, &podmig__v1__agent__descriptor, "Info", &req.base,
+	                   PROBE_TIMEOUT_USEC, &rep, &st);
+	/* a refusal by a handler is an answer too: the port serves */
+	if (r >= 0 || st.code == RPC_PERMISSION_DENIED || st.code == RPC_UNAUTHENTICATED ||
+	    st.code == RPC_UNIMPLEMENTED) {
+		if (!a->serving)
+			log_notice("node %s: its gRPC port answers again; publishing its status",
+			           a->config->node_name);
+		a->serving = true;
+		a->probe_failures = 0;
+		return;
+	}
+	a->probe_failures++;
+	if (a->serving && a->probe_failures >= PROBE_FAILURES) {
+		a->serving = false;
+		log_error("node %s: its gRPC port %d does not serve (%s: %s); withdrawing its "
+		          "status from etcd until it does",
+		          a->config->node_name, a->port, rpc_code_to_string(st.code), st.message);
+		if (a->lease && (r = etcd_delete(a->etcd, a->status_key, NULL)) < 0)
+			log_warning_errno(r, "cannot withdraw the status of node %s",
+			                  a->config->node_name);
+	}
+	/* A busy server answered (RESOURCE_EXHAUSTED): it accepts, so a new
+	 * one would only cancel the calls it serves; and a restart waits while
+	 * a migration runs here (it would cancel its calls too). */
+	pthread_mutex_lock(&a->migrations_lock);
+	bool migrating = a->migrations > 0;
+	pthread_mutex_unlock(&a->migrations_lock);
+	if (st.code != RPC_RESOURCE_EXHAUSTED && !migrating &&
+	    a->probe_failures >= PROBE_RESTART_AFTER) {
+		a->probe_failures = PROBE_FAILURES; /* the next restart after as many again */
+		log_warning("node %s: restarting its gRPC server on port %d", a->config->node_name,
+		            a->port);
+		if ((r = server_restart(a)) < 0)
+			log_error_errno(r, "node %s: cannot restart its gRPC server",
+			                a->config->node_name);
+	}
+}
+
 /* ---- the loop ---- */
 
 int agent_new(const AgentConfig *config, Agent **ret)
@@ -280,6 +421,7 @@ int agent_new(const AgentConfig *config, Agent **ret)
 	if (!(a->active = calloc(MAX(config->max_migrations, 1u), sizeof(*a->active))))
 		return -ENOMEM;
 	a->started_at = (int64_t)(now_usec(CLOCK_REALTIME) / 1000000);
+	a->serving = true;
 	if (asprintf(&a->info_key, "%snodes/%s/info", config->prefix, config->node_name) < 0 ||
 	    asprintf(&a->status_key, "%snodes/%s/status", config->prefix, config->node_name) < 0)
 		return -ENOMEM;
@@ -314,21 +456,8 @@ int agent_new(const AgentConfig *config, Agent **ret)
 	if ((r = etcd_client_new(endpoint, &eo, &a->etcd)) < 0)
 		return log_error_errno(r, "cannot set up the etcd client for %s", endpoint);
 
-	RpcOptions so = { .plaintext = !config->tls_cert,
-		          .cert_file = config->tls_cert,
-		          .key_file = config->tls_key,
-		          .ca_file = config->tls_cert ? config->tls_ca : NULL };
-	static const RpcHandler handlers[] = {
-		handle_info,          handle_list_containers,   agent_handle_migrate,
-		agent_handle_receive, agent_handle_fetch_image,
-	};
-	if ((r = rpc_server_new(config->listen_address, &so, &a->server)) < 0)
-		return log_error_errno(r, "cannot listen on %s", config->listen_address);
-	if ((r = rpc_server_add_service(a->server, &podmig__v1__agent__descriptor, handlers,
-	                                ELEMENTSOF(handlers), a)) < 0 ||
-	    (r = rpc_server_start(a->server)) < 0)
-		return log_error_errno(r, "cannot start the gRPC server on %s",
-		                       config->listen_address);
+	if ((r = server_start(a, config->listen_address)) < 0)
+		return r;
 	const char *adv = config->advertise_address;
 	size_t len = strlen(adv);
 	if (len > 2 && streq(adv + len - 2, ":0"))
@@ -346,7 +475,7 @@ int agent_new(const AgentConfig *config, Agent **ret)
 
 int agent_get_port(const Agent *a)
 {
-	return rpc_server_get_port(a->server);
+	return a->port;
 }
 
 Agent *agent_free(Agent *a)
@@ -354,6 +483,7 @@ Agent *agent_free(Agent *a)
 	if (!a)
 		return NULL;
 	a->server = rpc_server_free(a->server); /* first: its handlers use the rest */
+	a->probe = rpc_channel_free(a->probe);
 	a->lease = etcd_lease_free(a->lease);
 	a->etcd = etcd_client_free(a->etcd);
 	a->collector = collector_free(a->collector);
@@ -425,6 +555,7 @@ int agent_run(Agent *a, const sigset_t *stop)
 	for (;;) {
 		uint64_t now = now_usec(CLOCK_MONOTONIC);
 		sample(a, now);
+		probe_self(a);
 		if (now >= a->next_recovery)
 			agent_recover(a, false);
 		if ((r = publish(a, now)) < 0)

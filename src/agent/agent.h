@@ -15,12 +15,14 @@
 #include "macro.h"
 #include "restore-policy.h"
 
-#define AGENT_DEFAULT_PORT           7401
-#define AGENT_DEFAULT_PREFIX         "/podmig/"
-#define AGENT_DEFAULT_PODMAN_SOCKET  "/run/podman/podman.sock"
-#define AGENT_DEFAULT_ETCD           "127.0.0.1:2379"
-#define AGENT_DEFAULT_WORK_DIR       "/var/lib/podmig"
-#define AGENT_DEFAULT_MAX_MIGRATIONS 2
+#define AGENT_DEFAULT_PORT              7401
+#define AGENT_DEFAULT_PREFIX            "/podmig/"
+#define AGENT_DEFAULT_PODMAN_SOCKET     "/run/podman/podman.sock"
+#define AGENT_DEFAULT_ETCD              "127.0.0.1:2379"
+#define AGENT_DEFAULT_WORK_DIR          "/var/lib/podmig"
+#define AGENT_DEFAULT_MAX_MIGRATIONS    2
+#define AGENT_DEFAULT_MAX_CALLS         64 /* gRPC calls served at once (worker threads) */
+#define AGENT_DEFAULT_STALL_TIMEOUT_SEC 60
 
 typedef struct AgentConfig {
 	char *node_name;         /* default: the host name */
@@ -45,8 +47,10 @@ typedef struct AgentConfig {
 	char *work_dir;          /* incoming archives; default /var/lib/podmig */
 	char *fault_dir;         /* tests only: fault points (src/migration/fault.h); NULL: inert */
 	unsigned max_migrations; /* concurrent migrations this node takes part in */
-	bool pre_copy_never;     /* --pre-copy=never: stop-and-copy even where pre-copy works */
-	RestorePolicy restore;   /* what an incoming checkpoint may ask of this node */
+	unsigned max_calls;          /* gRPC calls served at once; more are refused */
+	uint64_t stall_timeout_usec; /* a call's peer sends or takes nothing so long: it ends */
+	bool pre_copy_never;         /* --pre-copy=never: stop-and-copy even where pre-copy works */
+	RestorePolicy restore;       /* what an incoming checkpoint may ask of this node */
 } AgentConfig;
 
 void agent_config_init(AgentConfig *c);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "agent.h"
 #include "config.h"
@@ -42,6 +43,11 @@ static void help(void)
 	       "     --work-dir DIR         Where incoming archives are kept until restored\n"
 	       "                            (default /var/lib/podmig)\n"
 	       "     --max-migrations N     Concurrent migrations of this node (default 2)\n"
+	       "     --max-calls N          gRPC calls served at once, each on a worker\n"
+	       "                            thread; more are refused (default %d)\n"
+	       "     --stall-timeout SECONDS  A call whose peer sends or takes nothing for so\n"
+	       "                            long ends, and a transfer frees its migration\n"
+	       "                            slot (default %d)\n"
 	       "     --pre-copy auto|never  Pre-copy where the kernel tracks dirty memory\n"
 	       "                            (default auto)\n"
 	       "     --restore-allow WHAT   Let incoming checkpoints ask for WHAT: privileged,\n"
@@ -56,7 +62,27 @@ static void help(void)
 	       "  -h --help                 Show this help\n"
 	       "     --version              Show the version\n",
 	       AGENT_DEFAULT_PORT, AGENT_DEFAULT_PODMAN_SOCKET, AGENT_DEFAULT_ETCD,
-	       AGENT_DEFAULT_PREFIX);
+	       AGENT_DEFAULT_PREFIX, AGENT_DEFAULT_MAX_CALLS, AGENT_DEFAULT_STALL_TIMEOUT_SEC);
+}
+
+/* Every connection costs a descriptor, and gRPC stops listening for good
+ * when an accept fails for want of one: raise the limit to NOFILE_WANTED
+ * (root may raise the hard limit too; otherwise up to the hard limit). The
+ * agent polls, never select()s, so large descriptors are fine. */
+#define NOFILE_WANTED (1024 * 1024)
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= NOFILE_WANTED)
+		return;
+	if (setrlimit(RLIMIT_NOFILE, &(struct rlimit){ NOFILE_WANTED, NOFILE_WANTED }) >= 0)
+		return;
+	if (rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		log_warning_errno(-errno, "cannot raise the descriptor limit to %llu",
+		                  (unsigned long long)rl.rlim_max);
 }
 
 int main(int argc, char *argv[])
@@ -87,6 +113,8 @@ int main(int argc, char *argv[])
 		{ "proc-root", required_argument, NULL, ARG_SETTING },
 		{ "work-dir", required_argument, NULL, ARG_SETTING },
 		{ "max-migrations", required_argument, NULL, ARG_SETTING },
+		{ "max-calls", required_argument, NULL, ARG_SETTING },
+		{ "stall-timeout", required_argument, NULL, ARG_SETTING },
 		{ "fault-dir", required_argument, NULL, ARG_SETTING },
 		{ "pre-copy", required_argument, NULL, ARG_SETTING },
 		{ "restore-allow", required_argument, NULL, ARG_SETTING },
@@ -159,6 +187,7 @@ int main(int argc, char *argv[])
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
+	raise_nofile();
 	rpc_global_init();
 	Agent *a = NULL;
 	r = agent_new(&cfg, &a);

@@ -40,6 +40,20 @@ static void test_config(void **state)
 	assert_int_equal(agent_config_set(&c, "restore-allow-bind", "/srv/../etc", &err), -EINVAL);
 	assert_int_equal(agent_config_set(&c, "restore-allow-bind", "/", &err), -EINVAL);
 
+	error_detail_clear(&err);
+	/* the bounds under hostile load */
+	assert_int_equal(c.max_calls, AGENT_DEFAULT_MAX_CALLS);
+	assert_int_equal(c.stall_timeout_usec, AGENT_DEFAULT_STALL_TIMEOUT_SEC * 1000000ULL);
+	assert_int_equal(agent_config_set(&c, "max-calls", "128", &err), 0);
+	assert_int_equal(c.max_calls, 128);
+	error_detail_clear(&err);
+	assert_int_equal(agent_config_set(&c, "max-calls", "2", &err), -EINVAL);
+	assert_non_null(strstr(err.message, "--max-calls"));
+	assert_int_equal(agent_config_set(&c, "stall-timeout", "5", &err), 0);
+	assert_int_equal(c.stall_timeout_usec, 5000000);
+	error_detail_clear(&err);
+	assert_int_equal(agent_config_set(&c, "stall-timeout", "0.5", &err), -EINVAL);
+	assert_non_null(strstr(err.message, "--stall-timeout"));
 	assert_int_equal(agent_config_set(&c, "accounting", "containers", &err), 0);
 	/* containers accounting needs both capacities */
 	error_detail_clear(&err);

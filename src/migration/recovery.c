@@ -65,3 +65,23 @@ static const char *const recovery_action_table[_RECOVERY_ACTION_MAX] = {
 	[RECOVERY_DISCARD] = "discard",
 };
 DEFINE_STRING_TABLE_LOOKUP_TO_STRING(recovery_action, RecoveryAction);
+
+OutageAction recovery_decide_outage(const SourceOutage *o)
+{
+	if (!o->stopped)
+		return OUTAGE_NOTHING;
+	if (o->last_phase != MIGRATION_CHECKPOINTING && o->last_phase != MIGRATION_TRANSFERRING)
+		return OUTAGE_WAIT;
+	/* Once the trailer may have reached the target, it may commit: only
+	 * the record can say whether it did. */
+	if (o->final_trailer_sent)
+		return OUTAGE_WAIT;
+	return o->waited_usec >= o->bound_usec ? OUTAGE_RESUME_HERE : OUTAGE_WAIT;
+}
+
+static const char *const outage_action_table[_OUTAGE_ACTION_MAX] = {
+	[OUTAGE_WAIT] = "wait",
+	[OUTAGE_RESUME_HERE] = "resume-here",
+	[OUTAGE_NOTHING] = "nothing",
+};
+DEFINE_STRING_TABLE_LOOKUP_TO_STRING(outage_action, OutageAction);

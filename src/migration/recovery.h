@@ -7,6 +7,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "migration-record.h"
 
@@ -41,3 +42,36 @@ RecoveryAction recovery_decide(RecoveryRole role, MigrationPhase phase, LocalSta
                                bool stopped_by_migration, bool restore_began);
 
 const char *recovery_action_to_string(RecoveryAction a);
+
+/* What the source's migration handler knows when etcd stops answering after
+ * it stopped the container. */
+typedef struct SourceOutage {
+	MigrationPhase last_phase; /* the last phase it read or wrote */
+	bool stopped;              /* it checkpointed (stopped) the container */
+	bool final_trailer_sent;   /* the final archive's trailer went to gRPC */
+	uint64_t waited_usec;      /* how long etcd has not answered */
+	uint64_t bound_usec;       /* how long it waits before acting alone */
+} SourceOutage;
+
+typedef enum OutageAction {
+	OUTAGE_WAIT,        /* keep the container stopped; ask etcd again */
+	OUTAGE_RESUME_HERE, /* cancel the transfer, restore the container here, and
+	                       record rolled-back when etcd answers again */
+	OUTAGE_NOTHING,     /* nothing stopped here: nothing to bring back */
+	_OUTAGE_ACTION_MAX,
+} OutageAction;
+
+/* The source may bring its container back without etcd only where the
+ * target provably cannot commit. The target enters restoring only after it
+ * verified a complete final archive, which ends with the trailer only the
+ * source sends: a source that never handed that trailer to gRPC, and
+ * cancels its stream, leaves the target nothing to restore, whatever the
+ * record says (even a `transferring` write that reached etcd unanswered).
+ * A record the source last saw restoring or later is not its to act on.
+ * So: resume after bound_usec when the container was stopped here, the last
+ * phase seen is checkpointing or transferring and no final trailer was
+ * sent; otherwise wait for etcd. Recovery (recovery_decide(), source,
+ * checkpointing/transferring, the copy running) then records rolled-back. */
+OutageAction recovery_decide_outage(const SourceOutage *o);
+
+const char *outage_action_to_string(OutageAction a);

@@ -1,5 +1,6 @@
 /* Unit tests for the recovery rules: every combination of role, phase and
- * local state, and the invariants that keep one copy of a container. */
+ * local state, the source's rule through an etcd outage, and the invariants
+ * that keep one copy of a container. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -98,12 +99,90 @@ static void test_never_two_owners(void **state)
 				}
 }
 
+static void test_outage(void **state)
+{
+	SourceOutage o = {
+		.last_phase = MIGRATION_TRANSFERRING,
+		.stopped = true,
+		.waited_usec = 9,
+		.bound_usec = 10,
+	};
+	assert_int_equal(recovery_decide_outage(&o), OUTAGE_WAIT);
+	o.waited_usec = 10;
+	assert_int_equal(recovery_decide_outage(&o), OUTAGE_RESUME_HERE);
+	o.last_phase = MIGRATION_CHECKPOINTING;
+	assert_int_equal(recovery_decide_outage(&o), OUTAGE_RESUME_HERE);
+	/* The trailer may have reached the target: only the record can tell. */
+	o.final_trailer_sent = true;
+	o.waited_usec = UINT64_MAX;
+	assert_int_equal(recovery_decide_outage(&o), OUTAGE_WAIT);
+	/* The target decides restoring; final phases are not the source's. */
+	o.final_trailer_sent = false;
+	o.last_phase = MIGRATION_RESTORING;
+	assert_int_equal(recovery_decide_outage(&o), OUTAGE_WAIT);
+	o.last_phase = MIGRATION_DONE;
+	assert_int_equal(recovery_decide_outage(&o), OUTAGE_WAIT);
+	o.stopped = false;
+	assert_int_equal(recovery_decide_outage(&o), OUTAGE_NOTHING);
+	assert_string_equal(outage_action_to_string(OUTAGE_RESUME_HERE), "resume-here");
+}
+
+/* The phases the record can hold when etcd answers again, for a source that
+ * last saw `last` and sent the final trailer or not: its own unanswered
+ * write (transferring, or rolled-back) may have landed, and the target
+ * enters restoring (then done or rolled-back) only from transferring with a
+ * verified archive, which needs the trailer. */
+static bool record_reachable(MigrationPhase last, bool trailer_sent, MigrationPhase p)
+{
+	if (p == last || p == MIGRATION_ROLLED_BACK)
+		return true;
+	if (p == MIGRATION_TRANSFERRING)
+		return last == MIGRATION_CHECKPOINTING;
+	if (p == MIGRATION_RESTORING || p == MIGRATION_DONE)
+		return trailer_sent && last <= MIGRATION_TRANSFERRING;
+	return false;
+}
+
+/* The exactly-one-copy invariant through an etcd outage: whenever the
+ * source resumes its container alone, every record etcd may hold when it
+ * answers again leaves the container to the source (recovery rolls back and
+ * keeps the running copy) and never lets the target commit or keep one. */
+static void test_outage_one_copy(void **state)
+{
+	for (MigrationPhase last = 0; last < _MIGRATION_PHASE_MAX; last++)
+		for (int b = 0; b < 8; b++) {
+			SourceOutage o = {
+				.last_phase = last,
+				.stopped = b & 1,
+				.final_trailer_sent = b & 2,
+				.waited_usec = b & 4 ? 100 : 0,
+				.bound_usec = 50,
+			};
+			if (recovery_decide_outage(&o) != OUTAGE_RESUME_HERE)
+				continue;
+			assert_true(o.stopped && !o.final_trailer_sent);
+			for (MigrationPhase p = 0; p < _MIGRATION_PHASE_MAX; p++) {
+				if (!record_reachable(last, o.final_trailer_sent, p))
+					continue;
+				assert_true(p != MIGRATION_RESTORING && p != MIGRATION_DONE);
+				RecoveryAction src = recovery_decide(RECOVERY_SOURCE, p,
+				                                     LOCAL_RUNNING, true, false);
+				assert_true(src == RECOVERY_ROLL_BACK || src == RECOVERY_NOTHING);
+				for (LocalState t = LOCAL_RUNNING; t <= LOCAL_ABSENT; t++) {
+					RecoveryAction tgt =
+					        recovery_decide(RECOVERY_TARGET, p, t, true, false);
+					assert_int_not_equal(tgt, RECOVERY_COMMIT);
+				}
+			}
+		}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_source),
-		cmocka_unit_test(test_target),
-		cmocka_unit_test(test_never_two_owners),
+		cmocka_unit_test(test_source),           cmocka_unit_test(test_target),
+		cmocka_unit_test(test_never_two_owners), cmocka_unit_test(test_outage),
+		cmocka_unit_test(test_outage_one_copy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

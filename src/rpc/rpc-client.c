@@ -78,7 +78,7 @@ int rpc_channel_new(const char *target, const RpcOptions *options, RpcChannel **
 	if (r < 0)
 		return r;
 
-	grpc_arg args[8];
+	grpc_arg args[RPC_MAX_CHANNEL_ARGS];
 	size_t n_args;
 	rpc_channel_args_fill(options, true, args, &n_args);
 	grpc_channel_args cargs = { .num_args = n_args, .args = args };
@@ -380,6 +380,17 @@ int rpc_stream_finish(RpcStream *s, RpcStatus *ret_status)
 {
 	if (!s->status_started)
 		return -EPROTO;
+	if (!s->got_initial_metadata && !s->recv_pending) {
+		/* the core delivers the status only after the initial metadata
+		 * (or a trailers-only answer) was received: ask for it */
+		grpc_op op = { .op = GRPC_OP_RECV_INITIAL_METADATA,
+			       .data.recv_initial_metadata.recv_initial_metadata =
+			               &s->initial_metadata };
+		if (grpc_call_start_batch(s->call, &op, 1, &s->recv_tag, NULL) == GRPC_CALL_OK) {
+			s->got_initial_metadata = true;
+			rpc_cq_pluck(s->cq, &s->recv_tag);
+		}
+	}
 	if (s->recv_pending) {
 		/* an unread message would keep the status from arriving: the
 		 * caller gave up on the server's messages, so end the call */

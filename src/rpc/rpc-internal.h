@@ -20,7 +20,9 @@ char *rpc_method_path(const ProtobufCServiceDescriptor *service,
                       const ProtobufCMethodDescriptor *method);
 
 grpc_byte_buffer *rpc_message_pack(const ProtobufCMessage *m);
-/* Decodes a received byte buffer; -EBADMSG if malformed. */
+/* Decodes a received byte buffer; -EBADMSG if malformed, -EPROTONOSUPPORT if
+ * compressed (inflating outside bytes would be unbounded: compression is
+ * refused). */
 int rpc_byte_buffer_decode(const ProtobufCMessageDescriptor *desc, grpc_byte_buffer *bb,
                            ProtobufCMessage **ret);
 
@@ -31,7 +33,9 @@ grpc_event rpc_cq_pluck(grpc_completion_queue *cq, void *tag);
 /* Shuts down, drains and destroys a queue whose batches have all completed. */
 void rpc_cq_destroy(grpc_completion_queue *cq);
 
-/* Channel/server arguments from options. `args` must have room for 8 (6 used). */
+/* Channel/server arguments from options. `args` must have room for
+ * RPC_MAX_CHANNEL_ARGS. */
+#define RPC_MAX_CHANNEL_ARGS 16
 void rpc_channel_args_fill(const RpcOptions *o, bool client, grpc_arg *args, size_t *n);
 
 int rpc_server_credentials_new(const RpcOptions *o, grpc_server_credentials **ret);

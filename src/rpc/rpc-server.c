@@ -1,11 +1,15 @@
 /* rpc-server.c — the gRPC server: a method table built from protobuf-c service
- * descriptors, an accept thread, and one thread per call running its handler
- * with blocking receive/send helpers on a per-call completion queue. */
+ * descriptors, an accept thread, and a bounded pool of worker threads running
+ * handlers with blocking receive/send helpers (each with a timeout) on a
+ * per-call completion queue. A call that finds every worker busy is refused
+ * at once, so no number of callers makes more threads. */
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "error-util.h"
 #include "log.h"
@@ -31,10 +35,18 @@ struct RpcServer {
 	bool started;
 	bool got_shutdown_tag;
 	char shutdown_tag; /* its address is the tag */
+	uint64_t first_message_timeout_usec;
+	uint64_t io_timeout_usec;
 
 	pthread_mutex_t lock;
-	pthread_cond_t calls_done;
-	unsigned n_calls; /* call threads still running */
+	pthread_cond_t work;         /* a call was queued, or the server stops */
+	pthread_cond_t workers_done; /* n_workers reached 0 */
+	unsigned max_workers;
+	unsigned n_workers; /* worker threads alive */
+	unsigned n_idle;    /* of them waiting for work */
+	bool stopping;
+	RpcServerCall *queue; /* accepted, for an idle worker; at most n_idle long */
+	unsigned n_queued;
 };
 
 struct RpcServerCall {
@@ -48,11 +60,13 @@ struct RpcServerCall {
 
 	grpc_byte_buffer *reply; /* sent with the status */
 	bool sent_initial_metadata;
+	bool received_any; /* a receive has completed */
 	bool finished;
 	int cancelled;
 	bool have_status;
 	RpcStatus status;
 	char op_tag, close_tag;
+	RpcServerCall *next; /* in the server's queue */
 };
 
 int rpc_server_new(const char *address, const RpcOptions *options, RpcServer **ret)
@@ -66,9 +80,18 @@ int rpc_server_new(const char *address, const RpcOptions *options, RpcServer **r
 	if (!s)
 		return -ENOMEM;
 	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->calls_done, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->work, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&s->workers_done, NULL);
+	s->max_workers = options->max_calls ?: RPC_DEFAULT_MAX_CALLS;
+	s->first_message_timeout_usec =
+	        options->first_message_timeout_usec ?: RPC_DEFAULT_FIRST_MESSAGE_USEC;
+	s->io_timeout_usec = options->call_io_timeout_usec ?: RPC_DEFAULT_CALL_IO_USEC;
 
-	grpc_arg args[8];
+	grpc_arg args[RPC_MAX_CHANNEL_ARGS];
 	size_t n_args;
 	rpc_channel_args_fill(options, false, args, &n_args);
 	grpc_channel_args cargs = { .num_args = n_args, .args = args };
@@ -154,29 +177,66 @@ int rpc_server_call_error(RpcServerCall *c, RpcCode code, const char *fmt, ...)
 	return rpc_code_to_errno(code);
 }
 
-int rpc_server_call_recv(RpcServerCall *c, ProtobufCMessage **ret)
+/* Waits for the batch on op_tag; past timeout_usec the call is cancelled
+ * with DEADLINE_EXCEEDED (the batch then completes, failed). 1: it
+ * succeeded, 0: it failed, -ETIMEDOUT. */
+static int call_wait(RpcServerCall *c, uint64_t timeout_usec, const char *what)
+{
+	grpc_event ev =
+	        grpc_completion_queue_pluck(c->cq, &c->op_tag, rpc_deadline(timeout_usec), NULL);
+	if (ev.type == GRPC_OP_COMPLETE)
+		return ev.success ? 1 : 0;
+
+	char msg[128];
+	snprintf(msg, sizeof msg, "%s within %" PRIu64 " ms", what,
+	         (uint64_t)(timeout_usec / RPC_USEC_PER_MSEC));
+	log_debug("rpc: %s: %s: cancelled", c->path, msg);
+	grpc_call_cancel_with_status(c->call, GRPC_STATUS_DEADLINE_EXCEEDED, msg, NULL);
+	(void)rpc_cq_pluck(c->cq, &c->op_tag);
+	/* the cancellation sent the status */
+	c->finished = true;
+	return -ETIMEDOUT;
+}
+
+int rpc_server_call_recv_timeout(RpcServerCall *c, uint64_t timeout_usec, ProtobufCMessage **ret)
 {
 	_cleanup_(grpc_byte_buffer_destroyp) grpc_byte_buffer *bb = NULL;
 	grpc_op op = {
 		.op = GRPC_OP_RECV_MESSAGE,
 		.data.recv_message.recv_message = &bb,
 	};
+	if (c->finished)
+		return -ESHUTDOWN;
 	if (grpc_call_start_batch(c->call, &op, 1, &c->op_tag, NULL) != GRPC_CALL_OK)
 		return -EPROTO;
 	/* fails when the call was cancelled, e.g. by an oversized message (the
 	 * core has already sent RESOURCE_EXHAUSTED then) */
-	if (!rpc_cq_pluck(c->cq, &c->op_tag).success)
+	int k = call_wait(c, timeout_usec, "no message");
+	if (k < 0)
+		return k;
+	c->received_any = true;
+	if (k == 0)
 		return -ECONNRESET;
 	if (!bb)
 		return 0;
 
 	int r = rpc_byte_buffer_decode(c->method->desc->input, bb, ret);
 	if (r < 0) {
-		rpc_server_call_error(c, RPC_INVALID_ARGUMENT, "malformed %s message",
+		rpc_server_call_error(c, RPC_INVALID_ARGUMENT,
+		                      r == -EPROTONOSUPPORT ? "compressed %s message refused"
+		                                            : "malformed %s message",
 		                      c->method->desc->input->name);
 		return r;
 	}
 	return 1;
+}
+
+int rpc_server_call_recv(RpcServerCall *c, ProtobufCMessage **ret)
+{
+	return rpc_server_call_recv_timeout(c,
+	                                    c->received_any ? c->server->io_timeout_usec
+	                                                    : c->server->first_message_timeout_usec,
+	                                    ret);
 }
 
 /* One batch: initial metadata if not sent yet, then message and/or status. */
@@ -202,8 +262,10 @@ static int call_send_ops(RpcServerCall *c, grpc_byte_buffer *bb, const RpcStatus
 	int r = 0;
 	if (grpc_call_start_batch(c->call, ops, n, &c->op_tag, NULL) != GRPC_CALL_OK)
 		r = -EPROTO;
-	else if (!rpc_cq_pluck(c->cq, &c->op_tag).success)
-		r = -ECONNRESET;
+	else {
+		int k = call_wait(c, c->server->io_timeout_usec, "the client took nothing");
+		r = k < 0 ? k : k == 0 ? -ECONNRESET : 0;
+	}
 	c->sent_initial_metadata = true;
 	if (status)
 		c->finished = true;
@@ -274,9 +336,9 @@ static const RpcMethod *server_find_method(const RpcServer *s, const char *path)
 	return NULL;
 }
 
-static void *call_thread(void *arg)
+/* Runs one call's handler and ends the call. */
+static void call_serve(RpcServerCall *c)
 {
-	RpcServerCall *c = arg;
 	RpcServer *s = c->server;
 
 	/* outstanding for the call's whole life; completes when it ends */
@@ -299,12 +361,93 @@ static void *call_thread(void *arg)
 	if (close_started)
 		rpc_cq_pluck(c->cq, &c->close_tag);
 	call_free(c);
+}
 
+/* An idle worker waits this long for a call before it ends. */
+#define WORKER_IDLE_USEC (30 * RPC_USEC_PER_SEC)
+
+static void *worker_thread(void *arg)
+{
+	RpcServerCall *c = arg;
+	RpcServer *s = c->server;
+
+	for (;;) {
+		call_serve(c);
+		c = NULL;
+
+		pthread_mutex_lock(&s->lock);
+		s->n_idle++;
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts); /* the condition's clock */
+		ts.tv_sec += WORKER_IDLE_USEC / RPC_USEC_PER_SEC;
+		while (!s->queue && !s->stopping)
+			if (pthread_cond_timedwait(&s->work, &s->lock, &ts) == ETIMEDOUT)
+				break;
+		s->n_idle--;
+		if (s->queue) {
+			c = s->queue;
+			s->queue = c->next;
+			s->n_queued--;
+		}
+		if (!c) {
+			if (--s->n_workers == 0)
+				pthread_cond_broadcast(&s->workers_done);
+			pthread_mutex_unlock(&s->lock);
+			return NULL;
+		}
+		pthread_mutex_unlock(&s->lock);
+	}
+}
+
+/* Ends a call no worker can take, at once. */
+static void call_refuse(RpcServerCall *c, unsigned busy)
+{
+	c->path = grpc_slice_to_c_string(c->details.method);
+	log_debug("rpc: %s refused: %u calls in progress", c->path, busy);
+	rpc_server_call_error(c, RPC_RESOURCE_EXHAUSTED,
+	                      RPC_BUSY_MESSAGE_PREFIX ": %u calls in progress, its limit", busy);
+	call_finish(c, -EBUSY);
+	call_free(c);
+}
+
+/* Hands an accepted call to an idle worker, a new one within the bound, or
+ * refuses it. */
+static void server_dispatch(RpcServer *s, RpcServerCall *c)
+{
 	pthread_mutex_lock(&s->lock);
-	if (--s->n_calls == 0)
-		pthread_cond_broadcast(&s->calls_done);
+	if (s->n_idle > s->n_queued) {
+		RpcServerCall **p = &s->queue;
+		while (*p)
+			p = &(*p)->next;
+		*p = c;
+		s->n_queued++;
+		pthread_cond_signal(&s->work);
+		pthread_mutex_unlock(&s->lock);
+		return;
+	}
+	unsigned busy = s->n_workers;
+	if (s->n_workers >= s->max_workers) {
+		pthread_mutex_unlock(&s->lock);
+		call_refuse(c, busy);
+		return;
+	}
+	s->n_workers++;
 	pthread_mutex_unlock(&s->lock);
-	return NULL;
+
+	pthread_attr_t attr;
+	pthread_t t;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	int r = pthread_create(&t, &attr, worker_thread, c);
+	pthread_attr_destroy(&attr);
+	if (r != 0) {
+		log_debug_errno(r, "rpc: cannot start a worker thread");
+		pthread_mutex_lock(&s->lock);
+		if (--s->n_workers == 0)
+			pthread_cond_broadcast(&s->workers_done);
+		pthread_mutex_unlock(&s->lock);
+		call_refuse(c, busy);
+	}
 }
 
 static RpcServerCall *call_new(RpcServer *s)
@@ -347,25 +490,7 @@ static void *accept_thread(void *arg)
 			call_free(c);
 			break;
 		}
-
-		pthread_mutex_lock(&s->lock);
-		s->n_calls++;
-		pthread_mutex_unlock(&s->lock);
-
-		pthread_attr_t attr;
-		pthread_t t;
-		pthread_attr_init(&attr);
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		int r = pthread_create(&t, &attr, call_thread, c);
-		pthread_attr_destroy(&attr);
-		if (r != 0) {
-			log_debug_errno(r, "rpc: cannot start a call thread");
-			call_finish(c, -r);
-			call_free(c);
-			pthread_mutex_lock(&s->lock);
-			s->n_calls--;
-			pthread_mutex_unlock(&s->lock);
-		}
+		server_dispatch(s, c);
 	}
 	return NULL;
 }
@@ -403,8 +528,10 @@ RpcServer *rpc_server_free(RpcServer *s)
 		}
 
 		pthread_mutex_lock(&s->lock);
-		while (s->n_calls > 0)
-			pthread_cond_wait(&s->calls_done, &s->lock);
+		s->stopping = true;
+		pthread_cond_broadcast(&s->work);
+		while (s->n_workers > 0)
+			pthread_cond_wait(&s->workers_done, &s->lock);
 		pthread_mutex_unlock(&s->lock);
 
 		grpc_server_destroy(s->server);
@@ -420,7 +547,8 @@ RpcServer *rpc_server_free(RpcServer *s)
 	for (size_t i = 0; i < s->n_methods; i++)
 		free(s->methods[i].path);
 	free(s->methods);
-	pthread_cond_destroy(&s->calls_done);
+	pthread_cond_destroy(&s->work);
+	pthread_cond_destroy(&s->workers_done);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 	return NULL;

@@ -7,6 +7,13 @@
 #include <string.h>
 #include <time.h>
 
+#include <grpc/byte_buffer.h>
+#include <grpc/compression.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/alloc.h>
+#include <grpc/support/time.h>
+
 #include "process-util.h"
 #include "rpc-testutil.h"
 #include "strutil.h"
@@ -230,4 +237,222 @@ int test_make_certs(const char *dir)
 	    (r = make_cert(dir, "other-client", "podmig-other-client", "other-ca", NULL)) < 0)
 		return r;
 	return 0;
+}
+
+/* ---- hostile clients ---- */
+
+static grpc_channel *raw_channel(const char *target, int compression)
+{
+	grpc_arg args[2] = {
+		{ .type = GRPC_ARG_INTEGER,
+		  .key = (char *)GRPC_COMPRESSION_CHANNEL_DEFAULT_ALGORITHM,
+		  .value.integer = compression },
+		/* a connection of its own, not shared with other channels */
+		{ .type = GRPC_ARG_INTEGER,
+		  .key = (char *)GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL,
+		  .value.integer = 1 },
+	};
+	grpc_channel_args cargs = { .num_args = 2, .args = args };
+	grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+	grpc_channel *ch = grpc_channel_create(target, creds, &cargs);
+	grpc_channel_credentials_release(creds);
+	return ch;
+}
+
+static void raw_cq_destroy(grpc_completion_queue *cq)
+{
+	grpc_completion_queue_shutdown(cq);
+	while (grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+	       GRPC_QUEUE_SHUTDOWN)
+		;
+	grpc_completion_queue_destroy(cq);
+}
+
+int test_call_gzip(const char *target, const char *method, size_t zeros)
+{
+	grpc_channel *ch = raw_channel(target, GRPC_COMPRESS_GZIP);
+	grpc_completion_queue *cq = grpc_completion_queue_create_for_next(NULL);
+	grpc_slice path = grpc_slice_from_copied_string(method);
+	grpc_call *call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, path,
+	                                           NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+	grpc_slice_unref(path);
+
+	Podmig__V1__Chunk chunk = PODMIG__V1__CHUNK__INIT;
+	uint8_t *data = calloc(1, zeros ?: 1);
+	chunk.data.data = data;
+	chunk.data.len = zeros;
+	size_t packed = protobuf_c_message_get_packed_size(&chunk.base);
+	uint8_t *buf = malloc(packed ?: 1);
+	if (!data || !buf) {
+		free(data);
+		free(buf);
+		grpc_call_unref(call);
+		grpc_channel_destroy(ch);
+		raw_cq_destroy(cq);
+		return -ENOMEM;
+	}
+	protobuf_c_message_pack(&chunk.base, buf);
+	free(data);
+	grpc_slice payload = grpc_slice_new(buf, packed, free);
+	grpc_byte_buffer *send = grpc_raw_byte_buffer_create(&payload, 1);
+	grpc_slice_unref(payload);
+
+	grpc_metadata_array initial, trailing;
+	grpc_metadata_array_init(&initial);
+	grpc_metadata_array_init(&trailing);
+	grpc_byte_buffer *recv = NULL;
+	grpc_status_code status = GRPC_STATUS_UNKNOWN;
+	grpc_slice details = grpc_empty_slice();
+	grpc_op ops[6] = {};
+	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[1].op = GRPC_OP_SEND_MESSAGE;
+	ops[1].data.send_message.send_message = send;
+	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+	ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+	ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial;
+	ops[4].op = GRPC_OP_RECV_MESSAGE;
+	ops[4].data.recv_message.recv_message = &recv;
+	ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+	ops[5].data.recv_status_on_client.trailing_metadata = &trailing;
+	ops[5].data.recv_status_on_client.status = &status;
+	ops[5].data.recv_status_on_client.status_details = &details;
+	int r = -EPROTO;
+	if (grpc_call_start_batch(call, ops, 6, call, NULL) == GRPC_CALL_OK) {
+		grpc_event ev = grpc_completion_queue_next(
+		        cq,
+		        gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+		                     gpr_time_from_seconds(30, GPR_TIMESPAN)),
+		        NULL);
+		if (ev.type == GRPC_OP_COMPLETE)
+			r = (int)status;
+		else {
+			grpc_call_cancel(call, NULL);
+			(void)grpc_completion_queue_next(cq, gpr_inf_future(GPR_CLOCK_REALTIME),
+			                                 NULL);
+			r = -ETIMEDOUT;
+		}
+	}
+	grpc_slice_unref(details);
+	grpc_byte_buffer_destroy(send);
+	if (recv)
+		grpc_byte_buffer_destroy(recv);
+	grpc_metadata_array_destroy(&initial);
+	grpc_metadata_array_destroy(&trailing);
+	grpc_call_unref(call);
+	grpc_channel_destroy(ch);
+	raw_cq_destroy(cq);
+	return r;
+}
+
+typedef struct HeldCall {
+	grpc_call *call;
+	grpc_metadata_array initial, trailing;
+	grpc_status_code status;
+	grpc_slice details;
+	bool started, ended;
+} HeldCall;
+
+struct TestCalls {
+	grpc_completion_queue *cq;
+	grpc_channel **channels;
+	unsigned n_channels;
+	HeldCall *calls;
+	unsigned n, n_ended, n_pending; /* pending: batches not yet completed */
+};
+
+int test_calls_hold(const char *target, const char *method, unsigned n, unsigned per_connection,
+                    TestCalls **ret)
+{
+	TestCalls *t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	per_connection = per_connection ?: 1;
+	t->n_channels = (n + per_connection - 1) / per_connection;
+	t->channels = calloc(t->n_channels ?: 1, sizeof(grpc_channel *));
+	t->calls = calloc(n ?: 1, sizeof(HeldCall));
+	t->cq = grpc_completion_queue_create_for_next(NULL);
+	if (!t->channels || !t->calls) {
+		test_calls_free(t);
+		return -ENOMEM;
+	}
+	grpc_slice path = grpc_slice_from_copied_string(method);
+	for (unsigned i = 0; i < t->n_channels; i++)
+		t->channels[i] = raw_channel(target, GRPC_COMPRESS_NONE);
+	for (unsigned i = 0; i < n; i++) {
+		HeldCall *c = &t->calls[i];
+		c->call = grpc_channel_create_call(t->channels[i / per_connection], NULL,
+		                                   GRPC_PROPAGATE_DEFAULTS, t->cq, path, NULL,
+		                                   gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+		grpc_metadata_array_init(&c->initial);
+		grpc_metadata_array_init(&c->trailing);
+		c->details = grpc_empty_slice();
+		/* the status is delivered only with initial metadata received */
+		grpc_op ops[3] = {};
+		ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+		ops[1].op = GRPC_OP_RECV_INITIAL_METADATA;
+		ops[1].data.recv_initial_metadata.recv_initial_metadata = &c->initial;
+		ops[2].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+		ops[2].data.recv_status_on_client.trailing_metadata = &c->trailing;
+		ops[2].data.recv_status_on_client.status = &c->status;
+		ops[2].data.recv_status_on_client.status_details = &c->details;
+		c->started = grpc_call_start_batch(c->call, ops, 3, c, NULL) == GRPC_CALL_OK;
+		if (c->started)
+			t->n_pending++;
+		t->n++;
+	}
+	grpc_slice_unref(path);
+	*ret = t;
+	return 0;
+}
+
+unsigned test_calls_ended(TestCalls *t)
+{
+	/* a short wait, not none: waiting on the queue is what drives its I/O */
+	for (;;) {
+		grpc_event ev = grpc_completion_queue_next(
+		        t->cq,
+		        gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+		                     gpr_time_from_millis(10, GPR_TIMESPAN)),
+		        NULL);
+		if (ev.type != GRPC_OP_COMPLETE)
+			break;
+		HeldCall *c = ev.tag;
+		c->ended = true;
+		t->n_ended++;
+		t->n_pending--;
+	}
+	return t->n_ended;
+}
+
+TestCalls *test_calls_free(TestCalls *t)
+{
+	if (!t)
+		return NULL;
+	for (unsigned i = 0; i < t->n; i++)
+		if (t->calls[i].call && !t->calls[i].ended)
+			grpc_call_cancel(t->calls[i].call, NULL);
+	while (t->n_pending > 0) {
+		grpc_event ev =
+		        grpc_completion_queue_next(t->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+		if (ev.type != GRPC_OP_COMPLETE)
+			break;
+		t->n_pending--;
+	}
+	for (unsigned i = 0; i < t->n; i++) {
+		HeldCall *c = &t->calls[i];
+		if (c->call)
+			grpc_call_unref(c->call);
+		grpc_metadata_array_destroy(&c->initial);
+		grpc_metadata_array_destroy(&c->trailing);
+		grpc_slice_unref(c->details);
+	}
+	for (unsigned i = 0; i < t->n_channels; i++)
+		if (t->channels[i])
+			grpc_channel_destroy(t->channels[i]);
+	if (t->cq)
+		raw_cq_destroy(t->cq);
+	free(t->calls);
+	free(t->channels);
+	free(t);
+	return NULL;
 }

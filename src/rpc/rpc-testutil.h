@@ -29,6 +29,25 @@ int test_spawn_wait(char *const argv[]);
 /* Starts argv[0] with stdout/stderr appended to log_path (NULL: /dev/null). */
 int test_spawn(char *const argv[], const char *log_path, pid_t *ret_pid);
 
+/* Hostile clients, on the gRPC C core directly (src/rpc's own client is
+ * well-behaved), plaintext, for tests and bench/hostile:
+ *
+ * test_call_gzip(): one call of `method` ("/package.Service/Method") whose
+ * single message is a podmig.v1.Chunk of `zeros` zero bytes, sent
+ * gzip-compressed (about zeros/1000 bytes on the wire). Returns the status
+ * code (negative errno if no status came within 30 s). */
+int test_call_gzip(const char *target, const char *method, size_t zeros);
+
+/* test_calls_hold(): n calls of `method` that send their headers and then
+ * nothing, over connections of at most per_connection calls each.
+ * test_calls_ended(): how many the server has ended so far.
+ * test_calls_free(): cancels the rest and frees. */
+typedef struct TestCalls TestCalls;
+int test_calls_hold(const char *target, const char *method, unsigned n, unsigned per_connection,
+                    TestCalls **ret);
+unsigned test_calls_ended(TestCalls *t);
+TestCalls *test_calls_free(TestCalls *t);
+
 /* mkdtemp under $TMPDIR (or /tmp); and its recursive removal. */
 int test_tmpdir_new(const char *name, char **ret);
 int test_tmpdir_remove(const char *path);

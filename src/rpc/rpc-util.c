@@ -163,15 +163,18 @@ grpc_byte_buffer *rpc_message_pack(const ProtobufCMessage *m)
 int rpc_byte_buffer_decode(const ProtobufCMessageDescriptor *desc, grpc_byte_buffer *bb,
                            ProtobufCMessage **ret)
 {
-	/* the common case, one uncompressed slice, is decoded in place */
-	if (bb->type == GRPC_BB_RAW && bb->data.raw.compression == GRPC_COMPRESS_NONE &&
-	    bb->data.raw.slice_buffer.count == 1) {
+	/* Decompression is off (rpc_channel_args_fill()): a compressed message
+	 * arrives as sent, and inflating it here would be unbounded. */
+	if (bb->type != GRPC_BB_RAW || bb->data.raw.compression != GRPC_COMPRESS_NONE)
+		return -EPROTONOSUPPORT;
+	/* the common case, one slice, is decoded in place */
+	if (bb->data.raw.slice_buffer.count == 1) {
 		grpc_slice s = bb->data.raw.slice_buffer.slices[0];
 		return rpc_message_decode(desc, GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s), ret);
 	}
 
 	grpc_byte_buffer_reader r;
-	if (!grpc_byte_buffer_reader_init(&r, bb)) /* also decompresses */
+	if (!grpc_byte_buffer_reader_init(&r, bb))
 		return -EBADMSG;
 	grpc_slice s = grpc_byte_buffer_reader_readall(&r);
 	grpc_byte_buffer_reader_destroy(&r);
@@ -245,6 +248,46 @@ void rpc_channel_args_fill(const RpcOptions *o, bool client, grpc_arg *args, siz
 			.value.integer = ms,
 		};
 	}
+	/* Compression refused both ways: only identity is enabled, and nothing
+	 * received is inflated before its size is checked (a small compressed
+	 * message could expand to gigabytes). */
+	args[k++] = (grpc_arg){
+		.type = GRPC_ARG_INTEGER,
+		.key = (char *)GRPC_COMPRESSION_CHANNEL_ENABLED_ALGORITHMS_BITSET,
+		.value.integer = 1 << GRPC_COMPRESS_NONE,
+	};
+	args[k++] = (grpc_arg){
+		.type = GRPC_ARG_INTEGER,
+		.key = (char *)GRPC_ARG_ENABLE_PER_MESSAGE_DECOMPRESSION,
+		.value.integer = 0,
+	};
+	if (!client) {
+		const struct {
+			const char *key;
+			unsigned value, fallback;
+		} bounds[] = {
+			{ GRPC_ARG_MAX_CONCURRENT_STREAMS, o->max_streams_per_connection,
+			  RPC_DEFAULT_MAX_STREAMS },
+			{ GRPC_ARG_MAX_CONNECTION_IDLE_MS, o->max_connection_idle_msec,
+			  RPC_DEFAULT_IDLE_MSEC },
+			{ GRPC_ARG_MAX_CONNECTION_AGE_MS, o->max_connection_age_msec,
+			  RPC_DEFAULT_AGE_MSEC },
+			{ GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS, o->handshake_timeout_msec,
+			  RPC_DEFAULT_HANDSHAKE_MSEC },
+		};
+		for (size_t i = 0; i < ELEMENTSOF(bounds); i++)
+			args[k++] = (grpc_arg){
+				.type = GRPC_ARG_INTEGER,
+				.key = (char *)bounds[i].key,
+				.value.integer = int_arg(bounds[i].value ?: bounds[i].fallback),
+			};
+	}
+	if (client && o->private_connection)
+		args[k++] = (grpc_arg){
+			.type = GRPC_ARG_INTEGER,
+			.key = (char *)GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL,
+			.value.integer = 1,
+		};
 	if (client && !o->plaintext && o->tls_server_name)
 		args[k++] = (grpc_arg){
 			.type = GRPC_ARG_STRING,

@@ -4,7 +4,9 @@
  * and mutual TLS, message-size limits. This room is the only one that calls
  * grpc_*; callers see protobuf-c messages, negative errnos and RpcStatus.
  *
- * Threading: the server runs each call's handler on its own thread. A client
+ * Threading: the server runs each call's handler on a thread of a bounded
+ * pool (a call that finds every worker busy is refused RESOURCE_EXHAUSTED at
+ * once); receives and sends of a handler time out. A client
  * RpcStream may have one thread sending and one receiving at the same time;
  * rpc_stream_cancel() may be called from any thread. */
 #pragma once
@@ -68,7 +70,29 @@ typedef struct RpcOptions {
 	/* client: while disconnected, calls wait (within their deadline) for the
 	 * channel to connect instead of failing at once with UNAVAILABLE */
 	bool wait_for_ready;
+	/* client: a connection of its own, never shared with other channels to
+	 * the same target (a probe that must see a listener accept) */
+	bool private_connection;
+	/* server bounds; 0 takes the RPC_DEFAULT_* value */
+	unsigned max_calls;                  /* handlers running at once (worker threads) */
+	unsigned max_streams_per_connection; /* HTTP/2 concurrent streams */
+	unsigned max_connection_idle_msec;   /* a connection without calls is closed */
+	unsigned max_connection_age_msec;    /* then GOAWAY: no new calls on it */
+	unsigned handshake_timeout_msec;     /* a connection must finish TLS/HTTP/2 setup */
+	uint64_t first_message_timeout_usec; /* a call's first message must come so soon */
+	uint64_t call_io_timeout_usec;       /* any later receive or send waits so long */
 } RpcOptions;
+
+#define RPC_DEFAULT_MAX_CALLS 64
+/* The status message of a call refused because every worker was busy
+ * (RESOURCE_EXHAUSTED) begins so: its handler never ran, a retry is safe. */
+#define RPC_BUSY_MESSAGE_PREFIX        "server busy"
+#define RPC_DEFAULT_MAX_STREAMS        16
+#define RPC_DEFAULT_IDLE_MSEC          (60 * 1000)
+#define RPC_DEFAULT_AGE_MSEC           (30 * 60 * 1000)
+#define RPC_DEFAULT_HANDSHAKE_MSEC     (10 * 1000)
+#define RPC_DEFAULT_FIRST_MESSAGE_USEC (10 * RPC_USEC_PER_SEC)
+#define RPC_DEFAULT_CALL_IO_USEC       (60 * RPC_USEC_PER_SEC)
 
 /* Reference-counted around grpc_init()/grpc_shutdown_blocking(). Call before
  * anything else here; grpc starts threads, so do not fork() afterwards. */
@@ -129,10 +153,16 @@ const char *rpc_server_call_method(const RpcServerCall *c);
  * -ENOENT if the client sent none. */
 int rpc_server_call_get_metadata(const RpcServerCall *c, const char *key, char **ret);
 /* 1 and a message, 0 when the client has finished sending, negative errno on
- * failure (a malformed message: -EBADMSG, and the call's status becomes
- * INVALID_ARGUMENT). */
+ * failure (a malformed message: -EBADMSG, a compressed one: -EPROTONOSUPPORT;
+ * the call's status becomes INVALID_ARGUMENT). Nothing within the server's
+ * first_message_timeout_usec (the call's first message) or
+ * call_io_timeout_usec (any later one): -ETIMEDOUT, and the call ends
+ * DEADLINE_EXCEEDED. */
 int rpc_server_call_recv(RpcServerCall *c, ProtobufCMessage **ret);
-/* Sends one message now (streaming replies). */
+/* The same with its own timeout (RPC_USEC_INFINITY: none). */
+int rpc_server_call_recv_timeout(RpcServerCall *c, uint64_t timeout_usec, ProtobufCMessage **ret);
+/* Sends one message now (streaming replies); a client that takes none for
+ * call_io_timeout_usec ends the call (-ETIMEDOUT). */
 int rpc_server_call_send(RpcServerCall *c, const ProtobufCMessage *m);
 /* Keeps `m` (packed now) to be sent together with the OK status. */
 int rpc_server_call_reply(RpcServerCall *c, const ProtobufCMessage *m);

@@ -1,13 +1,15 @@
 /* Tests for src/rpc over plaintext loopback: the four call kinds, deadlines,
- * cancellation, status codes, bad input (unknown method, malformed and
- * oversized messages) with the server serving on, and shutdown with calls in
- * flight. */
+ * cancellation, status codes, bad input (unknown method, malformed,
+ * oversized and compressed messages) with the server serving on, the
+ * server's bounds (worker pool, receive and send timeouts), and shutdown with
+ * calls in flight. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -335,6 +337,168 @@ static void test_oversized_message(void **state)
 	assert_int_equal(echo(f->channel, "still serving", 3, 0, TIMEOUT, NULL), 0);
 }
 
+/* A compressed message is refused before anything inflates it: 32 MiB of
+ * zeros in about 32 KiB of gzip pass the 64 KiB limit as sent, and gRPC
+ * would inflate all of it before comparing (RESOURCE_EXHAUSTED, "larger
+ * than max", after the allocation). The server refuses the call from its
+ * grpc-encoding header instead (UNIMPLEMENTED), before reading the message. */
+static void test_compressed_refused(void **state)
+{
+	Fixture *f = *state;
+	char target[64];
+	snprintf(target, sizeof(target), "127.0.0.1:%d", rpc_server_get_port(f->server));
+	assert_int_equal(test_call_gzip(target, "/podmig.v1.Testing/Upload", 32 * 1024 * 1024),
+	                 RPC_UNIMPLEMENTED);
+	assert_int_equal(echo(f->channel, "still serving", 5, 0, TIMEOUT, NULL), 0);
+}
+
+static int threads_now(void)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	char line[256];
+	int n = -1;
+	while (f && fgets(line, sizeof line, f))
+		if (sscanf(line, "Threads: %d", &n) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+/* Held calls take at most max_calls worker threads; the next call is
+ * refused at once (RESOURCE_EXHAUSTED), and the server answers again once
+ * they end. */
+static void test_worker_pool_bound(void **state)
+{
+	enum { MAX_CALLS = 4, HELD = 12 };
+	_cleanup_(rpc_server_freep) RpcServer *server = NULL;
+	_cleanup_(rpc_channel_freep) RpcChannel *ch = NULL;
+	RpcStream *held[HELD] = {};
+	RpcStatus st;
+	char target[64];
+
+	assert_int_equal(test_server_start(&(RpcOptions){ .plaintext = true,
+	                                                  .max_calls = MAX_CALLS,
+	                                                  .max_streams_per_connection = 100 },
+	                                   &server),
+	                 0);
+	snprintf(target, sizeof(target), "127.0.0.1:%d", rpc_server_get_port(server));
+	assert_int_equal(rpc_channel_new(target, &(RpcOptions){ .plaintext = true }, &ch), 0);
+	assert_int_equal(echo(ch, "warm", 0, 0, TIMEOUT, NULL), 0);
+	int before = threads_now();
+
+	/* Chat handlers block receiving until the client half-closes */
+	unsigned served = 0, refused = 0;
+	for (int i = 0; i < HELD; i++) {
+		assert_int_equal(
+		        rpc_stream_open(ch, &podmig__v1__testing__descriptor, "Chat", &held[i]), 0);
+		Podmig__V1__EchoRequest req = PODMIG__V1__ECHO_REQUEST__INIT;
+		req.text = (char *)"hold";
+		(void)rpc_stream_send(held[i], &req.base);
+		ProtobufCMessage *m = NULL;
+		int r = rpc_stream_recv(held[i], TIMEOUT, &m);
+		rpc_message_free(m);
+		if (r == 1)
+			served++;
+		else {
+			assert_true(rpc_stream_finish(held[i], &st) < 0);
+			assert_int_equal(st.code, RPC_RESOURCE_EXHAUSTED);
+			refused++;
+		}
+	}
+	printf("threads: %d before, %d with %d calls held (%u served, %u refused)\n", before,
+	       threads_now(), HELD, served, refused);
+	assert_int_equal(served, MAX_CALLS);
+	assert_int_equal(refused, HELD - MAX_CALLS);
+	assert_true(threads_now() <= before + MAX_CALLS);
+	assert_int_equal(echo(ch, "busy", 1, 0, TIMEOUT, &st), -ENOBUFS);
+	assert_int_equal(st.code, RPC_RESOURCE_EXHAUSTED);
+	/* a refused stream's status, asked for without receiving anything */
+	{
+		_cleanup_(rpc_stream_freep) RpcStream *s = NULL;
+		assert_int_equal(rpc_stream_open(ch, &podmig__v1__testing__descriptor, "Chat", &s),
+		                 0);
+		Podmig__V1__EchoRequest req = PODMIG__V1__ECHO_REQUEST__INIT;
+		req.text = (char *)"refused";
+		(void)rpc_stream_send(s, &req.base);
+		assert_true(rpc_stream_finish(s, &st) < 0);
+		assert_int_equal(st.code, RPC_RESOURCE_EXHAUSTED);
+		assert_non_null(strstr(st.message, RPC_BUSY_MESSAGE_PREFIX));
+	}
+
+	for (int i = 0; i < HELD; i++)
+		held[i] = rpc_stream_free(held[i]);
+	/* the workers come free (a cancelled call ends its handler's receive) */
+	int r = -1;
+	for (int i = 0; i < 100 && r < 0; i++) {
+		r = echo(ch, "free again", 2, 0, TIMEOUT, NULL);
+		if (r < 0)
+			usleep(50 * 1000);
+	}
+	assert_int_equal(r, 0);
+}
+
+/* A handler waiting for a message that never comes, or a client that takes
+ * no reply, ends the call after the server's call_io_timeout_usec. */
+static void test_call_io_timeout(void **state)
+{
+	_cleanup_(rpc_server_freep) RpcServer *server = NULL;
+	_cleanup_(rpc_channel_freep) RpcChannel *ch = NULL;
+	_cleanup_(rpc_stream_freep) RpcStream *s = NULL;
+	char target[64];
+	RpcStatus st;
+
+	assert_int_equal(
+	        test_server_start(&(RpcOptions){ .plaintext = true,
+	                                         .call_io_timeout_usec = 300 * RPC_USEC_PER_MSEC },
+	                          &server),
+	        0);
+	snprintf(target, sizeof(target), "127.0.0.1:%d", rpc_server_get_port(server));
+	assert_int_equal(rpc_channel_new(target, &(RpcOptions){ .plaintext = true }, &ch), 0);
+	assert_int_equal(rpc_stream_open(ch, &podmig__v1__testing__descriptor, "Chat", &s), 0);
+	/* one message answered, then none: the handler's next receive times out */
+	Podmig__V1__EchoRequest req = PODMIG__V1__ECHO_REQUEST__INIT;
+	req.text = (char *)"one";
+	assert_int_equal(rpc_stream_send(s, &req.base), 0);
+	ProtobufCMessage *m = NULL;
+	assert_int_equal(rpc_stream_recv(s, TIMEOUT, &m), 1);
+	rpc_message_free(TAKE_PTR(m));
+	int r = rpc_stream_recv(s, TIMEOUT, &m);
+	assert_true(r <= 0 && r != -ETIMEDOUT);
+	assert_true(rpc_stream_finish(s, &st) < 0);
+	assert_int_equal(st.code, RPC_DEADLINE_EXCEEDED);
+	assert_int_equal(echo(ch, "still serving", 1, 0, TIMEOUT, NULL), 0);
+}
+
+/* Calls that send their headers and then nothing are ended after the
+ * server's first_message_timeout_usec, freeing their workers. */
+static void test_first_message_timeout(void **state)
+{
+	_cleanup_(rpc_server_freep) RpcServer *server = NULL;
+	_cleanup_(rpc_channel_freep) RpcChannel *ch = NULL;
+	char target[64];
+
+	assert_int_equal(test_server_start(&(RpcOptions){ .plaintext = true,
+	                                                  .max_calls = 4,
+	                                                  .first_message_timeout_usec =
+	                                                          300 * RPC_USEC_PER_MSEC },
+	                                   &server),
+	                 0);
+	snprintf(target, sizeof(target), "127.0.0.1:%d", rpc_server_get_port(server));
+	TestCalls *held = NULL;
+	assert_int_equal(test_calls_hold(target, "/podmig.v1.Testing/Chat", 8, 4, &held), 0);
+	unsigned ended = 0;
+	for (int i = 0; i < 100 && ended < 8; i++) {
+		usleep(50 * 1000);
+		ended = test_calls_ended(held);
+	}
+	test_calls_free(held);
+	/* four timed out, four were refused: the server is free again */
+	assert_int_equal(ended, 8);
+	assert_int_equal(rpc_channel_new(target, &(RpcOptions){ .plaintext = true }, &ch), 0);
+	assert_int_equal(echo(ch, "free", 1, 0, TIMEOUT, NULL), 0);
+}
+
 static void test_shutdown_with_calls_in_flight(void **state)
 {
 	Fixture *f = *state;
@@ -413,6 +577,10 @@ int main(void)
 		cmocka_unit_test(test_unknown_method),
 		cmocka_unit_test(test_malformed_message),
 		cmocka_unit_test(test_oversized_message),
+		cmocka_unit_test(test_compressed_refused),
+		cmocka_unit_test(test_worker_pool_bound),
+		cmocka_unit_test(test_call_io_timeout),
+		cmocka_unit_test(test_first_message_timeout),
 		cmocka_unit_test(test_shutdown_with_calls_in_flight),
 		cmocka_unit_test(test_codes),
 		cmocka_unit_test(test_options_refused),

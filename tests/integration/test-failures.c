@@ -2,10 +2,12 @@
  * (cluster id 8): an archive chunk corrupted on the wire, the target or the
  * source agent killed with SIGKILL while the migration is transferring or
  * restoring (then restarted), the link between the nodes cut during the
- * transfer (then restored), etcd restarted mid-migration, the target's disk
- * full. After each, the container runs on exactly one node — never on both
- * at any moment we look — with its counter continuing from its state, and
- * its record is final (done, or rolled-back with a reason).
+ * transfer (then restored), etcd restarted mid-migration, etcd down (and
+ * the target dead) long enough that the source resumes the container alone,
+ * the target's disk full. After each, the container runs on exactly one
+ * node — never on both at any moment we look — with its counter continuing
+ * from its state, and its record is final (done, or rolled-back with a
+ * reason).
  *
  * argv[1]: the podmig CLI. */
 #include <errno.h>
@@ -295,6 +297,41 @@ static void test_etcd_restart(void **state)
 	check_one_copy("etcd", NULL, NULL, before);
 }
 
+/* etcd stops while the archive is on its way, then the target agent dies:
+ * without the final trailer the target cannot commit, so the source brings
+ * the container back after its bounded wait while etcd is still down; once
+ * etcd is back, recovery records the rollback. The archive (a 64 MiB
+ * memhog) is larger than what gRPC buffers, so the trailer cannot have left
+ * while the target was paused. */
+#define OUTAGE_RESUME_MS 60000
+static void test_etcd_outage_resumes(void **state)
+{
+	uint64_t before = start_on_node1("outage", 64);
+	arm_pause("node2", "target-transferring");
+	pid_t pid = start_migrate("outage");
+	wait_paused("node2", "target-transferring");
+	assert_int_equal(migrate_fixture_kill(cluster, NULL, "etcd"), 0);
+	double down = elapsed_s();
+	printf("etcd killed (%.1f s)\n", down);
+	assert_int_equal(migrate_fixture_kill(cluster, "node2", "agent"), 0);
+	migrate_fixture_fault_clear(cluster, "node2");
+
+	int s1 = 0;
+	for (unsigned waited = 0; waited < OUTAGE_RESUME_MS && s1 != 1; waited += 500) {
+		usleep(500 * 1000);
+		s1 = migrate_fixture_container_state(cluster, "node1", "outage");
+	}
+	printf("outage: node1 state %d %.1f s after etcd stopped, etcd still down\n", s1,
+	       elapsed_s() - down);
+	assert_int_equal(s1, 1);
+	assert_int_not_equal(migrate_fixture_container_state(cluster, "node2", "outage"), 1);
+	assert_int_not_equal(reap(pid), 0);
+
+	repair();
+	printf("etcd and node2's agent back (%.1f s)\n", elapsed_s());
+	check_one_copy("outage", "rolled-back", "runs on the source", before);
+}
+
 static void test_disk_full(void **state)
 {
 	char work[512];
@@ -335,6 +372,8 @@ int main(int argc, char *argv[])
 		                                case_teardown),
 		cmocka_unit_test_setup_teardown(test_link_cut, case_setup, case_teardown),
 		cmocka_unit_test_setup_teardown(test_etcd_restart, case_setup, case_teardown),
+		cmocka_unit_test_setup_teardown(test_etcd_outage_resumes, case_setup,
+		                                case_teardown),
 		cmocka_unit_test_setup_teardown(test_disk_full, case_setup, case_teardown),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
