@@ -47,7 +47,7 @@ typedef struct AgentConfig {
 	char *work_dir;          /* incoming archives; default /var/lib/podmig */
 	char *fault_dir;         /* tests only: fault points (src/migration/fault.h); NULL: inert */
 	unsigned max_migrations; /* concurrent migrations this node takes part in */
-	unsigned max_calls;          /* gRPC calls served at once; more are refused */
+	unsigned max_calls;      /* gRPC calls served at once; more are refused */
 	uint64_t stall_timeout_usec; /* a call's peer sends or takes nothing so long: it ends */
 	bool pre_copy_never;         /* --pre-copy=never: stop-and-copy even where pre-copy works */
 	RestorePolicy restore;       /* what an incoming checkpoint may ask of this node */
