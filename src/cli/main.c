@@ -19,8 +19,10 @@ static const struct verb {
 	const char *summary;
 	int (*run)(int argc, char *argv[]); /* NULL: not implemented yet */
 } verbs[] = {
-	{ "nodes", "[--json]", "Show the nodes and their load", verb_nodes },
-	{ "ps", "[--json]", "Show the containers across the cluster", verb_ps },
+	{ "nodes", "[--json] [--watch]", "Show the nodes and their load", verb_nodes },
+	{ "ps", "[--json] [--watch]", "Show the containers across the cluster", verb_ps },
+	{ "events", "[--json] [--samples]", "Print migrations and decisions as they happen",
+	  verb_events },
 	{ "migrate", "CONTAINER --to NODE", "Live-migrate a container to a node", verb_migrate },
 	{ "drain", "NODE", "Move every container off a node and keep new ones off", verb_drain },
 	{ "undrain", "NODE", "Let the scheduler place containers on a node again", verb_undrain },
@@ -159,7 +161,8 @@ static void help(void)
 	       "  -h --help      Show this help\n"
 	       "     --version  Show the version\n"
 	       "\n"
-	       "nodes and ps read etcd: --etcd ENDPOINT or $PODMIG_ETCD_ENDPOINTS.\n");
+	       "Every command but place reads etcd: --etcd ENDPOINTS or $PODMIG_ETCD_ENDPOINTS.\n"
+	       "'podmig COMMAND --help' describes each.\n");
 }
 
 int main(int argc, char *argv[])
