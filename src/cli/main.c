@@ -45,9 +45,9 @@ static void place_help(void)
 	       "Options:\n"
 	       "  -i --instance FILE       Instance to solve ('-' for stdin)\n"
 	       "  -s --solver NAME         aco (default), exact, least-loaded, best-fit, random\n"
-	       "     --seed N             Seed for the randomised solvers (default 1)\n"
-	       "     --iterations N       Ant colony iterations (default 300)\n"
-	       "     --time-limit-ms N    Wall-clock budget in milliseconds (default none)\n"
+	       "     --seed N              Seed for the randomised solvers (default 1)\n"
+	       "     --iterations N        Ant colony iterations (default 300)\n"
+	       "     --time-limit-ms N     Wall-clock budget in milliseconds (default none)\n"
 	       "  -h --help                Show this help\n");
 }
 
