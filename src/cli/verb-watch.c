@@ -162,13 +162,18 @@ static int event_migration(EventsState *s, json_t *rec)
 		return 0; /* nothing new to say: the same phase and byte count */
 	json_object_set_new(s->shown, id, json_string(key));
 
-	char bytes[16], down[32] = "";
-	cli_format_bytes((double)json_get_i64(rec, "bytes", 0), bytes, sizeof bytes);
+	/* Bytes and downtime are known once the transfer and the restore are over. */
+	char bytes[32] = "", down[32] = "";
+	if (json_get_i64(rec, "bytes", 0) > 0) {
+		char b[16];
+		cli_format_bytes((double)json_get_i64(rec, "bytes", 0), b, sizeof b);
+		snprintf(bytes, sizeof bytes, ", %s sent", b);
+	}
 	if (json_get_i64(rec, "downtime_ms", 0) > 0)
 		snprintf(down, sizeof down, ", downtime %.2fs",
 		         (double)json_get_i64(rec, "downtime_ms", 0) / 1000);
 	const char *err = json_get_string(rec, "error");
-	snprintf(text, sizeof text, "%s %s → %s: %s (%s, %s sent%s)%s%s%s%s",
+	snprintf(text, sizeof text, "%s %s → %s: %s (%s%s%s)%s%s%s%s",
 	         json_get_string(rec, "container") ?: "?", json_get_string(rec, "source") ?: "?",
 	         json_get_string(rec, "target") ?: "?", phase,
 	         json_get_string(rec, "reason") ?: "?", bytes, down,
