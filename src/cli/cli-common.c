@@ -13,7 +13,7 @@
 #include "log.h"
 #include "strutil.h"
 
-static void cli_help(const char *verb, const char *what)
+static void cli_help(const char *verb, const char *what, CliParseFlags flags)
 {
 	printf("Usage: podmig %s [OPTIONS]\n"
 	       "\n"
@@ -22,9 +22,14 @@ static void cli_help(const char *verb, const char *what)
 	       "Options:\n"
 	       "     --etcd ENDPOINTS   etcd endpoints (default $PODMIG_ETCD_ENDPOINTS or %s)\n"
 	       "     --prefix PREFIX    etcd key prefix (default %s)\n"
-	       "     --json             Print JSON instead of a table\n" CLI_TLS_HELP
-	       "  -h --help             Show this help\n",
+	       "     --json             Print JSON instead of a table\n",
 	       verb, what, DEFAULT_ETCD, DEFAULT_PREFIX);
+	if (flags & CLI_PARSE_WATCH)
+		printf("  -w --watch            Redraw on every change (on a terminal), or print\n"
+		       "                        a new table per change\n");
+	if (flags & (CLI_PARSE_WATCH | CLI_PARSE_TIMEOUT))
+		printf("     --timeout SECONDS  Stop after this long (default: until Ctrl-C)\n");
+	printf("%s  -h --help             Show this help\n", CLI_TLS_HELP);
 }
 
 static const char *env_or_null(const char *name)
@@ -126,8 +131,17 @@ const char *cli_etcd_error(const ClusterOptions *o, int error)
 
 int cli_parse(int argc, char *argv[], const char *verb, const char *what, ClusterOptions *o)
 {
+	return cli_parse_full(argc, argv, verb, what, 0, o);
+}
+
+int cli_parse_full(int argc, char *argv[], const char *verb, const char *what, CliParseFlags flags,
+                   ClusterOptions *o)
+{
+	enum { ARG_TIMEOUT = 0x100 };
 	static const struct option options[] = {
 		{ "help", no_argument, NULL, 'h' },
+		{ "watch", no_argument, NULL, 'w' },
+		{ "timeout", required_argument, NULL, ARG_TIMEOUT },
 		CLI_CONNECT_LONG_OPTIONS,
 		CLI_JSON_LONG_OPTION,
 		{},
@@ -136,11 +150,31 @@ int cli_parse(int argc, char *argv[], const char *verb, const char *what, Cluste
 
 	cli_options_init(o);
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
+	while ((c = getopt_long(argc, argv, "hw", options, NULL)) >= 0)
 		switch (c) {
 		case 'h':
-			cli_help(verb, what);
+			cli_help(verb, what, flags);
 			return 0;
+		case 'w':
+			if (!(flags & CLI_PARSE_WATCH)) {
+				log_error("%s: --watch is not an option of this command", verb);
+				return -EINVAL;
+			}
+			o->watch = true;
+			break;
+		case ARG_TIMEOUT:
+			if (!(flags & (CLI_PARSE_WATCH | CLI_PARSE_TIMEOUT))) {
+				log_error("%s: --timeout is not an option of this command", verb);
+				return -EINVAL;
+			}
+			if (safe_atod(optarg, &o->timeout_sec) < 0 || !(o->timeout_sec > 0) ||
+			    o->timeout_sec > 31536000) {
+				log_error("--timeout: '%s' is not a number of seconds in (0, "
+				          "31536000]",
+				          optarg);
+				return -EINVAL;
+			}
+			break;
 		default:
 			if (cli_cluster_option(c, optarg, o))
 				break;

@@ -19,7 +19,17 @@ typedef struct ClusterOptions {
 	const char *tls_ca;
 	const char *tls_cert;
 	const char *tls_key;
+	/* --watch: redraw on every change (verbs parsed with CLI_PARSE_WATCH) */
+	bool watch;
+	/* --timeout for watching verbs: stop after this many seconds; 0: never */
+	double timeout_sec;
 } ClusterOptions;
+
+/* What cli_parse_full() accepts beyond the common options. */
+typedef enum CliParseFlags {
+	CLI_PARSE_WATCH = 1 << 0,   /* --watch and --timeout */
+	CLI_PARSE_TIMEOUT = 1 << 1, /* --timeout alone */
+} CliParseFlags;
 
 /* getopt_long codes and entries of the options of every verb that talks to the cluster:
  * CLI_CONNECT_LONG_OPTIONS (--etcd, --prefix and the TLS files) and, for verbs that print
@@ -69,6 +79,9 @@ RpcOptions cli_agent_rpc_options(const ClusterOptions *o);
 /* --etcd, --prefix, --json, the TLS options, --help and no positional
  * arguments. 1: go on; 0: help shown; negative: bad usage. */
 int cli_parse(int argc, char *argv[], const char *verb, const char *what, ClusterOptions *o);
+/* The same, also taking the options `flags` names. */
+int cli_parse_full(int argc, char *argv[], const char *verb, const char *what, CliParseFlags flags,
+                   ClusterOptions *o);
 /* A client for o->etcd (TLS with o's files for https:// endpoints); logs
  * why not. */
 int cli_etcd_connect(const ClusterOptions *o, EtcdClient **ret);

@@ -20,8 +20,10 @@ static const struct verb {
 	const char *summary;
 	int (*run)(int argc, char *argv[]); /* NULL: not implemented yet */
 } verbs[] = {
-	{ "nodes", "[--json]", "Show the nodes and their load", verb_nodes },
-	{ "ps", "[--json]", "Show the containers across the cluster", verb_ps },
+	{ "nodes", "[--json] [--watch]", "Show the nodes and their load", verb_nodes },
+	{ "ps", "[--json] [--watch]", "Show the containers across the cluster", verb_ps },
+	{ "events", "[--json] [--samples]", "Print migrations and decisions as they happen",
+	  verb_events },
 	{ "migrate", "CONTAINER --to NODE", "Live-migrate a container to a node", verb_migrate },
 	{ "drain", "NODE", "Move every container off a node and keep new ones off", verb_drain },
 	{ "undrain", "NODE", "Let the scheduler place containers on a node again", verb_undrain },
@@ -44,10 +46,11 @@ static void place_help(void)
 	       "Options:\n"
 	       "  -i --instance FILE       Instance to solve ('-' for stdin)\n"
 	       "  -s --solver NAME         aco (default), exact, least-loaded, best-fit, random\n"
-	       "     --seed N             Seed for the randomised solvers, 0..2^63-1 (default 1)\n"
-	       "     --iterations N       Ant colony iterations (default 300)\n"
-	       "     --time-limit-ms N    Wall-clock budget of the solve in milliseconds (default\n"
-	       "                          none); the best placement found by then is printed\n"
+	       "     --seed N              Seed for the randomised solvers, 0..2^63-1 (default 1)\n"
+	       "     --iterations N        Ant colony iterations (default 300)\n"
+	       "     --time-limit-ms N     Wall-clock budget of the solve in milliseconds "
+	       "(default\n"
+	       "                           none); the best placement found by then is printed\n"
 	       "  -h --help                Show this help\n");
 }
 
@@ -171,7 +174,8 @@ static void help(void)
 	       "  -h --help      Show this help\n"
 	       "     --version  Show the version\n"
 	       "\n"
-	       "nodes and ps read etcd: --etcd ENDPOINT or $PODMIG_ETCD_ENDPOINTS.\n");
+	       "Every command but place reads etcd: --etcd ENDPOINTS or $PODMIG_ETCD_ENDPOINTS.\n"
+	       "'podmig COMMAND --help' describes each.\n");
 }
 
 int main(int argc, char *argv[])
