@@ -125,6 +125,10 @@ int agent_config_set(AgentConfig *c, const char *key, const char *value, ErrorDe
 		if (!streq(value, "auto") && !streq(value, "never"))
 			return fail(error, "--pre-copy: '%s' is neither 'auto' nor 'never'", value);
 		c->pre_copy_never = streq(value, "never");
+	} else if (streq(key, "insecure")) {
+		if (!streq(value, "true") && !streq(value, "false"))
+			return fail(error, "--insecure: '%s' is neither 'true' nor 'false'", value);
+		c->insecure = streq(value, "true");
 	} else if (streq(key, "label")) {
 		const char *eq = strchr(value, '=');
 		if (!eq || eq == value)
@@ -189,6 +193,9 @@ int agent_config_finish(AgentConfig *c, ErrorDetail *error)
 		            "--accounting=containers needs --capacity-cpus and --capacity-memory");
 	if (!!c->tls_cert != !!c->tls_key)
 		return fail(error, "--tls-cert and --tls-key go together");
+	if (!c->insecure && (!c->tls_ca || !c->tls_cert))
+		return fail(error, "mutual TLS needs --tls-ca, --tls-cert and --tls-key "
+		                   "(--insecure runs in plaintext, open to anyone on the network)");
 	if ((uint64_t)c->lease_ttl_sec * 1000000 < 2 * c->interval_usec)
 		return fail(error, "--lease-ttl must be at least two intervals");
 	if (gethostname(host, sizeof host) < 0)
@@ -230,6 +237,9 @@ int agent_config_finish(AgentConfig *c, ErrorDetail *error)
 		if ((r = set_string(&c->etcd_endpoint, env && *env ? env : AGENT_DEFAULT_ETCD)) < 0)
 			return r;
 	}
+	if (!c->insecure && strstr(c->etcd_endpoint, "http://"))
+		return fail(error, "--etcd: '%s' is plaintext; use https:// (or --insecure)",
+		            c->etcd_endpoint);
 	if (!c->prefix && (r = set_string(&c->prefix, AGENT_DEFAULT_PREFIX)) < 0)
 		return r;
 	if (!startswith(c->prefix, "/") || c->prefix[strlen(c->prefix) - 1] != '/')

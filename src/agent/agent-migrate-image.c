@@ -63,6 +63,8 @@ int agent_handle_fetch_image(RpcServerCall *call, void *userdata)
 	PodmanError e = {};
 	int r;
 
+	if ((r = agent_authorize(a, call, AGENT_METHOD_FETCH_IMAGE, NULL)) < 0)
+		return r;
 	if ((r = rpc_server_call_recv(call, &msg)) <= 0)
 		return r < 0 ? r : -EBADMSG;
 	Podmig__V1__FetchImageRequest *req = (Podmig__V1__FetchImageRequest *)msg;
@@ -71,6 +73,8 @@ int agent_handle_fetch_image(RpcServerCall *call, void *userdata)
 	if (r < 0)
 		return rpc_server_call_error(call, RPC_NOT_FOUND, "no migration %s",
 		                             req->migration_id);
+	if ((r = agent_authorize(a, call, AGENT_METHOD_FETCH_IMAGE, &rec)) < 0)
+		return r;
 	bool ok = streq(rec.source, a->config->node_name) && rec.image &&
 	          streq(rec.image, req->image) && !migration_phase_is_final(rec.phase);
 	if (!ok)

@@ -624,6 +624,8 @@ int agent_handle_migrate(RpcServerCall *call, void *userdata)
 	_cleanup_(source_done) Source s = { .a = userdata, .driver = call };
 	int r;
 
+	if ((r = agent_authorize(s.a, call, AGENT_METHOD_MIGRATE, NULL)) < 0)
+		return r;
 	if ((r = rpc_server_call_recv(call, &msg)) <= 0)
 		return r < 0 ? r : -EBADMSG;
 	if ((r = source_prepare(&s, (Podmig__V1__MigrateRequest *)msg)) < 0)

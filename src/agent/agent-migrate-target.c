@@ -436,6 +436,8 @@ int agent_handle_receive(RpcServerCall *call, void *userdata)
 	_cleanup_(migration_record_clear) MigrationRecord rec = {};
 	int r;
 
+	if ((r = agent_authorize(a, call, AGENT_METHOD_RECEIVE, NULL)) < 0)
+		return r;
 	if ((r = rpc_server_call_recv(call, &msg)) <= 0)
 		return r < 0 ? r : -EBADMSG;
 	Podmig__V1__TransferMessage *tm = (Podmig__V1__TransferMessage *)msg;
@@ -457,6 +459,8 @@ int agent_handle_receive(RpcServerCall *call, void *userdata)
 		return rpc_server_call_error(call, RPC_UNAVAILABLE,
 		                             "cannot read migration %s from etcd: %s",
 		                             h->migration_id, error_to_string(r));
+	if ((r = agent_authorize(a, call, AGENT_METHOD_RECEIVE, &rec)) < 0)
+		return r;
 	if (!streq(rec.target, self) || !streq(rec.source, h->source_node) ||
 	    !streq(rec.container, h->container) || rec.phase != MIGRATION_PLANNED)
 		return rpc_server_call_error(call, RPC_FAILED_PRECONDITION,

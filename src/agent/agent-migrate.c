@@ -54,7 +54,7 @@ RpcOptions agent_peer_options(const Agent *a)
 {
 	const AgentConfig *c = a->config;
 	return (RpcOptions){
-		.plaintext = !c->tls_cert,
+		.plaintext = c->insecure,
 		.ca_file = c->tls_ca,
 		.cert_file = c->tls_cert,
 		.key_file = c->tls_key,

@@ -51,8 +51,10 @@ static int handle_info(RpcServerCall *call, void *userdata)
 {
 	Agent *a = userdata;
 	_cleanup_message_ ProtobufCMessage *req = NULL;
-	int r = rpc_server_call_recv(call, &req);
+	int r = agent_authorize(a, call, AGENT_METHOD_INFO, NULL);
 	if (r < 0)
+		return r;
+	if ((r = rpc_server_call_recv(call, &req)) < 0)
 		return r;
 
 	Podmig__V1__InfoResponse rep = PODMIG__V1__INFO_RESPONSE__INIT;
@@ -110,8 +112,10 @@ static int handle_list_containers(RpcServerCall *call, void *userdata)
 	PodmanContainer *cts = NULL;
 	size_t n = 0;
 	PodmanError e = {};
-	int r = rpc_server_call_recv(call, &req);
+	int r = agent_authorize(a, call, AGENT_METHOD_LIST_CONTAINERS, NULL);
 	if (r < 0)
+		return r;
+	if ((r = rpc_server_call_recv(call, &req)) < 0)
 		return r;
 
 	r = podman_containers_list(a->podman, true, &cts, &n, &e);
@@ -302,9 +306,14 @@ int agent_new(const AgentConfig *config, Agent **ret)
 	         criu_features_pre_copy(&a->criu) ? "possible" : "not possible",
 	         criu_features_lazy_pages(&a->criu) ? "possible" : "not possible");
 
+	if (config->insecure)
+		log_warning("running without TLS (--insecure): anyone who reaches %s or etcd may "
+		            "migrate containers in and out of node %s",
+		            config->listen_address, config->node_name);
 	const char *endpoint = config->etcd_endpoint;
-	/* Every endpoint of the list: the client fails over between them. */
-	bool etcd_tls = startswith(endpoint, "https://");
+	/* Every endpoint of the list: the client fails over between them. With
+	 * --insecure, plaintext unless the endpoint says https://. */
+	bool etcd_tls = !config->insecure || startswith(endpoint, "https://");
 	EtcdOptions eo = { .rpc = { .plaintext = !etcd_tls,
 		                    .ca_file = etcd_tls ? config->tls_ca : NULL,
 		                    .cert_file = etcd_tls ? config->tls_cert : NULL,
@@ -314,10 +323,13 @@ int agent_new(const AgentConfig *config, Agent **ret)
 	if ((r = etcd_client_new(endpoint, &eo, &a->etcd)) < 0)
 		return log_error_errno(r, "cannot set up the etcd client for %s", endpoint);
 
-	RpcOptions so = { .plaintext = !config->tls_cert,
+	/* A caller without a certificate still connects, so that the refusal
+	 * (agent-authz.c) reaches it with its reason. */
+	RpcOptions so = { .plaintext = config->insecure,
 		          .cert_file = config->tls_cert,
 		          .key_file = config->tls_key,
-		          .ca_file = config->tls_cert ? config->tls_ca : NULL };
+		          .ca_file = config->tls_ca,
+		          .client_certificate_optional = true };
 	static const RpcHandler handlers[] = {
 		handle_info,          handle_list_containers,   agent_handle_migrate,
 		agent_handle_receive, agent_handle_fetch_image,

@@ -27,7 +27,7 @@ typedef struct AgentConfig {
 	char *advertise_address; /* host:port published to etcd; default: listen address,
 	                            with the host name if it listens on every address */
 	char *podman_socket;
-	char *etcd_endpoint; /* host:port, "http://" or "https://" prefix allowed */
+	char *etcd_endpoint; /* host:port, "https://" prefix allowed ("http://" with insecure) */
 	char *prefix;        /* etcd key prefix, ends in '/' */
 	uint64_t interval_usec;
 	int64_t lease_ttl_sec;
@@ -45,6 +45,7 @@ typedef struct AgentConfig {
 	char *fault_dir;         /* tests only: fault points (src/migration/fault.h); NULL: inert */
 	unsigned max_migrations; /* concurrent migrations this node takes part in */
 	bool pre_copy_never;     /* --pre-copy=never: stop-and-copy even where pre-copy works */
+	bool insecure;           /* --insecure: plaintext gRPC and etcd, nobody's identity known */
 } AgentConfig;
 
 void agent_config_init(AgentConfig *c);

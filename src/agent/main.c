@@ -35,9 +35,13 @@ static void help(void)
 	       "     --capacity-memory SIZE Declared memory, e.g. 2G (containers accounting)\n"
 	       "     --link-bandwidth SIZE  Link bandwidth in bytes/s (default 125M = 1 Gbit/s)\n"
 	       "     --label KEY=VALUE      A node label (repeatable)\n"
-	       "     --tls-ca FILE          CA for mutual TLS (gRPC server; etcd over https://)\n"
-	       "     --tls-cert FILE        Certificate (enables TLS on the gRPC server)\n"
+	       "     --tls-ca FILE          The cluster CA: mutual TLS for gRPC and etcd "
+	       "(required)\n"
+	       "     --tls-cert FILE        This agent's certificate (OU agent, CN the node name)\n"
 	       "     --tls-key FILE         Its key\n"
+	       "     --insecure             Plaintext gRPC and etcd instead of mutual TLS: anyone\n"
+	       "                            who reaches the node may migrate containers in and\n"
+	       "                            out (logged as a warning at every start)\n"
 	       "     --criu PATH            criu binary to probe (default /usr/sbin/criu)\n"
 	       "     --work-dir DIR         Where incoming archives are kept until restored\n"
 	       "                            (default /var/lib/podmig)\n"
@@ -54,7 +58,7 @@ static void help(void)
 
 int main(int argc, char *argv[])
 {
-	enum { ARG_VERSION = 0x100, ARG_LOG_LEVEL, ARG_SETTING };
+	enum { ARG_VERSION = 0x100, ARG_LOG_LEVEL, ARG_SETTING, ARG_INSECURE };
 	static const struct option options[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, ARG_VERSION },
@@ -82,6 +86,7 @@ int main(int argc, char *argv[])
 		{ "max-migrations", required_argument, NULL, ARG_SETTING },
 		{ "fault-dir", required_argument, NULL, ARG_SETTING },
 		{ "pre-copy", required_argument, NULL, ARG_SETTING },
+		{ "insecure", no_argument, NULL, ARG_INSECURE },
 		{},
 	};
 	_cleanup_(agent_config_done) AgentConfig cfg;
@@ -117,9 +122,10 @@ int main(int argc, char *argv[])
 	}
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "hc:n:", options, &idx)) >= 0) {
-		const char *key = c == 'n'           ? "node-name"
-		                  : c == ARG_SETTING ? options[idx].name
-		                                     : NULL;
+		const char *key = c == 'n'            ? "node-name"
+		                  : c == ARG_SETTING  ? options[idx].name
+		                  : c == ARG_INSECURE ? "insecure"
+		                                      : NULL;
 		if (c == ARG_LOG_LEVEL) {
 			r = log_level_from_string(optarg);
 			if (r < 0) {
@@ -130,7 +136,7 @@ int main(int argc, char *argv[])
 		}
 		if (!key)
 			continue;
-		r = agent_config_set(&cfg, key, optarg, &error);
+		r = agent_config_set(&cfg, key, c == ARG_INSECURE ? "true" : optarg, &error);
 		if (r < 0) {
 			log_error("%s", error_detail_or(&error, r));
 			return 2;

@@ -40,7 +40,16 @@ static void test_config(void **state)
 	assert_int_equal(agent_config_set(&c, "capacity-cpus", "1", &err), 0);
 	assert_int_equal(agent_config_set(&c, "listen", "10.0.0.5:7401", &err), 0);
 	unsetenv("PODMIG_ETCD_ENDPOINTS");
+	/* mutual TLS unless --insecure says otherwise */
+	error_detail_clear(&err);
+	assert_int_equal(agent_config_finish(&c, &err), -EINVAL);
+	assert_non_null(strstr(err.message, "--insecure"));
+	assert_int_equal(agent_config_set(&c, "tls-ca", "/etc/podmig/ca.pem", &err), 0);
+	assert_int_equal(agent_config_set(&c, "tls-cert", "/etc/podmig/agent.pem", &err), 0);
+	assert_int_equal(agent_config_set(&c, "tls-key", "/etc/podmig/agent.key", &err), 0);
+	assert_int_equal(agent_config_set(&c, "insecure", "maybe", &err), -EINVAL);
 	assert_int_equal(agent_config_finish(&c, &err), 0);
+	assert_false(c.insecure);
 	assert_string_equal(c.advertise_address, "10.0.0.5:7401");
 	assert_string_equal(c.prefix, "/podmig/");
 	assert_string_equal(c.etcd_endpoint, "127.0.0.1:2379");
@@ -65,6 +74,15 @@ static void test_config_file(void **state)
 	assert_string_equal(c.etcd_endpoint, "http://10.77.0.1:2379");
 	assert_float_equal(c.capacity_cpus, 1.5, 0);
 	assert_string_equal(c.labels[0], "rack=r1");
+	/* a plaintext etcd needs insecure, as plaintext gRPC does */
+	error_detail_clear(&err);
+	assert_int_equal(agent_config_set(&c, "tls-ca", "/ca.pem", &err), 0);
+	assert_int_equal(agent_config_set(&c, "tls-cert", "/a.pem", &err), 0);
+	assert_int_equal(agent_config_set(&c, "tls-key", "/a.key", &err), 0);
+	assert_int_equal(agent_config_finish(&c, &err), -EINVAL);
+	assert_non_null(strstr(err.message, "https://"));
+	assert_int_equal(agent_config_set(&c, "insecure", "true", &err), 0);
+	assert_int_equal(agent_config_finish(&c, &err), 0);
 	agent_config_done(&c);
 
 	FILE *f = fopen(path, "we");

@@ -68,6 +68,11 @@ typedef struct RpcOptions {
 	/* client: while disconnected, calls wait (within their deadline) for the
 	 * channel to connect instead of failing at once with UNAVAILABLE */
 	bool wait_for_ready;
+	/* server with ca_file: a client that presents no certificate still
+	 * connects (one it presents must verify against the CA), and its calls
+	 * have no peer identity (rpc_server_call_peer_identity()); the handlers
+	 * must then refuse them, which lets the caller read why */
+	bool client_certificate_optional;
 } RpcOptions;
 
 /* Reference-counted around grpc_init()/grpc_shutdown_blocking(). Call before
@@ -128,6 +133,17 @@ const char *rpc_server_call_method(const RpcServerCall *c);
 /* A copy of the value of request metadata `key` (the first, if repeated);
  * -ENOENT if the client sent none. */
 int rpc_server_call_get_metadata(const RpcServerCall *c, const char *key, char **ret);
+/* Who is calling, from the client certificate the TLS handshake verified
+ * against the server's CA: its subject's common name and organizational
+ * unit (NULL if the subject has none, or more than one). */
+typedef struct RpcPeerIdentity {
+	char *common_name;
+	char *organizational_unit;
+} RpcPeerIdentity;
+void rpc_peer_identity_done(RpcPeerIdentity *p);
+/* -ENOENT when the caller presented no verified certificate (plaintext, or
+ * a server whose client certificate is optional); ret untouched then. */
+int rpc_server_call_peer_identity(const RpcServerCall *c, RpcPeerIdentity *ret);
 /* 1 and a message, 0 when the client has finished sending, negative errno on
  * failure (a malformed message: -EBADMSG, and the call's status becomes
  * INVALID_ARGUMENT). */

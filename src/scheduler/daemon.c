@@ -719,14 +719,14 @@ static void tick(Scheduler *s)
 static int scheduler_connect(Scheduler *s)
 {
 	const SchedulerConfig *c = s->config;
-	bool etcd_tls = startswith(c->etcd, "https://");
+	bool etcd_tls = !c->insecure || startswith(c->etcd, "https://");
 	EtcdOptions eo = { .rpc = { .plaintext = !etcd_tls,
 		                    .ca_file = etcd_tls ? c->tls_ca : NULL,
 		                    .cert_file = etcd_tls ? c->tls_cert : NULL,
 		                    .key_file = etcd_tls ? c->tls_key : NULL,
 		                    .max_reconnect_backoff_msec = 2000 },
 		           .request_timeout_usec = 3 * RPC_USEC_PER_SEC };
-	s->agent_rpc = (RpcOptions){ .plaintext = !c->tls_cert,
+	s->agent_rpc = (RpcOptions){ .plaintext = c->insecure,
 		                     .ca_file = c->tls_ca,
 		                     .cert_file = c->tls_cert,
 		                     .key_file = c->tls_key,

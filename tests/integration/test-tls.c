@@ -1,10 +1,12 @@
-/* Mutual TLS across a 2-node local cluster (`local-cluster up --tls`): the
+/* Mutual TLS across a 2-node local cluster (`local-cluster up`, TLS by
+ * default): the
  * CLI with its certificate lists the nodes and moves a counter from node1 to
  * node2 (agent to agent over mutual TLS, the counter continuing); etcd
  * refuses the CLI without a certificate or with one from another CA; an
- * agent refuses calls without a certificate, with one from another CA and
- * in plaintext, and nothing changes (the container still runs on node1, no
- * migration record).
+ * agent refuses calls without a certificate (with a reason), with one from
+ * another CA and in plaintext, and nothing changes (the container still runs
+ * on node1, no migration record); an agent authorizes each method by the
+ * caller's role (agent-authz.c), and the CLI shows why it was refused.
  *
  * argv[1]: the podmig CLI. */
 #include <errno.h>
@@ -38,7 +40,7 @@ static char other_cert[256], other_key[256];
 static int setup(void **state)
 {
 	setenv("PODMIG_TEST_CLUSTER_ID", "7", 0);
-	setenv("PODMIG_TEST_CLUSTER_TLS", "1", 1);
+	unsetenv("PODMIG_TEST_CLUSTER_TLS"); /* the default: mutual TLS */
 	if (cluster_fixture_up(2, &cluster) < 0)
 		return -1;
 	static const char *const keys[] = { "PODMIG_ETCD_ENDPOINTS", "PODMIG_TLS_CA",
@@ -193,8 +195,9 @@ static void test_counter_moves_over_tls(void **state)
 
 /* Calls node1's agent directly with client options `o`: Migrate `container`
  * to node2 (streaming), then Info (unary), each on a channel of its own.
- * Both must fail with UNAVAILABLE (the connection is refused). */
-static void agent_refuses(const RpcOptions *o, const char *container)
+ * Both must fail with `code`: UNAVAILABLE when the connection is refused,
+ * PERMISSION_DENIED (with a reason) when the call is. */
+static void agent_refuses(const RpcOptions *o, const char *container, RpcCode code)
 {
 	const char *target = cluster_fixture_env(cluster, "PODMIG_NODE1_AGENT");
 	assert_non_null(target);
@@ -216,7 +219,9 @@ static void agent_refuses(const RpcOptions *o, const char *container)
 		}
 	assert_true(rpc_stream_finish(s, &st) < 0);
 	printf("Migrate: %s: %s\n", rpc_code_to_string(st.code), st.message);
-	assert_int_equal(st.code, RPC_UNAVAILABLE);
+	assert_int_equal(st.code, code);
+	if (code == RPC_PERMISSION_DENIED)
+		assert_non_null(strstr(st.message, "client certificate"));
 
 	_cleanup_(rpc_channel_freep) RpcChannel *ch2 = NULL;
 	assert_int_equal(rpc_channel_new(target, o, &ch2), 0);
@@ -225,7 +230,7 @@ static void agent_refuses(const RpcOptions *o, const char *container)
 	assert_true(rpc_call_unary(ch2, &podmig__v1__agent__descriptor, "Info", &info.base,
 	                           10 * RPC_USEC_PER_SEC, &reply, &st) < 0);
 	printf("Info: %s: %s\n", rpc_code_to_string(st.code), st.message);
-	assert_int_equal(st.code, RPC_UNAVAILABLE);
+	assert_int_equal(st.code, code);
 }
 
 static void test_agent_refuses_client_without_valid_certificate(void **state)
@@ -247,14 +252,15 @@ static void test_agent_refuses_client_without_valid_certificate(void **state)
 	                                10 * RPC_USEC_PER_SEC, &reply, &st),
 	                 0);
 
-	/* No client certificate (the server is verified all the same). */
-	agent_refuses(&(RpcOptions){ .ca_file = ca }, "guarded");
-	/* A client certificate from another CA. */
+	/* No client certificate (the server is verified all the same): the
+	 * call is refused, with a reason. */
+	agent_refuses(&(RpcOptions){ .ca_file = ca }, "guarded", RPC_PERMISSION_DENIED);
+	/* A client certificate from another CA: the handshake fails. */
 	agent_refuses(
 	        &(RpcOptions){ .ca_file = ca, .cert_file = other_cert, .key_file = other_key },
-	        "guarded");
+	        "guarded", RPC_UNAVAILABLE);
 	/* Plaintext. */
-	agent_refuses(&(RpcOptions){ .plaintext = true }, "guarded");
+	agent_refuses(&(RpcOptions){ .plaintext = true }, "guarded", RPC_UNAVAILABLE);
 
 	/* podmig itself with the foreign certificate gets nowhere either. */
 	char *out = NULL;
@@ -270,6 +276,113 @@ static void test_agent_refuses_client_without_valid_certificate(void **state)
 	assert_int_equal(records_of("guarded"), 0);
 }
 
+/* The certificate files of `role-name` in the cluster's certificate directory. */
+static void cluster_cert(const char *role_name, char *cert, char *key, size_t size)
+{
+	const char *dir = cluster_fixture_env(cluster, "PODMIG_CLUSTER_DIR");
+	assert_non_null(dir);
+	snprintf(cert, size, "%s/certs/%s.pem", dir, role_name);
+	snprintf(key, size, "%s/certs/%s.key", dir, role_name);
+	assert_int_equal(access(cert, R_OK), 0);
+}
+
+/* Opens `method` on the agent at `target` with options `o`, sends `m`, and
+ * returns the status the call ends with. */
+static RpcStatus call_stream(const char *target, const RpcOptions *o, const char *method,
+                             const ProtobufCMessage *m)
+{
+	_cleanup_(rpc_channel_freep) RpcChannel *ch = NULL;
+	_cleanup_(rpc_stream_freep) RpcStream *s = NULL;
+	RpcStatus st = {};
+	assert_int_equal(rpc_channel_new(target, o, &ch), 0);
+	assert_int_equal(rpc_stream_open(ch, &podmig__v1__agent__descriptor, method, &s), 0);
+	if (rpc_stream_send(s, m) >= 0 && rpc_stream_close_send(s) >= 0)
+		for (;;) {
+			_cleanup_message_ ProtobufCMessage *reply = NULL;
+			if (rpc_stream_recv(s, 60 * RPC_USEC_PER_SEC, &reply) <= 0)
+				break;
+		}
+	assert_true(rpc_stream_finish(s, &st) < 0);
+	printf("%s: %s: %s\n", method, rpc_code_to_string(st.code), st.message);
+	return st;
+}
+
+/* Authorization by role: a certificate of the cluster CA is not enough.
+ * node2's agent may not start a migration on node1, neither directly nor
+ * through the CLI, and the CLI prints the agent's reason; Receive and
+ * FetchImage come only from an agent (and, once a record names the
+ * migration, only from its other party); an operator may migrate. */
+static void test_agent_authorizes_by_role(void **state)
+{
+	start_counter("node1", "roles");
+	const char *ca = getenv("PODMIG_TLS_CA");
+	const char *node1 = cluster_fixture_env(cluster, "PODMIG_NODE1_AGENT");
+	const char *node2 = cluster_fixture_env(cluster, "PODMIG_NODE2_AGENT");
+	char agent2_cert[512], agent2_key[512];
+	cluster_cert("agent-node2", agent2_cert, agent2_key, sizeof agent2_cert);
+	RpcOptions as_node2 = { .ca_file = ca, .cert_file = agent2_cert, .key_file = agent2_key };
+	RpcOptions as_operator = { .ca_file = ca,
+		                   .cert_file = getenv("PODMIG_TLS_CERT"),
+		                   .key_file = getenv("PODMIG_TLS_KEY") };
+
+	/* Migrate with node2's agent certificate */
+	Podmig__V1__MigrateRequest mreq = PODMIG__V1__MIGRATE_REQUEST__INIT;
+	mreq.container = (char *)"roles";
+	mreq.target_node = (char *)"node2";
+	mreq.reason = (char *)"manual";
+	RpcStatus st = call_stream(node1, &as_node2, "Migrate", &mreq.base);
+	assert_int_equal(st.code, RPC_PERMISSION_DENIED);
+	assert_non_null(strstr(st.message, "only an operator or a scheduler"));
+
+	/* the CLI with that certificate shows the reason */
+	char *out = NULL;
+	assert_int_not_equal(run_podmig(&out, "migrate", "roles", "--to", "node2", "--tls-cert",
+	                                agent2_cert, "--tls-key", agent2_key, NULL),
+	                     0);
+	printf("podmig migrate as node2: %s\n", out);
+	assert_non_null(strstr(out, "only an operator or a scheduler"));
+	free(out);
+
+	/* Receive without a certificate, and from the operator: refused before
+	 * anything is read from etcd or the stream */
+	Podmig__V1__TransferHeader h = PODMIG__V1__TRANSFER_HEADER__INIT;
+	h.migration_id = (char *)"m-1-00000000";
+	h.container = (char *)"roles";
+	h.source_node = (char *)"node1";
+	h.image = (char *)"localhost/podmig/counter:latest";
+	h.source_address = (char *)node1;
+	h.mode = (char *)"stop-and-copy";
+	Podmig__V1__TransferMessage tm = PODMIG__V1__TRANSFER_MESSAGE__INIT;
+	tm.kind_case = PODMIG__V1__TRANSFER_MESSAGE__KIND_HEADER;
+	tm.header = &h;
+	st = call_stream(node2, &(RpcOptions){ .ca_file = ca }, "Receive", &tm.base);
+	assert_int_equal(st.code, RPC_PERMISSION_DENIED);
+	assert_non_null(strstr(st.message, "client certificate"));
+	st = call_stream(node2, &as_operator, "Receive", &tm.base);
+	assert_int_equal(st.code, RPC_PERMISSION_DENIED);
+	assert_non_null(strstr(st.message, "only the agent"));
+
+	/* FetchImage from the operator */
+	Podmig__V1__FetchImageRequest freq = PODMIG__V1__FETCH_IMAGE_REQUEST__INIT;
+	freq.migration_id = (char *)"m-1-00000000";
+	freq.image = (char *)"localhost/podmig/counter:latest";
+	st = call_stream(node1, &as_operator, "FetchImage", &freq.base);
+	assert_int_equal(st.code, RPC_PERMISSION_DENIED);
+
+	/* Nothing changed... */
+	assert_int_equal(container_state("node1", "roles"), 1);
+	assert_int_equal(container_state("node2", "roles"), -1);
+	assert_int_equal(records_of("roles"), 0);
+
+	/* ...and the operator may migrate (the agents' calls to each other
+	 * pass their checks). */
+	out = NULL;
+	assert_int_equal(run_podmig(&out, "migrate", "roles", "--to", "node2", NULL), 0);
+	free(out);
+	assert_int_equal(container_state("node2", "roles"), 1);
+	assert_int_equal(container_state("node1", "roles"), -1);
+}
+
 int main(int argc, char *argv[])
 {
 	if (argc < 2) {
@@ -282,6 +395,7 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_etcd_refuses_client_without_valid_certificate),
 		cmocka_unit_test(test_counter_moves_over_tls),
 		cmocka_unit_test(test_agent_refuses_client_without_valid_certificate),
+		cmocka_unit_test(test_agent_authorizes_by_role),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
