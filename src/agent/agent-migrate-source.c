@@ -417,6 +417,11 @@ static int source_prepare(Source *s, const Podmig__V1__MigrateRequest *req)
 		return rpc_server_call_error(
 		        call, RPC_NOT_FOUND,
 		        "no node %s in the cluster (no live agent publishes it)", req->target_node);
+	if (r == -EPERM)
+		return rpc_server_call_error(call, RPC_FAILED_PRECONDITION,
+		                             "node %s: its info in etcd is not under its agent's "
+		                             "lease; not trusting its address",
+		                             req->target_node);
 	if (r < 0)
 		return rpc_server_call_error(call, RPC_UNAVAILABLE,
 		                             "cannot look up node %s in etcd: %s", req->target_node,

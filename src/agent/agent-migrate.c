@@ -101,17 +101,24 @@ int agent_record_reload(Agent *a, MigrationRecord *rec)
 
 int agent_node_address(Agent *a, const char *node, char **ret)
 {
-	_cleanup_free_ char *key = NULL;
-	EtcdKeyValue kv;
+	_cleanup_free_ char *info_key = NULL, *status_key = NULL;
+	_cleanup_(etcd_key_value_done) EtcdKeyValue info = {}, status = {};
 	int r;
 
-	if (asprintf(&key, "%snodes/%s/info", a->config->prefix, node) < 0)
+	if (asprintf(&info_key, "%snodes/%s/info", a->config->prefix, node) < 0 ||
+	    asprintf(&status_key, "%snodes/%s/status", a->config->prefix, node) < 0)
 		return -ENOMEM;
-	if ((r = etcd_get(a->etcd, key, &kv)) < 0)
+	if ((r = etcd_get(a->etcd, info_key, &info)) < 0 ||
+	    (r = etcd_get(a->etcd, status_key, &status)) < 0)
 		return r;
-	_cleanup_json_ json_t *info = json_loadb(kv.value, kv.value_size, 0, NULL);
-	etcd_key_value_done(&kv);
-	const char *addr = json_get_string(info, "grpc_address");
+	/* A node's info is trusted only while it lives under the lease that
+	 * the node keeps alive, the one of its status: a key written without
+	 * a lease (it would outlive the agent) or under another is not the
+	 * agent's. */
+	if (info.lease == 0 || info.lease != status.lease)
+		return -EPERM;
+	_cleanup_json_ json_t *doc = json_loadb(info.value, info.value_size, 0, NULL);
+	const char *addr = json_get_string(doc, "grpc_address");
 	if (!addr || !*addr)
 		return -EBADMSG;
 	*ret = strdup(addr);

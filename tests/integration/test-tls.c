@@ -9,7 +9,10 @@
  * caller's role (agent-authz.c), and the CLI shows why it was refused.
  *
  * argv[1]: the podmig CLI. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -24,8 +29,11 @@
 
 #include "agent.pb-c.h"
 #include "cluster-fixture.h"
+#include "etcd.h"
+#include "json-util.h"
 #include "macro.h"
 #include "migrate-fixture.h"
+#include "migration-record.h"
 #include "process-util.h"
 #include "rpc.h"
 #include "strutil.h"
@@ -383,6 +391,165 @@ static void test_agent_authorizes_by_role(void **state)
 	assert_int_equal(container_state("node1", "roles"), -1);
 }
 
+/* ---- trusted addresses ---- */
+
+/* A TCP listener on the host's bridge address that no part of the cluster
+ * may dial: it stands for a fake agent. Returns its fd; `addr` gets
+ * "IP:PORT". */
+static int fake_agent_listen(char *addr, size_t size)
+{
+	const char *etcd = getenv("PODMIG_ETCD_ENDPOINTS");
+	const char *host = startswith(etcd, "https://");
+	assert_non_null(host);
+	char ip[INET_ADDRSTRLEN];
+	snprintf(ip, sizeof ip, "%.*s", (int)MIN(strcspn(host, ":"), sizeof ip - 1), host);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	assert_int_equal(inet_pton(AF_INET, ip, &sa.sin_addr), 1);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	assert_int_equal(listen(fd, 8), 0);
+	socklen_t len = sizeof sa;
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	snprintf(addr, size, "%s:%u", ip, ntohs(sa.sin_port));
+	return fd;
+}
+
+/* Whether anybody connected to the fake agent. */
+static bool fake_agent_contacted(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	return poll(&p, 1, 500) > 0;
+}
+
+/* etcd with the operator's certificate (etcd does not tell roles apart
+ * here: any certificate of the cluster may write what this writes). */
+static EtcdClient *etcd_connect(void)
+{
+	EtcdOptions eo = { .rpc = { .ca_file = getenv("PODMIG_TLS_CA"),
+		                    .cert_file = getenv("PODMIG_TLS_CERT"),
+		                    .key_file = getenv("PODMIG_TLS_KEY") },
+		           .request_timeout_usec = 5 * RPC_USEC_PER_SEC };
+	EtcdClient *c = NULL;
+	assert_int_equal(etcd_client_new(getenv("PODMIG_ETCD_ENDPOINTS"), &eo, &c), 0);
+	return c;
+}
+
+/* A target fetches a missing image from the source node's agent at the
+ * address of its info in etcd, never from the address a transfer header
+ * names; and the header's image must be the record's. */
+static void test_fetch_image_only_from_trusted_address(void **state)
+{
+	_cleanup_(etcd_client_freep) EtcdClient *etcd = etcd_connect();
+	char fake[128];
+	int fake_fd = fake_agent_listen(fake, sizeof fake);
+	const char *ca = getenv("PODMIG_TLS_CA");
+	char agent1_cert[512], agent1_key[512];
+	cluster_cert("agent-node1", agent1_cert, agent1_key, sizeof agent1_cert);
+	RpcOptions as_node1 = { .ca_file = ca, .cert_file = agent1_cert, .key_file = agent1_key };
+
+	/* a record in planned from node1 to node2, of an image node2 lacks */
+	MigrationRecord rec = {};
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	assert_int_equal(migration_record_init(&rec, "fetched", "node1", "node2",
+	                                       MIGRATION_REASON_MANUAL,
+	                                       (uint64_t)ts.tv_sec * 1000 + 1),
+	                 0);
+	rec.image = strdup("localhost/podmig/absent:latest");
+	_cleanup_free_ char *json = NULL, *key = NULL;
+	assert_int_equal(migration_record_to_json(&rec, &json), 0);
+	assert_true(asprintf(&key, "/podmig/migrations/%s", rec.id) > 0);
+	assert_int_equal(etcd_put(etcd, key, json, strlen(json), 0, NULL), 0);
+
+	Podmig__V1__TransferHeader h = PODMIG__V1__TRANSFER_HEADER__INIT;
+	h.migration_id = rec.id;
+	h.container = (char *)"fetched";
+	h.source_node = (char *)"node1";
+	h.image = rec.image;
+	h.image_id = (char *)"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	h.source_address = fake;
+	h.mode = (char *)"stop-and-copy";
+	Podmig__V1__TransferMessage tm = PODMIG__V1__TRANSFER_MESSAGE__INIT;
+	tm.kind_case = PODMIG__V1__TRANSFER_MESSAGE__KIND_HEADER;
+	tm.header = &h;
+	const char *node2 = cluster_fixture_env(cluster, "PODMIG_NODE2_AGENT");
+
+	/* node2 asks node1's real agent, which has no such image either */
+	RpcStatus st = call_stream(node2, &as_node1, "Receive", &tm.base);
+	assert_int_equal(st.code, RPC_FAILED_PRECONDITION);
+	assert_false(fake_agent_contacted(fake_fd));
+
+	/* an image other than the record's is refused before anything */
+	h.image = (char *)"localhost/podmig/other:latest";
+	st = call_stream(node2, &as_node1, "Receive", &tm.base);
+	assert_int_equal(st.code, RPC_FAILED_PRECONDITION);
+	assert_non_null(strstr(st.message, "does not match"));
+	assert_false(fake_agent_contacted(fake_fd));
+
+	assert_int_equal(etcd_delete(etcd, key, NULL), 0);
+	migration_record_clear(&rec);
+	close(fake_fd);
+}
+
+/* The info of node `node` in etcd, with its lease. */
+static void node_info_get(EtcdClient *etcd, const char *node, EtcdKeyValue *ret)
+{
+	char key[128];
+	snprintf(key, sizeof key, "/podmig/nodes/%s/info", node);
+	assert_int_equal(etcd_get(etcd, key, ret), 0);
+	assert_true(ret->lease != 0);
+}
+
+/* Writes a node's info naming `address`, without a lease. */
+static void node_info_forge(EtcdClient *etcd, const EtcdKeyValue *real, const char *address)
+{
+	_cleanup_json_ json_t *doc = json_loadb(real->value, real->value_size, 0, NULL);
+	assert_non_null(doc);
+	json_object_set_new(doc, "grpc_address", json_string(address));
+	_cleanup_free_ char *text = json_dumps(doc, JSON_COMPACT);
+	assert_int_equal(etcd_put(etcd, real->key, text, strlen(text), 0, NULL), 0);
+}
+
+/* A node info written without the agent's lease (it would outlive the
+ * agent, and anyone may write one) redirects no migration: neither the
+ * target's address the source dials nor the source's the CLI dials. */
+static void test_leaseless_info_redirects_nothing(void **state)
+{
+	_cleanup_(etcd_client_freep) EtcdClient *etcd = etcd_connect();
+	char fake[128];
+	int fake_fd = fake_agent_listen(fake, sizeof fake);
+	start_counter("node1", "victim");
+	_cleanup_(etcd_key_value_done) EtcdKeyValue info1 = {}, info2 = {};
+	node_info_get(etcd, "node1", &info1);
+	node_info_get(etcd, "node2", &info2);
+
+	/* the target's info forged: the source refuses to dial it */
+	node_info_forge(etcd, &info2, fake);
+	char *out = NULL;
+	assert_int_not_equal(run_podmig(&out, "migrate", "victim", "--to", "node2", NULL), 0);
+	printf("podmig migrate, node2's info forged: %s\n", out);
+	assert_non_null(strstr(out, "lease"));
+	free(out);
+	assert_false(fake_agent_contacted(fake_fd));
+	assert_int_equal(
+	        etcd_put(etcd, info2.key, info2.value, info2.value_size, info2.lease, NULL), 0);
+
+	/* the source's info forged: the CLI does not dial it */
+	node_info_forge(etcd, &info1, fake);
+	out = NULL;
+	assert_int_not_equal(run_podmig(&out, "migrate", "victim", "--to", "node2", NULL), 0);
+	printf("podmig migrate, node1's info forged: %s\n", out);
+	free(out);
+	assert_false(fake_agent_contacted(fake_fd));
+	assert_int_equal(
+	        etcd_put(etcd, info1.key, info1.value, info1.value_size, info1.lease, NULL), 0);
+
+	assert_int_equal(container_state("node1", "victim"), 1);
+	assert_int_equal(container_state("node2", "victim"), -1);
+	close(fake_fd);
+}
+
 int main(int argc, char *argv[])
 {
 	if (argc < 2) {
@@ -396,6 +563,8 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_counter_moves_over_tls),
 		cmocka_unit_test(test_agent_refuses_client_without_valid_certificate),
 		cmocka_unit_test(test_agent_authorizes_by_role),
+		cmocka_unit_test(test_fetch_image_only_from_trusted_address),
+		cmocka_unit_test(test_leaseless_info_redirects_nothing),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
