@@ -58,6 +58,15 @@ struct Agent {
 /* Whether a migration handler of this process is working on `id`. */
 bool agent_migration_active(Agent *a, const char *id);
 
+/* This node's own evidence that it takes part in migration `id`, which a
+ * record in etcd alone cannot prove (anyone who may write etcd may write a
+ * record): the file <work-dir>/evidence/<id>, written before the source
+ * stops the container or the target receives it. Recovery touches a
+ * container only with it. */
+int agent_evidence_write(Agent *a, const char *id);
+bool agent_evidence_has(Agent *a, const char *id);
+void agent_evidence_remove(Agent *a, const char *id);
+
 /* Finishes this node's side of migrations whose handler is gone (this agent
  * restarted, or a handler gave up waiting): `all` also looks at final
  * records (at start), otherwise only at migrations still under way

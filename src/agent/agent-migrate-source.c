@@ -453,6 +453,12 @@ static int source_prepare(Source *s, const Podmig__V1__MigrateRequest *req)
 		return rpc_server_call_error(call, RPC_UNAVAILABLE,
 		                             "cannot create the migration record in etcd: %s",
 		                             error_to_string(r));
+	if ((r = agent_evidence_write(a, s->rec.id)) < 0) {
+		(void)agent_record_advance(a, &s->rec, MIGRATION_FAILED,
+		                           "the source cannot keep its own evidence");
+		return rpc_server_call_error(call, RPC_INTERNAL, "node %s: cannot write in %s: %s",
+		                             self, a->config->work_dir, error_to_string(r));
+	}
 	log_info("migration %s: %s from %s to %s (%s) begins", s->rec.id, s->rec.container, self,
 	         s->rec.target, migration_reason_to_string(s->rec.reason));
 	source_progress(s, true);
@@ -608,6 +614,8 @@ static int source_finish(Source *s)
 		(void)migration_record_update(s->a->etcd, s->a->config->prefix, &s->rec);
 	}
 	source_progress(s, true);
+	if (migration_phase_is_final(final))
+		agent_evidence_remove(s->a, s->rec.id); /* settled: nothing left to recover */
 	if (final == MIGRATION_DONE) {
 		log_info("migration %s: %s now runs on %s (%" PRIu64 " bytes, down %" PRIu64 " ms)",
 		         s->rec.id, s->rec.container, s->rec.target, s->sent, downtime_ms);

@@ -477,7 +477,16 @@ int agent_handle_receive(RpcServerCall *call, void *userdata)
 		return rpc_server_call_error(call, RPC_RESOURCE_EXHAUSTED,
 		                             "node %s is already in %u migration(s), its limit",
 		                             self, a->config->max_migrations);
+	if ((r = agent_evidence_write(a, rec.id)) < 0) {
+		migration_slot_release(a, rec.id);
+		return rpc_server_call_error(call, RPC_INTERNAL, "node %s: cannot write in %s: %s",
+		                             self, a->config->work_dir, error_to_string(r));
+	}
 	r = target_receive(a, call, &rec, h);
+	/* Evidence stays only while this node may hold a copy nobody settled:
+	 * it entered restoring and did not record the end. */
+	if (rec.phase != MIGRATION_RESTORING)
+		agent_evidence_remove(a, rec.id);
 	migration_slot_release(a, h->migration_id);
 	return r;
 }

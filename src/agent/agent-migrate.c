@@ -3,9 +3,13 @@
  * changes that wait out etcd outages. The sides themselves are in
  * agent-migrate-source.c (Migrate), agent-migrate-target.c (Receive) and
  * agent-migrate-image.c (FetchImage, both ends). */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "agent-migrate.h"
 #include "fault.h"
@@ -60,6 +64,46 @@ RpcOptions agent_peer_options(const Agent *a)
 		.key_file = c->tls_key,
 		.max_reconnect_backoff_msec = 1000,
 	};
+}
+
+static int evidence_path(Agent *a, const char *id, char **ret)
+{
+	if (!migration_id_valid(id))
+		return -EINVAL;
+	return asprintf(ret, "%s/evidence/%s", a->config->work_dir, id) < 0 ? -ENOMEM : 0;
+}
+
+int agent_evidence_write(Agent *a, const char *id)
+{
+	_cleanup_free_ char *dir = NULL, *path = NULL;
+	int r;
+
+	if (asprintf(&dir, "%s/evidence", a->config->work_dir) < 0)
+		return -ENOMEM;
+	if ((mkdir(a->config->work_dir, 0700) < 0 && errno != EEXIST) ||
+	    (mkdir(dir, 0700) < 0 && errno != EEXIST))
+		return -errno;
+	if ((r = evidence_path(a, id, &path)) < 0)
+		return r;
+	_cleanup_close_ int fd =
+	        open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 || fsync(fd) < 0)
+		return -errno;
+	return 0;
+}
+
+bool agent_evidence_has(Agent *a, const char *id)
+{
+	_cleanup_free_ char *path = NULL;
+	struct stat st;
+	return evidence_path(a, id, &path) >= 0 && lstat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+void agent_evidence_remove(Agent *a, const char *id)
+{
+	_cleanup_free_ char *path = NULL;
+	if (evidence_path(a, id, &path) >= 0 && unlink(path) < 0 && errno != ENOENT)
+		log_warning_errno(-errno, "migration %s: cannot remove %s", id, path);
 }
 
 int agent_fault(const Agent *a, const char *point)

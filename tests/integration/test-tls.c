@@ -550,6 +550,47 @@ static void test_leaseless_info_redirects_nothing(void **state)
 	close(fake_fd);
 }
 
+/* A record is a claim anyone with etcd access may write: a forged `done`
+ * record, with its container lock, naming node1 as the source of its
+ * running counter makes no agent remove or move anything. */
+static void test_forged_done_record_removes_nothing(void **state)
+{
+	_cleanup_(etcd_client_freep) EtcdClient *etcd = etcd_connect();
+	start_counter("node1", "forged");
+
+	MigrationRecord rec = {}, next = {};
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t now_ms = (uint64_t)ts.tv_sec * 1000;
+	assert_int_equal(migration_record_init(&rec, "forged", "node1", "node2",
+	                                       MIGRATION_REASON_MANUAL, now_ms),
+	                 0);
+	rec.image = strdup("localhost/podmig/counter:latest");
+	const MigrationPhase path[] = { MIGRATION_CHECKPOINTING, MIGRATION_TRANSFERRING,
+		                        MIGRATION_RESTORING, MIGRATION_DONE };
+	for (size_t i = 0; i < ELEMENTSOF(path); i++) {
+		assert_int_equal(migration_record_step(&rec, path[i], NULL, now_ms + i + 1, &next),
+		                 0);
+		migration_record_clear(&rec);
+		rec = next;
+	}
+	_cleanup_free_ char *json = NULL, *key = NULL;
+	assert_int_equal(migration_record_to_json(&rec, &json), 0);
+	assert_true(asprintf(&key, "/podmig/migrations/%s", rec.id) > 0);
+	const char *lock = "/podmig/locks/containers/forged";
+	assert_int_equal(etcd_put(etcd, key, json, strlen(json), 0, NULL), 0);
+	assert_int_equal(etcd_put(etcd, lock, rec.id, strlen(rec.id), 0, NULL), 0);
+
+	/* recovery looks at locked records every 5 s */
+	sleep(12);
+	assert_int_equal(container_state("node1", "forged"), 1);
+	assert_int_equal(container_state("node2", "forged"), -1);
+
+	assert_int_equal(etcd_delete(etcd, lock, NULL), 0);
+	assert_int_equal(etcd_delete(etcd, key, NULL), 0);
+	migration_record_clear(&rec);
+}
+
 int main(int argc, char *argv[])
 {
 	if (argc < 2) {
@@ -565,6 +606,7 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_agent_authorizes_by_role),
 		cmocka_unit_test(test_fetch_image_only_from_trusted_address),
 		cmocka_unit_test(test_leaseless_info_redirects_nothing),
+		cmocka_unit_test(test_forged_done_record_removes_nothing),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
