@@ -31,6 +31,8 @@ void agent_config_done(AgentConfig *c)
 	free(c->tls_ca);
 	free(c->tls_cert);
 	free(c->tls_key);
+	free(c->etcd_user);
+	free(c->etcd_password_file);
 	free(c->criu_path);
 	free(c->proc_root);
 	free(c->work_dir);
@@ -76,6 +78,8 @@ int agent_config_set(AgentConfig *c, const char *key, const char *value, ErrorDe
 		{ "tls-ca", offsetof(AgentConfig, tls_ca) },
 		{ "tls-cert", offsetof(AgentConfig, tls_cert) },
 		{ "tls-key", offsetof(AgentConfig, tls_key) },
+		{ "etcd-user", offsetof(AgentConfig, etcd_user) },
+		{ "etcd-password-file", offsetof(AgentConfig, etcd_password_file) },
 		{ "criu", offsetof(AgentConfig, criu_path) },
 		{ "proc-root", offsetof(AgentConfig, proc_root) },
 		{ "work-dir", offsetof(AgentConfig, work_dir) },
@@ -193,6 +197,8 @@ int agent_config_finish(AgentConfig *c, ErrorDetail *error)
 		            "--accounting=containers needs --capacity-cpus and --capacity-memory");
 	if (!!c->tls_cert != !!c->tls_key)
 		return fail(error, "--tls-cert and --tls-key go together");
+	if (!!c->etcd_user != !!c->etcd_password_file)
+		return fail(error, "--etcd-user and --etcd-password-file go together");
 	if (!c->insecure && (!c->tls_ca || !c->tls_cert))
 		return fail(error, "mutual TLS needs --tls-ca, --tls-cert and --tls-key "
 		                   "(--insecure runs in plaintext, open to anyone on the network)");

@@ -269,6 +269,24 @@ fail:
 	return 0;
 }
 
+/* The first line of `path`, without its newline. */
+static int read_first_line(const char *path, char **ret)
+{
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0;
+	if (!f)
+		return -errno;
+	ssize_t n = getline(&line, &cap, f);
+	if (n < 0)
+		return feof(f) ? -ENODATA : -errno;
+	line[strcspn(line, "\n")] = 0;
+	if (!*line)
+		return -ENODATA;
+	*ret = TAKE_PTR(line);
+	return 0;
+}
+
 /* ---- the loop ---- */
 
 int agent_new(const AgentConfig *config, Agent **ret)
@@ -310,6 +328,11 @@ int agent_new(const AgentConfig *config, Agent **ret)
 		log_warning("running without TLS (--insecure): anyone who reaches %s or etcd may "
 		            "migrate containers in and out of node %s",
 		            config->listen_address, config->node_name);
+	_cleanup_free_ char *etcd_password = NULL;
+	if (config->etcd_password_file &&
+	    (r = read_first_line(config->etcd_password_file, &etcd_password)) < 0)
+		return log_error_errno(r, "cannot read the etcd password from %s",
+		                       config->etcd_password_file);
 	const char *endpoint = config->etcd_endpoint;
 	/* Every endpoint of the list: the client fails over between them. With
 	 * --insecure, plaintext unless the endpoint says https://. */
@@ -319,8 +342,13 @@ int agent_new(const AgentConfig *config, Agent **ret)
 		                    .cert_file = etcd_tls ? config->tls_cert : NULL,
 		                    .key_file = etcd_tls ? config->tls_key : NULL,
 		                    .max_reconnect_backoff_msec = 2000 },
+		           .username = config->etcd_user,
+		           .password = etcd_password,
 		           .request_timeout_usec = 3 * RPC_USEC_PER_SEC };
-	if ((r = etcd_client_new(endpoint, &eo, &a->etcd)) < 0)
+	r = etcd_client_new(endpoint, &eo, &a->etcd);
+	if (etcd_password)
+		explicit_bzero(etcd_password, strlen(etcd_password));
+	if (r < 0)
 		return log_error_errno(r, "cannot set up the etcd client for %s", endpoint);
 
 	/* A caller without a certificate still connects, so that the refusal

@@ -39,6 +39,8 @@ typedef struct AgentConfig {
 	char *tls_ca;
 	char *tls_cert;
 	char *tls_key;
+	char *etcd_user;          /* etcd user name (password authentication) */
+	char *etcd_password_file; /* its password: the file's first line */
 	char *criu_path;
 	char *proc_root;         /* tests only; NULL: /proc */
 	char *work_dir;          /* incoming archives; default /var/lib/podmig */

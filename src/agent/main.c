@@ -39,6 +39,9 @@ static void help(void)
 	       "(required)\n"
 	       "     --tls-cert FILE        This agent's certificate (OU agent, CN the node name)\n"
 	       "     --tls-key FILE         Its key\n"
+	       "     --etcd-user NAME       etcd user (password authentication; without it,\n"
+	       "                            etcd takes the certificate's CN as the user)\n"
+	       "     --etcd-password-file FILE  The etcd user's password (its first line)\n"
 	       "     --insecure             Plaintext gRPC and etcd instead of mutual TLS: anyone\n"
 	       "                            who reaches the node may migrate containers in and\n"
 	       "                            out (logged as a warning at every start)\n"
@@ -80,6 +83,8 @@ int main(int argc, char *argv[])
 		{ "tls-ca", required_argument, NULL, ARG_SETTING },
 		{ "tls-cert", required_argument, NULL, ARG_SETTING },
 		{ "tls-key", required_argument, NULL, ARG_SETTING },
+		{ "etcd-user", required_argument, NULL, ARG_SETTING },
+		{ "etcd-password-file", required_argument, NULL, ARG_SETTING },
 		{ "criu", required_argument, NULL, ARG_SETTING },
 		{ "proc-root", required_argument, NULL, ARG_SETTING },
 		{ "work-dir", required_argument, NULL, ARG_SETTING },

@@ -48,6 +48,12 @@ static void test_config(void **state)
 	assert_int_equal(agent_config_set(&c, "tls-cert", "/etc/podmig/agent.pem", &err), 0);
 	assert_int_equal(agent_config_set(&c, "tls-key", "/etc/podmig/agent.key", &err), 0);
 	assert_int_equal(agent_config_set(&c, "insecure", "maybe", &err), -EINVAL);
+	/* an etcd user needs its password file */
+	assert_int_equal(agent_config_set(&c, "etcd-user", "node7", &err), 0);
+	error_detail_clear(&err);
+	assert_int_equal(agent_config_finish(&c, &err), -EINVAL);
+	assert_non_null(strstr(err.message, "--etcd-password-file"));
+	assert_int_equal(agent_config_set(&c, "etcd-password-file", "/etc/podmig/pw", &err), 0);
 	assert_int_equal(agent_config_finish(&c, &err), 0);
 	assert_false(c.insecure);
 	assert_string_equal(c.advertise_address, "10.0.0.5:7401");

@@ -591,6 +591,38 @@ static void test_forged_done_record_removes_nothing(void **state)
 	migration_record_clear(&rec);
 }
 
+/* etcd enforces what it can: node2's agent certificate (etcd user node2)
+ * reads the cluster and writes its own node's keys, but cannot rewrite or
+ * remove node1's. */
+static void test_etcd_node_writes_only_its_own_keys(void **state)
+{
+	char cert[512], key[512];
+	cluster_cert("agent-node2", cert, key, sizeof cert);
+	EtcdOptions eo = {
+		.rpc = { .ca_file = getenv("PODMIG_TLS_CA"), .cert_file = cert, .key_file = key },
+		.request_timeout_usec = 5 * RPC_USEC_PER_SEC
+	};
+	_cleanup_(etcd_client_freep) EtcdClient *node2 = NULL;
+	assert_int_equal(etcd_client_new(getenv("PODMIG_ETCD_ENDPOINTS"), &eo, &node2), 0);
+
+	_cleanup_(etcd_key_value_done) EtcdKeyValue info = {};
+	assert_int_equal(etcd_get(node2, "/podmig/nodes/node1/info", &info), 0);
+	int r = etcd_put(node2, "/podmig/nodes/node1/info", "{}", 2, 0, NULL);
+	printf("node2 writing node1's info: %d\n", r);
+	assert_true(r < 0);
+	assert_true(etcd_delete(node2, "/podmig/nodes/node1/info", NULL) < 0);
+	assert_true(etcd_put(node2, "/podmig/policy", "{}", 2, 0, NULL) < 0);
+	assert_true(etcd_put(node2, "/podmig/decisions/d-1-00000000", "{}", 2, 0, NULL) < 0);
+	assert_int_equal(etcd_put(node2, "/podmig/nodes/node2/probe", "x", 1, 0, NULL), 0);
+	assert_int_equal(etcd_delete(node2, "/podmig/nodes/node2/probe", NULL), 0);
+
+	/* node1's info is intact */
+	_cleanup_(etcd_client_freep) EtcdClient *op = etcd_connect();
+	_cleanup_(etcd_key_value_done) EtcdKeyValue after = {};
+	assert_int_equal(etcd_get(op, "/podmig/nodes/node1/info", &after), 0);
+	assert_int_equal(after.mod_revision, info.mod_revision);
+}
+
 int main(int argc, char *argv[])
 {
 	if (argc < 2) {
@@ -607,6 +639,7 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_fetch_image_only_from_trusted_address),
 		cmocka_unit_test(test_leaseless_info_redirects_nothing),
 		cmocka_unit_test(test_forged_done_record_removes_nothing),
+		cmocka_unit_test(test_etcd_node_writes_only_its_own_keys),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
