@@ -33,6 +33,8 @@ void agent_config_done(AgentConfig *c)
 	free(c->tls_ca);
 	free(c->tls_cert);
 	free(c->tls_key);
+	free(c->etcd_user);
+	free(c->etcd_password_file);
 	free(c->criu_path);
 	free(c->proc_root);
 	free(c->work_dir);
@@ -79,6 +81,8 @@ int agent_config_set(AgentConfig *c, const char *key, const char *value, ErrorDe
 		{ "tls-ca", offsetof(AgentConfig, tls_ca) },
 		{ "tls-cert", offsetof(AgentConfig, tls_cert) },
 		{ "tls-key", offsetof(AgentConfig, tls_key) },
+		{ "etcd-user", offsetof(AgentConfig, etcd_user) },
+		{ "etcd-password-file", offsetof(AgentConfig, etcd_password_file) },
 		{ "criu", offsetof(AgentConfig, criu_path) },
 		{ "proc-root", offsetof(AgentConfig, proc_root) },
 		{ "work-dir", offsetof(AgentConfig, work_dir) },
@@ -154,6 +158,10 @@ int agent_config_set(AgentConfig *c, const char *key, const char *value, ErrorDe
 			            "/ without '.' or '..' components",
 			            value);
 		return r;
+	} else if (streq(key, "insecure")) {
+		if (!streq(value, "true") && !streq(value, "false"))
+			return fail(error, "--insecure: '%s' is neither 'true' nor 'false'", value);
+		c->insecure = streq(value, "true");
 	} else if (streq(key, "label")) {
 		const char *eq = strchr(value, '=');
 		if (!eq || eq == value)
@@ -218,6 +226,11 @@ int agent_config_finish(AgentConfig *c, ErrorDetail *error)
 		            "--accounting=containers needs --capacity-cpus and --capacity-memory");
 	if (!!c->tls_cert != !!c->tls_key)
 		return fail(error, "--tls-cert and --tls-key go together");
+	if (!!c->etcd_user != !!c->etcd_password_file)
+		return fail(error, "--etcd-user and --etcd-password-file go together");
+	if (!c->insecure && (!c->tls_ca || !c->tls_cert))
+		return fail(error, "mutual TLS needs --tls-ca, --tls-cert and --tls-key "
+		                   "(--insecure runs in plaintext, open to anyone on the network)");
 	if ((uint64_t)c->lease_ttl_sec * 1000000 < 2 * c->interval_usec)
 		return fail(error, "--lease-ttl must be at least two intervals");
 	if (gethostname(host, sizeof host) < 0)
@@ -259,6 +272,9 @@ int agent_config_finish(AgentConfig *c, ErrorDetail *error)
 		if ((r = set_string(&c->etcd_endpoint, env && *env ? env : AGENT_DEFAULT_ETCD)) < 0)
 			return r;
 	}
+	if (!c->insecure && strstr(c->etcd_endpoint, "http://"))
+		return fail(error, "--etcd: '%s' is plaintext; use https:// (or --insecure)",
+		            c->etcd_endpoint);
 	if (!c->prefix && (r = set_string(&c->prefix, AGENT_DEFAULT_PREFIX)) < 0)
 		return r;
 	if (key_prefix_problem(c->prefix))

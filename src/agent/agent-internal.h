@@ -11,6 +11,7 @@
 #include "agent.h"
 #include "collector.h"
 #include "etcd.h"
+#include "migration-record.h"
 #include "podman.h"
 #include "rpc.h"
 #include "time-util.h"
@@ -61,6 +62,15 @@ struct Agent {
 /* Whether a migration handler of this process is working on `id`. */
 bool agent_migration_active(Agent *a, const char *id);
 
+/* This node's own evidence that it takes part in migration `id`, which a
+ * record in etcd alone cannot prove (anyone who may write etcd may write a
+ * record): the file <work-dir>/evidence/<id>, written before the source
+ * stops the container or the target receives it. Recovery touches a
+ * container only with it. */
+int agent_evidence_write(Agent *a, const char *id);
+bool agent_evidence_has(Agent *a, const char *id);
+void agent_evidence_remove(Agent *a, const char *id);
+
 /* Finishes this node's side of migrations whose handler is gone (this agent
  * restarted, or a handler gave up waiting): `all` also looks at final
  * records (at start), otherwise only at migrations still under way
@@ -74,3 +84,38 @@ void agent_recover(Agent *a, bool all);
 int agent_handle_migrate(RpcServerCall *call, void *userdata);
 int agent_handle_receive(RpcServerCall *call, void *userdata);
 int agent_handle_fetch_image(RpcServerCall *call, void *userdata);
+
+/* Who may call what (agent-authz.c). */
+typedef enum PeerRole {
+	PEER_ROLE_AGENT,     /* certificate OU "agent", CN the node's name */
+	PEER_ROLE_SCHEDULER, /* OU "scheduler" */
+	PEER_ROLE_OPERATOR,  /* OU "operator": the podmig CLI */
+	_PEER_ROLE_MAX,
+	_PEER_ROLE_INVALID = -EINVAL,
+} PeerRole;
+const char *peer_role_to_string(PeerRole r);
+int peer_role_from_string(const char *s);
+
+typedef enum AgentMethod {
+	AGENT_METHOD_INFO,
+	AGENT_METHOD_LIST_CONTAINERS,
+	AGENT_METHOD_MIGRATE,
+	AGENT_METHOD_RECEIVE,
+	AGENT_METHOD_FETCH_IMAGE,
+	AGENT_METHOD_MIGRATE_FORCED, /* Migrate with force: past podmig.migrate=false */
+	_AGENT_METHOD_MAX,
+} AgentMethod;
+const char *agent_method_to_string(AgentMethod m);
+
+typedef struct AgentPeer {
+	PeerRole role;
+	char name[254];
+} AgentPeer;
+
+/* The caller's role and name from its verified client certificate: -ENOENT
+ * without one, -EPERM when it names no role. */
+int agent_peer_identify(RpcServerCall *call, AgentPeer *ret);
+/* 0 if the caller may call `method` (Receive and FetchImage: with `rec`,
+ * the migration record the call names; NULL checks the role only); otherwise the call's status is
+ * PERMISSION_DENIED with the reason, and the negative errno is returned. */
+int agent_authorize(Agent *a, RpcServerCall *call, AgentMethod method, const MigrationRecord *rec);

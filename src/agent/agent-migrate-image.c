@@ -63,6 +63,8 @@ int agent_handle_fetch_image(RpcServerCall *call, void *userdata)
 	PodmanError e = {};
 	int r;
 
+	if ((r = agent_authorize(a, call, AGENT_METHOD_FETCH_IMAGE, NULL)) < 0)
+		return r;
 	if ((r = rpc_server_call_recv(call, &msg)) <= 0)
 		return r < 0 ? r : -EBADMSG;
 	Podmig__V1__FetchImageRequest *req = (Podmig__V1__FetchImageRequest *)msg;
@@ -71,6 +73,8 @@ int agent_handle_fetch_image(RpcServerCall *call, void *userdata)
 	if (r < 0)
 		return rpc_server_call_error(call, RPC_NOT_FOUND, "no migration %s",
 		                             req->migration_id);
+	if ((r = agent_authorize(a, call, AGENT_METHOD_FETCH_IMAGE, &rec)) < 0)
+		return r;
 	bool ok = streq(rec.source, a->config->node_name) && rec.image &&
 	          streq(rec.image, req->image) && !migration_phase_is_final(rec.phase);
 	if (!ok)
@@ -127,15 +131,80 @@ static ssize_t image_receiver_read(void *buf, size_t size, void *userdata)
 	}
 }
 
-int target_fetch_image(Agent *a, const char *source_address, const char *migration_id,
-                       const char *image, ErrorDetail *why)
+/* `name` with the tag Podman gives an untagged reference. */
+static int image_name_normalize(const char *name, char **ret)
+{
+	const char *last = strrchr(name, '/');
+	bool tagged = strchr(last ? last : name, ':') || strchr(name, '@');
+	return asprintf(ret, "%s%s", name, tagged ? "" : ":latest") < 0 ? -ENOMEM : 0;
+}
+
+static const char *image_id_hex(const char *id)
+{
+	return startswith(id, "sha256:") ?: id;
+}
+
+/* The archive loaded exactly `image` (no other name: an archive may carry
+ * any tags) and its ID is the one the source reported. */
+static int fetched_image_check(Agent *a, const char *image, const char *image_id,
+                               char *const *names, ErrorDetail *why)
+{
+	_cleanup_free_ char *want = NULL, *got = NULL, *id = NULL;
+	PodmanError e = {};
+	int r;
+
+	if ((r = image_name_normalize(image, &want)) < 0)
+		return r;
+	size_t n = strv_length(names);
+	for (size_t i = 0; i < n; i++) {
+		free(got);
+		got = NULL;
+		if ((r = image_name_normalize(names[i], &got)) < 0)
+			return r;
+		if (!streq(got, want)) {
+			error_detail_set(why, "the source's archive of %s also named %.100s", image,
+			                 names[i]);
+			return -EPERM;
+		}
+	}
+	if (n == 0) {
+		error_detail_set(why, "the source's archive of %s named no image", image);
+		return -EPERM;
+	}
+	if ((r = podman_image_id(a->podman, image, &id, &e)) < 0) {
+		error_detail_set(why, "image %s missing after loading it from the source: %s",
+		                 image, e.message[0] ? e.message : error_to_string(r));
+		return r;
+	}
+	if (!streq(image_id_hex(id), image_id_hex(image_id))) {
+		error_detail_set(why, "the source's archive of %s has ID %.64s, not %.64s", image,
+		                 id, image_id_hex(image_id));
+		return -EPERM;
+	}
+	return 0;
+}
+
+int target_fetch_image(Agent *a, const char *source, const char *migration_id, const char *image,
+                       const char *image_id, ErrorDetail *why)
 {
 	_cleanup_(rpc_channel_freep) RpcChannel *ch = NULL;
 	_cleanup_(rpc_stream_freep) RpcStream *st = NULL;
+	_cleanup_free_ char *source_address = NULL;
+	_cleanup_strv_free_ char **names = NULL;
 	PodmanError e = {};
 	RpcStatus status = {};
 	int r;
 
+	if (!*image_id) {
+		error_detail_set(why, "the source reported no ID for image %s", image);
+		return -EINVAL;
+	}
+	if ((r = agent_node_address(a, source, &source_address)) < 0) {
+		error_detail_set(why, "no trusted address of node %s in etcd: %s", source,
+		                 r == -EPERM ? "its info is not under its lease"
+		                             : error_to_string(r));
+		return r;
+	}
 	RpcOptions o = agent_peer_options(a);
 	Podmig__V1__FetchImageRequest req = PODMIG__V1__FETCH_IMAGE_REQUEST__INIT;
 	req.migration_id = (char *)migration_id;
@@ -149,7 +218,7 @@ int target_fetch_image(Agent *a, const char *source_address, const char *migrati
 		return r;
 	}
 	ImageReceiver ir = { .stream = st };
-	r = podman_image_load(a->podman, image_receiver_read, &ir, NULL, &e);
+	r = podman_image_load(a->podman, image_receiver_read, &ir, &names, &e);
 	rpc_message_free(ir.chunk);
 	int f = rpc_stream_finish(st, &status);
 	if (r < 0 || f < 0 || ir.error < 0) {
@@ -159,12 +228,9 @@ int target_fetch_image(Agent *a, const char *source_address, const char *migrati
 		                                : error_to_string(r));
 		return r < 0 ? r : f < 0 ? f : ir.error;
 	}
-	if (podman_image_exists(a->podman, image, NULL) != 1) {
-		error_detail_set(why, "image %s still missing after loading it from the source",
-		                 image);
-		return -ENOENT;
-	}
-	log_info("migration %s: loaded image %s (%" PRIu64 " bytes) from %s", migration_id, image,
-	         ir.offset, source_address);
+	if ((r = fetched_image_check(a, image, image_id, names, why)) < 0)
+		return r;
+	log_info("migration %s: loaded image %s (%" PRIu64 " bytes) from %s at %s", migration_id,
+	         image, ir.offset, source, source_address);
 	return 0;
 }

@@ -503,6 +503,11 @@ static int source_prepare(Source *s, const Podmig__V1__MigrateRequest *req)
 		return rpc_server_call_error(
 		        call, RPC_NOT_FOUND,
 		        "no node %s in the cluster (no live agent publishes it)", req->target_node);
+	if (r == -EPERM)
+		return rpc_server_call_error(call, RPC_FAILED_PRECONDITION,
+		                             "node %s: its info in etcd is not under its agent's "
+		                             "lease; not trusting its address",
+		                             req->target_node);
 	if (r < 0)
 		return rpc_server_call_error(call, RPC_UNAVAILABLE,
 		                             "cannot look up node %s in etcd: %s", req->target_node,
@@ -535,6 +540,12 @@ static int source_prepare(Source *s, const Podmig__V1__MigrateRequest *req)
 		return rpc_server_call_error(call, RPC_UNAVAILABLE,
 		                             "cannot create the migration record in etcd: %s",
 		                             error_to_string(r));
+	if ((r = agent_evidence_write(a, s->rec.id)) < 0) {
+		(void)agent_record_advance(a, &s->rec, MIGRATION_FAILED,
+		                           "the source cannot keep its own evidence");
+		return rpc_server_call_error(call, RPC_INTERNAL, "node %s: cannot write in %s: %s",
+		                             self, a->config->work_dir, error_to_string(r));
+	}
 	log_info("migration %s: %s from %s to %s (%s) begins", s->rec.id, s->rec.container, self,
 	         s->rec.target, migration_reason_to_string(s->rec.reason));
 	source_progress(s, true);
@@ -723,6 +734,8 @@ static int source_finish(Source *s)
 		(void)migration_record_update(s->a->etcd, s->a->config->prefix, &s->rec);
 	}
 	source_progress(s, true);
+	if (migration_phase_is_final(final))
+		agent_evidence_remove(s->a, s->rec.id); /* settled: nothing left to recover */
 	if (final == MIGRATION_DONE) {
 		log_info("migration %s: %s now runs on %s (%" PRIu64 " bytes, down %" PRIu64 " ms)",
 		         s->rec.id, s->rec.container, s->rec.target, s->sent, downtime_ms);
@@ -744,8 +757,13 @@ int agent_handle_migrate(RpcServerCall *call, void *userdata)
 	_cleanup_(source_done) Source s = { .a = userdata, .driver = call };
 	int r;
 
+	if ((r = agent_authorize(s.a, call, AGENT_METHOD_MIGRATE, NULL)) < 0)
+		return r;
 	if ((r = rpc_server_call_recv(call, &msg)) <= 0)
 		return r < 0 ? r : -EBADMSG;
+	if (((Podmig__V1__MigrateRequest *)msg)->force &&
+	    (r = agent_authorize(s.a, call, AGENT_METHOD_MIGRATE_FORCED, NULL)) < 0)
+		return r;
 	if ((r = source_prepare(&s, (Podmig__V1__MigrateRequest *)msg)) < 0)
 		return r;
 	/* From here every outcome goes through settling. */

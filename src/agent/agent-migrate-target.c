@@ -244,7 +244,8 @@ static int target_preconditions(Target *t)
 	if (r == 0) {
 		log_info("migration %s: image %s is missing here; fetching it from %s", t->rec->id,
 		         h->image, h->source_node);
-		if (target_fetch_image(a, h->source_address, t->rec->id, h->image, &t->why) < 0)
+		if (target_fetch_image(a, t->rec->source, t->rec->id, h->image, h->image_id,
+		                       &t->why) < 0)
 			return target_error(t->call, RPC_FAILED_PRECONDITION, "node %s: %s", self,
 			                    t->why.message);
 		fetched = true;
@@ -513,6 +514,8 @@ int agent_handle_receive(RpcServerCall *call, void *userdata)
 	 * read or reserved for it), then the header (within the server's
 	 * first-message timeout), the record check, and only then a migration
 	 * slot. */
+	if ((r = agent_authorize(a, call, AGENT_METHOD_RECEIVE, NULL)) < 0)
+		return r;
 	if ((r = rpc_server_call_recv(call, &msg)) <= 0)
 		return r < 0 ? r : -EBADMSG;
 	Podmig__V1__TransferMessage *tm = (Podmig__V1__TransferMessage *)msg;
@@ -520,8 +523,10 @@ int agent_handle_receive(RpcServerCall *call, void *userdata)
 		return rpc_server_call_error(call, RPC_INVALID_ARGUMENT,
 		                             "a transfer must begin with its header");
 	const Podmig__V1__TransferHeader *h = tm->header;
+	/* source_address is not read: the source is dialled at the address of
+	 * its node's trusted info */
 	if (!migration_name_valid(h->container) || !migration_name_valid(h->source_node) ||
-	    !*h->image || !*h->source_address)
+	    !*h->image)
 		return rpc_server_call_error(call, RPC_INVALID_ARGUMENT,
 		                             "malformed transfer header");
 
@@ -534,18 +539,31 @@ int agent_handle_receive(RpcServerCall *call, void *userdata)
 		return rpc_server_call_error(call, RPC_UNAVAILABLE,
 		                             "cannot read migration %s from etcd: %s",
 		                             h->migration_id, error_to_string(r));
+	if ((r = agent_authorize(a, call, AGENT_METHOD_RECEIVE, &rec)) < 0)
+		return r;
 	if (!streq(rec.target, self) || !streq(rec.source, h->source_node) ||
-	    !streq(rec.container, h->container) || rec.phase != MIGRATION_PLANNED)
+	    !streq(rec.container, h->container) || !streq_ptr(rec.image, h->image) ||
+	    rec.phase != MIGRATION_PLANNED)
 		return rpc_server_call_error(call, RPC_FAILED_PRECONDITION,
-		                             "migration %s (%s from %s to %s, %s) does not match "
-		                             "this transfer to %s",
-		                             rec.id, rec.container, rec.source, rec.target,
+		                             "migration %s (%s of %s from %s to %s, %s) does not "
+		                             "match this transfer to %s",
+		                             rec.id, rec.container, rec.image ?: "no image",
+		                             rec.source, rec.target,
 		                             migration_phase_to_string(rec.phase), self);
 	if (migration_slot_take(a, rec.id) < 0)
 		return rpc_server_call_error(call, RPC_RESOURCE_EXHAUSTED,
 		                             "node %s is already in %u migration(s), its limit",
 		                             self, a->config->max_migrations);
+	if ((r = agent_evidence_write(a, rec.id)) < 0) {
+		migration_slot_release(a, rec.id);
+		return rpc_server_call_error(call, RPC_INTERNAL, "node %s: cannot write in %s: %s",
+		                             self, a->config->work_dir, error_to_string(r));
+	}
 	r = target_receive(a, call, &rec, h);
+	/* Evidence stays only while this node may hold a copy nobody settled:
+	 * it entered restoring and did not record the end. */
+	if (rec.phase != MIGRATION_RESTORING)
+		agent_evidence_remove(a, rec.id);
 	migration_slot_release(a, h->migration_id);
 	return r;
 }

@@ -3,9 +3,13 @@
  * changes that wait out etcd outages. The sides themselves are in
  * agent-migrate-source.c (Migrate), agent-migrate-target.c (Receive) and
  * agent-migrate-image.c (FetchImage, both ends). */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "agent-migrate.h"
 #include "fault.h"
@@ -54,12 +58,52 @@ RpcOptions agent_peer_options(const Agent *a)
 {
 	const AgentConfig *c = a->config;
 	return (RpcOptions){
-		.plaintext = !c->tls_cert,
+		.plaintext = c->insecure,
 		.ca_file = c->tls_ca,
 		.cert_file = c->tls_cert,
 		.key_file = c->tls_key,
 		.max_reconnect_backoff_msec = 1000,
 	};
+}
+
+static int evidence_path(Agent *a, const char *id, char **ret)
+{
+	if (!migration_id_valid(id))
+		return -EINVAL;
+	return asprintf(ret, "%s/evidence/%s", a->config->work_dir, id) < 0 ? -ENOMEM : 0;
+}
+
+int agent_evidence_write(Agent *a, const char *id)
+{
+	_cleanup_free_ char *dir = NULL, *path = NULL;
+	int r;
+
+	if (asprintf(&dir, "%s/evidence", a->config->work_dir) < 0)
+		return -ENOMEM;
+	if ((mkdir(a->config->work_dir, 0700) < 0 && errno != EEXIST) ||
+	    (mkdir(dir, 0700) < 0 && errno != EEXIST))
+		return -errno;
+	if ((r = evidence_path(a, id, &path)) < 0)
+		return r;
+	_cleanup_close_ int fd =
+	        open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0 || fsync(fd) < 0)
+		return -errno;
+	return 0;
+}
+
+bool agent_evidence_has(Agent *a, const char *id)
+{
+	_cleanup_free_ char *path = NULL;
+	struct stat st;
+	return evidence_path(a, id, &path) >= 0 && lstat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+void agent_evidence_remove(Agent *a, const char *id)
+{
+	_cleanup_free_ char *path = NULL;
+	if (evidence_path(a, id, &path) >= 0 && unlink(path) < 0 && errno != ENOENT)
+		log_warning_errno(-errno, "migration %s: cannot remove %s", id, path);
 }
 
 int agent_fault(const Agent *a, const char *point)
@@ -114,17 +158,24 @@ int agent_record_reload(Agent *a, MigrationRecord *rec)
 
 int agent_node_address(Agent *a, const char *node, char **ret)
 {
-	_cleanup_free_ char *key = NULL;
-	EtcdKeyValue kv;
+	_cleanup_free_ char *info_key = NULL, *status_key = NULL;
+	_cleanup_(etcd_key_value_done) EtcdKeyValue info = {}, status = {};
 	int r;
 
-	if (asprintf(&key, "%snodes/%s/info", a->config->prefix, node) < 0)
+	if (asprintf(&info_key, "%snodes/%s/info", a->config->prefix, node) < 0 ||
+	    asprintf(&status_key, "%snodes/%s/status", a->config->prefix, node) < 0)
 		return -ENOMEM;
-	if ((r = etcd_get(a->etcd, key, &kv)) < 0)
+	if ((r = etcd_get(a->etcd, info_key, &info)) < 0 ||
+	    (r = etcd_get(a->etcd, status_key, &status)) < 0)
 		return r;
-	_cleanup_json_ json_t *info = json_loadb(kv.value, kv.value_size, 0, NULL);
-	etcd_key_value_done(&kv);
-	const char *addr = json_get_string(info, "grpc_address");
+	/* A node's info is trusted only while it lives under the lease that
+	 * the node keeps alive, the one of its status: a key written without
+	 * a lease (it would outlive the agent) or under another is not the
+	 * agent's. */
+	if (info.lease == 0 || info.lease != status.lease)
+		return -EPERM;
+	_cleanup_json_ json_t *doc = json_loadb(info.value, info.value_size, 0, NULL);
+	const char *addr = json_get_string(doc, "grpc_address");
 	if (!addr || !*addr)
 		return -EBADMSG;
 	*ret = strdup(addr);

@@ -51,10 +51,13 @@ int agent_record_advance_within(Agent *a, MigrationRecord *rec, MigrationPhase t
 int agent_record_reload(Agent *a, MigrationRecord *rec);
 int agent_record_reload_within(Agent *a, MigrationRecord *rec, uint64_t timeout_usec);
 
-/* The gRPC address of `node`'s agent, from its info key in etcd. */
+/* The gRPC address of `node`'s agent, from its info key in etcd; -EPERM
+ * when that key does not live under the lease of the node's status. */
 int agent_node_address(Agent *a, const char *node, char **ret);
 
-/* Target side: gets `image` from the source agent and loads it into this
- * node's Podman (agent-migrate-image.c); the reason in why if it fails. */
-int target_fetch_image(Agent *a, const char *source_address, const char *migration_id,
-                       const char *image, ErrorDetail *why);
+/* Target side: gets `image` from the agent of `source` (at the address of
+ * its trusted info, never one a request names) and loads it into this
+ * node's Podman (agent-migrate-image.c); what was loaded must be exactly
+ * `image`, with ID `image_id`. The reason in why if it fails. */
+int target_fetch_image(Agent *a, const char *source, const char *migration_id, const char *image,
+                       const char *image_id, ErrorDetail *why);

@@ -18,7 +18,13 @@
  * party acted first, and the next round looks again. Without etcd nothing
  * is decided (a stopped container stays stopped, but for the source's
  * bounded wait of docs/etcd-keys.md, "etcd outage"). Only the newest record of
- * each container counts, so an old record never undoes a later migration. */
+ * each container counts, so an old record never undoes a later migration.
+ *
+ * A record is a claim (anyone who may write etcd may write one), so
+ * recovery acts only on migrations this node took part in, by its own
+ * evidence (agent_evidence_has(): written before the source stops the
+ * container or the target receives it, removed once the migration is
+ * settled here), and never removes a running source copy. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,12 +107,23 @@ static void recover_one(Agent *a, MigrationRecord *rec)
 		return;
 	if (!source && !streq(rec->target, a->config->node_name))
 		return;
+	/* Only a migration this node took part in, by its own evidence: a
+	 * record anyone may have written is no reason to touch a container. */
+	if (!agent_evidence_has(a, rec->id)) {
+		log_debug("recovery: ignoring %s (%s %s → %s): no evidence here that %s took part",
+		          rec->id, rec->container, rec->source, rec->target, a->config->node_name);
+		return;
+	}
 	if (local_state(a, rec->container, &local) < 0)
 		return; /* Podman unreachable: next round */
 	RecoveryAction act =
 	        recovery_decide(source ? RECOVERY_SOURCE : RECOVERY_TARGET, rec->phase, local,
 	                        rec->phase_time_ms[MIGRATION_CHECKPOINTING] != 0,
 	                        rec->phase_time_ms[MIGRATION_RESTORING] != 0);
+	if (act == RECOVERY_NOTHING && migration_phase_is_final(rec->phase)) {
+		agent_evidence_remove(a, rec->id); /* settled here */
+		return;
+	}
 	switch (act) {
 	case RECOVERY_MARK_FAILED:
 		(void)advance(a, rec, MIGRATION_FAILED,

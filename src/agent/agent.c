@@ -52,8 +52,10 @@ static int handle_info(RpcServerCall *call, void *userdata)
 {
 	Agent *a = userdata;
 	_cleanup_message_ ProtobufCMessage *req = NULL;
-	int r = rpc_server_call_recv(call, &req);
+	int r = agent_authorize(a, call, AGENT_METHOD_INFO, NULL);
 	if (r < 0)
+		return r;
+	if ((r = rpc_server_call_recv(call, &req)) < 0)
 		return r;
 
 	Podmig__V1__InfoResponse rep = PODMIG__V1__INFO_RESPONSE__INIT;
@@ -111,8 +113,10 @@ static int handle_list_containers(RpcServerCall *call, void *userdata)
 	PodmanContainer *cts = NULL;
 	size_t n = 0;
 	PodmanError e = {};
-	int r = rpc_server_call_recv(call, &req);
+	int r = agent_authorize(a, call, AGENT_METHOD_LIST_CONTAINERS, NULL);
 	if (r < 0)
+		return r;
+	if ((r = rpc_server_call_recv(call, &req)) < 0)
 		return r;
 
 	r = podman_containers_list(a->podman, true, &cts, &n, &e);
@@ -273,10 +277,13 @@ fail:
 static int server_start(Agent *a, const char *address)
 {
 	const AgentConfig *config = a->config;
-	RpcOptions so = { .plaintext = !config->tls_cert,
+	/* A caller without a certificate still connects, so that the refusal
+	 * (agent-authz.c) reaches it with its reason. */
+	RpcOptions so = { .plaintext = config->insecure,
 		          .cert_file = config->tls_cert,
 		          .key_file = config->tls_key,
-		          .ca_file = config->tls_cert ? config->tls_ca : NULL,
+		          .ca_file = config->tls_ca,
+		          .client_certificate_optional = true,
 		          .max_calls = config->max_calls,
 		          .call_io_timeout_usec = config->stall_timeout_usec };
 	static const RpcHandler handlers[] = {
@@ -406,6 +413,24 @@ static void probe_self(Agent *a)
 	}
 }
 
+/* The first line of `path`, without its newline. */
+static int read_first_line(const char *path, char **ret)
+{
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0;
+	if (!f)
+		return -errno;
+	ssize_t n = getline(&line, &cap, f);
+	if (n < 0)
+		return feof(f) ? -ENODATA : -errno;
+	line[strcspn(line, "\n")] = 0;
+	if (!*line)
+		return -ENODATA;
+	*ret = TAKE_PTR(line);
+	return 0;
+}
+
 /* ---- the loop ---- */
 
 int agent_new(const AgentConfig *config, Agent **ret)
@@ -444,16 +469,31 @@ int agent_new(const AgentConfig *config, Agent **ret)
 	         criu_features_pre_copy(&a->criu) ? "possible" : "not possible",
 	         criu_features_lazy_pages(&a->criu) ? "possible" : "not possible");
 
+	if (config->insecure)
+		log_warning("running without TLS (--insecure): anyone who reaches %s or etcd may "
+		            "migrate containers in and out of node %s",
+		            config->listen_address, config->node_name);
+	_cleanup_free_ char *etcd_password = NULL;
+	if (config->etcd_password_file &&
+	    (r = read_first_line(config->etcd_password_file, &etcd_password)) < 0)
+		return log_error_errno(r, "cannot read the etcd password from %s",
+		                       config->etcd_password_file);
 	const char *endpoint = config->etcd_endpoint;
-	/* Every endpoint of the list: the client fails over between them. */
-	bool etcd_tls = startswith(endpoint, "https://");
+	/* Every endpoint of the list: the client fails over between them. With
+	 * --insecure, plaintext unless the endpoint says https://. */
+	bool etcd_tls = !config->insecure || startswith(endpoint, "https://");
 	EtcdOptions eo = { .rpc = { .plaintext = !etcd_tls,
 		                    .ca_file = etcd_tls ? config->tls_ca : NULL,
 		                    .cert_file = etcd_tls ? config->tls_cert : NULL,
 		                    .key_file = etcd_tls ? config->tls_key : NULL,
 		                    .max_reconnect_backoff_msec = 2000 },
+		           .username = config->etcd_user,
+		           .password = etcd_password,
 		           .request_timeout_usec = 3 * RPC_USEC_PER_SEC };
-	if ((r = etcd_client_new(endpoint, &eo, &a->etcd)) < 0)
+	r = etcd_client_new(endpoint, &eo, &a->etcd);
+	if (etcd_password)
+		explicit_bzero(etcd_password, strlen(etcd_password));
+	if (r < 0)
 		return log_error_errno(r, "cannot set up the etcd client for %s", endpoint);
 
 	if ((r = server_start(a, config->listen_address)) < 0)

@@ -30,7 +30,7 @@ typedef struct AgentConfig {
 	char *advertise_address; /* host:port published to etcd; default: listen address,
 	                            with the host name if it listens on every address */
 	char *podman_socket;
-	char *etcd_endpoint; /* host:port, "http://" or "https://" prefix allowed */
+	char *etcd_endpoint; /* host:port, "https://" prefix allowed ("http://" with insecure) */
 	char *prefix;        /* etcd key prefix, ends in '/' */
 	uint64_t interval_usec;
 	int64_t lease_ttl_sec;
@@ -42,6 +42,8 @@ typedef struct AgentConfig {
 	char *tls_ca;
 	char *tls_cert;
 	char *tls_key;
+	char *etcd_user;          /* etcd user name (password authentication) */
+	char *etcd_password_file; /* its password: the file's first line */
 	char *criu_path;
 	char *proc_root;         /* tests only; NULL: /proc */
 	char *work_dir;          /* incoming archives; default /var/lib/podmig */
@@ -51,6 +53,7 @@ typedef struct AgentConfig {
 	uint64_t stall_timeout_usec; /* a call's peer sends or takes nothing so long: it ends */
 	bool pre_copy_never;         /* --pre-copy=never: stop-and-copy even where pre-copy works */
 	RestorePolicy restore;       /* what an incoming checkpoint may ask of this node */
+	bool insecure; /* --insecure: plaintext gRPC and etcd, nobody's identity known */
 } AgentConfig;
 
 void agent_config_init(AgentConfig *c);

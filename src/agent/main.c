@@ -36,9 +36,16 @@ static void help(void)
 	       "     --capacity-memory SIZE Declared memory, e.g. 2G (containers accounting)\n"
 	       "     --link-bandwidth SIZE  Link bandwidth in bytes/s (default 125M = 1 Gbit/s)\n"
 	       "     --label KEY=VALUE      A node label (repeatable)\n"
-	       "     --tls-ca FILE          CA for mutual TLS (gRPC server; etcd over https://)\n"
-	       "     --tls-cert FILE        Certificate (enables TLS on the gRPC server)\n"
+	       "     --tls-ca FILE          The cluster CA: mutual TLS for gRPC and etcd "
+	       "(required)\n"
+	       "     --tls-cert FILE        This agent's certificate (OU agent, CN the node name)\n"
 	       "     --tls-key FILE         Its key\n"
+	       "     --etcd-user NAME       etcd user (password authentication; without it,\n"
+	       "                            etcd takes the certificate's CN as the user)\n"
+	       "     --etcd-password-file FILE  The etcd user's password (its first line)\n"
+	       "     --insecure             Plaintext gRPC and etcd instead of mutual TLS: anyone\n"
+	       "                            who reaches the node may migrate containers in and\n"
+	       "                            out (logged as a warning at every start)\n"
 	       "     --criu PATH            criu binary to probe (default /usr/sbin/criu)\n"
 	       "     --work-dir DIR         Where incoming archives are kept until restored\n"
 	       "                            (default /var/lib/podmig)\n"
@@ -87,7 +94,7 @@ static void raise_nofile(void)
 
 int main(int argc, char *argv[])
 {
-	enum { ARG_VERSION = 0x100, ARG_LOG_LEVEL, ARG_SETTING };
+	enum { ARG_VERSION = 0x100, ARG_LOG_LEVEL, ARG_SETTING, ARG_INSECURE };
 	static const struct option options[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, ARG_VERSION },
@@ -109,6 +116,8 @@ int main(int argc, char *argv[])
 		{ "tls-ca", required_argument, NULL, ARG_SETTING },
 		{ "tls-cert", required_argument, NULL, ARG_SETTING },
 		{ "tls-key", required_argument, NULL, ARG_SETTING },
+		{ "etcd-user", required_argument, NULL, ARG_SETTING },
+		{ "etcd-password-file", required_argument, NULL, ARG_SETTING },
 		{ "criu", required_argument, NULL, ARG_SETTING },
 		{ "proc-root", required_argument, NULL, ARG_SETTING },
 		{ "work-dir", required_argument, NULL, ARG_SETTING },
@@ -119,6 +128,7 @@ int main(int argc, char *argv[])
 		{ "pre-copy", required_argument, NULL, ARG_SETTING },
 		{ "restore-allow", required_argument, NULL, ARG_SETTING },
 		{ "restore-allow-bind", required_argument, NULL, ARG_SETTING },
+		{ "insecure", no_argument, NULL, ARG_INSECURE },
 		{},
 	};
 	_cleanup_(agent_config_done) AgentConfig cfg;
@@ -154,9 +164,10 @@ int main(int argc, char *argv[])
 	}
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "hc:n:", options, &idx)) >= 0) {
-		const char *key = c == 'n'           ? "node-name"
-		                  : c == ARG_SETTING ? options[idx].name
-		                                     : NULL;
+		const char *key = c == 'n'            ? "node-name"
+		                  : c == ARG_SETTING  ? options[idx].name
+		                  : c == ARG_INSECURE ? "insecure"
+		                                      : NULL;
 		if (c == ARG_LOG_LEVEL) {
 			r = log_level_from_string(optarg);
 			if (r < 0) {
@@ -167,7 +178,7 @@ int main(int argc, char *argv[])
 		}
 		if (!key)
 			continue;
-		r = agent_config_set(&cfg, key, optarg, &error);
+		r = agent_config_set(&cfg, key, c == ARG_INSECURE ? "true" : optarg, &error);
 		if (r < 0) {
 			log_error("%s", error_detail_or(&error, r));
 			return 2;

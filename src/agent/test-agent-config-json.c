@@ -63,7 +63,22 @@ static void test_config(void **state)
 	assert_int_equal(agent_config_set(&c, "capacity-cpus", "1", &err), 0);
 	assert_int_equal(agent_config_set(&c, "listen", "10.0.0.5:7401", &err), 0);
 	unsetenv("PODMIG_ETCD_ENDPOINTS");
+	/* mutual TLS unless --insecure says otherwise */
+	error_detail_clear(&err);
+	assert_int_equal(agent_config_finish(&c, &err), -EINVAL);
+	assert_non_null(strstr(err.message, "--insecure"));
+	assert_int_equal(agent_config_set(&c, "tls-ca", "/etc/podmig/ca.pem", &err), 0);
+	assert_int_equal(agent_config_set(&c, "tls-cert", "/etc/podmig/agent.pem", &err), 0);
+	assert_int_equal(agent_config_set(&c, "tls-key", "/etc/podmig/agent.key", &err), 0);
+	assert_int_equal(agent_config_set(&c, "insecure", "maybe", &err), -EINVAL);
+	/* an etcd user needs its password file */
+	assert_int_equal(agent_config_set(&c, "etcd-user", "node7", &err), 0);
+	error_detail_clear(&err);
+	assert_int_equal(agent_config_finish(&c, &err), -EINVAL);
+	assert_non_null(strstr(err.message, "--etcd-password-file"));
+	assert_int_equal(agent_config_set(&c, "etcd-password-file", "/etc/podmig/pw", &err), 0);
 	assert_int_equal(agent_config_finish(&c, &err), 0);
+	assert_false(c.insecure);
 	assert_string_equal(c.advertise_address, "10.0.0.5:7401");
 	assert_string_equal(c.prefix, "/podmig/");
 	assert_string_equal(c.etcd_endpoint, "127.0.0.1:2379");
@@ -73,6 +88,7 @@ static void test_config(void **state)
 	/* a prefix with a '..' component is refused */
 	agent_config_init(&c);
 	assert_int_equal(agent_config_set(&c, "prefix", "/a/../", &err), 0);
+	assert_int_equal(agent_config_set(&c, "insecure", "true", &err), 0);
 	error_detail_clear(&err);
 	assert_int_equal(agent_config_finish(&c, &err), -EINVAL);
 	assert_non_null(strstr(err.message, "--prefix"));
@@ -102,6 +118,15 @@ static void test_config_file(void **state)
 	             c.restore.allow_host_namespaces || c.restore.allow_setuid);
 	assert_string_equal(c.restore.caps_allow[0], "CAP_NET_RAW");
 	assert_string_equal(c.restore.bind_allow[0], "/srv/data");
+	/* a plaintext etcd needs insecure, as plaintext gRPC does */
+	error_detail_clear(&err);
+	assert_int_equal(agent_config_set(&c, "tls-ca", "/ca.pem", &err), 0);
+	assert_int_equal(agent_config_set(&c, "tls-cert", "/a.pem", &err), 0);
+	assert_int_equal(agent_config_set(&c, "tls-key", "/a.key", &err), 0);
+	assert_int_equal(agent_config_finish(&c, &err), -EINVAL);
+	assert_non_null(strstr(err.message, "https://"));
+	assert_int_equal(agent_config_set(&c, "insecure", "true", &err), 0);
+	assert_int_equal(agent_config_finish(&c, &err), 0);
 	agent_config_done(&c);
 
 	FILE *f = fopen(path, "we");

@@ -249,10 +249,29 @@ int cli_nodes_load(const ClusterOptions *o, json_t **ret)
 			continue;
 		}
 		json_object_set_new(cur, what, doc);
+		json_object_set_new(cur, streq(what, "info") ? "_info_lease" : "_status_lease",
+		                    json_integer(kvs[i].lease));
 	}
 	etcd_key_values_free(kvs, n);
 	if (!nodes || cli_json_sanitize(nodes) < 0)
 		return log_error_errno(-ENOMEM, "out of memory");
+	/* A node's info (its agent's address above all) is trusted only while
+	 * it lives under the lease the agent keeps alive, the one of its
+	 * status: one written without a lease, or under another than its
+	 * status's, is not the agent's and is dropped. */
+	size_t k;
+	json_array_foreach (nodes, k, cur) {
+		int64_t info_lease = json_get_i64(cur, "_info_lease", 0);
+		int64_t status_lease = json_get_i64(cur, "_status_lease", 0);
+		if (!json_is_null(json_object_get(cur, "info")) &&
+		    (info_lease == 0 || (status_lease != 0 && info_lease != status_lease))) {
+			log_warning("node %s: its info is not under its lease; ignoring it",
+			            json_get_string(cur, "name"));
+			json_object_set_new(cur, "info", json_null());
+		}
+		json_object_del(cur, "_info_lease");
+		json_object_del(cur, "_status_lease");
+	}
 	*ret = TAKE_PTR(nodes);
 	return 0;
 }

@@ -21,6 +21,9 @@
 #include "process-util.h"
 #include "strutil.h"
 
+/* the lease node documents are written under */
+static EtcdLease *lease;
+
 static const char *podmig;
 static EtcdFixture *etcd;
 static EtcdClient *client;
@@ -45,16 +48,24 @@ static int teardown(void **state)
 {
 	char *rm[] = { "rm", "-rf", tmpdir, NULL };
 	spawn_wait(rm, &(SpawnOptions){ .quiet = true }, NULL);
+	lease = etcd_lease_free(lease);
 	client = etcd_client_free(client);
 	etcd = etcd_fixture_free(etcd);
 	return 0;
 }
 
+/* Node documents live under a lease, as an agent writes them (the CLI ignores a node's
+ * info without one). */
 static void put(const char *prefix, const char *key, const char *value)
 {
 	char k[256];
 	snprintf(k, sizeof k, "%s%s", prefix, key);
-	assert_int_equal(etcd_put(client, k, value, strlen(value), 0, NULL), 0);
+	bool node = startswith(key, "nodes/");
+	if (node && !lease)
+		assert_int_equal(etcd_lease_grant(client, 600, NULL, NULL, &lease), 0);
+	assert_int_equal(etcd_put(client, k, value, strlen(value),
+	                          node ? etcd_lease_get_id(lease) : 0, NULL),
+	                 0);
 }
 
 static void del(const char *prefix, const char *key)

@@ -17,7 +17,9 @@ static RecoveryAction decide_source(MigrationPhase phase, LocalState local, bool
 	case MIGRATION_RESTORING:
 		return RECOVERY_WAIT;
 	case MIGRATION_DONE:
-		return local == LOCAL_ABSENT ? RECOVERY_NOTHING : RECOVERY_REMOVE_LOCAL;
+		/* The migration left our copy stopped: a running container is
+		 * never removed on a record's word. */
+		return local == LOCAL_STOPPED ? RECOVERY_REMOVE_LOCAL : RECOVERY_NOTHING;
 	case MIGRATION_ROLLED_BACK:
 	case MIGRATION_FAILED:
 		/* Bring back only a container this migration stopped: one that

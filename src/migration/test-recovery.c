@@ -31,6 +31,10 @@ static void test_source(void **state)
 	        RECOVERY_REMOVE_LOCAL);
 	assert_int_equal(recovery_decide(RECOVERY_SOURCE, MIGRATION_DONE, LOCAL_ABSENT, true, true),
 	                 RECOVERY_NOTHING);
+	/* A running container is never removed on a record's word. */
+	assert_int_equal(
+	        recovery_decide(RECOVERY_SOURCE, MIGRATION_DONE, LOCAL_RUNNING, true, true),
+	        RECOVERY_NOTHING);
 	assert_int_equal(
 	        recovery_decide(RECOVERY_SOURCE, MIGRATION_ROLLED_BACK, LOCAL_STOPPED, true, false),
 	        RECOVERY_RESTORE_LOCAL);

@@ -640,6 +640,28 @@ int podman_image_exists(PodmanClient *c, const char *name, PodmanError *error)
 	return r < 0 ? r : 1;
 }
 
+int podman_image_id(PodmanClient *c, const char *name, char **ret, PodmanError *error)
+{
+	_cleanup_free_ char *e = NULL, *path = NULL, *what = NULL, *body = NULL;
+	size_t size;
+	int r;
+
+	if ((r = name_escape(name, &e)) < 0)
+		return r;
+	if (asprintf(&path, "/images/%s/json", e) < 0 || asprintf(&what, "image '%s'", name) < 0)
+		return -ENOMEM;
+	Request rq = { .method = "GET", .path = path, .what = what };
+	if ((r = request(c, &rq, &body, &size, error)) < 0)
+		return r;
+	_cleanup_json_ json_t *reply = json_loadb(body, size, 0, NULL);
+	const char *id = json_string_value(json_object_get(reply, "Id"));
+	if (!id || !*id)
+		return decode_failed(error, what, "image inspect", -EBADMSG);
+	const char *hex = startswith(id, "sha256:");
+	*ret = strdup(hex ?: id);
+	return *ret ? 0 : -ENOMEM;
+}
+
 int podman_image_export(PodmanClient *c, const char *name, PodmanWriteFn write, void *userdata,
                         PodmanError *error)
 {

@@ -203,6 +203,8 @@ int podman_container_restore_local(PodmanClient *c, const char *name,
 
 /* 1 if the image exists in storage, 0 if not. */
 int podman_image_exists(PodmanClient *c, const char *name, PodmanError *error);
+/* The full ID (hex, without "sha256:") of the image `name`. */
+int podman_image_id(PodmanClient *c, const char *name, char **ret, PodmanError *error);
 /* Streams the image as a docker-archive tar (keeps its name). */
 int podman_image_export(PodmanClient *c, const char *name, PodmanWriteFn write, void *userdata,
                         PodmanError *error);

@@ -165,6 +165,68 @@ int rpc_server_call_get_metadata(const RpcServerCall *c, const char *key, char *
 	return -ENOENT;
 }
 
+void rpc_peer_identity_done(RpcPeerIdentity *p)
+{
+	free(p->common_name);
+	free(p->organizational_unit);
+	*p = (RpcPeerIdentity){};
+}
+
+/* The only value of property `name`, as a string; NULL when absent, repeated
+ * or holding a NUL byte. */
+static char *auth_property_single(const grpc_auth_context *ctx, const char *name)
+{
+	grpc_auth_property_iterator it = grpc_auth_context_find_properties_by_name(ctx, name);
+	const grpc_auth_property *p = grpc_auth_property_iterator_next(&it);
+	if (!p || grpc_auth_property_iterator_next(&it) || !p->value ||
+	    memchr(p->value, 0, p->value_length))
+		return NULL;
+	return strndup(p->value, p->value_length);
+}
+
+/* The OU of an RFC 2253 subject ("CN=node1,OU=agent,O=podmig", as gRPC gives
+ * it): NULL unless exactly one OU is there and nothing is escaped or
+ * multi-valued (names podmig issues never need either). */
+static char *subject_organizational_unit(const char *subject)
+{
+	if (strpbrk(subject, "\\\"+<>;#"))
+		return NULL;
+	const char *found = NULL;
+	size_t found_len = 0;
+	unsigned n = 0;
+	for (const char *p = subject; *p;) {
+		size_t len = strcspn(p, ",");
+		if (len > 3 && strncmp(p, "OU=", 3) == 0) {
+			found = p + 3;
+			found_len = len - 3;
+			n++;
+		}
+		p += len + (p[len] == ',');
+	}
+	return n == 1 ? strndup(found, found_len) : NULL;
+}
+
+int rpc_server_call_peer_identity(const RpcServerCall *c, RpcPeerIdentity *ret)
+{
+	grpc_auth_context *ctx = grpc_call_auth_context(c->call);
+	if (!ctx)
+		return -ENOENT;
+	_cleanup_(rpc_peer_identity_done) RpcPeerIdentity id = {};
+	_cleanup_free_ char *subject = NULL;
+	int r = -ENOENT;
+	/* authenticated: the handshake verified a client certificate */
+	if (grpc_auth_context_peer_is_authenticated(ctx) &&
+	    (id.common_name = auth_property_single(ctx, GRPC_X509_CN_PROPERTY_NAME))) {
+		if ((subject = auth_property_single(ctx, GRPC_X509_SUBJECT_PROPERTY_NAME)))
+			id.organizational_unit = subject_organizational_unit(subject);
+		*ret = id;
+		id = (RpcPeerIdentity){};
+		r = 0;
+	}
+	grpc_auth_context_release(ctx);
+	return r;
+}
+
 int rpc_server_call_error(RpcServerCall *c, RpcCode code, const char *fmt, ...)
 {
 	char buf[sizeof(c->status.message)];

@@ -349,8 +349,10 @@ int rpc_server_credentials_new(const RpcOptions *o, grpc_server_credentials **re
 	grpc_ssl_pem_key_cert_pair pair = { .private_key = key, .cert_chain = cert };
 	grpc_server_credentials *c = grpc_ssl_server_credentials_create_ex(
 	        ca, &pair, 1,
-	        ca ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
-	           : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE,
+	        !ca ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+	        : o->client_certificate_optional
+	                ? GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY
+	                : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY,
 	        NULL);
 	if (!c)
 		return -EINVAL;

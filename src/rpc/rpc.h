@@ -81,6 +81,11 @@ typedef struct RpcOptions {
 	unsigned handshake_timeout_msec;     /* a connection must finish TLS/HTTP/2 setup */
 	uint64_t first_message_timeout_usec; /* a call's first message must come so soon */
 	uint64_t call_io_timeout_usec;       /* any later receive or send waits so long */
+	/* server with ca_file: a client that presents no certificate still
+	 * connects (one it presents must verify against the CA), and its calls
+	 * have no peer identity (rpc_server_call_peer_identity()); the handlers
+	 * must then refuse them, which lets the caller read why */
+	bool client_certificate_optional;
 } RpcOptions;
 
 #define RPC_DEFAULT_MAX_CALLS 64
@@ -152,6 +157,17 @@ const char *rpc_server_call_method(const RpcServerCall *c);
 /* A copy of the value of request metadata `key` (the first, if repeated);
  * -ENOENT if the client sent none. */
 int rpc_server_call_get_metadata(const RpcServerCall *c, const char *key, char **ret);
+/* Who is calling, from the client certificate the TLS handshake verified
+ * against the server's CA: its subject's common name and organizational
+ * unit (NULL if the subject has none, or more than one). */
+typedef struct RpcPeerIdentity {
+	char *common_name;
+	char *organizational_unit;
+} RpcPeerIdentity;
+void rpc_peer_identity_done(RpcPeerIdentity *p);
+/* -ENOENT when the caller presented no verified certificate (plaintext, or
+ * a server whose client certificate is optional); ret untouched then. */
+int rpc_server_call_peer_identity(const RpcServerCall *c, RpcPeerIdentity *ret);
 /* 1 and a message, 0 when the client has finished sending, negative errno on
  * failure (a malformed message: -EBADMSG, a compressed one: -EPROTONOSUPPORT;
  * the call's status becomes INVALID_ARGUMENT). Nothing within the server's

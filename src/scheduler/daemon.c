@@ -47,6 +47,7 @@ typedef struct Doc {
 	char *value;
 	size_t size;
 	int64_t mod_revision;
+	int64_t lease; /* 0: none */
 } Doc;
 
 typedef struct DocStore {
@@ -82,6 +83,7 @@ static int store_put(DocStore *s, EtcdKeyValue *kv)
 		s->docs[i].value = TAKE_PTR(kv->value);
 		s->docs[i].size = kv->value_size;
 		s->docs[i].mod_revision = kv->mod_revision;
+		s->docs[i].lease = kv->lease;
 		return 0;
 	}
 	if (s->n == s->allocated) {
@@ -96,7 +98,8 @@ static int store_put(DocStore *s, EtcdKeyValue *kv)
 	s->docs[i] = (Doc){ .key = TAKE_PTR(kv->key),
 		            .value = TAKE_PTR(kv->value),
 		            .size = kv->value_size,
-		            .mod_revision = kv->mod_revision };
+		            .mod_revision = kv->mod_revision,
+		            .lease = kv->lease };
 	s->n++;
 	return 0;
 }
@@ -447,13 +450,17 @@ static int decision_store(Scheduler *s, const SchedDecision *d, const char *id)
 	return etcd_put(s->etcd, key, text, strlen(text), 0, NULL);
 }
 
+/* The address of node's agent, from its info; NULL unless that info lives
+ * under the lease the agent keeps alive, the one of its status (a key
+ * written without a lease, or under another, is not the agent's). */
 static const char *node_address(Scheduler *s, const char *node)
 {
-	_cleanup_free_ char *key = NULL;
-	if (asprintf(&key, "%snodes/%s/info", s->config->prefix, node) < 0)
+	_cleanup_free_ char *key = NULL, *status_key = NULL;
+	if (asprintf(&key, "%snodes/%s/info", s->config->prefix, node) < 0 ||
+	    asprintf(&status_key, "%snodes/%s/status", s->config->prefix, node) < 0)
 		return NULL;
-	const Doc *d = store_get(&s->store, key);
-	if (!d)
+	const Doc *d = store_get(&s->store, key), *st = store_get(&s->store, status_key);
+	if (!d || !st || d->lease == 0 || d->lease != st->lease)
 		return NULL;
 	_cleanup_json_ json_t *info = json_loadb(d->value, d->size, 0, NULL);
 	const char *a = json_get_string(info, "grpc_address");
@@ -469,7 +476,8 @@ static int worker_start(Scheduler *s, const SchedDecision *d, const SchedMove *m
 {
 	const char *address = node_address(s, d->node);
 	if (!address) {
-		log_warning("decision %s: node %s publishes no agent address", decision, d->node);
+		log_warning("decision %s: node %s publishes no agent address under its lease",
+		            decision, d->node);
 		return -ENXIO;
 	}
 	Worker **ws = reallocarray(s->workers, s->n_workers + 1, sizeof *ws);
@@ -719,14 +727,14 @@ static void tick(Scheduler *s)
 static int scheduler_connect(Scheduler *s)
 {
 	const SchedulerConfig *c = s->config;
-	bool etcd_tls = startswith(c->etcd, "https://");
+	bool etcd_tls = !c->insecure || startswith(c->etcd, "https://");
 	EtcdOptions eo = { .rpc = { .plaintext = !etcd_tls,
 		                    .ca_file = etcd_tls ? c->tls_ca : NULL,
 		                    .cert_file = etcd_tls ? c->tls_cert : NULL,
 		                    .key_file = etcd_tls ? c->tls_key : NULL,
 		                    .max_reconnect_backoff_msec = 2000 },
 		           .request_timeout_usec = 3 * RPC_USEC_PER_SEC };
-	s->agent_rpc = (RpcOptions){ .plaintext = !c->tls_cert,
+	s->agent_rpc = (RpcOptions){ .plaintext = c->insecure,
 		                     .ca_file = c->tls_ca,
 		                     .cert_file = c->tls_cert,
 		                     .key_file = c->tls_key,

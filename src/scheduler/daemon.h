@@ -9,6 +9,7 @@
 #pragma once
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct SchedulerConfig {
@@ -19,7 +20,8 @@ typedef struct SchedulerConfig {
 	const char *tls_ca;
 	const char *tls_cert;
 	const char *tls_key;
-	uint64_t tick_usec;    /* how often the leader decides; 1 s */
+	bool insecure;      /* plaintext to etcd (unless https://) and the agents, no certificate */
+	uint64_t tick_usec; /* how often the leader decides; 1 s */
 	int64_t lease_ttl_sec; /* of the leader key; 5 */
 } SchedulerConfig;
 

@@ -31,9 +31,12 @@ static void help(void)
 	       "     --prefix PREFIX       etcd key prefix (default %s)\n"
 	       "     --interval SECONDS    How often the leader decides (default 1)\n"
 	       "     --lease-ttl SECONDS   TTL of the leader's lease (default 5)\n"
-	       "     --tls-ca FILE         CA for mutual TLS to etcd (https://) and the agents\n"
-	       "     --tls-cert FILE       This scheduler's certificate\n"
+	       "     --tls-ca FILE         The cluster CA: mutual TLS to etcd and the agents\n"
+	       "                           (required)\n"
+	       "     --tls-cert FILE       This scheduler's certificate (OU scheduler)\n"
 	       "     --tls-key FILE        Its key\n"
+	       "     --insecure            Plaintext to etcd and the agents instead of mutual\n"
+	       "                           TLS (logged as a warning at every start)\n"
 	       "     --log-level LEVEL     debug, info (default), notice, warning, err\n"
 	       "  -h --help                Show this help\n"
 	       "     --version             Show the version\n",
@@ -52,6 +55,7 @@ int main(int argc, char *argv[])
 		ARG_TLS_CERT,
 		ARG_TLS_KEY,
 		ARG_LOG_LEVEL,
+		ARG_INSECURE,
 	};
 	static const struct option options[] = {
 		{ "help", no_argument, NULL, 'h' },
@@ -64,6 +68,7 @@ int main(int argc, char *argv[])
 		{ "tls-ca", required_argument, NULL, ARG_TLS_CA },
 		{ "tls-cert", required_argument, NULL, ARG_TLS_CERT },
 		{ "tls-key", required_argument, NULL, ARG_TLS_KEY },
+		{ "insecure", no_argument, NULL, ARG_INSECURE },
 		{ "log-level", required_argument, NULL, ARG_LOG_LEVEL },
 		{},
 	};
@@ -128,6 +133,9 @@ int main(int argc, char *argv[])
 		case ARG_TLS_KEY:
 			cfg.tls_key = optarg;
 			break;
+		case ARG_INSECURE:
+			cfg.insecure = true;
+			break;
 		case ARG_LOG_LEVEL:
 			r = log_level_from_string(optarg);
 			if (r < 0) {
@@ -148,6 +156,18 @@ int main(int argc, char *argv[])
 		log_error("--tls-ca, --tls-cert and --tls-key go together");
 		return 2;
 	}
+	if (!cfg.insecure && !cfg.tls_cert) {
+		log_error("mutual TLS needs --tls-ca, --tls-cert and --tls-key (--insecure runs "
+		          "in plaintext, open to anyone on the network)");
+		return 2;
+	}
+	if (!cfg.insecure && strstr(cfg.etcd ?: "", "http://")) {
+		log_error("--etcd: '%s' is plaintext; use https:// (or --insecure)", cfg.etcd);
+		return 2;
+	}
+	if (cfg.insecure)
+		log_warning("running without TLS (--insecure): etcd and the agents cannot tell "
+		            "this scheduler from anyone else on the network");
 	if (!cfg.name) {
 		char host[256] = "scheduler";
 		(void)gethostname(host, sizeof host - 1);

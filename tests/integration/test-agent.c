@@ -104,6 +104,7 @@ static void agent_start(void)
 		         "2G",
 		         "--label",
 		         "zone=test",
+		         "--insecure",
 		         NULL };
 	posix_spawn_file_actions_t fa;
 	posix_spawn_file_actions_init(&fa);

@@ -1,13 +1,18 @@
-/* Mutual TLS across a 2-node local cluster (`local-cluster up --tls`): the
+/* Mutual TLS across a 2-node local cluster (`local-cluster up`, TLS by
+ * default): the
  * CLI with its certificate lists the nodes and moves a counter from node1 to
  * node2 (agent to agent over mutual TLS, the counter continuing); etcd
  * refuses the CLI without a certificate or with one from another CA; an
- * agent refuses calls without a certificate, with one from another CA and
- * in plaintext, and nothing changes (the container still runs on node1, no
- * migration record).
+ * agent refuses calls without a certificate (with a reason), with one from
+ * another CA and in plaintext, and nothing changes (the container still runs
+ * on node1, no migration record); an agent authorizes each method by the
+ * caller's role (agent-authz.c), and the CLI shows why it was refused.
  *
  * argv[1]: the podmig CLI. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -22,8 +29,11 @@
 
 #include "agent.pb-c.h"
 #include "cluster-fixture.h"
+#include "etcd.h"
+#include "json-util.h"
 #include "macro.h"
 #include "migrate-fixture.h"
+#include "migration-record.h"
 #include "process-util.h"
 #include "rpc.h"
 #include "strutil.h"
@@ -38,7 +48,7 @@ static char other_cert[256], other_key[256];
 static int setup(void **state)
 {
 	setenv("PODMIG_TEST_CLUSTER_ID", "7", 0);
-	setenv("PODMIG_TEST_CLUSTER_TLS", "1", 1);
+	unsetenv("PODMIG_TEST_CLUSTER_TLS"); /* the default: mutual TLS */
 	if (cluster_fixture_up(2, &cluster) < 0)
 		return -1;
 	static const char *const keys[] = { "PODMIG_ETCD_ENDPOINTS", "PODMIG_TLS_CA",
@@ -193,8 +203,9 @@ static void test_counter_moves_over_tls(void **state)
 
 /* Calls node1's agent directly with client options `o`: Migrate `container`
  * to node2 (streaming), then Info (unary), each on a channel of its own.
- * Both must fail with UNAVAILABLE (the connection is refused). */
-static void agent_refuses(const RpcOptions *o, const char *container)
+ * Both must fail with `code`: UNAVAILABLE when the connection is refused,
+ * PERMISSION_DENIED (with a reason) when the call is. */
+static void agent_refuses(const RpcOptions *o, const char *container, RpcCode code)
 {
 	const char *target = cluster_fixture_env(cluster, "PODMIG_NODE1_AGENT");
 	assert_non_null(target);
@@ -216,7 +227,9 @@ static void agent_refuses(const RpcOptions *o, const char *container)
 		}
 	assert_true(rpc_stream_finish(s, &st) < 0);
 	printf("Migrate: %s: %s\n", rpc_code_to_string(st.code), st.message);
-	assert_int_equal(st.code, RPC_UNAVAILABLE);
+	assert_int_equal(st.code, code);
+	if (code == RPC_PERMISSION_DENIED)
+		assert_non_null(strstr(st.message, "client certificate"));
 
 	_cleanup_(rpc_channel_freep) RpcChannel *ch2 = NULL;
 	assert_int_equal(rpc_channel_new(target, o, &ch2), 0);
@@ -225,7 +238,7 @@ static void agent_refuses(const RpcOptions *o, const char *container)
 	assert_true(rpc_call_unary(ch2, &podmig__v1__agent__descriptor, "Info", &info.base,
 	                           10 * RPC_USEC_PER_SEC, &reply, &st) < 0);
 	printf("Info: %s: %s\n", rpc_code_to_string(st.code), st.message);
-	assert_int_equal(st.code, RPC_UNAVAILABLE);
+	assert_int_equal(st.code, code);
 }
 
 static void test_agent_refuses_client_without_valid_certificate(void **state)
@@ -247,14 +260,15 @@ static void test_agent_refuses_client_without_valid_certificate(void **state)
 	                                10 * RPC_USEC_PER_SEC, &reply, &st),
 	                 0);
 
-	/* No client certificate (the server is verified all the same). */
-	agent_refuses(&(RpcOptions){ .ca_file = ca }, "guarded");
-	/* A client certificate from another CA. */
+	/* No client certificate (the server is verified all the same): the
+	 * call is refused, with a reason. */
+	agent_refuses(&(RpcOptions){ .ca_file = ca }, "guarded", RPC_PERMISSION_DENIED);
+	/* A client certificate from another CA: the handshake fails. */
 	agent_refuses(
 	        &(RpcOptions){ .ca_file = ca, .cert_file = other_cert, .key_file = other_key },
-	        "guarded");
+	        "guarded", RPC_UNAVAILABLE);
 	/* Plaintext. */
-	agent_refuses(&(RpcOptions){ .plaintext = true }, "guarded");
+	agent_refuses(&(RpcOptions){ .plaintext = true }, "guarded", RPC_UNAVAILABLE);
 
 	/* podmig itself with the foreign certificate gets nowhere either. */
 	char *out = NULL;
@@ -270,6 +284,345 @@ static void test_agent_refuses_client_without_valid_certificate(void **state)
 	assert_int_equal(records_of("guarded"), 0);
 }
 
+/* The certificate files of `role-name` in the cluster's certificate directory. */
+static void cluster_cert(const char *role_name, char *cert, char *key, size_t size)
+{
+	const char *dir = cluster_fixture_env(cluster, "PODMIG_CLUSTER_DIR");
+	assert_non_null(dir);
+	snprintf(cert, size, "%s/certs/%s.pem", dir, role_name);
+	snprintf(key, size, "%s/certs/%s.key", dir, role_name);
+	assert_int_equal(access(cert, R_OK), 0);
+}
+
+/* Opens `method` on the agent at `target` with options `o`, sends `m`, and
+ * returns the status the call ends with. */
+static RpcStatus call_stream(const char *target, const RpcOptions *o, const char *method,
+                             const ProtobufCMessage *m)
+{
+	_cleanup_(rpc_channel_freep) RpcChannel *ch = NULL;
+	_cleanup_(rpc_stream_freep) RpcStream *s = NULL;
+	RpcStatus st = {};
+	assert_int_equal(rpc_channel_new(target, o, &ch), 0);
+	assert_int_equal(rpc_stream_open(ch, &podmig__v1__agent__descriptor, method, &s), 0);
+	if (rpc_stream_send(s, m) >= 0 && rpc_stream_close_send(s) >= 0)
+		for (;;) {
+			_cleanup_message_ ProtobufCMessage *reply = NULL;
+			if (rpc_stream_recv(s, 60 * RPC_USEC_PER_SEC, &reply) <= 0)
+				break;
+		}
+	assert_true(rpc_stream_finish(s, &st) < 0);
+	printf("%s: %s: %s\n", method, rpc_code_to_string(st.code), st.message);
+	return st;
+}
+
+/* Authorization by role: a certificate of the cluster CA is not enough.
+ * node2's agent may not start a migration on node1, neither directly nor
+ * through the CLI, and the CLI prints the agent's reason; Receive and
+ * FetchImage come only from an agent (and, once a record names the
+ * migration, only from its other party); an operator may migrate. */
+static void test_agent_authorizes_by_role(void **state)
+{
+	start_counter("node1", "roles");
+	const char *ca = getenv("PODMIG_TLS_CA");
+	const char *node1 = cluster_fixture_env(cluster, "PODMIG_NODE1_AGENT");
+	const char *node2 = cluster_fixture_env(cluster, "PODMIG_NODE2_AGENT");
+	char agent2_cert[512], agent2_key[512];
+	cluster_cert("agent-node2", agent2_cert, agent2_key, sizeof agent2_cert);
+	RpcOptions as_node2 = { .ca_file = ca, .cert_file = agent2_cert, .key_file = agent2_key };
+	RpcOptions as_operator = { .ca_file = ca,
+		                   .cert_file = getenv("PODMIG_TLS_CERT"),
+		                   .key_file = getenv("PODMIG_TLS_KEY") };
+
+	/* Migrate with node2's agent certificate */
+	Podmig__V1__MigrateRequest mreq = PODMIG__V1__MIGRATE_REQUEST__INIT;
+	mreq.container = (char *)"roles";
+	mreq.target_node = (char *)"node2";
+	mreq.reason = (char *)"manual";
+	RpcStatus st = call_stream(node1, &as_node2, "Migrate", &mreq.base);
+	assert_int_equal(st.code, RPC_PERMISSION_DENIED);
+	assert_non_null(strstr(st.message, "only an operator or a scheduler"));
+
+	/* the CLI with that certificate shows the reason */
+	char *out = NULL;
+	assert_int_not_equal(run_podmig(&out, "migrate", "roles", "--to", "node2", "--tls-cert",
+	                                agent2_cert, "--tls-key", agent2_key, NULL),
+	                     0);
+	printf("podmig migrate as node2: %s\n", out);
+	assert_non_null(strstr(out, "only an operator or a scheduler"));
+	free(out);
+
+	/* Receive without a certificate, and from the operator: refused before
+	 * anything is read from etcd or the stream */
+	Podmig__V1__TransferHeader h = PODMIG__V1__TRANSFER_HEADER__INIT;
+	h.migration_id = (char *)"m-1-00000000";
+	h.container = (char *)"roles";
+	h.source_node = (char *)"node1";
+	h.image = (char *)"localhost/podmig/counter:latest";
+	h.source_address = (char *)node1;
+	h.mode = (char *)"stop-and-copy";
+	Podmig__V1__TransferMessage tm = PODMIG__V1__TRANSFER_MESSAGE__INIT;
+	tm.kind_case = PODMIG__V1__TRANSFER_MESSAGE__KIND_HEADER;
+	tm.header = &h;
+	st = call_stream(node2, &(RpcOptions){ .ca_file = ca }, "Receive", &tm.base);
+	assert_int_equal(st.code, RPC_PERMISSION_DENIED);
+	assert_non_null(strstr(st.message, "client certificate"));
+	st = call_stream(node2, &as_operator, "Receive", &tm.base);
+	assert_int_equal(st.code, RPC_PERMISSION_DENIED);
+	assert_non_null(strstr(st.message, "only the agent"));
+
+	/* FetchImage from the operator */
+	Podmig__V1__FetchImageRequest freq = PODMIG__V1__FETCH_IMAGE_REQUEST__INIT;
+	freq.migration_id = (char *)"m-1-00000000";
+	freq.image = (char *)"localhost/podmig/counter:latest";
+	st = call_stream(node1, &as_operator, "FetchImage", &freq.base);
+	assert_int_equal(st.code, RPC_PERMISSION_DENIED);
+
+	/* Nothing changed... */
+	assert_int_equal(container_state("node1", "roles"), 1);
+	assert_int_equal(container_state("node2", "roles"), -1);
+	assert_int_equal(records_of("roles"), 0);
+
+	/* ...and the operator may migrate (the agents' calls to each other
+	 * pass their checks). */
+	out = NULL;
+	assert_int_equal(run_podmig(&out, "migrate", "roles", "--to", "node2", NULL), 0);
+	free(out);
+	assert_int_equal(container_state("node2", "roles"), 1);
+	assert_int_equal(container_state("node1", "roles"), -1);
+}
+
+/* ---- trusted addresses ---- */
+
+/* A TCP listener on the host's bridge address that no part of the cluster
+ * may dial: it stands for a fake agent. Returns its fd; `addr` gets
+ * "IP:PORT". */
+static int fake_agent_listen(char *addr, size_t size)
+{
+	const char *etcd = getenv("PODMIG_ETCD_ENDPOINTS");
+	const char *host = startswith(etcd, "https://");
+	assert_non_null(host);
+	char ip[INET_ADDRSTRLEN];
+	snprintf(ip, sizeof ip, "%.*s", (int)MIN(strcspn(host, ":"), sizeof ip - 1), host);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	assert_int_equal(inet_pton(AF_INET, ip, &sa.sin_addr), 1);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	assert_int_equal(listen(fd, 8), 0);
+	socklen_t len = sizeof sa;
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	snprintf(addr, size, "%s:%u", ip, ntohs(sa.sin_port));
+	return fd;
+}
+
+/* Whether anybody connected to the fake agent. */
+static bool fake_agent_contacted(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	return poll(&p, 1, 500) > 0;
+}
+
+/* etcd with the operator's certificate (etcd does not tell roles apart
+ * here: any certificate of the cluster may write what this writes). */
+static EtcdClient *etcd_connect(void)
+{
+	EtcdOptions eo = { .rpc = { .ca_file = getenv("PODMIG_TLS_CA"),
+		                    .cert_file = getenv("PODMIG_TLS_CERT"),
+		                    .key_file = getenv("PODMIG_TLS_KEY") },
+		           .request_timeout_usec = 5 * RPC_USEC_PER_SEC };
+	EtcdClient *c = NULL;
+	assert_int_equal(etcd_client_new(getenv("PODMIG_ETCD_ENDPOINTS"), &eo, &c), 0);
+	return c;
+}
+
+/* A target fetches a missing image from the source node's agent at the
+ * address of its info in etcd, never from the address a transfer header
+ * names; and the header's image must be the record's. */
+static void test_fetch_image_only_from_trusted_address(void **state)
+{
+	_cleanup_(etcd_client_freep) EtcdClient *etcd = etcd_connect();
+	char fake[128];
+	int fake_fd = fake_agent_listen(fake, sizeof fake);
+	const char *ca = getenv("PODMIG_TLS_CA");
+	char agent1_cert[512], agent1_key[512];
+	cluster_cert("agent-node1", agent1_cert, agent1_key, sizeof agent1_cert);
+	RpcOptions as_node1 = { .ca_file = ca, .cert_file = agent1_cert, .key_file = agent1_key };
+
+	/* a record in planned from node1 to node2, of an image node2 lacks */
+	MigrationRecord rec = {};
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	assert_int_equal(migration_record_init(&rec, "fetched", "node1", "node2",
+	                                       MIGRATION_REASON_MANUAL,
+	                                       (uint64_t)ts.tv_sec * 1000 + 1),
+	                 0);
+	rec.image = strdup("localhost/podmig/absent:latest");
+	_cleanup_free_ char *json = NULL, *key = NULL;
+	assert_int_equal(migration_record_to_json(&rec, &json), 0);
+	assert_true(asprintf(&key, "/podmig/migrations/%s", rec.id) > 0);
+	assert_int_equal(etcd_put(etcd, key, json, strlen(json), 0, NULL), 0);
+
+	Podmig__V1__TransferHeader h = PODMIG__V1__TRANSFER_HEADER__INIT;
+	h.migration_id = rec.id;
+	h.container = (char *)"fetched";
+	h.source_node = (char *)"node1";
+	h.image = rec.image;
+	h.image_id = (char *)"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	h.source_address = fake;
+	h.mode = (char *)"stop-and-copy";
+	Podmig__V1__TransferMessage tm = PODMIG__V1__TRANSFER_MESSAGE__INIT;
+	tm.kind_case = PODMIG__V1__TRANSFER_MESSAGE__KIND_HEADER;
+	tm.header = &h;
+	const char *node2 = cluster_fixture_env(cluster, "PODMIG_NODE2_AGENT");
+
+	/* node2 asks node1's real agent, which has no such image either */
+	RpcStatus st = call_stream(node2, &as_node1, "Receive", &tm.base);
+	assert_int_equal(st.code, RPC_FAILED_PRECONDITION);
+	assert_false(fake_agent_contacted(fake_fd));
+
+	/* an image other than the record's is refused before anything */
+	h.image = (char *)"localhost/podmig/other:latest";
+	st = call_stream(node2, &as_node1, "Receive", &tm.base);
+	assert_int_equal(st.code, RPC_FAILED_PRECONDITION);
+	assert_non_null(strstr(st.message, "does not match"));
+	assert_false(fake_agent_contacted(fake_fd));
+
+	assert_int_equal(etcd_delete(etcd, key, NULL), 0);
+	migration_record_clear(&rec);
+	close(fake_fd);
+}
+
+/* The info of node `node` in etcd, with its lease. */
+static void node_info_get(EtcdClient *etcd, const char *node, EtcdKeyValue *ret)
+{
+	char key[128];
+	snprintf(key, sizeof key, "/podmig/nodes/%s/info", node);
+	assert_int_equal(etcd_get(etcd, key, ret), 0);
+	assert_true(ret->lease != 0);
+}
+
+/* Writes a node's info naming `address`, without a lease. */
+static void node_info_forge(EtcdClient *etcd, const EtcdKeyValue *real, const char *address)
+{
+	_cleanup_json_ json_t *doc = json_loadb(real->value, real->value_size, 0, NULL);
+	assert_non_null(doc);
+	json_object_set_new(doc, "grpc_address", json_string(address));
+	_cleanup_free_ char *text = json_dumps(doc, JSON_COMPACT);
+	assert_int_equal(etcd_put(etcd, real->key, text, strlen(text), 0, NULL), 0);
+}
+
+/* A node info written without the agent's lease (it would outlive the
+ * agent, and anyone may write one) redirects no migration: neither the
+ * target's address the source dials nor the source's the CLI dials. */
+static void test_leaseless_info_redirects_nothing(void **state)
+{
+	_cleanup_(etcd_client_freep) EtcdClient *etcd = etcd_connect();
+	char fake[128];
+	int fake_fd = fake_agent_listen(fake, sizeof fake);
+	start_counter("node1", "victim");
+	_cleanup_(etcd_key_value_done) EtcdKeyValue info1 = {}, info2 = {};
+	node_info_get(etcd, "node1", &info1);
+	node_info_get(etcd, "node2", &info2);
+
+	/* the target's info forged: the source refuses to dial it */
+	node_info_forge(etcd, &info2, fake);
+	char *out = NULL;
+	assert_int_not_equal(run_podmig(&out, "migrate", "victim", "--to", "node2", NULL), 0);
+	printf("podmig migrate, node2's info forged: %s\n", out);
+	assert_non_null(strstr(out, "lease"));
+	free(out);
+	assert_false(fake_agent_contacted(fake_fd));
+	assert_int_equal(
+	        etcd_put(etcd, info2.key, info2.value, info2.value_size, info2.lease, NULL), 0);
+
+	/* the source's info forged: the CLI does not dial it */
+	node_info_forge(etcd, &info1, fake);
+	out = NULL;
+	assert_int_not_equal(run_podmig(&out, "migrate", "victim", "--to", "node2", NULL), 0);
+	printf("podmig migrate, node1's info forged: %s\n", out);
+	free(out);
+	assert_false(fake_agent_contacted(fake_fd));
+	assert_int_equal(
+	        etcd_put(etcd, info1.key, info1.value, info1.value_size, info1.lease, NULL), 0);
+
+	assert_int_equal(container_state("node1", "victim"), 1);
+	assert_int_equal(container_state("node2", "victim"), -1);
+	close(fake_fd);
+}
+
+/* A record is a claim anyone with etcd access may write: a forged `done`
+ * record, with its container lock, naming node1 as the source of its
+ * running counter makes no agent remove or move anything. */
+static void test_forged_done_record_removes_nothing(void **state)
+{
+	_cleanup_(etcd_client_freep) EtcdClient *etcd = etcd_connect();
+	start_counter("node1", "forged");
+
+	MigrationRecord rec = {}, next = {};
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t now_ms = (uint64_t)ts.tv_sec * 1000;
+	assert_int_equal(migration_record_init(&rec, "forged", "node1", "node2",
+	                                       MIGRATION_REASON_MANUAL, now_ms),
+	                 0);
+	rec.image = strdup("localhost/podmig/counter:latest");
+	const MigrationPhase path[] = { MIGRATION_CHECKPOINTING, MIGRATION_TRANSFERRING,
+		                        MIGRATION_RESTORING, MIGRATION_DONE };
+	for (size_t i = 0; i < ELEMENTSOF(path); i++) {
+		assert_int_equal(migration_record_step(&rec, path[i], NULL, now_ms + i + 1, &next),
+		                 0);
+		migration_record_clear(&rec);
+		rec = next;
+	}
+	_cleanup_free_ char *json = NULL, *key = NULL;
+	assert_int_equal(migration_record_to_json(&rec, &json), 0);
+	assert_true(asprintf(&key, "/podmig/migrations/%s", rec.id) > 0);
+	const char *lock = "/podmig/locks/containers/forged";
+	assert_int_equal(etcd_put(etcd, key, json, strlen(json), 0, NULL), 0);
+	assert_int_equal(etcd_put(etcd, lock, rec.id, strlen(rec.id), 0, NULL), 0);
+
+	/* recovery looks at locked records every 5 s */
+	sleep(12);
+	assert_int_equal(container_state("node1", "forged"), 1);
+	assert_int_equal(container_state("node2", "forged"), -1);
+
+	assert_int_equal(etcd_delete(etcd, lock, NULL), 0);
+	assert_int_equal(etcd_delete(etcd, key, NULL), 0);
+	migration_record_clear(&rec);
+}
+
+/* etcd enforces what it can: node2's agent certificate (etcd user node2)
+ * reads the cluster and writes its own node's keys, but cannot rewrite or
+ * remove node1's. */
+static void test_etcd_node_writes_only_its_own_keys(void **state)
+{
+	char cert[512], key[512];
+	cluster_cert("agent-node2", cert, key, sizeof cert);
+	EtcdOptions eo = {
+		.rpc = { .ca_file = getenv("PODMIG_TLS_CA"), .cert_file = cert, .key_file = key },
+		.request_timeout_usec = 5 * RPC_USEC_PER_SEC
+	};
+	_cleanup_(etcd_client_freep) EtcdClient *node2 = NULL;
+	assert_int_equal(etcd_client_new(getenv("PODMIG_ETCD_ENDPOINTS"), &eo, &node2), 0);
+
+	_cleanup_(etcd_key_value_done) EtcdKeyValue info = {};
+	assert_int_equal(etcd_get(node2, "/podmig/nodes/node1/info", &info), 0);
+	int r = etcd_put(node2, "/podmig/nodes/node1/info", "{}", 2, 0, NULL);
+	printf("node2 writing node1's info: %d\n", r);
+	assert_true(r < 0);
+	assert_true(etcd_delete(node2, "/podmig/nodes/node1/info", NULL) < 0);
+	assert_true(etcd_put(node2, "/podmig/policy", "{}", 2, 0, NULL) < 0);
+	assert_true(etcd_put(node2, "/podmig/decisions/d-1-00000000", "{}", 2, 0, NULL) < 0);
+	assert_int_equal(etcd_put(node2, "/podmig/nodes/node2/probe", "x", 1, 0, NULL), 0);
+	assert_int_equal(etcd_delete(node2, "/podmig/nodes/node2/probe", NULL), 0);
+
+	/* node1's info is intact */
+	_cleanup_(etcd_client_freep) EtcdClient *op = etcd_connect();
+	_cleanup_(etcd_key_value_done) EtcdKeyValue after = {};
+	assert_int_equal(etcd_get(op, "/podmig/nodes/node1/info", &after), 0);
+	assert_int_equal(after.mod_revision, info.mod_revision);
+}
+
 int main(int argc, char *argv[])
 {
 	if (argc < 2) {
@@ -282,6 +635,11 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_etcd_refuses_client_without_valid_certificate),
 		cmocka_unit_test(test_counter_moves_over_tls),
 		cmocka_unit_test(test_agent_refuses_client_without_valid_certificate),
+		cmocka_unit_test(test_agent_authorizes_by_role),
+		cmocka_unit_test(test_fetch_image_only_from_trusted_address),
+		cmocka_unit_test(test_leaseless_info_redirects_nothing),
+		cmocka_unit_test(test_forged_done_record_removes_nothing),
+		cmocka_unit_test(test_etcd_node_writes_only_its_own_keys),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
