@@ -55,7 +55,8 @@ static void help(void)
 	       "  --incus-interval SEC     Incus rebalance interval (300)\n"
 	       "  --incus-threshold PCT    Incus rebalance threshold, points (20)\n"
 	       "  --descheduler-interval SEC  descheduler interval (300)\n"
-	       "  --descheduler-low CPU,MEM   LowNodeUtilization thresholds (50,50)\n"
+	       "  --descheduler-low CPU,MEM   LowNodeUtilization thresholds (50,50, or the\n"
+	       "                              targets where those are lower)\n"
 	       "  --descheduler-target CPU,MEM  targetThresholds (the policy's thresholds)\n"
 	       "  --out DIR                write timeline.dat (nodes above 100%%), "
 	       "timeline-threshold.dat\n"
@@ -237,7 +238,7 @@ int main(int argc, char **argv)
 	const char *traces_dir = NULL, *out = NULL, *timing[_SIM_MODE_MAX] = {};
 	size_t n_assignments = 0, n_nodes = 100, n_res = 0;
 	ssize_t n_containers = -1;
-	double mem_percent = NAN, x, hours = 24, ds_low[2] = { 50, 50 },
+	double mem_percent = NAN, x, hours = 24, ds_low[2] = { NAN, NAN },
 	       ds_target[2] = { NAN, NAN };
 	uint64_t u, trace_step = 300000000ull, step = 30000000ull, seed = 1,
 	            agent_interval = 1000000ull;
@@ -446,9 +447,13 @@ int main(int argc, char **argv)
 	c.step_usec = step;
 	c.duration_usec = (uint64_t)(hours * 3.6e9 + 0.5);
 	c.seed = seed;
-	memcpy(c.descheduler_low, ds_low, sizeof(ds_low));
 	if (!isnan(ds_target[0]))
 		memcpy(c.descheduler_target, ds_target, sizeof(ds_target));
+	if (!isnan(ds_low[0]))
+		memcpy(c.descheduler_low, ds_low, sizeof(ds_low));
+	else /* 50 %, or the target where that is lower */
+		for (size_t k = 0; k < 2; k++)
+			c.descheduler_low[k] = MIN(50.0, c.descheduler_target[k]);
 	for (SimMode m = 0; m < _SIM_MODE_MAX; m++)
 		if (timing[m] && sim_timing_parse(timing[m], &c.timing[m], &err) < 0) {
 			log_error("--timing: %s", err.message);

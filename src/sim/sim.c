@@ -55,6 +55,9 @@ void sim_config_init(SimConfig *c, const SchedPolicy *policy, size_t n_nodes)
 		.descheduler_target = { policy ? policy->threshold[PLACEMENT_CPU] : 80,
 		                        policy ? policy->threshold[PLACEMENT_MEMORY] : 85 },
 	};
+	/* the low threshold defaults to 50 %, or the target where that is lower */
+	for (size_t r = 0; r < 2; r++)
+		c->descheduler_low[r] = MIN(c->descheduler_low[r], c->descheduler_target[r]);
 	for (SimMode m = 0; m < _SIM_MODE_MAX; m++)
 		sim_timing_default(m, &c->timing[m]);
 }
