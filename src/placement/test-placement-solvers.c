@@ -572,9 +572,8 @@ static void test_time_limits(void **state)
 		size_t nodes, containers;
 		double limit_ms;
 	} cases[] = {
-		{ 1000, 20, 100 },       { 1000, 20, 1 },  { LARGE_NODES, 100, 1 },
-		{ 20000, 100, 20 },      { 200, 2000, 5 }, { HUGE_NODES, 100, 1 },
-		{ HUGE_NODES, 100, 60 },
+		{ 1000, 20, 100 },  { 1000, 20, 1 },  { LARGE_NODES, 100, 1 },
+		{ 20000, 100, 20 }, { 200, 2000, 5 }, { HUGE_NODES, 100, 1 },
 	};
 
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
