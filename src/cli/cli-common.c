@@ -27,7 +27,11 @@ static void cli_help(const char *verb, const char *what, CliParseFlags flags)
 	if (flags & CLI_PARSE_WATCH)
 		printf("  -w --watch            Redraw on every change (on a terminal), or print\n"
 		       "                        a new table per change\n");
-	if (flags & (CLI_PARSE_WATCH | CLI_PARSE_TIMEOUT))
+	if (flags & CLI_PARSE_WATCH)
+		printf("     --timeout SECONDS  With --watch, stop after this long (default: "
+		       "until\n"
+		       "                        Ctrl-C)\n");
+	else if (flags & CLI_PARSE_TIMEOUT)
 		printf("     --timeout SECONDS  Stop after this long (default: until Ctrl-C)\n");
 	printf("%s  -h --help             Show this help\n", CLI_TLS_HELP);
 }
@@ -182,6 +186,11 @@ int cli_parse_full(int argc, char *argv[], const char *verb, const char *what, C
 		}
 	if (optind < argc) {
 		log_error("%s: unexpected argument '%s'", verb, argv[optind]);
+		return -EINVAL;
+	}
+	/* A one-shot table does not wait for anything: a limit on it would be silently ignored. */
+	if ((flags & CLI_PARSE_WATCH) && !o->watch && o->timeout_sec > 0) {
+		log_error("%s: --timeout needs --watch", verb);
 		return -EINVAL;
 	}
 	if (cli_options_check(o) < 0)

@@ -261,9 +261,10 @@ static void test_ps_watch_quiet(void **state)
 static void test_bad_usage(void **state)
 {
 	static const char *const cases[][4] = {
-		{ "events", "--timeout", "0" },    { "events", "--timeout", "soon" },
-		{ "nodes", "--timeout", "-1" },    { "history", "--watch", NULL },
-		{ "decisions", "--timeout", "5" }, { "events", "extra", NULL },
+		{ "events", "--timeout", "0" }, { "events", "--timeout", "soon" },
+		{ "nodes", "--timeout", "-1" }, { "history", "--watch", NULL },
+		{ "ps", "--timeout", "5" },     { "decisions", "--timeout", "5" },
+		{ "events", "extra", NULL },
 	};
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
 		char *argv[] = { (char *)podmig, (char *)cases[i][0], (char *)cases[i][1],
