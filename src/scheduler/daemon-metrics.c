@@ -141,6 +141,11 @@ SchedulerMetrics *scheduler_metrics_free(SchedulerMetrics *m)
 	return NULL;
 }
 
+int scheduler_metrics_get_port(const SchedulerMetrics *m)
+{
+	return m ? metrics_http_get_port(m->http) : 0;
+}
+
 void scheduler_metrics_tick(SchedulerMetrics *m, int64_t policy_revision, const SchedPlan *plan,
                             double decide_sec)
 {

@@ -18,6 +18,8 @@ typedef struct SchedulerMetrics SchedulerMetrics;
 int scheduler_metrics_new(const SchedulerConfig *c, const atomic_bool *leading,
                           SchedulerMetrics **ret);
 SchedulerMetrics *scheduler_metrics_free(SchedulerMetrics *m);
+/* The port of its /metrics endpoint; 0 without one. */
+int scheduler_metrics_get_port(const SchedulerMetrics *m);
 /* A tick: the policy's revision (0: defaults); while leading, the plan (NULL
  * if deciding failed) and how long building the view and deciding took. */
 void scheduler_metrics_tick(SchedulerMetrics *m, int64_t policy_revision, const SchedPlan *plan,
