@@ -208,12 +208,12 @@ int metrics_http_start(MetricsRegistry *registry, const MetricsHttpOptions *o, M
 	/* MHD logs through us, at debug level: a scraper's connection errors
 	 * are not the daemon's. */
 	h->daemon = MHD_start_daemon(
-	        flags, 0, NULL, NULL, handle, h, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-	        MHD_OPTION_CONNECTION_LIMIT, (unsigned)METRICS_HTTP_MAX_CONNECTIONS,
-	        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)METRICS_HTTP_PER_IP_CONNECTIONS,
-	        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)METRICS_HTTP_TIMEOUT_SEC,
-	        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)METRICS_HTTP_MEMORY,
-	        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_ARRAY,
+	        flags, 0, NULL, NULL, handle, h, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_CONNECTION_LIMIT,
+	        (unsigned)METRICS_HTTP_MAX_CONNECTIONS, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	        (unsigned)METRICS_HTTP_PER_IP_CONNECTIONS, MHD_OPTION_CONNECTION_TIMEOUT,
+	        (unsigned)METRICS_HTTP_TIMEOUT_SEC, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	        (size_t)METRICS_HTTP_MEMORY, MHD_OPTION_ARRAY,
 	        tls ? tls_options : &tls_options[ELEMENTSOF(tls_options) - 1], MHD_OPTION_END);
 	if (!h->daemon) {
 		r = errno > 0 ? -errno : -EIO;

@@ -176,14 +176,20 @@ static int connect_to(int port)
 	return fd;
 }
 
-/* Whether the server closes fd within timeout_msec. */
+/* Whether the server closes fd within timeout_msec (whatever it sends
+ * first, e.g. a TLS alert). */
 static bool closed_within(int fd, int timeout_msec)
 {
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	char c;
-	if (poll(&p, 1, timeout_msec) <= 0)
-		return false;
-	return read(fd, &c, 1) <= 0;
+	uint64_t end = now_usec(CLOCK_MONOTONIC) + (uint64_t)timeout_msec * USEC_PER_MSEC;
+	for (;;) {
+		uint64_t now = now_usec(CLOCK_MONOTONIC);
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		char buf[256];
+		if (now >= end || poll(&p, 1, (int)((end - now) / USEC_PER_MSEC) + 1) <= 0)
+			return false;
+		if (read(fd, buf, sizeof buf) <= 0)
+			return true;
+	}
 }
 
 static void test_bounds(void **state)
@@ -279,6 +285,13 @@ static void test_tls(void **state)
 	assert_int_equal(request("GET", url, &(Client){ f[0], NULL, NULL }, &b, NULL), 403);
 	assert_non_null(strstr(b.data, "client certificate"));
 	assert_int_equal(request("GET", url, &(Client){ f[0], f[5], f[6] }, &b, NULL), 403);
+	/* a client that never starts the TLS handshake is closed after the timeout */
+	int idle = connect_to(metrics_http_get_port(h));
+	uint64_t t0 = now_usec(CLOCK_MONOTONIC);
+	assert_true(closed_within(idle, (METRICS_HTTP_TIMEOUT_SEC + 5) * 1000));
+	assert_true(now_usec(CLOCK_MONOTONIC) - t0 >=
+	            (METRICS_HTTP_TIMEOUT_SEC - 2) * USEC_PER_SEC);
+	close(idle);
 	/* plain HTTP on the TLS port gets nothing */
 	snprintf(url, sizeof url, "http://127.0.0.1:%d/metrics", metrics_http_get_port(h));
 	assert_int_equal(request("GET", url, NULL, &b, NULL), 0);
