@@ -529,8 +529,9 @@ Agent *agent_free(Agent *a)
 {
 	if (!a)
 		return NULL;
-	a->metrics = agent_metrics_free(a->metrics); /* its scrapes read the agent */
-	a->server = rpc_server_free(a->server);      /* first: its handlers use the rest */
+	a->server = rpc_server_free(a->server); /* first: its handlers use the rest */
+	/* after the handlers (they count migrations), before what scrapes read */
+	a->metrics = agent_metrics_free(a->metrics);
 	a->probe = rpc_channel_free(a->probe);
 	a->lease = etcd_lease_free(a->lease);
 	a->etcd = etcd_client_free(a->etcd);
