@@ -734,6 +734,7 @@ static int source_finish(Source *s)
 		(void)migration_record_update(s->a->etcd, s->a->config->prefix, &s->rec);
 	}
 	source_progress(s, true);
+	agent_metrics_migration(s->a->metrics, &s->rec, final, downtime_ms, s->sent);
 	if (migration_phase_is_final(final))
 		agent_evidence_remove(s->a, s->rec.id); /* settled: nothing left to recover */
 	if (final == MIGRATION_DONE) {

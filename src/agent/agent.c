@@ -498,6 +498,8 @@ int agent_new(const AgentConfig *config, Agent **ret)
 
 	if ((r = server_start(a, config->listen_address)) < 0)
 		return r;
+	if ((r = agent_metrics_new(a, &a->metrics)) < 0)
+		return r;
 	const char *adv = config->advertise_address;
 	size_t len = strlen(adv);
 	if (len > 2 && streq(adv + len - 2, ":0"))
@@ -518,11 +520,18 @@ int agent_get_port(const Agent *a)
 	return a->port;
 }
 
+int agent_get_metrics_port(const Agent *a)
+{
+	return agent_metrics_get_port(a->metrics);
+}
+
 Agent *agent_free(Agent *a)
 {
 	if (!a)
 		return NULL;
 	a->server = rpc_server_free(a->server); /* first: its handlers use the rest */
+	/* after the handlers (they count migrations), before what scrapes read */
+	a->metrics = agent_metrics_free(a->metrics);
 	a->probe = rpc_channel_free(a->probe);
 	a->lease = etcd_lease_free(a->lease);
 	a->etcd = etcd_client_free(a->etcd);
@@ -600,6 +609,8 @@ int agent_run(Agent *a, const sigset_t *stop)
 			agent_recover(a, false);
 		if ((r = publish(a, now)) < 0)
 			return log_error_errno(r, "cannot publish node %s", a->config->node_name);
+		agent_metrics_sample(a->metrics, a->last,
+		                     a->serving && a->lease && !a->etcd_backoff.down);
 
 		next += a->config->interval_usec;
 		now = now_usec(CLOCK_MONOTONIC);

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "agent.pb-c.h"
+#include "daemon-metrics.h"
 #include "etcd.h"
 #include "json-util.h"
 #include "log.h"
@@ -172,6 +173,7 @@ typedef struct Scheduler {
 	size_t n_memos;
 	uint64_t last_retention;
 	unsigned decisions_made;
+	SchedulerMetrics *metrics; /* NULL without --metrics-address */
 } Scheduler;
 
 static void worker_free(Worker *w)
@@ -240,6 +242,7 @@ static void *worker_main(void *userdata)
 	RpcStatus status = {};
 	r = rpc_stream_finish(st, &status);
 	w->done = streq(phase, "done");
+	scheduler_metrics_migration_ended(s->metrics, w->migration_id[0] ? phase : "");
 	if (w->done)
 		log_info("migration %s: %s is now on %s", w->migration_id, w->container, w->target);
 	else if (r < 0 && !w->migration_id[0])
@@ -616,10 +619,13 @@ static void act(Scheduler *s, const SchedPlan *plan)
 		if (r < 0)
 			log_warning_errno(r, "decision %s: cannot store it in etcd", id);
 		s->decisions_made++;
+		scheduler_metrics_decision(s->metrics, d, observe);
 		log_full_errno(moves ? LOG_NOTICE : LOG_INFO, 0, "decision %s%s: %s", id,
 		               observe ? " (observe mode: nothing moves)" : "", d->why ?: "");
 		for (size_t k = 0; moves && k < d->n_moves; k++) {
 			r = worker_start(s, d, &d->moves[k], id);
+			if (r >= 0)
+				scheduler_metrics_migration_started(s->metrics, d->drain);
 			if (r < 0)
 				log_error_errno(r, "decision %s: cannot start moving %s", id,
 				                d->moves[k].container);
@@ -702,14 +708,19 @@ static void tick(Scheduler *s)
 {
 	policy_refresh(s);
 	workers_reap(s, false);
-	if (!atomic_load(&s->leading))
+	if (!atomic_load(&s->leading)) {
+		scheduler_metrics_tick(s->metrics, s->policy_revision, NULL, 0);
 		return;
+	}
 
 	SchedView view = {};
 	_cleanup_sched_plan_ SchedPlan *plan = NULL;
+	uint64_t t0 = now_usec(CLOCK_MONOTONIC);
 	int r = view_build(s, &view);
 	if (r >= 0)
 		r = sched_decide(&view, &s->policy, now_usec(CLOCK_REALTIME), &plan);
+	scheduler_metrics_tick(s->metrics, s->policy_revision, r >= 0 ? plan : NULL,
+	                       (double)(now_usec(CLOCK_MONOTONIC) - t0) / USEC_PER_SEC);
 	if (r < 0)
 		log_error_errno(r, "cannot decide");
 	else
@@ -756,6 +767,7 @@ static void scheduler_stop(Scheduler *s)
 		pthread_join(s->election_thread, NULL);
 	workers_cancel(s);
 	workers_reap(s, true);
+	s->metrics = scheduler_metrics_free(s->metrics);
 	free(s->workers);
 	for (size_t i = 0; i < s->n_memos; i++) {
 		free(s->memos[i].node);
@@ -779,6 +791,8 @@ int scheduler_run(const SchedulerConfig *config, const sigset_t *stop)
 	pthread_mutex_init(&s.election_lock, NULL);
 	sched_policy_init(&s.policy);
 	if ((r = scheduler_connect(&s)) < 0)
+		goto out;
+	if ((r = scheduler_metrics_new(config, &s.leading, &s.metrics)) < 0)
 		goto out;
 	log_info("scheduler %s: etcd %s, prefix %s", config->name, config->etcd, config->prefix);
 

@@ -22,11 +22,13 @@ typedef struct SchedulerConfig {
 	const char *tls_key;
 	bool insecure;      /* plaintext to etcd (unless https://) and the agents, no certificate */
 	uint64_t tick_usec; /* how often the leader decides; 1 s */
-	int64_t lease_ttl_sec; /* of the leader key; 5 */
+	int64_t lease_ttl_sec;       /* of the leader key; 5 */
+	const char *metrics_address; /* HOST:PORT of /metrics (HTTPS unless insecure); NULL: none */
 } SchedulerConfig;
 
-#define SCHEDULER_DEFAULT_ETCD   "127.0.0.1:2379"
-#define SCHEDULER_DEFAULT_PREFIX "/podmig/"
+#define SCHEDULER_DEFAULT_ETCD         "127.0.0.1:2379"
+#define SCHEDULER_DEFAULT_PREFIX       "/podmig/"
+#define SCHEDULER_DEFAULT_METRICS_PORT 7403 /* the conventional /metrics port; off by default */
 
 /* Runs until one of the signals in `stop` arrives (they must be blocked in every thread).
  * Negative errno if it could not start. */

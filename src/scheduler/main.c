@@ -11,6 +11,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
+#include "metrics-http.h"
 #include "rpc.h"
 #include "strutil.h"
 
@@ -37,10 +38,14 @@ static void help(void)
 	       "     --tls-key FILE        Its key\n"
 	       "     --insecure            Plaintext to etcd and the agents instead of mutual\n"
 	       "                           TLS (logged as a warning at every start)\n"
+	       "     --metrics-address HOST:PORT  Serve Prometheus metrics on GET /metrics\n"
+	       "                           (default off; podmig's port is %d): HTTPS with the\n"
+	       "                           TLS files, answering client certificates of the CA\n"
+	       "                           only\n"
 	       "     --log-level LEVEL     debug, info (default), notice, warning, err\n"
 	       "  -h --help                Show this help\n"
 	       "     --version             Show the version\n",
-	       SCHEDULER_DEFAULT_ETCD, SCHEDULER_DEFAULT_PREFIX);
+	       SCHEDULER_DEFAULT_ETCD, SCHEDULER_DEFAULT_PREFIX, SCHEDULER_DEFAULT_METRICS_PORT);
 }
 
 int main(int argc, char *argv[])
@@ -56,6 +61,7 @@ int main(int argc, char *argv[])
 		ARG_TLS_KEY,
 		ARG_LOG_LEVEL,
 		ARG_INSECURE,
+		ARG_METRICS_ADDRESS,
 	};
 	static const struct option options[] = {
 		{ "help", no_argument, NULL, 'h' },
@@ -69,6 +75,7 @@ int main(int argc, char *argv[])
 		{ "tls-cert", required_argument, NULL, ARG_TLS_CERT },
 		{ "tls-key", required_argument, NULL, ARG_TLS_KEY },
 		{ "insecure", no_argument, NULL, ARG_INSECURE },
+		{ "metrics-address", required_argument, NULL, ARG_METRICS_ADDRESS },
 		{ "log-level", required_argument, NULL, ARG_LOG_LEVEL },
 		{},
 	};
@@ -135,6 +142,20 @@ int main(int argc, char *argv[])
 			break;
 		case ARG_INSECURE:
 			cfg.insecure = true;
+			break;
+		case ARG_METRICS_ADDRESS:
+			if (streq(optarg, "off")) {
+				cfg.metrics_address = NULL;
+				break;
+			}
+			if (!metrics_http_address_valid(optarg)) {
+				log_error("--metrics-address: '%s' is neither HOST:PORT with a "
+				          "numeric "
+				          "address (e.g. 0.0.0.0:%d) nor 'off'",
+				          optarg, SCHEDULER_DEFAULT_METRICS_PORT);
+				return 2;
+			}
+			cfg.metrics_address = optarg;
 			break;
 		case ARG_LOG_LEVEL:
 			r = log_level_from_string(optarg);
