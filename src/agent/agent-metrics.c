@@ -154,7 +154,6 @@ static int metrics_define(AgentMetrics *m)
 int agent_metrics_new(Agent *a, AgentMetrics **ret)
 {
 	const AgentConfig *c = a->config;
-	ErrorDetail error = {};
 	int r;
 
 	if (!c->metrics_address) {
@@ -169,21 +168,12 @@ int agent_metrics_new(Agent *a, AgentMetrics **ret)
 		agent_metrics_free(m);
 		return r;
 	}
-	/* HTTPS with the agent's certificate whenever it runs with TLS */
-	MetricsHttpOptions o = { .address = c->metrics_address };
-	if (!c->insecure) {
-		o.cert_file = c->tls_cert;
-		o.key_file = c->tls_key;
-		o.ca_file = c->tls_ca;
-	}
-	if ((r = metrics_http_start(m->registry, &o, &m->http, &error)) < 0) {
-		log_error("--metrics-address: %s", error_detail_or(&error, r));
+	r = metrics_http_serve(m->registry, c->metrics_address, !c->insecure, c->tls_cert,
+	                       c->tls_key, c->tls_ca, "node", c->node_name, &m->http);
+	if (r < 0) {
 		agent_metrics_free(m);
 		return r;
 	}
-	log_info("node %s: serving metrics on %s://%s/metrics (port %d)", c->node_name,
-	         o.cert_file ? "https" : "http", c->metrics_address,
-	         metrics_http_get_port(m->http));
 	*ret = m;
 	return 0;
 }

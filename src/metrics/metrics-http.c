@@ -247,3 +247,24 @@ MetricsHttp *metrics_http_free(MetricsHttp *h)
 	free(h);
 	return NULL;
 }
+
+int metrics_http_serve(MetricsRegistry *registry, const char *address, bool tls,
+                       const char *cert_file, const char *key_file, const char *ca_file,
+                       const char *kind, const char *name, MetricsHttp **ret)
+{
+	MetricsHttpOptions o = { .address = address };
+	ErrorDetail error = {};
+	int r;
+
+	if (tls) {
+		o.cert_file = cert_file;
+		o.key_file = key_file;
+		o.ca_file = ca_file;
+	}
+	r = metrics_http_start(registry, &o, ret, &error);
+	if (r < 0)
+		return log_error_errno(r, "--metrics-address: %s", error_detail_or(&error, r));
+	log_info("%s %s: serving metrics on %s://%s/metrics (port %d)", kind, name,
+	         tls ? "https" : "http", address, metrics_http_get_port(*ret));
+	return 0;
+}

@@ -43,6 +43,11 @@ typedef struct MetricsHttp MetricsHttp;
  * unreadable files; -EADDRINUSE and the like when it cannot listen. */
 int metrics_http_start(MetricsRegistry *registry, const MetricsHttpOptions *o, MetricsHttp **ret,
                        ErrorDetail *error);
+/* A daemon's endpoint: HTTPS with its own certificate and the cluster CA when `tls`, plain HTTP
+ * otherwise; logs where it serves (as "KIND NAME", e.g. "node node1") or why it cannot. */
+int metrics_http_serve(MetricsRegistry *registry, const char *address, bool tls,
+                       const char *cert_file, const char *key_file, const char *ca_file,
+                       const char *kind, const char *name, MetricsHttp **ret);
 /* The port it listens on (useful after port 0). */
 int metrics_http_get_port(const MetricsHttp *h);
 /* Stops serving; NULL-safe. */

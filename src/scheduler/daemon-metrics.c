@@ -98,7 +98,6 @@ static int metrics_define(SchedulerMetrics *m, const SchedulerConfig *c)
 int scheduler_metrics_new(const SchedulerConfig *c, const atomic_bool *leading,
                           SchedulerMetrics **ret)
 {
-	ErrorDetail error = {};
 	int r;
 
 	*ret = NULL;
@@ -112,21 +111,12 @@ int scheduler_metrics_new(const SchedulerConfig *c, const atomic_bool *leading,
 		scheduler_metrics_free(m);
 		return r;
 	}
-	/* HTTPS with the scheduler's certificate whenever it runs with TLS */
-	MetricsHttpOptions o = { .address = c->metrics_address };
-	if (!c->insecure) {
-		o.cert_file = c->tls_cert;
-		o.key_file = c->tls_key;
-		o.ca_file = c->tls_ca;
-	}
-	if ((r = metrics_http_start(m->registry, &o, &m->http, &error)) < 0) {
-		log_error("--metrics-address: %s", error_detail_or(&error, r));
+	r = metrics_http_serve(m->registry, c->metrics_address, !c->insecure, c->tls_cert,
+	                       c->tls_key, c->tls_ca, "scheduler", c->name, &m->http);
+	if (r < 0) {
 		scheduler_metrics_free(m);
 		return r;
 	}
-	log_info("scheduler %s: serving metrics on %s://%s/metrics (port %d)", c->name,
-	         o.cert_file ? "https" : "http", c->metrics_address,
-	         metrics_http_get_port(m->http));
 	*ret = m;
 	return 0;
 }
