@@ -16,44 +16,7 @@
 
 #include "agent-internal.h"
 #include "config.h"
-
-static size_t on_data(char *p, size_t size, size_t n, void *userdata)
-{
-	char **body = userdata;
-	size_t old = *body ? strlen(*body) : 0, len = size * n;
-	char *b = realloc(*body, old + len + 1);
-	if (!b)
-		return 0;
-	memcpy(b + old, p, len);
-	b[old + len] = 0;
-	*body = b;
-	return len;
-}
-
-static char *scrape(int port)
-{
-	char url[64], *body = NULL;
-	long code = 0;
-	CURL *h = curl_easy_init();
-	snprintf(url, sizeof url, "http://127.0.0.1:%d/metrics", port);
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
-	assert_int_equal(curl_easy_perform(h), CURLE_OK);
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-	curl_easy_cleanup(h);
-	assert_int_equal(code, 200);
-	assert_non_null(body);
-	return body;
-}
-
-static void assert_line(const char *body, const char *line)
-{
-	char want[512];
-	snprintf(want, sizeof want, "\n%s\n", line);
-	if (!strstr(body, want))
-		fail_msg("no line '%s' in:\n%s", line, body);
-}
+#include "metrics-scrape.h"
 
 static void test_metrics(void **state)
 {
@@ -104,49 +67,59 @@ static void test_metrics(void **state)
 	migration_record_clear(&rec);
 	a.migrations = 1;
 
-	char *body = scrape(port);
-	assert_line(body, "podmig_agent_info{node=\"node7\",version=\"" PODMIG_VERSION "\"} 1");
-	assert_line(body, "podmig_node_published 1");
-	assert_line(body, "podmig_node_podman_up 1");
-	assert_line(body, "podmig_node_cpu_usage_cores 0.5");
-	assert_line(body, "podmig_node_cpu_capacity_cores 2");
-	assert_line(body, "podmig_node_cpu_utilization_ratio 0.25");
-	assert_line(body, "podmig_node_memory_usage_bytes 268435456");
-	assert_line(body, "podmig_node_memory_capacity_bytes 1073741824");
-	assert_line(body, "podmig_node_network_transmit_bytes_per_second 2000");
-	assert_line(body, "podmig_node_network_utilization_ratio 0.015");
-	assert_line(body, "podmig_node_containers{state=\"running\"} 1");
-	assert_line(body, "podmig_node_containers{state=\"exited\"} 1");
-	assert_line(body, "podmig_node_containers{state=\"paused\"} 0");
-	assert_line(body, "podmig_node_containers{state=\"other\"} 2");
-	assert_line(body, "podmig_migrations_total{result=\"done\",reason=\"automatic\","
-	                  "mode=\"stop-and-copy\"} 1");
-	assert_line(body, "podmig_migrations_total{result=\"unsettled\",reason=\"automatic\","
-	                  "mode=\"pre-copy\"} 1");
-	assert_line(body, "podmig_migrations_total{result=\"rolled-back\",reason=\"manual\","
-	                  "mode=\"pre-copy\"} 1");
-	assert_line(body, "podmig_migrations_total{result=\"done\",reason=\"manual\","
-	                  "mode=\"pre-copy\"} 0");
+	char *body = metrics_scrape(port);
+	metrics_assert_line(body,
+	                    "podmig_agent_info{node=\"node7\",version=\"" PODMIG_VERSION "\"} 1");
+	metrics_assert_line(body, "podmig_node_published 1");
+	metrics_assert_line(body, "podmig_node_podman_up 1");
+	metrics_assert_line(body, "podmig_node_cpu_usage_cores 0.5");
+	metrics_assert_line(body, "podmig_node_cpu_capacity_cores 2");
+	metrics_assert_line(body, "podmig_node_cpu_utilization_ratio 0.25");
+	metrics_assert_line(body, "podmig_node_memory_usage_bytes 268435456");
+	metrics_assert_line(body, "podmig_node_memory_capacity_bytes 1073741824");
+	metrics_assert_line(body, "podmig_node_network_transmit_bytes_per_second 2000");
+	metrics_assert_line(body, "podmig_node_network_utilization_ratio 0.015");
+	metrics_assert_line(body, "podmig_node_containers{state=\"running\"} 1");
+	metrics_assert_line(body, "podmig_node_containers{state=\"exited\"} 1");
+	metrics_assert_line(body, "podmig_node_containers{state=\"paused\"} 0");
+	metrics_assert_line(body, "podmig_node_containers{state=\"other\"} 2");
+	metrics_assert_line(body, "podmig_migrations_total{result=\"done\",reason=\"automatic\","
+	                          "mode=\"stop-and-copy\"} 1");
+	metrics_assert_line(body,
+	                    "podmig_migrations_total{result=\"unsettled\",reason=\"automatic\","
+	                    "mode=\"pre-copy\"} 1");
+	metrics_assert_line(body,
+	                    "podmig_migrations_total{result=\"rolled-back\",reason=\"manual\","
+	                    "mode=\"pre-copy\"} 1");
+	metrics_assert_line(body, "podmig_migrations_total{result=\"done\",reason=\"manual\","
+	                          "mode=\"pre-copy\"} 0");
 	/* downtime only of migrations done */
-	assert_line(body, "podmig_migration_downtime_seconds_sum{mode=\"stop-and-copy\"} 0.75");
-	assert_line(body, "podmig_migration_downtime_seconds_count{mode=\"stop-and-copy\"} 1");
-	assert_line(
+	metrics_assert_line(body,
+	                    "podmig_migration_downtime_seconds_sum{mode=\"stop-and-copy\"} 0.75");
+	metrics_assert_line(body,
+	                    "podmig_migration_downtime_seconds_count{mode=\"stop-and-copy\"} 1");
+	metrics_assert_line(
 	        body,
 	        "podmig_migration_downtime_seconds_bucket{mode=\"stop-and-copy\",le=\"0.5\"} 0");
-	assert_line(body,
-	            "podmig_migration_downtime_seconds_bucket{mode=\"stop-and-copy\",le=\"1\"} 1");
-	assert_line(body, "podmig_migration_downtime_seconds_count{mode=\"pre-copy\"} 0");
+	metrics_assert_line(
+	        body,
+	        "podmig_migration_downtime_seconds_bucket{mode=\"stop-and-copy\",le=\"1\"} 1");
+	metrics_assert_line(body, "podmig_migration_downtime_seconds_count{mode=\"pre-copy\"} 0");
 	/* bytes: 3 MiB is over 1 MiB and within 4 MiB */
-	assert_line(body,
-	            "podmig_migration_sent_bytes_bucket{mode=\"stop-and-copy\",le=\"1048576\"} 0");
-	assert_line(body,
-	            "podmig_migration_sent_bytes_bucket{mode=\"stop-and-copy\",le=\"4194304\"} 1");
-	assert_line(body, "podmig_migration_sent_bytes_sum{mode=\"pre-copy\"} 200");
+	metrics_assert_line(
+	        body,
+	        "podmig_migration_sent_bytes_bucket{mode=\"stop-and-copy\",le=\"1048576\"} 0");
+	metrics_assert_line(
+	        body,
+	        "podmig_migration_sent_bytes_bucket{mode=\"stop-and-copy\",le=\"4194304\"} 1");
+	metrics_assert_line(body, "podmig_migration_sent_bytes_sum{mode=\"pre-copy\"} 200");
 	/* duration: about 2 s since the record was made */
-	assert_line(body, "podmig_migration_duration_seconds_count{result=\"done\"} 1");
-	assert_line(body, "podmig_migration_duration_seconds_bucket{result=\"done\",le=\"1\"} 0");
-	assert_line(body, "podmig_migration_duration_seconds_bucket{result=\"done\",le=\"5\"} 1");
-	assert_line(body, "podmig_migrations_in_progress 1");
+	metrics_assert_line(body, "podmig_migration_duration_seconds_count{result=\"done\"} 1");
+	metrics_assert_line(body,
+	                    "podmig_migration_duration_seconds_bucket{result=\"done\",le=\"1\"} 0");
+	metrics_assert_line(body,
+	                    "podmig_migration_duration_seconds_bucket{result=\"done\",le=\"5\"} 1");
+	metrics_assert_line(body, "podmig_migrations_in_progress 1");
 	assert_non_null(strstr(body, "\npodmig_grpc_client_errors_total{code=\"UNAVAILABLE\"} "));
 	assert_non_null(strstr(body, "\npodmig_etcd_request_errors_total{code=\"UNAVAILABLE\"} "));
 	free(body);
@@ -155,10 +128,10 @@ static void test_metrics(void **state)
 	s.podman_ok = false;
 	s.n_containers = 0;
 	agent_metrics_sample(m, &s, false);
-	body = scrape(port);
-	assert_line(body, "podmig_node_published 0");
-	assert_line(body, "podmig_node_podman_up 0");
-	assert_line(body, "podmig_node_containers{state=\"running\"} 1");
+	body = metrics_scrape(port);
+	metrics_assert_line(body, "podmig_node_published 0");
+	metrics_assert_line(body, "podmig_node_podman_up 0");
+	metrics_assert_line(body, "podmig_node_containers{state=\"running\"} 1");
 	free(body);
 
 	agent_metrics_free(m);

@@ -15,44 +15,7 @@
 #include "config.h"
 #include "daemon-metrics.h"
 #include "macro.h"
-
-static size_t on_data(char *p, size_t size, size_t n, void *userdata)
-{
-	char **body = userdata;
-	size_t old = *body ? strlen(*body) : 0, len = size * n;
-	char *b = realloc(*body, old + len + 1);
-	if (!b)
-		return 0;
-	memcpy(b + old, p, len);
-	b[old + len] = 0;
-	*body = b;
-	return len;
-}
-
-static char *scrape(int port)
-{
-	char url[64], *body = NULL;
-	long code = 0;
-	CURL *h = curl_easy_init();
-	snprintf(url, sizeof url, "http://127.0.0.1:%d/metrics", port);
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
-	assert_int_equal(curl_easy_perform(h), CURLE_OK);
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-	curl_easy_cleanup(h);
-	assert_int_equal(code, 200);
-	assert_non_null(body);
-	return body;
-}
-
-static void assert_line(const char *body, const char *line)
-{
-	char want[512];
-	snprintf(want, sizeof want, "\n%s\n", line);
-	if (!strstr(body, want))
-		fail_msg("no line '%s' in:\n%s", line, body);
-}
+#include "metrics-scrape.h"
 
 static void test_metrics(void **state)
 {
@@ -85,40 +48,46 @@ static void test_metrics(void **state)
 	scheduler_metrics_migration_ended(m, "");
 	scheduler_metrics_migration_ended(m, "restoring");
 
-	char *body = scrape(port);
-	assert_line(body, "podmig_scheduler_info{scheduler=\"scheduler1\",version=\"" PODMIG_VERSION
-	                  "\"} 1");
-	assert_line(body, "podmig_scheduler_leader 1");
-	assert_line(body, "podmig_scheduler_policy_revision 42");
-	assert_line(body, "podmig_scheduler_nodes{state=\"ok\"} 1");
-	assert_line(body, "podmig_scheduler_nodes{state=\"overloaded\"} 2");
-	assert_line(body, "podmig_scheduler_nodes{state=\"stale\"} 1");
-	assert_line(body, "podmig_scheduler_nodes{state=\"drained\"} 0");
-	assert_line(body, "podmig_scheduler_decision_duration_seconds_bucket{le=\"0.0025\"} 0");
-	assert_line(body, "podmig_scheduler_decision_duration_seconds_bucket{le=\"0.005\"} 1");
-	assert_line(body, "podmig_scheduler_decision_duration_seconds_count 1");
-	assert_line(body, "podmig_scheduler_decisions_total{outcome=\"migrate\",mode=\"act\"} 1");
-	assert_line(
+	char *body = metrics_scrape(port);
+	metrics_assert_line(
+	        body,
+	        "podmig_scheduler_info{scheduler=\"scheduler1\",version=\"" PODMIG_VERSION "\"} 1");
+	metrics_assert_line(body, "podmig_scheduler_leader 1");
+	metrics_assert_line(body, "podmig_scheduler_policy_revision 42");
+	metrics_assert_line(body, "podmig_scheduler_nodes{state=\"ok\"} 1");
+	metrics_assert_line(body, "podmig_scheduler_nodes{state=\"overloaded\"} 2");
+	metrics_assert_line(body, "podmig_scheduler_nodes{state=\"stale\"} 1");
+	metrics_assert_line(body, "podmig_scheduler_nodes{state=\"drained\"} 0");
+	metrics_assert_line(body,
+	                    "podmig_scheduler_decision_duration_seconds_bucket{le=\"0.0025\"} 0");
+	metrics_assert_line(body,
+	                    "podmig_scheduler_decision_duration_seconds_bucket{le=\"0.005\"} 1");
+	metrics_assert_line(body, "podmig_scheduler_decision_duration_seconds_count 1");
+	metrics_assert_line(body,
+	                    "podmig_scheduler_decisions_total{outcome=\"migrate\",mode=\"act\"} 1");
+	metrics_assert_line(
 	        body,
 	        "podmig_scheduler_decisions_total{outcome=\"no-candidate\",mode=\"observe\"} 1");
-	assert_line(body,
-	            "podmig_scheduler_decisions_total{outcome=\"migrate\",mode=\"observe\"} 0");
-	assert_line(body, "podmig_scheduler_migrations_started_total{reason=\"automatic\"} 1");
-	assert_line(body, "podmig_scheduler_migrations_started_total{reason=\"drain\"} 1");
-	assert_line(body, "podmig_scheduler_migrations_ended_total{result=\"done\"} 1");
-	assert_line(body, "podmig_scheduler_migrations_ended_total{result=\"refused\"} 1");
-	assert_line(body, "podmig_scheduler_migrations_ended_total{result=\"unsettled\"} 1");
-	assert_line(body, "podmig_grpc_server_errors_total{code=\"INTERNAL\"} 0");
+	metrics_assert_line(
+	        body, "podmig_scheduler_decisions_total{outcome=\"migrate\",mode=\"observe\"} 0");
+	metrics_assert_line(body,
+	                    "podmig_scheduler_migrations_started_total{reason=\"automatic\"} 1");
+	metrics_assert_line(body, "podmig_scheduler_migrations_started_total{reason=\"drain\"} 1");
+	metrics_assert_line(body, "podmig_scheduler_migrations_ended_total{result=\"done\"} 1");
+	metrics_assert_line(body, "podmig_scheduler_migrations_ended_total{result=\"refused\"} 1");
+	metrics_assert_line(body,
+	                    "podmig_scheduler_migrations_ended_total{result=\"unsettled\"} 1");
+	metrics_assert_line(body, "podmig_grpc_server_errors_total{code=\"INTERNAL\"} 0");
 	free(body);
 
 	/* standing by: no verdicts, the policy still tracked */
 	atomic_store(&leading, false);
 	scheduler_metrics_tick(m, 43, NULL, 0);
-	body = scrape(port);
-	assert_line(body, "podmig_scheduler_leader 0");
-	assert_line(body, "podmig_scheduler_policy_revision 43");
-	assert_line(body, "podmig_scheduler_nodes{state=\"overloaded\"} 0");
-	assert_line(body, "podmig_scheduler_decision_duration_seconds_count 1");
+	body = metrics_scrape(port);
+	metrics_assert_line(body, "podmig_scheduler_leader 0");
+	metrics_assert_line(body, "podmig_scheduler_policy_revision 43");
+	metrics_assert_line(body, "podmig_scheduler_nodes{state=\"overloaded\"} 0");
+	metrics_assert_line(body, "podmig_scheduler_decision_duration_seconds_count 1");
 	free(body);
 	scheduler_metrics_free(m);
 
