@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "agent-migrate.h"
@@ -47,25 +46,6 @@ static ssize_t archive_read(void *buf, size_t size, void *userdata)
 			continue;
 		return n < 0 ? -errno : n;
 	}
-}
-
-/* An unnamed file for the archive in the work directory: it vanishes with
- * its descriptor, whatever happens to this process. */
-static int target_archive_file(const Agent *a)
-{
-	const char *dir = a->config->work_dir;
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR))
-		return fd >= 0 ? fd : -errno;
-	char path[4096];
-	snprintf(path, sizeof path, "%s/incoming.XXXXXX", dir);
-	fd = mkostemp(path, O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	unlink(path);
-	return fd;
 }
 
 static int target_error(RpcServerCall *call, RpcCode code, const char *fmt, ...) _printf_(3, 4);
@@ -110,7 +90,7 @@ static int incoming_open(const Agent *a, const char *id, const char *suffix, boo
 	if (!(in->sha = EVP_MD_CTX_new()) || EVP_DigestInit_ex(in->sha, EVP_sha256(), NULL) != 1)
 		return -ENOMEM;
 	if (!named) {
-		in->fd = target_archive_file(a);
+		in->fd = agent_work_file(a);
 		return in->fd < 0 ? in->fd : 0;
 	}
 	if (mkdir(a->config->work_dir, 0700) < 0 && errno != EEXIST)
@@ -202,20 +182,6 @@ typedef struct Target {
 	ErrorDetail why;
 } Target;
 
-/* What the archives of one transfer may take: the work directory's free
- * space less WORK_DIR_RESERVE_PERCENT of it, so no sender fills the disk. */
-static int target_archive_limit(const Agent *a, uint64_t *ret)
-{
-	struct statvfs st;
-	if (mkdir(a->config->work_dir, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	if (statvfs(a->config->work_dir, &st) < 0)
-		return -errno;
-	uint64_t avail = (uint64_t)st.f_bavail * st.f_frsize;
-	*ret = avail - avail / 100 * WORK_DIR_RESERVE_PERCENT;
-	return 0;
-}
-
 /* Before the source stops anything: no container of that name here, the
  * image here (fetched from the source if need be), files for the archives;
  * then answer ready. */
@@ -244,13 +210,13 @@ static int target_preconditions(Target *t)
 	if (r == 0) {
 		log_info("migration %s: image %s is missing here; fetching it from %s", t->rec->id,
 		         h->image, h->source_node);
-		if (target_fetch_image(a, t->rec->source, t->rec->id, h->image, h->image_id,
+		if (target_fetch_image(a, t->rec->source, t->rec->id, h->image, t->rec->image_id,
 		                       &t->why) < 0)
 			return target_error(t->call, RPC_FAILED_PRECONDITION, "node %s: %s", self,
 			                    t->why.message);
 		fetched = true;
 	}
-	if ((r = target_archive_limit(a, &t->limit)) < 0)
+	if ((r = agent_work_space(a, &t->limit)) < 0)
 		return target_error(t->call, RPC_INTERNAL,
 		                    "node %s: cannot see the free space in %s: %s", self,
 		                    a->config->work_dir, error_to_string(r));
@@ -541,15 +507,21 @@ int agent_handle_receive(RpcServerCall *call, void *userdata)
 		                             h->migration_id, error_to_string(r));
 	if ((r = agent_authorize(a, call, AGENT_METHOD_RECEIVE, &rec)) < 0)
 		return r;
+	/* An ID the header names must be the record's (which the target
+	 * holds a fetched image to). */
+	char header_image_id[MIGRATION_IMAGE_ID_LEN + 1] = "";
+	(void)migration_image_id_parse(h->image_id, header_image_id);
 	if (!streq(rec.target, self) || !streq(rec.source, h->source_node) ||
 	    !streq(rec.container, h->container) || !streq_ptr(rec.image, h->image) ||
+	    (*h->image_id && !streq(header_image_id, rec.image_id)) ||
 	    rec.phase != MIGRATION_PLANNED)
 		return rpc_server_call_error(call, RPC_FAILED_PRECONDITION,
-		                             "migration %s (%s of %s from %s to %s, %s) does not "
-		                             "match this transfer to %s",
+		                             "migration %s (%s of %s, ID %s, from %s to %s, %s) "
+		                             "does not match this transfer to %s",
 		                             rec.id, rec.container, rec.image ?: "no image",
-		                             rec.source, rec.target,
-		                             migration_phase_to_string(rec.phase), self);
+		                             rec.image_id[0] ? rec.image_id : "none", rec.source,
+		                             rec.target, migration_phase_to_string(rec.phase),
+		                             self);
 	if (migration_slot_take(a, rec.id) < 0)
 		return rpc_server_call_error(call, RPC_RESOURCE_EXHAUSTED,
 		                             "node %s is already in %u migration(s), its limit",

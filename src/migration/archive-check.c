@@ -16,13 +16,14 @@
 #include "macro.h"
 #include "strutil.h"
 
-#define BLOCK             512u
-#define MAX_ENTRIES       100000u
-#define MAX_PATH          4096u
-#define MAX_META          (64u * 1024) /* a long name or pax header's data */
-#define MAX_NESTED        64u          /* nested archives in one checkpoint */
-#define MAX_LINKS         65536u       /* symlinks in one nested archive */
-#define MAX_DELETED_FILES (4u << 20)
+#define BLOCK              512u
+#define MAX_ENTRIES        100000u
+#define MAX_PATH           4096u
+#define MAX_META           (64u * 1024) /* a long name or pax header's data */
+#define MAX_NESTED         64u          /* nested archives in one checkpoint */
+#define MAX_LINKS          65536u       /* symlinks in one nested archive */
+#define MAX_DELETED_FILES  (4u << 20)
+#define IMAGE_MAX_MANIFEST (1u << 20) /* an image archive's manifest.json, repositories */
 
 /* An archive is refused with -EBADMSG and its reason. */
 #define refuse(why, ...) error_detail_set_errno(why, -EBADMSG, __VA_ARGS__)
@@ -301,6 +302,11 @@ typedef struct Walk {
 	ArchiveIndex index;
 	/* nested: the symlinks created so far */
 	LinkSet links;
+	/* an image archive (docker-archive) instead of a checkpoint: its
+	 * manifest.json and repositories, and the member named `find` */
+	bool image;
+	ArchiveMember manifest, repositories, found;
+	const char *find;
 } Walk;
 
 /* "rootfs-diff.tar: " before a reason about a nested archive. */
@@ -366,6 +372,15 @@ static int link_check(Walk *w, const char *path, const char *norm, char type, co
 {
 	char through[MAX_PATH + 1];
 
+	if (w->image) {
+		/* the legacy layout's layer.tar links to another layer */
+		if (type == '2' && *target && *target != '/' && link_stays_inside(norm, target))
+			return 0;
+		return walk_refuse(w,
+		                   "entry '%.200s' -> '%.200s' is a %s; an image archive holds "
+		                   "only files, directories and links between them",
+		                   path, target, type_name(type));
+	}
 	if (!w->nested) {
 		if (type == '2' && streq(norm, "checkpoint/parent") &&
 		    streq(target, "../pre-checkpoint"))
@@ -400,6 +415,33 @@ static int link_check(Walk *w, const char *path, const char *norm, char type, co
 	return 0;
 }
 
+/* A docker-archive's entry: Podman loads an OCI layout (index.json) before
+ * a docker-archive, so it has none; the members read here are regular
+ * files. */
+static int image_entry(Walk *w, const char *path, const char *norm, char type, uint64_t data,
+                       uint64_t len)
+{
+	if (streq(norm, "index.json") || streq(norm, "oci-layout"))
+		return walk_refuse(w,
+		                   "entry '%.200s' belongs to an OCI layout, which Podman would "
+		                   "load before the docker-archive",
+		                   path);
+	ArchiveMember *m = streq(norm, "manifest.json")      ? &w->manifest
+	                   : streq(norm, "repositories")     ? &w->repositories
+	                   : w->find && streq(norm, w->find) ? &w->found
+	                                                     : NULL;
+	if (type == '0' || type == '7')
+		return m ? member_note(w, m, norm, data, len) : 0;
+	if (m)
+		return walk_refuse(w, "entry '%.200s' is a %s, not a file", path, type_name(type));
+	if (type == '5' || type == '2')
+		return 0;
+	return walk_refuse(w,
+	                   "entry '%.200s' is a %s; an image archive holds only files, "
+	                   "directories and links between them",
+	                   path, type_name(type));
+}
+
 /* One entry as Go reads it (name, type, data), with every reading of its
  * link target: checks that depend on where it is. */
 static int walk_entry(Walk *w, const char *path, char type, const char *const *links,
@@ -426,6 +468,8 @@ static int walk_entry(Walk *w, const char *path, char type, const char *const *l
 		}
 	}
 
+	if (w->image)
+		return image_entry(w, path, norm, type, data, len);
 	if (!w->nested) {
 		if (!top_level_known(norm, type))
 			return walk_refuse(w, "entry '%.200s' is not part of a Podman checkpoint",
@@ -782,4 +826,128 @@ int archive_check_buffer(const uint8_t *data, size_t size, const ArchiveCheckOpt
 {
 	Buffer b = { data, size };
 	return archive_check(buffer_pread, &b, size, o, ret_index, why);
+}
+
+int image_reference_normalize(const char *name, char **ret)
+{
+	const char *last = strrchr(name, '/');
+	bool tagged = strchr(last ? last : name, ':') || strchr(name, '@');
+	return asprintf(ret, "%s%s", name, tagged ? "" : ":latest") < 0 ? -ENOMEM : 0;
+}
+
+/* repositories ({"REPO": {"TAG": "ID"}}), the legacy copy of the tags:
+ * Podman reads only manifest.json, but no tag in the archive may name
+ * another image. */
+static int image_repositories_check(const char *text, const char *want, ErrorDetail *why)
+{
+	_cleanup_json_ json_t *doc = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+	const char *repo, *tag;
+	json_t *tags, *v;
+
+	if (!json_is_object(doc))
+		return refuse(why, "the image archive's repositories is not a JSON object");
+	json_object_foreach (doc, repo, tags) {
+		if (!json_is_object(tags))
+			return refuse(why,
+			              "the image archive's repositories: '%.200s' is not an "
+			              "object",
+			              repo);
+		json_object_foreach (tags, tag, v) {
+			size_t n = strlen(repo);
+			if (strncmp(want, repo, n) || want[n] != ':' || !streq(want + n + 1, tag))
+				return refuse(why, "the image archive also names %.200s:%.100s",
+				              repo, tag);
+		}
+	}
+	return 0;
+}
+
+int image_archive_check(ArchivePreadFn pread_fn, void *userdata, uint64_t size, const char *name,
+                        ArchiveMember *ret_config, ErrorDetail *why)
+{
+	_cleanup_free_ Walk *w = calloc(1, sizeof(Walk));
+	_cleanup_free_ char *want = NULL, *text = NULL, *config = NULL;
+	int r;
+
+	if (!w)
+		return -ENOMEM;
+	if ((r = image_reference_normalize(name, &want)) < 0)
+		return r;
+	*w = (Walk){
+		.pread_fn = pread_fn, .userdata = userdata, .size = size, .image = true, .why = why
+	};
+	r = walk(w);
+	link_set_done(&w->links);
+	if (r < 0)
+		return r;
+
+	r = archive_read_member(pread_fn, userdata, &w->manifest, IMAGE_MAX_MANIFEST, &text);
+	if (r == -ENOENT || r == -EFBIG)
+		return refuse(why, "the image archive has %s",
+		              r == -ENOENT ? "no manifest.json" : "a manifest.json over 1 MiB");
+	if (r < 0)
+		return r;
+	/* One image, tagged with exactly the name asked for: Podman applies
+	 * every tag of every image in the archive. */
+	_cleanup_json_ json_t *manifest = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+	json_t *entry = json_array_get(manifest, 0);
+	if (!json_is_array(manifest) || json_array_size(manifest) != 1 || !json_is_object(entry))
+		return refuse(why, "the image archive's manifest.json does not list exactly one "
+		                   "image");
+	json_t *tags = json_object_get(entry, "RepoTags");
+	const char *tag = json_string_value(json_array_get(tags, 0));
+	if (!json_is_array(tags) || json_array_size(tags) != 1 || !tag || !streq(tag, want))
+		return refuse(why, "the image archive names %.200s%s, not exactly %.200s",
+		              tag ?: "no image", json_array_size(tags) > 1 ? " and more" : "",
+		              want);
+	const char *config_path = json_string_value(json_object_get(entry, "Config"));
+	const char *problem = config_path ? path_problem(config_path) : "no name";
+	if (problem || strlen(config_path) > MAX_PATH)
+		return refuse(why, "the image archive's configuration has %s",
+		              problem ?: "a long name");
+	if (!(config = malloc(strlen(config_path) + 1)))
+		return -ENOMEM;
+	normalize(config_path, config);
+
+	if (w->repositories.present) {
+		free(text);
+		text = NULL;
+		r = archive_read_member(pread_fn, userdata, &w->repositories, IMAGE_MAX_MANIFEST,
+		                        &text);
+		if (r == -EFBIG)
+			return refuse(why, "the image archive's repositories is over 1 MiB");
+		if (r < 0)
+			return r;
+		if ((r = image_repositories_check(text, want, why)) < 0)
+			return r;
+	}
+
+	/* The configuration, whose SHA-256 is the image's ID. */
+	*w = (Walk){ .pread_fn = pread_fn,
+		     .userdata = userdata,
+		     .size = size,
+		     .image = true,
+		     .find = config,
+		     .why = why };
+	r = walk(w);
+	link_set_done(&w->links);
+	if (r < 0)
+		return r;
+	if (!w->found.present)
+		return refuse(why, "the image archive lacks its configuration %.200s", config);
+	*ret_config = w->found;
+	return 0;
+}
+
+int image_archive_check_fd(int fd, uint64_t size, const char *name, ArchiveMember *ret_config,
+                           ErrorDetail *why)
+{
+	return image_archive_check(fd_pread, &fd, size, name, ret_config, why);
+}
+
+int image_archive_check_buffer(const uint8_t *data, size_t size, const char *name,
+                               ArchiveMember *ret_config, ErrorDetail *why)
+{
+	Buffer b = { data, size };
+	return image_archive_check(buffer_pread, &b, size, name, ret_config, why);
 }

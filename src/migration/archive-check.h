@@ -78,3 +78,22 @@ int archive_check_buffer(const uint8_t *data, size_t size, const ArchiveCheckOpt
 int archive_read_member(ArchivePreadFn pread_fn, void *userdata, const ArchiveMember *m, size_t max,
                         char **ret);
 int archive_read_member_fd(int fd, const ArchiveMember *m, size_t max, char **ret);
+
+/* An image archive (a docker-archive, as FetchImage sends it) is outside
+ * input too, and Podman applies every tag in it while loading: before it is
+ * loaded, its headers are read by the same rules (only files, directories
+ * and relative links that stay inside), it must not carry an OCI layout
+ * (index.json, oci-layout: Podman would load that instead), its
+ * manifest.json must list exactly one image tagged exactly `name` (with
+ * ":latest" if untagged), and its legacy `repositories` may name nothing
+ * else. 0 with the location of the image's configuration (whose SHA-256 is
+ * the image ID) in *ret_config; -EBADMSG with the reason in `why`. */
+int image_archive_check(ArchivePreadFn pread_fn, void *userdata, uint64_t size, const char *name,
+                        ArchiveMember *ret_config, ErrorDetail *why);
+int image_archive_check_fd(int fd, uint64_t size, const char *name, ArchiveMember *ret_config,
+                           ErrorDetail *why);
+int image_archive_check_buffer(const uint8_t *data, size_t size, const char *name,
+                               ArchiveMember *ret_config, ErrorDetail *why);
+/* An image reference with the tag Podman gives an untagged one
+ * ("busybox" -> "busybox:latest"). */
+int image_reference_normalize(const char *name, char **ret);

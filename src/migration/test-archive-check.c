@@ -446,6 +446,151 @@ static void test_real_checkpoint_archive(void **state)
 	assert_int_equal(buf[index.config_dump.offset], '{');
 }
 
+/* ---- image archives (docker-archive, before Podman loads one) ---- */
+
+#define TINY_ID "e4e49fe19e29d69a4746f9eba04be6d6d0b4638031006977f31e212ee26932af"
+
+static int image_check(const Tar *t, const char *name, ArchiveMember *config, ErrorDetail *why)
+{
+	return image_archive_check_buffer(t->data, t->len, name, config, why);
+}
+
+/* An archive as `podman save` writes it, with the given manifest.json. */
+static void image_tar(Tar *t, const char *manifest)
+{
+	*t = (Tar){};
+	file(t, "layer0.tar", "");
+	file(t, TINY_ID ".json", "{\"architecture\":\"amd64\"}");
+	header(t, "abc/", '5', 0, NULL, false);
+	header_x(t, "abc/layer.tar", '2', 0, &(Extra){ .link = "../layer0.tar" });
+	file(t, "manifest.json", manifest);
+}
+
+static void expect_image_refused(Tar *t, const char *name, const char *reason)
+{
+	ErrorDetail why = {};
+	ArchiveMember config = {};
+	end(t);
+	assert_int_equal(image_check(t, name, &config, &why), -EBADMSG);
+	assert_false(config.present);
+	if (!strstr(why.message, reason))
+		fail_msg("reason '%s' does not mention '%s'", why.message, reason);
+}
+
+static void test_image_archive_real(void **state)
+{
+	/* `podman save` of an imported image (Podman 5.4): the legacy layout's
+	 * symlink, repositories, the configuration named by its ID. */
+	FILE *f = fopen(PODMIG_SOURCE_ROOT "/tests/data/image/tiny.tar", "re");
+	assert_non_null(f);
+	static uint8_t buf[64 * 1024];
+	size_t n = fread(buf, 1, sizeof buf, f);
+	fclose(f);
+	ErrorDetail why = {};
+	ArchiveMember config = {};
+	int r = image_archive_check_buffer(buf, n, "localhost/podmig/tiny:latest", &config, &why);
+	if (r != 0)
+		fail_msg("a real image archive was refused: %s", why.message);
+	assert_true(config.present);
+	assert_int_equal(config.size, 407);
+	assert_int_equal(buf[config.offset], '{');
+	/* untagged: ":latest" */
+	assert_int_equal(image_archive_check_buffer(buf, n, "localhost/podmig/tiny", &config, &why),
+	                 0);
+
+	/* the same archive is no other image */
+	error_detail_clear(&why);
+	assert_int_equal(image_archive_check_buffer(buf, n, "localhost/podmig/counter:latest",
+	                                            &config, &why),
+	                 -EBADMSG);
+	assert_non_null(strstr(why.message, "not exactly localhost/podmig/counter:latest"));
+}
+
+/* A source that serves an image may not tag anything else on the target:
+ * Podman applies every tag of every image in the archive while loading. */
+static void test_image_archive_foreign_tags(void **state)
+{
+	static Tar t;
+	const char *name = "localhost/podmig/app:latest";
+	image_tar(&t, "[{\"Config\":\"" TINY_ID ".json\",\"RepoTags\":[\"localhost/podmig/"
+	              "app:latest\"],\"Layers\":[\"layer0.tar\"]}]");
+	end(&t);
+	ErrorDetail why = {};
+	ArchiveMember config = {};
+	assert_int_equal(image_check(&t, name, &config, &why), 0);
+	assert_true(config.present);
+	assert_int_equal(t.data[config.offset], '{');
+
+	/* a second tag on the one image */
+	image_tar(&t, "[{\"Config\":\"" TINY_ID ".json\",\"RepoTags\":[\"localhost/podmig/"
+	              "app:latest\",\"localhost/podmig/busybox:latest\"],\"Layers\":[]}]");
+	expect_image_refused(&t, name, "and more");
+	/* a second image */
+	image_tar(&t, "[{\"Config\":\"" TINY_ID ".json\",\"RepoTags\":[\"localhost/podmig/"
+	              "app:latest\"],\"Layers\":[]},{\"Config\":\"" TINY_ID ".json\","
+	              "\"RepoTags\":[\"localhost/podmig/busybox:latest\"],\"Layers\":[]}]");
+	expect_image_refused(&t, name, "exactly one image");
+	/* another tag only */
+	image_tar(&t, "[{\"Config\":\"" TINY_ID ".json\",\"RepoTags\":[\"localhost/podmig/"
+	              "busybox:latest\"],\"Layers\":[]}]");
+	expect_image_refused(&t, name, "names localhost/podmig/busybox:latest");
+	/* the same name under another tag */
+	image_tar(&t, "[{\"Config\":\"" TINY_ID ".json\",\"RepoTags\":[\"localhost/podmig/"
+	              "app:v2\"],\"Layers\":[]}]");
+	expect_image_refused(&t, name, "not exactly");
+	/* no tag: Podman would name it by ID, which is no better */
+	image_tar(&t, "[{\"Config\":\"" TINY_ID ".json\",\"RepoTags\":[],\"Layers\":[]}]");
+	expect_image_refused(&t, name, "no image");
+	/* not JSON; two manifests; none */
+	image_tar(&t, "[{");
+	expect_image_refused(&t, name, "exactly one image");
+	image_tar(&t, "[]");
+	file(&t, "./manifest.json", "[]");
+	expect_image_refused(&t, name, "appears twice");
+	t = (Tar){};
+	file(&t, TINY_ID ".json", "{}");
+	expect_image_refused(&t, name, "no manifest.json");
+
+	const char *good = "[{\"Config\":\"" TINY_ID ".json\",\"RepoTags\":[\"localhost/"
+	                   "podmig/app:latest\"],\"Layers\":[]}]";
+	/* the legacy repositories names another image */
+	image_tar(&t, good);
+	file(&t, "repositories",
+	     "{\"localhost/podmig/app\":{\"latest\":\"x\"},"
+	     "\"localhost/podmig/busybox\":{\"latest\":\"x\"}}");
+	expect_image_refused(&t, name, "also names localhost/podmig/busybox:latest");
+	image_tar(&t, good);
+	file(&t, "repositories", "{\"localhost/podmig/app\":{\"latest\":\"x\"}}");
+	end(&t);
+	assert_int_equal(image_check(&t, name, &config, &why), 0);
+
+	/* an OCI layout beside it, which Podman would load first */
+	image_tar(&t, good);
+	file(&t, "index.json", "{}");
+	expect_image_refused(&t, name, "OCI layout");
+	/* the configuration missing, a link, or outside */
+	image_tar(&t, "[{\"Config\":\"other.json\",\"RepoTags\":[\"localhost/podmig/app:"
+	              "latest\"],\"Layers\":[]}]");
+	expect_image_refused(&t, name, "lacks its configuration other.json");
+	image_tar(&t, "[{\"Config\":\"abc/layer.tar\",\"RepoTags\":[\"localhost/podmig/app:"
+	              "latest\"],\"Layers\":[]}]");
+	expect_image_refused(&t, name, "not a file");
+	image_tar(&t, "[{\"Config\":\"../x.json\",\"RepoTags\":[\"localhost/podmig/app:"
+	              "latest\"],\"Layers\":[]}]");
+	expect_image_refused(&t, name, "'..'");
+	/* links that leave the archive, devices */
+	image_tar(&t, good);
+	header_x(&t, "evil", '2', 0, &(Extra){ .link = "/etc/passwd" });
+	expect_image_refused(&t, name, "evil");
+	image_tar(&t, good);
+	header(&t, "sda", '4', 0, NULL, false);
+	expect_image_refused(&t, name, "device");
+	/* the header rules: an escaping path */
+	image_tar(&t, good);
+	file(&t, "../up", "x");
+	expect_image_refused(&t, name, "'..'");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -461,6 +606,8 @@ int main(void)
 		cmocka_unit_test(test_nested_rootfs_diff),
 		cmocka_unit_test(test_deleted_files),
 		cmocka_unit_test(test_real_checkpoint_archive),
+		cmocka_unit_test(test_image_archive_real),
+		cmocka_unit_test(test_image_archive_foreign_tags),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
