@@ -170,6 +170,44 @@ static int target_restore_precopy(const Incoming *pre, const Incoming *final, Er
 	return 0;
 }
 
+/* The image's root, mounted by the podman binary (the REST API mounts no
+ * image), so that rootfs-diff.tar is checked against the image's own links
+ * (archive-check.h); *ret_fd: a descriptor of it, -EBADF if it could not be
+ * mounted (the reason logged: an archive that needs the check is then
+ * refused). The image stays mounted until image_root_release(). */
+static int image_root_open(const char *migration_id, const char *image)
+{
+	char *const mount[] = { (char *)"podman", (char *)"image", (char *)"mount", (char *)image,
+		                NULL };
+	_cleanup_free_ char *out = NULL;
+	int status = -1;
+	int r = spawn_capture(mount, &(SpawnOptions){ .stderr_to_stdout = true }, 4096, &out,
+	                      &status);
+	if (r < 0 || status != 0) {
+		log_warning("migration %s: cannot mount image %s to check the archive against it: "
+		            "%.300s",
+		            migration_id, image, r < 0 ? error_to_string(r) : out);
+		return -EBADF;
+	}
+	out[strcspn(out, "\n")] = 0;
+	int fd = open(out, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		log_warning("migration %s: cannot open image %s mounted at %s: %s", migration_id,
+		            image, out, error_to_string(-errno));
+	return fd < 0 ? -EBADF : fd;
+}
+
+static void image_root_release(int fd, const char *image)
+{
+	if (fd < 0)
+		return;
+	close(fd);
+	char *const unmount[] = { (char *)"podman", (char *)"image", (char *)"unmount",
+		                  (char *)image, NULL };
+	int status;
+	(void)spawn_wait(unmount, &(SpawnOptions){ .quiet = true }, &status);
+}
+
 /* One Receive call: the record it serves and the archives arriving. */
 typedef struct Target {
 	Agent *a;
@@ -178,6 +216,7 @@ typedef struct Target {
 	const Podmig__V1__TransferHeader *h;
 	bool precopy;   /* a pre-dump may come first; both go to the podman binary */
 	uint64_t limit; /* bytes all archives together may take in the work directory */
+	int image_root; /* the image, mounted (image_root_open()) */
 	Incoming pre, final;
 	ErrorDetail why;
 } Target;
@@ -216,6 +255,7 @@ static int target_preconditions(Target *t)
 			                    t->why.message);
 		fetched = true;
 	}
+	t->image_root = image_root_open(t->rec->id, h->image);
 	if ((r = agent_work_space(a, &t->limit)) < 0)
 		return target_error(t->call, RPC_INTERNAL,
 		                    "node %s: cannot see the free space in %s: %s", self,
@@ -339,13 +379,22 @@ static int target_restore(Target *t, char **ret_id)
 	return r;
 }
 
+/* The image's links, as archive_base_link_at() sees them in its mounted
+ * root; without one, nothing can be vouched for. */
+static int target_image_link(const char *path, void *userdata)
+{
+	return *(const int *)userdata >= 0 ? archive_base_link_at(path, userdata) : -ENOMEDIUM;
+}
+
 /* Outside input: every tar header (archive-check.h), then what the
  * checkpoint asks of this node (restore-policy.h); a refusal's reason goes
  * to the source, which records it. */
 static int target_check_archives(Target *t)
 {
 	const RestorePolicy *policy = &t->a->config->restore;
-	const ArchiveCheckOptions o = { .allow_setuid = policy->allow_setuid };
+	const ArchiveCheckOptions o = { .allow_setuid = policy->allow_setuid,
+		                        .base_link = target_image_link,
+		                        .base_userdata = &t->image_root };
 	const char *id = t->rec->id;
 	ArchiveIndex index = {};
 	int r;
@@ -447,6 +496,7 @@ static void target_done(Target *t)
 {
 	incoming_done(&t->pre);
 	incoming_done(&t->final);
+	image_root_release(t->image_root, t->h->image);
 }
 
 static int target_receive(Agent *a, RpcServerCall *call, MigrationRecord *rec,
@@ -458,6 +508,7 @@ static int target_receive(Agent *a, RpcServerCall *call, MigrationRecord *rec,
 		.rec = rec,
 		.h = h,
 		.precopy = streq(h->mode, migration_mode_to_string(MIGRATION_MODE_PRE_COPY)),
+		.image_root = -EBADF,
 		.pre = { .fd = -EBADF },
 		.final = { .fd = -EBADF },
 	};

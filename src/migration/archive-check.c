@@ -5,11 +5,13 @@
 #include "archive-check.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "json-util.h"
@@ -291,6 +293,7 @@ typedef struct Walk {
 	void *userdata;
 	uint64_t base, size; /* its bytes in the outer reader */
 	bool nested;
+	bool rootfs;      /* rootfs-diff.tar: extracted over the image */
 	const char *name; /* the nested archive's name, for reasons */
 	const ArchiveCheckOptions *o;
 	ErrorDetail *why;
@@ -364,6 +367,8 @@ static int member_note(Walk *w, ArchiveMember *m, const char *p, uint64_t data, 
 	return 0;
 }
 
+static int base_check(Walk *w, const char *what, const char *path, const char *p);
+
 /* One reading of a link's target: a hard link names a relative path inside
  * the root, not through a symlink; a relative symlink resolves inside the
  * root (an absolute one names a path as the container sees it). At the top
@@ -403,7 +408,7 @@ static int link_check(Walk *w, const char *path, const char *norm, char type, co
 			                   "hard link '%.200s' -> '%.200s' goes through a symbolic "
 			                   "link",
 			                   path, target);
-		return 0;
+		return w->rootfs ? base_check(w, "the target of hard link", path, t) : 0;
 	}
 	if (!*target)
 		return walk_refuse(w, "symbolic link '%.200s' has an empty target", path);
@@ -442,6 +447,23 @@ static int image_entry(Walk *w, const char *path, const char *norm, char type, u
 	                   path, type_name(type));
 }
 
+/* Normalized path p must not lie under a symbolic link of the image. */
+static int base_check(Walk *w, const char *what, const char *path, const char *p)
+{
+	if (!w->o || !w->o->base_link || !strchr(p, '/'))
+		return 0;
+	int r = w->o->base_link(p, w->o->base_userdata);
+	if (r > 0)
+		return walk_refuse(w,
+		                   "%s '%.200s' lies under a symbolic link of the container's "
+		                   "image; extracting it would follow that link",
+		                   what, path);
+	if (r < 0)
+		return walk_refuse(w, "%s '%.200s': cannot check it against the image: %s", what,
+		                   path, strerror(-r));
+	return 0;
+}
+
 /* One entry as Go reads it (name, type, data), with every reading of its
  * link target: checks that depend on where it is. */
 static int walk_entry(Walk *w, const char *path, char type, const char *const *links,
@@ -455,6 +477,8 @@ static int walk_entry(Walk *w, const char *path, char type, const char *const *l
 		return walk_refuse(w,
 		                   "entry '%.200s' is written through the symbolic link '%.200s'",
 		                   path, through);
+	if (w->rootfs && (r = base_check(w, "entry", path, norm)) < 0)
+		return r;
 	if (type == '1' || type == '2') {
 		for (size_t i = 0; i < n_links; i++)
 			if (links[i] && (r = link_check(w, path, norm, type, links[i])) < 0)
@@ -691,7 +715,7 @@ static int walk(Walk *w)
 	}
 }
 
-static int check_deleted_files(Walk *w)
+static int check_deleted_files(Walk *w, const LinkSet *rootfs_links)
 {
 	_cleanup_free_ char *text = NULL;
 	int r = archive_read_member(w->pread_fn, w->userdata, &w->deleted_files, MAX_DELETED_FILES,
@@ -720,6 +744,23 @@ static int check_deleted_files(Walk *w)
 			while (*c == '/')
 				c++;
 		}
+		/* Removed after rootfs-diff.tar is extracted, following links
+		 * in the parents: neither the archive's nor the image's. */
+		char norm[MAX_PATH + 1], through[MAX_PATH + 1];
+		if (strlen(s) > MAX_PATH)
+			return refuse(w->why, "deleted.files: a path longer than %u bytes",
+			              MAX_PATH);
+		normalize(s, norm);
+		if (through_link(rootfs_links, norm, through))
+			return refuse(
+			        w->why,
+			        "deleted.files: '%.200s' lies under the symbolic link '%.200s' "
+			        "of rootfs-diff.tar",
+			        s, through);
+		Walk base = { .o = w->o, .why = w->why, .name = "deleted.files", .nested = true };
+		r = base_check(&base, "path", s, norm);
+		if (r < 0)
+			return r;
 	}
 	return 0;
 }
@@ -737,6 +778,8 @@ int archive_check(ArchivePreadFn pread_fn, void *userdata, uint64_t size,
 	link_set_done(&w->links);
 	if (r < 0)
 		return r;
+	/* rootfs-diff.tar's links, for deleted.files */
+	_cleanup_(link_set_done) LinkSet rootfs_links = {};
 	for (unsigned i = 0; i < w->n_nested; i++) {
 		Walk nested = {
 			.pread_fn = pread_fn,
@@ -744,20 +787,53 @@ int archive_check(ArchivePreadFn pread_fn, void *userdata, uint64_t size,
 			.base = w->nested_at[i].offset,
 			.size = w->nested_at[i].size,
 			.nested = true,
+			.rootfs = streq(w->nested_name[i], "rootfs-diff.tar"),
 			.name = w->nested_name[i],
 			.o = o,
 			.why = why,
 		};
 		r = walk(&nested);
-		link_set_done(&nested.links);
+		if (nested.rootfs && r >= 0) {
+			link_set_done(&rootfs_links);
+			rootfs_links = nested.links;
+		} else
+			link_set_done(&nested.links);
 		if (r < 0)
 			return r;
 	}
-	if (w->deleted_files.present && (r = check_deleted_files(w)) < 0)
+	if (w->deleted_files.present && (r = check_deleted_files(w, &rootfs_links)) < 0)
 		return r;
 	if (ret_index)
 		*ret_index = w->index;
 	return 0;
+}
+
+int archive_base_link_at(const char *path, void *userdata)
+{
+	int dir = *(const int *)userdata;
+	_cleanup_close_ int fd = -EBADF;
+	char component[MAX_PATH + 1];
+
+	for (const char *c = path;;) {
+		size_t n = strcspn(c, "/");
+		if (!c[n] || n > MAX_PATH)
+			return n > MAX_PATH ? -ENAMETOOLONG : 0; /* the last one may be anything */
+		memcpy(component, c, n);
+		component[n] = 0;
+		int next = openat(fd >= 0 ? fd : dir, component, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0)
+			return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
+		close(fd);
+		fd = next;
+		struct stat st;
+		if (fstat(fd, &st) < 0)
+			return -errno;
+		if (S_ISLNK(st.st_mode))
+			return 1;
+		if (!S_ISDIR(st.st_mode))
+			return 0; /* extracting under a file fails */
+		c += n + 1;
+	}
 }
 
 int archive_read_member(ArchivePreadFn pread_fn, void *userdata, const ArchiveMember *m, size_t max,

@@ -3,6 +3,7 @@
  * devices, bad checksums, sizes past the end and truncation are refused
  * with a reason. Archives are built here, header by header. */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -414,6 +416,94 @@ static void test_nested_rootfs_diff(void **state)
 	                 0);
 }
 
+/* The image's own symbolic links: Podman extracts rootfs-diff.tar and
+ * removes deleted.files in the container's root on the host, following the
+ * links the image put there (var/run -> /run names the host's /run). */
+static void test_image_links(void **state)
+{
+	char root[] = "/tmp/podmig-test-image-root-XXXXXX";
+	assert_non_null(mkdtemp(root));
+	char cmd[512];
+	snprintf(cmd, sizeof cmd,
+	         "cd %s && mkdir -p usr/lib var/log etc tmp && ln -s /run var/run && "
+	         "ln -s usr/lib lib && echo x >etc/passwd && ln -s ../../../.. tmp/up",
+	         root);
+	assert_int_equal(system(cmd), 0);
+	int fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	const ArchiveCheckOptions o = { .base_link = archive_base_link_at, .base_userdata = &fd };
+
+	static const struct {
+		const char *entry, *link, *deleted, *reason;
+		char type;
+	} refused[] = {
+		{ "var/run/evil", NULL, NULL, "'var/run/evil' lies under a symbolic link", '0' },
+		{ "var/run/sub/", NULL, NULL, "lies under a symbolic link", '5' },
+		{ "lib/libc.so.6", NULL, NULL, "lies under a symbolic link", '0' },
+		{ "tmp/up/etc/shadow", NULL, NULL, "lies under a symbolic link", '0' },
+		{ "tmp/h", "var/run/secret", NULL, "the target of hard link 'tmp/h'", '1' },
+		{ NULL, NULL, "[\"/var/run/important\"]", "deleted.files: path", 0 },
+		{ NULL, NULL, "[\"tmp/up/etc/passwd\"]", "deleted.files: path", 0 },
+	};
+	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+		static Tar inner, t;
+		inner = (Tar){};
+		t = (Tar){};
+		if (refused[i].entry)
+			header_x(&inner, refused[i].entry, refused[i].type, 0,
+			         &(Extra){ .link = refused[i].link });
+		end(&inner);
+		member(&t, "rootfs-diff.tar", &inner);
+		if (refused[i].deleted)
+			file(&t, "deleted.files", refused[i].deleted);
+		end(&t);
+		ErrorDetail why = {};
+		assert_int_equal(archive_check_buffer(t.data, t.len, &o, NULL, &why), -EBADMSG);
+		if (!strstr(why.message, refused[i].reason))
+			fail_msg("case %zu: reason '%s' does not mention '%s'", i, why.message,
+			         refused[i].reason);
+		/* without the image's links known, only the archive's are checked */
+		if (refused[i].entry)
+			assert_int_equal(archive_check_buffer(t.data, t.len, NULL, NULL, &why), 0);
+	}
+
+	/* deleted.files under a link rootfs-diff.tar itself made */
+	static Tar inner, t;
+	inner = (Tar){};
+	t = (Tar){};
+	header_x(&inner, "tmp/etc", '2', 0, &(Extra){ .link = "/etc" });
+	end(&inner);
+	member(&t, "rootfs-diff.tar", &inner);
+	file(&t, "deleted.files", "[\"/tmp/etc/passwd\"]");
+	end(&t);
+	ErrorDetail why = {};
+	assert_int_equal(archive_check_buffer(t.data, t.len, &o, NULL, &why), -EBADMSG);
+	assert_non_null(strstr(why.message, "the symbolic link 'tmp/etc' of rootfs-diff.tar"));
+
+	/* what a container's changes hold: files beside and in real
+	 * directories, a new directory, the link itself replaced or removed */
+	inner = (Tar){};
+	t = (Tar){};
+	file(&inner, "var/log/app.log", "x");
+	file(&inner, "etc/passwd", "y");
+	header(&inner, "srv/", '5', 0, NULL, false);
+	file(&inner, "srv/data/new", "z");
+	file(&inner, "var/run", "now a file");
+	header_x(&inner, "tmp/h", '1', 0, &(Extra){ .link = "etc/passwd" });
+	end(&inner);
+	member(&t, "rootfs-diff.tar", &inner);
+	file(&t, "deleted.files", "[\"/var/run\",\"/lib\",\"/etc/passwd\"]");
+	end(&t);
+	error_detail_clear(&why);
+	int r = archive_check_buffer(t.data, t.len, &o, NULL, &why);
+	if (r != 0)
+		fail_msg("legitimate changes refused: %s", why.message);
+
+	close(fd);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", root);
+	assert_int_equal(system(cmd), 0);
+}
+
 static void test_deleted_files(void **state)
 {
 	Tar t = {};
@@ -604,6 +694,7 @@ int main(void)
 		cmocka_unit_test(test_pax_path_then_long_name),
 		cmocka_unit_test(test_top_level_names),
 		cmocka_unit_test(test_nested_rootfs_diff),
+		cmocka_unit_test(test_image_links),
 		cmocka_unit_test(test_deleted_files),
 		cmocka_unit_test(test_real_checkpoint_archive),
 		cmocka_unit_test(test_image_archive_real),
