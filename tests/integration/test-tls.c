@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -511,6 +512,220 @@ static void node_info_forge(EtcdClient *etcd, const EtcdKeyValue *real, const ch
 	assert_int_equal(etcd_put(etcd, real->key, text, strlen(text), 0, NULL), 0);
 }
 
+/* ---- a compromised source serving images ---- */
+
+/* What the fake source's FetchImage streams. */
+static const char *fake_image_path;
+static int fake_image_calls;
+
+static int fake_fetch_image(RpcServerCall *call, void *userdata)
+{
+	_cleanup_message_ ProtobufCMessage *req = NULL;
+	if (rpc_server_call_recv(call, &req) <= 0)
+		return -EBADMSG;
+	fake_image_calls++;
+	FILE *f = fopen(fake_image_path, "re");
+	if (!f)
+		return -errno;
+	static uint8_t buf[1 << 20];
+	uint64_t offset = 0;
+	int r = 0;
+	for (size_t n; r >= 0 && (n = fread(buf, 1, sizeof buf, f)) > 0; offset += n) {
+		Podmig__V1__ImageChunk c = PODMIG__V1__IMAGE_CHUNK__INIT;
+		c.data.data = buf;
+		c.data.len = n;
+		c.offset = offset;
+		r = rpc_server_call_send(call, &c.base);
+	}
+	fclose(f);
+	return r;
+}
+
+/* Runs a shell command line (the test's own, with no outside data). */
+static void sh(const char *fmt, ...) _printf_(1, 2);
+static void sh(const char *fmt, ...)
+{
+	char cmd[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof cmd, fmt, ap);
+	va_end(ap);
+	char *const argv[] = { (char *)"sh", (char *)"-ec", cmd, NULL };
+	int status = -1;
+	assert_int_equal(spawn_wait(argv, NULL, &status), 0);
+	if (status != 0)
+		fail_msg("'%s' exited %d", cmd, status);
+}
+
+/* The ID of image `name` on `node` (hex), or NULL if it has none. */
+static char *node_image_id(const char *node, const char *name)
+{
+	char path[256];
+	snprintf(path, sizeof path, API "/images/%s/json", name);
+	long status = 0;
+	char *body = NULL;
+	assert_int_equal(cluster_fixture_podman(cluster, node,
+	                                        &(PodmanRequest){ .method = "GET", .path = path },
+	                                        &status, &body, NULL),
+	                 0);
+	_cleanup_json_ json_t *doc = status == 200 ? json_loads(body, 0, NULL) : NULL;
+	free(body);
+	const char *id = json_string_value(json_object_get(doc, "Id"));
+	return id ? strdup(startswith(id, "sha256:") ?: id) : NULL;
+}
+
+/* Asks node2, as node1's agent, to receive a migration of an image it
+ * lacks, whose record names `image_id`; node2 fetches it from the fake
+ * source. Returns the status Receive ends with. */
+static RpcStatus receive_fetching(EtcdClient *etcd, const char *image_id)
+{
+	const char *ca = getenv("PODMIG_TLS_CA");
+	char cert[512], key[512];
+	cluster_cert("agent-node1", cert, key, sizeof cert);
+	RpcOptions as_node1 = { .ca_file = ca, .cert_file = cert, .key_file = key };
+	MigrationRecord rec = {};
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	assert_int_equal(migration_record_init(&rec, "poisoned", "node1", "node2",
+	                                       MIGRATION_REASON_MANUAL,
+	                                       (uint64_t)ts.tv_sec * 1000 + 1),
+	                 0);
+	rec.image = strdup("localhost/podmig/absent:latest");
+	assert_int_equal(migration_image_id_parse(image_id, rec.image_id), 0);
+	_cleanup_free_ char *json = NULL, *k = NULL;
+	assert_int_equal(migration_record_to_json(&rec, &json), 0);
+	assert_true(asprintf(&k, "/podmig/migrations/%s", rec.id) > 0);
+	assert_int_equal(etcd_put(etcd, k, json, strlen(json), 0, NULL), 0);
+
+	Podmig__V1__TransferHeader h = PODMIG__V1__TRANSFER_HEADER__INIT;
+	h.migration_id = rec.id;
+	h.container = (char *)"poisoned";
+	h.source_node = (char *)"node1";
+	h.image = rec.image;
+	h.image_id = rec.image_id;
+	h.source_address = (char *)"";
+	h.mode = (char *)"stop-and-copy";
+	Podmig__V1__TransferMessage tm = PODMIG__V1__TRANSFER_MESSAGE__INIT;
+	tm.kind_case = PODMIG__V1__TRANSFER_MESSAGE__KIND_HEADER;
+	tm.header = &h;
+	RpcStatus st = call_stream(cluster_fixture_env(cluster, "PODMIG_NODE2_AGENT"), &as_node1,
+	                           "Receive", &tm.base);
+	assert_int_equal(etcd_delete(etcd, k, NULL), 0);
+	migration_record_clear(&rec);
+	return st;
+}
+
+/* A compromised node1, the legitimate source of a migration, serves the
+ * image the target lacks: an archive that also tags another image is
+ * refused before Podman loads it (Podman applies every tag while loading:
+ * it used to retag node2's localhost/podmig/counter), and so is one whose
+ * image ID is not the record's; node2's images are as they were. */
+static void test_compromised_source_cannot_retag_images(void **state)
+{
+	_cleanup_(etcd_client_freep) EtcdClient *etcd = etcd_connect();
+	const char *dir = cluster_fixture_env(cluster, "PODMIG_CLUSTER_DIR");
+	char work[] = "/tmp/podmig-test-poison-XXXXXX";
+	assert_non_null(mkdtemp(work));
+
+	/* node1's certificate, for the address the fake source listens on */
+	char fake[128];
+	int probe = fake_agent_listen(fake, sizeof fake);
+	close(probe);
+	char host[64];
+	snprintf(host, sizeof host, "%.*s", (int)strcspn(fake, ":"), fake);
+	sh("cp '%s/certs/ca.pem' '%s/certs/ca.key' '%s/' && '%s/scripts/make-certs' '%s' "
+	   "agent:node1:%s >/dev/null",
+	   dir, dir, work, PODMIG_SOURCE_ROOT, work, host);
+	char cert[512], key[512];
+	snprintf(cert, sizeof cert, "%s/agent-node1.pem", work);
+	snprintf(key, sizeof key, "%s/agent-node1.key", work);
+	RpcOptions so = { .ca_file = getenv("PODMIG_TLS_CA"),
+		          .cert_file = cert,
+		          .key_file = key,
+		          .client_certificate_optional = true };
+	char listen[128];
+	snprintf(listen, sizeof listen, "%s:0", host);
+	_cleanup_(rpc_server_freep) RpcServer *server = NULL;
+	static const RpcHandler handlers[] = { NULL, NULL, NULL, NULL, fake_fetch_image };
+	assert_int_equal(rpc_server_new(listen, &so, &server), 0);
+	assert_int_equal(rpc_server_add_service(server, &podmig__v1__agent__descriptor, handlers,
+	                                        ELEMENTSOF(handlers), NULL),
+	                 0);
+	assert_int_equal(rpc_server_start(server), 0);
+	snprintf(fake, sizeof fake, "%s:%d", host, rpc_server_get_port(server));
+
+	/* the archives: node2's busybox as `podman save` writes it, retagged */
+	sh("podman() { '%s/scripts/local-cluster' exec node2 podman \"$@\"; }; "
+	   "podman save -o '%s/busybox.tar' localhost/podmig/busybox:latest && "
+	   "mkdir '%s/x' && tar -C '%s/x' -xf '%s/busybox.tar'",
+	   PODMIG_SOURCE_ROOT, work, work, work, work);
+	_cleanup_free_ char *busybox_id = node_image_id("node2", "localhost/podmig/busybox:latest");
+	_cleanup_free_ char *counter_before =
+	        node_image_id("node2", "localhost/podmig/counter:latest");
+	assert_non_null(busybox_id);
+	assert_non_null(counter_before);
+	char retagged[512], renamed[512];
+	snprintf(retagged, sizeof retagged, "%s/retagged.tar", work);
+	snprintf(renamed, sizeof renamed, "%s/renamed.tar", work);
+	sh("cd '%s/x' && sed -i "
+	   "'s|\"RepoTags\":\\[[^]]*\\]|\"RepoTags\":[\"localhost/podmig/absent:"
+	   "latest\",\"localhost/podmig/counter:latest\"]|' manifest.json && rm -f repositories && "
+	   "tar -cf '%s' . && "
+	   "sed -i 's|\"RepoTags\":\\[[^]]*\\]|\"RepoTags\":[\"localhost/podmig/absent:latest\"]|' "
+	   "manifest.json && tar -cf '%s' .",
+	   work, retagged, renamed);
+
+	/* node1 compromised: its agent stopped, its info and status (with the
+	 * fake source's address) written under a lease of its own */
+	_cleanup_(etcd_key_value_done) EtcdKeyValue info = {}, status = {};
+	node_info_get(etcd, "node1", &info);
+	assert_int_equal(etcd_get(etcd, "/podmig/nodes/node1/status", &status), 0);
+	pid_t agent1;
+	assert_int_equal(migrate_fixture_pid(cluster, "node1", "agent", &agent1), 0);
+	assert_int_equal(kill(agent1, SIGSTOP), 0);
+	for (int i = 0; i < 100; i++) {
+		EtcdKeyValue kv;
+		if (etcd_get(etcd, info.key, &kv) == ETCD_NOT_FOUND)
+			break;
+		etcd_key_value_done(&kv);
+		usleep(200 * 1000);
+	}
+	_cleanup_(etcd_lease_freep) EtcdLease *lease = NULL;
+	assert_int_equal(etcd_lease_grant(etcd, 60, NULL, NULL, &lease), 0);
+	_cleanup_json_ json_t *doc = json_loadb(info.value, info.value_size, 0, NULL);
+	json_object_set_new(doc, "grpc_address", json_string(fake));
+	_cleanup_free_ char *text = json_dumps(doc, JSON_COMPACT);
+	int64_t id = etcd_lease_get_id(lease);
+	assert_int_equal(etcd_put(etcd, info.key, text, strlen(text), id, NULL), 0);
+	assert_int_equal(etcd_put(etcd, status.key, status.value, status.value_size, id, NULL), 0);
+
+	/* an archive that also tags counter */
+	fake_image_path = retagged;
+	RpcStatus st = receive_fetching(etcd, busybox_id);
+	assert_int_equal(st.code, RPC_FAILED_PRECONDITION);
+	assert_non_null(strstr(st.message, "and more"));
+	assert_int_equal(fake_image_calls, 1);
+	/* the right name, but not the record's image ID */
+	fake_image_path = renamed;
+	st = receive_fetching(etcd, counter_before);
+	assert_int_equal(st.code, RPC_FAILED_PRECONDITION);
+	assert_non_null(strstr(st.message, "as the migration record says"));
+	assert_int_equal(fake_image_calls, 2);
+
+	/* node2's images are as they were */
+	_cleanup_free_ char *counter_after =
+	        node_image_id("node2", "localhost/podmig/counter:latest");
+	assert_string_equal(counter_after, counter_before);
+	_cleanup_free_ char *absent = node_image_id("node2", "localhost/podmig/absent:latest");
+	assert_null(absent);
+
+	/* node1 back: its agent publishes under its own lease again */
+	assert_int_equal(etcd_lease_revoke(lease), 0);
+	assert_int_equal(kill(agent1, SIGCONT), 0);
+	assert_int_equal(migrate_fixture_wait_nodes(podmig, 2, 30000), 0);
+	sh("rm -rf '%s'", work);
+}
+
 /* A node info written without the agent's lease (it would outlive the
  * agent, and anyone may write one) redirects no migration: neither the
  * target's address the source dials nor the source's the CLI dials. */
@@ -637,6 +852,7 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_agent_refuses_client_without_valid_certificate),
 		cmocka_unit_test(test_agent_authorizes_by_role),
 		cmocka_unit_test(test_fetch_image_only_from_trusted_address),
+		cmocka_unit_test(test_compromised_source_cannot_retag_images),
 		cmocka_unit_test(test_leaseless_info_redirects_nothing),
 		cmocka_unit_test(test_forged_done_record_removes_nothing),
 		cmocka_unit_test(test_etcd_node_writes_only_its_own_keys),
