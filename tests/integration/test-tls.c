@@ -458,6 +458,8 @@ static void test_fetch_image_only_from_trusted_address(void **state)
 	                                       (uint64_t)ts.tv_sec * 1000 + 1),
 	                 0);
 	rec.image = strdup("localhost/podmig/absent:latest");
+	const char *image_id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	assert_int_equal(migration_image_id_parse(image_id, rec.image_id), 0);
 	_cleanup_free_ char *json = NULL, *key = NULL;
 	assert_int_equal(migration_record_to_json(&rec, &json), 0);
 	assert_true(asprintf(&key, "/podmig/migrations/%s", rec.id) > 0);
@@ -468,7 +470,7 @@ static void test_fetch_image_only_from_trusted_address(void **state)
 	h.container = (char *)"fetched";
 	h.source_node = (char *)"node1";
 	h.image = rec.image;
-	h.image_id = (char *)"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	h.image_id = (char *)image_id;
 	h.source_address = fake;
 	h.mode = (char *)"stop-and-copy";
 	Podmig__V1__TransferMessage tm = PODMIG__V1__TRANSFER_MESSAGE__INIT;
@@ -479,7 +481,15 @@ static void test_fetch_image_only_from_trusted_address(void **state)
 	/* node2 asks node1's real agent, which has no such image either */
 	RpcStatus st = call_stream(node2, &as_node1, "Receive", &tm.base);
 	assert_int_equal(st.code, RPC_FAILED_PRECONDITION);
+	assert_non_null(strstr(st.message, "fetching image"));
 	assert_false(fake_agent_contacted(fake_fd));
+
+	/* an image ID other than the record's is refused before anything */
+	h.image_id = (char *)"1123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	st = call_stream(node2, &as_node1, "Receive", &tm.base);
+	assert_int_equal(st.code, RPC_FAILED_PRECONDITION);
+	assert_non_null(strstr(st.message, "does not match"));
+	h.image_id = (char *)image_id;
 
 	/* an image other than the record's is refused before anything */
 	h.image = (char *)"localhost/podmig/other:latest";
@@ -726,6 +736,109 @@ static void test_compromised_source_cannot_retag_images(void **state)
 	sh("rm -rf '%s'", work);
 }
 
+/* A checkpoint whose rootfs-diff.tar writes under a symbolic link of the
+ * image (bin/sh -> busybox in the test images; an absolute one would name a
+ * host path, as Podman extracts on the host following the image's links):
+ * node2 mounts the image and refuses the archive after it arrived. */
+static void test_rootfs_diff_under_image_link_refused(void **state)
+{
+	_cleanup_(etcd_client_freep) EtcdClient *etcd = etcd_connect();
+	char work[] = "/tmp/podmig-test-diff-XXXXXX";
+	assert_non_null(mkdtemp(work));
+	sh("cd '%s' && echo evil >evil && tar --transform 's|^evil$|bin/sh/evil|' "
+	   "-cf rootfs-diff.tar evil && tar -cf checkpoint.tar rootfs-diff.tar && "
+	   "sha256sum checkpoint.tar | cut -c1-64 >sha256",
+	   work);
+	char path[512];
+	snprintf(path, sizeof path, "%s/checkpoint.tar", work);
+	FILE *f = fopen(path, "re");
+	assert_non_null(f);
+	static uint8_t archive[1 << 16];
+	size_t size = fread(archive, 1, sizeof archive, f);
+	fclose(f);
+	snprintf(path, sizeof path, "%s/sha256", work);
+	f = fopen(path, "re");
+	assert_non_null(f);
+	uint8_t sha[32];
+	for (size_t i = 0; i < sizeof sha; i++)
+		assert_int_equal(fscanf(f, "%2hhx", &sha[i]), 1);
+	fclose(f);
+
+	/* a record in planned from node1 to node2 of an image node2 has */
+	MigrationRecord rec = {};
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	assert_int_equal(migration_record_init(&rec, "linked", "node1", "node2",
+	                                       MIGRATION_REASON_MANUAL,
+	                                       (uint64_t)ts.tv_sec * 1000 + 1),
+	                 0);
+	rec.image = strdup("localhost/podmig/counter:latest");
+	_cleanup_free_ char *json = NULL, *key = NULL;
+	assert_int_equal(migration_record_to_json(&rec, &json), 0);
+	assert_true(asprintf(&key, "/podmig/migrations/%s", rec.id) > 0);
+	assert_int_equal(etcd_put(etcd, key, json, strlen(json), 0, NULL), 0);
+
+	char cert[512], ckey[512];
+	cluster_cert("agent-node1", cert, ckey, sizeof cert);
+	RpcOptions as_node1 = { .ca_file = getenv("PODMIG_TLS_CA"),
+		                .cert_file = cert,
+		                .key_file = ckey };
+	_cleanup_(rpc_channel_freep) RpcChannel *ch = NULL;
+	_cleanup_(rpc_stream_freep) RpcStream *st = NULL;
+	assert_int_equal(
+	        rpc_channel_new(cluster_fixture_env(cluster, "PODMIG_NODE2_AGENT"), &as_node1, &ch),
+	        0);
+	assert_int_equal(rpc_stream_open(ch, &podmig__v1__agent__descriptor, "Receive", &st), 0);
+	Podmig__V1__TransferHeader h = PODMIG__V1__TRANSFER_HEADER__INIT;
+	h.migration_id = rec.id;
+	h.container = rec.container;
+	h.source_node = rec.source;
+	h.image = rec.image;
+	h.image_id = (char *)"";
+	h.source_address = (char *)"";
+	h.mode = (char *)"stop-and-copy";
+	Podmig__V1__TransferMessage tm = PODMIG__V1__TRANSFER_MESSAGE__INIT;
+	tm.kind_case = PODMIG__V1__TRANSFER_MESSAGE__KIND_HEADER;
+	tm.header = &h;
+	assert_int_equal(rpc_stream_send(st, &tm.base), 0);
+	_cleanup_message_ ProtobufCMessage *ready = NULL;
+	assert_int_equal(rpc_stream_recv(st, 60 * RPC_USEC_PER_SEC, &ready), 1);
+	assert_int_equal(((Podmig__V1__TransferReply *)ready)->kind_case,
+	                 PODMIG__V1__TRANSFER_REPLY__KIND_READY);
+
+	Podmig__V1__TransferMessage data = PODMIG__V1__TRANSFER_MESSAGE__INIT;
+	data.kind_case = PODMIG__V1__TRANSFER_MESSAGE__KIND_DATA;
+	data.data.data = archive;
+	data.data.len = size;
+	assert_int_equal(rpc_stream_send(st, &data.base), 0);
+	Podmig__V1__TransferTrailer trailer = PODMIG__V1__TRANSFER_TRAILER__INIT;
+	trailer.size = size;
+	trailer.sha256.data = sha;
+	trailer.sha256.len = sizeof sha;
+	Podmig__V1__TransferMessage end = PODMIG__V1__TRANSFER_MESSAGE__INIT;
+	end.kind_case = PODMIG__V1__TRANSFER_MESSAGE__KIND_TRAILER;
+	end.offset = size;
+	end.trailer = &trailer;
+	assert_int_equal(rpc_stream_send(st, &end.base), 0);
+	assert_int_equal(rpc_stream_close_send(st), 0);
+	for (;;) {
+		_cleanup_message_ ProtobufCMessage *reply = NULL;
+		if (rpc_stream_recv(st, 60 * RPC_USEC_PER_SEC, &reply) <= 0)
+			break;
+	}
+	RpcStatus status = {};
+	assert_true(rpc_stream_finish(st, &status) < 0);
+	printf("Receive: %s: %s\n", rpc_code_to_string(status.code), status.message);
+	assert_int_equal(status.code, RPC_INVALID_ARGUMENT);
+	assert_non_null(strstr(status.message, "'bin/sh/evil' lies under a symbolic link of the "
+	                                       "container's image"));
+	assert_int_equal(container_state("node2", "linked"), -1);
+
+	assert_int_equal(etcd_delete(etcd, key, NULL), 0);
+	migration_record_clear(&rec);
+	sh("rm -rf '%s'", work);
+}
+
 /* A node info written without the agent's lease (it would outlive the
  * agent, and anyone may write one) redirects no migration: neither the
  * target's address the source dials nor the source's the CLI dials. */
@@ -853,6 +966,7 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_agent_authorizes_by_role),
 		cmocka_unit_test(test_fetch_image_only_from_trusted_address),
 		cmocka_unit_test(test_compromised_source_cannot_retag_images),
+		cmocka_unit_test(test_rootfs_diff_under_image_link_refused),
 		cmocka_unit_test(test_leaseless_info_redirects_nothing),
 		cmocka_unit_test(test_forged_done_record_removes_nothing),
 		cmocka_unit_test(test_etcd_node_writes_only_its_own_keys),
