@@ -177,24 +177,8 @@ static int member_sha256(int fd, const ArchiveMember *m, char out[static 2 * SHA
 	EVP_MD_CTX_free(sha);
 	if (r < 0)
 		return r;
-	for (unsigned i = 0; i < len; i++)
-		sprintf(out + 2 * i, "%02x", digest[i]);
+	agent_hex(digest, len, out);
 	return 0;
-}
-
-typedef struct ImageFile {
-	int fd;
-} ImageFile;
-
-static ssize_t image_file_read(void *buf, size_t size, void *userdata)
-{
-	ImageFile *f = userdata;
-	for (;;) {
-		ssize_t n = read(f->fd, buf, size);
-		if (n < 0 && errno == EINTR)
-			continue;
-		return n < 0 ? -errno : n;
-	}
 }
 
 /* After loading: Podman named exactly `image` (no other name) and gave it
@@ -311,8 +295,7 @@ int target_fetch_image(Agent *a, const char *source, const char *migration_id, c
 	}
 	if (lseek(fd, 0, SEEK_SET) < 0)
 		return -errno;
-	ImageFile file = { .fd = fd };
-	r = podman_image_load(a->podman, image_file_read, &file, &names, &e);
+	r = podman_image_load(a->podman, agent_fd_read, &fd, &names, &e);
 	if (r < 0) {
 		error_detail_set(why, "loading image %s failed: %.300s", image,
 		                 e.message[0] ? e.message : error_to_string(r));

@@ -27,27 +27,6 @@
 /* spec.dump and config.dump are a few tens of KiB. */
 #define TARGET_MAX_DUMP (16u << 20)
 
-static void hex(const uint8_t *d, size_t n, char *out)
-{
-	for (size_t i = 0; i < n; i++)
-		sprintf(out + 2 * i, "%02x", d[i]);
-}
-
-typedef struct ArchiveReader {
-	int fd;
-} ArchiveReader;
-
-static ssize_t archive_read(void *buf, size_t size, void *userdata)
-{
-	ArchiveReader *ar = userdata;
-	for (;;) {
-		ssize_t n = read(ar->fd, buf, size);
-		if (n < 0 && errno == EINTR)
-			continue;
-		return n < 0 ? -errno : n;
-	}
-}
-
 static int target_error(RpcServerCall *call, RpcCode code, const char *fmt, ...) _printf_(3, 4);
 static int target_error(RpcServerCall *call, RpcCode code, const char *fmt, ...)
 {
@@ -131,9 +110,9 @@ static int incoming_verify(Incoming *in, const Podmig__V1__TransferTrailer *t, c
 		return -EBADMSG;
 	}
 	EVP_DigestFinal_ex(in->sha, digest, &len);
-	hex(digest, len, got);
+	agent_hex(digest, len, got);
 	if (t->sha256.len == SHA256_BYTES)
-		hex(t->sha256.data, SHA256_BYTES, want);
+		agent_hex(t->sha256.data, SHA256_BYTES, want);
 	if (!streq(want, got)) {
 		error_detail_set(why,
 		                 "migration %s: archive checksum mismatch (sent %s, received %s)",
@@ -368,10 +347,10 @@ static int target_restore(Target *t, char **ret_id)
 		return target_restore_precopy(&t->pre, &t->final, &t->why);
 	if (lseek(t->final.fd, 0, SEEK_SET) < 0)
 		return -errno;
-	ArchiveReader ar = { .fd = t->final.fd };
+
 	/* A fresh address on this node's network; the name and id stay. */
 	PodmanRestoreOptions ro = { .ignore_static_ip = true, .ignore_static_mac = true };
-	r = podman_container_restore(a->podman, &ro, archive_read, &ar, ret_id, &e);
+	r = podman_container_restore(a->podman, &ro, agent_fd_read, &t->final.fd, ret_id, &e);
 	if (r < 0)
 		error_detail_set(&t->why, "restoring %s on %s failed: %.300s", t->rec->container,
 		                 a->config->node_name,

@@ -211,3 +211,20 @@ int agent_work_space(const Agent *a, uint64_t *ret)
 	*ret = avail - avail / 100 * WORK_DIR_RESERVE_PERCENT;
 	return 0;
 }
+
+ssize_t agent_fd_read(void *buf, size_t size, void *userdata)
+{
+	int fd = *(const int *)userdata;
+	for (;;) {
+		ssize_t n = read(fd, buf, size);
+		if (n < 0 && errno == EINTR)
+			continue;
+		return n < 0 ? -errno : n;
+	}
+}
+
+void agent_hex(const uint8_t *d, size_t n, char *out)
+{
+	for (size_t i = 0; i < n; i++)
+		sprintf(out + 2 * i, "%02x", d[i]);
+}

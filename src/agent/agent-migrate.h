@@ -55,6 +55,11 @@ int agent_record_reload_within(Agent *a, MigrationRecord *rec, uint64_t timeout_
  * when that key does not live under the lease of the node's status. */
 int agent_node_address(Agent *a, const char *node, char **ret);
 
+/* A PodmanReadFn over a file: userdata points to its descriptor (an int). */
+ssize_t agent_fd_read(void *buf, size_t size, void *userdata);
+/* n bytes as 2n lowercase hex digits and a NUL. */
+void agent_hex(const uint8_t *d, size_t n, char *out);
+
 /* An unnamed file in the work directory, for an archive arriving: it
  * vanishes with its descriptor, whatever happens to this process. */
 int agent_work_file(const Agent *a);

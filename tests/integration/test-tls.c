@@ -436,6 +436,26 @@ static EtcdClient *etcd_connect(void)
 	return c;
 }
 
+/* Writes a record in planned of `container` from node1 to node2, of `image`
+ * with `image_id` (NULL: none); its key in *ret_key. */
+static void record_planned(EtcdClient *etcd, const char *container, const char *image,
+                           const char *image_id, MigrationRecord *rec, char **ret_key)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	assert_int_equal(migration_record_init(rec, container, "node1", "node2",
+	                                       MIGRATION_REASON_MANUAL,
+	                                       (uint64_t)ts.tv_sec * 1000 + 1),
+	                 0);
+	rec->image = strdup(image);
+	if (image_id)
+		assert_int_equal(migration_image_id_parse(image_id, rec->image_id), 0);
+	_cleanup_free_ char *json = NULL;
+	assert_int_equal(migration_record_to_json(rec, &json), 0);
+	assert_true(asprintf(ret_key, "/podmig/migrations/%s", rec->id) > 0);
+	assert_int_equal(etcd_put(etcd, *ret_key, json, strlen(json), 0, NULL), 0);
+}
+
 /* A target fetches a missing image from the source node's agent at the
  * address of its info in etcd, never from the address a transfer header
  * names; and the header's image must be the record's. */
@@ -451,19 +471,9 @@ static void test_fetch_image_only_from_trusted_address(void **state)
 
 	/* a record in planned from node1 to node2, of an image node2 lacks */
 	MigrationRecord rec = {};
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	assert_int_equal(migration_record_init(&rec, "fetched", "node1", "node2",
-	                                       MIGRATION_REASON_MANUAL,
-	                                       (uint64_t)ts.tv_sec * 1000 + 1),
-	                 0);
-	rec.image = strdup("localhost/podmig/absent:latest");
+	_cleanup_free_ char *key = NULL;
 	const char *image_id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-	assert_int_equal(migration_image_id_parse(image_id, rec.image_id), 0);
-	_cleanup_free_ char *json = NULL, *key = NULL;
-	assert_int_equal(migration_record_to_json(&rec, &json), 0);
-	assert_true(asprintf(&key, "/podmig/migrations/%s", rec.id) > 0);
-	assert_int_equal(etcd_put(etcd, key, json, strlen(json), 0, NULL), 0);
+	record_planned(etcd, "fetched", "localhost/podmig/absent:latest", image_id, &rec, &key);
 
 	Podmig__V1__TransferHeader h = PODMIG__V1__TRANSFER_HEADER__INIT;
 	h.migration_id = rec.id;
@@ -594,18 +604,8 @@ static RpcStatus receive_fetching(EtcdClient *etcd, const char *image_id)
 	cluster_cert("agent-node1", cert, key, sizeof cert);
 	RpcOptions as_node1 = { .ca_file = ca, .cert_file = cert, .key_file = key };
 	MigrationRecord rec = {};
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	assert_int_equal(migration_record_init(&rec, "poisoned", "node1", "node2",
-	                                       MIGRATION_REASON_MANUAL,
-	                                       (uint64_t)ts.tv_sec * 1000 + 1),
-	                 0);
-	rec.image = strdup("localhost/podmig/absent:latest");
-	assert_int_equal(migration_image_id_parse(image_id, rec.image_id), 0);
-	_cleanup_free_ char *json = NULL, *k = NULL;
-	assert_int_equal(migration_record_to_json(&rec, &json), 0);
-	assert_true(asprintf(&k, "/podmig/migrations/%s", rec.id) > 0);
-	assert_int_equal(etcd_put(etcd, k, json, strlen(json), 0, NULL), 0);
+	_cleanup_free_ char *k = NULL;
+	record_planned(etcd, "poisoned", "localhost/podmig/absent:latest", image_id, &rec, &k);
 
 	Podmig__V1__TransferHeader h = PODMIG__V1__TRANSFER_HEADER__INIT;
 	h.migration_id = rec.id;
@@ -766,17 +766,8 @@ static void test_rootfs_diff_under_image_link_refused(void **state)
 
 	/* a record in planned from node1 to node2 of an image node2 has */
 	MigrationRecord rec = {};
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	assert_int_equal(migration_record_init(&rec, "linked", "node1", "node2",
-	                                       MIGRATION_REASON_MANUAL,
-	                                       (uint64_t)ts.tv_sec * 1000 + 1),
-	                 0);
-	rec.image = strdup("localhost/podmig/counter:latest");
-	_cleanup_free_ char *json = NULL, *key = NULL;
-	assert_int_equal(migration_record_to_json(&rec, &json), 0);
-	assert_true(asprintf(&key, "/podmig/migrations/%s", rec.id) > 0);
-	assert_int_equal(etcd_put(etcd, key, json, strlen(json), 0, NULL), 0);
+	_cleanup_free_ char *key = NULL;
+	record_planned(etcd, "linked", "localhost/podmig/counter:latest", NULL, &rec, &key);
 
 	char cert[512], ckey[512];
 	cluster_cert("agent-node1", cert, ckey, sizeof cert);
