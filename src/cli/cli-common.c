@@ -173,42 +173,56 @@ const char *cli_etcd_error(const ClusterOptions *o, int error)
 
 int cli_parse(int argc, char *argv[], const char *verb, const char *what, ClusterOptions *o)
 {
-	return cli_parse_full(argc, argv, verb, what, 0, o);
+	return cli_parse_full(argc, argv, &(CliVerb){ .name = verb, .what = what }, NULL, NULL, o);
 }
 
-int cli_parse_full(int argc, char *argv[], const char *verb, const char *what, CliParseFlags flags,
-                   ClusterOptions *o)
+/* Whether option `what` is one of verb's (its flags include `flag`). */
+static bool verb_takes(const CliVerb *verb, CliParseFlags flag, const char *what)
 {
-	enum { ARG_TIMEOUT = 0x100 };
+	if (verb->flags & flag)
+		return true;
+	log_error("%s: %s is not an option of this command", verb->name, what);
+	return false;
+}
+
+int cli_parse_full(int argc, char *argv[], const CliVerb *verb, char **ret_operands,
+                   size_t *ret_n_operands, ClusterOptions *o)
+{
+	enum { ARG_TIMEOUT = 0x100, ARG_NO_WAIT };
 	static const struct option options[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "watch", no_argument, NULL, 'w' },
 		{ "timeout", required_argument, NULL, ARG_TIMEOUT },
+		{ "no-wait", no_argument, NULL, ARG_NO_WAIT },
 		CLI_CONNECT_LONG_OPTIONS,
 		CLI_JSON_LONG_OPTION,
 		{},
 	};
+	size_t n = 0;
 	int c;
 
 	cli_options_init(o);
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "hw", options, NULL)) >= 0)
+	/* '-' in front: operands come in order, as code 1 */
+	while ((c = getopt_long(argc, argv, "-hw", options, NULL)) >= 0) {
+		const char *operand = c == 1 ? optarg : NULL;
 		switch (c) {
+		case 1:
+			break;
 		case 'h':
-			cli_help(verb, what, flags);
+			if (verb->help)
+				verb->help(verb->name);
+			else
+				cli_help(verb->name, verb->what, verb->flags);
 			return 0;
 		case 'w':
-			if (!(flags & CLI_PARSE_WATCH)) {
-				log_error("%s: --watch is not an option of this command", verb);
+			if (!verb_takes(verb, CLI_PARSE_WATCH, "--watch"))
 				return -EINVAL;
-			}
 			o->watch = true;
 			break;
 		case ARG_TIMEOUT:
-			if (!(flags & (CLI_PARSE_WATCH | CLI_PARSE_TIMEOUT))) {
-				log_error("%s: --timeout is not an option of this command", verb);
+			if (!verb_takes(verb, CLI_PARSE_WATCH | CLI_PARSE_TIMEOUT, "--timeout"))
 				return -EINVAL;
-			}
 			if (safe_atod(optarg, &o->timeout_sec) < 0 || !(o->timeout_sec > 0) ||
 			    o->timeout_sec > 31536000) {
 				log_error("--timeout: '%s' is not a number of seconds in (0, "
@@ -217,15 +231,41 @@ int cli_parse_full(int argc, char *argv[], const char *verb, const char *what, C
 				return -EINVAL;
 			}
 			break;
+		case ARG_NO_WAIT:
+			if (!verb_takes(verb, CLI_PARSE_NO_WAIT, "--no-wait"))
+				return -EINVAL;
+			o->no_wait = true;
+			break;
+		case CLI_ARG_JSON:
+			if (verb->flags & CLI_PARSE_NO_JSON) {
+				log_error("%s: --json is not an option of this command",
+				          verb->name);
+				return -EINVAL;
+			}
+			o->json = true;
+			break;
 		default:
 			if (cli_cluster_option(c, optarg, o))
 				break;
 			return -EINVAL;
 		}
-	if (optind < argc) {
-		log_error("%s: unexpected argument '%s'", verb, argv[optind]);
-		return -EINVAL;
+		if (!operand)
+			continue;
+		if (n >= verb->max_operands) {
+			log_error("%s: unexpected argument '%s'", verb->name, operand);
+			return -EINVAL;
+		}
+		ret_operands[n++] = (char *)operand;
 	}
+	for (; optind < argc; optind++) { /* after "--" */
+		if (n >= verb->max_operands) {
+			log_error("%s: unexpected argument '%s'", verb->name, argv[optind]);
+			return -EINVAL;
+		}
+		ret_operands[n++] = argv[optind];
+	}
+	if (ret_n_operands)
+		*ret_n_operands = n;
 	if (cli_options_check(o) < 0)
 		return -EINVAL;
 	return 1;

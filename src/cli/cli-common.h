@@ -29,15 +29,31 @@ typedef struct ClusterOptions {
 	const char *etcd_password_file;
 	/* --watch: redraw on every change (verbs parsed with CLI_PARSE_WATCH) */
 	bool watch;
-	/* --timeout for watching verbs: stop after this many seconds; 0: never */
+	/* --timeout: stop (or stop waiting) after this many seconds; 0: not given */
 	double timeout_sec;
+	/* --no-wait (verbs parsed with CLI_PARSE_NO_WAIT) */
+	bool no_wait;
 } ClusterOptions;
 
 /* What cli_parse_full() accepts beyond the common options. */
 typedef enum CliParseFlags {
 	CLI_PARSE_WATCH = 1 << 0,   /* --watch and --timeout */
 	CLI_PARSE_TIMEOUT = 1 << 1, /* --timeout alone */
+	CLI_PARSE_NO_WAIT = 1 << 2, /* --no-wait */
+	CLI_PARSE_NO_JSON = 1 << 3, /* refuse --json */
 } CliParseFlags;
+
+/* A verb as cli_parse_full() parses it. */
+typedef struct CliVerb {
+	const char *name;
+	const char *what; /* the description in the shared --help */
+	/* the verb's own --help instead of the shared one (given the name) */
+	void (*help)(const char *name);
+	CliParseFlags flags;
+	/* positional arguments it takes, kept in order (options may come
+	 * between them); more is bad usage */
+	size_t max_operands;
+} CliVerb;
 
 /* getopt_long codes and entries of the options of every verb that talks to the cluster:
  * CLI_CONNECT_LONG_OPTIONS (--etcd, --prefix, the TLS files, --insecure and the etcd
@@ -106,9 +122,11 @@ RpcOptions cli_agent_rpc_options(const ClusterOptions *o);
 /* --etcd, --prefix, --json, the TLS options, --help and no positional
  * arguments. 1: go on; 0: help shown; negative: bad usage. */
 int cli_parse(int argc, char *argv[], const char *verb, const char *what, ClusterOptions *o);
-/* The same, also taking the options `flags` names. */
-int cli_parse_full(int argc, char *argv[], const char *verb, const char *what, CliParseFlags flags,
-                   ClusterOptions *o);
+/* The same for `verb`: also the options its flags name, and up to its
+ * max_operands positional arguments, in order, into ret_operands (pointers
+ * into argv; room for max_operands) with their number in *ret_n_operands. */
+int cli_parse_full(int argc, char *argv[], const CliVerb *verb, char **ret_operands,
+                   size_t *ret_n_operands, ClusterOptions *o);
 /* A client for o->etcd (TLS with o's files for https:// endpoints, the
  * etcd user and password if given); logs why not, never the password. */
 int cli_etcd_connect(const ClusterOptions *o, EtcdClient **ret);
