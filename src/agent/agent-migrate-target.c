@@ -25,7 +25,10 @@
 #include "strutil.h"
 
 /* spec.dump and config.dump are a few tens of KiB. */
-#define TARGET_MAX_DUMP (16u << 20)
+/* How long `podman image mount` and `unmount` may take (timeout(1)): a
+ * call waiting on a stuck storage lock must not hold the transfer. */
+#define PODMAN_CLI_TIMEOUT "60"
+#define TARGET_MAX_DUMP    (16u << 20)
 
 static int target_error(RpcServerCall *call, RpcCode code, const char *fmt, ...) _printf_(3, 4);
 static int target_error(RpcServerCall *call, RpcCode code, const char *fmt, ...)
@@ -156,7 +159,12 @@ static int target_restore_precopy(const Incoming *pre, const Incoming *final, Er
  * refused). The image stays mounted until image_root_release(). */
 static int image_root_open(const char *migration_id, const char *image)
 {
-	char *const mount[] = { (char *)"podman", (char *)"image", (char *)"mount", (char *)image,
+	char *const mount[] = { (char *)"timeout",
+		                (char *)PODMAN_CLI_TIMEOUT,
+		                (char *)"podman",
+		                (char *)"image",
+		                (char *)"mount",
+		                (char *)image,
 		                NULL };
 	_cleanup_free_ char *out = NULL;
 	int status = -1;
@@ -181,8 +189,13 @@ static void image_root_release(int fd, const char *image)
 	if (fd < 0)
 		return;
 	close(fd);
-	char *const unmount[] = { (char *)"podman", (char *)"image", (char *)"unmount",
-		                  (char *)image, NULL };
+	char *const unmount[] = { (char *)"timeout",
+		                  (char *)PODMAN_CLI_TIMEOUT,
+		                  (char *)"podman",
+		                  (char *)"image",
+		                  (char *)"unmount",
+		                  (char *)image,
+		                  NULL };
 	int status;
 	(void)spawn_wait(unmount, &(SpawnOptions){ .quiet = true }, &status);
 }
