@@ -456,6 +456,23 @@ static void record_planned(EtcdClient *etcd, const char *container, const char *
 	assert_int_equal(etcd_put(etcd, *ret_key, json, strlen(json), 0, NULL), 0);
 }
 
+/* The first message of a Receive for `rec` (h and tm point into rec). */
+static void transfer_header(MigrationRecord *rec, Podmig__V1__TransferHeader *h,
+                            Podmig__V1__TransferMessage *tm)
+{
+	*h = (Podmig__V1__TransferHeader)PODMIG__V1__TRANSFER_HEADER__INIT;
+	h->migration_id = rec->id;
+	h->container = rec->container;
+	h->source_node = rec->source;
+	h->image = rec->image;
+	h->image_id = rec->image_id;
+	h->source_address = (char *)"";
+	h->mode = (char *)"stop-and-copy";
+	*tm = (Podmig__V1__TransferMessage)PODMIG__V1__TRANSFER_MESSAGE__INIT;
+	tm->kind_case = PODMIG__V1__TRANSFER_MESSAGE__KIND_HEADER;
+	tm->header = h;
+}
+
 /* A target fetches a missing image from the source node's agent at the
  * address of its info in etcd, never from the address a transfer header
  * names; and the header's image must be the record's. */
@@ -475,17 +492,10 @@ static void test_fetch_image_only_from_trusted_address(void **state)
 	const char *image_id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 	record_planned(etcd, "fetched", "localhost/podmig/absent:latest", image_id, &rec, &key);
 
-	Podmig__V1__TransferHeader h = PODMIG__V1__TRANSFER_HEADER__INIT;
-	h.migration_id = rec.id;
-	h.container = (char *)"fetched";
-	h.source_node = (char *)"node1";
-	h.image = rec.image;
-	h.image_id = (char *)image_id;
+	Podmig__V1__TransferHeader h;
+	Podmig__V1__TransferMessage tm;
+	transfer_header(&rec, &h, &tm);
 	h.source_address = fake;
-	h.mode = (char *)"stop-and-copy";
-	Podmig__V1__TransferMessage tm = PODMIG__V1__TRANSFER_MESSAGE__INIT;
-	tm.kind_case = PODMIG__V1__TRANSFER_MESSAGE__KIND_HEADER;
-	tm.header = &h;
 	const char *node2 = cluster_fixture_env(cluster, "PODMIG_NODE2_AGENT");
 
 	/* node2 asks node1's real agent, which has no such image either */
@@ -607,17 +617,9 @@ static RpcStatus receive_fetching(EtcdClient *etcd, const char *image_id)
 	_cleanup_free_ char *k = NULL;
 	record_planned(etcd, "poisoned", "localhost/podmig/absent:latest", image_id, &rec, &k);
 
-	Podmig__V1__TransferHeader h = PODMIG__V1__TRANSFER_HEADER__INIT;
-	h.migration_id = rec.id;
-	h.container = (char *)"poisoned";
-	h.source_node = (char *)"node1";
-	h.image = rec.image;
-	h.image_id = rec.image_id;
-	h.source_address = (char *)"";
-	h.mode = (char *)"stop-and-copy";
-	Podmig__V1__TransferMessage tm = PODMIG__V1__TRANSFER_MESSAGE__INIT;
-	tm.kind_case = PODMIG__V1__TRANSFER_MESSAGE__KIND_HEADER;
-	tm.header = &h;
+	Podmig__V1__TransferHeader h;
+	Podmig__V1__TransferMessage tm;
+	transfer_header(&rec, &h, &tm);
 	RpcStatus st = call_stream(cluster_fixture_env(cluster, "PODMIG_NODE2_AGENT"), &as_node1,
 	                           "Receive", &tm.base);
 	assert_int_equal(etcd_delete(etcd, k, NULL), 0);
@@ -780,17 +782,9 @@ static void test_rootfs_diff_under_image_link_refused(void **state)
 	        rpc_channel_new(cluster_fixture_env(cluster, "PODMIG_NODE2_AGENT"), &as_node1, &ch),
 	        0);
 	assert_int_equal(rpc_stream_open(ch, &podmig__v1__agent__descriptor, "Receive", &st), 0);
-	Podmig__V1__TransferHeader h = PODMIG__V1__TRANSFER_HEADER__INIT;
-	h.migration_id = rec.id;
-	h.container = rec.container;
-	h.source_node = rec.source;
-	h.image = rec.image;
-	h.image_id = (char *)"";
-	h.source_address = (char *)"";
-	h.mode = (char *)"stop-and-copy";
-	Podmig__V1__TransferMessage tm = PODMIG__V1__TRANSFER_MESSAGE__INIT;
-	tm.kind_case = PODMIG__V1__TRANSFER_MESSAGE__KIND_HEADER;
-	tm.header = &h;
+	Podmig__V1__TransferHeader h;
+	Podmig__V1__TransferMessage tm;
+	transfer_header(&rec, &h, &tm);
 	assert_int_equal(rpc_stream_send(st, &tm.base), 0);
 	_cleanup_message_ ProtobufCMessage *ready = NULL;
 	assert_int_equal(rpc_stream_recv(st, 60 * RPC_USEC_PER_SEC, &ready), 1);
