@@ -413,24 +413,6 @@ static void probe_self(Agent *a)
 	}
 }
 
-/* The first line of `path`, without its newline. */
-static int read_first_line(const char *path, char **ret)
-{
-	_cleanup_fclose_ FILE *f = fopen(path, "re");
-	_cleanup_free_ char *line = NULL;
-	size_t cap = 0;
-	if (!f)
-		return -errno;
-	ssize_t n = getline(&line, &cap, f);
-	if (n < 0)
-		return feof(f) ? -ENODATA : -errno;
-	line[strcspn(line, "\n")] = 0;
-	if (!*line)
-		return -ENODATA;
-	*ret = TAKE_PTR(line);
-	return 0;
-}
-
 /* ---- the loop ---- */
 
 int agent_new(const AgentConfig *config, Agent **ret)

@@ -174,7 +174,8 @@ static void help(void)
 	       "  -h --help      Show this help\n"
 	       "     --version  Show the version\n"
 	       "\n"
-	       "Every command but place reads etcd: --etcd ENDPOINTS or $PODMIG_ETCD_ENDPOINTS.\n"
+	       "Every command but place reads etcd: --etcd ENDPOINTS or $PODMIG_ETCD_ENDPOINTS,\n"
+	       "over https:// with --tls-ca (plaintext only with --insecure).\n"
 	       "'podmig COMMAND --help' describes each.\n");
 }
 
