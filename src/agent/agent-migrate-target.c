@@ -23,7 +23,6 @@
 #include "precopy.h"
 #include "process-util.h"
 #include "restore-policy.h"
-#include "send-pipeline.h"
 #include "strutil.h"
 
 /* spec.dump and config.dump are a few tens of KiB. */
@@ -66,24 +65,17 @@ static int target_error(RpcServerCall *call, RpcCode code, const char *fmt, ...)
 	return rpc_server_call_error(call, code, "%s", msg);
 }
 
-/* One archive arriving: where it goes and what it must add up to. The
- * receive loop hands its bytes to a thread that hashes and writes them, so
- * receiving the next chunk overlaps storing this one (bench/README.md). */
+/* One archive arriving: where it goes and what it must add up to. */
 typedef struct Incoming {
 	int fd;
 	char *path; /* named (for the podman binary) or NULL (an unnamed file) */
 	EVP_MD_CTX *sha;
-	SendPipeline *store;
 	uint64_t size;
-	uint64_t store_usec; /* the thread's time hashing and writing */
 	bool complete;
 } Incoming;
 
 static void incoming_done(Incoming *in)
 {
-	/* what is still queued is moot: the transfer failed or is complete */
-	send_pipeline_cancel(in->store);
-	send_pipeline_free(in->store);
 	if (in->fd >= 0)
 		close(in->fd);
 	if (in->path) {
@@ -94,43 +86,28 @@ static void incoming_done(Incoming *in)
 	*in = (Incoming){ .fd = -EBADF };
 }
 
-static int incoming_store(uint8_t *p, size_t len, void *userdata);
-
 /* named: a file the podman binary can be given (pre-copy), else unnamed;
  * either way one of this call's own. */
 static int incoming_open(const Agent *a, const char *id, const char *suffix, bool named,
                          Incoming *in)
 {
-	int r;
 	*in = (Incoming){ .fd = -EBADF };
 	if (!(in->sha = EVP_MD_CTX_new()) || EVP_DigestInit_ex(in->sha, EVP_sha256(), NULL) != 1)
 		return -ENOMEM;
-	if (!named)
-		r = in->fd = target_archive_file(a);
-	else if (mkdir(a->config->work_dir, 0700) < 0 && errno != EEXIST)
-		r = -errno;
-	else
-		r = precopy_file_create(a->config->work_dir, id, suffix, &in->fd, &in->path);
-	if (r < 0)
-		return r;
-	return send_pipeline_new(CHUNK_BYTES, STORE_SLOTS, incoming_store, in, &in->store);
+	if (!named) {
+		in->fd = target_archive_file(a);
+		return in->fd < 0 ? in->fd : 0;
+	}
+	if (mkdir(a->config->work_dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	return precopy_file_create(a->config->work_dir, id, suffix, &in->fd, &in->path);
 }
 
-/* The archive's next bytes: queued for the store thread. A failure to
- * store an earlier chunk (a full disk) is returned here. */
 static int incoming_write(Incoming *in, const uint8_t *p, size_t len)
 {
-	in->size += len;
-	return send_pipeline_push(in->store, p, len);
-}
-
-/* The store thread: one chunk, hashed then written. */
-static int incoming_store(uint8_t *p, size_t len, void *userdata)
-{
-	Incoming *in = userdata;
-	uint64_t t0 = now_usec(CLOCK_MONOTONIC);
 	if (EVP_DigestUpdate(in->sha, p, len) != 1)
 		return -EIO;
+	in->size += len;
 	while (len > 0) {
 		ssize_t n = write(in->fd, p, len);
 		if (n < 0 && errno == EINTR)
@@ -140,20 +117,16 @@ static int incoming_store(uint8_t *p, size_t len, void *userdata)
 		p += n;
 		len -= (size_t)n;
 	}
-	in->store_usec += now_usec(CLOCK_MONOTONIC) - t0;
 	return 0;
 }
 
-/* Checks the trailer against what arrived once all of it is stored:
- * -EBADMSG with the reason in why if it does not add up, another negative
- * errno if storing it failed. */
+/* Checks the trailer against what arrived; the reason in why if it fails. */
 static int incoming_verify(Incoming *in, const Podmig__V1__TransferTrailer *t, const char *id,
                            ErrorDetail *why)
 {
 	uint8_t digest[SHA256_BYTES];
 	unsigned len = 0;
 	char want[2 * SHA256_BYTES + 1] = "", got[2 * SHA256_BYTES + 1] = "";
-	int r;
 
 	if (t->size != in->size) {
 		error_detail_set(why,
@@ -162,9 +135,6 @@ static int incoming_verify(Incoming *in, const Podmig__V1__TransferTrailer *t, c
 		                 id, in->size, t->size);
 		return -EBADMSG;
 	}
-	/* Everything hashed and written before the hash is read. */
-	if ((r = send_pipeline_drain(in->store)) < 0)
-		return r;
 	EVP_DigestFinal_ex(in->sha, digest, &len);
 	hex(digest, len, got);
 	if (t->sha256.len == SHA256_BYTES)
@@ -261,21 +231,12 @@ static int target_preconditions(Target *t)
 	return rpc_server_call_send(t->call, &ready.base);
 }
 
-/* Storing an archive failed (a full disk is the sender's to hear of). */
-static int target_store_failed(Target *t, int r)
-{
-	return target_error(t->call,
-	                    r == -ENOSPC || r == -EDQUOT ? RPC_RESOURCE_EXHAUSTED : RPC_INTERNAL,
-	                    "node %s: cannot store the archive in %s: %s", t->a->config->node_name,
-	                    t->a->config->work_dir, error_to_string(r));
-}
-
 /* The archives, chunk by chunk, each closed by its trailer, until the
  * final one is complete and verified. */
 static int target_receive_loop(Target *t)
 {
 	const char *id = t->rec->id;
-	uint64_t first = 0, recv_usec = 0, handover_usec = 0, t0;
+	uint64_t first = 0, recv_usec = 0, store_usec = 0, t0;
 	int r;
 
 	while (!t->final.complete) {
@@ -313,11 +274,8 @@ static int target_receive_loop(Target *t)
 			                    ", expected %" PRIu64,
 			                    id, tm->offset, in->size);
 		if (tm->kind_case == PODMIG__V1__TRANSFER_MESSAGE__KIND_TRAILER) {
-			r = incoming_verify(in, tm->trailer, id, &t->why);
-			if (r == -EBADMSG)
+			if (incoming_verify(in, tm->trailer, id, &t->why) < 0)
 				return target_error(t->call, RPC_DATA_LOSS, "%s", t->why.message);
-			if (r < 0)
-				return target_store_failed(t, r);
 			continue;
 		}
 		if (tm->kind_case != PODMIG__V1__TRANSFER_MESSAGE__KIND_DATA)
@@ -337,16 +295,19 @@ static int target_receive_loop(Target *t)
 			        error_to_string(-ENOSPC), t->limit);
 		t0 = now_usec(CLOCK_MONOTONIC);
 		if ((r = incoming_write(in, tm->data.data, tm->data.len)) < 0)
-			return target_store_failed(t, r);
-		handover_usec += now_usec(CLOCK_MONOTONIC) - t0;
+			return target_error(t->call,
+			                    r == -ENOSPC || r == -EDQUOT ? RPC_RESOURCE_EXHAUSTED
+			                                                 : RPC_INTERNAL,
+			                    "node %s: cannot store the archive in %s: %s",
+			                    t->a->config->node_name, t->a->config->work_dir,
+			                    error_to_string(r));
+		store_usec += now_usec(CLOCK_MONOTONIC) - t0;
 	}
 	log_info("migration %s: archive received, %" PRIu64 " bytes in %" PRIu64
 	         " ms from the first chunk: %" PRIu64 " ms waiting for chunks, %" PRIu64
-	         " ms waiting for the store thread, which spent %" PRIu64
-	         " ms hashing and writing alongside",
+	         " ms hashing and writing",
 	         id, t->final.size + t->pre.size, (now_usec(CLOCK_MONOTONIC) - first) / 1000,
-	         recv_usec / 1000, handover_usec / 1000,
-	         (t->final.store_usec + t->pre.store_usec) / 1000);
+	         recv_usec / 1000, store_usec / 1000);
 	return 0;
 }
 

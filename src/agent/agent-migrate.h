@@ -12,7 +12,6 @@
 
 #define CHUNK_BYTES         (1024 * 1024)
 #define SEND_SLOTS          4 /* chunks in flight between Podman's stream and gRPC */
-#define STORE_SLOTS         4 /* chunks in flight between Receive and the target's file */
 #define READY_TIMEOUT_USEC  (300 * USEC_PER_SEC) /* includes fetching an image */
 #define SEND_TIMEOUT_USEC   (60 * USEC_PER_SEC)
 #define BUSY_RETRY_USEC     (30 * USEC_PER_SEC) /* a target refusing Receive as busy */
