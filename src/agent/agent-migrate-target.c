@@ -131,27 +131,6 @@ static int incoming_verify(Incoming *in, const Podmig__V1__TransferTrailer *t, c
 	return 0;
 }
 
-/* Restores from a pre-dump plus the final archive, with the podman binary
- * (the REST API cannot import a pre-checkpoint). */
-static int target_restore_precopy(const Incoming *pre, const Incoming *final, ErrorDetail *why)
-{
-	const char *argv[16];
-	_cleanup_free_ char *storage = NULL, *out = NULL;
-	SpawnOptions o = { .stderr_to_stdout = true };
-	int status = -1, r;
-
-	if ((r = precopy_restore_argv("podman", final->path, pre->path, argv, ELEMENTSOF(argv),
-	                              &storage)) < 0)
-		return r;
-	r = spawn_capture((char *const *)argv, &o, 64 * 1024, &out, &status);
-	if (r < 0 || status != 0) {
-		error_detail_set(why, "podman container restore --import-previous failed: %.300s",
-		                 r < 0 ? error_to_string(r) : out);
-		return r < 0 ? r : -EIO;
-	}
-	return 0;
-}
-
 /* The image's root, mounted by the podman binary (the REST API mounts no
  * image), so that rootfs-diff.tar is checked against the image's own links
  * (archive-check.h); *ret_fd: a descriptor of it, -EBADF if it could not be
@@ -345,30 +324,76 @@ static int target_receive_loop(Target *t)
 	return 0;
 }
 
+/* The container id `podman container restore` prints last, if it did. */
+static char *restore_output_id(char *out)
+{
+	size_t len = strlen(out);
+	while (len > 0 && out[len - 1] == '\n')
+		out[--len] = '\0';
+	char *line = strrchr(out, '\n');
+	line = line ? line + 1 : out;
+	if (strlen(line) != 64 || line[strspn(line, "0123456789abcdef")])
+		return NULL;
+	return strdup(line);
+}
+
+/* Runs the podman binary on the archive(s) where they lie: the REST API
+ * would take the archive as a request body and write a second copy of it
+ * before extracting it, a GiB of new memory per GiB of container that is
+ * slow to get on a guest whose free memory the host has taken back
+ * (bench/README.md), and it cannot import a pre-dump at all. *ret_id:
+ * the restored container's id, or NULL when Podman printed none. */
+static int target_restore_import(Target *t, char **ret_id)
+{
+	const char *argv[16];
+	_cleanup_free_ char *storage = NULL, *out = NULL, *fd_path = NULL;
+	SpawnOptions o = { .stderr_to_stdout = true };
+	PodmanError e = {};
+	int status = -1, r;
+
+	/* The node's Podman service must be there: it answers for the
+	 * container from here on (and removes it on a rollback). */
+	if ((r = podman_ping(t->a->podman, &e)) < 0) {
+		error_detail_set(&t->why, "restoring %s on %s failed: Podman does not answer: %s",
+		                 t->rec->container, t->a->config->node_name,
+		                 e.message[0] ? e.message : error_to_string(r));
+		return r;
+	}
+	if (t->pre.complete)
+		r = precopy_restore_argv("podman", t->final.path, t->pre.path, argv,
+		                         ELEMENTSOF(argv), &storage);
+	else if (t->final.path)
+		r = import_restore_argv("podman", t->final.path, argv, ELEMENTSOF(argv), &storage);
+	else if (asprintf(&fd_path, "/proc/%d/fd/%d", (int)getpid(), t->final.fd) < 0)
+		r = -ENOMEM;
+	else /* an unnamed file, reached through this process's descriptor */
+		r = import_restore_argv("podman", fd_path, argv, ELEMENTSOF(argv), &storage);
+	if (r < 0)
+		return r;
+	r = spawn_capture((char *const *)argv, &o, 64 * 1024, &out, &status);
+	if (r < 0 || status != 0) {
+		error_detail_set(&t->why,
+		                 "restoring %s on %s failed: podman container restore: %.300s",
+		                 t->rec->container, t->a->config->node_name,
+		                 r < 0 ? error_to_string(r) : out);
+		return r < 0 ? r : -EIO;
+	}
+	*ret_id = restore_output_id(out);
+	return 0;
+}
+
 /* Restores this node's copy from what arrived; *ret_id: Podman's id of it. */
 static int target_restore(Target *t, char **ret_id)
 {
 	Agent *a = t->a;
-	PodmanError e = {};
 	int r;
 
 	if ((r = agent_fault(a, "target-restoring")) < 0) {
 		error_detail_set(&t->why, "fault injected at target-restoring");
 		return r;
 	}
-	if (t->pre.complete)
-		return target_restore_precopy(&t->pre, &t->final, &t->why);
-	if (lseek(t->final.fd, 0, SEEK_SET) < 0)
-		return -errno;
-
 	/* A fresh address on this node's network; the name and id stay. */
-	PodmanRestoreOptions ro = { .ignore_static_ip = true, .ignore_static_mac = true };
-	r = podman_container_restore(a->podman, &ro, agent_fd_read, &t->final.fd, ret_id, &e);
-	if (r < 0)
-		error_detail_set(&t->why, "restoring %s on %s failed: %.300s", t->rec->container,
-		                 a->config->node_name,
-		                 e.message[0] ? e.message : error_to_string(r));
-	return r;
+	return target_restore_import(t, ret_id);
 }
 
 /* The image's links, as archive_base_link_at() sees them in its mounted
