@@ -3,13 +3,15 @@
  * calls (refused from their header, nothing inflated), hundreds of calls
  * that send headers and then nothing (threads stay within --max-calls, the
  * calls end after the first-message timeout, and a migration started while
- * they are held succeeds). After each, Info answers within 1 s. (Idle TCP
- * connections that never send a byte are not yet closed by the handshake
- * timeout, and recovery from an exhausted descriptor limit does not yet
- * pass here: both cases wait for their fixes.)
+ * they are held succeeds), hundreds of idle TCP connections (closed after
+ * the handshake timeout, their descriptors freed), and a descriptor limit so
+ * low that gRPC stops listening (the agent withdraws its status while its
+ * port does not serve, restarts its server and serves again). After each,
+ * Info answers within 1 s.
  *
  * argv[1]: the podmig CLI. */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <setjmp.h>
@@ -165,6 +167,192 @@ static void test_held_calls(void **state)
 	assert_int_equal(status, 0);
 }
 
+/* How many descriptors `pid` holds. */
+static unsigned long open_fds(pid_t pid)
+{
+	char p[64];
+	snprintf(p, sizeof p, "/proc/%d/fd", (int)pid);
+	DIR *d = opendir(p);
+	assert_non_null(d);
+	unsigned long n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* What node2's agent logged about its port's health, for the test's output. */
+static void print_agent_log(void)
+{
+	char path[512];
+	snprintf(path, sizeof path, "%s/nodes/node2/agent.log",
+	         cluster_fixture_env(cluster, "PODMIG_CLUSTER_DIR") ?: "");
+	char *const argv[] = { "grep",  "-a", "-e",         "accept", "-e",   "gRPC", "-e",
+		               "serve", "-e", "descriptor", "-e",     "etcd", path,   NULL };
+	(void)spawn_wait(argv, NULL, NULL);
+}
+
+static int connect_idle(const char *addr)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(AGENT_PORT) };
+	if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1)
+		return -EINVAL;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		close(fd);
+		return -errno;
+	}
+	return fd;
+}
+
+/* Whether the peer has closed `fd`: whatever it sent before (a plaintext
+ * HTTP/2 server sends its SETTINGS at once) is read and dropped first, since
+ * the end of the stream shows only behind it. */
+static bool peer_closed(int fd)
+{
+	char buf[4096];
+	for (;;) {
+		ssize_t k = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+		if (k > 0)
+			continue;
+		return k == 0 || (errno != EAGAIN && errno != EINTR);
+	}
+}
+
+/* 300 connections that never send a byte are closed by the agent once its
+ * handshake timeout (10 s) passes, and their descriptors are its again. */
+static void test_idle_connections(void **state)
+{
+	enum { N = 300 };
+	int fds[N];
+	bool closed[N] = {};
+	pid_t pid = agent_pid();
+	const char *addr = cluster_fixture_node_addr(cluster, "node2");
+	unsigned long base = open_fds(pid), peak = base;
+	for (int i = 0; i < N; i++)
+		assert_true((fds[i] = connect_idle(addr)) >= 0);
+	unsigned n_closed = 0;
+	double t0 = mono_sec(), t_all = -1;
+	while (n_closed < N && mono_sec() - t0 < 30) {
+		usleep(500 * 1000);
+		unsigned long n = open_fds(pid);
+		if (n > peak)
+			peak = n;
+		for (int i = 0; i < N; i++)
+			if (!closed[i] && peer_closed(fds[i])) {
+				closed[i] = true;
+				n_closed++;
+			}
+		if (n_closed == N)
+			t_all = mono_sec() - t0;
+	}
+	unsigned long after = open_fds(pid);
+	printf("idle connections: %u of %d closed by the agent, all after %.1f s; agent "
+	       "descriptors %lu before, %lu at most, %lu after\n",
+	       n_closed, N, t_all, base, peak, after);
+	for (int i = 0; i < N; i++)
+		close(fds[i]);
+	assert_int_equal(n_closed, N);
+	assert_true(t_all >= 9 && t_all <= 20); /* the handshake timeout, not before */
+	assert_true(peak >= base + N / 2);      /* they were accepted */
+	assert_true(after <= base + 16);
+	assert_info_answers("300 idle connections");
+}
+
+/* Whether `podmig nodes` shows node2 with a status document. */
+static bool status_published(void)
+{
+	char *out = NULL;
+	bool seen = false;
+	(void)migrate_fixture_cli(podmig, &out, "nodes", "--json", NULL);
+	json_t *nodes =
+	        out ? json_loads(strchr(out, '[') ?: out, JSON_DISABLE_EOF_CHECK, NULL) : NULL;
+	size_t i;
+	json_t *node;
+	json_array_foreach (nodes, i, node)
+		if (streq(json_string_value(json_object_get(node, "name")) ?: "", "node2"))
+			seen = json_is_object(json_object_get(node, "status"));
+	json_decref(nodes);
+	free(out);
+	return seen;
+}
+
+/* The soft descriptor limit of `pid`. */
+static unsigned long nofile_soft(pid_t pid)
+{
+	char path[64], line[256];
+	unsigned long v = 0;
+	snprintf(path, sizeof path, "/proc/%d/limits", (int)pid);
+	FILE *f = fopen(path, "re");
+	assert_non_null(f);
+	while (fgets(line, sizeof line, f))
+		if (startswith(line, "Max open files"))
+			v = strtoul(line + strlen("Max open files"), NULL, 10);
+	fclose(f);
+	assert_true(v > 0);
+	return v;
+}
+
+/* Sets the soft descriptor limit of `pid` only: raising a hard limit needs
+ * CAP_SYS_RESOURCE, which a test may lack, and it is the soft limit that
+ * makes accept() fail. */
+static void set_nofile_soft(pid_t pid, unsigned long n)
+{
+	char arg[64], p[32];
+	snprintf(arg, sizeof arg, "--nofile=%lu:", n);
+	snprintf(p, sizeof p, "%d", (int)pid);
+	char *const argv[] = { "prlimit", "--pid", p, arg, NULL };
+	int status = -1;
+	assert_int_equal(spawn_wait(argv, NULL, &status), 0);
+	assert_int_equal(status, 0);
+}
+
+/* Descriptors run out (a limit just above what the agent holds, then
+ * connections beyond it): gRPC stops listening for good. Once descriptors
+ * are back, the agent's self-probe notices, it withdraws its status while
+ * its port does not serve, restarts its server, and serves and publishes
+ * again. */
+static void test_descriptors_exhausted(void **state)
+{
+	enum { N = 100 };
+	int fds[N];
+	pid_t pid = agent_pid();
+	unsigned long soft = nofile_soft(pid), limit = open_fds(pid) + 16;
+	const char *addr = cluster_fixture_node_addr(cluster, "node2");
+
+	set_nofile_soft(pid, limit);
+	for (int i = 0; i < N; i++)
+		fds[i] = connect_idle(addr);
+	sleep(2); /* the agent's accepts fail meanwhile */
+	for (int i = 0; i < N; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	set_nofile_soft(pid, soft);
+	printf("agent limited to %lu descriptors with %d connections, then %lu again\n", limit, N,
+	       soft);
+
+	bool withdrawn = false;
+	double t0 = mono_sec(), served = -1;
+	while (mono_sec() - t0 < 60) {
+		if (!status_published())
+			withdrawn = true;
+		if (info_seconds() >= 0 && status_published()) {
+			served = mono_sec() - t0;
+			break;
+		}
+		sleep(1);
+	}
+	printf("node2 withdrawn meanwhile: %s; serving and published again after %.1f s\n",
+	       withdrawn ? "yes" : "no", served);
+	print_agent_log();
+	assert_true(withdrawn); /* its port stopped serving, and it said so */
+	assert_true(served >= 0);
+	assert_info_answers("descriptor exhaustion");
+}
+
 int main(int argc, char *argv[])
 {
 	if (argc < 2) {
@@ -176,6 +364,8 @@ int main(int argc, char *argv[])
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_compressed_refused),
 		cmocka_unit_test(test_held_calls),
+		cmocka_unit_test(test_idle_connections),
+		cmocka_unit_test(test_descriptors_exhausted),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
