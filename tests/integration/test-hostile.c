@@ -1,18 +1,22 @@
 /* The agent under hostile load, at a scale that fits `make test`, on a
- * 2-node local cluster (cluster id 1): node2's agent gets gzip-compressed
- * calls (refused from their header, nothing inflated), hundreds of calls
- * that send headers and then nothing (threads stay within --max-calls, the
- * calls end after the first-message timeout, and a migration started while
- * they are held succeeds), hundreds of idle TCP connections (closed after
- * the handshake timeout, their descriptors freed), and a descriptor limit so
- * low that gRPC stops listening (the agent withdraws its status while its
- * port does not serve, restarts its server and serves again). After each,
- * Info answers within 1 s.
+ * 2-node local cluster (cluster id 1), plaintext (`--insecure`) or with
+ * mutual TLS. node2's agent gets gzip-compressed calls (refused from their
+ * header, nothing inflated), hundreds of calls that send headers and then
+ * nothing (threads stay within --max-calls, the calls end after the
+ * first-message timeout, and a migration started while they are held
+ * succeeds), hundreds of idle TCP connections (closed after the handshake
+ * timeout, their descriptors freed), and a descriptor limit so low that
+ * gRPC stops listening (the agent withdraws its status while its port does
+ * not serve, restarts its server and serves again). With TLS the hostile
+ * clients present no certificate: their calls are refused at once (no
+ * worker waits for them), and plaintext clients are refused at the
+ * handshake. After each, Info answers within 1 s.
  *
- * argv[1]: the podmig CLI. */
+ * argv[1]: the podmig CLI; argv[2]: "tls" for a TLS cluster. */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -40,19 +44,25 @@
 
 static ClusterFixture *cluster;
 static const char *podmig;
-static char target[64]; /* node2's agent */
+static bool tls;
+static char target[64];   /* node2's agent */
+static char ca[PATH_MAX]; /* with TLS: the cluster's CA */
 
 static int setup(void **state)
 {
-	/* The attacks speak plaintext gRPC: the agents' bounds are the same with TLS, and
-	 * without it a raw client needs no certificate to reach them. */
-	setenv("PODMIG_TEST_CLUSTER_TLS", "0", 1);
+	setenv("PODMIG_TEST_CLUSTER_TLS", tls ? "1" : "0", 1);
 	if (cluster_fixture_up(2, &cluster) < 0)
 		return -1;
 	setenv("PODMIG_ETCD_ENDPOINTS", cluster_fixture_env(cluster, "PODMIG_ETCD_ENDPOINTS"), 1);
 	snprintf(target, sizeof target, "%s:%d", cluster_fixture_node_addr(cluster, "node2"),
 	         AGENT_PORT);
 	rpc_global_init();
+	if (tls) {
+		/* the hostile clients trust the agent's CA but present no
+		 * certificate: whoever reaches the port can do as much */
+		snprintf(ca, sizeof ca, "%s", getenv("PODMIG_TLS_CA") ?: "");
+		test_hostile_set_tls(ca);
+	}
 	return migrate_fixture_wait_nodes(podmig, 2, 30000);
 }
 
@@ -92,7 +102,12 @@ static double info_seconds(void)
 {
 	RpcChannel *ch = NULL;
 	double t0 = mono_sec();
-	RpcOptions o = { .plaintext = true, .private_connection = true };
+	/* with TLS, as the operator (the fixture's certificate) */
+	RpcOptions o = { .plaintext = !tls,
+		         .ca_file = tls ? ca : NULL,
+		         .cert_file = tls ? getenv("PODMIG_TLS_CERT") : NULL,
+		         .key_file = tls ? getenv("PODMIG_TLS_KEY") : NULL,
+		         .private_connection = true };
 	if (rpc_channel_new(target, &o, &ch) < 0)
 		return -1;
 	Podmig__V1__InfoRequest req = PODMIG__V1__INFO_REQUEST__INIT;
@@ -113,21 +128,31 @@ static void assert_info_answers(const char *after)
 }
 
 /* A compressed call is refused from its grpc-encoding header
- * (UNIMPLEMENTED), before anything inflates its 16 MiB of zeros. */
+ * (UNIMPLEMENTED), before anything inflates its 16 MiB of zeros; with TLS,
+ * a caller without a certificate may be refused for that first
+ * (PERMISSION_DENIED). */
 static void test_compressed_refused(void **state)
 {
 	pid_t pid = agent_pid();
 	unsigned long before = proc_status(pid, "VmHWM");
-	for (int i = 0; i < 10; i++)
-		assert_int_equal(test_call_gzip(target, "/podmig.v1.Agent/Receive", 16 << 20),
-		                 RPC_UNIMPLEMENTED);
-	printf("agent peak RSS %lu KiB before, %lu KiB after\n", before, proc_status(pid, "VmHWM"));
+	for (int i = 0; i < 10; i++) {
+		int st = test_call_gzip(target, "/podmig.v1.Agent/Receive", 16 << 20);
+		if (i == 0)
+			printf("gzip call: %s\n", st >= 0 ? rpc_code_to_string(st) : "no status");
+		assert_true(st == RPC_UNIMPLEMENTED || (tls && st == RPC_PERMISSION_DENIED));
+	}
+	unsigned long after = proc_status(pid, "VmHWM");
+	printf("agent peak RSS %lu KiB before, %lu KiB after\n", before, after);
+	assert_true(after < before + 16 * 1024); /* nothing the size of a message */
 	assert_info_answers("10 gzip calls");
 }
 
 /* 300 calls holding their headers: at most MAX_CALLS workers, the rest
- * refused at once, the held ones ended by the first-message timeout; a
- * migration started meanwhile waits for a free worker and succeeds. */
+ * refused at once (RESOURCE_EXHAUSTED), the held ones ended by the
+ * first-message timeout (DEADLINE_EXCEEDED); a migration started meanwhile
+ * waits for a free worker and succeeds. With TLS, callers without a
+ * certificate are refused at once: by a worker (PERMISSION_DENIED), or as
+ * busy while every worker is refusing others. */
 static void test_held_calls(void **state)
 {
 	pid_t pid = agent_pid();
@@ -150,10 +175,20 @@ static void test_held_calls(void **state)
 			peak = n;
 		usleep(100 * 1000);
 	}
-	printf("held calls: %u of 300 ended in %.1f s; agent threads %lu before, %lu at most\n",
-	       ended, mono_sec() - t0, base, peak);
+	double took = mono_sec() - t0;
+	unsigned busy = test_calls_ended_with(t, RPC_RESOURCE_EXHAUSTED),
+	         timed_out = test_calls_ended_with(t, RPC_DEADLINE_EXCEEDED),
+	         denied = test_calls_ended_with(t, RPC_PERMISSION_DENIED);
+	printf("held calls: %u of 300 ended in %.1f s (%u busy, %u timed out, %u denied); agent "
+	       "threads %lu before, %lu at most\n",
+	       ended, took, busy, timed_out, denied, base, peak);
 	test_calls_free(t);
 	assert_int_equal(ended, 300);
+	if (tls) {
+		assert_int_equal(denied + busy, 300);
+		assert_true(took < 5); /* none waited for the first-message timeout */
+	} else
+		assert_int_equal(busy + timed_out, 300);
 	assert_true(peak <= base + MAX_CALLS + THREADS_SLACK);
 	assert_info_answers("300 held calls");
 
@@ -165,6 +200,42 @@ static void test_held_calls(void **state)
 	assert_string_equal(migrate_fixture_record_phase(rec), "done");
 	json_decref(rec);
 	assert_int_equal(status, 0);
+}
+
+/* With TLS: plaintext gRPC clients fail at the handshake (UNAVAILABLE),
+ * none of their calls reaches a worker, and their connections are closed. */
+static void test_plaintext_refused(void **state)
+{
+	if (!tls)
+		skip();
+	pid_t pid = agent_pid();
+	unsigned long base = proc_status(pid, "Threads"), peak = base;
+	test_hostile_set_tls(NULL);
+	int st = test_call_gzip(target, "/podmig.v1.Agent/Receive", 1 << 20);
+	TestCalls *t = NULL;
+	assert_int_equal(test_calls_hold(target, "/podmig.v1.Agent/Receive", 300, 16, &t), 0);
+	unsigned ended = 0;
+	double t0 = mono_sec();
+	while (ended < 300 && mono_sec() - t0 < 30) {
+		ended = test_calls_ended(t);
+		unsigned long n = proc_status(pid, "Threads");
+		if (n > peak)
+			peak = n;
+		usleep(100 * 1000);
+	}
+	double took = mono_sec() - t0;
+	unsigned unavailable = test_calls_ended_with(t, RPC_UNAVAILABLE);
+	test_calls_free(t);
+	test_hostile_set_tls(ca);
+	printf("plaintext gzip call: %s; plaintext held calls: %u of 300 ended in %.1f s, %u "
+	       "UNAVAILABLE; agent threads %lu before, %lu at most\n",
+	       st >= 0 ? rpc_code_to_string(st) : "no status", ended, took, unavailable, base,
+	       peak);
+	assert_int_equal(st, RPC_UNAVAILABLE);
+	assert_int_equal(unavailable, 300);
+	assert_true(took < 5);
+	assert_true(peak <= base + THREADS_SLACK);
+	assert_info_answers("plaintext clients");
 }
 
 /* How many descriptors `pid` holds. */
@@ -356,14 +427,16 @@ static void test_descriptors_exhausted(void **state)
 int main(int argc, char *argv[])
 {
 	if (argc < 2) {
-		fprintf(stderr, "usage: %s PODMIG_CLI\n", argv[0]);
+		fprintf(stderr, "usage: %s PODMIG_CLI [tls]\n", argv[0]);
 		return 2;
 	}
 	podmig = argv[1];
+	tls = argc > 2 && streq(argv[2], "tls");
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_compressed_refused),
 		cmocka_unit_test(test_held_calls),
+		cmocka_unit_test(test_plaintext_refused),
 		cmocka_unit_test(test_idle_connections),
 		cmocka_unit_test(test_descriptors_exhausted),
 	};
