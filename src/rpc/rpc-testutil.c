@@ -1,11 +1,14 @@
 /* rpc-testutil.c — see rpc-testutil.h. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <grpc/byte_buffer.h>
 #include <grpc/compression.h>
@@ -240,6 +243,33 @@ int test_make_certs(const char *dir)
 }
 
 /* ---- hostile clients ---- */
+
+int test_connect_idle(const char *host, int port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+		return -EINVAL;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+bool test_peer_closed(int fd)
+{
+	char buf[4096];
+	for (;;) {
+		ssize_t k = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+		if (k > 0)
+			continue;
+		return k == 0 || (errno != EAGAIN && errno != EINTR);
+	}
+}
 
 static const char *hostile_ca_file;
 

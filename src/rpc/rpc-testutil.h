@@ -4,6 +4,7 @@
  * shell, never fork() after grpc_init()). Not linked into programs. */
 #pragma once
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "rpc.h"
@@ -51,6 +52,14 @@ unsigned test_calls_ended(TestCalls *t);
  * test_calls_ended()). */
 unsigned test_calls_ended_with(TestCalls *t, int code);
 TestCalls *test_calls_free(TestCalls *t);
+
+/* test_connect_idle(): a TCP connection to `host` (IPv4) and `port` that
+ * will never send a byte; its descriptor or a negative errno.
+ * test_peer_closed(): whether the peer has closed `fd`. What it sent first
+ * is read and dropped (a plaintext HTTP/2 server sends its SETTINGS at
+ * once), since the end of the stream shows only behind it. */
+int test_connect_idle(const char *host, int port);
+bool test_peer_closed(int fd);
 
 /* Later hostile clients speak TLS, verify the server against `ca_file` and
  * present no certificate of their own; NULL: plaintext again. The string

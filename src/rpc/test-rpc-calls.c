@@ -1,8 +1,8 @@
 /* Tests for src/rpc over plaintext loopback: the four call kinds, deadlines,
  * cancellation, status codes, bad input (unknown method, malformed,
  * oversized and compressed messages) with the server serving on, the
- * server's bounds (worker pool, receive and send timeouts), and shutdown with
- * calls in flight. */
+ * server's bounds (worker pool, receive and send timeouts, idle connections
+ * closed after the handshake timeout), and shutdown with calls in flight. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +15,7 @@
 
 #include "agent.pb-c.h"
 #include "rpc-testutil.h"
+#include "time-util.h"
 
 #define TIMEOUT     (5 * RPC_USEC_PER_SEC)
 #define SMALL_LIMIT (64 * 1024)
@@ -499,6 +500,46 @@ static void test_first_message_timeout(void **state)
 	assert_int_equal(echo(ch, "free", 1, 0, TIMEOUT, NULL), 0);
 }
 
+/* Connections that never send a byte are closed once the handshake
+ * timeout passes (a plaintext server has written its SETTINGS by then), not
+ * before, and the server's descriptors are free again. */
+static void test_idle_connections_closed(void **state)
+{
+	enum { N = 20 };
+	_cleanup_(rpc_server_freep) RpcServer *server = NULL;
+	int fds[N];
+	bool closed[N] = {};
+
+	assert_int_equal(
+	        test_server_start(&(RpcOptions){ .plaintext = true, .handshake_timeout_msec = 500 },
+	                          &server),
+	        0);
+	for (int i = 0; i < N; i++)
+		assert_true((fds[i] = test_connect_idle("127.0.0.1",
+		                                        rpc_server_get_port(server))) >= 0);
+	uint64_t t0 = now_usec(CLOCK_MONOTONIC), t_all = 0;
+	unsigned n = 0;
+	while (n < N && now_usec(CLOCK_MONOTONIC) - t0 < 5 * RPC_USEC_PER_SEC) {
+		usleep(20 * 1000);
+		for (int i = 0; i < N; i++)
+			if (!closed[i] && test_peer_closed(fds[i])) {
+				closed[i] = true;
+				n++;
+			}
+		t_all = now_usec(CLOCK_MONOTONIC) - t0;
+	}
+	for (int i = 0; i < N; i++)
+		close(fds[i]);
+	assert_int_equal(n, N);
+	assert_true(t_all >= 400 * RPC_USEC_PER_MSEC);
+	/* the server still serves */
+	_cleanup_(rpc_channel_freep) RpcChannel *ch = NULL;
+	char target[64];
+	snprintf(target, sizeof(target), "127.0.0.1:%d", rpc_server_get_port(server));
+	assert_int_equal(rpc_channel_new(target, &(RpcOptions){ .plaintext = true }, &ch), 0);
+	assert_int_equal(echo(ch, "after", 1, 0, TIMEOUT, NULL), 0);
+}
+
 static void test_shutdown_with_calls_in_flight(void **state)
 {
 	Fixture *f = *state;
@@ -581,6 +622,7 @@ int main(void)
 		cmocka_unit_test(test_worker_pool_bound),
 		cmocka_unit_test(test_call_io_timeout),
 		cmocka_unit_test(test_first_message_timeout),
+		cmocka_unit_test(test_idle_connections_closed),
 		cmocka_unit_test(test_shutdown_with_calls_in_flight),
 		cmocka_unit_test(test_codes),
 		cmocka_unit_test(test_options_refused),

@@ -13,11 +13,9 @@
  * handshake. After each, Info answers within 1 s.
  *
  * argv[1]: the podmig CLI; argv[2]: "tls" for a TLS cluster. */
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
-#include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -264,35 +262,6 @@ static void print_agent_log(void)
 	(void)spawn_wait(argv, NULL, NULL);
 }
 
-static int connect_idle(const char *addr)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(AGENT_PORT) };
-	if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1)
-		return -EINVAL;
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-		close(fd);
-		return -errno;
-	}
-	return fd;
-}
-
-/* Whether the peer has closed `fd`: whatever it sent before (a plaintext
- * HTTP/2 server sends its SETTINGS at once) is read and dropped first, since
- * the end of the stream shows only behind it. */
-static bool peer_closed(int fd)
-{
-	char buf[4096];
-	for (;;) {
-		ssize_t k = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-		if (k > 0)
-			continue;
-		return k == 0 || (errno != EAGAIN && errno != EINTR);
-	}
-}
-
 /* 300 connections that never send a byte are closed by the agent once its
  * handshake timeout (10 s) passes, and their descriptors are its again. */
 static void test_idle_connections(void **state)
@@ -304,7 +273,7 @@ static void test_idle_connections(void **state)
 	const char *addr = cluster_fixture_node_addr(cluster, "node2");
 	unsigned long base = open_fds(pid), peak = base;
 	for (int i = 0; i < N; i++)
-		assert_true((fds[i] = connect_idle(addr)) >= 0);
+		assert_true((fds[i] = test_connect_idle(addr, AGENT_PORT)) >= 0);
 	unsigned n_closed = 0;
 	double t0 = mono_sec(), t_all = -1;
 	while (n_closed < N && mono_sec() - t0 < 30) {
@@ -313,7 +282,7 @@ static void test_idle_connections(void **state)
 		if (n > peak)
 			peak = n;
 		for (int i = 0; i < N; i++)
-			if (!closed[i] && peer_closed(fds[i])) {
+			if (!closed[i] && test_peer_closed(fds[i])) {
 				closed[i] = true;
 				n_closed++;
 			}
@@ -396,7 +365,7 @@ static void test_descriptors_exhausted(void **state)
 
 	set_nofile_soft(pid, limit);
 	for (int i = 0; i < N; i++)
-		fds[i] = connect_idle(addr);
+		fds[i] = test_connect_idle(addr, AGENT_PORT);
 	sleep(2); /* the agent's accepts fail meanwhile */
 	for (int i = 0; i < N; i++)
 		if (fds[i] >= 0)
