@@ -81,11 +81,13 @@ static void test_json_roundtrip(void **state)
 	assert_non_null(strstr(json, "\"reason\":\"drain\""));
 	/* no decision: the key is absent, not null */
 	assert_null(strstr(json, "decision"));
-	/* not forced: the key is absent */
+	/* not forced, no archive limit declared: the keys are absent */
 	assert_null(strstr(json, "forced"));
+	assert_null(strstr(json, "archive_limit_bytes"));
 	free(json);
 	snprintf(rec.decision, sizeof rec.decision, "d-1795730000000-0a1b2c3d");
 	rec.forced = true;
+	rec.archive_limit = 5000000000ULL;
 	assert_int_equal(migration_record_to_json(&rec, &json), 0);
 
 	assert_int_equal(migration_record_from_json(json, strlen(json), &back), 0);
@@ -100,6 +102,7 @@ static void test_json_roundtrip(void **state)
 	assert_int_equal(back.reason, MIGRATION_REASON_DRAIN);
 	assert_int_equal(back.bytes, rec.bytes);
 	assert_int_equal(back.downtime_ms, 740);
+	assert_int_equal(back.archive_limit, 5000000000ULL);
 	assert_int_equal(back.phase_time_ms[MIGRATION_CHECKPOINTING], NOW + 5);
 	assert_int_equal(back.phase_time_ms[MIGRATION_TRANSFERRING], 0);
 	free(json);
@@ -134,6 +137,15 @@ static void test_json_rejects(void **state)
 		"{\"id\":\"m-1\",\"container\":\"c\",\"source\":\"a\",\"target\":\"b\","
 		"\"reason\":\"manual\",\"mode\":\"stop-and-copy\",\"phase\":\"done\","
 		"\"phase_times_ms\":{},\"bytes\":0,\"downtime_ms\":0,\"error\":5}",
+		/* a negative archive limit */
+		"{\"id\":\"m-1\",\"container\":\"c\",\"source\":\"a\",\"target\":\"b\","
+		"\"reason\":\"manual\",\"mode\":\"stop-and-copy\",\"phase\":\"done\","
+		"\"phase_times_ms\":{},\"bytes\":0,\"downtime_ms\":0,\"archive_limit_bytes\":-1}",
+		/* an archive limit that is not a number */
+		"{\"id\":\"m-1\",\"container\":\"c\",\"source\":\"a\",\"target\":\"b\","
+		"\"reason\":\"manual\",\"mode\":\"stop-and-copy\",\"phase\":\"done\","
+		"\"phase_times_ms\":{},\"bytes\":0,\"downtime_ms\":0,\"archive_limit_bytes\":"
+		"\"1G\"}",
 		/* a decision id that is a path */
 		"{\"id\":\"m-1\",\"container\":\"c\",\"source\":\"a\",\"target\":\"b\","
 		"\"reason\":\"manual\",\"mode\":\"stop-and-copy\",\"phase\":\"done\","
@@ -145,6 +157,26 @@ static void test_json_rejects(void **state)
 		                 -EBADMSG);
 		assert_int_equal(rec.bytes, 42); /* untouched */
 	}
+}
+
+static void test_archive_limit(void **state)
+{
+	const uint64_t MiB = 1 << 20;
+	/* stop-and-copy: memory + root fs changes + log, half again, 64 MiB */
+	assert_int_equal(
+	        migration_archive_limit(MIGRATION_MODE_STOP_AND_COPY, 100 * MiB, 20 * MiB, 4 * MiB),
+	        (124 + 62 + 64) * MiB);
+	/* pre-copy: the memory twice */
+	assert_int_equal(
+	        migration_archive_limit(MIGRATION_MODE_PRE_COPY, 100 * MiB, 20 * MiB, 4 * MiB),
+	        (224 + 112 + 64) * MiB);
+	assert_int_equal(migration_archive_limit(MIGRATION_MODE_STOP_AND_COPY, 0, 0, 0), 64 * MiB);
+	/* saturates instead of wrapping */
+	assert_int_equal(migration_archive_limit(MIGRATION_MODE_PRE_COPY, UINT64_MAX / 2 + 1, 1, 1),
+	                 UINT64_MAX);
+	assert_int_equal(
+	        migration_archive_limit(MIGRATION_MODE_STOP_AND_COPY, UINT64_MAX / 3 * 2, 0, 0),
+	        UINT64_MAX);
 }
 
 static void test_step(void **state)
@@ -172,7 +204,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_phase_rules),    cmocka_unit_test(test_names),
 		cmocka_unit_test(test_json_roundtrip), cmocka_unit_test(test_json_rejects),
-		cmocka_unit_test(test_step),
+		cmocka_unit_test(test_archive_limit),  cmocka_unit_test(test_step),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

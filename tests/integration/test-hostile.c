@@ -7,10 +7,11 @@
  * succeeds), hundreds of idle TCP connections (closed after the handshake
  * timeout, their descriptors freed), and a descriptor limit so low that
  * gRPC stops listening (the agent withdraws its status while its port does
- * not serve, restarts its server and serves again). With TLS the hostile
- * clients present no certificate: their calls are refused at once (no
- * worker waits for them), and plaintext clients are refused at the
- * handshake. After each, Info answers within 1 s.
+ * not serve, restarts its server and serves again); in plaintext also a
+ * transfer larger than its record declares (refused once past that size).
+ * With TLS the hostile clients present no certificate: their calls are
+ * refused at once (no worker waits for them), and plaintext clients are
+ * refused at the handshake. After each, Info answers within 1 s.
  *
  * argv[1]: the podmig CLI; argv[2]: "tls" for a TLS cluster. */
 #include <dirent.h>
@@ -29,7 +30,9 @@
 #include <cmocka.h>
 
 #include "agent.pb-c.h"
+#include "etcd.h"
 #include "migrate-fixture.h"
+#include "migration-store.h"
 #include "process-util.h"
 #include "rpc-testutil.h"
 #include "strutil.h"
@@ -393,6 +396,75 @@ static void test_descriptors_exhausted(void **state)
 	assert_info_answers("descriptor exhaustion");
 }
 
+/* A transfer beyond what its record declares (archive_limit_bytes, which
+ * the source writes) is refused by the target once it passes that size,
+ * whatever its free space. The test plays node1's agent: a record from
+ * node1 declaring 1 MiB, then 3 MiB of archive. Plaintext only: with TLS
+ * the target wants node1's own certificate. */
+static void test_archive_over_declared(void **state)
+{
+	if (tls)
+		skip();
+	const char *image = "localhost/podmig/counter:latest";
+	_cleanup_(etcd_client_freep) EtcdClient *etcd = NULL;
+	EtcdOptions eo = { .rpc = { .plaintext = true } };
+	assert_int_equal(etcd_client_new(getenv("PODMIG_ETCD_ENDPOINTS"), &eo, &etcd), 0);
+	_cleanup_(migration_record_clear) MigrationRecord rec = {};
+	assert_int_equal(migration_record_init(&rec, "declared", "node1", "node2",
+	                                       MIGRATION_REASON_MANUAL, wall_ms()),
+	                 0);
+	assert_non_null(rec.image = strdup(image));
+	rec.archive_limit = 1 << 20;
+	assert_int_equal(migration_record_create(etcd, "/podmig/", &rec, NULL), 0);
+
+	_cleanup_(rpc_channel_freep) RpcChannel *ch = NULL;
+	_cleanup_(rpc_stream_freep) RpcStream *st = NULL;
+	assert_int_equal(rpc_channel_new(target, &(RpcOptions){ .plaintext = true }, &ch), 0);
+	assert_int_equal(rpc_stream_open(ch, &podmig__v1__agent__descriptor, "Receive", &st), 0);
+	Podmig__V1__TransferHeader h = PODMIG__V1__TRANSFER_HEADER__INIT;
+	h.migration_id = rec.id;
+	h.container = rec.container;
+	h.image = (char *)image;
+	h.source_node = rec.source;
+	h.mode = (char *)"stop-and-copy";
+	Podmig__V1__TransferMessage m = PODMIG__V1__TRANSFER_MESSAGE__INIT;
+	m.kind_case = PODMIG__V1__TRANSFER_MESSAGE__KIND_HEADER;
+	m.header = &h;
+	assert_int_equal(rpc_stream_send(st, &m.base), 0);
+	Podmig__V1__TransferReply *ready = NULL;
+	assert_int_equal(rpc_stream_recv(st, 30 * RPC_USEC_PER_SEC, (ProtobufCMessage **)&ready),
+	                 1);
+	assert_int_equal(ready->kind_case, PODMIG__V1__TRANSFER_REPLY__KIND_READY);
+	rpc_message_free(&ready->base);
+
+	static uint8_t chunk[512 * 1024];
+	unsigned sent = 0;
+	for (unsigned i = 0; i < 6; i++) {
+		Podmig__V1__TransferMessage d = PODMIG__V1__TRANSFER_MESSAGE__INIT;
+		d.kind_case = PODMIG__V1__TRANSFER_MESSAGE__KIND_DATA;
+		d.data = (ProtobufCBinaryData){ .len = sizeof chunk, .data = chunk };
+		d.offset = (uint64_t)i * sizeof chunk;
+		if (rpc_stream_send_timeout(st, &d.base, 10 * RPC_USEC_PER_SEC) < 0)
+			break;
+		sent++;
+	}
+	(void)rpc_stream_close_send(st);
+	RpcStatus status = {};
+	(void)rpc_stream_finish(st, &status);
+	printf("archive over its declared 1 MiB: %u chunks of 512 KiB sent; %s: %s\n", sent,
+	       rpc_code_to_string(status.code), status.message);
+	assert_int_equal(status.code, RPC_RESOURCE_EXHAUSTED);
+	assert_non_null(strstr(status.message, "its source declared"));
+
+	/* the test's source settles its record */
+	_cleanup_(migration_record_clear) MigrationRecord now = {};
+	if (migration_record_load(etcd, "/podmig/", rec.id, &now) >= 0 &&
+	    !migration_phase_is_final(now.phase))
+		(void)migration_record_advance(etcd, "/podmig/", &now, MIGRATION_ROLLED_BACK,
+		                               "test over", wall_ms());
+	assert_info_answers("an archive over its declared size");
+}
+
 int main(int argc, char *argv[])
 {
 	if (argc < 2) {
@@ -406,6 +478,7 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_compressed_refused),
 		cmocka_unit_test(test_held_calls),
 		cmocka_unit_test(test_plaintext_refused),
+		cmocka_unit_test(test_archive_over_declared),
 		cmocka_unit_test(test_idle_connections),
 		cmocka_unit_test(test_descriptors_exhausted),
 	};
