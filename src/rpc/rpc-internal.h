@@ -42,3 +42,7 @@ int rpc_server_credentials_new(const RpcOptions *o, grpc_server_credentials **re
 int rpc_channel_credentials_new(const RpcOptions *o, grpc_channel_credentials **ret);
 
 void rpc_status_set(RpcStatus *st, RpcCode code, const char *msg, size_t len);
+
+/* rpc-accept.c: connections are accepted only while the process holds
+ * fewer than max_fds descriptors (0: no bound). */
+void rpc_accept_cap_set(unsigned max_fds);

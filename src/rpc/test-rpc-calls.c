@@ -2,7 +2,9 @@
  * cancellation, status codes, bad input (unknown method, malformed,
  * oversized and compressed messages) with the server serving on, the
  * server's bounds (worker pool, receive and send timeouts, idle connections
- * closed after the handshake timeout), and shutdown with calls in flight. */
+ * closed after the handshake timeout, no connection accepted past the
+ * descriptor cap), and shutdown with calls in flight. */
+#include <dirent.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -540,6 +542,50 @@ static void test_idle_connections_closed(void **state)
 	assert_int_equal(echo(ch, "after", 1, 0, TIMEOUT, NULL), 0);
 }
 
+static unsigned open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	assert_non_null(d);
+	unsigned n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* A connection is accepted only while the process holds fewer descriptors
+ * than max_connection_fds: past that, each is closed at once (long before
+ * the handshake timeout); once descriptors are free, the server serves. */
+static void test_connection_fd_cap(void **state)
+{
+	enum { N = 40 };
+	_cleanup_(rpc_server_freep) RpcServer *server = NULL;
+	_cleanup_(rpc_channel_freep) RpcChannel *ch = NULL;
+	int fds[N];
+	char target[64];
+
+	assert_int_equal(test_server_start(&(RpcOptions){ .plaintext = true,
+	                                                  .max_connection_fds = open_fds() + 40 },
+	                                   &server),
+	                 0);
+	for (int i = 0; i < N; i++)
+		assert_true((fds[i] = test_connect_idle("127.0.0.1",
+		                                        rpc_server_get_port(server))) >= 0);
+	usleep(500 * 1000);
+	unsigned closed = 0;
+	for (int i = 0; i < N; i++)
+		closed += test_peer_closed(fds[i]);
+	for (int i = 0; i < N; i++)
+		close(fds[i]);
+	/* each accepted connection holds two descriptors here, its client's too */
+	assert_true(closed > 0 && closed < N);
+	usleep(300 * 1000); /* the server sees its connections end */
+	snprintf(target, sizeof(target), "127.0.0.1:%d", rpc_server_get_port(server));
+	assert_int_equal(rpc_channel_new(target, &(RpcOptions){ .plaintext = true }, &ch), 0);
+	assert_int_equal(echo(ch, "after", 1, 0, TIMEOUT, NULL), 0);
+}
+
 static void test_shutdown_with_calls_in_flight(void **state)
 {
 	Fixture *f = *state;
@@ -623,6 +669,7 @@ int main(void)
 		cmocka_unit_test(test_call_io_timeout),
 		cmocka_unit_test(test_first_message_timeout),
 		cmocka_unit_test(test_idle_connections_closed),
+		cmocka_unit_test(test_connection_fd_cap),
 		cmocka_unit_test(test_shutdown_with_calls_in_flight),
 		cmocka_unit_test(test_codes),
 		cmocka_unit_test(test_options_refused),
