@@ -4,6 +4,7 @@
  * etcd being down is logged once when it happens and once when it is over;
  * meanwhile the agent retries with an exponential backoff. */
 #include <inttypes.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -610,6 +611,11 @@ int agent_run(Agent *a, const sigset_t *stop)
 			agent_recover(a, false);
 		if ((r = publish(a, now)) < 0)
 			return log_error_errno(r, "cannot publish node %s", a->config->node_name);
+		/* What a flood of connections or calls took (up to the
+		 * descriptor cap's worth of handshakes) goes back to malloc's
+		 * arenas when they end, and they keep it: hand it back to the
+		 * system, so the agent's RSS follows what it holds now. */
+		(void)malloc_trim(0);
 
 		next += a->config->interval_usec;
 		now = now_usec(CLOCK_MONOTONIC);
