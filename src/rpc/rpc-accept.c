@@ -6,12 +6,12 @@
  * accept4(), which this file defines for the program that links it (the
  * dynamic linker binds libgrpc's reference to the program's definition).
  *
- * The kernel hands out the lowest free descriptor number, so an accepted
- * connection whose number is at least the cap means at least that many
- * descriptors are open: such a connection is closed at once, and the next
- * one is tried (until none is pending). Below the cap nothing changes. The
- * descriptors between the cap and RLIMIT_NOFILE stay for the program's own
- * work (etcd, Podman, files), and an accept never fails for want of one. */
+ * The kernel hands out the lowest free descriptor number. A connection
+ * whose number is at or above the cap (every number below it is taken) is
+ * closed at once, and the next one is tried (until none is pending); so
+ * fewer than `cap` connections are ever open, and the numbers from the cap
+ * to RLIMIT_NOFILE stay for the program's own work (etcd, Podman, files):
+ * an accept never fails for want of a descriptor. */
 #include <errno.h>
 #include <stdatomic.h>
 #include <sys/socket.h>

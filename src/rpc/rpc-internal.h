@@ -43,6 +43,6 @@ int rpc_channel_credentials_new(const RpcOptions *o, grpc_channel_credentials **
 
 void rpc_status_set(RpcStatus *st, RpcCode code, const char *msg, size_t len);
 
-/* rpc-accept.c: connections are accepted only while the process holds
- * fewer than max_fds descriptors (0: no bound). */
+/* rpc-accept.c: a connection is accepted only if its descriptor number is
+ * below max_fds (0: no bound). */
 void rpc_accept_cap_set(unsigned max_fds);

@@ -81,9 +81,11 @@ typedef struct RpcOptions {
 	unsigned handshake_timeout_msec;     /* a connection must finish TLS/HTTP/2 setup */
 	uint64_t first_message_timeout_usec; /* a call's first message must come so soon */
 	uint64_t call_io_timeout_usec;       /* any later receive or send waits so long */
-	/* a connection is accepted only while the whole process holds fewer
-	 * descriptors than this; beyond, it is closed at once (process-wide:
-	 * the newest server's value holds) */
+	/* a connection is accepted only if it gets a descriptor number below
+	 * this (the kernel hands out the lowest free one: all below are
+	 * taken otherwise), else closed at once; so fewer connections than
+	 * this are open, and the numbers above stay for the process's own
+	 * work (process-wide: the newest server's value holds) */
 	unsigned max_connection_fds;
 	/* server with ca_file: a client that presents no certificate still
 	 * connects (one it presents must verify against the CA), and its calls
