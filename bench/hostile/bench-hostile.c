@@ -17,15 +17,15 @@
  * cluster's own namespace addresses, bounded in count and time; the program
  * stops by itself and takes the cluster down.
  *
- *   bench-hostile [--scale F] [--seconds S]    (needs root; not in make test)
+ *   bench-hostile [--scale F] [--seconds S] [--tls]  (needs root; not in make test)
  *
  * --scale multiplies the attack sizes (1: 10,000 idle connections, 5,000
- * held calls); --seconds is each attack's length (default 20). */
-#include <arpa/inet.h>
+ * held calls); --seconds is each attack's length (default 20). The cluster
+ * is plaintext, where raw clients reach the handlers, unless --tls: then
+ * the attackers trust the cluster's CA but present no certificate. */
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -58,6 +58,8 @@
 static ClusterFixture *cluster;
 static const char *cli = PODMIG_CLI;
 static char target[64]; /* node2's agent */
+static bool tls;
+static char ca[4096]; /* with --tls: the cluster's CA */
 
 /* ---- sampling the agent ---- */
 
@@ -108,7 +110,13 @@ static double info_seconds(void)
 {
 	RpcChannel *ch = NULL;
 	double t0 = mono_sec();
-	if (rpc_channel_new(target, &(RpcOptions){ .plaintext = true }, &ch) < 0)
+	/* with TLS, as the operator (the fixture's certificate) */
+	RpcOptions o = { .plaintext = !tls,
+		         .ca_file = tls ? ca : NULL,
+		         .cert_file = tls ? getenv("PODMIG_TLS_CERT") : NULL,
+		         .key_file = tls ? getenv("PODMIG_TLS_KEY") : NULL,
+		         .private_connection = true };
+	if (rpc_channel_new(target, &o, &ch) < 0)
 		return -1;
 	Podmig__V1__InfoRequest req = PODMIG__V1__INFO_REQUEST__INIT;
 	ProtobufCMessage *rep = NULL;
@@ -176,16 +184,13 @@ static void attack_gzip(Attack *a, double seconds)
 static void attack_idle(Attack *a, unsigned n, double seconds)
 {
 	int *fds = calloc(n, sizeof(int));
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(AGENT_PORT) };
 	const char *addr = cluster_fixture_node_addr(cluster, "node2");
 	unsigned failed = 0;
-	if (!fds || inet_pton(AF_INET, addr, &sa.sin_addr) != 1) {
-		free(fds);
+	if (!fds)
 		return;
-	}
 	for (unsigned i = 0; i < n; i++) {
-		fds[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fds[i] < 0 || connect(fds[i], (struct sockaddr *)&sa, sizeof sa) < 0)
+		fds[i] = test_connect_idle(addr, AGENT_PORT);
+		if (fds[i] < 0)
 			failed++;
 		else
 			a->count++;
@@ -194,11 +199,10 @@ static void attack_idle(Attack *a, unsigned n, double seconds)
 	/* the agent closes what never finishes its handshake */
 	unsigned closed = 0;
 	for (unsigned i = 0; i < n; i++) {
-		char b;
-		if (fds[i] >= 0 && recv(fds[i], &b, 1, MSG_DONTWAIT) == 0)
-			closed++;
-		if (fds[i] >= 0)
-			close(fds[i]);
+		if (fds[i] < 0)
+			continue;
+		closed += test_peer_closed(fds[i]);
+		close(fds[i]);
 	}
 	free(fds);
 	snprintf(a->detail, sizeof a->detail, "%u connected, %u failed, %u closed by the agent",
@@ -285,7 +289,7 @@ static bool run_round(const char *kind, unsigned n, double seconds, pid_t agent)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: bench-hostile [--scale F] [--seconds S]\n"
+	fprintf(f, "Usage: bench-hostile [--scale F] [--seconds S] [--tls]\n"
 	           "Attacks node2's agent of a 2-node local cluster (id 5) while a memhog\n"
 	           "migrates to it; prints the agent's peak RSS, threads and descriptors,\n"
 	           "Info's latency after each attack and the migration's outcome.\n");
@@ -296,6 +300,7 @@ int main(int argc, char *argv[])
 	static const struct option options[] = {
 		{ "scale", required_argument, NULL, 'x' },
 		{ "seconds", required_argument, NULL, 's' },
+		{ "tls", no_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -309,6 +314,9 @@ int main(int argc, char *argv[])
 			break;
 		case 's':
 			seconds = strtod(optarg, NULL);
+			break;
+		case 't':
+			tls = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -328,6 +336,7 @@ int main(int argc, char *argv[])
 	(void)setrlimit(RLIMIT_NOFILE, &rl);
 
 	setenv("PODMIG_TEST_CLUSTER_ID", "5", 0);
+	setenv("PODMIG_TEST_CLUSTER_TLS", tls ? "1" : "0", 1);
 	if (cluster_fixture_up(2, &cluster) < 0)
 		return 1;
 	setenv("PODMIG_ETCD_ENDPOINTS", cluster_fixture_env(cluster, "PODMIG_ETCD_ENDPOINTS"), 1);
@@ -345,9 +354,15 @@ int main(int argc, char *argv[])
 		return 1;
 	}
 	rpc_global_init();
+	if (tls) {
+		/* the attackers trust the CA and present no certificate */
+		snprintf(ca, sizeof ca, "%s", getenv("PODMIG_TLS_CA") ?: "");
+		test_hostile_set_tls(ca);
+	}
 
-	printf("bench-hostile: node2's agent at %s, memhog %u MiB, %.0f s per attack\n", target,
-	       MEMHOG_MIB, seconds);
+	printf("bench-hostile: node2's agent at %s (%s), memhog %u MiB, %.0f s per attack\n",
+	       target, tls ? "TLS, attackers without a certificate" : "plaintext", MEMHOG_MIB,
+	       seconds);
 	printf("attack     count  RSS MiB  threads       fds           Info s  migration    "
 	       "      details\n");
 	bool ok = run_round("none", 0, 0, agent);

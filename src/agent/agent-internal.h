@@ -44,10 +44,11 @@ struct Agent {
 	bool info_published;
 
 	RpcServer *server;
-	int port;                /* the server's, kept across restarts */
-	RpcChannel *probe;       /* to this agent's own port (probe_self()) */
-	bool serving;            /* the last probes answered: the status is published */
-	unsigned probe_failures; /* in a row */
+	int port;                          /* the server's, kept across restarts */
+	RpcChannel *probe;                 /* to this agent's own port (probe_self()) */
+	bool serving;                      /* the last probes answered: the status is published */
+	unsigned probe_failures;           /* in a row */
+	unsigned long connections_refused; /* at the descriptor cap, as of the last probe */
 
 	pthread_mutex_t lock; /* guards `last` for the gRPC handlers */
 	NodeSample *last;

@@ -443,6 +443,40 @@ static int source_wait_reply(Source *s, Podmig__V1__TransferReply__KindCase want
 	return r < 0 ? r : -EPROTO;
 }
 
+/* What this container's archives may take on the target, declared in the
+ * record (migration_archive_limit()): its memory in this node's latest
+ * sample, its root filesystem's changes and its log file (Podman exports a
+ * k8s-file or json-file log with the checkpoint). 0, nothing declared (the
+ * target's free space alone bounds the transfer), when the memory or the
+ * changes are not known. */
+static uint64_t source_archive_limit(Source *s)
+{
+	Agent *a = s->a;
+	uint64_t memory = 0, rootfs = 0, log = 0;
+	bool known = false;
+	PodmanError e = {};
+
+	pthread_mutex_lock(&a->lock);
+	for (size_t i = 0; a->last && s->ins.id && i < a->last->n_containers; i++) {
+		const ContainerSample *c = &a->last->containers[i];
+		if (streq(c->id, s->ins.id) && c->has_stats) {
+			memory = c->mem_usage;
+			known = true;
+		}
+	}
+	pthread_mutex_unlock(&a->lock);
+	if (!known || podman_container_size_rw(a->podman, s->rec.container, &rootfs, &e) < 0) {
+		log_debug("migration %s: no archive limit declared: %s", s->rec.id,
+		          known ? e.message : "no memory sample of the container yet");
+		return 0;
+	}
+	const char *log_path = json_string_value(json_object_get(s->ins.raw, "LogPath"));
+	struct stat st;
+	if (log_path && *log_path && stat(log_path, &st) >= 0 && S_ISREG(st.st_mode))
+		log = (uint64_t)st.st_size;
+	return migration_archive_limit(s->rec.mode, memory, rootfs, log);
+}
+
 /* Checks the request and the container, then creates the record with the
  * container's lock and takes a migration slot. On failure the driver has
  * its answer. */
@@ -537,6 +571,7 @@ static int source_prepare(Source *s, const Podmig__V1__MigrateRequest *req)
 	s->rec.mode =
 	        precopy_choose_mode(criu_features_pre_copy(&a->criu),
 	                            a->config->pre_copy_never ? PRE_COPY_NEVER : PRE_COPY_AUTO);
+	s->rec.archive_limit = source_archive_limit(s);
 	r = migration_record_create(a->etcd, a->config->prefix, &s->rec, &holder);
 	if (r == -EBUSY)
 		return rpc_server_call_error(call, RPC_FAILED_PRECONDITION,

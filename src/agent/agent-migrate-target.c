@@ -185,9 +185,10 @@ typedef struct Target {
 	RpcServerCall *call;
 	MigrationRecord *rec;
 	const Podmig__V1__TransferHeader *h;
-	bool precopy;   /* a pre-dump may come first; both go to the podman binary */
-	uint64_t limit; /* bytes all archives together may take in the work directory */
-	int image_root; /* the image, mounted (image_root_open()) */
+	bool precopy;        /* a pre-dump may come first; both go to the podman binary */
+	uint64_t limit;      /* bytes all archives together may take in the work directory */
+	bool limit_declared; /* the limit is the one the source declared in the record */
+	int image_root;      /* the image, mounted (image_root_open()) */
 	Incoming pre, final;
 	ErrorDetail why;
 } Target;
@@ -231,6 +232,11 @@ static int target_preconditions(Target *t)
 		return target_error(t->call, RPC_INTERNAL,
 		                    "node %s: cannot see the free space in %s: %s", self,
 		                    a->config->work_dir, error_to_string(r));
+	/* what the source declared in the record bounds it too */
+	if (t->rec->archive_limit && t->rec->archive_limit < t->limit) {
+		t->limit = t->rec->archive_limit;
+		t->limit_declared = true;
+	}
 	if ((r = incoming_open(a, t->rec->id, ".tar", t->precopy, &t->final)) < 0 ||
 	    (t->precopy && (r = incoming_open(a, t->rec->id, ".pre.tar", true, &t->pre)) < 0))
 		return target_error(t->call, RPC_INTERNAL,
@@ -299,6 +305,11 @@ static int target_receive_loop(Target *t)
 			return target_error(t->call, RPC_INTERNAL,
 			                    "migration %s: fault injected at target-transferring",
 			                    id);
+		if (t->pre.size + t->final.size + tm->data.len > t->limit && t->limit_declared)
+			return target_error(t->call, RPC_RESOURCE_EXHAUSTED,
+			                    "migration %s: the archive is larger than the %" PRIu64
+			                    " bytes its source declared",
+			                    id, t->limit);
 		if (t->pre.size + t->final.size + tm->data.len > t->limit)
 			return target_error(
 			        t->call, RPC_RESOURCE_EXHAUSTED,

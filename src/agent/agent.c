@@ -4,6 +4,7 @@
  * etcd being down is logged once when it happens and once when it is over;
  * meanwhile the agent retries with an exponential backoff. */
 #include <inttypes.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -346,7 +347,8 @@ static int probe_target(const Agent *a, char **ret)
  * from etcd until it answers, so the scheduler (which needs a node's info
  * and status) neither sends work to it nor starts migrations from it; a
  * port that does not answer at all for PROBE_RESTART_AFTER probes in a row
- * gets a new server (once no migration runs here). */
+ * gets a new server (once no migration runs here, and unless the server
+ * closed connections at its descriptor cap meanwhile: it lives). */
 #define PROBE_TIMEOUT_USEC  (1 * USEC_PER_SEC)
 #define PROBE_FAILURES      2 /* in a row: the node stops being published */
 #define PROBE_RESTART_AFTER 5
@@ -387,6 +389,15 @@ static void probe_self(Agent *a)
 		return;
 	}
 	a->probe_failures++;
+	/* the listener lives and closes connections at the descriptor cap: a
+	 * new one would do the same, and cancel the calls in flight */
+	unsigned long refused = rpc_server_connections_refused();
+	bool capped = refused > a->connections_refused;
+	a->connections_refused = refused;
+	if (capped)
+		log_warning("node %s: its gRPC server holds as many connections as its descriptor "
+		            "cap allows; %lu refused so far",
+		            a->config->node_name, refused);
 	if (a->serving && a->probe_failures >= PROBE_FAILURES) {
 		a->serving = false;
 		log_error("node %s: its gRPC port %d does not serve (%s: %s); withdrawing its "
@@ -402,7 +413,7 @@ static void probe_self(Agent *a)
 	pthread_mutex_lock(&a->migrations_lock);
 	bool migrating = a->migrations > 0;
 	pthread_mutex_unlock(&a->migrations_lock);
-	if (st.code != RPC_RESOURCE_EXHAUSTED && !migrating &&
+	if (st.code != RPC_RESOURCE_EXHAUSTED && !migrating && !capped &&
 	    a->probe_failures >= PROBE_RESTART_AFTER) {
 		a->probe_failures = PROBE_FAILURES; /* the next restart after as many again */
 		log_warning("node %s: restarting its gRPC server on port %d", a->config->node_name,
@@ -593,6 +604,11 @@ int agent_run(Agent *a, const sigset_t *stop)
 			return log_error_errno(r, "cannot publish node %s", a->config->node_name);
 		agent_metrics_sample(a->metrics, a->last,
 		                     a->serving && a->lease && !a->etcd_backoff.down);
+		/* What a flood of connections or calls took (up to the
+		 * descriptor cap's worth of handshakes) goes back to malloc's
+		 * arenas when they end, and they keep it: hand it back to the
+		 * system, so the agent's RSS follows what it holds now. */
+		(void)malloc_trim(0);
 
 		next += a->config->interval_usec;
 		now = now_usec(CLOCK_MONOTONIC);

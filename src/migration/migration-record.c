@@ -142,6 +142,23 @@ void migration_record_clear(MigrationRecord *rec)
 	rec->container = rec->source = rec->target = rec->image = rec->error = NULL;
 }
 
+#define ARCHIVE_SPARE_BYTES (UINT64_C(64) << 20)
+
+static uint64_t add_sat(uint64_t a, uint64_t b)
+{
+	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+uint64_t migration_archive_limit(MigrationMode mode, uint64_t memory_bytes,
+                                 uint64_t rootfs_diff_bytes, uint64_t log_bytes)
+{
+	uint64_t n = memory_bytes;
+	if (mode == MIGRATION_MODE_PRE_COPY)
+		n = add_sat(n, memory_bytes);
+	n = add_sat(add_sat(n, rootfs_diff_bytes), log_bytes);
+	return add_sat(add_sat(n, n / 2), ARCHIVE_SPARE_BYTES);
+}
+
 int migration_record_to_json(const MigrationRecord *rec, char **ret)
 {
 	_cleanup_json_ json_t *times = json_object(), *root = NULL;
@@ -168,6 +185,12 @@ int migration_record_to_json(const MigrationRecord *rec, char **ret)
 	if (rec->image_id[0] &&
 	    json_object_set_new(root, "image_id", json_string(rec->image_id)) < 0)
 		return -ENOMEM;
+	if (rec->archive_limit > (uint64_t)INT64_MAX)
+		return -EINVAL;
+	if (rec->archive_limit &&
+	    json_object_set_new(root, "archive_limit_bytes",
+	                        json_integer((json_int_t)rec->archive_limit)) < 0)
+		return -ENOMEM;
 	char *s = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	if (!s)
 		return -ENOMEM;
@@ -193,23 +216,25 @@ int migration_record_from_json(const char *text, size_t size, MigrationRecord *r
 	const char *id, *container, *source, *target, *reason, *mode, *phase, *decision = NULL,
 	                                                                      *image_id = NULL;
 	json_t *times, *image = NULL, *error = NULL;
-	json_int_t bytes = 0, downtime = 0;
+	json_int_t bytes = 0, downtime = 0, archive_limit = 0;
 	int forced = 0;
 	MigrationRecord r = {};
 	int x;
 
 	if (!root ||
-	    json_unpack(
-	            root,
-	            "{s:s, s:s, s:s, s:s, s?o, s:s, s:s, s:s, s:o, s:I, s:I, s?o, s?s, s?b, s?s}",
-	            "id", &id, "container", &container, "source", &source, "target", &target,
-	            "image", &image, "reason", &reason, "mode", &mode, "phase", &phase,
-	            "phase_times_ms", &times, "bytes", &bytes, "downtime_ms", &downtime, "error",
-	            &error, "decision", &decision, "forced", &forced, "image_id", &image_id) < 0)
+	    json_unpack(root,
+	                "{s:s, s:s, s:s, s:s, s?o, s:s, s:s, s:s, s:o, s:I, s:I, s?o, s?s, s?b, "
+	                "s?s, s?I}",
+	                "id", &id, "container", &container, "source", &source, "target", &target,
+	                "image", &image, "reason", &reason, "mode", &mode, "phase", &phase,
+	                "phase_times_ms", &times, "bytes", &bytes, "downtime_ms", &downtime,
+	                "error", &error, "decision", &decision, "forced", &forced, "image_id",
+	                &image_id, "archive_limit_bytes", &archive_limit) < 0)
 		return -EBADMSG;
 	if (!migration_id_valid(id) || !migration_name_valid(container) ||
 	    !migration_name_valid(source) || !migration_name_valid(target) || bytes < 0 ||
-	    downtime < 0 || !json_is_object(times) || (decision && !migration_id_valid(decision)) ||
+	    downtime < 0 || archive_limit < 0 || !json_is_object(times) ||
+	    (decision && !migration_id_valid(decision)) ||
 	    (image_id && !migration_image_id_valid(image_id)))
 		return -EBADMSG;
 	if ((x = migration_reason_from_string(reason)) < 0)
@@ -237,6 +262,7 @@ int migration_record_from_json(const char *text, size_t size, MigrationRecord *r
 		snprintf(r.image_id, sizeof r.image_id, "%s", image_id);
 	r.bytes = (uint64_t)bytes;
 	r.downtime_ms = (uint64_t)downtime;
+	r.archive_limit = (uint64_t)archive_limit;
 	r.forced = forced;
 	r.container = strdup(container);
 	r.source = strdup(source);

@@ -71,7 +71,10 @@ typedef struct MigrationRecord {
 	uint64_t phase_time_ms[_MIGRATION_PHASE_MAX]; /* wall clock when entered; 0: never */
 	uint64_t bytes;                               /* archive bytes moved */
 	uint64_t downtime_ms;                         /* container stopped → running again */
-	int64_t mod_revision;                         /* etcd's, for the next CAS; not stored */
+	/* what the source declared its archives may take on the target
+	 * (migration_archive_limit()); 0: nothing declared */
+	uint64_t archive_limit;
+	int64_t mod_revision; /* etcd's, for the next CAS; not stored */
 } MigrationRecord;
 
 const char *migration_phase_to_string(MigrationPhase p);
@@ -96,6 +99,14 @@ bool migration_image_id_valid(const char *s);
 /* `id` with any "sha256:" prefix removed, into ret if it is then a valid
  * image ID; -EINVAL otherwise (ret untouched). */
 int migration_image_id_parse(const char *id, char ret[static MIGRATION_IMAGE_ID_LEN + 1]);
+
+/* What a source declares its archives may take, from what Podman will put
+ * in them: the container's memory (twice with pre-copy: a pre-dump, then the
+ * final dump), the changes to its root filesystem and its log, with half as
+ * much again and 64 MiB to spare. The target refuses an archive beyond it.
+ * Saturates at UINT64_MAX. */
+uint64_t migration_archive_limit(MigrationMode mode, uint64_t memory_bytes,
+                                 uint64_t rootfs_diff_bytes, uint64_t log_bytes);
 
 /* Fills a new record in phase `planned` with a fresh id (time-ordered, so
  * keys sort oldest first). Copies the strings. */

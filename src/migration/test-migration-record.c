@@ -83,11 +83,13 @@ static void test_json_roundtrip(void **state)
 	assert_null(strstr(json, "decision"));
 	/* not forced: the key is absent */
 	assert_null(strstr(json, "forced"));
-	/* no image ID yet: absent too */
+	/* no image ID yet, no archive limit declared: absent too */
 	assert_null(strstr(json, "image_id"));
+	assert_null(strstr(json, "archive_limit_bytes"));
 	free(json);
 	snprintf(rec.decision, sizeof rec.decision, "d-1795730000000-0a1b2c3d");
 	rec.forced = true;
+	rec.archive_limit = 5000000000ULL;
 	assert_int_equal(migration_image_id_parse("sha256:104ddd3ba3a10bb4e28542c99fd9dc4b7941fb4"
 	                                          "19a9fd27b175d1eaa3485e161",
 	                                          rec.image_id),
@@ -108,6 +110,7 @@ static void test_json_roundtrip(void **state)
 	assert_int_equal(back.reason, MIGRATION_REASON_DRAIN);
 	assert_int_equal(back.bytes, rec.bytes);
 	assert_int_equal(back.downtime_ms, 740);
+	assert_int_equal(back.archive_limit, 5000000000ULL);
 	assert_int_equal(back.phase_time_ms[MIGRATION_CHECKPOINTING], NOW + 5);
 	assert_int_equal(back.phase_time_ms[MIGRATION_TRANSFERRING], 0);
 	free(json);
@@ -186,6 +189,26 @@ static void test_image_id(void **state)
 	assert_int_equal(migration_image_id_parse(NULL, id), -EINVAL);
 }
 
+static void test_archive_limit(void **state)
+{
+	const uint64_t MiB = 1 << 20;
+	/* stop-and-copy: memory + root fs changes + log, half again, 64 MiB */
+	assert_int_equal(
+	        migration_archive_limit(MIGRATION_MODE_STOP_AND_COPY, 100 * MiB, 20 * MiB, 4 * MiB),
+	        (124 + 62 + 64) * MiB);
+	/* pre-copy: the memory twice */
+	assert_int_equal(
+	        migration_archive_limit(MIGRATION_MODE_PRE_COPY, 100 * MiB, 20 * MiB, 4 * MiB),
+	        (224 + 112 + 64) * MiB);
+	assert_int_equal(migration_archive_limit(MIGRATION_MODE_STOP_AND_COPY, 0, 0, 0), 64 * MiB);
+	/* saturates instead of wrapping */
+	assert_int_equal(migration_archive_limit(MIGRATION_MODE_PRE_COPY, UINT64_MAX / 2 + 1, 1, 1),
+	                 UINT64_MAX);
+	assert_int_equal(
+	        migration_archive_limit(MIGRATION_MODE_STOP_AND_COPY, UINT64_MAX / 3 * 2, 0, 0),
+	        UINT64_MAX);
+}
+
 static void test_step(void **state)
 {
 	MigrationRecord rec, next;
@@ -211,7 +234,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_phase_rules),    cmocka_unit_test(test_names),
 		cmocka_unit_test(test_json_roundtrip), cmocka_unit_test(test_json_rejects),
-		cmocka_unit_test(test_step),           cmocka_unit_test(test_image_id),
+		cmocka_unit_test(test_archive_limit),  cmocka_unit_test(test_step),
+		cmocka_unit_test(test_image_id),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -391,6 +391,30 @@ int podman_container_inspect(PodmanClient *c, const char *name, PodmanContainerI
 	return 0;
 }
 
+int podman_container_size_rw(PodmanClient *c, const char *name, uint64_t *ret, PodmanError *error)
+{
+	_cleanup_free_ char *e = NULL, *path = NULL, *what = NULL, *body = NULL;
+	_cleanup_(podman_container_inspect_done) PodmanContainerInspect ins = {};
+	size_t size;
+	int r;
+
+	if ((r = name_escape(name, &e)) < 0)
+		return r;
+	if (asprintf(&path, "/containers/%s/json?size=true", e) < 0 ||
+	    asprintf(&what, "container '%s'", name) < 0)
+		return -ENOMEM;
+	Request rq = { .method = "GET", .path = path, .what = what };
+	if ((r = request(c, &rq, &body, &size, error)) < 0)
+		return r;
+	if ((r = podman_decode_inspect(body, size, &ins)) < 0)
+		return decode_failed(error, what, "inspect", r);
+	json_t *v = json_object_get(ins.raw, "SizeRw");
+	if (!json_is_integer(v) || json_integer_value(v) < 0)
+		return decode_failed(error, what, "inspect", -EBADMSG);
+	*ret = (uint64_t)json_integer_value(v);
+	return 0;
+}
+
 int podman_containers_stats(PodmanClient *c, PodmanStats **ret, size_t *ret_n, PodmanError *error)
 {
 	Request rq = { .method = "GET",

@@ -141,6 +141,9 @@ int podman_containers_list(PodmanClient *c, bool all, PodmanContainer **ret, siz
  * container's ID. */
 int podman_container_inspect(PodmanClient *c, const char *name, PodmanContainerInspect *ret,
                              PodmanError *error);
+/* How much the container's root filesystem has changed: Podman's SizeRw,
+ * the size of its writable layer (Podman walks that layer to tell). */
+int podman_container_size_rw(PodmanClient *c, const char *name, uint64_t *ret, PodmanError *error);
 /* Stats of every running container (none: 0 entries). */
 int podman_containers_stats(PodmanClient *c, PodmanStats **ret, size_t *ret_n, PodmanError *error);
 

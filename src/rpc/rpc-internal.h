@@ -44,3 +44,7 @@ int rpc_server_credentials_new(const RpcOptions *o, grpc_server_credentials **re
 int rpc_channel_credentials_new(const RpcOptions *o, grpc_channel_credentials **ret);
 
 void rpc_status_set(RpcStatus *st, RpcCode code, const char *msg, size_t len);
+
+/* rpc-accept.c: a connection is accepted only if its descriptor number is
+ * below max_fds (0: no bound). */
+void rpc_accept_cap_set(unsigned max_fds);

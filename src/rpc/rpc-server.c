@@ -90,6 +90,7 @@ int rpc_server_new(const char *address, const RpcOptions *options, RpcServer **r
 	s->first_message_timeout_usec =
 	        options->first_message_timeout_usec ?: RPC_DEFAULT_FIRST_MESSAGE_USEC;
 	s->io_timeout_usec = options->call_io_timeout_usec ?: RPC_DEFAULT_CALL_IO_USEC;
+	rpc_accept_cap_set(options->max_connection_fds ?: RPC_DEFAULT_CONNECTION_FDS);
 
 	grpc_arg args[RPC_MAX_CHANNEL_ARGS];
 	size_t n_args;

@@ -1,11 +1,14 @@
 /* rpc-testutil.c — see rpc-testutil.h. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <grpc/byte_buffer.h>
 #include <grpc/compression.h>
@@ -241,6 +244,56 @@ int test_make_certs(const char *dir)
 
 /* ---- hostile clients ---- */
 
+int test_connect_idle(const char *host, int port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+		return -EINVAL;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+bool test_peer_closed(int fd)
+{
+	char buf[4096];
+	for (;;) {
+		ssize_t k = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+		if (k > 0)
+			continue;
+		return k == 0 || (errno != EAGAIN && errno != EINTR);
+	}
+}
+
+static const char *hostile_ca_file;
+
+void test_hostile_set_tls(const char *ca_file)
+{
+	hostile_ca_file = ca_file;
+}
+
+/* TLS trusting hostile_ca_file, without a client certificate; NULL if the
+ * CA cannot be read. */
+static grpc_channel_credentials *raw_tls_credentials(void)
+{
+	FILE *f = fopen(hostile_ca_file, "re");
+	if (!f)
+		return NULL;
+	char *pem = calloc(1, 1 << 20);
+	size_t n = pem ? fread(pem, 1, (1 << 20) - 1, f) : 0;
+	fclose(f);
+	grpc_channel_credentials *c =
+	        n > 0 ? grpc_ssl_credentials_create(pem, NULL, NULL, NULL) : NULL;
+	free(pem);
+	return c;
+}
+
 static grpc_channel *raw_channel(const char *target, int compression)
 {
 	grpc_arg args[2] = {
@@ -253,7 +306,10 @@ static grpc_channel *raw_channel(const char *target, int compression)
 		  .value.integer = 1 },
 	};
 	grpc_channel_args cargs = { .num_args = 2, .args = args };
-	grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+	grpc_channel_credentials *creds =
+	        hostile_ca_file ? raw_tls_credentials() : grpc_insecure_credentials_create();
+	if (!creds)
+		return NULL;
 	grpc_channel *ch = grpc_channel_create(target, creds, &cargs);
 	grpc_channel_credentials_release(creds);
 	return ch;
@@ -271,6 +327,8 @@ static void raw_cq_destroy(grpc_completion_queue *cq)
 int test_call_gzip(const char *target, const char *method, size_t zeros)
 {
 	grpc_channel *ch = raw_channel(target, GRPC_COMPRESS_GZIP);
+	if (!ch)
+		return -EIO;
 	grpc_completion_queue *cq = grpc_completion_queue_create_for_next(NULL);
 	grpc_slice path = grpc_slice_from_copied_string(method);
 	grpc_call *call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, path,
@@ -377,7 +435,11 @@ int test_calls_hold(const char *target, const char *method, unsigned n, unsigned
 	}
 	grpc_slice path = grpc_slice_from_copied_string(method);
 	for (unsigned i = 0; i < t->n_channels; i++)
-		t->channels[i] = raw_channel(target, GRPC_COMPRESS_NONE);
+		if (!(t->channels[i] = raw_channel(target, GRPC_COMPRESS_NONE))) {
+			grpc_slice_unref(path);
+			test_calls_free(t);
+			return -EIO;
+		}
 	for (unsigned i = 0; i < n; i++) {
 		HeldCall *c = &t->calls[i];
 		c->call = grpc_channel_create_call(t->channels[i / per_connection], NULL,
@@ -422,6 +484,14 @@ unsigned test_calls_ended(TestCalls *t)
 		t->n_pending--;
 	}
 	return t->n_ended;
+}
+
+unsigned test_calls_ended_with(TestCalls *t, int code)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < t->n; i++)
+		n += t->calls[i].ended && (int)t->calls[i].status == code;
+	return n;
 }
 
 TestCalls *test_calls_free(TestCalls *t)

@@ -4,6 +4,7 @@
  * shell, never fork() after grpc_init()). Not linked into programs. */
 #pragma once
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "rpc.h"
@@ -30,7 +31,8 @@ int test_spawn_wait(char *const argv[]);
 int test_spawn(char *const argv[], const char *log_path, pid_t *ret_pid);
 
 /* Hostile clients, on the gRPC C core directly (src/rpc's own client is
- * well-behaved), plaintext, for tests and bench/hostile:
+ * well-behaved), for tests and bench/hostile; plaintext unless
+ * test_hostile_set_tls() named a CA:
  *
  * test_call_gzip(): one call of `method` ("/package.Service/Method") whose
  * single message is a podmig.v1.Chunk of `zeros` zero bytes, sent
@@ -40,13 +42,29 @@ int test_call_gzip(const char *target, const char *method, size_t zeros);
 
 /* test_calls_hold(): n calls of `method` that send their headers and then
  * nothing, over connections of at most per_connection calls each.
- * test_calls_ended(): how many the server has ended so far.
+ * test_calls_ended(): how many the server has ended (or refused) so far.
  * test_calls_free(): cancels the rest and frees. */
 typedef struct TestCalls TestCalls;
 int test_calls_hold(const char *target, const char *method, unsigned n, unsigned per_connection,
                     TestCalls **ret);
 unsigned test_calls_ended(TestCalls *t);
+/* Of those, how many ended with status `code` (as of the last
+ * test_calls_ended()). */
+unsigned test_calls_ended_with(TestCalls *t, int code);
 TestCalls *test_calls_free(TestCalls *t);
+
+/* test_connect_idle(): a TCP connection to `host` (IPv4) and `port` that
+ * will never send a byte; its descriptor or a negative errno.
+ * test_peer_closed(): whether the peer has closed `fd`. What it sent first
+ * is read and dropped (a plaintext HTTP/2 server sends its SETTINGS at
+ * once), since the end of the stream shows only behind it. */
+int test_connect_idle(const char *host, int port);
+bool test_peer_closed(int fd);
+
+/* Later hostile clients speak TLS, verify the server against `ca_file` and
+ * present no certificate of their own; NULL: plaintext again. The string
+ * must outlive its use. */
+void test_hostile_set_tls(const char *ca_file);
 
 /* mkdtemp under $TMPDIR (or /tmp); and its recursive removal. */
 int test_tmpdir_new(const char *name, char **ret);

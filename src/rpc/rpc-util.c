@@ -300,6 +300,17 @@ void rpc_channel_args_fill(const RpcOptions *o, bool client, grpc_arg *args, siz
 				.key = (char *)bounds[i].key,
 				.value.integer = int_arg(bounds[i].value ?: bounds[i].fallback),
 			};
+		/* No SO_REUSEPORT (gRPC sets it on servers by default): with it,
+		 * a server started on a port whose old listener is still open
+		 * (a restart after that listener stopped accepting) would share
+		 * its connections with the dead one, and another process of the
+		 * same user could bind the port too. Without it, such a bind
+		 * fails and can be retried. */
+		args[k++] = (grpc_arg){
+			.type = GRPC_ARG_INTEGER,
+			.key = (char *)GRPC_ARG_ALLOW_REUSEPORT,
+			.value.integer = 0,
+		};
 	}
 	if (client && o->private_connection)
 		args[k++] = (grpc_arg){

@@ -81,6 +81,12 @@ typedef struct RpcOptions {
 	unsigned handshake_timeout_msec;     /* a connection must finish TLS/HTTP/2 setup */
 	uint64_t first_message_timeout_usec; /* a call's first message must come so soon */
 	uint64_t call_io_timeout_usec;       /* any later receive or send waits so long */
+	/* a connection is accepted only if it gets a descriptor number below
+	 * this (the kernel hands out the lowest free one: all below are
+	 * taken otherwise), else closed at once; so fewer connections than
+	 * this are open, and the numbers above stay for the process's own
+	 * work (process-wide: the newest server's value holds) */
+	unsigned max_connection_fds;
 	/* server with ca_file: a client that presents no certificate still
 	 * connects (one it presents must verify against the CA), and its calls
 	 * have no peer identity (rpc_server_call_peer_identity()); the handlers
@@ -98,6 +104,8 @@ typedef struct RpcOptions {
 #define RPC_DEFAULT_HANDSHAKE_MSEC     (10 * 1000)
 #define RPC_DEFAULT_FIRST_MESSAGE_USEC (10 * RPC_USEC_PER_SEC)
 #define RPC_DEFAULT_CALL_IO_USEC       (60 * RPC_USEC_PER_SEC)
+/* at most ~140 MiB of TLS connections waiting for their handshake */
+#define RPC_DEFAULT_CONNECTION_FDS 4096
 
 /* Reference-counted around grpc_init()/grpc_shutdown_blocking(). Call before
  * anything else here; grpc starts threads, so do not fork() afterwards. */
@@ -150,6 +158,9 @@ int rpc_server_new(const char *address, const RpcOptions *options, RpcServer **r
  * service's methods. Only before rpc_server_start(). */
 int rpc_server_add_service(RpcServer *s, const ProtobufCServiceDescriptor *service,
                            const RpcHandler *handlers, size_t n_handlers, void *userdata);
+/* How many connections the servers of this process have closed at once
+ * for the descriptor cap (max_connection_fds) so far. */
+unsigned long rpc_server_connections_refused(void);
 /* Starts serving on a background thread. */
 int rpc_server_start(RpcServer *s);
 int rpc_server_get_port(const RpcServer *s);

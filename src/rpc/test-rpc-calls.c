@@ -1,8 +1,10 @@
 /* Tests for src/rpc over plaintext loopback: the four call kinds, deadlines,
  * cancellation, status codes, bad input (unknown method, malformed,
  * oversized and compressed messages) with the server serving on, the
- * server's bounds (worker pool, receive and send timeouts), and shutdown with
- * calls in flight. */
+ * server's bounds (worker pool, receive and send timeouts, idle connections
+ * closed after the handshake timeout, no connection accepted past the
+ * descriptor cap), and shutdown with calls in flight. */
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +17,7 @@
 
 #include "agent.pb-c.h"
 #include "rpc-testutil.h"
+#include "time-util.h"
 
 #define TIMEOUT     (5 * RPC_USEC_PER_SEC)
 #define SMALL_LIMIT (64 * 1024)
@@ -499,6 +502,94 @@ static void test_first_message_timeout(void **state)
 	assert_int_equal(echo(ch, "free", 1, 0, TIMEOUT, NULL), 0);
 }
 
+/* Connections that never send a byte are closed once the handshake
+ * timeout passes (a plaintext server has written its SETTINGS by then), not
+ * before, and the server's descriptors are free again. */
+static void test_idle_connections_closed(void **state)
+{
+	enum { N = 20 };
+	_cleanup_(rpc_server_freep) RpcServer *server = NULL;
+	int fds[N];
+	bool closed[N] = {};
+
+	assert_int_equal(
+	        test_server_start(&(RpcOptions){ .plaintext = true, .handshake_timeout_msec = 500 },
+	                          &server),
+	        0);
+	for (int i = 0; i < N; i++)
+		assert_true((fds[i] = test_connect_idle("127.0.0.1",
+		                                        rpc_server_get_port(server))) >= 0);
+	uint64_t t0 = now_usec(CLOCK_MONOTONIC), t_all = 0;
+	unsigned n = 0;
+	while (n < N && now_usec(CLOCK_MONOTONIC) - t0 < 5 * RPC_USEC_PER_SEC) {
+		usleep(20 * 1000);
+		for (int i = 0; i < N; i++)
+			if (!closed[i] && test_peer_closed(fds[i])) {
+				closed[i] = true;
+				n++;
+			}
+		t_all = now_usec(CLOCK_MONOTONIC) - t0;
+	}
+	for (int i = 0; i < N; i++)
+		close(fds[i]);
+	assert_int_equal(n, N);
+	assert_true(t_all >= 400 * RPC_USEC_PER_MSEC);
+	/* the server still serves */
+	_cleanup_(rpc_channel_freep) RpcChannel *ch = NULL;
+	char target[64];
+	snprintf(target, sizeof(target), "127.0.0.1:%d", rpc_server_get_port(server));
+	assert_int_equal(rpc_channel_new(target, &(RpcOptions){ .plaintext = true }, &ch), 0);
+	assert_int_equal(echo(ch, "after", 1, 0, TIMEOUT, NULL), 0);
+}
+
+/* The lowest free descriptor number: the one the kernel hands out next. */
+static int lowest_free_fd(void)
+{
+	int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	close(fd);
+	return fd;
+}
+
+/* A connection is accepted only if it gets a descriptor number below
+ * max_connection_fds: past that, each is closed at once (long before the
+ * handshake timeout); once descriptors are free, the server serves. */
+static void test_connection_fd_cap(void **state)
+{
+	enum { KEPT = 5, N = 40 };
+	_cleanup_(rpc_server_freep) RpcServer *server = NULL;
+	_cleanup_(rpc_channel_freep) RpcChannel *ch = NULL;
+	int fds[N];
+	char target[64];
+
+	/* room for the server's own descriptors and KEPT connections (each
+	 * two here: its client's end too), not for N */
+	unsigned cap = (unsigned)lowest_free_fd() + 40;
+	assert_int_equal(
+	        test_server_start(&(RpcOptions){ .plaintext = true, .max_connection_fds = cap },
+	                          &server),
+	        0);
+	int port = rpc_server_get_port(server);
+	for (int i = 0; i < KEPT; i++)
+		assert_true((fds[i] = test_connect_idle("127.0.0.1", port)) >= 0);
+	usleep(500 * 1000); /* accepted */
+	for (int i = KEPT; i < N; i++)
+		assert_true((fds[i] = test_connect_idle("127.0.0.1", port)) >= 0);
+	usleep(500 * 1000);
+	unsigned kept_closed = 0, closed = 0;
+	for (int i = 0; i < N; i++)
+		if (test_peer_closed(fds[i]))
+			++*(i < KEPT ? &kept_closed : &closed);
+	for (int i = 0; i < N; i++)
+		close(fds[i]);
+	assert_int_equal(kept_closed, 0);
+	assert_true(closed >= N - KEPT - 20); /* at most 20 more numbers below the cap */
+	usleep(300 * 1000);                   /* the server sees its connections end */
+	snprintf(target, sizeof(target), "127.0.0.1:%d", port);
+	assert_int_equal(rpc_channel_new(target, &(RpcOptions){ .plaintext = true }, &ch), 0);
+	assert_int_equal(echo(ch, "after", 1, 0, TIMEOUT, NULL), 0);
+}
+
 static void test_shutdown_with_calls_in_flight(void **state)
 {
 	Fixture *f = *state;
@@ -581,6 +672,8 @@ int main(void)
 		cmocka_unit_test(test_worker_pool_bound),
 		cmocka_unit_test(test_call_io_timeout),
 		cmocka_unit_test(test_first_message_timeout),
+		cmocka_unit_test(test_idle_connections_closed),
+		cmocka_unit_test(test_connection_fd_cap),
 		cmocka_unit_test(test_shutdown_with_calls_in_flight),
 		cmocka_unit_test(test_codes),
 		cmocka_unit_test(test_options_refused),

@@ -1,5 +1,6 @@
-/* Tests for src/rpc's TLS: server certificate, mutual TLS, wrong CAs, and
- * plaintext refused by a TLS server. Certificates come from a throwaway CA
+/* Tests for src/rpc's TLS: server certificate, mutual TLS, wrong CAs,
+ * plaintext refused by a TLS server, and connections that never start their
+ * handshake closed after its timeout. Certificates come from a throwaway CA
  * made with the openssl CLI (spawned before grpc_init(), never via a shell). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -7,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -124,6 +126,45 @@ static void test_mutual_tls(void **state)
 	                 0);
 }
 
+/* A connection that never starts its TLS handshake is closed once the
+ * handshake timeout passes, without a byte from the server, and the server
+ * serves on. */
+static void test_idle_connections_closed(void **state)
+{
+	enum { N = 10 };
+	_cleanup_(rpc_server_freep) RpcServer *s = NULL;
+	int fds[N];
+	assert_int_equal(test_server_start(&(RpcOptions){ .cert_file = path("server.pem"),
+	                                                  .key_file = path("server.key"),
+	                                                  .ca_file = path("ca.pem"),
+	                                                  .handshake_timeout_msec = 500 },
+	                                   &s),
+	                 0);
+	for (int i = 0; i < N; i++)
+		assert_true((fds[i] = test_connect_idle("127.0.0.1", rpc_server_get_port(s))) >= 0);
+	usleep(200 * 1000);
+	unsigned early = 0, n = 0;
+	for (int i = 0; i < N; i++)
+		early += test_peer_closed(fds[i]);
+	for (int t = 0; t < 100 && n < N; t++) {
+		usleep(50 * 1000);
+		n = 0;
+		for (int i = 0; i < N; i++)
+			n += test_peer_closed(fds[i]);
+	}
+	for (int i = 0; i < N; i++)
+		close(fds[i]);
+	assert_int_equal(early, 0);
+	assert_int_equal(n, N);
+	RpcStatus st;
+	assert_int_equal(echo_with(s,
+	                           &(RpcOptions){ .ca_file = path("ca.pem"),
+	                                          .cert_file = path("client.pem"),
+	                                          .key_file = path("client.key") },
+	                           &st),
+	                 0);
+}
+
 /* A target given as an IP address is checked against the certificate's IP
  * SANs (exact match; the CN is not consulted for an IP), which is how agents
  * verify each other: certificates carry the node's address, peers are dialled
@@ -164,6 +205,7 @@ int main(void)
 		cmocka_unit_test(test_tls),
 		cmocka_unit_test(test_mutual_tls),
 		cmocka_unit_test(test_ip_san),
+		cmocka_unit_test(test_idle_connections_closed),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
