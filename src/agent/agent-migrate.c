@@ -211,6 +211,10 @@ int agent_pages_replay(Agent *a, const char *id, const char *container, ErrorDet
 	struct stat st;
 	int r;
 
+	/* a dump's options (a page server) must not reach the restore */
+	_cleanup_free_ char *config = NULL;
+	if (criu_config_path(a->config->criu_config_dir, container, &config) >= 0)
+		criu_config_remove(config);
 	if ((r = agent_pages_path(a, id, ".stream", &stream)) < 0 ||
 	    (r = agent_pages_path(a, id, ".replay.log", &log)) < 0)
 		return r;

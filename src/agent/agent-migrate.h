@@ -69,9 +69,11 @@ PageTls agent_page_tls(const Agent *a);
 /* <work-dir>/pages/<id><suffix>: what the source's relay recorded of a
  * page-server dump (".stream") and the logs of replaying it. */
 int agent_pages_path(Agent *a, const char *id, const char *suffix, char **ret);
-/* Before restoring `container` here from its kept checkpoint after a
- * page-server dump of migration `id`: replays the recorded pages into that
- * checkpoint (the dump sent them away). 0 when there is nothing to replay. */
+/* Before restoring `container` here from its kept checkpoint after
+ * migration `id`: removes the CRIU configuration file a dump may have left
+ * for it and, after a page-server dump, replays the recorded pages into
+ * that checkpoint (the dump sent them away). 0 when there is nothing to
+ * replay. */
 int agent_pages_replay(Agent *a, const char *id, const char *container, ErrorDetail *why);
 /* The migration is settled: its recorded pages go. */
 void agent_pages_forget(Agent *a, const char *id);

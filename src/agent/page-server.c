@@ -5,6 +5,7 @@
 #include "page-server.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -256,6 +257,34 @@ void criu_config_remove(const char *path)
 {
 	if (path && unlink(path) < 0 && errno != ENOENT)
 		log_warning_errno(-errno, "cannot remove the CRIU configuration %s", path);
+}
+
+static bool has_suffix(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+	return n >= m && streq(s + n - m, suffix);
+}
+
+void criu_config_clear(const char *dir)
+{
+	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return;
+	DIR *d = fdopendir(fd);
+	if (!d)
+		return;
+	fd = -EBADF; /* the DIR owns it */
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (has_suffix(e->d_name, ".conf") || has_suffix(e->d_name, ".conf.tmp")) {
+			if (unlinkat(dirfd(d), e->d_name, 0) < 0 && errno != ENOENT)
+				log_warning_errno(-errno, "cannot remove %s/%s", dir, e->d_name);
+			else
+				log_notice(
+				        "removed the CRIU configuration %s/%s a previous run left",
+				        dir, e->d_name);
+		}
+	closedir(d);
 }
 
 /* ---- the TLS leg between the agents ----

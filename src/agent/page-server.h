@@ -57,6 +57,8 @@ int criu_config_path(const char *dir, const char *container, char **ret);
  * is fine). */
 int criu_config_write(const char *path, const char *text);
 void criu_config_remove(const char *path);
+/* Removes every configuration file (*.conf) in dir. */
+void criu_config_clear(const char *dir);
 
 /* Target: listens on listen_host (an ephemeral port, in *ret_port) for one
  * connection from peer_host within accept_usec, then runs `criu page-server`
