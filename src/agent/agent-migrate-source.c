@@ -489,6 +489,15 @@ static bool source_page_server_capable(Source *s, char *why, size_t size)
 		         name, CRIU_CONFIG_ANNOTATION, want);
 		return false;
 	}
+	_cleanup_free_ char *self = NULL, *target = NULL;
+	if (address_host(s->a->advertise, &self) < 0 || address_host(s->target_addr, &target) < 0 ||
+	    !address_is_numeric(self) || !address_is_numeric(target)) {
+		snprintf(why, size,
+		         "the agents' addresses (%s, %s) are not both IP addresses, which the page "
+		         "server binds to and checks its peer against",
+		         s->a->advertise, s->target_addr);
+		return false;
+	}
 	if (!streq(have, want)) {
 		snprintf(why, size,
 		         "container %s's annotation %s names %s, not this agent's file %s", name,

@@ -93,6 +93,13 @@ static bool sockaddr_is_host(const struct sockaddr_storage *ss, const char *host
 	              &((struct sockaddr_in6 *)&want)->sin6_addr, sizeof(struct in6_addr)) == 0;
 }
 
+bool address_is_numeric(const char *host)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	return host && sockaddr_from(host, 0, &ss, &len) >= 0;
+}
+
 static int listen_on(const char *host, int *ret_fd, uint16_t *ret_port)
 {
 	struct sockaddr_storage ss;

@@ -95,3 +95,6 @@ int page_stream_replay(const char *record_path, const char *images_dir, const ch
 
 /* The host part of "host:port" (IPv4 or [IPv6]) in *ret. */
 int address_host(const char *address, char **ret);
+/* Whether host is a numeric IPv4 or IPv6 address: the page server binds
+ * to and checks peers against addresses, never names. */
+bool address_is_numeric(const char *host);
