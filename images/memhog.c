@@ -1,8 +1,11 @@
-/* memhog MIB — fills MIB of memory with random bytes (incompressible, like
- * real workloads' pages), keeps rewriting a slice of it, and prints
- * "COUNTER TIMESTAMP_MS" every 10 ms. Every page carries a checksum of its
- * content, verified as the slice moves through memory, so a restore that
- * corrupted memory makes it exit with status 3. */
+/* memhog MIB [HOT_MIB] — fills MIB of memory with random bytes
+ * (incompressible, like real workloads' pages), keeps rewriting a slice of
+ * it, and prints "COUNTER TIMESTAMP_MS" every 10 ms. Every page carries a
+ * checksum of its content, verified as the slice moves through memory, so a
+ * restore that corrupted memory makes it exit with status 3. Without HOT_MIB
+ * the slice sweeps all of memory; with it (a small hot set) only the first
+ * HOT_MIB are rewritten, and the rest is read back and checked at the same
+ * pace. */
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -47,8 +50,8 @@ int main(int argc, char *argv[])
 	char *end;
 
 	workload_init();
-	if (argc != 2) {
-		fprintf(stderr, "usage: memhog MIB\n");
+	if (argc != 2 && argc != 3) {
+		fprintf(stderr, "usage: memhog MIB [HOT_MIB]\n");
 		return 2;
 	}
 	errno = 0;
@@ -57,7 +60,18 @@ int main(int argc, char *argv[])
 		fprintf(stderr, "memhog: invalid size '%s' (MiB, 1..1048576)\n", argv[1]);
 		return 2;
 	}
+	unsigned long hot_mib = mib;
+	if (argc == 3) {
+		errno = 0;
+		hot_mib = strtoul(argv[2], &end, 10);
+		if (errno || *end || end == argv[2] || hot_mib == 0 || hot_mib > mib) {
+			fprintf(stderr, "memhog: invalid hot set '%s' (MiB, 1..%lu)\n", argv[2],
+			        mib);
+			return 2;
+		}
+	}
 	size_t pages = mib * (1024 * 1024 / PAGE);
+	size_t hot = hot_mib * (1024 * 1024 / PAGE);
 	uint64_t *mem = mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE,
 	                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (mem == MAP_FAILED) {
@@ -68,16 +82,24 @@ int main(int argc, char *argv[])
 	for (size_t i = 0; i < pages; i++)
 		page_fill(mem + i * WORDS);
 
-	/* Rewrite 1/256 of memory per tick (every page within ~2.5 s). */
-	size_t per_tick = pages / 256 ? pages / 256 : 1, cursor = 0;
+	/* Rewrite 1/256 of the hot set per tick (every page within ~2.5 s);
+	 * check as many cold pages. */
+	size_t per_tick = hot / 256 ? hot / 256 : 1, cursor = 0, cold = hot;
 	for (uint64_t n = 0;; n++) {
-		for (size_t k = 0; k < per_tick; k++, cursor = (cursor + 1) % pages) {
+		for (size_t k = 0; k < per_tick; k++, cursor = (cursor + 1) % hot) {
 			uint64_t *p = mem + cursor * WORDS;
 			if (!page_check(p)) {
 				fprintf(stderr, "memhog: page %zu corrupted\n", cursor);
 				return 3;
 			}
 			page_fill(p);
+		}
+		for (size_t k = 0; k < per_tick && hot < pages; k++) {
+			if (!page_check(mem + cold * WORDS)) {
+				fprintf(stderr, "memhog: page %zu corrupted\n", cold);
+				return 3;
+			}
+			cold = cold + 1 < pages ? cold + 1 : hot;
 		}
 		workload_report(n);
 		workload_sleep_ns(10 * 1000 * 1000);

@@ -5,7 +5,9 @@
  *   none; a corrupted archive chunk; `fail` at a fault point; SIGKILL of the
  *   source's or the target's agent while paused at a point (then
  *   `local-cluster up 2` restarts it); SIGKILL of the target's Podman service
- *   while paused at target-restoring (then restarted).
+ *   while paused at target-restoring (then restarted); with --mode
+ *   page-server also SIGKILL of the target's CRIU page server and the
+ *   target's link cut for 5 s, both while the pages stream.
  *
  * After each trial it waits for the record to be final and the container to
  * run where the record says, and counts: completed (done), rolled back
@@ -16,9 +18,15 @@
  * not final, or a leftover copy, after the deadline). Exits 1 if lost,
  * duplicated, breaks or unsettled are not all 0.
  *
- *   bench-faults [--trials N] [--seed S]      (needs root) */
+ *   bench-faults [--trials N] [--seed S] [--mode MODE] [--mib N]   (needs root)
+ *
+ * --mode asks every migration for that mode (default auto); page-server
+ * creates the memhog with the annotation that allows it and checks that
+ * every record used it. --mib sizes the memhog (default 32; the page
+ * server's faults need a dump long enough to hit, e.g. 256). */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,12 +44,16 @@
 
 #define NAME              "hog"
 #define MEMHOG_MIB        32
+#define LINK_CUT_SEC      5
 #define PAUSE_TIMEOUT_MS  60000
 #define SETTLE_TIMEOUT_MS 180000
 
 static ClusterFixture *cluster;
 static const char *cli = PODMIG_CLI;
 static uint64_t rng;
+static const char *mode = "auto";
+static unsigned memhog_mib = MEMHOG_MIB;
+static bool page_server;
 
 static unsigned pick(unsigned n)
 {
@@ -58,6 +70,8 @@ typedef enum Fault {
 	F_KILL_SOURCE,
 	F_KILL_TARGET,
 	F_KILL_TARGET_PODMAN,
+	F_KILL_PAGE_SERVER, /* page-server mode only */
+	F_CUT_LINK,         /* page-server mode only */
 	_F_MAX,
 } Fault;
 
@@ -68,6 +82,8 @@ static const char *const fault_names[_F_MAX] = {
 	"kill-source-agent",
 	"kill-target-agent",
 	"kill-target-podman",
+	"kill-page-server",
+	"cut-link",
 };
 
 static const char *const points[] = {
@@ -79,12 +95,52 @@ static const char *const points[] = {
 
 typedef struct Totals {
 	unsigned trials, completed, rolled_back, refused, lost, duplicated, breaks, unsettled;
+	unsigned wrong_mode; /* page-server asked for, another used */
 	unsigned by_fault[_F_MAX];
 } Totals;
 
 static const char *point_node(const char *point, const char *src, const char *dst)
 {
 	return startswith(point, "source-") ? src : dst;
+}
+
+static void migrate(const char *dst)
+{
+	(void)migrate_fixture_cli(cli, NULL, "migrate", NAME, "--to", dst, "--mode", mode, NULL);
+}
+
+/* Page-server faults: once dst's page server receives, kill it or cut
+ * dst's link for LINK_CUT_SEC. */
+static int inject_stream(Fault fault, const char *dst, char *what, size_t what_size)
+{
+	pid_t pid, ps = 0;
+	int r, status;
+	snprintf(what, what_size, "%s on %s", fault_names[fault], dst);
+	if ((r = migrate_fixture_cli_start_mode(cli, NAME, dst, mode, &pid)) < 0)
+		return r;
+	for (unsigned waited = 0; !ps && waited < PAUSE_TIMEOUT_MS; waited += 10) {
+		usleep(10 * 1000);
+		ps = migrate_fixture_find_page_server(cluster, dst);
+	}
+	if (!ps)
+		printf("  (no page server on %s)\n", dst);
+	else {
+		usleep(pick(300) * 1000);
+		if (fault == F_KILL_PAGE_SERVER)
+			(void)kill(ps, SIGKILL);
+		else {
+			char veth[32];
+			snprintf(veth, sizeof veth, "pmv%s-%s", getenv("PODMIG_TEST_CLUSTER_ID"),
+			         dst);
+			char *const down[] = { "ip", "link", "set", veth, "down", NULL };
+			char *const up[] = { "ip", "link", "set", veth, "up", NULL };
+			(void)spawn_wait(down, NULL, &status);
+			sleep(LINK_CUT_SEC);
+			(void)spawn_wait(up, NULL, &status);
+		}
+	}
+	(void)spawn_reap(pid, &status);
+	return 0;
 }
 
 /* Runs one migration src → dst with `fault`, described in `what`. */
@@ -99,14 +155,18 @@ static int inject(Fault fault, const char *src, const char *dst, char *what, siz
 	switch (fault) {
 	case F_NONE:
 		snprintf(what, what_size, "none");
-		(void)migrate_fixture_cli(cli, NULL, "migrate", NAME, "--to", dst, NULL);
+		migrate(dst);
 		return 0;
+	case F_KILL_PAGE_SERVER:
+	case F_CUT_LINK:
+		return inject_stream(fault, dst, what, what_size);
 	case F_CORRUPT:
-		snprintf(arg, sizeof arg, "corrupt %u", pick(MEMHOG_MIB));
+		/* in page-server mode the archive has one chunk or so */
+		snprintf(arg, sizeof arg, "corrupt %u", page_server ? 0 : pick(memhog_mib));
 		snprintf(what, what_size, "%s", arg);
 		if ((r = migrate_fixture_fault_arm(cluster, src, "source-chunk", arg)) < 0)
 			return r;
-		(void)migrate_fixture_cli(cli, NULL, "migrate", NAME, "--to", dst, NULL);
+		migrate(dst);
 		return 0;
 	case F_FAIL:
 		/* source-chunk has no "fail": any of the other points. */
@@ -114,7 +174,7 @@ static int inject(Fault fault, const char *src, const char *dst, char *what, siz
 		if ((r = migrate_fixture_fault_arm(cluster, point_node(point, src, dst), point,
 		                                   "fail")) < 0)
 			return r;
-		(void)migrate_fixture_cli(cli, NULL, "migrate", NAME, "--to", dst, NULL);
+		migrate(dst);
 		return 0;
 	case F_KILL_TARGET_PODMAN:
 		point = "target-restoring";
@@ -129,7 +189,7 @@ static int inject(Fault fault, const char *src, const char *dst, char *what, siz
 	snprintf(what, what_size, "kill %s %s@%s", victim, process, point);
 	if ((r = migrate_fixture_fault_arm(cluster, node, point, "pause")) < 0)
 		return r;
-	if ((r = migrate_fixture_cli_start(cli, NAME, dst, &pid)) < 0)
+	if ((r = migrate_fixture_cli_start_mode(cli, NAME, dst, mode, &pid)) < 0)
 		return r;
 	r = migrate_fixture_wait_paused(cluster, node, point, PAUSE_TIMEOUT_MS);
 	if (r < 0)
@@ -201,6 +261,13 @@ static void settle(Totals *t, const char *src, const char *dst, const char *befo
 		} else if (done) {
 			t->completed++;
 			*ret_outcome = "done";
+			const char *used = json_string_value(json_object_get(rec, "mode"));
+			if (page_server && !streq_ptr(used, "page-server")) {
+				t->wrong_mode++;
+				printf("  (moved in %s: %s)\n", used ?: "?",
+				       json_string_value(json_object_get(rec, "mode_reason"))
+				               ?: "");
+			}
 		} else if (streq(phase, "refused")) {
 			t->refused++;
 			*ret_outcome = "refused";
@@ -225,7 +292,7 @@ static void settle(Totals *t, const char *src, const char *dst, const char *befo
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: bench-faults [--trials N] [--seed S]\n");
+	fprintf(f, "usage: bench-faults [--trials N] [--seed S] [--mode MODE] [--mib N]\n");
 }
 
 int main(int argc, char *argv[])
@@ -233,6 +300,8 @@ int main(int argc, char *argv[])
 	static const struct option options[] = {
 		{ "trials", required_argument, NULL, 't' },
 		{ "seed", required_argument, NULL, 's' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "mib", required_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -247,6 +316,17 @@ int main(int argc, char *argv[])
 			break;
 		case 's':
 			seed = strtoull(optarg, NULL, 10);
+			break;
+		case 'm':
+			mode = optarg;
+			page_server = streq(mode, "page-server");
+			break;
+		case 'M':
+			memhog_mib = (unsigned)strtoul(optarg, NULL, 10);
+			if (memhog_mib == 0) {
+				usage(stderr);
+				return 2;
+			}
 			break;
 		case 'h':
 			usage(stdout);
@@ -266,8 +346,11 @@ int main(int argc, char *argv[])
 	if (cluster_fixture_up(2, &cluster) < 0)
 		return 1;
 	setenv("PODMIG_ETCD_ENDPOINTS", cluster_fixture_env(cluster, "PODMIG_ETCD_ENDPOINTS"), 1);
-	char extra[64];
-	snprintf(extra, sizeof extra, ",\"command\":[\"%u\"]", MEMHOG_MIB);
+	char extra[256];
+	snprintf(extra, sizeof extra, ",\"command\":[\"%u\"]%s", memhog_mib,
+	         page_server ? ",\"annotations\":{\"org.criu.config\":"
+	                       "\"/run/podmig/criu/" NAME ".conf\"}"
+	                     : "");
 	if (migrate_fixture_wait_nodes(cli, 2, 30000) < 0 ||
 	    migrate_fixture_start_container(cluster, cli, "node1", NAME, "localhost/podmig/memhog",
 	                                    extra) < 0) {
@@ -281,14 +364,17 @@ int main(int argc, char *argv[])
 		return 1;
 	}
 
-	printf("bench-faults: %u trials, seed %llu, memhog %u MiB, cluster id %s\n", trials,
-	       (unsigned long long)seed, MEMHOG_MIB, getenv("PODMIG_TEST_CLUSTER_ID"));
+	printf("bench-faults: %u trials, seed %llu, memhog %u MiB, mode %s, cluster "
+	       "id %s\n",
+	       trials, (unsigned long long)seed, memhog_mib, mode,
+	       getenv("PODMIG_TEST_CLUSTER_ID"));
 	Totals t = {};
 	const char *where = "node1";
 	double start = mono_sec();
 	for (unsigned i = 0; i < trials; i++) {
 		const char *src = where, *dst = streq(where, "node1") ? "node2" : "node1";
-		Fault fault = (Fault)pick(_F_MAX);
+		/* the page server's own faults only where there is one */
+		Fault fault = (Fault)pick(page_server ? _F_MAX : F_KILL_PAGE_SERVER);
 		char what[128];
 		const char *outcome = "?";
 		double t0 = mono_sec();
@@ -315,10 +401,11 @@ int main(int argc, char *argv[])
 	printf("\nfault kinds:");
 	for (int f = 0; f < _F_MAX; f++)
 		printf(" %s %u%s", fault_names[f], t.by_fault[f], f + 1 < _F_MAX ? "," : "\n");
-	printf("trials %u, completed %u, rolled back %u, refused %u, lost %u, duplicated %u, "
-	       "state breaks %u, unsettled %u (%.0f s)\n",
+	printf("trials %u, completed %u, rolled back %u, refused %u, lost %u, "
+	       "duplicated %u, "
+	       "state breaks %u, unsettled %u, not in the mode asked for %u (%.0f s)\n",
 	       t.trials, t.completed, t.rolled_back, t.refused, t.lost, t.duplicated, t.breaks,
-	       t.unsettled, mono_sec() - start);
+	       t.unsettled, t.wrong_mode, mono_sec() - start);
 	cluster_fixture_down(cluster);
-	return t.lost || t.duplicated || t.breaks || t.unsettled ? 1 : 0;
+	return t.lost || t.duplicated || t.breaks || t.unsettled || t.wrong_mode ? 1 : 0;
 }

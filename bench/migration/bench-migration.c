@@ -1,29 +1,35 @@
-/* bench-migration — what a podmig migration costs, against the manual
- * procedure, on the same two nodes in the same run.
+/* bench-migration — what a podmig migration costs, per mode, against the
+ * manual procedure, on the same two nodes in the same run.
  *
  * On a 2-node local cluster (cluster id 2, with its agents), a memhog
- * container holding N MiB of random memory is moved node1 → node2 twice per
- * run, in alternating order (even runs manual first, odd runs podmig first):
+ * container holding N MiB of random memory is moved node1 → node2 once per
+ * mode per run, with the manual procedure first in even runs and last in
+ * odd ones:
  *   - manual: `podman container checkpoint --export` on node1, a copy of the
  *     archive over TCP across the nodes' veth link into node2's disk (fsynced),
  *     `podman container restore --import` on node2;
- *   - podmig: `podmig migrate memhog --to node2 --json` (the source agent
- *     checkpoints through Podman's API and streams the archive over gRPC to
- *     the target agent, which verifies and restores it).
- * Downtime is the longest gap the container itself saw between its
- * timestamped lines (the same method for both; podmig's own record's
- * downtime_ms is printed beside it); total is checkpoint start to restored
- * for the manual procedure and the wall time of `podmig migrate` for podmig.
- * Both must keep memhog's counter going (no restart, no lost line) or the
- * benchmark fails. After each run, raw TCP moves the archive's number of
- * bytes memory → socket → memory over the same veth link (median of
- * several), against the agents' archive transfer rate (the record's
- * transferring → restoring time).
+ *   - podmig, each of --modes (default stop-and-copy,page-server):
+ *     `podmig migrate memhog --to node2 --mode MODE --json`; the record must
+ *     say that mode was used.
+ * Two workloads (--workloads): memhog rewriting all of its memory, and a
+ * small hot set (memhog rewriting only its first --hot MiB, default 32, and
+ * reading the rest back). Downtime is the longest gap the container itself
+ * saw between its timestamped lines (the same method for all; podmig's own
+ * record's downtime_ms is printed beside it); total is checkpoint start to
+ * restored for the manual procedure and the wall time of `podmig migrate`
+ * for podmig. Every migration must keep memhog's counter going (no restart,
+ * no lost line; memhog checks its pages) or the benchmark fails. After each
+ * run, raw TCP moves the same number of bytes memory → socket → memory over
+ * the same veth link (median of several), against the agents' archive rate
+ * and the page-server relay's rate (from node1's agent log).
  *
  *   bench-migration [--runs N] [--sizes 64,512,1024] [--tcp-reps N]
+ *                   [--modes LIST] [--workloads memhog,hotset] [--hot MIB]
+ *                   [--plot PNG]
  *
- * The issue's no-regression bar (podmig downtime ≤ 1.1× manual) is printed
- * per size; the benchmark reports it, it asserts only the counters. */
+ * The issue's target (page-server downtime ≤ 0.3× manual from 512 MiB) is
+ * printed per size; the benchmark reports it, it asserts only the counters.
+ * --plot draws downtime against memory, one line per mode and workload. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -56,7 +62,6 @@
 #define MAX_TCP_REPS 15
 #define COPY_PORT    47001
 #define NAME         "memhog"
-#define BAR          1.1 /* podmig downtime ≤ BAR × manual */
 
 static ClusterFixture *cluster;
 
@@ -343,14 +348,27 @@ static int memhog_gone(void)
 	return wait_published(0);
 }
 
-/* memhog with `mib` MiB on node1, filled and printing, published by the
- * agent (podmig finds it there), counting for a moment. */
-static int memhog_start(unsigned mib)
+/* memhog with `mib` MiB on node1 (a hot set of `hot` MiB, 0: it sweeps
+ * all), filled and printing, published by the agent (podmig finds it
+ * there), counting for a moment. Its CRIU configuration annotation lets it
+ * move in page-server mode; the file it names exists only while an agent
+ * dumps or restores it, so the manual procedure runs as without it. */
+static int memhog_start(unsigned mib, unsigned hot)
 {
-	char size[16];
+	char size[16], hot_size[16];
 	snprintf(size, sizeof size, "%u", mib);
-	char *const run[] = { "podman", "run", "-d", "--name", NAME, "localhost/podmig/memhog",
-		              size,     NULL };
+	snprintf(hot_size, sizeof hot_size, "%u", hot);
+	char *const run[] = { "podman",
+		              "run",
+		              "-d",
+		              "--name",
+		              NAME,
+		              "--annotation",
+		              "org.criu.config=/run/podmig/criu/" NAME ".conf",
+		              "localhost/podmig/memhog",
+		              size,
+		              hot ? hot_size : NULL,
+		              NULL };
 	int r;
 	if ((r = memhog_gone()) < 0 || (r = node_run("node1", run)) < 0)
 		return r;
@@ -371,6 +389,8 @@ static int memhog_start(unsigned mib)
 
 typedef struct Run {
 	double downtime_s, total_s;
+	char mode[16];             /* the mode the record says was used */
+	double pages_mib, pages_s; /* page-server: what the relay carried, how long */
 	/* manual */
 	double checkpoint_s, copy_s, restore_s, archive_mib;
 	/* podmig: the record's own downtime and phases */
@@ -378,7 +398,7 @@ typedef struct Run {
 	uint64_t bytes;
 } Run;
 
-static int manual_run(unsigned mib, const char *work, Run *ret)
+static int manual_run(unsigned mib, unsigned hot, const char *work, Run *ret)
 {
 	char out[256], in[256];
 	snprintf(out, sizeof out, "%s/out.tar", work);
@@ -389,7 +409,7 @@ static int manual_run(unsigned mib, const char *work, Run *ret)
 	uint64_t before, gap_ms;
 	int r;
 
-	if ((r = memhog_start(mib)) < 0)
+	if ((r = memhog_start(mib, hot)) < 0)
 		return r;
 	if ((r = memhog_last("node1", &before)) < 0)
 		return log_error_errno(r, "reading memhog's log on node1");
@@ -426,14 +446,38 @@ static double phase_s(json_t *times, const char *from, const char *to)
 	return a && b && b >= a ? (double)(b - a) / 1000 : 0;
 }
 
-static int podmig_run(unsigned mib, Run *ret)
+/* What node1's agent logged of the page relay of migration `id`: "<id>: N
+ * bytes of pages relayed to ... in M ms". */
+static int relay_logged(const char *id, double *ret_mib, double *ret_s)
 {
-	char *const migrate[] = { PODMIG_CLI, "migrate", NAME, "--to", "node2", "--json", NULL };
+	char path[512], line[1024], want[128];
+	snprintf(path, sizeof path, "%s/nodes/node1/agent.log",
+	         cluster_fixture_env(cluster, "PODMIG_CLUSTER_DIR"));
+	snprintf(want, sizeof want, "migration %s: ", id);
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	int r = -ENOENT;
+	while (f && fgets(line, sizeof line, f)) {
+		const char *at = strstr(line, want);
+		unsigned long long bytes, ms;
+		if (at && sscanf(at + strlen(want), "%llu bytes of pages relayed to %*s in %llu ms",
+		                 &bytes, &ms) == 2) {
+			*ret_mib = (double)bytes / (1 << 20);
+			*ret_s = (double)ms / 1000;
+			r = 0;
+		}
+	}
+	return r;
+}
+
+static int podmig_run(unsigned mib, unsigned hot, const char *mode, Run *ret)
+{
+	char *const migrate[] = { PODMIG_CLI, "migrate",    NAME,     "--to", "node2",
+		                  "--mode",   (char *)mode, "--json", NULL };
 	_cleanup_free_ char *out = NULL;
 	uint64_t before, gap_ms;
 	int status = -1, r;
 
-	if ((r = memhog_start(mib)) < 0)
+	if ((r = memhog_start(mib, hot)) < 0)
 		return r;
 	if ((r = memhog_last("node1", &before)) < 0)
 		return log_error_errno(r, "reading memhog's log on node1");
@@ -463,83 +507,206 @@ static int podmig_run(unsigned mib, Run *ret)
 	ret->transfer_s = phase_s(times, "transferring", "restoring");
 	ret->restore_rec_s = phase_s(times, "restoring", "done");
 	ret->bytes = json_get_u64(rec, "bytes", 0);
+	snprintf(ret->mode, sizeof ret->mode, "%s", json_get_string(rec, "mode") ?: "?");
+	if (!streq(ret->mode, mode))
+		return log_error_errno(-EPROTO, "asked for %s, the record says %s: %s", mode,
+		                       ret->mode, json_get_string(rec, "mode_reason") ?: "");
+	if (streq(mode, "page-server") &&
+	    relay_logged(json_get_string(rec, "id") ?: "", &ret->pages_mib, &ret->pages_s) < 0)
+		return log_error_errno(-ENOENT, "node1's agent logged no page relay");
 	return memhog_gone();
 }
 
+#define MAX_MODES     3
+#define MAX_WORKLOADS 2
+#define PS_TARGET     0.3 /* page-server downtime ≤ PS_TARGET × manual, from 512 MiB */
+
 typedef struct SizeResult {
-	unsigned mib;
-	Run manual[MAX_RUNS], podmig[MAX_RUNS];
-	double tcp[MAX_RUNS * MAX_TCP_REPS]; /* seconds for podmig's archive bytes */
+	unsigned mib, hot; /* hot 0: memhog sweeps all its memory */
+	Run manual[MAX_RUNS], podmig[MAX_MODES][MAX_RUNS];
+	double tcp[MAX_RUNS * MAX_TCP_REPS]; /* seconds for the first mode's bytes */
 	size_t n_tcp;
 } SizeResult;
 
-#define MED(res, runs, side, field)                      \
-	({                                               \
-		double _v[MAX_RUNS];                     \
-		for (unsigned _k = 0; _k < (runs); _k++) \
-			_v[_k] = (res)->side[_k].field;  \
-		median(_v, (runs));                      \
-	})
+static const char *modes[MAX_MODES];
+static unsigned n_modes;
 
-static void print_results(const SizeResult *res, unsigned n_sizes, unsigned runs)
+static double med_run(const Run *v, unsigned n, size_t offset)
 {
-	printf("\nDowntime (longest gap memhog saw; podmig's record in brackets) and total, "
-	       "medians of %u run(s); bar: podmig downtime ≤ %.1f× manual\n\n",
-	       runs, BAR);
-	printf("| MiB | manual downtime | podmig downtime | ratio | manual total | podmig total "
-	       "| ratio | bar |\n");
-	printf("|---:|---:|---:|---:|---:|---:|---:|---|\n");
-	for (unsigned s = 0; s < n_sizes; s++) {
-		const SizeResult *r = &res[s];
-		double md = MED(r, runs, manual, downtime_s), pd = MED(r, runs, podmig, downtime_s),
-		       mt = MED(r, runs, manual, total_s), pt = MED(r, runs, podmig, total_s),
-		       prd = MED(r, runs, podmig, rec_downtime_s);
-		printf("| %u | %.2f s | %.2f s (%.2f s) | %.2f | %.2f s | %.2f s | %.2f | %s |\n",
-		       r->mib, md, pd, prd, pd / md, mt, pt, pt / mt,
-		       pd <= BAR * md ? "PASS" : "FAIL");
+	double d[MAX_RUNS];
+	for (unsigned k = 0; k < n; k++)
+		d[k] = *(const double *)((const char *)&v[k] + offset);
+	return median(d, n);
+}
+#define MED(runs, n, field) med_run((runs), (n), offsetof(Run, field))
+
+static const char *workload_name(const SizeResult *r)
+{
+	return r->hot ? "hot set" : "memhog";
+}
+
+static void print_results(const SizeResult *res, unsigned n_res, unsigned runs)
+{
+	printf("\nDowntime (longest gap memhog saw) and total, medians of %u run(s); "
+	       "hot set: memhog rewrites only its first %u MiB and reads the rest\n\n",
+	       runs, res[0].hot ? res[0].hot : (n_res > 1 ? res[n_res - 1].hot : 0));
+	printf("| workload | MiB | manual downtime |");
+	for (unsigned m = 0; m < n_modes; m++)
+		printf(" %s downtime | × manual |", modes[m]);
+	printf(" manual total |");
+	for (unsigned m = 0; m < n_modes; m++)
+		printf(" %s total |", modes[m]);
+	printf("\n|---|---:|---:|");
+	for (unsigned m = 0; m < n_modes; m++)
+		printf("---:|---:|");
+	printf("---:|");
+	for (unsigned m = 0; m < n_modes; m++)
+		printf("---:|");
+	printf("\n");
+	for (unsigned i = 0; i < n_res; i++) {
+		const SizeResult *r = &res[i];
+		double md = MED(r->manual, runs, downtime_s);
+		printf("| %s | %u | %.2f s |", workload_name(r), r->mib, md);
+		for (unsigned m = 0; m < n_modes; m++) {
+			double d = MED(r->podmig[m], runs, downtime_s);
+			bool ps = streq(modes[m], "page-server") && r->mib >= 512;
+			printf(" %.2f s | %.2f%s |", d, d / md,
+			       ps ? (d <= PS_TARGET * md ? " (≤ 0.3: PASS)" : " (> 0.3: FAIL)")
+			          : "");
+		}
+		printf(" %.2f s |", MED(r->manual, runs, total_s));
+		for (unsigned m = 0; m < n_modes; m++)
+			printf(" %.2f s |", MED(r->podmig[m], runs, total_s));
+		printf("\n");
 	}
 
 	printf("\nPhases, medians: manual = checkpoint --export / TCP copy to node2's disk "
-	       "(fsync) / restore --import; podmig = the record's planned→checkpointing "
-	       "(target ready) / checkpointing→transferring (Podman dumps) / "
-	       "transferring→restoring (archive streamed, verified, stored) / "
+	       "(fsync) / restore --import; podmig = the record's checkpointing→transferring "
+	       "(Podman dumps; in page-server mode the pages stream to the target meanwhile) "
+	       "/ transferring→restoring (archive streamed, verified, stored) / "
 	       "restoring→done\n\n");
-	printf("| MiB | archive | manual ckpt | copy | restore | podmig prepare | dump | transfer "
-	       "| restore |\n");
-	printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-	for (unsigned s = 0; s < n_sizes; s++) {
-		const SizeResult *r = &res[s];
-		printf("| %u | %.0f MiB | %.2f s | %.2f s | %.2f s | %.2f s | %.2f s | %.2f s | "
-		       "%.2f s |\n",
-		       r->mib, (double)r->podmig[0].bytes / (1 << 20),
-		       MED(r, runs, manual, checkpoint_s), MED(r, runs, manual, copy_s),
-		       MED(r, runs, manual, restore_s), MED(r, runs, podmig, prepare_s),
-		       MED(r, runs, podmig, dump_s), MED(r, runs, podmig, transfer_s),
-		       MED(r, runs, podmig, restore_rec_s));
+	printf("| workload | MiB | manual ckpt | copy | restore |");
+	for (unsigned m = 0; m < n_modes; m++)
+		printf(" %s dump | transfer | restore |", modes[m]);
+	printf("\n|---|---:|---:|---:|---:|");
+	for (unsigned m = 0; m < n_modes; m++)
+		printf("---:|---:|---:|");
+	printf("\n");
+	for (unsigned i = 0; i < n_res; i++) {
+		const SizeResult *r = &res[i];
+		printf("| %s | %u | %.2f s | %.2f s | %.2f s |", workload_name(r), r->mib,
+		       MED(r->manual, runs, checkpoint_s), MED(r->manual, runs, copy_s),
+		       MED(r->manual, runs, restore_s));
+		for (unsigned m = 0; m < n_modes; m++)
+			printf(" %.2f s | %.2f s | %.2f s |", MED(r->podmig[m], runs, dump_s),
+			       MED(r->podmig[m], runs, transfer_s),
+			       MED(r->podmig[m], runs, restore_rec_s));
+		printf("\n");
 	}
 
-	printf("\nTransfer rate: the agents' archive transfer (bytes / transferring→restoring) "
-	       "against raw TCP moving the same bytes memory→socket→memory over the same veth "
-	       "link (median of %zu per size), and the manual copy (file→socket→file+fsync)\n\n",
+	printf("\nTransfer rate against raw TCP moving the same bytes memory→socket→memory "
+	       "over the same veth link (median of %zu per size): page-server = the pages the "
+	       "source's relay carried / its first-to-last-byte time (the dump's own pace "
+	       "included); stop-and-copy = archive bytes / transferring→restoring\n\n",
 	       res[0].n_tcp);
-	printf("| MiB | archive | agents | raw TCP | agents / raw TCP | manual copy |\n");
-	printf("|---:|---:|---:|---:|---:|---:|\n");
-	for (unsigned s = 0; s < n_sizes; s++) {
-		const SizeResult *r = &res[s];
-		double mib = (double)r->podmig[0].bytes / (1 << 20);
-		double agents[MAX_RUNS], copy[MAX_RUNS];
-		for (unsigned k = 0; k < runs; k++) {
-			agents[k] = r->podmig[k].transfer_s > 0
-			                    ? (double)r->podmig[k].bytes / (1 << 20) /
-			                              r->podmig[k].transfer_s
-			                    : 0;
-			copy[k] = r->manual[k].archive_mib / r->manual[k].copy_s;
+	printf("| workload | MiB | raw TCP |");
+	for (unsigned m = 0; m < n_modes; m++)
+		printf(" %s | / raw TCP |", modes[m]);
+	printf("\n|---|---:|---:|");
+	for (unsigned m = 0; m < n_modes; m++)
+		printf("---:|---:|");
+	printf("\n");
+	for (unsigned i = 0; i < n_res; i++) {
+		const SizeResult *r = &res[i];
+		double tcp = (double)r->podmig[0][0].bytes / (1 << 20) / median(r->tcp, r->n_tcp);
+		printf("| %s | %u | %.0f MiB/s |", workload_name(r), r->mib, tcp);
+		for (unsigned m = 0; m < n_modes; m++) {
+			double rate[MAX_RUNS];
+			for (unsigned k = 0; k < runs; k++) {
+				const Run *x = &r->podmig[m][k];
+				rate[k] = streq(modes[m], "page-server")
+				                  ? (x->pages_s > 0 ? x->pages_mib / x->pages_s : 0)
+				          : x->transfer_s > 0
+				                  ? (double)x->bytes / (1 << 20) / x->transfer_s
+				                  : 0;
+			}
+			double a = median(rate, runs);
+			printf(" %.0f MiB/s | %.2f |", a, a / tcp);
 		}
-		double a = median(agents, runs), tcp = mib / median(r->tcp, r->n_tcp);
-		printf("| %u | %.0f MiB | %.0f MiB/s | %.0f MiB/s | %.2f | %.0f MiB/s |\n", r->mib,
-		       mib, a, tcp, a / tcp, median(copy, runs));
+		printf("\n");
 	}
 	fflush(stdout);
+}
+
+/* downtime against memory, one line per mode and workload (gnuplot). */
+static int plot(const SizeResult *res, unsigned n_res, unsigned runs, const char *png)
+{
+	char data[] = "/tmp/bench-migration-plot.XXXXXX";
+	_cleanup_close_ int fd = mkstemp(data);
+	if (fd < 0)
+		return -errno;
+	_cleanup_fclose_ FILE *f = fdopen(TAKE_FD(fd), "w");
+	if (!f)
+		return -errno;
+	/* one block per workload: MiB manual mode... */
+	for (unsigned hot_pass = 0; hot_pass < 2; hot_pass++) {
+		bool any = false;
+		for (unsigned i = 0; i < n_res; i++) {
+			const SizeResult *r = &res[i];
+			if ((r->hot != 0) != hot_pass)
+				continue;
+			any = true;
+			fprintf(f, "%u %.3f", r->mib, MED(r->manual, runs, downtime_s));
+			for (unsigned m = 0; m < n_modes; m++)
+				fprintf(f, " %.3f", MED(r->podmig[m], runs, downtime_s));
+			fprintf(f, "\n");
+		}
+		fprintf(f, any ? "\n\n" : "0 0\n\n\n");
+	}
+	if (fflush(f) != 0)
+		return -EIO;
+	_cleanup_free_ char *script = NULL;
+	size_t len = 0;
+	_cleanup_fclose_ FILE *g = open_memstream(&script, &len);
+	if (!g)
+		return -ENOMEM;
+	fprintf(g,
+	        "set terminal pngcairo size 900,560; set output '%s';"
+	        "set title 'Migration downtime against memory (medians of %u run(s))';"
+	        "set xlabel 'container memory (MiB)'; set ylabel 'downtime (s)';"
+	        "set key top left; set grid; plot ",
+	        png, runs);
+	static const char *const names[] = { "memhog", "hot set" };
+	for (unsigned w = 0; w < 2; w++) {
+		fprintf(g, "%s'%s' index %u using 1:2 with linespoints dt %u title 'manual (%s)'",
+		        w ? ", " : "", data, w, w + 1, names[w]);
+		for (unsigned m = 0; m < n_modes; m++)
+			fprintf(g,
+			        ", '%s' index %u using 1:%u with linespoints dt %u title '%s (%s)'",
+			        data, w, m + 3, w + 1, modes[m], names[w]);
+	}
+	fclose(TAKE_PTR(g));
+	char *const argv[] = { "gnuplot", "-e", script, NULL };
+	int status = -1;
+	int r = spawn_wait(argv, NULL, &status);
+	unlink(data);
+	return r < 0 ? r : status == 0 ? 0 : -EIO;
+}
+
+static int parse_list(const char *arg, const char *what, char *items[], unsigned max,
+                      unsigned *ret_n)
+{
+	static char copy[256];
+	char *save = NULL;
+	unsigned n = 0;
+	snprintf(copy, sizeof copy, "%s", arg);
+	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (n >= max)
+			return log_error_errno(-E2BIG, "%s: at most %u", what, max);
+		items[n++] = t;
+	}
+	*ret_n = n;
+	return n ? 0 : -EINVAL;
 }
 
 int main(int argc, char *argv[])
@@ -548,12 +715,22 @@ int main(int argc, char *argv[])
 		{ "runs", required_argument, NULL, 'r' },
 		{ "sizes", required_argument, NULL, 's' },
 		{ "tcp-reps", required_argument, NULL, 't' },
+		{ "modes", required_argument, NULL, 'm' },
+		{ "workloads", required_argument, NULL, 'w' },
+		{ "hot", required_argument, NULL, 'H' },
+		{ "plot", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
 	unsigned runs = 3, sizes[MAX_SIZES] = { 64, 512, 1024 }, n_sizes = 3, tcp_reps = 5;
+	unsigned hot_mib = 32, n_workloads = 2;
+	char *workloads[MAX_WORKLOADS] = { "memhog", "hotset" };
+	const char *png = NULL;
 	int c, r;
 
+	modes[0] = "stop-and-copy";
+	modes[1] = "page-server";
+	n_modes = 2;
 	log_set_program("bench-migration");
 	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0) {
 		switch (c) {
@@ -565,6 +742,36 @@ int main(int argc, char *argv[])
 			if (safe_atou(optarg, &tcp_reps) < 0 || tcp_reps < 1 ||
 			    tcp_reps > MAX_TCP_REPS)
 				return log_error("--tcp-reps takes 1..%d", MAX_TCP_REPS), 2;
+			break;
+		case 'H':
+			if (safe_atou(optarg, &hot_mib) < 0 || hot_mib < 1)
+				return log_error("--hot takes a size in MiB"), 2;
+			break;
+		case 'p':
+			png = optarg;
+			break;
+		case 'm': {
+			static char *m[MAX_MODES];
+			if (parse_list(optarg, "--modes", m, MAX_MODES, &n_modes) < 0)
+				return 2;
+			for (unsigned i = 0; i < n_modes; i++) {
+				if (!streq(m[i], "stop-and-copy") && !streq(m[i], "page-server") &&
+				    !streq(m[i], "pre-copy"))
+					return log_error("--modes: unknown mode '%s'", m[i]), 2;
+				modes[i] = m[i];
+			}
+			break;
+		}
+		case 'w':
+			if (parse_list(optarg, "--workloads", workloads, MAX_WORKLOADS,
+			               &n_workloads) < 0)
+				return 2;
+			for (unsigned i = 0; i < n_workloads; i++)
+				if (!streq(workloads[i], "memhog") &&
+				    !streq(workloads[i], "hotset"))
+					return log_error("--workloads: memhog or hotset, not '%s'",
+					                 workloads[i]),
+					       2;
 			break;
 		case 's': {
 			n_sizes = 0;
@@ -581,14 +788,18 @@ int main(int argc, char *argv[])
 			break;
 		}
 		case 'h':
-			printf("bench-migration [--runs N] [--sizes MIB,MIB,...] [--tcp-reps N]\n");
+			printf("bench-migration [--runs N] [--sizes MIB,MIB,...] [--tcp-reps N]\n"
+			       "                [--modes stop-and-copy,page-server,pre-copy]\n"
+			       "                [--workloads memhog,hotset] [--hot MIB] [--plot "
+			       "PNG]\n");
 			return 0;
 		default:
 			return 2;
 		}
 	}
 
-	static SizeResult res[MAX_SIZES];
+	static SizeResult res[MAX_SIZES * MAX_WORKLOADS];
+	unsigned n_res = 0;
 	setenv("PODMIG_TEST_CLUSTER_ID", "2", 0);
 	if ((r = cluster_fixture_up(2, &cluster)) < 0)
 		return 1;
@@ -599,47 +810,54 @@ int main(int argc, char *argv[])
 
 	double started = mono_sec();
 	int failed = 0;
-	for (unsigned s = 0; s < n_sizes && !failed; s++) {
-		SizeResult *sr = &res[s];
-		sr->mib = sizes[s];
-		for (unsigned k = 0; k < runs; k++) {
-			Run *m = &sr->manual[k], *p = &sr->podmig[k];
-			/* Alternate which goes first, so neither always gets the warmer
-			 * caches or the calmer machine. */
-			if (k % 2 == 0)
-				r = manual_run(sizes[s], work, m) < 0 ? -1
-				                                      : podmig_run(sizes[s], p);
-			else
-				r = podmig_run(sizes[s], p) < 0 ? -1
-				                                : manual_run(sizes[s], work, m);
-			if (r < 0) {
-				failed = 1;
-				break;
-			}
-			for (unsigned t = 0; t < tcp_reps; t++) {
-				double sec;
-				if ((r = tcp_transfer(NULL, NULL, p->bytes, &sec)) < 0) {
-					log_error_errno(r, "raw TCP over the veth link failed");
+	for (unsigned w = 0; w < n_workloads && !failed; w++)
+		for (unsigned s = 0; s < n_sizes && !failed; s++) {
+			SizeResult *sr = &res[n_res++];
+			sr->mib = sizes[s];
+			sr->hot = streq(workloads[w], "hotset") ? MIN(hot_mib, sizes[s]) : 0;
+			for (unsigned k = 0; k < runs && !failed; k++) {
+				Run *m = &sr->manual[k];
+				/* Alternate which goes first, so neither always gets the
+				 * warmer caches or the calmer machine. */
+				if (k % 2 == 0 && manual_run(sr->mib, sr->hot, work, m) < 0)
 					failed = 1;
-					break;
+				for (unsigned i = 0; i < n_modes && !failed; i++)
+					if (podmig_run(sr->mib, sr->hot, modes[i],
+					               &sr->podmig[i][k]) < 0)
+						failed = 1;
+				if (!failed && k % 2 == 1 &&
+				    manual_run(sr->mib, sr->hot, work, m) < 0)
+					failed = 1;
+				for (unsigned t = 0; t < tcp_reps && !failed; t++) {
+					double sec;
+					if ((r = tcp_transfer(NULL, NULL, sr->podmig[0][k].bytes,
+					                      &sec)) < 0) {
+						log_error_errno(
+						        r, "raw TCP over the veth link failed");
+						failed = 1;
+						break;
+					}
+					sr->tcp[sr->n_tcp++] = sec;
 				}
-				sr->tcp[sr->n_tcp++] = sec;
+				if (failed)
+					break;
+				fprintf(stderr,
+				        "bench-migration: %s %u MiB run %u: downtime manual %.2f s",
+				        workload_name(sr), sr->mib, k + 1, m->downtime_s);
+				for (unsigned i = 0; i < n_modes; i++)
+					fprintf(stderr, ", %s %.2f s (record %.2f s)", modes[i],
+					        sr->podmig[i][k].downtime_s,
+					        sr->podmig[i][k].rec_downtime_s);
+				fprintf(stderr, "\n");
 			}
-			if (failed)
-				break;
-			fprintf(stderr,
-			        "bench-migration: %u MiB run %u (%s first): downtime manual %.2f "
-			        "s, "
-			        "podmig %.2f s (record %.2f s); total manual %.2f s, podmig %.2f "
-			        "s; "
-			        "podmig transfer %.2f s\n",
-			        sizes[s], k + 1, k % 2 ? "podmig" : "manual", m->downtime_s,
-			        p->downtime_s, p->rec_downtime_s, m->total_s, p->total_s,
-			        p->transfer_s);
 		}
+	if (!failed) {
+		print_results(res, n_res, runs);
+		if (png && (r = plot(res, n_res, runs, png)) < 0)
+			log_error_errno(r, "gnuplot could not draw %s", png);
+		else if (png)
+			printf("\nplot: %s\n", png);
 	}
-	if (!failed)
-		print_results(res, n_sizes, runs);
 	printf("\n(%s; %.0f s)\n", failed ? "FAILED" : "done", mono_sec() - started);
 	rmdir(work);
 	cluster_fixture_down(cluster);

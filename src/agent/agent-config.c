@@ -39,6 +39,7 @@ void agent_config_done(AgentConfig *c)
 	free(c->criu_path);
 	free(c->proc_root);
 	free(c->work_dir);
+	free(c->criu_config_dir);
 	free(c->fault_dir);
 	free(c->metrics_address);
 	restore_policy_done(&c->restore);
@@ -88,6 +89,7 @@ int agent_config_set(AgentConfig *c, const char *key, const char *value, ErrorDe
 		{ "criu", offsetof(AgentConfig, criu_path) },
 		{ "proc-root", offsetof(AgentConfig, proc_root) },
 		{ "work-dir", offsetof(AgentConfig, work_dir) },
+		{ "criu-config-dir", offsetof(AgentConfig, criu_config_dir) },
 		{ "fault-dir", offsetof(AgentConfig, fault_dir) },
 	};
 	for (size_t i = 0; i < ELEMENTSOF(strings); i++)
@@ -252,6 +254,12 @@ int agent_config_finish(AgentConfig *c, ErrorDetail *error)
 	host[sizeof host - 1] = 0;
 	if (!c->work_dir && (r = set_string(&c->work_dir, AGENT_DEFAULT_WORK_DIR)) < 0)
 		return r;
+	if (!c->criu_config_dir &&
+	    (r = set_string(&c->criu_config_dir, AGENT_DEFAULT_CRIU_CONFIG_DIR)) < 0)
+		return r;
+	if (c->criu_config_dir[0] != '/')
+		return fail(error, "--criu-config-dir: '%s' is not an absolute path",
+		            c->criu_config_dir);
 	if (!c->node_name && (r = set_string(&c->node_name, host)) < 0)
 		return r;
 	for (const char *p = c->node_name; *p; p++)

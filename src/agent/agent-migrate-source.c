@@ -17,7 +17,9 @@
 #include "agent-migrate.h"
 #include "agent.pb-c.h"
 #include "fault.h"
+#include "json-util.h"
 #include "log.h"
+#include "mode-choice.h"
 #include "precopy.h"
 #include "process-util.h"
 #include "recovery.h"
@@ -49,12 +51,22 @@ typedef struct Source {
 	bool final_trailer_sent; /* from here the target may commit */
 	bool target_busy;        /* the target refused Receive: every worker busy */
 	bool image_sent;
+	/* page-server mode: the target's page server, the relay our dump
+	 * sends through, the CRIU configuration file written for the dump */
+	uint16_t page_port;
+	PageRelay *relay;
+	char *criu_config;
+	uint64_t page_bytes, page_usec;
 	ErrorDetail why; /* the first failure, for the record and the driver */
 } Source;
 
 static void source_done(Source *s)
 {
 	s->pipeline = send_pipeline_free(s->pipeline);
+	s->relay = page_relay_free(s->relay);
+	if (s->criu_config)
+		criu_config_remove(s->criu_config);
+	free(s->criu_config);
 	s->target = rpc_stream_free(s->target);
 	s->channel = rpc_channel_free(s->channel);
 	if (s->slot_held)
@@ -81,6 +93,7 @@ static void source_progress(Source *s, bool force)
 	p.downtime_ms = s->rec.downtime_ms;
 	p.error = s->rec.error ?: (char *)"";
 	p.image_sent = s->image_sent;
+	p.mode_reason = s->rec.mode_reason ?: (char *)"";
 	(void)rpc_server_call_send(s->driver, &p.base);
 }
 
@@ -173,6 +186,19 @@ static int source_on_archive(const void *data, size_t size, void *userdata)
 	return r < 0 ? source_send_failed(s, r) : 0;
 }
 
+/* Restores the container here from the checkpoint it kept, with the pages
+ * a page-server dump sent away replayed into it first. */
+static int source_restore_here(Source *s, PodmanError *e)
+{
+	ErrorDetail pages = {};
+	int r = agent_pages_replay(s->a, s->rec.id, s->rec.container, &pages);
+	if (r < 0) {
+		snprintf(e->message, sizeof e->message, "%s", pages.message);
+		return r;
+	}
+	return podman_container_restore_local(s->a->podman, s->rec.container, NULL, e);
+}
+
 /* etcd has not answered for waited_usec while the record is still the
  * source's: recovery_decide_outage() says whether the container may run here
  * again before etcd answers. Then the transfer is cancelled (the target never
@@ -199,7 +225,7 @@ static bool source_resume_alone(Source *s, uint64_t waited_usec)
 	PodmanError e = {};
 	bool running = podman_container_inspect(a->podman, s->rec.container, &ins, NULL) >= 0 &&
 	               ins.running;
-	if (!running && podman_container_restore_local(a->podman, s->rec.container, NULL, &e) < 0) {
+	if (!running && source_restore_here(s, &e) < 0) {
 		log_error("migration %s: etcd has not answered for %" PRIu64
 		          " s and %s could not be restored on %s: %s",
 		          s->rec.id, (uint64_t)(waited_usec / USEC_PER_SEC), s->rec.container,
@@ -259,8 +285,7 @@ static MigrationPhase source_settle(Source *s)
 			bool running = podman_container_inspect(a->podman, s->rec.container, &ins,
 			                                        NULL) >= 0 &&
 			               ins.running;
-			if (!running && podman_container_restore_local(a->podman, s->rec.container,
-			                                               NULL, &e) < 0) {
+			if (!running && source_restore_here(s, &e) < 0) {
 				log_error("migration %s: rolled back, but %s could not be restored "
 				          "on %s: %s",
 				          s->rec.id, s->rec.container, a->config->node_name,
@@ -477,6 +502,67 @@ static uint64_t source_archive_limit(Source *s)
 	return migration_archive_limit(s->rec.mode, memory, rootfs, log);
 }
 
+/* Whether the container can move in page-server mode: its org.criu.config
+ * annotation must name this agent's file for it, the only way CRIU's options
+ * reach its dump. The reason in why if not. */
+static bool source_page_server_capable(Source *s, char *why, size_t size)
+{
+	_cleanup_free_ char *want = NULL;
+	const char *name = s->rec.container;
+	const char *have = json_string_value(json_object_get(
+	        json_object_get(json_object_get(s->ins.raw, "Config"), "Annotations"),
+	        CRIU_CONFIG_ANNOTATION));
+	if (criu_config_path(s->a->config->criu_config_dir, name, &want) < 0) {
+		snprintf(why, size, "out of memory");
+		return false;
+	}
+	if (!have) {
+		snprintf(why, size,
+		         "container %s was not created with --annotation %s=%s, the only way "
+		         "CRIU's page-server options reach its dump",
+		         name, CRIU_CONFIG_ANNOTATION, want);
+		return false;
+	}
+	_cleanup_free_ char *self = NULL, *target = NULL;
+	if (address_host(s->a->advertise, &self) < 0 || address_host(s->target_addr, &target) < 0 ||
+	    !address_is_numeric(self) || !address_is_numeric(target)) {
+		snprintf(why, size,
+		         "the agents' addresses (%s, %s) are not both IP addresses, which the page "
+		         "server binds to and checks its peer against",
+		         s->a->advertise, s->target_addr);
+		return false;
+	}
+	if (!streq(have, want)) {
+		snprintf(why, size,
+		         "container %s's annotation %s names %s, not this agent's file %s", name,
+		         CRIU_CONFIG_ANNOTATION, have, want);
+		return false;
+	}
+	return true;
+}
+
+/* The mode of this migration (mode-choice.h), and why into the record. */
+static int source_choose_mode(Source *s, ModeRequest want)
+{
+	Agent *a = s->a;
+	char not_ps[512] = "", why[768];
+	ModeFacts f = {
+		.pre_copy = criu_features_pre_copy(&a->criu) && !a->config->pre_copy_never,
+		.link_bytes_per_sec = a->config->link_bandwidth,
+	};
+	f.page_server = source_page_server_capable(s, not_ps, sizeof not_ps);
+	f.page_server_why = f.page_server ? NULL : not_ps;
+	pthread_mutex_lock(&a->lock);
+	for (size_t i = 0; a->last && i < a->last->n_containers; i++)
+		if (streq_ptr(a->last->containers[i].name, s->rec.container))
+			f.memory_bytes = a->last->containers[i].mem_usage;
+	pthread_mutex_unlock(&a->lock);
+	s->rec.mode = mode_choose(want, &f, why, sizeof why);
+	if (why[0] && !(s->rec.mode_reason = strdup(why)))
+		return -ENOMEM;
+	return 0;
+}
+
 /* Checks the request and the container, then creates the record with the
  * container's lock and takes a migration slot. On failure the driver has
  * its answer. */
@@ -508,6 +594,12 @@ static int source_prepare(Source *s, const Podmig__V1__MigrateRequest *req)
 	if (*req->decision_id && !migration_id_valid(req->decision_id))
 		return rpc_server_call_error(call, RPC_INVALID_ARGUMENT,
 		                             "'%s' is not a valid decision id", req->decision_id);
+	int want_mode = mode_request_from_string(req->mode);
+	if (want_mode < 0)
+		return rpc_server_call_error(call, RPC_INVALID_ARGUMENT,
+		                             "unknown mode '%s' (stop-and-copy, pre-copy, "
+		                             "page-server, auto)",
+		                             req->mode);
 
 	r = podman_container_inspect(a->podman, req->container, &s->ins, &e);
 	if (r == PODMAN_NOT_FOUND)
@@ -568,9 +660,11 @@ static int source_prepare(Source *s, const Podmig__V1__MigrateRequest *req)
 		log_warning("container %s: Podman reports image ID '%.80s', not a SHA-256; a "
 		            "target without the image will refuse it",
 		            req->container, s->ins.image_id);
-	s->rec.mode =
-	        precopy_choose_mode(criu_features_pre_copy(&a->criu),
-	                            a->config->pre_copy_never ? PRE_COPY_NEVER : PRE_COPY_AUTO);
+	if ((r = source_choose_mode(s, want_mode)) < 0)
+		return rpc_server_call_error(call, RPC_UNAVAILABLE,
+		                             "cannot create the migration record in etcd: %s",
+		                             error_to_string(r));
+	/* after the mode: pre-copy sends the memory twice */
 	s->rec.archive_limit = source_archive_limit(s);
 	r = migration_record_create(a->etcd, a->config->prefix, &s->rec, &holder);
 	if (r == -EBUSY)
@@ -642,7 +736,13 @@ static int source_handshake_once(Source *s)
 	                           &ready)) < 0)
 		return r;
 	s->image_sent = ready->image_fetched;
+	s->page_port = (uint16_t)ready->page_server_port;
+	bool bad_port = ready->page_server_port > UINT16_MAX;
 	rpc_message_free(&ready->base);
+	if (s->rec.mode == MIGRATION_MODE_PAGE_SERVER && (s->page_port == 0 || bad_port)) {
+		error_detail_set(&s->why, "target %s offered no page server", s->rec.target);
+		return -EPROTO;
+	}
 	return 0;
 }
 
@@ -714,6 +814,63 @@ static int source_transfer_checkpoint(Source *s)
 	return source_send_trailer(s);
 }
 
+/* Page-server mode: the dump sends its pages through a relay of ours (which
+ * records them for a rollback) to the target's page server, while Podman's
+ * export, streamed as in stop-and-copy, carries the rest. */
+static int source_transfer_pages(Source *s)
+{
+	Agent *a = s->a;
+	_cleanup_free_ char *self = NULL, *target = NULL, *stream = NULL, *text = NULL;
+	PageTls tls = agent_page_tls(a);
+	ErrorDetail why = {};
+	uint16_t port;
+	int r;
+
+	if ((r = address_host(a->advertise, &self)) < 0 ||
+	    (r = address_host(s->target_addr, &target)) < 0 ||
+	    (r = agent_pages_path(a, s->rec.id, ".stream", &stream)) < 0 ||
+	    (r = criu_config_path(a->config->criu_config_dir, s->rec.container, &s->criu_config)) <
+	            0) {
+		error_detail_set(&s->why, "cannot prepare the page relay: %s", error_to_string(r));
+		return r;
+	}
+	(void)unlink(stream); /* a leftover of an earlier attempt under this id */
+	if ((r = page_relay_start(self, target, s->page_port, &tls, stream, &s->relay, &port)) <
+	    0) {
+		error_detail_set(&s->why, "cannot start the page relay on %s: %s", self,
+		                 error_to_string(r));
+		return r;
+	}
+	if (asprintf(&text, "page-server\naddress %s\nport %u\n", self, port) < 0)
+		return -ENOMEM;
+	if ((r = criu_config_write(s->criu_config, text)) < 0) {
+		error_detail_set(&s->why, "cannot write the CRIU configuration %s: %s",
+		                 s->criu_config, error_to_string(r));
+		return r;
+	}
+	r = source_transfer_checkpoint(s);
+	/* Only this dump may go to the page server: a rollback's restore reads
+	 * the file too. */
+	criu_config_remove(s->criu_config);
+	int x = page_relay_finish(s->relay, r < 0 ? 0 : 30 * USEC_PER_SEC, &s->page_bytes,
+	                          &s->page_usec, &why);
+	if (r < 0) {
+		if (error_detail_is_set(&why) && x != -ETIMEDOUT)
+			log_warning("migration %s: page relay: %s", s->rec.id, why.message);
+		return r;
+	}
+	if (x < 0) {
+		error_detail_set(&s->why, "%s", why.message);
+		return x;
+	}
+	log_info("migration %s: %" PRIu64 " bytes of pages relayed to %s:%u in %" PRIu64
+	         " ms (%.0f MB/s)",
+	         s->rec.id, s->page_bytes, target, s->page_port, s->page_usec / 1000,
+	         s->page_usec ? (double)s->page_bytes / (double)s->page_usec : 0.0);
+	s->sent += s->page_bytes;
+	return 0;
+}
+
 /* Checkpoints, sends the archive(s) and waits for the target's `done`. */
 static int source_transfer(Source *s)
 {
@@ -735,7 +892,10 @@ static int source_transfer(Source *s)
 	}
 	if (s->rec.mode == MIGRATION_MODE_PRE_COPY && (r = source_transfer_precopy(s, &sent)) < 0)
 		return r;
-	if (!sent && (r = source_transfer_checkpoint(s)) < 0)
+	if (s->rec.mode == MIGRATION_MODE_PAGE_SERVER) {
+		if ((r = source_transfer_pages(s)) < 0)
+			return r;
+	} else if (!sent && (r = source_transfer_checkpoint(s)) < 0)
 		return r;
 	if ((r = rpc_stream_close_send(s->target)) < 0) {
 		error_detail_set(&s->why, "sending the archive to %s failed: %s", s->rec.target,
@@ -776,8 +936,16 @@ static int source_finish(Source *s)
 	}
 	source_progress(s, true);
 	agent_metrics_migration(s->a->metrics, &s->rec, final, downtime_ms, s->sent);
-	if (migration_phase_is_final(final))
+	if (migration_phase_is_final(final)) {
+		/* The recorded pages stay while the container runs nowhere but
+		 * could still be restored here from them. */
+		_cleanup_(podman_container_inspect_done) PodmanContainerInspect ins = {};
+		if (final == MIGRATION_DONE ||
+		    (podman_container_inspect(s->a->podman, s->rec.container, &ins, NULL) >= 0 &&
+		     ins.running))
+			agent_pages_forget(s->a, s->rec.id);
 		agent_evidence_remove(s->a, s->rec.id); /* settled: nothing left to recover */
+	}
 	if (final == MIGRATION_DONE) {
 		log_info("migration %s: %s now runs on %s (%" PRIu64 " bytes, down %" PRIu64 " ms)",
 		         s->rec.id, s->rec.container, s->rec.target, s->sent, downtime_ms);

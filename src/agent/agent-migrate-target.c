@@ -190,8 +190,93 @@ typedef struct Target {
 	bool limit_declared; /* the limit is the one the source declared in the record */
 	int image_root;      /* the image, mounted (image_root_open()) */
 	Incoming pre, final;
+	/* page-server mode: CRIU's page server writes the pages into
+	 * <pages_dir>/img, where the archive's images join them */
+	bool pages;
+	PageServer *ps;
+	char *pages_dir, *images_dir, *criu_config;
 	ErrorDetail why;
 } Target;
+
+/* Page-server mode: a page server for this migration's pages, on a port of
+ * its own that only the source node may use (page-server.h). */
+static int target_page_server(Target *t, uint16_t *ret_port)
+{
+	Agent *a = t->a;
+	_cleanup_free_ char *self = NULL, *source_addr = NULL, *source = NULL, *log = NULL;
+	PageTls tls = agent_page_tls(a);
+	int r;
+
+	/* the source's address from its node's trusted info, never the header */
+	if ((r = agent_node_address(a, t->rec->source, &source_addr)) < 0 ||
+	    (r = address_host(source_addr, &source)) < 0 ||
+	    (r = address_host(a->advertise, &self)) < 0) {
+		error_detail_set(&t->why, "cannot find the address of node %s: %s", t->rec->source,
+		                 error_to_string(r));
+		return r;
+	}
+	if ((r = precopy_dir_create(a->config->work_dir, t->rec->id, &t->pages_dir)) < 0 ||
+	    asprintf(&t->images_dir, "%s/img", t->pages_dir) < 0 ||
+	    asprintf(&log, "%s/page-server.log", t->pages_dir) < 0 ||
+	    (r = criu_config_path(a->config->criu_config_dir, t->rec->container, &t->criu_config)) <
+	            0) {
+		error_detail_set(&t->why, "cannot prepare a page server in %s: %s",
+		                 a->config->work_dir, error_to_string(r < 0 ? r : -ENOMEM));
+		return r < 0 ? r : -ENOMEM;
+	}
+	if (mkdir(t->images_dir, 0700) < 0) {
+		r = -errno;
+		error_detail_set(&t->why, "cannot create %s: %s", t->images_dir,
+		                 error_to_string(r));
+		return r;
+	}
+	r = page_server_start(self, source, t->images_dir, log, &tls, READY_TIMEOUT_USEC, &t->ps,
+	                      ret_port);
+	if (r < 0) {
+		error_detail_set(&t->why, "cannot start a page server on %s: %s", self,
+		                 error_to_string(r));
+		return r;
+	}
+	log_info("migration %s: page server on %s:%u for %s", t->rec->id, self, *ret_port, source);
+	return 0;
+}
+
+/* Page-server mode: every page arrived (the page server took the dump's
+ * close and exited 0), the archive's checkpoint images join them, and the
+ * CRIU configuration file points the restore there. */
+static int target_prepare_pages(Target *t)
+{
+	char fd_path[64];
+	_cleanup_free_ char *out = NULL, *text = NULL;
+	int status = -1, r;
+
+	if ((r = page_server_wait(t->ps, SEND_TIMEOUT_USEC, &t->why)) < 0)
+		return r;
+	/* the archive was checked (archive-check.c): only Podman's names, no
+	 * links out of it */
+	snprintf(fd_path, sizeof fd_path, "/proc/%d/fd/%d", (int)getpid(), t->final.fd);
+	const char *argv[] = {
+		"tar",   "-x", "--no-same-owner", "--no-same-permissions", "-f",
+		fd_path, "-C", t->images_dir,     "--strip-components=1",  "checkpoint",
+		NULL
+	};
+	SpawnOptions o = { .stderr_to_stdout = true };
+	r = spawn_capture((char *const *)argv, &o, 4096, &out, &status);
+	if (r < 0 || status != 0) {
+		error_detail_set(&t->why, "cannot unpack the checkpoint's images: %.300s",
+		                 r < 0 ? error_to_string(r) : out);
+		return r < 0 ? r : -EIO;
+	}
+	if (asprintf(&text, "images-dir %s\n", t->images_dir) < 0)
+		return -ENOMEM;
+	if ((r = criu_config_write(t->criu_config, text)) < 0) {
+		error_detail_set(&t->why, "cannot write the CRIU configuration %s: %s",
+		                 t->criu_config, error_to_string(r));
+		return r;
+	}
+	log_debug("migration %s: images in %s", t->rec->id, t->images_dir);
+	return 0;
+}
 
 /* Before the source stops anything: no container of that name here, the
  * image here (fetched from the source if need be), files for the archives;
@@ -243,10 +328,15 @@ static int target_preconditions(Target *t)
 		                    "node %s: cannot create a file in %s: %s", self,
 		                    a->config->work_dir, error_to_string(r));
 
+	uint16_t port = 0;
+	if (t->pages && (r = target_page_server(t, &port)) < 0)
+		return target_error(t->call, RPC_INTERNAL, "node %s: %s", self, t->why.message);
+
 	Podmig__V1__TransferReply ready = PODMIG__V1__TRANSFER_REPLY__INIT;
 	ready.kind_case = PODMIG__V1__TRANSFER_REPLY__KIND_READY;
 	ready.ready = true;
 	ready.image_fetched = fetched;
+	ready.page_server_port = port;
 	return rpc_server_call_send(t->call, &ready.base);
 }
 
@@ -403,8 +493,13 @@ static int target_restore(Target *t, char **ret_id)
 		error_detail_set(&t->why, "fault injected at target-restoring");
 		return r;
 	}
+	if (t->pages && (r = target_prepare_pages(t)) < 0)
+		return r;
 	/* A fresh address on this node's network; the name and id stay. */
-	return target_restore_import(t, ret_id);
+	r = target_restore_import(t, ret_id);
+	if (t->criu_config)
+		criu_config_remove(t->criu_config); /* for this restore only */
+	return r;
 }
 
 /* The image's links, as archive_base_link_at() sees them in its mounted
@@ -525,6 +620,19 @@ static void target_done(Target *t)
 	incoming_done(&t->pre);
 	incoming_done(&t->final);
 	image_root_release(t->image_root, t->h->image);
+	t->ps = page_server_free(t->ps);
+	if (t->criu_config)
+		criu_config_remove(t->criu_config);
+	if (t->pages_dir) {
+		const char *argv[] = { "rm", "-rf", "--one-file-system", t->pages_dir, NULL };
+		SpawnOptions o = { .quiet = true };
+		int status = -1;
+		if (spawn_wait((char *const *)argv, &o, &status) < 0 || status != 0)
+			log_warning("migration %s: cannot remove %s", t->rec->id, t->pages_dir);
+	}
+	free(t->pages_dir);
+	free(t->images_dir);
+	free(t->criu_config);
 }
 
 static int target_receive(Agent *a, RpcServerCall *call, MigrationRecord *rec,
@@ -537,11 +645,16 @@ static int target_receive(Agent *a, RpcServerCall *call, MigrationRecord *rec,
 		.h = h,
 		.precopy = streq(h->mode, migration_mode_to_string(MIGRATION_MODE_PRE_COPY)),
 		.image_root = -EBADF,
+		.pages = streq(h->mode, migration_mode_to_string(MIGRATION_MODE_PAGE_SERVER)),
 		.pre = { .fd = -EBADF },
 		.final = { .fd = -EBADF },
 	};
 	int r;
 
+	if ((t.pages || t.precopy) && !streq(h->mode, migration_mode_to_string(rec->mode)))
+		return rpc_server_call_error(call, RPC_FAILED_PRECONDITION,
+		                             "migration %s is %s, not %s", rec->id,
+		                             migration_mode_to_string(rec->mode), h->mode);
 	if ((r = target_preconditions(&t)) < 0 || (r = target_receive_loop(&t)) < 0)
 		return r;
 	return target_commit(&t);

@@ -228,3 +228,70 @@ void agent_hex(const uint8_t *d, size_t n, char *out)
 	for (size_t i = 0; i < n; i++)
 		sprintf(out + 2 * i, "%02x", d[i]);
 }
+
+PageTls agent_page_tls(const Agent *a)
+{
+	const AgentConfig *c = a->config;
+	if (c->insecure || !c->tls_ca)
+		return (PageTls){};
+	return (PageTls){ .ca = c->tls_ca, .cert = c->tls_cert, .key = c->tls_key };
+}
+
+int agent_pages_path(Agent *a, const char *id, const char *suffix, char **ret)
+{
+	_cleanup_free_ char *dir = NULL;
+	if (!migration_id_valid(id))
+		return -EINVAL;
+	if (asprintf(&dir, "%s/pages", a->config->work_dir) < 0)
+		return -ENOMEM;
+	if ((mkdir(a->config->work_dir, 0700) < 0 && errno != EEXIST) ||
+	    (mkdir(dir, 0700) < 0 && errno != EEXIST))
+		return -errno;
+	return asprintf(ret, "%s/%s%s", dir, id, suffix) < 0 ? -ENOMEM : 0;
+}
+
+int agent_pages_replay(Agent *a, const char *id, const char *container, ErrorDetail *why)
+{
+	_cleanup_free_ char *stream = NULL, *log = NULL, *images = NULL;
+	_cleanup_(podman_container_inspect_done) PodmanContainerInspect ins = {};
+	PodmanError e = {};
+	struct stat st;
+	int r;
+
+	/* a dump's options (a page server) must not reach the restore */
+	_cleanup_free_ char *config = NULL;
+	if (criu_config_path(a->config->criu_config_dir, container, &config) >= 0)
+		criu_config_remove(config);
+	if ((r = agent_pages_path(a, id, ".stream", &stream)) < 0 ||
+	    (r = agent_pages_path(a, id, ".replay.log", &log)) < 0)
+		return r;
+	if (lstat(stream, &st) < 0)
+		return errno == ENOENT ? 0 : -errno;
+	/* Podman keeps the checkpoint in the container's static directory. */
+	if ((r = podman_container_inspect(a->podman, container, &ins, &e)) < 0) {
+		error_detail_set(why, "cannot inspect %s: %s", container, e.message);
+		return r;
+	}
+	const char *dir = json_get_string(ins.raw, "StaticDir");
+	if (!dir || !*dir) {
+		error_detail_set(why, "Podman names no directory for %s's checkpoint", container);
+		return -ENOENT;
+	}
+	if (asprintf(&images, "%s/checkpoint", dir) < 0)
+		return -ENOMEM;
+	if ((r = page_stream_replay(stream, images, log, why)) < 0)
+		return r;
+	log_info("migration %s: the pages the dump sent away are back in %s", id, images);
+	return 0;
+}
+
+void agent_pages_forget(Agent *a, const char *id)
+{
+	static const char *const suffixes[] = { ".stream", ".replay.log" };
+	for (size_t i = 0; i < ELEMENTSOF(suffixes); i++) {
+		_cleanup_free_ char *path = NULL;
+		if (agent_pages_path(a, id, suffixes[i], &path) >= 0 && unlink(path) < 0 &&
+		    errno != ENOENT)
+			log_warning_errno(-errno, "migration %s: cannot remove %s", id, path);
+	}
+}

@@ -8,6 +8,7 @@
 
 #include "agent-internal.h"
 #include "migration-store.h"
+#include "page-server.h"
 #include "time-util.h"
 
 #define CHUNK_BYTES         (1024 * 1024)
@@ -76,3 +77,18 @@ int agent_work_space(const Agent *a, uint64_t *ret);
  * (agent-migrate-image.c). The reason in why if it fails. */
 int target_fetch_image(Agent *a, const char *source, const char *migration_id, const char *image,
                        const char *image_id, ErrorDetail *why);
+
+/* Page-server mode (page-server.h). The cluster's certificates for the page
+ * server and the relay (ca NULL under --insecure). */
+PageTls agent_page_tls(const Agent *a);
+/* <work-dir>/pages/<id><suffix>: what the source's relay recorded of a
+ * page-server dump (".stream") and the logs of replaying it. */
+int agent_pages_path(Agent *a, const char *id, const char *suffix, char **ret);
+/* Before restoring `container` here from its kept checkpoint after
+ * migration `id`: removes the CRIU configuration file a dump may have left
+ * for it and, after a page-server dump, replays the recorded pages into
+ * that checkpoint (the dump sent them away). 0 when there is nothing to
+ * replay. */
+int agent_pages_replay(Agent *a, const char *id, const char *container, ErrorDetail *why);
+/* The migration is settled: its recorded pages go. */
+void agent_pages_forget(Agent *a, const char *id);

@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "agent-internal.h"
+#include "agent-migrate.h"
 #include "log.h"
 #include "migration-store.h"
 #include "recovery.h"
@@ -72,12 +73,20 @@ static int advance(Agent *a, MigrationRecord *rec, MigrationPhase to, const char
 static void restore_here(Agent *a, const MigrationRecord *rec)
 {
 	PodmanError e = {};
-	if (podman_container_restore_local(a->podman, rec->container, NULL, &e) < 0)
+	ErrorDetail pages = {};
+	/* a page-server dump sent the pages away: what the relay recorded of
+	 * them goes back into the kept checkpoint first */
+	if (agent_pages_replay(a, rec->id, rec->container, &pages) < 0)
+		log_error("recovery of %s: %s could not be restored on %s: %s", rec->id,
+		          rec->container, a->config->node_name, pages.message);
+	else if (podman_container_restore_local(a->podman, rec->container, NULL, &e) < 0)
 		log_error("recovery of %s: %s could not be restored on %s: %s", rec->id,
 		          rec->container, a->config->node_name, e.message);
-	else
+	else {
 		log_notice("recovery of %s: %s runs on %s again", rec->id, rec->container,
 		           a->config->node_name);
+		agent_pages_forget(a, rec->id);
+	}
 }
 
 static void remove_here(Agent *a, const MigrationRecord *rec, LocalState local, const char *why)
@@ -121,6 +130,8 @@ static void recover_one(Agent *a, MigrationRecord *rec)
 	                        rec->phase_time_ms[MIGRATION_CHECKPOINTING] != 0,
 	                        rec->phase_time_ms[MIGRATION_RESTORING] != 0);
 	if (act == RECOVERY_NOTHING && migration_phase_is_final(rec->phase)) {
+		if (local != LOCAL_STOPPED)
+			agent_pages_forget(a, rec->id);
 		agent_evidence_remove(a, rec->id); /* settled here */
 		return;
 	}

@@ -20,6 +20,7 @@
 #include "etcd.h"
 #include "json-util.h"
 #include "log.h"
+#include "page-server.h"
 #include "podman.h"
 #include "rpc.h"
 #include "strutil.h"
@@ -592,7 +593,10 @@ int agent_run(Agent *a, const sigset_t *stop)
 	         a->config->etcd_endpoint, a->config->prefix,
 	         (double)a->config->interval_usec / 1e6,
 	         accounting_source_to_string(a->config->source));
-	/* Migrations a previous run of this agent left behind. */
+	/* Migrations a previous run of this agent left behind. The CRIU
+	 * configuration files it wrote were for a dump or restore of that run
+	 * only: none may reach a later one. */
+	criu_config_clear(a->config->criu_config_dir);
 	agent_recover(a, true);
 	for (;;) {
 		uint64_t now = now_usec(CLOCK_MONOTONIC);

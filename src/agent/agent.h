@@ -21,6 +21,7 @@
 #define AGENT_DEFAULT_PODMAN_SOCKET     "/run/podman/podman.sock"
 #define AGENT_DEFAULT_ETCD              "127.0.0.1:2379"
 #define AGENT_DEFAULT_WORK_DIR          "/var/lib/podmig"
+#define AGENT_DEFAULT_CRIU_CONFIG_DIR   "/run/podmig/criu"
 #define AGENT_DEFAULT_MAX_MIGRATIONS    2
 #define AGENT_DEFAULT_MAX_CALLS         64 /* gRPC calls served at once (worker threads) */
 #define AGENT_DEFAULT_STALL_TIMEOUT_SEC 60
@@ -46,8 +47,11 @@ typedef struct AgentConfig {
 	char *etcd_user;          /* etcd user name (password authentication) */
 	char *etcd_password_file; /* its password: the file's first line */
 	char *criu_path;
-	char *proc_root;         /* tests only; NULL: /proc */
-	char *work_dir;          /* incoming archives; default /var/lib/podmig */
+	char *proc_root; /* tests only; NULL: /proc */
+	char *work_dir;  /* incoming archives; default /var/lib/podmig */
+	/* CRIU configuration files, <dir>/<container>.conf, that containers
+	 * name in their org.criu.config annotation (page-server mode) */
+	char *criu_config_dir;
 	char *fault_dir;         /* tests only: fault points (src/migration/fault.h); NULL: inert */
 	unsigned max_migrations; /* concurrent migrations this node takes part in */
 	unsigned max_calls;      /* gRPC calls served at once; more are refused */

@@ -49,6 +49,10 @@ static void help(void)
 	       "     --criu PATH            criu binary to probe (default /usr/sbin/criu)\n"
 	       "     --work-dir DIR         Where incoming archives are kept until restored\n"
 	       "                            (default /var/lib/podmig)\n"
+	       "     --criu-config-dir DIR  CRIU configuration files the agent writes for one\n"
+	       "                            dump or restore: a container created with\n"
+	       "                            --annotation org.criu.config=DIR/NAME.conf can move\n"
+	       "                            in page-server mode (default /run/podmig/criu)\n"
 	       "     --max-migrations N     Concurrent migrations of this node (default 2)\n"
 	       "     --max-calls N          gRPC calls served at once, each on a worker\n"
 	       "                            thread; more are refused (default %d)\n"
@@ -126,6 +130,7 @@ int main(int argc, char *argv[])
 		{ "criu", required_argument, NULL, ARG_SETTING },
 		{ "proc-root", required_argument, NULL, ARG_SETTING },
 		{ "work-dir", required_argument, NULL, ARG_SETTING },
+		{ "criu-config-dir", required_argument, NULL, ARG_SETTING },
 		{ "max-migrations", required_argument, NULL, ARG_SETTING },
 		{ "max-calls", required_argument, NULL, ARG_SETTING },
 		{ "stall-timeout", required_argument, NULL, ARG_SETTING },

@@ -46,10 +46,23 @@ static int spawn_internal(char *const argv[], const SpawnOptions *options, int s
 		if (r == 0)
 			r = posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
 	}
+	/* dup2 onto another number clears close-on-exec on the child's copy
+	 * only, so the descriptor leaks into no other child (a descriptor that
+	 * already is SPAWN_PASSED_FD goes through a copy first). */
+	int copy = -1;
+	if (r == 0 && options->pass_fd == SPAWN_PASSED_FD) {
+		copy = fcntl(options->pass_fd, F_DUPFD_CLOEXEC, SPAWN_PASSED_FD + 1);
+		r = copy < 0 ? errno : 0;
+	}
+	if (r == 0 && options->pass_fd > 2)
+		r = posix_spawn_file_actions_adddup2(&fa, copy >= 0 ? copy : options->pass_fd,
+		                                     SPAWN_PASSED_FD);
 	pid_t pid;
 	if (r == 0)
 		r = posix_spawnp(&pid, argv[0], &fa, NULL, argv, options->envp ?: environ);
 	posix_spawn_file_actions_destroy(&fa);
+	if (copy >= 0)
+		close(copy);
 	if (r != 0)
 		return -r;
 	*ret_pid = pid;

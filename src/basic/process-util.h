@@ -13,7 +13,11 @@ typedef struct SpawnOptions {
 	const char *log_path;  /* append stdout and stderr to this file instead */
 	bool inherit_stdin;    /* keep this process's stdin (an editor needs the terminal);
 	                          else /dev/null */
+	int pass_fd;           /* > 2: handed to the child as its descriptor SPAWN_PASSED_FD
+	                          (whatever its close-on-exec flag); else nothing is */
 } SpawnOptions;
+
+#define SPAWN_PASSED_FD 3
 
 /* Runs argv (argv[0] looked up in PATH), waits, and returns its exit status
  * (128+signal if killed) in *ret_status. Returns 0, or a negative errno if it

@@ -14,6 +14,7 @@
 #include "json-util.h"
 #include "log.h"
 #include "migration-store.h"
+#include "mode-choice.h"
 #include "rpc.h"
 #include "strutil.h"
 #include "time-util.h"
@@ -32,6 +33,13 @@ static void migrate_help(void)
 	       "Options:\n"
 	       "  -t --to NODE          Target node (required)\n"
 	       "     --reason REASON    manual (default), automatic or drain\n"
+	       "     --mode MODE        stop-and-copy, pre-copy, page-server or auto (default):\n"
+	       "                        page-server streams the memory straight to a CRIU\n"
+	       "                        page server on NODE (the container must have been\n"
+	       "                        created with --annotation\n"
+	       "                        org.criu.config=/run/podmig/criu/NAME.conf); a mode\n"
+	       "                        that cannot be used falls back to stop-and-copy and\n"
+	       "                        the record says why\n"
 	       "     --force            Move it even if it is labelled podmig.migrate=false\n"
 	       "                        (recorded as forced)\n"
 	       "     --etcd ENDPOINTS   etcd endpoints (default $PODMIG_ETCD_ENDPOINTS or %s)\n"
@@ -114,6 +122,7 @@ static void record_sanitize(MigrationRecord *rec)
 {
 	cli_sanitize(rec->image);
 	cli_sanitize(rec->error);
+	cli_sanitize(rec->mode_reason);
 }
 
 static void summary_print(const MigrationRecord *rec)
@@ -141,7 +150,9 @@ static void summary_print(const MigrationRecord *rec)
 		printf("  %-24s %8.3f s\n", "total", (double)(end - start) / 1000);
 	printf("  %-24s %8.3f s\n", "downtime", (double)rec->downtime_ms / 1000);
 	cli_format_bytes((double)rec->bytes, bytes, sizeof bytes);
-	printf("  %-24s %8s (%s)\n", "archive", bytes, migration_mode_to_string(rec->mode));
+	printf("  %-24s %8s (%s)\n", "moved", bytes, migration_mode_to_string(rec->mode));
+	if (rec->mode_reason)
+		printf("  %-24s %s\n", "mode", rec->mode_reason);
 	if (rec->forced)
 		printf("  %-24s %s\n", "forced", "yes (podmig.migrate=false overridden)");
 	if (rec->error)
@@ -159,18 +170,19 @@ static int record_print_json(const MigrationRecord *rec)
 
 int verb_migrate(int argc, char *argv[])
 {
-	enum { ARG_REASON = 0x100, ARG_FORCE };
+	enum { ARG_REASON = 0x100, ARG_FORCE, ARG_MODE };
 	static const struct option options[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "to", required_argument, NULL, 't' },
 		{ "reason", required_argument, NULL, ARG_REASON },
 		{ "force", no_argument, NULL, ARG_FORCE },
+		{ "mode", required_argument, NULL, ARG_MODE },
 		CLI_CONNECT_LONG_OPTIONS,
 		CLI_JSON_LONG_OPTION,
 		{},
 	};
 	ClusterOptions o;
-	const char *target = NULL, *reason = "manual";
+	const char *target = NULL, *reason = "manual", *mode = "auto";
 	bool force = false;
 	_cleanup_(rpc_channel_freep) RpcChannel *ch = NULL;
 	_cleanup_(rpc_stream_freep) RpcStream *st = NULL;
@@ -194,6 +206,9 @@ int verb_migrate(int argc, char *argv[])
 			break;
 		case ARG_FORCE:
 			force = true;
+			break;
+		case ARG_MODE:
+			mode = optarg;
 			break;
 		default:
 			if (cli_cluster_option(c, optarg, &o))
@@ -219,6 +234,10 @@ int verb_migrate(int argc, char *argv[])
 		log_error("unknown reason '%s' (manual, automatic, drain)", reason);
 		return 2;
 	}
+	if (mode_request_from_string(mode) < 0) {
+		log_error("unknown mode '%s' (stop-and-copy, pre-copy, page-server, auto)", mode);
+		return 2;
+	}
 
 	if (locate(&o, container, target, &where) < 0)
 		goto fail;
@@ -241,6 +260,7 @@ int verb_migrate(int argc, char *argv[])
 	req.target_node = (char *)target;
 	req.reason = (char *)reason;
 	req.force = force;
+	req.mode = (char *)mode;
 	if ((r = rpc_channel_new(where.source_address, &ro, &ch)) < 0 ||
 	    (r = rpc_stream_open(ch, &podmig__v1__agent__descriptor, "Migrate", &st)) < 0 ||
 	    (r = rpc_stream_send(st, &req.base)) < 0 || (r = rpc_stream_close_send(st)) < 0) {
@@ -331,9 +351,9 @@ int verb_history(int argc, char *argv[])
 		}
 		ret = all ? cli_print_json(all) : EXIT_FAILURE;
 	} else {
-		printf("%-28s %-20s %-8s %-8s %-9s %-12s %-20s %9s %9s %8s %-26s %s\n", "ID",
-		       "CONTAINER", "FROM", "TO", "REASON", "PHASE", "STARTED", "DURATION",
-		       "DOWNTIME", "BYTES", "DECISION", "ERROR");
+		printf("%-28s %-20s %-8s %-8s %-9s %-13s %-12s %-20s %9s %9s %8s %-26s %s\n", "ID",
+		       "CONTAINER", "FROM", "TO", "REASON", "MODE", "PHASE", "STARTED", "DURATION",
+		       "DOWNTIME", "BYTES", "DECISION", "ERROR / MODE'S REASON");
 		for (size_t i = n; i-- > 0;) {
 			const MigrationRecord *m = &recs[i];
 			char when[32] = "-", dur[16] = "-", down[16] = "-", bytes[16];
@@ -348,11 +368,15 @@ int verb_history(int argc, char *argv[])
 			if (m->downtime_ms)
 				snprintf(down, sizeof down, "%.2fs", (double)m->downtime_ms / 1000);
 			cli_format_bytes((double)m->bytes, bytes, sizeof bytes);
-			printf("%-28s %-20.20s %-8s %-8s %-9s %-12s %-20s %9s %9s %8s %-26s %s\n",
+			printf("%-28s %-20.20s %-8s %-8s %-9s %-13s %-12s %-20s %9s %9s %8s %-26s "
+			       "%s%s%s%s\n",
 			       m->id, m->container, m->source, m->target,
 			       migration_reason_to_string(m->reason),
+			       migration_mode_to_string(m->mode),
 			       migration_phase_to_string(m->phase), when, dur, down, bytes,
-			       m->decision[0] ? m->decision : "-", m->error ?: "");
+			       m->decision[0] ? m->decision : "-", m->error ?: "",
+			       m->error && m->mode_reason ? " / " : "",
+			       m->mode_reason ? "mode: " : "", m->mode_reason ?: "");
 		}
 	}
 	migration_records_free(recs, n);

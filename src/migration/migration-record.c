@@ -34,6 +34,7 @@ DEFINE_STRING_TABLE_LOOKUP(migration_reason, MigrationReason);
 static const char *const migration_mode_table[_MIGRATION_MODE_MAX] = {
 	[MIGRATION_MODE_STOP_AND_COPY] = "stop-and-copy",
 	[MIGRATION_MODE_PRE_COPY] = "pre-copy",
+	[MIGRATION_MODE_PAGE_SERVER] = "page-server",
 };
 DEFINE_STRING_TABLE_LOOKUP(migration_mode, MigrationMode);
 
@@ -139,7 +140,9 @@ void migration_record_clear(MigrationRecord *rec)
 	free(rec->target);
 	free(rec->image);
 	free(rec->error);
-	rec->container = rec->source = rec->target = rec->image = rec->error = NULL;
+	free(rec->mode_reason);
+	rec->container = rec->source = rec->target = rec->image = rec->error = rec->mode_reason =
+	        NULL;
 }
 
 #define ARCHIVE_SPARE_BYTES (UINT64_C(64) << 20)
@@ -191,6 +194,9 @@ int migration_record_to_json(const MigrationRecord *rec, char **ret)
 	    json_object_set_new(root, "archive_limit_bytes",
 	                        json_integer((json_int_t)rec->archive_limit)) < 0)
 		return -ENOMEM;
+	if (rec->mode_reason &&
+	    json_object_set_new(root, "mode_reason", json_string(rec->mode_reason)) < 0)
+		return -ENOMEM;
 	char *s = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	if (!s)
 		return -ENOMEM;
@@ -215,7 +221,7 @@ int migration_record_from_json(const char *text, size_t size, MigrationRecord *r
 	_cleanup_json_ json_t *root = json_loadb(text, size, JSON_REJECT_DUPLICATES, NULL);
 	const char *id, *container, *source, *target, *reason, *mode, *phase, *decision = NULL,
 	                                                                      *image_id = NULL;
-	json_t *times, *image = NULL, *error = NULL;
+	json_t *times, *image = NULL, *error = NULL, *mode_reason = NULL;
 	json_int_t bytes = 0, downtime = 0, archive_limit = 0;
 	int forced = 0;
 	MigrationRecord r = {};
@@ -224,12 +230,13 @@ int migration_record_from_json(const char *text, size_t size, MigrationRecord *r
 	if (!root ||
 	    json_unpack(root,
 	                "{s:s, s:s, s:s, s:s, s?o, s:s, s:s, s:s, s:o, s:I, s:I, s?o, s?s, s?b, "
-	                "s?s, s?I}",
+	                "s?s, s?I, s?o}",
 	                "id", &id, "container", &container, "source", &source, "target", &target,
 	                "image", &image, "reason", &reason, "mode", &mode, "phase", &phase,
 	                "phase_times_ms", &times, "bytes", &bytes, "downtime_ms", &downtime,
 	                "error", &error, "decision", &decision, "forced", &forced, "image_id",
-	                &image_id, "archive_limit_bytes", &archive_limit) < 0)
+	                &image_id, "archive_limit_bytes", &archive_limit, "mode_reason",
+	                &mode_reason) < 0)
 		return -EBADMSG;
 	if (!migration_id_valid(id) || !migration_name_valid(container) ||
 	    !migration_name_valid(source) || !migration_name_valid(target) || bytes < 0 ||
@@ -267,10 +274,11 @@ int migration_record_from_json(const char *text, size_t size, MigrationRecord *r
 	r.container = strdup(container);
 	r.source = strdup(source);
 	r.target = strdup(target);
-	int e1 = dup_optional(image, &r.image), e2 = dup_optional(error, &r.error);
-	if (!r.container || !r.source || !r.target || e1 < 0 || e2 < 0) {
+	int e1 = dup_optional(image, &r.image), e2 = dup_optional(error, &r.error),
+	    e3 = dup_optional(mode_reason, &r.mode_reason);
+	if (!r.container || !r.source || !r.target || e1 < 0 || e2 < 0 || e3 < 0) {
 		migration_record_clear(&r);
-		return e1 == -EBADMSG || e2 == -EBADMSG ? -EBADMSG : -ENOMEM;
+		return e1 == -EBADMSG || e2 == -EBADMSG || e3 == -EBADMSG ? -EBADMSG : -ENOMEM;
 	}
 	*ret = r;
 	return 0;
@@ -284,8 +292,9 @@ static int record_copy(const MigrationRecord *rec, MigrationRecord *ret)
 	r.target = strdup(rec->target);
 	r.image = rec->image ? strdup(rec->image) : NULL;
 	r.error = rec->error ? strdup(rec->error) : NULL;
+	r.mode_reason = rec->mode_reason ? strdup(rec->mode_reason) : NULL;
 	if (!r.container || !r.source || !r.target || (rec->image && !r.image) ||
-	    (rec->error && !r.error)) {
+	    (rec->error && !r.error) || (rec->mode_reason && !r.mode_reason)) {
 		migration_record_clear(&r);
 		return -ENOMEM;
 	}

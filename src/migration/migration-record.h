@@ -41,6 +41,7 @@ typedef enum MigrationReason {
 typedef enum MigrationMode {
 	MIGRATION_MODE_STOP_AND_COPY,
 	MIGRATION_MODE_PRE_COPY,
+	MIGRATION_MODE_PAGE_SERVER, /* CRIU streams pages to a page server on the target */
 	_MIGRATION_MODE_MAX,
 } MigrationMode;
 
@@ -64,6 +65,9 @@ typedef struct MigrationRecord {
 	 * this ID. */
 	char image_id[MIGRATION_IMAGE_ID_LEN + 1];
 	char *error; /* NULL unless rolled back or failed */
+	/* why `mode` is what it is when it is not what was asked for (a
+	 * fallback) or was chosen by `auto`; NULL otherwise */
+	char *mode_reason;
 	MigrationReason reason;
 	MigrationMode mode;
 	MigrationPhase phase;

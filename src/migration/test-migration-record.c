@@ -94,7 +94,10 @@ static void test_json_roundtrip(void **state)
 	                                          "19a9fd27b175d1eaa3485e161",
 	                                          rec.image_id),
 	                 0);
+	rec.mode = MIGRATION_MODE_PAGE_SERVER;
+	rec.mode_reason = strdup("auto: 512 MiB over a 1.0 GiB/s link");
 	assert_int_equal(migration_record_to_json(&rec, &json), 0);
+	assert_non_null(strstr(json, "\"mode\":\"page-server\""));
 
 	assert_int_equal(migration_record_from_json(json, strlen(json), &back), 0);
 	assert_string_equal(back.decision, "d-1795730000000-0a1b2c3d");
@@ -106,6 +109,8 @@ static void test_json_roundtrip(void **state)
 	assert_string_equal(back.target, "node2");
 	assert_null(back.image);
 	assert_string_equal(back.error, rec.error);
+	assert_int_equal(back.mode, MIGRATION_MODE_PAGE_SERVER);
+	assert_string_equal(back.mode_reason, rec.mode_reason);
 	assert_int_equal(back.phase, MIGRATION_ROLLED_BACK);
 	assert_int_equal(back.reason, MIGRATION_REASON_DRAIN);
 	assert_int_equal(back.bytes, rec.bytes);

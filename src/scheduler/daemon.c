@@ -136,6 +136,7 @@ typedef struct Worker {
 	uint64_t finished_at_wall; /* wall clock, as records keep time */
 	char *container, *source, *source_address, *target;
 	char decision[MIGRATION_ID_MAX];
+	char mode[16]; /* the policy's migration_mode when it started */
 	char migration_id[MIGRATION_ID_MAX];
 	bool drain;
 	bool done; /* the agent reported done */
@@ -205,6 +206,7 @@ static void *worker_main(void *userdata)
 	req.target_node = w->target;
 	req.reason = (char *)(w->drain ? "drain" : "automatic");
 	req.decision_id = w->decision;
+	req.mode = w->mode;
 	if ((r = rpc_channel_new(w->source_address, &s->agent_rpc, &ch)) < 0 ||
 	    (r = rpc_stream_open(ch, &podmig__v1__agent__descriptor, "Migrate", &st)) < 0) {
 		log_error_errno(r, "decision %s: cannot reach the agent of %s at %s", w->decision,
@@ -493,6 +495,7 @@ static int worker_start(Scheduler *s, const SchedDecision *d, const SchedMove *m
 	pthread_mutex_init(&w->lock, NULL);
 	w->sched = s;
 	w->drain = d->drain;
+	snprintf(w->mode, sizeof w->mode, "%s", mode_request_to_string(s->policy.migration_mode));
 	w->started_usec = now_usec(CLOCK_REALTIME);
 	snprintf(w->decision, sizeof w->decision, "%s", decision);
 	w->container = strdup(m->container);

@@ -271,10 +271,11 @@ static int parse_nodes(const json_t *o, SchedPolicy *p, char **ret_error)
 
 static int parse_document(const json_t *doc, SchedPolicy *p, char **ret_error)
 {
-	static const char *const root_keys[] = {
-		"mode",   "thresholds", "nodes",   "window",      "predict",   "margin", "cooldown",
-		"solver", "seed",       "weights", "concurrency", "retention", NULL
-	};
+	static const char *const root_keys[] = { "mode",           "thresholds",  "nodes",
+		                                 "window",         "predict",     "margin",
+		                                 "cooldown",       "solver",      "seed",
+		                                 "weights",        "concurrency", "retention",
+		                                 "migration_mode", NULL };
 	static const char *const cooldown_keys[] = { "container_sec", "node_sec", "return_sec",
 		                                     NULL };
 	static const char *const concurrency_keys[] = { "cluster", "per_node", NULL };
@@ -291,6 +292,11 @@ static int parse_document(const json_t *doc, SchedPolicy *p, char **ret_error)
 		return r;
 	if (r > 0)
 		p->mode = x;
+	if ((r = get_enum(doc, "migration_mode", mode_request_from_string,
+	                  "stop-and-copy, pre-copy, page-server, auto", &x, ret_error)) < 0)
+		return r;
+	if (r > 0)
+		p->migration_mode = x;
 	if ((o = json_object_get(doc, "thresholds")) &&
 	    (r = parse_thresholds(o, "thresholds", p->threshold, ret_error)) < 0)
 		return r;
@@ -424,7 +430,7 @@ int sched_policy_to_json(const SchedPolicy *p, json_t **ret)
 	}
 	json_t *doc = json_pack(
 	        "{s:s, s:o, s:O, s:I, s:I, s:f, s:{s:I, s:I, s:I}, s:{s:I, s:I}, s:s, s:I, "
-	        "s:{s:f, s:f, s:f, s:f, s:f}, s:{s:I, s:I, s:I}}",
+	        "s:{s:f, s:f, s:f, s:f, s:f}, s:{s:I, s:I, s:I}, s:s}",
 	        "mode", sched_mode_to_string(p->mode), "thresholds",
 	        thresholds_to_json(p->threshold), "nodes", nodes, "window", (json_int_t)p->window,
 	        "predict", (json_int_t)p->predict_samples, "margin", p->margin, "cooldown",
@@ -437,7 +443,8 @@ int sched_policy_to_json(const SchedPolicy *p, json_t **ret)
 	        p->weights.resource[PLACEMENT_CPU], "memory", p->weights.resource[PLACEMENT_MEMORY],
 	        "network", p->weights.resource[PLACEMENT_NETWORK], "retention", "migrations",
 	        (json_int_t)p->keep_migrations, "decisions", (json_int_t)p->keep_decisions,
-	        "max_age_sec", (json_int_t)p->history_max_age_sec);
+	        "max_age_sec", (json_int_t)p->history_max_age_sec, "migration_mode",
+	        mode_request_to_string(p->migration_mode));
 	if (!doc)
 		return -ENOMEM;
 	*ret = doc;
@@ -478,6 +485,7 @@ static const struct {
 	{ "retention.migrations", VALUE_INTEGER },
 	{ "retention.decisions", VALUE_INTEGER },
 	{ "retention.max_age_sec", VALUE_INTEGER },
+	{ "migration_mode", VALUE_STRING },
 };
 
 /* The value as JSON: numbers as numbers, written as JSON writes them (whatever their range:

@@ -54,6 +54,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "mode-choice.h"
 #include "placement.h"
 
 /* Resources are the placement engine's: PLACEMENT_CPU, PLACEMENT_MEMORY, PLACEMENT_NETWORK. */
@@ -105,6 +106,9 @@ typedef struct SchedPolicy {
 	unsigned keep_migrations;     /* 1000 */
 	unsigned keep_decisions;      /* 200 */
 	uint64_t history_max_age_sec; /* 0 */
+	/* the mode the scheduler's migrations ask for (the source agent falls
+	 * back where it cannot, and records why); auto */
+	ModeRequest migration_mode;
 } SchedPolicy;
 
 const char *sched_mode_to_string(SchedMode m);

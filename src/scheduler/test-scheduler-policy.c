@@ -119,9 +119,10 @@ static void test_defaults(void **state)
 	/* to_json writes every key */
 	json_t *doc = NULL;
 	assert_int_equal(sched_policy_to_json(&d, &doc), 0);
-	const char *const keys[] = { "mode",    "thresholds", "nodes",       "window",
-		                     "predict", "margin",     "cooldown",    "solver",
-		                     "seed",    "weights",    "concurrency", "retention" };
+	const char *const keys[] = { "mode",          "thresholds", "nodes",       "window",
+		                     "predict",       "margin",     "cooldown",    "solver",
+		                     "seed",          "weights",    "concurrency", "retention",
+		                     "migration_mode" };
 	for (size_t i = 0; i < ELEMENTSOF(keys); i++)
 		assert_non_null(json_object_get(doc, keys[i]));
 	assert_int_equal(json_object_size(doc), ELEMENTSOF(keys));
@@ -270,6 +271,9 @@ static void test_set(void **state)
 	assert_float_equal(p.threshold[PLACEMENT_NETWORK], 55.5, 0);
 	set_ok(&p, "mode=observe");
 	assert_int_equal(p.mode, SCHED_MODE_OBSERVE);
+	assert_int_equal(p.migration_mode, MODE_REQUEST_AUTO);
+	set_ok(&p, "migration_mode=page-server");
+	assert_int_equal(p.migration_mode, MODE_REQUEST_PAGE_SERVER);
 	set_ok(&p, "cooldown.container_sec=60");
 	assert_int_equal(p.container_cooldown_sec, 60);
 	set_ok(&p, "solver=least-loaded");
@@ -340,6 +344,7 @@ static void test_set_rejections(void **state)
 		{ "margin=85", "margin: 85 is not below the lowest threshold" },
 		{ "concurrency.cluster=0", "concurrency.cluster: 0 is not in [1, " },
 		{ "mode=fast", "mode: \"fast\" is not one of act, observe" },
+		{ "migration_mode=postcopy", "migration_mode: \"postcopy\" is not one of" },
 		{ "solver=magic", "solver: \"magic\" is not one of" },
 		{ "seed=-1", "seed: -1 is negative" },
 		{ "weights.cpu=nan", "weights.cpu: 'nan' is not a number" },

@@ -4,12 +4,16 @@
  * restoring (then restarted), the link between the nodes cut during the
  * transfer (then restored), etcd restarted mid-migration, etcd down (and
  * the target dead) long enough that the source resumes the container alone,
- * the target's disk full. After each, the container runs on exactly one
+ * the target's disk full; in page-server mode (a memhog, which verifies its
+ * memory), the target's page server killed mid-stream, the link cut
+ * mid-stream, the target agent killed while restoring and the source agent
+ * killed after its dump sent every page away. After each, the container runs on exactly one
  * node — never on both at any moment we look — with its counter continuing
  * from its state, and its record is final (done, or rolled-back with a
  * reason).
  *
- * argv[1]: the podmig CLI. */
+ * argv[1]: the podmig CLI. PODMIG_TEST_FILTER (a cmocka pattern such as
+ * "test_ps_*") runs only the matching cases. */
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -104,12 +108,17 @@ static void node_run(const char *node, char *const argv[])
 }
 
 /* Starts `name` (a counter, or a memhog of `memhog_mib`) on node1 and
- * returns its counter once it counts. */
-static uint64_t start_on_node1(const char *name, unsigned memhog_mib)
+ * returns its counter once it counts; `page_server`: with the annotation
+ * that lets it move in page-server mode (the agents' default directory). */
+static uint64_t start_on_node1_as(const char *name, unsigned memhog_mib, bool page_server)
 {
-	char extra[64] = "";
+	char extra[256] = "";
 	if (memhog_mib)
 		snprintf(extra, sizeof extra, ",\"command\":[\"%u\"]", memhog_mib);
+	if (page_server)
+		snprintf(extra + strlen(extra), sizeof extra - strlen(extra),
+		         ",\"annotations\":{\"org.criu.config\":\"/run/podmig/criu/%s.conf\"}",
+		         name);
 	assert_int_equal(migrate_fixture_start_container(cluster, podmig, "node1", name,
 	                                                 memhog_mib ? "localhost/podmig/memhog"
 	                                                            : "localhost/podmig/counter",
@@ -125,11 +134,25 @@ static uint64_t start_on_node1(const char *name, unsigned memhog_mib)
 	return last;
 }
 
-static pid_t start_migrate(const char *name)
+static uint64_t start_on_node1(const char *name, unsigned memhog_mib)
+{
+	return start_on_node1_as(name, memhog_mib, false);
+}
+
+static pid_t start_migrate_mode(const char *name, const char *mode)
 {
 	pid_t pid;
-	assert_int_equal(migrate_fixture_cli_start(podmig, name, "node2", &pid), 0);
+	if (mode)
+		assert_int_equal(migrate_fixture_cli_start_mode(podmig, name, "node2", mode, &pid),
+		                 0);
+	else
+		assert_int_equal(migrate_fixture_cli_start(podmig, name, "node2", &pid), 0);
 	return pid;
+}
+
+static pid_t start_migrate(const char *name)
+{
+	return start_migrate_mode(name, NULL);
 }
 
 /* The CLI's exit status (it may fail: its source agent may have died). */
@@ -219,13 +242,14 @@ static void test_corrupt_chunk(void **state)
 
 /* SIGKILL of node's agent while paused at point; the other agent settles
  * what it can, then the killed one restarts and recovers its side. */
-static void kill_agent_while_paused(const char *name, const char *kill_node, const char *pause_node,
-                                    const char *point, const char *want_phase,
-                                    const char *reason_part)
+static void kill_agent_while_paused_mode(const char *name, const char *mode, const char *kill_node,
+                                         const char *pause_node, const char *point,
+                                         const char *want_phase, const char *reason_part)
 {
-	uint64_t before = start_on_node1(name, 0);
+	bool ps = mode && streq(mode, "page-server");
+	uint64_t before = start_on_node1_as(name, ps ? 64 : 0, ps);
 	arm_pause(pause_node, point);
-	pid_t pid = start_migrate(name);
+	pid_t pid = start_migrate_mode(name, mode);
 	wait_paused(pause_node, point);
 	assert_int_equal(migrate_fixture_kill(cluster, kill_node, "agent"), 0);
 	printf("killed %s's agent (%.1f s)\n", kill_node, elapsed_s());
@@ -237,6 +261,14 @@ static void kill_agent_while_paused(const char *name, const char *kill_node, con
 	if (!streq(kill_node, "node1"))
 		(void)reap(pid); /* the source settles once the target recovered */
 	check_one_copy(name, want_phase, reason_part, before);
+}
+
+static void kill_agent_while_paused(const char *name, const char *kill_node, const char *pause_node,
+                                    const char *point, const char *want_phase,
+                                    const char *reason_part)
+{
+	kill_agent_while_paused_mode(name, NULL, kill_node, pause_node, point, want_phase,
+	                             reason_part);
 }
 
 static void test_target_killed_transferring(void **state)
@@ -352,6 +384,68 @@ static void test_disk_full(void **state)
 	check_one_copy("full", "rolled-back", "No space left", before);
 }
 
+/* Page-server mode. */
+
+/* Waits until node2 runs the page server of a migration (its dump is
+ * streaming), then lets it stream for a moment. */
+static pid_t wait_page_server(void)
+{
+	pid_t ps = 0;
+	for (unsigned waited = 0; !ps; waited += 20) {
+		if (waited > PAUSE_TIMEOUT_MS)
+			fail_msg("no page server on node2 after %u s", waited / 1000);
+		usleep(20 * 1000);
+		ps = migrate_fixture_find_page_server(cluster, "node2");
+	}
+	usleep(300 * 1000);
+	printf("page server %d on node2 is receiving (%.1f s)\n", (int)ps, elapsed_s());
+	return ps;
+}
+
+/* The dump fails when its page server dies; CRIU resumes the container on
+ * the source. */
+static void test_ps_page_server_killed(void **state)
+{
+	uint64_t before = start_on_node1_as("ps-kill", 512, true);
+	pid_t pid = start_migrate_mode("ps-kill", "page-server");
+	pid_t ps = wait_page_server();
+	assert_int_equal(kill(ps, SIGKILL), 0);
+	printf("page server killed (%.1f s)\n", elapsed_s());
+	assert_int_not_equal(reap(pid), 0);
+	check_one_copy("ps-kill", "rolled-back", NULL, before);
+}
+
+static void test_ps_link_cut(void **state)
+{
+	char *const down[] = { "ip", "link", "set", veth2, "down", NULL };
+	char *const up[] = { "ip", "link", "set", veth2, "up", NULL };
+	uint64_t before = start_on_node1_as("ps-cut", 512, true);
+	pid_t pid = start_migrate_mode("ps-cut", "page-server");
+	(void)wait_page_server();
+	run(down);
+	printf("link of node2 cut mid-stream (%.1f s)\n", elapsed_s());
+	sleep(10);
+	run(up);
+	printf("link of node2 restored (%.1f s)\n", elapsed_s());
+	(void)reap(pid);
+	check_one_copy("ps-cut", NULL, NULL, before);
+}
+
+/* Every page is on the target, which dies before its restore finished. */
+static void test_ps_target_killed_restoring(void **state)
+{
+	kill_agent_while_paused_mode("ps-tgt", "page-server", "node2", "node2", "target-restoring",
+	                             "rolled-back", "target agent stopped");
+}
+
+/* The source's dump sent every page away, then its agent dies: restarted,
+ * it replays the pages its relay recorded and restores the container. */
+static void test_ps_source_killed_transferring(void **state)
+{
+	kill_agent_while_paused_mode("ps-src", "page-server", "node1", "node1",
+	                             "source-transferring", "rolled-back", "source agent stopped");
+}
+
 int main(int argc, char *argv[])
 {
 	if (argc != 2) {
@@ -375,6 +469,15 @@ int main(int argc, char *argv[])
 		cmocka_unit_test_setup_teardown(test_etcd_outage_resumes, case_setup,
 		                                case_teardown),
 		cmocka_unit_test_setup_teardown(test_disk_full, case_setup, case_teardown),
+		cmocka_unit_test_setup_teardown(test_ps_page_server_killed, case_setup,
+		                                case_teardown),
+		cmocka_unit_test_setup_teardown(test_ps_link_cut, case_setup, case_teardown),
+		cmocka_unit_test_setup_teardown(test_ps_target_killed_restoring, case_setup,
+		                                case_teardown),
+		cmocka_unit_test_setup_teardown(test_ps_source_killed_transferring, case_setup,
+		                                case_teardown),
 	};
+	if (getenv("PODMIG_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("PODMIG_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
