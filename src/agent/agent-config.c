@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "conf-file.h"
+#include "log.h"
 #include "strutil.h"
 
 void agent_config_init(AgentConfig *c)
@@ -18,6 +20,7 @@ void agent_config_init(AgentConfig *c)
 		.max_migrations = AGENT_DEFAULT_MAX_MIGRATIONS,
 		.max_calls = AGENT_DEFAULT_MAX_CALLS,
 		.stall_timeout_usec = AGENT_DEFAULT_STALL_TIMEOUT_SEC * 1000000ULL,
+		.log_level = -1,
 	};
 }
 
@@ -158,6 +161,13 @@ int agent_config_set(AgentConfig *c, const char *key, const char *value, ErrorDe
 			            "/ without '.' or '..' components",
 			            value);
 		return r;
+	} else if (streq(key, "log-level")) {
+		int r = log_level_from_string(value);
+		if (r < 0)
+			return fail(error,
+			            "--log-level: '%s' is none of debug, info, notice, warning, err",
+			            value);
+		c->log_level = r;
 	} else if (streq(key, "insecure")) {
 		if (!streq(value, "true") && !streq(value, "false"))
 			return fail(error, "--insecure: '%s' is neither 'true' nor 'false'", value);
@@ -179,41 +189,17 @@ int agent_config_set(AgentConfig *c, const char *key, const char *value, ErrorDe
 	return 0;
 }
 
+static int set_from_file(const char *key, const char *value, void *userdata, ErrorDetail *error)
+{
+	return agent_config_set(userdata, key, value, error);
+}
+
 int agent_config_load_file(AgentConfig *c, const char *path, ErrorDetail *error)
 {
-	_cleanup_fclose_ FILE *f = fopen(path, "re");
-	_cleanup_free_ char *line = NULL;
-	size_t cap = 0;
-	unsigned lineno = 0;
-
-	if (!f) {
-		int r = -errno;
+	int r = conf_file_load(path, set_from_file, c, error);
+	if (r == -ENOENT)
 		return error_detail_set_errno(error, r, "%s: %s", path, error_to_string(r));
-	}
-	while (getline(&line, &cap, f) >= 0) {
-		lineno++;
-		char *p = line, *end;
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (*p == '#' || *p == '\n' || *p == 0)
-			continue;
-		end = p + strlen(p);
-		while (end > p && (end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
-			*--end = 0;
-		char *sep = p + strcspn(p, "= \t");
-		if (!*sep)
-			return fail(error, "%s:%u: expected 'key = value'", path, lineno);
-		char *value = sep;
-		*value++ = 0;
-		value += strspn(value, "= \t");
-		ErrorDetail msg = {};
-		int r = agent_config_set(c, p, value, &msg);
-		if (r == -ENOENT)
-			return fail(error, "%s:%u: unknown setting '%s'", path, lineno, p);
-		if (r < 0)
-			return fail(error, "%s:%u: %s", path, lineno, error_detail_or(&msg, r));
-	}
-	return 0;
+	return r;
 }
 
 int agent_config_finish(AgentConfig *c, ErrorDetail *error)

@@ -23,6 +23,8 @@
 #define AGENT_DEFAULT_MAX_MIGRATIONS    2
 #define AGENT_DEFAULT_MAX_CALLS         64 /* gRPC calls served at once (worker threads) */
 #define AGENT_DEFAULT_STALL_TIMEOUT_SEC 60
+/* Read at start when it exists and no --config names another file. */
+#define AGENT_DEFAULT_CONFIG "/etc/podmig/agent.conf"
 
 typedef struct AgentConfig {
 	char *node_name;         /* default: the host name */
@@ -54,6 +56,7 @@ typedef struct AgentConfig {
 	bool pre_copy_never;         /* --pre-copy=never: stop-and-copy even where pre-copy works */
 	RestorePolicy restore;       /* what an incoming checkpoint may ask of this node */
 	bool insecure; /* --insecure: plaintext gRPC and etcd, nobody's identity known */
+	int log_level; /* --log-level as a syslog level; -1: not set */
 } AgentConfig;
 
 void agent_config_init(AgentConfig *c);
@@ -62,7 +65,8 @@ void agent_config_done(AgentConfig *c);
  * -EINVAL with the reason in `error` if the value is bad, -ENOENT if the
  * key is unknown. */
 int agent_config_set(AgentConfig *c, const char *key, const char *value, ErrorDetail *error);
-/* Reads "key = value" lines ('#' comments) from a file. */
+/* Reads "key = value" lines ('#' comments; conf-file.h) from a file; a
+ * missing file is an error too (-ENOENT). Errors name the file and line. */
 int agent_config_load_file(AgentConfig *c, const char *path, ErrorDetail *error);
 /* Fills in the defaults that depend on others; checks consistency. */
 int agent_config_finish(AgentConfig *c, ErrorDetail *error);

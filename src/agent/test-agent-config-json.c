@@ -136,6 +136,27 @@ static void test_config_file(void **state)
 	error_detail_clear(&err);
 	assert_int_equal(agent_config_load_file(&c, path, &err), -EINVAL);
 	assert_non_null(strstr(err.message, ":2: unknown setting 'bogus'"));
+	assert_true(startswith(err.message, path));
+	agent_config_done(&c);
+
+	/* a bad value: the file, the line and the setting's own reason */
+	f = fopen(path, "we");
+	fputs("# comment\nlog-level = debug\n\ninterval = 0\n", f);
+	fclose(f);
+	agent_config_init(&c);
+	error_detail_clear(&err);
+	assert_int_equal(agent_config_load_file(&c, path, &err), -EINVAL);
+	assert_true(startswith(err.message, path));
+	assert_non_null(strstr(err.message, ":4: --interval: '0' is not"));
+	assert_int_equal(c.log_level, 7 /* LOG_DEBUG */);
+	agent_config_done(&c);
+	f = fopen(path, "we");
+	fputs("log-level = loud\n", f);
+	fclose(f);
+	agent_config_init(&c);
+	error_detail_clear(&err);
+	assert_int_equal(agent_config_load_file(&c, path, &err), -EINVAL);
+	assert_non_null(strstr(err.message, ":1: --log-level: 'loud'"));
 	agent_config_done(&c);
 	unlink(path);
 	error_detail_clear(&err);
