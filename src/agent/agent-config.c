@@ -164,9 +164,10 @@ int agent_config_set(AgentConfig *c, const char *key, const char *value, ErrorDe
 	} else if (streq(key, "log-level")) {
 		int r = log_level_from_string(value);
 		if (r < 0)
-			return fail(error,
-			            "--log-level: '%s' is none of debug, info, notice, warning, err",
-			            value);
+			return fail(
+			        error,
+			        "--log-level: '%s' is none of debug, info, notice, warning, err",
+			        value);
 		c->log_level = r;
 	} else if (streq(key, "insecure")) {
 		if (!streq(value, "true") && !streq(value, "false"))

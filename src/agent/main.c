@@ -70,8 +70,9 @@ static void help(void)
 	       "     --log-level LEVEL      debug, info (default), notice, warning, err\n"
 	       "  -h --help                 Show this help\n"
 	       "     --version              Show the version\n",
-	       AGENT_DEFAULT_CONFIG, AGENT_DEFAULT_PORT, AGENT_DEFAULT_PODMAN_SOCKET, AGENT_DEFAULT_ETCD,
-	       AGENT_DEFAULT_PREFIX, AGENT_DEFAULT_MAX_CALLS, AGENT_DEFAULT_STALL_TIMEOUT_SEC);
+	       AGENT_DEFAULT_CONFIG, AGENT_DEFAULT_PORT, AGENT_DEFAULT_PODMAN_SOCKET,
+	       AGENT_DEFAULT_ETCD, AGENT_DEFAULT_PREFIX, AGENT_DEFAULT_MAX_CALLS,
+	       AGENT_DEFAULT_STALL_TIMEOUT_SEC);
 }
 
 /* Every connection costs a descriptor, and gRPC stops listening for good

@@ -29,8 +29,8 @@ int conf_file_load(const char *path, ConfSetFunc set, void *userdata, ErrorDetai
 	errno = 0;
 	while ((n = getline(&line, &cap, f)) >= 0) {
 		if (++lineno > CONF_LINES_MAX)
-			return error_detail_set_errno(error, -E2BIG, "%s: more than %u lines",
-			                              path, CONF_LINES_MAX);
+			return error_detail_set_errno(error, -E2BIG, "%s: more than %u lines", path,
+			                              CONF_LINES_MAX);
 		if ((size_t)n > CONF_LINE_MAX)
 			return error_detail_set_errno(error, -E2BIG,
 			                              "%s:%u: line longer than %u bytes", path,
@@ -47,8 +47,8 @@ int conf_file_load(const char *path, ConfSetFunc set, void *userdata, ErrorDetai
 			continue;
 		char *sep = p + strcspn(p, "= \t");
 		if (!*sep || sep == p)
-			return error_detail_set_errno(error, -EINVAL,
-			                              "%s:%u: expected 'key = value'", path, lineno);
+			return error_detail_set_errno(
+			        error, -EINVAL, "%s:%u: expected 'key = value'", path, lineno);
 		char *value = sep + strspn(sep, " \t");
 		bool eq = *value == '=';
 		*sep = 0;

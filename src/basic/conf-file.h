@@ -14,8 +14,7 @@
 
 /* One setting: 0, -ENOENT for an unknown key (the caller names file and
  * line), another negative errno with the reason in `error` for a bad value. */
-typedef int (*ConfSetFunc)(const char *key, const char *value, void *userdata,
-                           ErrorDetail *error);
+typedef int (*ConfSetFunc)(const char *key, const char *value, void *userdata, ErrorDetail *error);
 
 /* Reads `path` and calls `set` for each setting, in order. -ENOENT if the
  * file does not exist (nothing set), any other failure with "PATH:LINE:

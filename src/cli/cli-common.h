@@ -55,16 +55,23 @@ enum {
 	{                                                                  \
 		"tls-key", required_argument, NULL, CLI_ARG_TLS_KEY        \
 	}
-#define CLI_TLS_HELP                                                                   \
-	"     --tls-ca FILE      CA verifying etcd (https://) and agents (default\n"   \
-	"                        $PODMIG_TLS_CA)\n"                                    \
-	"     --tls-cert FILE    Client certificate for etcd and agents (default\n"    \
-	"                        $PODMIG_TLS_CERT); with any --tls-* option, agents\n" \
-	"                        are called over TLS, else in plaintext\n"             \
-	"     --tls-key FILE     Its key (default $PODMIG_TLS_KEY)\n"
+/* --etcd and --prefix in a verb's --help; printf arguments: DEFAULT_ETCD,
+ * DEFAULT_PREFIX. */
+#define CLI_CONNECT_HELP                                                                \
+	"     --etcd ENDPOINTS   etcd endpoints (default $PODMIG_ETCD_ENDPOINTS, the\n" \
+	"                        config file's etcd, or %s)\n"                          \
+	"     --prefix PREFIX    etcd key prefix (default $PODMIG_PREFIX, the config\n" \
+	"                        file's prefix, or %s)\n"
+#define CLI_TLS_HELP                                                                  \
+	"     --tls-ca FILE      CA verifying etcd (https://) and agents (default\n"  \
+	"                        $PODMIG_TLS_CA or the config file's tls-ca)\n"       \
+	"     --tls-cert FILE    Client certificate for etcd and agents (default\n"   \
+	"                        $PODMIG_TLS_CERT or tls-cert); with any TLS file,\n" \
+	"                        agents are called over TLS, else in plaintext\n"     \
+	"     --tls-key FILE     Its key (default $PODMIG_TLS_KEY or tls-key)\n"
 
-/* Defaults: endpoints from $PODMIG_ETCD_ENDPOINTS, TLS files from
- * $PODMIG_TLS_CA, $PODMIG_TLS_CERT and $PODMIG_TLS_KEY. */
+/* Defaults from the environment and the config files (cli-config.h); a bad
+ * file is reported by cli_options_check(), so --help still works. */
 void cli_options_init(ClusterOptions *o);
 /* Takes getopt code `c` if it is one of the connection options or --json: true if it
  * was. */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "cli-config.h"
 #include "config.h"
 #include "log.h"
 #include "macro.h"
@@ -174,8 +175,15 @@ static void help(void)
 	       "  -h --help      Show this help\n"
 	       "     --version  Show the version\n"
 	       "\n"
-	       "Every command but place reads etcd: --etcd ENDPOINTS or $PODMIG_ETCD_ENDPOINTS.\n"
-	       "'podmig COMMAND --help' describes each.\n");
+	       "Every command but place reads etcd. Where, and with which TLS files: a flag\n"
+	       "(--etcd, --prefix, --tls-ca, --tls-cert, --tls-key), else the environment\n"
+	       "($PODMIG_ETCD_ENDPOINTS, $PODMIG_PREFIX, $PODMIG_TLS_CA, $PODMIG_TLS_CERT,\n"
+	       "$PODMIG_TLS_KEY), else the user's config file ($PODMIG_CONFIG, else\n"
+	       "~/.config/podmig/config), else %s. A config file has\n"
+	       "'key = value' lines with the flags' names as keys and TLS files by absolute\n"
+	       "path, e.g. 'etcd = https://10.0.0.1:2379,https://10.0.0.2:2379'.\n"
+	       "'podmig COMMAND --help' describes each.\n",
+	       CLI_SYSTEM_CONFIG);
 }
 
 int main(int argc, char *argv[])

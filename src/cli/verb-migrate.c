@@ -33,9 +33,7 @@ static void migrate_help(void)
 	       "  -t --to NODE          Target node (required)\n"
 	       "     --reason REASON    manual (default), automatic or drain\n"
 	       "     --force            Move it even if it is labelled podmig.migrate=false\n"
-	       "                        (recorded as forced)\n"
-	       "     --etcd ENDPOINTS   etcd endpoints (default $PODMIG_ETCD_ENDPOINTS or %s)\n"
-	       "     --prefix PREFIX    etcd key prefix (default %s)\n"
+	       "                        (recorded as forced)\n" CLI_CONNECT_HELP
 	       "     --json             Print the final migration record as JSON\n" CLI_TLS_HELP
 	       "  -h --help             Show this help\n",
 	       DEFAULT_ETCD, DEFAULT_PREFIX);

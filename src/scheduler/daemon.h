@@ -10,8 +10,8 @@
 
 #include <signal.h>
 #include <stdbool.h>
-#include <stdint.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "error-util.h"
 

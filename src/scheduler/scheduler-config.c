@@ -21,8 +21,8 @@ const SchedulerSetting scheduler_settings[] = {
 	{ "name", 'n', SETTING_STRING, FIELD(name), 0, 0, "NAME",
 	  "This scheduler's name (default: host name and pid)" },
 	{ "etcd", 0, SETTING_STRING, FIELD(etcd), 0, 0, "ENDPOINTS",
-	  "etcd endpoints, comma-separated (default\n$PODMIG_ETCD_ENDPOINTS or " SCHEDULER_DEFAULT_ETCD
-	  ")" },
+	  "etcd endpoints, comma-separated (default\n$PODMIG_ETCD_ENDPOINTS "
+	  "or " SCHEDULER_DEFAULT_ETCD ")" },
 	{ "prefix", 0, SETTING_PREFIX, FIELD(prefix), 0, 0, "PREFIX",
 	  "etcd key prefix (default " SCHEDULER_DEFAULT_PREFIX ")" },
 	{ "interval", 0, SETTING_SECONDS, FIELD(tick_usec), 0.05, 3600, "SECONDS",
@@ -63,8 +63,7 @@ void scheduler_config_done(SchedulerConfig *c)
 
 #define fail(error, ...) error_detail_set_errno(error, -EINVAL, __VA_ARGS__)
 
-int scheduler_config_set(SchedulerConfig *c, const char *key, const char *value,
-                         ErrorDetail *error)
+int scheduler_config_set(SchedulerConfig *c, const char *key, const char *value, ErrorDetail *error)
 {
 	const SchedulerSetting *s = NULL;
 	for (size_t i = 0; i < scheduler_n_settings && !s; i++)
@@ -168,8 +167,9 @@ int scheduler_config_finish(SchedulerConfig *c, ErrorDetail *error)
 		}
 	}
 	/* it goes into the leader key's JSON and the logs as it is */
-	if (strlen(c->name) > 253 || strspn(c->name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	                                             "0123456789-_.") != strlen(c->name))
+	if (strlen(c->name) > 253 ||
+	    strspn(c->name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	                    "0123456789-_.") != strlen(c->name))
 		return fail(error, "--name: '%s' is not 1..253 letters, digits, '-', '_' or '.'",
 		            c->name);
 	return 0;

@@ -37,7 +37,8 @@ static void test_set(void **state)
 	static const struct {
 		const char *key, *value, *message;
 	} bad[] = {
-		{ "interval", "0.01", "--interval: '0.01' is not a number of seconds in [0.05, 3600]" },
+		{ "interval", "0.01",
+		  "--interval: '0.01' is not a number of seconds in [0.05, 3600]" },
 		{ "interval", "x", "--interval: 'x' is not" },
 		{ "lease-ttl", "0", "--lease-ttl: '0' is not an integer in [1, 3600]" },
 		{ "lease-ttl", "1.5", "--lease-ttl: '1.5'" },
