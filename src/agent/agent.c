@@ -257,6 +257,7 @@ static int publish(Agent *a, uint64_t now)
 		return -ENOMEM;
 	if ((r = put_json(a, a->status_key, status)) < 0)
 		goto fail;
+	a->status_published = true;
 	if (backoff_ok(&a->etcd_backoff))
 		log_notice("etcd at %s is reachable again; node %s is published",
 		           a->config->etcd_endpoint, a->config->node_name);
@@ -433,6 +434,35 @@ static int read_first_line(const char *path, char **ret)
 
 /* ---- the loop ---- */
 
+/* What the agent is doing, for systemd's STATUS=. */
+static void notify_progress(Agent *a)
+{
+	pthread_mutex_lock(&a->migrations_lock);
+	unsigned migrations = a->migrations;
+	pthread_mutex_unlock(&a->migrations_lock);
+	const NodeSample *s = a->last;
+	char containers[64];
+	if (s && s->podman_ok)
+		snprintf(containers, sizeof containers, "%zu containers", s->n_containers);
+	else
+		snprintf(containers, sizeof containers, "Podman unreachable");
+	const char *etcd = a->etcd_backoff.down ? "etcd unreachable"
+	                   : !a->serving        ? "status withdrawn (port not serving)"
+	                                        : "published";
+	if (!a->notify.ready && a->status_published)
+		service_notify_ready(&a->notify,
+		                     "serving on port %d, %u migrations in flight, %s, %s", a->port,
+		                     migrations, containers, etcd);
+	else if (a->notify.ready)
+		service_notify_status(&a->notify,
+		                      "serving on port %d, %u migrations in flight, %s, %s",
+		                      a->port, migrations, containers, etcd);
+	else
+		service_notify_status(&a->notify, "starting: %s, %s", containers,
+		                      a->etcd_backoff.down ? "etcd unreachable"
+		                                           : "not yet published");
+}
+
 int agent_new(const AgentConfig *config, Agent **ret)
 {
 	_cleanup_(agent_freep) Agent *a = calloc(1, sizeof(*a));
@@ -447,6 +477,7 @@ int agent_new(const AgentConfig *config, Agent **ret)
 		return -ENOMEM;
 	a->started_at = (int64_t)(now_usec(CLOCK_REALTIME) / 1000000);
 	a->serving = true;
+	service_notify_init(&a->notify);
 	if (asprintf(&a->info_key, "%snodes/%s/info", config->prefix, config->node_name) < 0 ||
 	    asprintf(&a->status_key, "%snodes/%s/status", config->prefix, config->node_name) < 0)
 		return -ENOMEM;
@@ -600,6 +631,11 @@ int agent_run(Agent *a, const sigset_t *stop)
 			agent_recover(a, false);
 		if ((r = publish(a, now)) < 0)
 			return log_error_errno(r, "cannot publish node %s", a->config->node_name);
+		/* READY once the port serves and etcd has the node's status; the
+		 * watchdog is petted by this loop alone, so a loop stuck anywhere
+		 * above (a hung etcd or Podman call) gets the agent restarted */
+		notify_progress(a);
+		service_notify_watchdog(&a->notify);
 
 		next += a->config->interval_usec;
 		now = now_usec(CLOCK_MONOTONIC);
@@ -611,6 +647,7 @@ int agent_run(Agent *a, const sigset_t *stop)
 		int sig = sigtimedwait(stop, NULL, &ts);
 		if (sig > 0) {
 			log_info("node %s: signal %d, stopping", a->config->node_name, sig);
+			service_notify_stopping(&a->notify, "stopping: revoking the node's lease");
 			break;
 		}
 		if (sig < 0 && errno != EAGAIN && errno != EINTR)
