@@ -21,6 +21,7 @@ void agent_config_init(AgentConfig *c)
 		.max_calls = AGENT_DEFAULT_MAX_CALLS,
 		.stall_timeout_usec = AGENT_DEFAULT_STALL_TIMEOUT_SEC * 1000000ULL,
 		.log_level = -1,
+		.protocol = AGENT_PROTOCOL,
 	};
 }
 
@@ -262,6 +263,16 @@ int agent_config_finish(AgentConfig *c, ErrorDetail *error)
 	if (!c->insecure && strstr(c->etcd_endpoint, "http://"))
 		return fail(error, "--etcd: '%s' is plaintext; use https:// (or --insecure)",
 		            c->etcd_endpoint);
+	const char *test_protocol = getenv(AGENT_TEST_PROTOCOL_ENV);
+	if (test_protocol && *test_protocol) {
+		unsigned v;
+		if (safe_atou(test_protocol, &v) < 0 || v < 1 || v > 1000)
+			return fail(error, "$%s: '%s' is not a protocol version 1..1000",
+			            AGENT_TEST_PROTOCOL_ENV, test_protocol);
+		c->protocol = v;
+		log_warning("$%s: speaking protocol %u instead of %u (tests only)",
+		            AGENT_TEST_PROTOCOL_ENV, v, AGENT_PROTOCOL);
+	}
 	if (!c->prefix && (r = set_string(&c->prefix, AGENT_DEFAULT_PREFIX)) < 0)
 		return r;
 	if (key_prefix_problem(c->prefix))

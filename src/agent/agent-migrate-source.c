@@ -16,6 +16,7 @@
 
 #include "agent-migrate.h"
 #include "agent.pb-c.h"
+#include "config.h"
 #include "fault.h"
 #include "log.h"
 #include "precopy.h"
@@ -407,6 +408,7 @@ static int source_send_header(Source *s)
 	h.source_node = s->a->config->node_name;
 	h.source_address = s->a->advertise;
 	h.mode = (char *)migration_mode_to_string(s->rec.mode);
+	h.protocol = s->a->config->protocol;
 	Podmig__V1__TransferMessage m = PODMIG__V1__TRANSFER_MESSAGE__INIT;
 	m.kind_case = PODMIG__V1__TRANSFER_MESSAGE__KIND_HEADER;
 	m.header = &h;
@@ -498,7 +500,8 @@ static int source_prepare(Source *s, const Podmig__V1__MigrateRequest *req)
 		        "operator's `podmig migrate --force` moves it",
 		        req->container);
 
-	r = agent_node_address(a, req->target_node, &s->target_addr);
+	AgentPeerVersion peer = {};
+	r = agent_node_address(a, req->target_node, &s->target_addr, &peer);
 	if (r == ETCD_NOT_FOUND)
 		return rpc_server_call_error(
 		        call, RPC_NOT_FOUND,
@@ -508,10 +511,23 @@ static int source_prepare(Source *s, const Podmig__V1__MigrateRequest *req)
 		                             "node %s: its info in etcd is not under its agent's "
 		                             "lease; not trusting its address",
 		                             req->target_node);
+	if (r == -EBADMSG)
+		return rpc_server_call_error(call, RPC_FAILED_PRECONDITION,
+		                             "node %s: its info in etcd is malformed",
+		                             req->target_node);
 	if (r < 0)
 		return rpc_server_call_error(call, RPC_UNAVAILABLE,
 		                             "cannot look up node %s in etcd: %s", req->target_node,
 		                             error_to_string(r));
+	/* before anything is recorded or stopped */
+	if (!agent_protocol_compatible(a->config->protocol, peer.protocol))
+		return rpc_server_call_error(
+		        call, RPC_FAILED_PRECONDITION,
+		        "node %s runs podmig %s with agent protocol %u, node %s podmig %s with "
+		        "protocol %u: agents migrate only between protocols at most one apart; "
+		        "upgrade the nodes in between first (one node at a time)",
+		        req->target_node, peer.version, peer.protocol, self, PODMIG_VERSION,
+		        a->config->protocol);
 
 	r = migration_record_init(&s->rec, req->container, self, req->target_node, reason,
 	                          wall_ms());

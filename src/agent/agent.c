@@ -91,6 +91,7 @@ static int handle_info(RpcServerCall *call, void *userdata)
 	criu.lazy_pages = criu_features_lazy_pages(&a->criu);
 	rep.node_name = a->config->node_name;
 	rep.version = (char *)PODMIG_VERSION;
+	rep.protocol = a->config->protocol;
 	rep.grpc_address = a->advertise;
 	rep.accounting = (char *)accounting_source_to_string(a->config->source);
 	rep.criu = &criu;
@@ -208,6 +209,7 @@ static int publish_info(Agent *a)
 		.name = a->config->node_name,
 		.grpc_address = a->advertise,
 		.version = PODMIG_VERSION,
+		.protocol = a->config->protocol,
 		.podman_version = a->podman_version,
 		.source = a->config->source,
 		.capacity_cpus = a->last ? a->last->capacity_cpus : a->config->capacity_cpus,

@@ -26,6 +26,23 @@
 /* Read at start when it exists and no --config names another file. */
 #define AGENT_DEFAULT_CONFIG "/etc/podmig/agent.conf"
 
+/* The agent-to-agent protocol: Receive, FetchImage and how agents move a
+ * migration record's phases. A release that changes any of them raises it
+ * by one and still speaks the one before, so agents whose protocols differ
+ * by at most one migrate between each other (nodes are upgraded one at a
+ * time); further apart, the source refuses before anything is stopped, and
+ * a target refuses such a source's transfer. Published in Info and the
+ * node's info; agents from before it was published spoke protocol 1. */
+#define AGENT_PROTOCOL 1
+/* Tests only: this variable makes the agent speak another protocol, as a
+ * build of another release would (logged as a warning). */
+#define AGENT_TEST_PROTOCOL_ENV "PODMIG_TEST_PROTOCOL"
+
+static inline bool agent_protocol_compatible(unsigned a, unsigned b)
+{
+	return a + 1 >= b && b + 1 >= a;
+}
+
 typedef struct AgentConfig {
 	char *node_name;         /* default: the host name */
 	char *listen_address;    /* host:port of the gRPC server; default 0.0.0.0:7401 */
@@ -55,8 +72,9 @@ typedef struct AgentConfig {
 	uint64_t stall_timeout_usec; /* a call's peer sends or takes nothing so long: it ends */
 	bool pre_copy_never;         /* --pre-copy=never: stop-and-copy even where pre-copy works */
 	RestorePolicy restore;       /* what an incoming checkpoint may ask of this node */
-	bool insecure; /* --insecure: plaintext gRPC and etcd, nobody's identity known */
-	int log_level; /* --log-level as a syslog level; -1: not set */
+	bool insecure;     /* --insecure: plaintext gRPC and etcd, nobody's identity known */
+	int log_level;     /* --log-level as a syslog level; -1: not set */
+	unsigned protocol; /* AGENT_PROTOCOL, or $PODMIG_TEST_PROTOCOL in tests */
 } AgentConfig;
 
 void agent_config_init(AgentConfig *c);
@@ -76,6 +94,7 @@ typedef struct NodeInfo {
 	const char *name;
 	const char *grpc_address;
 	const char *version;
+	unsigned protocol;
 	const char *podman_version; /* may be NULL */
 	AccountingSource source;
 	double capacity_cpus;
