@@ -523,11 +523,12 @@ static int source_prepare(Source *s, const Podmig__V1__MigrateRequest *req)
 	if (!agent_protocol_compatible(a->config->protocol, peer.protocol))
 		return rpc_server_call_error(
 		        call, RPC_FAILED_PRECONDITION,
-		        "node %s runs podmig %s with agent protocol %u, node %s podmig %s with "
-		        "protocol %u: agents migrate only between protocols at most one apart; "
-		        "upgrade the nodes in between first (one node at a time)",
-		        req->target_node, peer.version, peer.protocol, self, PODMIG_VERSION,
-		        a->config->protocol);
+		        "cannot migrate to node %s: it speaks agent protocol %u (podmig %s) and "
+		        "node %s agent protocol %u (podmig %s); agents migrate only between "
+		        "protocols at most one apart: upgrade the nodes in between first, one "
+		        "node at a time",
+		        req->target_node, peer.protocol, peer.version, self, a->config->protocol,
+		        PODMIG_VERSION);
 
 	r = migration_record_init(&s->rec, req->container, self, req->target_node, reason,
 	                          wall_ms());

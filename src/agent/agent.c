@@ -623,6 +623,11 @@ int agent_run(Agent *a, const sigset_t *stop)
 	         a->config->etcd_endpoint, a->config->prefix,
 	         (double)a->config->interval_usec / 1e6,
 	         accounting_source_to_string(a->config->source));
+	if (a->notify.watchdog_usec && a->notify.watchdog_usec < 2 * a->config->interval_usec)
+		log_warning("systemd's watchdog (%.3g s) is shorter than two intervals (%.3g s): "
+		            "the agent will be restarted while it works",
+		            (double)a->notify.watchdog_usec / 1e6,
+		            2 * (double)a->config->interval_usec / 1e6);
 	/* Migrations a previous run of this agent left behind. */
 	agent_recover(a, true);
 	for (;;) {
