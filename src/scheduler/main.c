@@ -90,7 +90,7 @@ int main(int argc, char *argv[])
 		}
 	}
 
-	/* The config file first, so flags override it. */
+	/* --help, --version and bad options first. */
 	while ((c = getopt_long(argc, argv, shorts, options, &idx)) >= 0)
 		switch (c) {
 		case 'h':
@@ -100,10 +100,6 @@ int main(int argc, char *argv[])
 			printf("podmig-scheduler %s\n", PODMIG_VERSION);
 			return EXIT_SUCCESS;
 		case 'c':
-			if (scheduler_config_load_file(&cfg, optarg, &error) < 0) {
-				log_error("%s", error_detail_or(&error, -ENOMEM));
-				return 2;
-			}
 			config_given = true;
 			break;
 		case '?':
@@ -115,6 +111,14 @@ int main(int argc, char *argv[])
 		log_error("unexpected argument '%s'", argv[optind]);
 		return 2;
 	}
+	/* The config files (after --help, which needs none), then the flags
+	 * over them. */
+	optind = 0;
+	while (config_given && (c = getopt_long(argc, argv, shorts, options, &idx)) >= 0)
+		if (c == 'c' && (r = scheduler_config_load_file(&cfg, optarg, &error)) < 0) {
+			log_error("%s", error_detail_or(&error, r));
+			return 2;
+		}
 	if (!config_given) {
 		r = scheduler_config_load_file(&cfg, SCHEDULER_DEFAULT_CONFIG, &error);
 		if (r < 0 && r != -ENOENT) {
