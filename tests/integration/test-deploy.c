@@ -6,7 +6,9 @@
  *    the next two releases would); each publishes its protocol in its info.
  *    A counter moves node1 → node2 → node3 (protocols 1 → 2 → 3, adjacent)
  *    and keeps counting; node3 → node1 (3 → 1) is refused by the source with
- *    a reason naming both protocols, before anything is recorded or stopped.
+ *    a reason naming both protocols, before anything is recorded or stopped;
+ *    and with node1's info forged to claim protocol 2, node1's agent itself
+ *    refuses node3's transfer and the container stays on node3.
  *  - etcd is readable with stock tools: `etcdctl get --prefix` with the
  *    operator's certificate reads every key under the prefix, and each is
  *    the documented JSON of docs/etcd-keys.md with the documented fields:
@@ -73,19 +75,17 @@ static char *base64_decode(const char *in, size_t *ret_len)
 	return (char *)out;
 }
 
-/* Every key under PREFIX as etcdctl reads it (with the operator's TLS
- * files): an object key → {"value": the text, "lease": whether it has one}. */
-static json_t *etcdctl_get_prefix(void)
+/* Runs etcdctl with the operator's TLS files and ARGS; its stdout. */
+static char *etcdctl(const char *const *args)
 {
-	const char *endpoints = cluster_fixture_env(cluster, "PODMIG_ETCD_ENDPOINTS");
 	const char *ca = cluster_fixture_env(cluster, "PODMIG_TLS_CA");
 	const char *cert = cluster_fixture_env(cluster, "PODMIG_TLS_CERT");
 	const char *key = cluster_fixture_env(cluster, "PODMIG_TLS_KEY");
 	char a_endpoints[512], a_ca[512], a_cert[512], a_key[512];
-	assert_non_null(endpoints);
-	snprintf(a_endpoints, sizeof a_endpoints, "--endpoints=%s", endpoints);
-	const char *argv[12] = { "etcdctl", a_endpoints };
+	const char *argv[16] = { "etcdctl", a_endpoints };
 	size_t n = 2;
+	snprintf(a_endpoints, sizeof a_endpoints, "--endpoints=%s",
+	         cluster_fixture_env(cluster, "PODMIG_ETCD_ENDPOINTS"));
 	if (ca && cert && key) {
 		snprintf(a_ca, sizeof a_ca, "--cacert=%s", ca);
 		snprintf(a_cert, sizeof a_cert, "--cert=%s", cert);
@@ -94,18 +94,23 @@ static json_t *etcdctl_get_prefix(void)
 		argv[n++] = a_cert;
 		argv[n++] = a_key;
 	}
-	argv[n++] = "get";
-	argv[n++] = "--prefix";
-	argv[n++] = PREFIX;
-	argv[n++] = "-w";
-	argv[n++] = "json";
+	for (size_t i = 0; args[i] && n + 1 < sizeof argv / sizeof *argv; i++)
+		argv[n++] = args[i];
 	char *env[] = { "ETCDCTL_API=3", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
 	SpawnOptions o = { .envp = env };
 	char *out = NULL;
 	int status;
 	assert_int_equal(spawn_capture((char *const *)argv, &o, 64 << 20, &out, &status), 0);
 	if (status != 0)
-		fail_msg("etcdctl get --prefix %s failed (%d): %s", PREFIX, status, out);
+		fail_msg("etcdctl %s failed (%d): %s", args[0], status, out);
+	return out;
+}
+
+/* Every key under PREFIX as etcdctl reads it (with the operator's TLS
+ * files): an object key → {"value": the text, "lease": whether it has one}. */
+static json_t *etcdctl_get_prefix(void)
+{
+	char *out = etcdctl((const char *const[]){ "get", "--prefix", PREFIX, "-w", "json", NULL });
 	json_error_t err;
 	/* its header's cluster and member ids are unsigned 64-bit: past jansson's
 	 * integers, so numbers are read as reals (keys and values are base64) */
@@ -181,6 +186,30 @@ static void wait_protocols(const int want[3])
 	}
 }
 
+/* Rewrites node's info in etcd, under the lease it lives under, with
+ * "protocol": protocol (the agent republishes it only with a new lease). */
+static void forge_protocol(const char *node, int protocol)
+{
+	char key[128], lease_hex[32] = "", lease_arg[48];
+	snprintf(key, sizeof key, PREFIX "nodes/%s/info", node);
+	_cleanup_free_ char *fields =
+	        etcdctl((const char *const[]){ "get", key, "-w", "fields", NULL });
+	const char *p = strstr(fields, "\"Lease\" : ");
+	assert_non_null(p);
+	unsigned long long lease = strtoull(p + strlen("\"Lease\" : "), NULL, 10);
+	assert_true(lease != 0);
+	snprintf(lease_hex, sizeof lease_hex, "%llx", lease);
+	_cleanup_free_ char *value =
+	        etcdctl((const char *const[]){ "get", key, "--print-value-only", NULL });
+	json_error_t err;
+	_cleanup_(json_decrefp) json_t *info = json_loads(value, JSON_DISABLE_EOF_CHECK, &err);
+	assert_non_null(info);
+	json_object_set_new(info, "protocol", json_integer(protocol));
+	_cleanup_free_ char *text = json_dumps(info, JSON_COMPACT);
+	snprintf(lease_arg, sizeof lease_arg, "--lease=%s", lease_hex);
+	free(etcdctl((const char *const[]){ "put", lease_arg, key, text, NULL }));
+}
+
 static int container_state(const char *node, const char *name)
 {
 	int state = migrate_fixture_container_state(cluster, node, name);
@@ -235,8 +264,30 @@ static void test_upgrade_one_node_at_a_time(void **state)
 	snprintf(id, sizeof id, "%s", last_id ? last_id : "");
 	json_decref(rec);
 
-	/* two apart: refused by the source before anything begins */
+	/* A target checks too: node1's info, rewritten under its own lease by
+	 * the operator, claims protocol 2, so node3's agent (protocol 3) goes
+	 * ahead; node1's agent (protocol 1) refuses the transfer from the header,
+	 * and the container runs on node3 as before. */
+	forge_protocol("node1", 2);
 	char *out = NULL;
+	assert_int_not_equal(
+	        migrate_fixture_cli(podmig, &out, "migrate", "upgrade-c", "--to", "node1", NULL),
+	        0);
+	if (!strstr(out, "node1 speaks agent protocol 1") || !strstr(out, "not 3 from node node3"))
+		fail_msg("the target's refusal does not say why: %s", out);
+	free(out);
+	rec = migrate_fixture_last_record(podmig, "upgrade-c");
+	assert_non_null(rec);
+	const char *phase = migrate_fixture_record_phase(rec);
+	if (!streq(phase, "failed") && !streq(phase, "rolled-back"))
+		fail_msg("the refused migration ended %s", phase);
+	snprintf(id, sizeof id, "%s", json_string_value(json_object_get(rec, "id")));
+	json_decref(rec);
+	assert_int_equal(container_state("node3", "upgrade-c"), 1);
+	assert_int_equal(container_state("node1", "upgrade-c"), -1);
+	forge_protocol("node1", 1);
+
+	/* two apart: refused by the source before anything begins */
 	assert_int_not_equal(
 	        migrate_fixture_cli(podmig, &out, "migrate", "upgrade-c", "--to", "node1", NULL),
 	        0);
