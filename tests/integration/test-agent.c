@@ -83,7 +83,10 @@ static void agent_start(void)
 {
 	char log[4096];
 	snprintf(log, sizeof log, "%s/agent.log", podman_fx->dir);
+	/* --config /dev/null: not the host's /etc/podmig/agent.conf */
 	char *argv[] = { (char *)agent_path,
+		         "--config",
+		         "/dev/null",
 		         "--node-name",
 		         NODE,
 		         "--listen",
