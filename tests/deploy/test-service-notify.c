@@ -36,6 +36,7 @@ static const char *agent_path, *scheduler_path;
 static EtcdFixture *etcd;
 static EtcdClient *client;
 static char dir[] = "/tmp/podmig-notify-XXXXXX";
+static pid_t running; /* the daemon under test, until it has exited */
 
 extern char **environ;
 
@@ -44,6 +45,17 @@ static int setup(void **state)
 	if (!mkdtemp(dir))
 		return -1;
 	return etcd_fixture_setup_client(&etcd, &client);
+}
+
+/* After each test: the daemon a failed one left running. */
+static int kill_running(void **state)
+{
+	if (running > 0) {
+		kill(running, SIGKILL);
+		(void)spawn_reap(running, NULL);
+		running = 0;
+	}
+	return 0;
 }
 
 static int teardown(void **state)
@@ -118,6 +130,7 @@ static pid_t start(const char *name, const Notify *n, char *const argv[])
 	pid_t pid;
 	assert_int_equal(spawn_start(argv, &o, &pid), 0);
 	free(env);
+	running = pid;
 	return pid;
 }
 
@@ -195,6 +208,7 @@ static void stop(Notify *n, pid_t pid, Seen *seen, const char *name)
 	assert_int_equal(kill(pid, SIGTERM), 0);
 	bool ok = follow(n, pid, seen, 20 * USEC_PER_SEC, stopping, NULL);
 	assert_int_equal(spawn_reap(pid, &status), 0);
+	running = 0;
 	if (!ok || status != 0)
 		print_log(name);
 	assert_true(ok);
@@ -282,8 +296,8 @@ int main(int argc, char *argv[])
 	scheduler_path = argv[2];
 	etcd_fixture_require();
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_agent),
-		cmocka_unit_test(test_scheduler),
+		cmocka_unit_test_teardown(test_agent, kill_running),
+		cmocka_unit_test_teardown(test_scheduler, kill_running),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
