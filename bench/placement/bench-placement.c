@@ -9,6 +9,7 @@
  *    search is not optimal; how often the colony still reaches the optimum.
  * 5. Whole-process time of `podmig place` on named instances up to 100,000 nodes (reading and
  *    writing JSON are part of what a user waits for).
+ * 6. Time limits of 1, 20 and 100 ms at 10,000, 100,000 and 1,000,000 nodes, every solver.
  * Prints Markdown tables and writes an SVG plot. Fixed seeds: the instances are the same on
  * every run; timings of course are not. Not a test: it asserts nothing. */
 #include <errno.h>
@@ -456,6 +457,75 @@ static void process_print(const ProcessTime t[N_PROCESS], unsigned reps, FILE *m
 		        t[k].worst_ms, t[k].solver_ms, target_ms[k]);
 }
 
+/* Time limits: every solver at every size, the limit against the wall time of the call. */
+static const size_t limit_sizes[][2] = { { 10000, 50 }, { 100000, 100 }, { 1000000, 100 } };
+static const double limit_ms[] = { 1, 20, 100 };
+#define N_LS ELEMENTSOF(limit_sizes)
+#define N_LM ELEMENTSOF(limit_ms)
+
+typedef struct LimitTime {
+	double worst_median_ms; /* the slowest solver's median */
+	const char *worst_solver;
+	unsigned answered; /* solvers that returned a placement */
+} LimitTime;
+
+static int bench_limits(unsigned reps, LimitTime t[N_LS][N_LM])
+{
+	for (size_t a = 0; a < N_LS; a++) {
+		_cleanup_placement_instance_ PlacementInstance *p = NULL;
+		int r = instance_generate(FAMILY_UNIFORM, limit_sizes[a][0], limit_sizes[a][1], 77,
+		                          &p);
+		if (r < 0)
+			return r;
+		for (size_t b = 0; b < N_LM; b++)
+			for (int s = 0; s < _PLACEMENT_SOLVER_MAX; s++) {
+				double ms[9];
+				bool found = false;
+				if (s == PLACEMENT_SOLVER_EXACT &&
+				    p->n_nodes * p->n_containers > PLACEMENT_EXACT_CELLS_MAX)
+					continue;
+				for (unsigned k = 0; k < reps; k++) {
+					_cleanup_placement_result_ PlacementResult *res = NULL;
+					PlacementOptions o;
+					placement_options_init(&o);
+					o.time_limit_ms = limit_ms[b];
+					o.iterations = o.stall_limit = 100000;
+					double t0 = mono_sec() * 1e3;
+					r = placement_solve(p, s, &o, &res);
+					ms[k] = mono_sec() * 1e3 - t0;
+					if (r < 0)
+						return r;
+					found = placement_status_is_feasible(res->status);
+				}
+				qsort(ms, reps, sizeof(double), cmp_double);
+				if (ms[reps / 2] > t[a][b].worst_median_ms) {
+					t[a][b].worst_median_ms = ms[reps / 2];
+					t[a][b].worst_solver = placement_solver_to_string(s);
+				}
+				t[a][b].answered += found;
+			}
+	}
+	return 0;
+}
+
+static void limits_print(const LimitTime t[N_LS][N_LM], unsigned reps, FILE *md)
+{
+	fprintf(md, "\n### Time limits (median of %u calls per solver)\n\n", reps);
+	fprintf(md, "The slowest solver's median wall time of `placement_solve()` against the "
+	            "limit (bound: limit × 1.1 + 5 ms), and how many solvers returned a "
+	            "placement within it.\n\n");
+	fprintf(md, "| nodes × containers | limit | slowest median | solver | bound | placed |\n");
+	fprintf(md, "|---|---:|---:|---|---:|---:|\n");
+	for (size_t a = 0; a < N_LS; a++)
+		for (size_t b = 0; b < N_LM; b++)
+			fprintf(md, "| %zu × %zu | %.0f ms | %.1f ms | %s | %s | %u |\n",
+			        limit_sizes[a][0], limit_sizes[a][1], limit_ms[b],
+			        t[a][b].worst_median_ms, t[a][b].worst_solver ?: "-",
+			        t[a][b].worst_median_ms <= limit_ms[b] * 1.1 + 5 ? "held"
+			                                                         : "**over**",
+			        t[a][b].answered);
+}
+
 /* Two panels: decision time vs nodes (log-log, one line per container count) and the share of
  * small instances within 1% of the optimum per family and solver. */
 static int svg_write(const char *path, double med[N_TN][N_TC], Quality small[_FAMILY_MAX])
@@ -668,6 +738,12 @@ int main(int argc, char *argv[])
 		return log_error_errno(r, "process benchmark failed (--podmig %s)", podmig),
 		       EXIT_FAILURE;
 	process_print(process, full ? 9 : 3, stdout);
+
+	LimitTime limits[N_LS][N_LM] = {};
+	r = bench_limits(full ? 5 : 3, limits);
+	if (r < 0)
+		return log_error_errno(r, "time-limit benchmark failed"), EXIT_FAILURE;
+	limits_print(limits, full ? 5 : 3, stdout);
 
 	r = svg_write(svg, med, small);
 	if (r < 0)

@@ -8,6 +8,7 @@
 #include "agent.h"
 #include "conf-file.h"
 #include "log.h"
+#include "metrics-http.h"
 #include "strutil.h"
 
 void agent_config_init(AgentConfig *c)
@@ -43,6 +44,7 @@ void agent_config_done(AgentConfig *c)
 	free(c->proc_root);
 	free(c->work_dir);
 	free(c->fault_dir);
+	free(c->metrics_address);
 	restore_policy_done(&c->restore);
 	agent_config_init(c);
 }
@@ -170,6 +172,18 @@ int agent_config_set(AgentConfig *c, const char *key, const char *value, ErrorDe
 			        "--log-level: '%s' is none of debug, info, notice, warning, err",
 			        value);
 		c->log_level = r;
+	} else if (streq(key, "metrics-address")) {
+		if (streq(value, "off")) {
+			free(c->metrics_address);
+			c->metrics_address = NULL;
+			return 0;
+		}
+		if (!metrics_http_address_valid(value))
+			return fail(error,
+			            "--metrics-address: '%s' is neither HOST:PORT with a numeric "
+			            "address (e.g. 0.0.0.0:%d) nor 'off'",
+			            value, AGENT_DEFAULT_METRICS_PORT);
+		return set_string(&c->metrics_address, value);
 	} else if (streq(key, "insecure")) {
 		if (!streq(value, "true") && !streq(value, "false"))
 			return fail(error, "--insecure: '%s' is neither 'true' nor 'false'", value);

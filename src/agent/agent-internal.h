@@ -26,6 +26,8 @@ typedef struct Backoff {
 	uint64_t retry_at; /* monotonic */
 } Backoff;
 
+typedef struct AgentMetrics AgentMetrics;
+
 struct Agent {
 	const AgentConfig *config; /* the caller's; outlives the agent */
 	char *advertise;           /* config's, with the real port if it listens on port 0 */
@@ -60,7 +62,22 @@ struct Agent {
 	unsigned migrations;             /* under way with this node as source or target */
 	char (*active)[64];              /* their ids (config->max_migrations slots, "" free) */
 	uint64_t next_recovery;          /* monotonic: when agent_recover() looks again */
+
+	AgentMetrics *metrics; /* NULL without --metrics-address */
 };
+
+/* The agent's Prometheus metrics (agent-metrics.c, docs/metrics.md), served
+ * on config->metrics_address; none (NULL, and every call below does
+ * nothing) without one. */
+int agent_metrics_new(Agent *a, AgentMetrics **ret);
+AgentMetrics *agent_metrics_free(AgentMetrics *m);
+int agent_metrics_get_port(const AgentMetrics *m);
+/* The node's newest sample (may be NULL) and whether its status is in etcd. */
+void agent_metrics_sample(AgentMetrics *m, const NodeSample *s, bool published);
+/* A migration this node drove as its source, as its handler ended: `final`
+ * is the record's phase then (not final: unsettled). */
+void agent_metrics_migration(AgentMetrics *m, const MigrationRecord *rec, MigrationPhase final,
+                             uint64_t downtime_ms, uint64_t bytes);
 
 /* Whether a migration handler of this process is working on `id`. */
 bool agent_migration_active(Agent *a, const char *id);

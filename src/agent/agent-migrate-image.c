@@ -1,13 +1,19 @@
 /* agent-migrate-image.c — a target that lacks a migrating container's image
  * fetches it from the source (FetchImage): the source exports it from its
- * Podman and streams it; the target loads it into its own as it arrives.
+ * Podman and streams it; the target stores it, checks it and only then
+ * loads it into its own.
  * The source serves only the image of a migration under way from it. */
+#include <errno.h>
 #include <inttypes.h>
+#include <openssl/evp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agent-migrate.h"
 #include "agent.pb-c.h"
+#include "archive-check.h"
 #include "log.h"
 #include "strutil.h"
 
@@ -96,56 +102,88 @@ int agent_handle_fetch_image(RpcServerCall *call, void *userdata)
 	return 0;
 }
 
-/* The target side: Podman loads the image as the chunks arrive. */
-typedef struct ImageReceiver {
-	RpcStream *stream;
-	ProtobufCMessage *chunk; /* the message being read from */
-	size_t pos;
-	uint64_t offset;
-	int error;
-} ImageReceiver;
+/* The target side: the archive arrives into an unnamed file; it is checked
+ * before Podman sees it (Podman applies an archive's tags while loading),
+ * then loaded from the file. */
 
-static ssize_t image_receiver_read(void *buf, size_t size, void *userdata)
+/* Writes the chunks of `st` into fd, at most `limit` bytes; *ret_size: how
+ * many arrived. */
+static int image_receive(RpcStream *st, int fd, uint64_t limit, uint64_t *ret_size,
+                         ErrorDetail *why)
 {
-	ImageReceiver *ir = userdata;
+	uint64_t offset = 0;
+	int r;
+
 	for (;;) {
-		Podmig__V1__ImageChunk *c = (Podmig__V1__ImageChunk *)ir->chunk;
-		if (c && ir->pos < c->data.len) {
-			size_t n = MIN(size, c->data.len - ir->pos);
-			memcpy(buf, c->data.data + ir->pos, n);
-			ir->pos += n;
-			ir->offset += n;
-			return (ssize_t)n;
+		_cleanup_message_ ProtobufCMessage *m = NULL;
+		if ((r = rpc_stream_recv(st, SEND_TIMEOUT_USEC, &m)) <= 0) {
+			if (r < 0)
+				error_detail_set(why, "receiving it failed: %s",
+				                 error_to_string(r));
+			*ret_size = offset;
+			return r;
 		}
-		rpc_message_free(ir->chunk);
-		ir->chunk = NULL;
-		ir->pos = 0;
-		int r = rpc_stream_recv(ir->stream, SEND_TIMEOUT_USEC, &ir->chunk);
-		if (r == 0)
-			return 0;
-		if (r < 0)
-			return ir->error = r;
-		c = (Podmig__V1__ImageChunk *)ir->chunk;
-		if (c->offset != ir->offset)
-			return ir->error = -EPROTO;
+		Podmig__V1__ImageChunk *c = (Podmig__V1__ImageChunk *)m;
+		if (c->offset != offset) {
+			error_detail_set(why, "data at offset %" PRIu64 ", expected %" PRIu64,
+			                 c->offset, offset);
+			return -EPROTO;
+		}
+		if (c->data.len > limit - offset) {
+			error_detail_set(why, "more than the %" PRIu64 " bytes it may take here",
+			                 limit);
+			return -EFBIG;
+		}
+		for (size_t done = 0; done < c->data.len;) {
+			ssize_t n = write(fd, c->data.data + done, c->data.len - done);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0) {
+				error_detail_set(why, "storing it failed: %s",
+				                 error_to_string(-errno));
+				return -errno;
+			}
+			done += (size_t)n;
+		}
+		offset += c->data.len;
 	}
 }
 
-/* `name` with the tag Podman gives an untagged reference. */
-static int image_name_normalize(const char *name, char **ret)
+/* The SHA-256 of `m` in fd, in hex: the image ID of a configuration. */
+static int member_sha256(int fd, const ArchiveMember *m, char out[static 2 * SHA256_BYTES + 1])
 {
-	const char *last = strrchr(name, '/');
-	bool tagged = strchr(last ? last : name, ':') || strchr(name, '@');
-	return asprintf(ret, "%s%s", name, tagged ? "" : ":latest") < 0 ? -ENOMEM : 0;
+	_cleanup_free_ uint8_t *buf = malloc(CHUNK_BYTES);
+	EVP_MD_CTX *sha = EVP_MD_CTX_new();
+	uint8_t digest[SHA256_BYTES];
+	unsigned len = 0;
+	int r = 0;
+
+	if (!buf || !sha || EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1)
+		r = -ENOMEM;
+	for (uint64_t off = 0; r >= 0 && off < m->size;) {
+		ssize_t n = pread(fd, buf, (size_t)MIN((uint64_t)CHUNK_BYTES, m->size - off),
+		                  (off_t)(m->offset + off));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			r = n < 0 ? -errno : -EIO;
+		else if (EVP_DigestUpdate(sha, buf, (size_t)n) != 1)
+			r = -EIO;
+		else
+			off += (uint64_t)n;
+	}
+	if (r >= 0 && EVP_DigestFinal_ex(sha, digest, &len) != 1)
+		r = -EIO;
+	EVP_MD_CTX_free(sha);
+	if (r < 0)
+		return r;
+	agent_hex(digest, len, out);
+	return 0;
 }
 
-static const char *image_id_hex(const char *id)
-{
-	return startswith(id, "sha256:") ?: id;
-}
-
-/* The archive loaded exactly `image` (no other name: an archive may carry
- * any tags) and its ID is the one the source reported. */
+/* After loading: Podman named exactly `image` (no other name) and gave it
+ * the record's ID — what the archive check already made sure of, asked of
+ * Podman itself. */
 static int fetched_image_check(Agent *a, const char *image, const char *image_id,
                                char *const *names, ErrorDetail *why)
 {
@@ -153,13 +191,13 @@ static int fetched_image_check(Agent *a, const char *image, const char *image_id
 	PodmanError e = {};
 	int r;
 
-	if ((r = image_name_normalize(image, &want)) < 0)
+	if ((r = image_reference_normalize(image, &want)) < 0)
 		return r;
 	size_t n = strv_length(names);
 	for (size_t i = 0; i < n; i++) {
 		free(got);
 		got = NULL;
-		if ((r = image_name_normalize(names[i], &got)) < 0)
+		if ((r = image_reference_normalize(names[i], &got)) < 0)
 			return r;
 		if (!streq(got, want)) {
 			error_detail_set(why, "the source's archive of %s also named %.100s", image,
@@ -176,9 +214,9 @@ static int fetched_image_check(Agent *a, const char *image, const char *image_id
 		                 image, e.message[0] ? e.message : error_to_string(r));
 		return r;
 	}
-	if (!streq(image_id_hex(id), image_id_hex(image_id))) {
+	if (!streq(startswith(id, "sha256:") ?: id, image_id)) {
 		error_detail_set(why, "the source's archive of %s has ID %.64s, not %.64s", image,
-		                 id, image_id_hex(image_id));
+		                 id, image_id);
 		return -EPERM;
 	}
 	return 0;
@@ -191,18 +229,28 @@ int target_fetch_image(Agent *a, const char *source, const char *migration_id, c
 	_cleanup_(rpc_stream_freep) RpcStream *st = NULL;
 	_cleanup_free_ char *source_address = NULL;
 	_cleanup_strv_free_ char **names = NULL;
+	_cleanup_close_ int fd = -EBADF;
+	char config_id[2 * SHA256_BYTES + 1];
+	ErrorDetail problem = {};
 	PodmanError e = {};
 	RpcStatus status = {};
+	uint64_t limit, size = 0;
 	int r;
 
-	if (!*image_id) {
-		error_detail_set(why, "the source reported no ID for image %s", image);
+	if (!migration_image_id_valid(image_id)) {
+		error_detail_set(why, "the migration record names no ID for image %s", image);
 		return -EINVAL;
 	}
 	if ((r = agent_node_address(a, source, &source_address, NULL)) < 0) {
 		error_detail_set(why, "no trusted address of node %s in etcd: %s", source,
 		                 r == -EPERM ? "its info is not under its lease"
 		                             : error_to_string(r));
+		return r;
+	}
+	if ((fd = agent_work_file(a)) < 0 || (r = agent_work_space(a, &limit)) < 0) {
+		r = fd < 0 ? fd : r;
+		error_detail_set(why, "no room for image %s in %s: %s", image, a->config->work_dir,
+		                 error_to_string(r));
 		return r;
 	}
 	RpcOptions o = agent_peer_options(a);
@@ -217,20 +265,45 @@ int target_fetch_image(Agent *a, const char *source, const char *migration_id, c
 		                 error_to_string(r));
 		return r;
 	}
-	ImageReceiver ir = { .stream = st };
-	r = podman_image_load(a->podman, image_receiver_read, &ir, &names, &e);
-	rpc_message_free(ir.chunk);
+	r = image_receive(st, fd, limit, &size, &problem);
 	int f = rpc_stream_finish(st, &status);
-	if (r < 0 || f < 0 || ir.error < 0) {
+	if (r < 0 || f < 0) {
 		error_detail_set(why, "fetching image %s from the source failed: %.300s", image,
-		                 f < 0          ? status.message
-		                 : e.message[0] ? e.message
-		                                : error_to_string(r));
-		return r < 0 ? r : f < 0 ? f : ir.error;
+		                 r < 0 ? problem.message : status.message);
+		return r < 0 ? r : f;
+	}
+
+	/* Nothing reaches Podman unless it is exactly the record's image. */
+	ArchiveMember config = {};
+	r = image_archive_check_fd(fd, size, image, &config, &problem);
+	if (r < 0) {
+		error_detail_set(why, "the source's archive of %s is refused: %.300s", image,
+		                 r == -EBADMSG ? problem.message : error_to_string(r));
+		return r == -EBADMSG ? -EPERM : r;
+	}
+	if ((r = member_sha256(fd, &config, config_id)) < 0) {
+		error_detail_set(why, "cannot read the source's archive of %s: %s", image,
+		                 error_to_string(r));
+		return r;
+	}
+	if (!streq(config_id, image_id)) {
+		error_detail_set(why,
+		                 "the source's archive of %s has ID %s, not %s as the migration "
+		                 "record says",
+		                 image, config_id, image_id);
+		return -EPERM;
+	}
+	if (lseek(fd, 0, SEEK_SET) < 0)
+		return -errno;
+	r = podman_image_load(a->podman, agent_fd_read, &fd, &names, &e);
+	if (r < 0) {
+		error_detail_set(why, "loading image %s failed: %.300s", image,
+		                 e.message[0] ? e.message : error_to_string(r));
+		return r;
 	}
 	if ((r = fetched_image_check(a, image, image_id, names, why)) < 0)
 		return r;
 	log_info("migration %s: loaded image %s (%" PRIu64 " bytes) from %s at %s", migration_id,
-	         image, ir.offset, source, source_address);
+	         image, size, source, source_address);
 	return 0;
 }

@@ -404,7 +404,7 @@ static int source_send_header(Source *s)
 	h.migration_id = s->rec.id;
 	h.container = s->rec.container;
 	h.image = s->ins.image ?: (char *)"";
-	h.image_id = s->ins.image_id ?: (char *)"";
+	h.image_id = s->rec.image_id;
 	h.source_node = s->a->config->node_name;
 	h.source_address = s->a->advertise;
 	h.mode = (char *)migration_mode_to_string(s->rec.mode);
@@ -545,6 +545,12 @@ static int source_prepare(Source *s, const Podmig__V1__MigrateRequest *req)
 		return rpc_server_call_error(call, RPC_UNAVAILABLE,
 		                             "cannot create the migration record in etcd: %s",
 		                             error_to_string(-ENOMEM));
+	/* The target loads the image only with this ID (an image it lacks is
+	 * fetched from here). */
+	if (s->ins.image_id && migration_image_id_parse(s->ins.image_id, s->rec.image_id) < 0)
+		log_warning("container %s: Podman reports image ID '%.80s', not a SHA-256; a "
+		            "target without the image will refuse it",
+		            req->container, s->ins.image_id);
 	s->rec.mode =
 	        precopy_choose_mode(criu_features_pre_copy(&a->criu),
 	                            a->config->pre_copy_never ? PRE_COPY_NEVER : PRE_COPY_AUTO);
@@ -751,6 +757,7 @@ static int source_finish(Source *s)
 		(void)migration_record_update(s->a->etcd, s->a->config->prefix, &s->rec);
 	}
 	source_progress(s, true);
+	agent_metrics_migration(s->a->metrics, &s->rec, final, downtime_ms, s->sent);
 	if (migration_phase_is_final(final))
 		agent_evidence_remove(s->a, s->rec.id); /* settled: nothing left to recover */
 	if (final == MIGRATION_DONE) {

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "agent-migrate.h"
@@ -26,47 +25,10 @@
 #include "strutil.h"
 
 /* spec.dump and config.dump are a few tens of KiB. */
-#define TARGET_MAX_DUMP (16u << 20)
-
-static void hex(const uint8_t *d, size_t n, char *out)
-{
-	for (size_t i = 0; i < n; i++)
-		sprintf(out + 2 * i, "%02x", d[i]);
-}
-
-typedef struct ArchiveReader {
-	int fd;
-} ArchiveReader;
-
-static ssize_t archive_read(void *buf, size_t size, void *userdata)
-{
-	ArchiveReader *ar = userdata;
-	for (;;) {
-		ssize_t n = read(ar->fd, buf, size);
-		if (n < 0 && errno == EINTR)
-			continue;
-		return n < 0 ? -errno : n;
-	}
-}
-
-/* An unnamed file for the archive in the work directory: it vanishes with
- * its descriptor, whatever happens to this process. */
-static int target_archive_file(const Agent *a)
-{
-	const char *dir = a->config->work_dir;
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR))
-		return fd >= 0 ? fd : -errno;
-	char path[4096];
-	snprintf(path, sizeof path, "%s/incoming.XXXXXX", dir);
-	fd = mkostemp(path, O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	unlink(path);
-	return fd;
-}
+/* How long `podman image mount` and `unmount` may take (timeout(1)): a
+ * call waiting on a stuck storage lock must not hold the transfer. */
+#define PODMAN_CLI_TIMEOUT "60"
+#define TARGET_MAX_DUMP    (16u << 20)
 
 static int target_error(RpcServerCall *call, RpcCode code, const char *fmt, ...) _printf_(3, 4);
 static int target_error(RpcServerCall *call, RpcCode code, const char *fmt, ...)
@@ -110,7 +72,7 @@ static int incoming_open(const Agent *a, const char *id, const char *suffix, boo
 	if (!(in->sha = EVP_MD_CTX_new()) || EVP_DigestInit_ex(in->sha, EVP_sha256(), NULL) != 1)
 		return -ENOMEM;
 	if (!named) {
-		in->fd = target_archive_file(a);
+		in->fd = agent_work_file(a);
 		return in->fd < 0 ? in->fd : 0;
 	}
 	if (mkdir(a->config->work_dir, 0700) < 0 && errno != EEXIST)
@@ -151,9 +113,9 @@ static int incoming_verify(Incoming *in, const Podmig__V1__TransferTrailer *t, c
 		return -EBADMSG;
 	}
 	EVP_DigestFinal_ex(in->sha, digest, &len);
-	hex(digest, len, got);
+	agent_hex(digest, len, got);
 	if (t->sha256.len == SHA256_BYTES)
-		hex(t->sha256.data, SHA256_BYTES, want);
+		agent_hex(t->sha256.data, SHA256_BYTES, want);
 	if (!streq(want, got)) {
 		error_detail_set(why,
 		                 "migration %s: archive checksum mismatch (sent %s, received %s)",
@@ -169,25 +131,52 @@ static int incoming_verify(Incoming *in, const Podmig__V1__TransferTrailer *t, c
 	return 0;
 }
 
-/* Restores from a pre-dump plus the final archive, with the podman binary
- * (the REST API cannot import a pre-checkpoint). */
-static int target_restore_precopy(const Incoming *pre, const Incoming *final, ErrorDetail *why)
+/* The image's root, mounted by the podman binary (the REST API mounts no
+ * image), so that rootfs-diff.tar is checked against the image's own links
+ * (archive-check.h); *ret_fd: a descriptor of it, -EBADF if it could not be
+ * mounted (the reason logged: an archive that needs the check is then
+ * refused). The image stays mounted until image_root_release(). */
+static int image_root_open(const char *migration_id, const char *image)
 {
-	const char *argv[16];
-	_cleanup_free_ char *storage = NULL, *out = NULL;
-	SpawnOptions o = { .stderr_to_stdout = true };
-	int status = -1, r;
-
-	if ((r = precopy_restore_argv("podman", final->path, pre->path, argv, ELEMENTSOF(argv),
-	                              &storage)) < 0)
-		return r;
-	r = spawn_capture((char *const *)argv, &o, 64 * 1024, &out, &status);
+	char *const mount[] = { (char *)"timeout",
+		                (char *)PODMAN_CLI_TIMEOUT,
+		                (char *)"podman",
+		                (char *)"image",
+		                (char *)"mount",
+		                (char *)image,
+		                NULL };
+	_cleanup_free_ char *out = NULL;
+	int status = -1;
+	int r = spawn_capture(mount, &(SpawnOptions){ .stderr_to_stdout = true }, 4096, &out,
+	                      &status);
 	if (r < 0 || status != 0) {
-		error_detail_set(why, "podman container restore --import-previous failed: %.300s",
-		                 r < 0 ? error_to_string(r) : out);
-		return r < 0 ? r : -EIO;
+		log_warning("migration %s: cannot mount image %s to check the archive against it: "
+		            "%.300s",
+		            migration_id, image, r < 0 ? error_to_string(r) : out);
+		return -EBADF;
 	}
-	return 0;
+	out[strcspn(out, "\n")] = 0;
+	int fd = open(out, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		log_warning("migration %s: cannot open image %s mounted at %s: %s", migration_id,
+		            image, out, error_to_string(-errno));
+	return fd < 0 ? -EBADF : fd;
+}
+
+static void image_root_release(int fd, const char *image)
+{
+	if (fd < 0)
+		return;
+	close(fd);
+	char *const unmount[] = { (char *)"timeout",
+		                  (char *)PODMAN_CLI_TIMEOUT,
+		                  (char *)"podman",
+		                  (char *)"image",
+		                  (char *)"unmount",
+		                  (char *)image,
+		                  NULL };
+	int status;
+	(void)spawn_wait(unmount, &(SpawnOptions){ .quiet = true }, &status);
 }
 
 /* One Receive call: the record it serves and the archives arriving. */
@@ -198,23 +187,10 @@ typedef struct Target {
 	const Podmig__V1__TransferHeader *h;
 	bool precopy;   /* a pre-dump may come first; both go to the podman binary */
 	uint64_t limit; /* bytes all archives together may take in the work directory */
+	int image_root; /* the image, mounted (image_root_open()) */
 	Incoming pre, final;
 	ErrorDetail why;
 } Target;
-
-/* What the archives of one transfer may take: the work directory's free
- * space less WORK_DIR_RESERVE_PERCENT of it, so no sender fills the disk. */
-static int target_archive_limit(const Agent *a, uint64_t *ret)
-{
-	struct statvfs st;
-	if (mkdir(a->config->work_dir, 0700) < 0 && errno != EEXIST)
-		return -errno;
-	if (statvfs(a->config->work_dir, &st) < 0)
-		return -errno;
-	uint64_t avail = (uint64_t)st.f_bavail * st.f_frsize;
-	*ret = avail - avail / 100 * WORK_DIR_RESERVE_PERCENT;
-	return 0;
-}
 
 /* Before the source stops anything: no container of that name here, the
  * image here (fetched from the source if need be), files for the archives;
@@ -244,13 +220,14 @@ static int target_preconditions(Target *t)
 	if (r == 0) {
 		log_info("migration %s: image %s is missing here; fetching it from %s", t->rec->id,
 		         h->image, h->source_node);
-		if (target_fetch_image(a, t->rec->source, t->rec->id, h->image, h->image_id,
+		if (target_fetch_image(a, t->rec->source, t->rec->id, h->image, t->rec->image_id,
 		                       &t->why) < 0)
 			return target_error(t->call, RPC_FAILED_PRECONDITION, "node %s: %s", self,
 			                    t->why.message);
 		fetched = true;
 	}
-	if ((r = target_archive_limit(a, &t->limit)) < 0)
+	t->image_root = image_root_open(t->rec->id, h->image);
+	if ((r = agent_work_space(a, &t->limit)) < 0)
 		return target_error(t->call, RPC_INTERNAL,
 		                    "node %s: cannot see the free space in %s: %s", self,
 		                    a->config->work_dir, error_to_string(r));
@@ -347,30 +324,83 @@ static int target_receive_loop(Target *t)
 	return 0;
 }
 
+/* The container id `podman container restore` prints last, if it did. */
+static char *restore_output_id(char *out)
+{
+	size_t len = strlen(out);
+	while (len > 0 && out[len - 1] == '\n')
+		out[--len] = '\0';
+	char *line = strrchr(out, '\n');
+	line = line ? line + 1 : out;
+	if (strlen(line) != 64 || line[strspn(line, "0123456789abcdef")])
+		return NULL;
+	return strdup(line);
+}
+
+/* Runs the podman binary on the archive(s) where they lie: the REST API
+ * would take the archive as a request body and write a second copy of it
+ * before extracting it, a GiB of new memory per GiB of container that is
+ * slow to get on a guest whose free memory the host has taken back
+ * (bench/README.md), and it cannot import a pre-dump at all. *ret_id:
+ * the restored container's id, or NULL when Podman printed none. */
+static int target_restore_import(Target *t, char **ret_id)
+{
+	const char *argv[16];
+	_cleanup_free_ char *storage = NULL, *out = NULL, *fd_path = NULL;
+	SpawnOptions o = { .stderr_to_stdout = true };
+	PodmanError e = {};
+	int status = -1, r;
+
+	/* The node's Podman service must be there: it answers for the
+	 * container from here on (and removes it on a rollback). */
+	if ((r = podman_ping(t->a->podman, &e)) < 0) {
+		error_detail_set(&t->why, "restoring %s on %s failed: Podman does not answer: %s",
+		                 t->rec->container, t->a->config->node_name,
+		                 e.message[0] ? e.message : error_to_string(r));
+		return r;
+	}
+	if (t->pre.complete)
+		r = precopy_restore_argv("podman", t->final.path, t->pre.path, argv,
+		                         ELEMENTSOF(argv), &storage);
+	else if (t->final.path)
+		r = import_restore_argv("podman", t->final.path, argv, ELEMENTSOF(argv), &storage);
+	else if (asprintf(&fd_path, "/proc/%d/fd/%d", (int)getpid(), t->final.fd) < 0)
+		r = -ENOMEM;
+	else /* an unnamed file, reached through this process's descriptor */
+		r = import_restore_argv("podman", fd_path, argv, ELEMENTSOF(argv), &storage);
+	if (r < 0)
+		return r;
+	r = spawn_capture((char *const *)argv, &o, 64 * 1024, &out, &status);
+	if (r < 0 || status != 0) {
+		error_detail_set(&t->why,
+		                 "restoring %s on %s failed: podman container restore: %.300s",
+		                 t->rec->container, t->a->config->node_name,
+		                 r < 0 ? error_to_string(r) : out);
+		return r < 0 ? r : -EIO;
+	}
+	*ret_id = restore_output_id(out);
+	return 0;
+}
+
 /* Restores this node's copy from what arrived; *ret_id: Podman's id of it. */
 static int target_restore(Target *t, char **ret_id)
 {
 	Agent *a = t->a;
-	PodmanError e = {};
 	int r;
 
 	if ((r = agent_fault(a, "target-restoring")) < 0) {
 		error_detail_set(&t->why, "fault injected at target-restoring");
 		return r;
 	}
-	if (t->pre.complete)
-		return target_restore_precopy(&t->pre, &t->final, &t->why);
-	if (lseek(t->final.fd, 0, SEEK_SET) < 0)
-		return -errno;
-	ArchiveReader ar = { .fd = t->final.fd };
 	/* A fresh address on this node's network; the name and id stay. */
-	PodmanRestoreOptions ro = { .ignore_static_ip = true, .ignore_static_mac = true };
-	r = podman_container_restore(a->podman, &ro, archive_read, &ar, ret_id, &e);
-	if (r < 0)
-		error_detail_set(&t->why, "restoring %s on %s failed: %.300s", t->rec->container,
-		                 a->config->node_name,
-		                 e.message[0] ? e.message : error_to_string(r));
-	return r;
+	return target_restore_import(t, ret_id);
+}
+
+/* The image's links, as archive_base_link_at() sees them in its mounted
+ * root; without one, nothing can be vouched for. */
+static int target_image_link(const char *path, void *userdata)
+{
+	return *(const int *)userdata >= 0 ? archive_base_link_at(path, userdata) : -ENOMEDIUM;
 }
 
 /* Outside input: every tar header (archive-check.h), then what the
@@ -379,7 +409,9 @@ static int target_restore(Target *t, char **ret_id)
 static int target_check_archives(Target *t)
 {
 	const RestorePolicy *policy = &t->a->config->restore;
-	const ArchiveCheckOptions o = { .allow_setuid = policy->allow_setuid };
+	const ArchiveCheckOptions o = { .allow_setuid = policy->allow_setuid,
+		                        .base_link = target_image_link,
+		                        .base_userdata = &t->image_root };
 	const char *id = t->rec->id;
 	ArchiveIndex index = {};
 	int r;
@@ -481,6 +513,7 @@ static void target_done(Target *t)
 {
 	incoming_done(&t->pre);
 	incoming_done(&t->final);
+	image_root_release(t->image_root, t->h->image);
 }
 
 static int target_receive(Agent *a, RpcServerCall *call, MigrationRecord *rec,
@@ -492,6 +525,7 @@ static int target_receive(Agent *a, RpcServerCall *call, MigrationRecord *rec,
 		.rec = rec,
 		.h = h,
 		.precopy = streq(h->mode, migration_mode_to_string(MIGRATION_MODE_PRE_COPY)),
+		.image_root = -EBADF,
 		.pre = { .fd = -EBADF },
 		.final = { .fd = -EBADF },
 	};
@@ -548,15 +582,21 @@ int agent_handle_receive(RpcServerCall *call, void *userdata)
 		                             h->migration_id, error_to_string(r));
 	if ((r = agent_authorize(a, call, AGENT_METHOD_RECEIVE, &rec)) < 0)
 		return r;
+	/* An ID the header names must be the record's (which the target
+	 * holds a fetched image to). */
+	char header_image_id[MIGRATION_IMAGE_ID_LEN + 1] = "";
+	(void)migration_image_id_parse(h->image_id, header_image_id);
 	if (!streq(rec.target, self) || !streq(rec.source, h->source_node) ||
 	    !streq(rec.container, h->container) || !streq_ptr(rec.image, h->image) ||
+	    (*h->image_id && !streq(header_image_id, rec.image_id)) ||
 	    rec.phase != MIGRATION_PLANNED)
 		return rpc_server_call_error(call, RPC_FAILED_PRECONDITION,
-		                             "migration %s (%s of %s from %s to %s, %s) does not "
-		                             "match this transfer to %s",
+		                             "migration %s (%s of %s, ID %s, from %s to %s, %s) "
+		                             "does not match this transfer to %s",
 		                             rec.id, rec.container, rec.image ?: "no image",
-		                             rec.source, rec.target,
-		                             migration_phase_to_string(rec.phase), self);
+		                             rec.image_id[0] ? rec.image_id : "none", rec.source,
+		                             rec.target, migration_phase_to_string(rec.phase),
+		                             self);
 	if (migration_slot_take(a, rec.id) < 0)
 		return rpc_server_call_error(call, RPC_RESOURCE_EXHAUSTED,
 		                             "node %s is already in %u migration(s), its limit",

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "agent-migrate.h"
@@ -192,4 +193,50 @@ int agent_node_address(Agent *a, const char *node, char **ret, AgentPeerVersion 
 	}
 	*ret = strdup(addr);
 	return *ret ? 0 : -ENOMEM;
+}
+
+int agent_work_file(const Agent *a)
+{
+	const char *dir = a->config->work_dir;
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR))
+		return fd >= 0 ? fd : -errno;
+	char path[4096];
+	snprintf(path, sizeof path, "%s/incoming.XXXXXX", dir);
+	fd = mkostemp(path, O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	unlink(path);
+	return fd;
+}
+
+int agent_work_space(const Agent *a, uint64_t *ret)
+{
+	struct statvfs st;
+	if (mkdir(a->config->work_dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	if (statvfs(a->config->work_dir, &st) < 0)
+		return -errno;
+	uint64_t avail = (uint64_t)st.f_bavail * st.f_frsize;
+	*ret = avail - avail / 100 * WORK_DIR_RESERVE_PERCENT;
+	return 0;
+}
+
+ssize_t agent_fd_read(void *buf, size_t size, void *userdata)
+{
+	int fd = *(const int *)userdata;
+	for (;;) {
+		ssize_t n = read(fd, buf, size);
+		if (n < 0 && errno == EINTR)
+			continue;
+		return n < 0 ? -errno : n;
+	}
+}
+
+void agent_hex(const uint8_t *d, size_t n, char *out)
+{
+	for (size_t i = 0; i < n; i++)
+		sprintf(out + 2 * i, "%02x", d[i]);
 }

@@ -63,9 +63,24 @@ typedef struct AgentPeerVersion {
  * document is not an info. */
 int agent_node_address(Agent *a, const char *node, char **ret, AgentPeerVersion *ret_version);
 
+/* A PodmanReadFn over a file: userdata points to its descriptor (an int). */
+ssize_t agent_fd_read(void *buf, size_t size, void *userdata);
+/* n bytes as 2n lowercase hex digits and a NUL. */
+void agent_hex(const uint8_t *d, size_t n, char *out);
+
+/* An unnamed file in the work directory, for an archive arriving: it
+ * vanishes with its descriptor, whatever happens to this process. */
+int agent_work_file(const Agent *a);
+/* What the archives of one transfer (or a fetched image) may take: the
+ * work directory's free space less WORK_DIR_RESERVE_PERCENT of it, so no
+ * sender fills the disk. */
+int agent_work_space(const Agent *a, uint64_t *ret);
+
 /* Target side: gets `image` from the agent of `source` (at the address of
- * its trusted info, never one a request names) and loads it into this
- * node's Podman (agent-migrate-image.c); what was loaded must be exactly
- * `image`, with ID `image_id`. The reason in why if it fails. */
+ * its trusted info, never one a request names) into a file, and loads it
+ * into this node's Podman only if the archive tags exactly `image` and
+ * nothing else and its configuration hashes to `image_id`, the record's
+ * (image_archive_check()); what Podman loaded is checked again
+ * (agent-migrate-image.c). The reason in why if it fails. */
 int target_fetch_image(Agent *a, const char *source, const char *migration_id, const char *image,
                        const char *image_id, ErrorDetail *why);

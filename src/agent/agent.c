@@ -416,24 +416,6 @@ static void probe_self(Agent *a)
 	}
 }
 
-/* The first line of `path`, without its newline. */
-static int read_first_line(const char *path, char **ret)
-{
-	_cleanup_fclose_ FILE *f = fopen(path, "re");
-	_cleanup_free_ char *line = NULL;
-	size_t cap = 0;
-	if (!f)
-		return -errno;
-	ssize_t n = getline(&line, &cap, f);
-	if (n < 0)
-		return feof(f) ? -ENODATA : -errno;
-	line[strcspn(line, "\n")] = 0;
-	if (!*line)
-		return -ENODATA;
-	*ret = TAKE_PTR(line);
-	return 0;
-}
-
 /* ---- the loop ---- */
 
 /* What the agent is doing, for systemd's STATUS=. */
@@ -531,6 +513,8 @@ int agent_new(const AgentConfig *config, Agent **ret)
 
 	if ((r = server_start(a, config->listen_address)) < 0)
 		return r;
+	if ((r = agent_metrics_new(a, &a->metrics)) < 0)
+		return r;
 	const char *adv = config->advertise_address;
 	size_t len = strlen(adv);
 	if (len > 2 && streq(adv + len - 2, ":0"))
@@ -551,11 +535,18 @@ int agent_get_port(const Agent *a)
 	return a->port;
 }
 
+int agent_get_metrics_port(const Agent *a)
+{
+	return agent_metrics_get_port(a->metrics);
+}
+
 Agent *agent_free(Agent *a)
 {
 	if (!a)
 		return NULL;
 	a->server = rpc_server_free(a->server); /* first: its handlers use the rest */
+	/* after the handlers (they count migrations), before what scrapes read */
+	a->metrics = agent_metrics_free(a->metrics);
 	a->probe = rpc_channel_free(a->probe);
 	a->lease = etcd_lease_free(a->lease);
 	a->etcd = etcd_client_free(a->etcd);
@@ -638,6 +629,8 @@ int agent_run(Agent *a, const sigset_t *stop)
 			agent_recover(a, false);
 		if ((r = publish(a, now)) < 0)
 			return log_error_errno(r, "cannot publish node %s", a->config->node_name);
+		agent_metrics_sample(a->metrics, a->last,
+		                     a->serving && a->lease && !a->etcd_backoff.down);
 		/* READY once the port serves and etcd has the node's status; the
 		 * watchdog is petted by this loop alone, so a loop stuck anywhere
 		 * above (a hung etcd or Podman call) gets the agent restarted */

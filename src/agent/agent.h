@@ -16,6 +16,7 @@
 #include "restore-policy.h"
 
 #define AGENT_DEFAULT_PORT              7401
+#define AGENT_DEFAULT_METRICS_PORT      7402 /* the conventional /metrics port; off by default */
 #define AGENT_DEFAULT_PREFIX            "/podmig/"
 #define AGENT_DEFAULT_PODMAN_SOCKET     "/run/podman/podman.sock"
 #define AGENT_DEFAULT_ETCD              "127.0.0.1:2379"
@@ -72,9 +73,10 @@ typedef struct AgentConfig {
 	uint64_t stall_timeout_usec; /* a call's peer sends or takes nothing so long: it ends */
 	bool pre_copy_never;         /* --pre-copy=never: stop-and-copy even where pre-copy works */
 	RestorePolicy restore;       /* what an incoming checkpoint may ask of this node */
-	bool insecure;     /* --insecure: plaintext gRPC and etcd, nobody's identity known */
-	int log_level;     /* --log-level as a syslog level; -1: not set */
-	unsigned protocol; /* AGENT_PROTOCOL, or $PODMIG_TEST_PROTOCOL in tests */
+	bool insecure;         /* --insecure: plaintext gRPC and etcd, nobody's identity known */
+	int log_level;         /* --log-level as a syslog level; -1: not set */
+	unsigned protocol;     /* AGENT_PROTOCOL, or $PODMIG_TEST_PROTOCOL in tests */
+	char *metrics_address; /* HOST:PORT of /metrics (HTTPS unless insecure); NULL: none */
 } AgentConfig;
 
 void agent_config_init(AgentConfig *c);
@@ -116,6 +118,8 @@ Agent *agent_free(Agent *a);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Agent *, agent_free);
 /* The gRPC server's port (after agent_new). */
 int agent_get_port(const Agent *a);
+/* The port of its /metrics endpoint; 0 without one. */
+int agent_get_metrics_port(const Agent *a);
 /* Runs until one of `stop` (blocked in every thread by the caller) arrives;
  * then revokes the lease so the node's keys go at once. */
 int agent_run(Agent *a, const sigset_t *stop);

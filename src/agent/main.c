@@ -66,13 +66,17 @@ static void help(void)
 	       "     --restore-allow-bind DIR  Let incoming checkpoints bind-mount host\n"
 	       "                            directory DIR or below (repeatable; default: only\n"
 	       "                            Podman's own files and named volumes)\n"
+	       "     --metrics-address HOST:PORT  Serve Prometheus metrics on GET /metrics "
+	       "(default\n"
+	       "                            off; podmig's port is %d): HTTPS with the TLS files\n"
+	       "                            above, answering client certificates of the CA only\n"
 	       "     --fault-dir DIR        Tests only: fault points armed by files in DIR\n"
 	       "     --log-level LEVEL      debug, info (default), notice, warning, err\n"
 	       "  -h --help                 Show this help\n"
 	       "     --version              Show the version\n",
 	       AGENT_DEFAULT_CONFIG, AGENT_DEFAULT_PORT, AGENT_DEFAULT_PODMAN_SOCKET,
 	       AGENT_DEFAULT_ETCD, AGENT_DEFAULT_PREFIX, AGENT_DEFAULT_MAX_CALLS,
-	       AGENT_DEFAULT_STALL_TIMEOUT_SEC);
+	       AGENT_DEFAULT_STALL_TIMEOUT_SEC, AGENT_DEFAULT_METRICS_PORT);
 }
 
 /* Every connection costs a descriptor, and gRPC stops listening for good
@@ -131,6 +135,7 @@ int main(int argc, char *argv[])
 		{ "pre-copy", required_argument, NULL, ARG_SETTING },
 		{ "restore-allow", required_argument, NULL, ARG_SETTING },
 		{ "restore-allow-bind", required_argument, NULL, ARG_SETTING },
+		{ "metrics-address", required_argument, NULL, ARG_SETTING },
 		{ "insecure", no_argument, NULL, ARG_INSECURE },
 		{},
 	};

@@ -40,6 +40,18 @@ static void test_config(void **state)
 	assert_int_equal(agent_config_set(&c, "restore-allow-bind", "/srv/../etc", &err), -EINVAL);
 	assert_int_equal(agent_config_set(&c, "restore-allow-bind", "/", &err), -EINVAL);
 
+	/* metrics: off by default, HOST:PORT with a numeric address, or off again */
+	assert_null(c.metrics_address);
+	assert_int_equal(agent_config_set(&c, "metrics-address", "0.0.0.0:7402", &err), 0);
+	assert_string_equal(c.metrics_address, "0.0.0.0:7402");
+	error_detail_clear(&err);
+	assert_int_equal(agent_config_set(&c, "metrics-address", "metrics.local:7402", &err),
+	                 -EINVAL);
+	assert_non_null(strstr(err.message, "--metrics-address"));
+	assert_string_equal(c.metrics_address, "0.0.0.0:7402");
+	assert_int_equal(agent_config_set(&c, "metrics-address", "off", &err), 0);
+	assert_null(c.metrics_address);
+
 	error_detail_clear(&err);
 	/* the bounds under hostile load */
 	assert_int_equal(c.max_calls, AGENT_DEFAULT_MAX_CALLS);

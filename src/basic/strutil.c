@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "macro.h"
@@ -150,4 +151,21 @@ const char *key_prefix_problem(const char *p)
 		c += k + 1;
 	}
 	return NULL;
+}
+
+int read_first_line(const char *path, char **ret)
+{
+	_cleanup_fclose_ FILE *f = fopen(path, "re");
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0;
+	if (!f)
+		return -errno;
+	ssize_t n = getline(&line, &cap, f);
+	if (n < 0)
+		return feof(f) ? -ENODATA : -errno;
+	line[strcspn(line, "\n")] = 0;
+	if (!*line)
+		return -ENODATA;
+	*ret = TAKE_PTR(line);
+	return 0;
 }

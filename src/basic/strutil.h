@@ -47,6 +47,10 @@ int safe_atod(const char *s, double *ret);
  * Returns bytes in *ret. */
 int parse_size(const char *s, uint64_t *ret);
 
+/* The first line of the file at `path`, without its newline (a secret's
+ * file: a password); -ENODATA if it is empty. */
+int read_first_line(const char *path, char **ret);
+
 /* String lists: NULL-terminated arrays of malloc'd strings. */
 size_t strv_length(char *const *l);
 void strv_free(char **l);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,9 +27,19 @@ static void cli_help(const char *verb, const char *what, CliParseFlags flags)
 	if (flags & CLI_PARSE_WATCH)
 		printf("  -w --watch            Redraw on every change (on a terminal), or print\n"
 		       "                        a new table per change\n");
-	if (flags & (CLI_PARSE_WATCH | CLI_PARSE_TIMEOUT))
+	if (flags & CLI_PARSE_WATCH)
+		printf("     --timeout SECONDS  With --watch, stop after this long (default: "
+		       "until\n"
+		       "                        Ctrl-C)\n");
+	else if (flags & CLI_PARSE_TIMEOUT)
 		printf("     --timeout SECONDS  Stop after this long (default: until Ctrl-C)\n");
 	printf("%s  -h --help             Show this help\n", CLI_TLS_HELP);
+}
+
+static const char *env_or_null(const char *name)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : NULL;
 }
 
 /* The environment's and the files' settings, read once; they live as long
@@ -47,6 +58,9 @@ void cli_options_init(ClusterOptions *o)
 		.tls_ca = config.tls_ca,
 		.tls_cert = config.tls_cert,
 		.tls_key = config.tls_key,
+		.insecure = config.insecure,
+		.etcd_user = config.etcd_user,
+		.etcd_password_file = config.etcd_password_file,
 	};
 }
 
@@ -71,6 +85,15 @@ bool cli_cluster_option(int c, const char *arg, ClusterOptions *o)
 	case CLI_ARG_TLS_KEY:
 		o->tls_key = arg;
 		return true;
+	case CLI_ARG_INSECURE:
+		o->insecure = true;
+		return true;
+	case CLI_ARG_ETCD_USER:
+		o->etcd_user = arg;
+		return true;
+	case CLI_ARG_ETCD_PASSWORD_FILE:
+		o->etcd_password_file = arg;
+		return true;
 	default:
 		return false;
 	}
@@ -83,10 +106,34 @@ int cli_tls_check(const ClusterOptions *o)
 		          "go together");
 		return -EINVAL;
 	}
-	const char *const files[] = { o->tls_ca, o->tls_cert, o->tls_key };
+	const char *const files[] = { o->tls_ca, o->tls_cert, o->tls_key, o->etcd_password_file };
 	for (size_t i = 0; i < ELEMENTSOF(files); i++)
 		if (files[i] && access(files[i], R_OK) < 0)
 			return log_error_errno(errno, "cannot read %s", files[i]);
+	return 0;
+}
+
+/* Plaintext only where asked for: every endpoint https:// unless
+ * --insecure, which a person at a terminal is reminded of. */
+static int cli_insecure_check(const ClusterOptions *o)
+{
+	if (o->insecure) {
+		if (isatty(STDERR_FILENO))
+			log_warning("--insecure: etcd (over http://) and the agents may be reached "
+			            "in plaintext; anyone on the network can read and forge what "
+			            "is said");
+		return 0;
+	}
+	for (const char *e = o->etcd; *e;) {
+		size_t n = strcspn(e, ",");
+		if (!startswith(e, "https://")) {
+			log_error("--etcd: '%.*s' is plaintext; use https:// with --tls-ca (or "
+			          "--insecure, or $PODMIG_INSECURE=1)",
+			          (int)MIN(n, (size_t)200), e);
+			return -EINVAL;
+		}
+		e += n + (e[n] == ',');
+	}
 	return 0;
 }
 
@@ -102,13 +149,19 @@ int cli_options_check(const ClusterOptions *o)
 		          cli_sanitize(strdupa(o->prefix)), problem);
 		return -EINVAL;
 	}
+	if (!o->etcd_user && o->etcd_password_file) {
+		log_error("--etcd-password-file needs --etcd-user (or $PODMIG_ETCD_USER)");
+		return -EINVAL;
+	}
+	if (cli_insecure_check(o) < 0)
+		return -EINVAL;
 	return cli_tls_check(o);
 }
 
 RpcOptions cli_agent_rpc_options(const ClusterOptions *o)
 {
 	return (RpcOptions){
-		.plaintext = !o->tls_ca && !o->tls_cert && !o->tls_key,
+		.plaintext = o->insecure,
 		.ca_file = o->tls_ca,
 		.cert_file = o->tls_cert,
 		.key_file = o->tls_key,
@@ -136,42 +189,56 @@ const char *cli_etcd_error(const ClusterOptions *o, int error)
 
 int cli_parse(int argc, char *argv[], const char *verb, const char *what, ClusterOptions *o)
 {
-	return cli_parse_full(argc, argv, verb, what, 0, o);
+	return cli_parse_full(argc, argv, &(CliVerb){ .name = verb, .what = what }, NULL, NULL, o);
 }
 
-int cli_parse_full(int argc, char *argv[], const char *verb, const char *what, CliParseFlags flags,
-                   ClusterOptions *o)
+/* Whether option `what` is one of verb's (its flags include `flag`). */
+static bool verb_takes(const CliVerb *verb, CliParseFlags flag, const char *what)
 {
-	enum { ARG_TIMEOUT = 0x100 };
+	if (verb->flags & flag)
+		return true;
+	log_error("%s: %s is not an option of this command", verb->name, what);
+	return false;
+}
+
+int cli_parse_full(int argc, char *argv[], const CliVerb *verb, char **ret_operands,
+                   size_t *ret_n_operands, ClusterOptions *o)
+{
+	enum { ARG_TIMEOUT = 0x100, ARG_NO_WAIT };
 	static const struct option options[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "watch", no_argument, NULL, 'w' },
 		{ "timeout", required_argument, NULL, ARG_TIMEOUT },
+		{ "no-wait", no_argument, NULL, ARG_NO_WAIT },
 		CLI_CONNECT_LONG_OPTIONS,
 		CLI_JSON_LONG_OPTION,
 		{},
 	};
+	size_t n = 0;
 	int c;
 
 	cli_options_init(o);
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "hw", options, NULL)) >= 0)
+	/* '-' in front: operands come in order, as code 1 */
+	while ((c = getopt_long(argc, argv, "-hw", options, NULL)) >= 0) {
+		const char *operand = c == 1 ? optarg : NULL;
 		switch (c) {
+		case 1:
+			break;
 		case 'h':
-			cli_help(verb, what, flags);
+			if (verb->help)
+				verb->help(verb->name);
+			else
+				cli_help(verb->name, verb->what, verb->flags);
 			return 0;
 		case 'w':
-			if (!(flags & CLI_PARSE_WATCH)) {
-				log_error("%s: --watch is not an option of this command", verb);
+			if (!verb_takes(verb, CLI_PARSE_WATCH, "--watch"))
 				return -EINVAL;
-			}
 			o->watch = true;
 			break;
 		case ARG_TIMEOUT:
-			if (!(flags & (CLI_PARSE_WATCH | CLI_PARSE_TIMEOUT))) {
-				log_error("%s: --timeout is not an option of this command", verb);
+			if (!verb_takes(verb, CLI_PARSE_WATCH | CLI_PARSE_TIMEOUT, "--timeout"))
 				return -EINVAL;
-			}
 			if (safe_atod(optarg, &o->timeout_sec) < 0 || !(o->timeout_sec > 0) ||
 			    o->timeout_sec > 31536000) {
 				log_error("--timeout: '%s' is not a number of seconds in (0, "
@@ -180,13 +247,44 @@ int cli_parse_full(int argc, char *argv[], const char *verb, const char *what, C
 				return -EINVAL;
 			}
 			break;
+		case ARG_NO_WAIT:
+			if (!verb_takes(verb, CLI_PARSE_NO_WAIT, "--no-wait"))
+				return -EINVAL;
+			o->no_wait = true;
+			break;
+		case CLI_ARG_JSON:
+			if (verb->flags & CLI_PARSE_NO_JSON) {
+				log_error("%s: --json is not an option of this command",
+				          verb->name);
+				return -EINVAL;
+			}
+			o->json = true;
+			break;
 		default:
 			if (cli_cluster_option(c, optarg, o))
 				break;
 			return -EINVAL;
 		}
-	if (optind < argc) {
-		log_error("%s: unexpected argument '%s'", verb, argv[optind]);
+		if (!operand)
+			continue;
+		if (n >= verb->max_operands) {
+			log_error("%s: unexpected argument '%s'", verb->name, operand);
+			return -EINVAL;
+		}
+		ret_operands[n++] = (char *)operand;
+	}
+	for (; optind < argc; optind++) { /* after "--" */
+		if (n >= verb->max_operands) {
+			log_error("%s: unexpected argument '%s'", verb->name, argv[optind]);
+			return -EINVAL;
+		}
+		ret_operands[n++] = argv[optind];
+	}
+	if (ret_n_operands)
+		*ret_n_operands = n;
+	/* A one-shot table does not wait for anything: a limit on it would be silently ignored. */
+	if ((verb->flags & CLI_PARSE_WATCH) && !o->watch && o->timeout_sec > 0) {
+		log_error("%s: --timeout needs --watch", verb->name);
 		return -EINVAL;
 	}
 	if (cli_options_check(o) < 0)
@@ -194,10 +292,69 @@ int cli_parse_full(int argc, char *argv[], const char *verb, const char *what, C
 	return 1;
 }
 
-int cli_etcd_connect(const ClusterOptions *o, EtcdClient **ret)
+/* A line typed on the terminal without echo; -ENOTTY without one. */
+static int password_prompt(const char *user, char **ret)
 {
+	_cleanup_fclose_ FILE *tty = fopen("/dev/tty", "r+e");
+	_cleanup_free_ char *line = NULL;
+	struct termios old, quiet;
+	size_t cap = 0;
+
+	if (!tty || tcgetattr(fileno(tty), &old) < 0)
+		return -ENOTTY;
+	quiet = old;
+	quiet.c_lflag &= ~(tcflag_t)ECHO;
+	fprintf(tty, "Password of etcd user %s: ", user);
+	fflush(tty);
+	if (tcsetattr(fileno(tty), TCSAFLUSH, &quiet) < 0)
+		return -errno;
+	ssize_t n = getline(&line, &cap, tty);
+	(void)tcsetattr(fileno(tty), TCSAFLUSH, &old);
+	fputc('\n', tty);
+	if (n < 0)
+		return -ENODATA;
+	line[strcspn(line, "\n")] = 0;
+	*ret = TAKE_PTR(line);
+	return 0;
+}
+
+/* The etcd user's password: its file, $PODMIG_ETCD_PASSWORD, or the
+ * terminal. */
+static int cli_etcd_password(const ClusterOptions *o, char **ret)
+{
+	const char *env = env_or_null("PODMIG_ETCD_PASSWORD");
 	int r;
 
+	if (o->etcd_password_file) {
+		if ((r = read_first_line(o->etcd_password_file, ret)) < 0)
+			return log_error_errno(r, "cannot read the etcd password from %s",
+			                       o->etcd_password_file);
+		return 0;
+	}
+	if (env)
+		return (*ret = strdup(env)) ? 0 : log_error_errno(-ENOMEM, "out of memory");
+	if ((r = password_prompt(o->etcd_user, ret)) < 0)
+		return log_error_errno(r,
+		                       "etcd user %s: no password (--etcd-password-file, "
+		                       "$PODMIG_ETCD_PASSWORD, or a terminal to ask on)",
+		                       o->etcd_user);
+	return 0;
+}
+
+static void password_erase(char **p)
+{
+	if (*p)
+		explicit_bzero(*p, strlen(*p));
+	free(*p);
+}
+
+int cli_etcd_connect(const ClusterOptions *o, EtcdClient **ret)
+{
+	_cleanup_(password_erase) char *password = NULL;
+	int r;
+
+	if (o->etcd_user && cli_etcd_password(o, &password) < 0)
+		return -EACCES;
 	rpc_global_init();
 	/* The client takes a comma-separated list; the scheme says TLS or not. */
 	bool tls = startswith(o->etcd, "https://");
@@ -205,8 +362,14 @@ int cli_etcd_connect(const ClusterOptions *o, EtcdClient **ret)
 		                    .ca_file = tls ? o->tls_ca : NULL,
 		                    .cert_file = tls ? o->tls_cert : NULL,
 		                    .key_file = tls ? o->tls_key : NULL },
+		           .username = o->etcd_user,
+		           .password = password,
 		           .request_timeout_usec = 3 * RPC_USEC_PER_SEC };
-	if ((r = etcd_client_new(o->etcd, &eo, ret)) < 0)
+	r = etcd_client_new(o->etcd, &eo, ret);
+	if (r == ETCD_AUTH_FAILED)
+		return log_error_errno(r, "etcd at %s refused user %s or its password", o->etcd,
+		                       o->etcd_user);
+	if (r < 0)
 		return log_error_errno(r, "cannot set up a client for etcd at %s", o->etcd);
 	return 0;
 }

@@ -17,6 +17,8 @@ void cli_config_done(CliConfig *c)
 	free(c->tls_ca);
 	free(c->tls_cert);
 	free(c->tls_key);
+	free(c->etcd_user);
+	free(c->etcd_password_file);
 	*c = (CliConfig){};
 }
 
@@ -24,16 +26,24 @@ void cli_config_done(CliConfig *c)
 
 static char **field(CliConfig *c, const char *key)
 {
-	return streq(key, "etcd")       ? &c->etcd
-	       : streq(key, "prefix")   ? &c->prefix
-	       : streq(key, "tls-ca")   ? &c->tls_ca
-	       : streq(key, "tls-cert") ? &c->tls_cert
-	       : streq(key, "tls-key")  ? &c->tls_key
-	                                : NULL;
+	return streq(key, "etcd")                 ? &c->etcd
+	       : streq(key, "prefix")             ? &c->prefix
+	       : streq(key, "tls-ca")             ? &c->tls_ca
+	       : streq(key, "tls-cert")           ? &c->tls_cert
+	       : streq(key, "tls-key")            ? &c->tls_key
+	       : streq(key, "etcd-user")          ? &c->etcd_user
+	       : streq(key, "etcd-password-file") ? &c->etcd_password_file
+	                                          : NULL;
 }
 
 int cli_config_set(CliConfig *c, const char *key, const char *value, ErrorDetail *error)
 {
+	if (streq(key, "insecure")) {
+		if (!streq(value, "true") && !streq(value, "false"))
+			return fail(error, "insecure: '%s' is neither 'true' nor 'false'", value);
+		c->insecure = streq(value, "true");
+		return 0;
+	}
 	char **f = field(c, key);
 	if (!f)
 		return -ENOENT;
@@ -42,7 +52,7 @@ int cli_config_set(CliConfig *c, const char *key, const char *value, ErrorDetail
 	if (streq(key, "prefix") && key_prefix_problem(value))
 		return fail(error, "prefix: '%s' is not a key prefix: %s", value,
 		            key_prefix_problem(value));
-	if (startswith(key, "tls-") && value[0] != '/')
+	if ((startswith(key, "tls-") || streq(key, "etcd-password-file")) && value[0] != '/')
 		return fail(error, "%s: '%s' is not an absolute path", key, value);
 	char *copy = strdup(value);
 	if (!copy)
@@ -70,7 +80,7 @@ int cli_config_load(CliConfig *c, const char *system_path, ErrorDetail *error)
 	} environment[] = {
 		{ "PODMIG_ETCD_ENDPOINTS", "etcd" }, { "PODMIG_PREFIX", "prefix" },
 		{ "PODMIG_TLS_CA", "tls-ca" },       { "PODMIG_TLS_CERT", "tls-cert" },
-		{ "PODMIG_TLS_KEY", "tls-key" },
+		{ "PODMIG_TLS_KEY", "tls-key" },     { "PODMIG_ETCD_USER", "etcd-user" },
 	};
 	_cleanup_free_ char *user_path = NULL;
 	const char *explicit_path = env_or_null("PODMIG_CONFIG");
@@ -124,5 +134,10 @@ int cli_config_load(CliConfig *c, const char *system_path, ErrorDetail *error)
 			return error_detail_set_errno(error, r, "$%s: %s", environment[i].variable,
 			                              error_detail_or(&why, r));
 	}
+	/* set, $PODMIG_INSECURE allows plaintext when it is 1 and forbids it
+	 * otherwise, whatever the files say */
+	const char *insecure = env_or_null("PODMIG_INSECURE");
+	if (insecure)
+		c->insecure = streq(insecure, "1");
 	return 0;
 }

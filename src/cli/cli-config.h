@@ -3,14 +3,19 @@
  * environment, else the user's config file, else the system's.
  *
  *   environment            PODMIG_ETCD_ENDPOINTS, PODMIG_PREFIX, PODMIG_TLS_CA,
- *                          PODMIG_TLS_CERT, PODMIG_TLS_KEY
+ *                          PODMIG_TLS_CERT, PODMIG_TLS_KEY, PODMIG_ETCD_USER,
+ *                          PODMIG_INSECURE (1: true, anything else: false)
  *   the user's file        $PODMIG_CONFIG (it must exist), else
  *                          $XDG_CONFIG_HOME/podmig/config or ~/.config/podmig/config
  *   the system's file      /etc/podmig/podmig.conf
  *
  * The files are "key = value" lines (conf-file.h) with the flags' names as
- * keys: etcd, prefix, tls-ca, tls-cert, tls-key; TLS files by absolute path. */
+ * keys: etcd, prefix, tls-ca, tls-cert, tls-key, etcd-user, etcd-password-file,
+ * insecure (true or false); files by absolute path. The password itself
+ * ($PODMIG_ETCD_PASSWORD) is never read from a config file. */
 #pragma once
+
+#include <stdbool.h>
 
 #include "error-util.h"
 
@@ -22,6 +27,9 @@ typedef struct CliConfig {
 	char *tls_ca;
 	char *tls_cert;
 	char *tls_key;
+	char *etcd_user;
+	char *etcd_password_file;
+	bool insecure;
 } CliConfig;
 
 void cli_config_done(CliConfig *c);

@@ -175,13 +175,15 @@ static void help(void)
 	       "  -h --help      Show this help\n"
 	       "     --version  Show the version\n"
 	       "\n"
-	       "Every command but place reads etcd. Where, and with which TLS files: a flag\n"
-	       "(--etcd, --prefix, --tls-ca, --tls-cert, --tls-key), else the environment\n"
-	       "($PODMIG_ETCD_ENDPOINTS, $PODMIG_PREFIX, $PODMIG_TLS_CA, $PODMIG_TLS_CERT,\n"
-	       "$PODMIG_TLS_KEY), else the user's config file ($PODMIG_CONFIG, else\n"
-	       "~/.config/podmig/config), else %s. A config file has\n"
-	       "'key = value' lines with the flags' names as keys and TLS files by absolute\n"
-	       "path, e.g. 'etcd = https://10.0.0.1:2379,https://10.0.0.2:2379'.\n"
+	       "Every command but place reads etcd, over https:// with --tls-ca (plaintext\n"
+	       "only with --insecure). Where, and how: a flag (--etcd, --prefix, --tls-ca,\n"
+	       "--tls-cert, --tls-key, --etcd-user, --etcd-password-file, --insecure), else\n"
+	       "the environment ($PODMIG_ETCD_ENDPOINTS, $PODMIG_PREFIX, $PODMIG_TLS_CA,\n"
+	       "$PODMIG_TLS_CERT, $PODMIG_TLS_KEY, $PODMIG_ETCD_USER, $PODMIG_INSECURE=1),\n"
+	       "else the user's config file ($PODMIG_CONFIG, else ~/.config/podmig/config),\n"
+	       "else %s. A config file has 'key = value' lines with\n"
+	       "the flags' names as keys, files by absolute path and 'insecure = true',\n"
+	       "e.g. 'etcd = https://10.0.0.1:2379,https://10.0.0.2:2379'.\n"
 	       "'podmig COMMAND --help' describes each.\n",
 	       CLI_SYSTEM_CONFIG);
 }

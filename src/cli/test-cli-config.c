@@ -28,9 +28,9 @@ static void put(const char *path, const char *text)
 
 static void clear_env(void)
 {
-	const char *names[] = { "PODMIG_ETCD_ENDPOINTS", "PODMIG_PREFIX",  "PODMIG_TLS_CA",
-		                "PODMIG_TLS_CERT",       "PODMIG_TLS_KEY", "PODMIG_CONFIG",
-		                "XDG_CONFIG_HOME" };
+	const char *names[] = { "PODMIG_ETCD_ENDPOINTS", "PODMIG_PREFIX",    "PODMIG_TLS_CA",
+		                "PODMIG_TLS_CERT",       "PODMIG_TLS_KEY",   "PODMIG_CONFIG",
+		                "XDG_CONFIG_HOME",       "PODMIG_ETCD_USER", "PODMIG_INSECURE" };
 	for (size_t i = 0; i < sizeof names / sizeof *names; i++)
 		unsetenv(names[i]);
 	setenv("HOME", dir, 1);
@@ -124,6 +124,37 @@ static void test_precedence(void **state)
 	cli_config_done(&c);
 }
 
+/* The etcd user, its password file and plaintext: file keys and variables. */
+static void test_security(void **state)
+{
+	CliConfig c = {};
+	ErrorDetail err = {};
+	clear_env();
+	unlink(user_path);
+	put(system_path, "etcd-user = alice\netcd-password-file = /etc/podmig/alice.pw\n"
+	                 "insecure = true\n");
+	assert_int_equal(cli_config_load(&c, system_path, &err), 0);
+	assert_string_equal(c.etcd_user, "alice");
+	assert_string_equal(c.etcd_password_file, "/etc/podmig/alice.pw");
+	assert_true(c.insecure);
+	cli_config_done(&c);
+
+	/* the environment over the file: 1 allows plaintext, anything else not */
+	setenv("PODMIG_ETCD_USER", "bob", 1);
+	setenv("PODMIG_INSECURE", "0", 1);
+	assert_int_equal(cli_config_load(&c, system_path, &err), 0);
+	assert_string_equal(c.etcd_user, "bob");
+	assert_false(c.insecure);
+	cli_config_done(&c);
+	put(system_path, "insecure = false\n");
+	setenv("PODMIG_INSECURE", "1", 1);
+	assert_int_equal(cli_config_load(&c, system_path, &err), 0);
+	assert_true(c.insecure);
+	cli_config_done(&c);
+	clear_env();
+	unlink(system_path);
+}
+
 static void assert_error(const char *path, const char *text, const char *want)
 {
 	CliConfig c = {};
@@ -147,6 +178,10 @@ static void test_errors(void **state)
 	             ":3: prefix: 'nope' is not a key prefix: "
 	             "it must start and end with '/'");
 	assert_error(system_path, "etcd =\n", ":1: etcd: empty value");
+	assert_error(system_path, "insecure = yes\n",
+	             ":1: insecure: 'yes' is neither 'true' nor 'false'");
+	assert_error(system_path, "etcd-password-file = pw\n",
+	             ":1: etcd-password-file: 'pw' is not an absolute path");
 	unlink(system_path);
 	assert_error(user_path, "a line\n", ":1: unknown setting 'a'");
 	unlink(user_path);
@@ -164,6 +199,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_precedence),
+		cmocka_unit_test(test_security),
 		cmocka_unit_test(test_errors),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

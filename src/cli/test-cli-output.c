@@ -17,60 +17,8 @@
 
 #include <cmocka.h>
 
-#include "etcd-fixture.h"
-#include "process-util.h"
 #include "strutil.h"
-
-static const char *podmig;
-static EtcdFixture *etcd;
-static EtcdClient *client;
-
-static int setup(void **state)
-{
-	rpc_global_init();
-	if (etcd_fixture_start(&etcd) < 0)
-		return -1;
-	EtcdOptions o = { .rpc.plaintext = true };
-	if (etcd_client_new(etcd->endpoint, &o, &client) < 0)
-		return -1;
-	setenv("PODMIG_ETCD_ENDPOINTS", etcd->endpoint, 1);
-	unsetenv("PODMIG_TLS_CA");
-	unsetenv("PODMIG_TLS_CERT");
-	unsetenv("PODMIG_TLS_KEY");
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	client = etcd_client_free(client);
-	etcd = etcd_fixture_free(etcd);
-	return 0;
-}
-
-/* Runs podmig ARGS...; its exit status and its stdout and stderr. */
-static int run(char **ret_output, ...)
-{
-	char *argv[32] = { (char *)podmig };
-	size_t n = 1;
-	va_list ap;
-	va_start(ap, ret_output);
-	for (const char *a; (a = va_arg(ap, const char *)) && n + 1 < ELEMENTSOF(argv);)
-		argv[n++] = (char *)a;
-	va_end(ap);
-	argv[n] = NULL;
-	char *out = NULL;
-	int status = -1;
-	assert_int_equal(spawn_capture(argv, &(SpawnOptions){ .stderr_to_stdout = true }, 1 << 20,
-	                               &out, &status),
-	                 0);
-	*ret_output = out;
-	return status;
-}
-
-static void put(const char *key, const char *value)
-{
-	assert_int_equal(etcd_put(client, key, value, strlen(value), 0, NULL), 0);
-}
+#include "test-cli-fixture.h"
 
 static void assert_clean(const char *what, const char *out)
 {
@@ -93,20 +41,22 @@ static void test_escapes_stripped(void **state)
 	         "\"containers\":[{\"name\":\"web\\u001b[2J\",\"image\":\"img\\u00c2\\u009b31m\","
 	         "\"state\":\"running\\r\"}]}",
 	         (long long)ts.tv_sec * 1000000);
-	put("/o1/nodes/node\x1b[31mA/info",
-	    "{\"grpc_address\":\"10.0.0.1:7401\\u001b]0;pwned\\u0007\","
-	    "\"labels\":{\"zone\\u001b[1m\":\"a\\u009b1m\"}}");
-	put("/o1/nodes/node\x1b[31mA/status", status);
-	put("/o1/migrations/m-1795730000000-0a1b2c3d",
-	    "{\"id\":\"m-1795730000000-0a1b2c3d\",\"container\":\"web\",\"source\":\"node1\","
-	    "\"target\":\"node2\",\"image\":\"img\\u001b[8m\",\"reason\":\"manual\","
-	    "\"mode\":\"stop-and-copy\",\"phase\":\"rolled-back\","
-	    "\"phase_times_ms\":{\"planned\":1795730000000},\"bytes\":0,\"downtime_ms\":0,"
-	    "\"error\":\"boom\\u001b[31m\\r\\u0008hidden\"}");
-	put("/o1/decisions/d-1795730000000-0a1b2c3d",
-	    "{\"id\":\"d-1795730000000-0a1b2c3d\",\"time_usec\":1795730000000000,"
-	    "\"node\":\"node\\u001b[5m1\",\"outcome\":\"moved\\u001b[0m\",\"why\":\"w\\u001bc\"}");
-	put("/o1/drain/evil\x1b[41m", "{}");
+	cli_test_put("/o1/", "nodes/node\x1b[31mA/info",
+	             "{\"grpc_address\":\"10.0.0.1:7401\\u001b]0;pwned\\u0007\","
+	             "\"labels\":{\"zone\\u001b[1m\":\"a\\u009b1m\"}}");
+	cli_test_put("/o1/", "nodes/node\x1b[31mA/status", status);
+	cli_test_put(
+	        "/o1/", "migrations/m-1795730000000-0a1b2c3d",
+	        "{\"id\":\"m-1795730000000-0a1b2c3d\",\"container\":\"web\",\"source\":\"node1\","
+	        "\"target\":\"node2\",\"image\":\"img\\u001b[8m\",\"reason\":\"manual\","
+	        "\"mode\":\"stop-and-copy\",\"phase\":\"rolled-back\","
+	        "\"phase_times_ms\":{\"planned\":1795730000000},\"bytes\":0,\"downtime_ms\":0,"
+	        "\"error\":\"boom\\u001b[31m\\r\\u0008hidden\"}");
+	cli_test_put("/o1/", "decisions/d-1795730000000-0a1b2c3d",
+	             "{\"id\":\"d-1795730000000-0a1b2c3d\",\"time_usec\":1795730000000000,"
+	             "\"node\":\"node\\u001b[5m1\",\"outcome\":\"moved\\u001b[0m\",\"why\":"
+	             "\"w\\u001bc\"}");
+	cli_test_put("/o1/", "drain/evil\x1b[41m", "{}");
 
 	static const char *const verbs[][2] = {
 		{ "nodes", NULL },     { "nodes", "--json" },     { "ps", NULL },
@@ -115,7 +65,7 @@ static void test_escapes_stripped(void **state)
 	};
 	for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
 		char *out = NULL;
-		(void)run(&out, verbs[i][0], "--prefix", "/o1/", verbs[i][1], NULL);
+		(void)cli_test_run(&out, verbs[i][0], "--prefix", "/o1/", verbs[i][1], NULL);
 		char what[64];
 		snprintf(what, sizeof what, "%s %s", verbs[i][0], verbs[i][1] ?: "");
 		assert_clean(what, out);
@@ -134,30 +84,28 @@ static void test_prefix_checked(void **state)
 	for (size_t i = 0; i < ELEMENTSOF(bad); i++)
 		for (size_t k = 0; k < ELEMENTSOF(verbs); k++) {
 			char *out = NULL;
-			assert_int_equal(run(&out, verbs[k], "--prefix", bad[i], NULL), 2);
+			assert_int_equal(cli_test_run(&out, verbs[k], "--prefix", bad[i], NULL), 2);
 			assert_non_null(strstr(out, "--prefix"));
 			assert_clean("a bad --prefix", out);
 			free(out);
 		}
 	char *out = NULL;
-	assert_int_equal(run(&out, "migrate", "c", "--to", "n", "--prefix", "/../", NULL), 2);
+	assert_int_equal(cli_test_run(&out, "migrate", "c", "--to", "n", "--prefix", "/../", NULL),
+	                 2);
 	free(out);
-	assert_int_equal(run(&out, "policy", "get", "--prefix", "/../", NULL), 2);
+	assert_int_equal(cli_test_run(&out, "policy", "get", "--prefix", "/../", NULL), 2);
 	free(out);
-	assert_int_equal(run(&out, "drain", "n", "--prefix", "/../", NULL), 2);
+	assert_int_equal(cli_test_run(&out, "drain", "n", "--prefix", "/../", NULL), 2);
 	free(out);
 }
 
 int main(int argc, char *argv[])
 {
-	if (argc < 2) {
-		fprintf(stderr, "usage: %s PODMIG\n", argv[0]);
+	if (!cli_test_args(argc, argv))
 		return 2;
-	}
-	podmig = argv[1];
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_escapes_stripped),
 		cmocka_unit_test(test_prefix_checked),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, cli_test_setup, cli_test_teardown);
 }

@@ -14,63 +14,19 @@
 
 #include <cmocka.h>
 
-#include "etcd-fixture.h"
 #include "json-util.h"
 #include "process-util.h"
 #include "strutil.h"
+#include "test-cli-fixture.h"
 
-static const char *podmig;
-static EtcdFixture *etcd;
-static EtcdClient *client;
-static char tmpdir[] = "/tmp/podmig-test-policy-XXXXXX";
-
-static int setup(void **state)
-{
-	rpc_global_init();
-	if (!mkdtemp(tmpdir) || etcd_fixture_start(&etcd) < 0)
-		return -1;
-	EtcdOptions o = { .rpc.plaintext = true };
-	if (etcd_client_new(etcd->endpoint, &o, &client) < 0)
-		return -1;
-	setenv("PODMIG_ETCD_ENDPOINTS", etcd->endpoint, 1);
-	unsetenv("VISUAL");
-	unsetenv("PODMIG_TLS_CA");
-	unsetenv("PODMIG_TLS_CERT");
-	unsetenv("PODMIG_TLS_KEY");
-	setenv("TMPDIR", tmpdir, 1);
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	char *rm[] = { "rm", "-rf", tmpdir, NULL };
-	spawn_wait(rm, &(SpawnOptions){ .quiet = true }, NULL);
-	client = etcd_client_free(client);
-	etcd = etcd_fixture_free(etcd);
-	return 0;
-}
-
-/* Runs podmig policy ARGS... --prefix PREFIX; its exit status, its stdout and stderr. */
+/* Runs podmig policy --prefix PREFIX ARGS...; its exit status, its stdout and stderr. */
 static int run(const char *prefix, char **ret_output, ...)
 {
-	char *argv[32] = { (char *)podmig, "policy", "--prefix", (char *)prefix };
-	size_t n = 4;
+	const char *const head[] = { "policy", "--prefix", prefix, NULL };
 	va_list ap;
 	va_start(ap, ret_output);
-	for (const char *a; (a = va_arg(ap, const char *)) && n + 1 < ELEMENTSOF(argv);)
-		argv[n++] = (char *)a;
+	int status = cli_test_vrun(ret_output, head, ap);
 	va_end(ap);
-	argv[n] = NULL;
-
-	char *out = NULL;
-	int status = -1;
-	assert_int_equal(spawn_capture(argv, &(SpawnOptions){ .stderr_to_stdout = true }, 1 << 20,
-	                               &out, &status),
-	                 0);
-	if (ret_output)
-		*ret_output = out;
-	else
-		free(out);
 	return status;
 }
 
@@ -80,7 +36,7 @@ static json_t *stored(const char *prefix, int64_t *ret_revision)
 	char key[256];
 	EtcdKeyValue kv;
 	snprintf(key, sizeof key, "%spolicy", prefix);
-	int r = etcd_get(client, key, &kv);
+	int r = etcd_get(cli_test_client, key, &kv);
 	if (r == ETCD_NOT_FOUND) {
 		*ret_revision = 0;
 		return NULL;
@@ -221,7 +177,8 @@ static void test_invalid_stored(void **state)
 {
 	int64_t rev;
 	const char *garbage = "{\"window\": 99}";
-	assert_int_equal(etcd_put(client, "/t4/policy", garbage, strlen(garbage), 0, NULL), 0);
+	assert_int_equal(etcd_put(cli_test_client, "/t4/policy", garbage, strlen(garbage), 0, NULL),
+	                 0);
 	char *out = NULL;
 	assert_int_not_equal(run("/t4/", &out, "get", NULL), 0);
 	assert_non_null(strstr(out, "window: 99 is not in [1, 16]"));
@@ -239,7 +196,7 @@ static void test_invalid_stored(void **state)
 static void make_editor(const char *name, const char *body)
 {
 	char path[512];
-	snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+	snprintf(path, sizeof path, "%s/%s", cli_test_tmpdir, name);
 	FILE *f = fopen(path, "we");
 	assert_non_null(f);
 	fprintf(f, "#!/bin/sh\n%s\n", body);
@@ -313,13 +270,8 @@ static void test_concurrent_sets(void **state)
 	int64_t rev;
 
 	for (size_t i = 0; i < ELEMENTSOF(sets); i++) {
-		char *argv[] = { (char *)podmig,
-			         "policy",
-			         "--prefix",
-			         "/t8/",
-			         "set",
-			         (char *)sets[i].assignment,
-			         NULL };
+		char *argv[] = { (char *)cli_test_podmig,    "policy", "--prefix", "/t8/", "set",
+			         (char *)sets[i].assignment, NULL };
 		assert_int_equal(spawn_start(argv, &(SpawnOptions){ .quiet = true }, &pids[i]), 0);
 	}
 	for (size_t i = 0; i < ELEMENTSOF(sets); i++)
@@ -348,7 +300,7 @@ static void test_edit_race(void **state)
 	snprintf(body, sizeof body,
 	         "'%s' policy --prefix /t7/ set seed=7 || exit 9\n"
 	         "sed -i 's/\"window\": 3,/\"window\": 5,/' \"$1\"",
-	         podmig);
+	         cli_test_podmig);
 	make_editor("racing", body);
 	char *out = NULL;
 	assert_int_not_equal(run("/t7/", &out, "edit", NULL), 0);
@@ -377,16 +329,13 @@ static void test_reset(void **state)
 
 int main(int argc, char *argv[])
 {
-	if (argc < 2) {
-		fprintf(stderr, "usage: %s PODMIG\n", argv[0]);
+	if (!cli_test_args(argc, argv))
 		return 2;
-	}
-	podmig = argv[1];
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_get_defaults), cmocka_unit_test(test_set),
 		cmocka_unit_test(test_set_invalid),  cmocka_unit_test(test_invalid_stored),
 		cmocka_unit_test(test_edit),         cmocka_unit_test(test_concurrent_sets),
 		cmocka_unit_test(test_edit_race),    cmocka_unit_test(test_reset),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, cli_test_setup, cli_test_teardown);
 }

@@ -15,70 +15,16 @@
 
 #include <cmocka.h>
 
-#include "etcd-fixture.h"
 #include "json-util.h"
 #include "macro.h"
 #include "process-util.h"
 #include "strutil.h"
-
-/* the lease node documents are written under */
-static EtcdLease *lease;
-
-static const char *podmig;
-static EtcdFixture *etcd;
-static EtcdClient *client;
-static char tmpdir[] = "/tmp/podmig-test-watch-XXXXXX";
-
-static int setup(void **state)
-{
-	rpc_global_init();
-	if (!mkdtemp(tmpdir) || etcd_fixture_start(&etcd) < 0)
-		return -1;
-	EtcdOptions o = { .rpc.plaintext = true };
-	if (etcd_client_new(etcd->endpoint, &o, &client) < 0)
-		return -1;
-	setenv("PODMIG_ETCD_ENDPOINTS", etcd->endpoint, 1);
-	unsetenv("PODMIG_TLS_CA");
-	unsetenv("PODMIG_TLS_CERT");
-	unsetenv("PODMIG_TLS_KEY");
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	char *rm[] = { "rm", "-rf", tmpdir, NULL };
-	spawn_wait(rm, &(SpawnOptions){ .quiet = true }, NULL);
-	lease = etcd_lease_free(lease);
-	client = etcd_client_free(client);
-	etcd = etcd_fixture_free(etcd);
-	return 0;
-}
-
-/* Node documents live under a lease, as an agent writes them (the CLI ignores a node's
- * info without one). */
-static void put(const char *prefix, const char *key, const char *value)
-{
-	char k[256];
-	snprintf(k, sizeof k, "%s%s", prefix, key);
-	bool node = startswith(key, "nodes/");
-	if (node && !lease)
-		assert_int_equal(etcd_lease_grant(client, 600, NULL, NULL, &lease), 0);
-	assert_int_equal(etcd_put(client, k, value, strlen(value),
-	                          node ? etcd_lease_get_id(lease) : 0, NULL),
-	                 0);
-}
-
-static void del(const char *prefix, const char *key)
-{
-	char k[256];
-	snprintf(k, sizeof k, "%s%s", prefix, key);
-	assert_int_equal(etcd_delete(client, k, NULL), 0);
-}
+#include "test-cli-fixture.h"
 
 /* Starts podmig ARGS... with its output going to `log`; gives it time to open its watch. */
 static pid_t start(const char *log, ...)
 {
-	char *argv[32] = { (char *)podmig };
+	char *argv[32] = { (char *)cli_test_podmig };
 	size_t n = 1;
 	va_list ap;
 	va_start(ap, log);
@@ -127,32 +73,33 @@ static void put_record(const char *prefix, const char *phase, int bytes, int dow
 {
 	char doc[512];
 	snprintf(doc, sizeof doc, RECORD, phase, bytes, downtime);
-	put(prefix, "migrations/m1", doc);
+	cli_test_put(prefix, "migrations/m1", doc);
 }
 
 static void test_events_json(void **state)
 {
 	const char *p = "/ev-json/";
 	char log[256];
-	snprintf(log, sizeof log, "%s/events.jsonl", tmpdir);
+	snprintf(log, sizeof log, "%s/events.jsonl", cli_test_tmpdir);
 	pid_t pid =
 	        start(log, "events", "--json", "--samples", "--timeout", "4", "--prefix", p, NULL);
 
-	put(p, "nodes/node1/info", "{\"name\":\"node1\"}");
-	put(p, "nodes/node1/status",
-	    "{\"timestamp_usec\":5,\"cpu\":{\"percent\":42.5},\"memory\":{\"percent\":7},"
-	    "\"containers\":[{\"name\":\"job\"}]}");
+	cli_test_put(p, "nodes/node1/info", "{\"name\":\"node1\"}");
+	cli_test_put(p, "nodes/node1/status",
+	             "{\"timestamp_usec\":5,\"cpu\":{\"percent\":42.5},\"memory\":{\"percent\":7},"
+	             "\"containers\":[{\"name\":\"job\"}]}");
 	put_record(p, "checkpointing", 0, 0);
 	put_record(p, "checkpointing", 0, 0); /* nothing new: not shown again */
 	put_record(p, "done", 4096, 250);
-	put(p, "decisions/d1",
-	    "{\"id\":\"d1\",\"node\":\"node1\",\"outcome\":\"migrate\",\"why\":\"cpu over\","
-	    "\"moves\":[{\"container\":\"job\",\"target\":\"node2\"}]}");
-	put(p, "drain/node3", "{}");
-	del(p, "drain/node3");
-	put(p, "policy", "{\"mode\":\"observe\"}");
-	put(p, "unrelated", "x");
-	del(p, "nodes/node1/info");
+	cli_test_put(
+	        p, "decisions/d1",
+	        "{\"id\":\"d1\",\"node\":\"node1\",\"outcome\":\"migrate\",\"why\":\"cpu over\","
+	        "\"moves\":[{\"container\":\"job\",\"target\":\"node2\"}]}");
+	cli_test_put(p, "drain/node3", "{}");
+	cli_test_del(p, "drain/node3");
+	cli_test_put(p, "policy", "{\"mode\":\"observe\"}");
+	cli_test_put(p, "unrelated", "x");
+	cli_test_del(p, "nodes/node1/info");
 
 	_cleanup_free_ char *out = finish(pid, log);
 	printf("%s", out);
@@ -184,15 +131,16 @@ static void test_events_text(void **state)
 {
 	const char *p = "/ev-text/";
 	char log[256];
-	snprintf(log, sizeof log, "%s/events.txt", tmpdir);
+	snprintf(log, sizeof log, "%s/events.txt", cli_test_tmpdir);
 	pid_t pid = start(log, "events", "--timeout", "3", "--prefix", p, NULL);
-	put(p, "nodes/node1/status",
-	    "{\"cpu\":{\"percent\":1}}"); /* a sample: not without --samples */
+	cli_test_put(p, "nodes/node1/status",
+	             "{\"cpu\":{\"percent\":1}}"); /* a sample: not without --samples */
 	put_record(p, "done", 2048, 1500);
-	put(p, "decisions/d1",
-	    "{\"id\":\"d1\",\"node\":\"node1\",\"outcome\":\"migrate\",\"why\":\"cpu 90% over "
-	    "80%\","
-	    "\"moves\":[{\"container\":\"job\",\"target\":\"node2\"}]}");
+	cli_test_put(
+	        p, "decisions/d1",
+	        "{\"id\":\"d1\",\"node\":\"node1\",\"outcome\":\"migrate\",\"why\":\"cpu 90% over "
+	        "80%\","
+	        "\"moves\":[{\"container\":\"job\",\"target\":\"node2\"}]}");
 	_cleanup_free_ char *out = finish(pid, log);
 	printf("%s", out);
 	assert_int_equal(count(out, "\n"), 2);
@@ -205,13 +153,17 @@ static void test_nodes_watch(void **state)
 {
 	const char *p = "/nodes-watch/";
 	char log[256];
-	snprintf(log, sizeof log, "%s/nodes.json", tmpdir);
-	put(p, "nodes/node1/info", "{\"name\":\"node1\",\"grpc_address\":\"10.0.0.1:7401\"}");
-	put(p, "nodes/node1/status", "{\"cpu\":{\"percent\":10},\"memory\":{\"percent\":1}}");
+	snprintf(log, sizeof log, "%s/nodes.json", cli_test_tmpdir);
+	cli_test_put(p, "nodes/node1/info",
+	             "{\"name\":\"node1\",\"grpc_address\":\"10.0.0.1:7401\"}");
+	cli_test_put(p, "nodes/node1/status",
+	             "{\"cpu\":{\"percent\":10},\"memory\":{\"percent\":1}}");
 	pid_t pid = start(log, "nodes", "--watch", "--json", "--timeout", "4", "--prefix", p, NULL);
-	put(p, "nodes/node1/status", "{\"cpu\":{\"percent\":20},\"memory\":{\"percent\":1}}");
+	cli_test_put(p, "nodes/node1/status",
+	             "{\"cpu\":{\"percent\":20},\"memory\":{\"percent\":1}}");
 	usleep(500 * 1000);
-	put(p, "nodes/node2/info", "{\"name\":\"node2\",\"grpc_address\":\"10.0.0.2:7401\"}");
+	cli_test_put(p, "nodes/node2/info",
+	             "{\"name\":\"node2\",\"grpc_address\":\"10.0.0.2:7401\"}");
 	_cleanup_free_ char *out = finish(pid, log);
 	printf("%s", out);
 
@@ -247,11 +199,11 @@ static void test_ps_watch_quiet(void **state)
 {
 	const char *p = "/ps-watch/";
 	char log[256];
-	snprintf(log, sizeof log, "%s/ps.txt", tmpdir);
-	put(p, "nodes/node1/status",
-	    "{\"containers\":[{\"name\":\"job\",\"state\":\"running\",\"image\":\"i\"}]}");
+	snprintf(log, sizeof log, "%s/ps.txt", cli_test_tmpdir);
+	cli_test_put(p, "nodes/node1/status",
+	             "{\"containers\":[{\"name\":\"job\",\"state\":\"running\",\"image\":\"i\"}]}");
 	pid_t pid = start(log, "ps", "--watch", "--timeout", "2", "--prefix", p, NULL);
-	put(p, "unrelated", "x"); /* an event that changes nothing in the view */
+	cli_test_put(p, "unrelated", "x"); /* an event that changes nothing in the view */
 	_cleanup_free_ char *out = finish(pid, log);
 	printf("%s", out);
 	assert_int_equal(count(out, "NODE "), 1);
@@ -261,12 +213,13 @@ static void test_ps_watch_quiet(void **state)
 static void test_bad_usage(void **state)
 {
 	static const char *const cases[][4] = {
-		{ "events", "--timeout", "0" },    { "events", "--timeout", "soon" },
-		{ "nodes", "--timeout", "-1" },    { "history", "--watch", NULL },
-		{ "decisions", "--timeout", "5" }, { "events", "extra", NULL },
+		{ "events", "--timeout", "0" }, { "events", "--timeout", "soon" },
+		{ "nodes", "--timeout", "-1" }, { "history", "--watch", NULL },
+		{ "ps", "--timeout", "5" },     { "decisions", "--timeout", "5" },
+		{ "events", "extra", NULL },
 	};
 	for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
-		char *argv[] = { (char *)podmig, (char *)cases[i][0], (char *)cases[i][1],
+		char *argv[] = { (char *)cli_test_podmig, (char *)cases[i][0], (char *)cases[i][1],
 			         (char *)cases[i][2], NULL };
 		int status = -1;
 		assert_int_equal(spawn_wait(argv, &(SpawnOptions){ .quiet = true }, &status), 0);
@@ -278,15 +231,12 @@ static void test_bad_usage(void **state)
 
 int main(int argc, char *argv[])
 {
-	if (argc < 2) {
-		fprintf(stderr, "usage: %s PODMIG\n", argv[0]);
+	if (!cli_test_args(argc, argv))
 		return 2;
-	}
-	podmig = argv[1];
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_events_json), cmocka_unit_test(test_events_text),
 		cmocka_unit_test(test_nodes_watch), cmocka_unit_test(test_ps_watch_quiet),
 		cmocka_unit_test(test_bad_usage),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, cli_test_setup, cli_test_teardown);
 }

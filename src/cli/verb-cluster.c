@@ -113,10 +113,13 @@ static int render_or_watch(const ClusterOptions *o, const char *title, CliRender
 int verb_nodes(int argc, char *argv[])
 {
 	ClusterOptions o;
-	int r = cli_parse_full(argc, argv, "nodes",
-	                       "Shows the nodes the agents publish in etcd and their load, the\n"
-	                       "scheduler's leader and the drained nodes.",
-	                       CLI_PARSE_WATCH, &o);
+	static const CliVerb verb = {
+		.name = "nodes",
+		.what = "Shows the nodes the agents publish in etcd and their load, the\n"
+		        "scheduler's leader and the drained nodes.",
+		.flags = CLI_PARSE_WATCH,
+	};
+	int r = cli_parse_full(argc, argv, &verb, NULL, NULL, &o);
 	if (r <= 0)
 		return r < 0 ? 2 : EXIT_SUCCESS;
 	return render_or_watch(&o, "podmig nodes", nodes_render);
@@ -169,10 +172,13 @@ static int ps_render(const ClusterOptions *o, FILE *f)
 int verb_ps(int argc, char *argv[])
 {
 	ClusterOptions o;
-	int r = cli_parse_full(argc, argv, "ps",
-	                       "Shows every container in the cluster, as the agents publish them\n"
-	                       "in etcd.",
-	                       CLI_PARSE_WATCH, &o);
+	static const CliVerb verb = {
+		.name = "ps",
+		.what = "Shows every container in the cluster, as the agents publish them\n"
+		        "in etcd.",
+		.flags = CLI_PARSE_WATCH,
+	};
+	int r = cli_parse_full(argc, argv, &verb, NULL, NULL, &o);
 	if (r <= 0)
 		return r < 0 ? 2 : EXIT_SUCCESS;
 	return render_or_watch(&o, "podmig ps", ps_render);

@@ -3,7 +3,6 @@
  * parser before anything is written, and written with a compare-and-swap on the key's
  * mod_revision, so a concurrent change is never silently overwritten. */
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +21,7 @@
 /* A document larger than this is no policy. */
 #define POLICY_SIZE_MAX (1024 * 1024)
 
-static void policy_help(void)
+static void policy_help(const char *name)
 {
 	printf("Usage: podmig policy get [--json] [OPTIONS]\n"
 	       "       podmig policy set KEY=VALUE... [OPTIONS]\n"
@@ -370,43 +369,23 @@ static int policy_reset(EtcdClient *etcd, const ClusterOptions *o, const char *k
 
 int verb_policy(int argc, char *argv[])
 {
-	static const struct option options[] = {
-		{ "help", no_argument, NULL, 'h' },
-		CLI_CONNECT_LONG_OPTIONS,
-		CLI_JSON_LONG_OPTION,
-		{},
-	};
+	const CliVerb verb = { .name = "policy",
+		               .help = policy_help,
+		               .max_operands = (size_t)argc };
 	_cleanup_(etcd_client_freep) EtcdClient *etcd = NULL;
 	_cleanup_free_ char *key = NULL;
 	ClusterOptions o;
-	int c;
 
-	cli_options_init(&o);
-	optind = 0;
-	/* '-' in front: operands stay in order, as code 1, so "set" takes its KEY=VALUEs */
+	/* the command, then set's KEY=VALUEs, in order */
 	_cleanup_free_ char **operands = calloc((size_t)argc + 1, sizeof(char *));
 	size_t n_operands = 0;
 	if (!operands) {
 		log_error_errno(-ENOMEM, "out of memory");
 		return EXIT_FAILURE;
 	}
-	while ((c = getopt_long(argc, argv, "-h", options, NULL)) >= 0)
-		switch (c) {
-		case 1:
-			operands[n_operands++] = optarg;
-			break;
-		case 'h':
-			policy_help();
-			return EXIT_SUCCESS;
-		default:
-			if (cli_cluster_option(c, optarg, &o))
-				break;
-			return 2;
-		}
-	for (int i = optind; i < argc; i++) /* after "--" */
-		operands[n_operands++] = argv[i];
-	if (cli_options_check(&o) < 0)
-		return 2;
+	int r = cli_parse_full(argc, argv, &verb, operands, &n_operands, &o);
+	if (r <= 0)
+		return r < 0 ? 2 : EXIT_SUCCESS;
 	if (n_operands == 0) {
 		log_error("policy: get, set, edit or reset? (see 'podmig policy --help')");
 		return 2;

@@ -2,7 +2,6 @@
  * would do now and why, computed by the same library from what etcd holds), `podmig
  * decisions` (what it decided), `podmig drain NODE` / `podmig undrain NODE`, and the leader
  * line of `podmig nodes`. */
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -313,9 +312,9 @@ static int drain_count(const ClusterOptions *o, const char *node, unsigned *ret_
 	return 0;
 }
 
-static void drain_help(bool drain)
+static void drain_help(const char *name)
 {
-	if (drain)
+	if (streq(name, "drain"))
 		printf("Usage: podmig drain NODE [OPTIONS]\n"
 		       "\n"
 		       "Marks NODE drained: the scheduler moves every migratable container off it\n"
@@ -339,53 +338,29 @@ static void drain_help(bool drain)
 	       DEFAULT_ETCD, DEFAULT_PREFIX);
 }
 
-static int drain_parse(int argc, char *argv[], bool drain, ClusterOptions *o, bool *no_wait,
-                       double *timeout, const char **ret_node)
+/* drain or undrain NODE [OPTIONS]: the node in *ret_node. */
+static int drain_parse(int argc, char *argv[], bool drain, ClusterOptions *o, const char **ret_node)
 {
-	enum { ARG_NO_WAIT = 0x100, ARG_TIMEOUT };
-	static const struct option options[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "no-wait", no_argument, NULL, ARG_NO_WAIT },
-		{ "timeout", required_argument, NULL, ARG_TIMEOUT },
-		CLI_CONNECT_LONG_OPTIONS,
-		{},
+	const CliVerb verb = {
+		.name = drain ? "drain" : "undrain",
+		.help = drain_help,
+		.flags = CLI_PARSE_NO_JSON | (drain ? CLI_PARSE_NO_WAIT | CLI_PARSE_TIMEOUT : 0),
+		.max_operands = 1,
 	};
-	int c;
-	cli_options_init(o);
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "h", options, NULL)) >= 0)
-		switch (c) {
-		case 'h':
-			drain_help(drain);
-			return 0;
-		case ARG_NO_WAIT:
-			if (!drain)
-				return -EINVAL;
-			*no_wait = true;
-			break;
-		case ARG_TIMEOUT:
-			if (!drain || safe_atod(optarg, timeout) < 0 || !(*timeout > 0)) {
-				log_error("--timeout: '%s' is not a positive number of seconds",
-				          optarg);
-				return -EINVAL;
-			}
-			break;
-		default:
-			if (cli_cluster_option(c, optarg, o))
-				break;
-			return -EINVAL;
-		}
-	if (cli_options_check(o) < 0)
-		return -EINVAL;
-	if (optind + 1 != argc) {
-		log_error("usage: podmig %s NODE (see --help)", drain ? "drain" : "undrain");
+	char *node = NULL;
+	size_t n = 0;
+	int r = cli_parse_full(argc, argv, &verb, &node, &n, o);
+	if (r <= 0)
+		return r;
+	if (n != 1) {
+		log_error("usage: podmig %s NODE (see --help)", verb.name);
 		return -EINVAL;
 	}
-	*ret_node = argv[optind];
-	if (!migration_name_valid(*ret_node)) {
-		log_error("'%s' is not a valid node name", *ret_node);
+	if (!migration_name_valid(node)) {
+		log_error("'%s' is not a valid node name", node);
 		return -EINVAL;
 	}
+	*ret_node = node;
 	return 1;
 }
 
@@ -395,13 +370,13 @@ int verb_drain(int argc, char *argv[])
 	_cleanup_free_ char *key = NULL, *value = NULL;
 	ClusterOptions o;
 	const char *node;
-	bool no_wait = false, live;
-	double timeout = 600;
+	bool live;
 	unsigned left, staying;
 	char leader[256];
-	int r = drain_parse(argc, argv, true, &o, &no_wait, &timeout, &node);
+	int r = drain_parse(argc, argv, true, &o, &node);
 	if (r <= 0)
 		return r < 0 ? 2 : EXIT_SUCCESS;
+	double timeout = o.timeout_sec ?: 600;
 	if (cli_etcd_connect(&o, &etcd) < 0)
 		return EXIT_FAILURE;
 	if (drain_count(&o, node, &left, &staying, &live) < 0)
@@ -422,7 +397,7 @@ int verb_drain(int argc, char *argv[])
 	printf("node %s drained: nothing new is placed on it\n", node);
 	if (cli_scheduler_leader(&o, etcd, leader, sizeof leader) == 0)
 		log_warning("no scheduler leads: nothing moves until one runs");
-	if (no_wait)
+	if (o.no_wait)
 		return EXIT_SUCCESS;
 
 	uint64_t deadline = now_usec(CLOCK_REALTIME) + (uint64_t)(timeout * 1e6);
@@ -459,7 +434,7 @@ int verb_undrain(int argc, char *argv[])
 	ClusterOptions o;
 	const char *node;
 	int64_t deleted = 0;
-	int r = drain_parse(argc, argv, false, &o, NULL, NULL, &node);
+	int r = drain_parse(argc, argv, false, &o, &node);
 	if (r <= 0)
 		return r < 0 ? 2 : EXIT_SUCCESS;
 	if (cli_etcd_connect(&o, &etcd) < 0 || !(key = prefixed(&o, "drain/", node)))

@@ -326,7 +326,8 @@ int verb_events(int argc, char *argv[])
 		}
 	}
 	args[n] = NULL;
-	r = cli_parse_full(n, args, "events", "", CLI_PARSE_TIMEOUT, &o);
+	static const CliVerb verb = { .name = "events", .flags = CLI_PARSE_TIMEOUT };
+	r = cli_parse_full(n, args, &verb, NULL, NULL, &o);
 	if (r <= 0)
 		return r < 0 ? 2 : EXIT_SUCCESS;
 	s.o = &o;

@@ -9,6 +9,7 @@
  * with "etcdserver: no leader" and ends its watch streams instead of going
  * quiet, and the client moves to another member. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -21,6 +22,13 @@
 #define RETRY_PAUSE_USEC     (100 * RPC_USEC_PER_MSEC)
 
 static _Thread_local RpcStatus last_error;
+static _Atomic uint64_t request_errors[_RPC_CODE_MAX];
+
+void etcd_error_counts(uint64_t ret[_RPC_CODE_MAX])
+{
+	for (size_t i = 0; i < _RPC_CODE_MAX; i++)
+		ret[i] = atomic_load_explicit(&request_errors[i], memory_order_relaxed);
+}
 
 const RpcStatus *etcd_last_error(void)
 {
@@ -280,6 +288,8 @@ static int call(EtcdClient *c, bool with_token, const ProtobufCServiceDescriptor
 	}
 	r = rpc_code_to_errno(st.code);
 fail:
+	if (st.code > RPC_OK && st.code < _RPC_CODE_MAX)
+		atomic_fetch_add_explicit(&request_errors[st.code], 1, memory_order_relaxed);
 	etcd_set_last_error(&st);
 	return r;
 }

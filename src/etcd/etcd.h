@@ -78,6 +78,10 @@ const char *etcd_client_get_endpoint(EtcdClient *c);
 /* What etcd or gRPC said about the last request that failed on this thread
  * (code and message, e.g. a TLS handshake error): for messages to people. */
 const RpcStatus *etcd_last_error(void);
+/* Requests of this process that failed (after the client's retries and
+ * failover), by the gRPC code of the last attempt; index 0 (OK) stays 0.
+ * For metrics. */
+void etcd_error_counts(uint64_t ret[_RPC_CODE_MAX]);
 
 void etcd_key_value_done(EtcdKeyValue *kv); /* frees the strings, not kv itself */
 void etcd_key_values_free(EtcdKeyValue *kvs, size_t n);

@@ -5,24 +5,27 @@
 #include "archive-check.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "json-util.h"
 #include "macro.h"
 #include "strutil.h"
 
-#define BLOCK             512u
-#define MAX_ENTRIES       100000u
-#define MAX_PATH          4096u
-#define MAX_META          (64u * 1024) /* a long name or pax header's data */
-#define MAX_NESTED        64u          /* nested archives in one checkpoint */
-#define MAX_LINKS         65536u       /* symlinks in one nested archive */
-#define MAX_DELETED_FILES (4u << 20)
+#define BLOCK              512u
+#define MAX_ENTRIES        100000u
+#define MAX_PATH           4096u
+#define MAX_META           (64u * 1024) /* a long name or pax header's data */
+#define MAX_NESTED         64u          /* nested archives in one checkpoint */
+#define MAX_LINKS          65536u       /* symlinks in one nested archive */
+#define MAX_DELETED_FILES  (4u << 20)
+#define IMAGE_MAX_MANIFEST (1u << 20) /* an image archive's manifest.json, repositories */
 
 /* An archive is refused with -EBADMSG and its reason. */
 #define refuse(why, ...) error_detail_set_errno(why, -EBADMSG, __VA_ARGS__)
@@ -290,6 +293,7 @@ typedef struct Walk {
 	void *userdata;
 	uint64_t base, size; /* its bytes in the outer reader */
 	bool nested;
+	bool rootfs;      /* rootfs-diff.tar: extracted over the image */
 	const char *name; /* the nested archive's name, for reasons */
 	const ArchiveCheckOptions *o;
 	ErrorDetail *why;
@@ -301,6 +305,11 @@ typedef struct Walk {
 	ArchiveIndex index;
 	/* nested: the symlinks created so far */
 	LinkSet links;
+	/* an image archive (docker-archive) instead of a checkpoint: its
+	 * manifest.json and repositories, and the member named `find` */
+	bool image;
+	ArchiveMember manifest, repositories, found;
+	const char *find;
 } Walk;
 
 /* "rootfs-diff.tar: " before a reason about a nested archive. */
@@ -358,6 +367,8 @@ static int member_note(Walk *w, ArchiveMember *m, const char *p, uint64_t data, 
 	return 0;
 }
 
+static int base_check(Walk *w, const char *what, const char *path, const char *p);
+
 /* One reading of a link's target: a hard link names a relative path inside
  * the root, not through a symlink; a relative symlink resolves inside the
  * root (an absolute one names a path as the container sees it). At the top
@@ -366,6 +377,15 @@ static int link_check(Walk *w, const char *path, const char *norm, char type, co
 {
 	char through[MAX_PATH + 1];
 
+	if (w->image) {
+		/* the legacy layout's layer.tar links to another layer */
+		if (type == '2' && *target && *target != '/' && link_stays_inside(norm, target))
+			return 0;
+		return walk_refuse(w,
+		                   "entry '%.200s' -> '%.200s' is a %s; an image archive holds "
+		                   "only files, directories and links between them",
+		                   path, target, type_name(type));
+	}
 	if (!w->nested) {
 		if (type == '2' && streq(norm, "checkpoint/parent") &&
 		    streq(target, "../pre-checkpoint"))
@@ -388,7 +408,7 @@ static int link_check(Walk *w, const char *path, const char *norm, char type, co
 			                   "hard link '%.200s' -> '%.200s' goes through a symbolic "
 			                   "link",
 			                   path, target);
-		return 0;
+		return w->rootfs ? base_check(w, "the target of hard link", path, t) : 0;
 	}
 	if (!*target)
 		return walk_refuse(w, "symbolic link '%.200s' has an empty target", path);
@@ -397,6 +417,50 @@ static int link_check(Walk *w, const char *path, const char *norm, char type, co
 		                   "symbolic link '%.200s' -> '%.200s' points outside the "
 		                   "container's root",
 		                   path, target);
+	return 0;
+}
+
+/* A docker-archive's entry: Podman loads an OCI layout (index.json) before
+ * a docker-archive, so it has none; the members read here are regular
+ * files. */
+static int image_entry(Walk *w, const char *path, const char *norm, char type, uint64_t data,
+                       uint64_t len)
+{
+	if (streq(norm, "index.json") || streq(norm, "oci-layout"))
+		return walk_refuse(w,
+		                   "entry '%.200s' belongs to an OCI layout, which Podman would "
+		                   "load before the docker-archive",
+		                   path);
+	ArchiveMember *m = streq(norm, "manifest.json")      ? &w->manifest
+	                   : streq(norm, "repositories")     ? &w->repositories
+	                   : w->find && streq(norm, w->find) ? &w->found
+	                                                     : NULL;
+	if (type == '0' || type == '7')
+		return m ? member_note(w, m, norm, data, len) : 0;
+	if (m)
+		return walk_refuse(w, "entry '%.200s' is a %s, not a file", path, type_name(type));
+	if (type == '5' || type == '2')
+		return 0;
+	return walk_refuse(w,
+	                   "entry '%.200s' is a %s; an image archive holds only files, "
+	                   "directories and links between them",
+	                   path, type_name(type));
+}
+
+/* Normalized path p must not lie under a symbolic link of the image. */
+static int base_check(Walk *w, const char *what, const char *path, const char *p)
+{
+	if (!w->o || !w->o->base_link || !strchr(p, '/'))
+		return 0;
+	int r = w->o->base_link(p, w->o->base_userdata);
+	if (r > 0)
+		return walk_refuse(w,
+		                   "%s '%.200s' lies under a symbolic link of the container's "
+		                   "image; extracting it would follow that link",
+		                   what, path);
+	if (r < 0)
+		return walk_refuse(w, "%s '%.200s': cannot check it against the image: %s", what,
+		                   path, strerror(-r));
 	return 0;
 }
 
@@ -413,6 +477,8 @@ static int walk_entry(Walk *w, const char *path, char type, const char *const *l
 		return walk_refuse(w,
 		                   "entry '%.200s' is written through the symbolic link '%.200s'",
 		                   path, through);
+	if (w->rootfs && (r = base_check(w, "entry", path, norm)) < 0)
+		return r;
 	if (type == '1' || type == '2') {
 		for (size_t i = 0; i < n_links; i++)
 			if (links[i] && (r = link_check(w, path, norm, type, links[i])) < 0)
@@ -426,6 +492,8 @@ static int walk_entry(Walk *w, const char *path, char type, const char *const *l
 		}
 	}
 
+	if (w->image)
+		return image_entry(w, path, norm, type, data, len);
 	if (!w->nested) {
 		if (!top_level_known(norm, type))
 			return walk_refuse(w, "entry '%.200s' is not part of a Podman checkpoint",
@@ -647,7 +715,7 @@ static int walk(Walk *w)
 	}
 }
 
-static int check_deleted_files(Walk *w)
+static int check_deleted_files(Walk *w, const LinkSet *rootfs_links)
 {
 	_cleanup_free_ char *text = NULL;
 	int r = archive_read_member(w->pread_fn, w->userdata, &w->deleted_files, MAX_DELETED_FILES,
@@ -676,6 +744,23 @@ static int check_deleted_files(Walk *w)
 			while (*c == '/')
 				c++;
 		}
+		/* Removed after rootfs-diff.tar is extracted, following links
+		 * in the parents: neither the archive's nor the image's. */
+		char norm[MAX_PATH + 1], through[MAX_PATH + 1];
+		if (strlen(s) > MAX_PATH)
+			return refuse(w->why, "deleted.files: a path longer than %u bytes",
+			              MAX_PATH);
+		normalize(s, norm);
+		if (through_link(rootfs_links, norm, through))
+			return refuse(
+			        w->why,
+			        "deleted.files: '%.200s' lies under the symbolic link '%.200s' "
+			        "of rootfs-diff.tar",
+			        s, through);
+		Walk base = { .o = w->o, .why = w->why, .name = "deleted.files", .nested = true };
+		r = base_check(&base, "path", s, norm);
+		if (r < 0)
+			return r;
 	}
 	return 0;
 }
@@ -693,6 +778,8 @@ int archive_check(ArchivePreadFn pread_fn, void *userdata, uint64_t size,
 	link_set_done(&w->links);
 	if (r < 0)
 		return r;
+	/* rootfs-diff.tar's links, for deleted.files */
+	_cleanup_(link_set_done) LinkSet rootfs_links = {};
 	for (unsigned i = 0; i < w->n_nested; i++) {
 		Walk nested = {
 			.pread_fn = pread_fn,
@@ -700,20 +787,53 @@ int archive_check(ArchivePreadFn pread_fn, void *userdata, uint64_t size,
 			.base = w->nested_at[i].offset,
 			.size = w->nested_at[i].size,
 			.nested = true,
+			.rootfs = streq(w->nested_name[i], "rootfs-diff.tar"),
 			.name = w->nested_name[i],
 			.o = o,
 			.why = why,
 		};
 		r = walk(&nested);
-		link_set_done(&nested.links);
+		if (nested.rootfs && r >= 0) {
+			link_set_done(&rootfs_links);
+			rootfs_links = nested.links;
+		} else
+			link_set_done(&nested.links);
 		if (r < 0)
 			return r;
 	}
-	if (w->deleted_files.present && (r = check_deleted_files(w)) < 0)
+	if (w->deleted_files.present && (r = check_deleted_files(w, &rootfs_links)) < 0)
 		return r;
 	if (ret_index)
 		*ret_index = w->index;
 	return 0;
+}
+
+int archive_base_link_at(const char *path, void *userdata)
+{
+	int dir = *(const int *)userdata;
+	_cleanup_close_ int fd = -EBADF;
+	char component[MAX_PATH + 1];
+
+	for (const char *c = path;;) {
+		size_t n = strcspn(c, "/");
+		if (!c[n] || n > MAX_PATH)
+			return n > MAX_PATH ? -ENAMETOOLONG : 0; /* the last one may be anything */
+		memcpy(component, c, n);
+		component[n] = 0;
+		int next = openat(fd >= 0 ? fd : dir, component, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0)
+			return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
+		close(fd);
+		fd = next;
+		struct stat st;
+		if (fstat(fd, &st) < 0)
+			return -errno;
+		if (S_ISLNK(st.st_mode))
+			return 1;
+		if (!S_ISDIR(st.st_mode))
+			return 0; /* extracting under a file fails */
+		c += n + 1;
+	}
 }
 
 int archive_read_member(ArchivePreadFn pread_fn, void *userdata, const ArchiveMember *m, size_t max,
@@ -782,4 +902,128 @@ int archive_check_buffer(const uint8_t *data, size_t size, const ArchiveCheckOpt
 {
 	Buffer b = { data, size };
 	return archive_check(buffer_pread, &b, size, o, ret_index, why);
+}
+
+int image_reference_normalize(const char *name, char **ret)
+{
+	const char *last = strrchr(name, '/');
+	bool tagged = strchr(last ? last : name, ':') || strchr(name, '@');
+	return asprintf(ret, "%s%s", name, tagged ? "" : ":latest") < 0 ? -ENOMEM : 0;
+}
+
+/* repositories ({"REPO": {"TAG": "ID"}}), the legacy copy of the tags:
+ * Podman reads only manifest.json, but no tag in the archive may name
+ * another image. */
+static int image_repositories_check(const char *text, const char *want, ErrorDetail *why)
+{
+	_cleanup_json_ json_t *doc = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+	const char *repo, *tag;
+	json_t *tags, *v;
+
+	if (!json_is_object(doc))
+		return refuse(why, "the image archive's repositories is not a JSON object");
+	json_object_foreach (doc, repo, tags) {
+		if (!json_is_object(tags))
+			return refuse(why,
+			              "the image archive's repositories: '%.200s' is not an "
+			              "object",
+			              repo);
+		json_object_foreach (tags, tag, v) {
+			size_t n = strlen(repo);
+			if (strncmp(want, repo, n) || want[n] != ':' || !streq(want + n + 1, tag))
+				return refuse(why, "the image archive also names %.200s:%.100s",
+				              repo, tag);
+		}
+	}
+	return 0;
+}
+
+int image_archive_check(ArchivePreadFn pread_fn, void *userdata, uint64_t size, const char *name,
+                        ArchiveMember *ret_config, ErrorDetail *why)
+{
+	_cleanup_free_ Walk *w = calloc(1, sizeof(Walk));
+	_cleanup_free_ char *want = NULL, *text = NULL, *config = NULL;
+	int r;
+
+	if (!w)
+		return -ENOMEM;
+	if ((r = image_reference_normalize(name, &want)) < 0)
+		return r;
+	*w = (Walk){
+		.pread_fn = pread_fn, .userdata = userdata, .size = size, .image = true, .why = why
+	};
+	r = walk(w);
+	link_set_done(&w->links);
+	if (r < 0)
+		return r;
+
+	r = archive_read_member(pread_fn, userdata, &w->manifest, IMAGE_MAX_MANIFEST, &text);
+	if (r == -ENOENT || r == -EFBIG)
+		return refuse(why, "the image archive has %s",
+		              r == -ENOENT ? "no manifest.json" : "a manifest.json over 1 MiB");
+	if (r < 0)
+		return r;
+	/* One image, tagged with exactly the name asked for: Podman applies
+	 * every tag of every image in the archive. */
+	_cleanup_json_ json_t *manifest = json_loads(text, JSON_REJECT_DUPLICATES, NULL);
+	json_t *entry = json_array_get(manifest, 0);
+	if (!json_is_array(manifest) || json_array_size(manifest) != 1 || !json_is_object(entry))
+		return refuse(why, "the image archive's manifest.json does not list exactly one "
+		                   "image");
+	json_t *tags = json_object_get(entry, "RepoTags");
+	const char *tag = json_string_value(json_array_get(tags, 0));
+	if (!json_is_array(tags) || json_array_size(tags) != 1 || !tag || !streq(tag, want))
+		return refuse(why, "the image archive names %.200s%s, not exactly %.200s",
+		              tag ?: "no image", json_array_size(tags) > 1 ? " and more" : "",
+		              want);
+	const char *config_path = json_string_value(json_object_get(entry, "Config"));
+	const char *problem = config_path ? path_problem(config_path) : "no name";
+	if (problem || strlen(config_path) > MAX_PATH)
+		return refuse(why, "the image archive's configuration has %s",
+		              problem ?: "a long name");
+	if (!(config = malloc(strlen(config_path) + 1)))
+		return -ENOMEM;
+	normalize(config_path, config);
+
+	if (w->repositories.present) {
+		free(text);
+		text = NULL;
+		r = archive_read_member(pread_fn, userdata, &w->repositories, IMAGE_MAX_MANIFEST,
+		                        &text);
+		if (r == -EFBIG)
+			return refuse(why, "the image archive's repositories is over 1 MiB");
+		if (r < 0)
+			return r;
+		if ((r = image_repositories_check(text, want, why)) < 0)
+			return r;
+	}
+
+	/* The configuration, whose SHA-256 is the image's ID. */
+	*w = (Walk){ .pread_fn = pread_fn,
+		     .userdata = userdata,
+		     .size = size,
+		     .image = true,
+		     .find = config,
+		     .why = why };
+	r = walk(w);
+	link_set_done(&w->links);
+	if (r < 0)
+		return r;
+	if (!w->found.present)
+		return refuse(why, "the image archive lacks its configuration %.200s", config);
+	*ret_config = w->found;
+	return 0;
+}
+
+int image_archive_check_fd(int fd, uint64_t size, const char *name, ArchiveMember *ret_config,
+                           ErrorDetail *why)
+{
+	return image_archive_check(fd_pread, &fd, size, name, ret_config, why);
+}
+
+int image_archive_check_buffer(const uint8_t *data, size_t size, const char *name,
+                               ArchiveMember *ret_config, ErrorDetail *why)
+{
+	Buffer b = { data, size };
+	return image_archive_check(buffer_pread, &b, size, name, ret_config, why);
 }

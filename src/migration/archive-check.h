@@ -24,11 +24,13 @@
  * the container, as the container sees it), a hard link must name a relative
  * path inside it, and no entry may be written through a symlink the same
  * archive created earlier. Devices are refused. Links already present in
- * the image are not known here; that the image equals the migration record's
- * is the restore policy's rule.
+ * the image are asked of ArchiveCheckOptions.base_link: no entry of
+ * rootfs-diff.tar (nor the target of a hard link in it) may be written
+ * under one of them.
  *
  * deleted.files (paths Podman removes from the container's root) must have
- * no ".." component. Setuid and setgid bits are refused unless allowed.
+ * no ".." component, and no proper parent that is a symbolic link of the
+ * image or of rootfs-diff.tar. Setuid and setgid bits are refused unless allowed.
  * Only headers and these small members are read (file data is skipped by
  * offset), so checking a 1 GiB archive costs a few reads. */
 #pragma once
@@ -44,8 +46,21 @@
  * negative errno. */
 typedef ssize_t (*ArchivePreadFn)(void *buf, size_t n, uint64_t off, void *userdata);
 
+/* Whether a path of the container's root (relative, normalized: no ".",
+ * "..", or empty component) goes through a symbolic link of what that root
+ * holds before rootfs-diff.tar is applied (the image): 1 if a proper parent
+ * of it is one, 0 if not, a negative errno if that cannot be told. */
+typedef int (*ArchiveBaseLinkFn)(const char *path, void *userdata);
+
 typedef struct ArchiveCheckOptions {
 	bool allow_setuid; /* setuid/setgid bits on entries */
+	/* the image's own links: Podman extracts rootfs-diff.tar and removes
+	 * deleted.files following symbolic links in the container's root, so
+	 * none may lie under one of the image's (an absolute link such as
+	 * var/run -> /run names the host's directory there). NULL: not
+	 * checked (only the archive's own links are). */
+	ArchiveBaseLinkFn base_link;
+	void *base_userdata;
 } ArchiveCheckOptions;
 
 /* Where a member's data lies in the archive. */
@@ -74,7 +89,31 @@ int archive_check_fd(int fd, uint64_t size, const ArchiveCheckOptions *o, Archiv
 int archive_check_buffer(const uint8_t *data, size_t size, const ArchiveCheckOptions *o,
                          ArchiveIndex *ret_index, ErrorDetail *why);
 
+/* An ArchiveBaseLinkFn over a directory: userdata points to the descriptor
+ * (an int) of the image's root, mounted; each component is opened without
+ * following links. */
+int archive_base_link_at(const char *path, void *userdata);
+
 /* A member's data as a NUL-terminated string; -EFBIG if larger than `max`. */
 int archive_read_member(ArchivePreadFn pread_fn, void *userdata, const ArchiveMember *m, size_t max,
                         char **ret);
 int archive_read_member_fd(int fd, const ArchiveMember *m, size_t max, char **ret);
+
+/* An image archive (a docker-archive, as FetchImage sends it) is outside
+ * input too, and Podman applies every tag in it while loading: before it is
+ * loaded, its headers are read by the same rules (only files, directories
+ * and relative links that stay inside), it must not carry an OCI layout
+ * (index.json, oci-layout: Podman would load that instead), its
+ * manifest.json must list exactly one image tagged exactly `name` (with
+ * ":latest" if untagged), and its legacy `repositories` may name nothing
+ * else. 0 with the location of the image's configuration (whose SHA-256 is
+ * the image ID) in *ret_config; -EBADMSG with the reason in `why`. */
+int image_archive_check(ArchivePreadFn pread_fn, void *userdata, uint64_t size, const char *name,
+                        ArchiveMember *ret_config, ErrorDetail *why);
+int image_archive_check_fd(int fd, uint64_t size, const char *name, ArchiveMember *ret_config,
+                           ErrorDetail *why);
+int image_archive_check_buffer(const uint8_t *data, size_t size, const char *name,
+                               ArchiveMember *ret_config, ErrorDetail *why);
+/* An image reference with the tag Podman gives an untagged one
+ * ("busybox" -> "busybox:latest"). */
+int image_reference_normalize(const char *name, char **ret);

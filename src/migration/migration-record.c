@@ -83,6 +83,25 @@ bool migration_id_valid(const char *s)
 	return s && *s && strlen(s) < MIGRATION_ID_MAX && migration_name_valid(s);
 }
 
+bool migration_image_id_valid(const char *s)
+{
+	if (!s || strlen(s) != MIGRATION_IMAGE_ID_LEN)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+			return false;
+	return true;
+}
+
+int migration_image_id_parse(const char *id, char ret[static MIGRATION_IMAGE_ID_LEN + 1])
+{
+	const char *hex = id ? startswith(id, "sha256:") ?: id : NULL;
+	if (!migration_image_id_valid(hex))
+		return -EINVAL;
+	memcpy(ret, hex, MIGRATION_IMAGE_ID_LEN + 1);
+	return 0;
+}
+
 int migration_record_init(MigrationRecord *rec, const char *container, const char *source,
                           const char *target, MigrationReason reason, uint64_t now_ms)
 {
@@ -146,6 +165,9 @@ int migration_record_to_json(const MigrationRecord *rec, char **ret)
 		return -EINVAL;
 	if (rec->forced && json_object_set_new(root, "forced", json_true()) < 0)
 		return -ENOMEM;
+	if (rec->image_id[0] &&
+	    json_object_set_new(root, "image_id", json_string(rec->image_id)) < 0)
+		return -ENOMEM;
 	char *s = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	if (!s)
 		return -ENOMEM;
@@ -168,7 +190,8 @@ static int dup_optional(json_t *v, char **ret)
 int migration_record_from_json(const char *text, size_t size, MigrationRecord *ret)
 {
 	_cleanup_json_ json_t *root = json_loadb(text, size, JSON_REJECT_DUPLICATES, NULL);
-	const char *id, *container, *source, *target, *reason, *mode, *phase, *decision = NULL;
+	const char *id, *container, *source, *target, *reason, *mode, *phase, *decision = NULL,
+	                                                                      *image_id = NULL;
 	json_t *times, *image = NULL, *error = NULL;
 	json_int_t bytes = 0, downtime = 0;
 	int forced = 0;
@@ -176,16 +199,18 @@ int migration_record_from_json(const char *text, size_t size, MigrationRecord *r
 	int x;
 
 	if (!root ||
-	    json_unpack(root,
-	                "{s:s, s:s, s:s, s:s, s?o, s:s, s:s, s:s, s:o, s:I, s:I, s?o, s?s, s?b}",
-	                "id", &id, "container", &container, "source", &source, "target", &target,
-	                "image", &image, "reason", &reason, "mode", &mode, "phase", &phase,
-	                "phase_times_ms", &times, "bytes", &bytes, "downtime_ms", &downtime,
-	                "error", &error, "decision", &decision, "forced", &forced) < 0)
+	    json_unpack(
+	            root,
+	            "{s:s, s:s, s:s, s:s, s?o, s:s, s:s, s:s, s:o, s:I, s:I, s?o, s?s, s?b, s?s}",
+	            "id", &id, "container", &container, "source", &source, "target", &target,
+	            "image", &image, "reason", &reason, "mode", &mode, "phase", &phase,
+	            "phase_times_ms", &times, "bytes", &bytes, "downtime_ms", &downtime, "error",
+	            &error, "decision", &decision, "forced", &forced, "image_id", &image_id) < 0)
 		return -EBADMSG;
 	if (!migration_id_valid(id) || !migration_name_valid(container) ||
 	    !migration_name_valid(source) || !migration_name_valid(target) || bytes < 0 ||
-	    downtime < 0 || !json_is_object(times) || (decision && !migration_id_valid(decision)))
+	    downtime < 0 || !json_is_object(times) || (decision && !migration_id_valid(decision)) ||
+	    (image_id && !migration_image_id_valid(image_id)))
 		return -EBADMSG;
 	if ((x = migration_reason_from_string(reason)) < 0)
 		return -EBADMSG;
@@ -208,6 +233,8 @@ int migration_record_from_json(const char *text, size_t size, MigrationRecord *r
 	snprintf(r.id, sizeof r.id, "%s", id);
 	if (decision)
 		snprintf(r.decision, sizeof r.decision, "%s", decision);
+	if (image_id)
+		snprintf(r.image_id, sizeof r.image_id, "%s", image_id);
 	r.bytes = (uint64_t)bytes;
 	r.downtime_ms = (uint64_t)downtime;
 	r.forced = forced;

@@ -45,6 +45,8 @@ typedef enum MigrationMode {
 } MigrationMode;
 
 #define MIGRATION_ID_MAX 64
+/* An image ID: the SHA-256 of its configuration, in hex. */
+#define MIGRATION_IMAGE_ID_LEN 64
 /* Upper bounds for names that reach etcd keys and logs. */
 #define MIGRATION_NAME_MAX 253
 
@@ -57,6 +59,10 @@ typedef struct MigrationRecord {
 	char *source;
 	char *target;
 	char *image; /* may be NULL until the source knows it */
+	/* the image's ID as the source's Podman has it (hex, no "sha256:");
+	 * empty until the source knows it. A target loads only an image with
+	 * this ID. */
+	char image_id[MIGRATION_IMAGE_ID_LEN + 1];
 	char *error; /* NULL unless rolled back or failed */
 	MigrationReason reason;
 	MigrationMode mode;
@@ -84,6 +90,12 @@ bool migration_phase_can_advance(MigrationPhase from, MigrationPhase to);
 bool migration_name_valid(const char *s);
 /* Ids of records and decisions: a valid name shorter than MIGRATION_ID_MAX. */
 bool migration_id_valid(const char *s);
+/* An image ID as records hold it: MIGRATION_IMAGE_ID_LEN lowercase hex
+ * digits. */
+bool migration_image_id_valid(const char *s);
+/* `id` with any "sha256:" prefix removed, into ret if it is then a valid
+ * image ID; -EINVAL otherwise (ret untouched). */
+int migration_image_id_parse(const char *id, char ret[static MIGRATION_IMAGE_ID_LEN + 1]);
 
 /* Fills a new record in phase `planned` with a fresh id (time-ordered, so
  * keys sort oldest first). Copies the strings. */

@@ -103,6 +103,22 @@ int precopy_restore_argv(const char *podman, const char *final_archive,
 	return 0;
 }
 
+int import_restore_argv(const char *podman, const char *archive, const char *argv[], size_t n,
+                        char **ret_storage)
+{
+	_cleanup_free_ char *import = NULL;
+	int r;
+	if (!podman || (r = option("import", archive, &import)) < 0)
+		return -EINVAL;
+	const char *const list[] = { podman, "container",          "restore",
+		                     import, "--ignore-static-ip", "--ignore-static-mac",
+		                     NULL };
+	if ((r = fill(argv, n, list)) < 0)
+		return r;
+	*ret_storage = TAKE_PTR(import);
+	return 0;
+}
+
 int precopy_source_run(const PreCopyOps *ops, const char *podman, const char *container,
                        const char *pre_archive, const char *final_archive, MigrationMode *ret_mode,
                        ErrorDetail *why)

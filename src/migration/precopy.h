@@ -42,6 +42,12 @@ int precopy_final_checkpoint_argv(const char *podman, const char *container, con
 int precopy_restore_argv(const char *podman, const char *final_archive,
                          const char *previous_archive, const char *argv[], size_t n,
                          char **ret_storage);
+/* A stop-and-copy restore reads its one archive where it lies:
+ *   podman container restore --import=ARCHIVE --ignore-static-ip --ignore-static-mac
+ * (the REST API would take the archive as a request body and write a
+ * second copy of it before extracting it; bench/README.md). */
+int import_restore_argv(const char *podman, const char *archive, const char *argv[], size_t n,
+                        char **ret_storage);
 
 /* The podman binary needs named files, and one migration id may arrive
  * twice (a retry, or a forged request): every call gets files of its own,

@@ -3,6 +3,7 @@
  * devices, bad checksums, sizes past the end and truncation are refused
  * with a reason. Archives are built here, header by header. */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -414,6 +416,94 @@ static void test_nested_rootfs_diff(void **state)
 	                 0);
 }
 
+/* The image's own symbolic links: Podman extracts rootfs-diff.tar and
+ * removes deleted.files in the container's root on the host, following the
+ * links the image put there (var/run -> /run names the host's /run). */
+static void test_image_links(void **state)
+{
+	char root[] = "/tmp/podmig-test-image-root-XXXXXX";
+	assert_non_null(mkdtemp(root));
+	char cmd[512];
+	snprintf(cmd, sizeof cmd,
+	         "cd %s && mkdir -p usr/lib var/log etc tmp && ln -s /run var/run && "
+	         "ln -s usr/lib lib && echo x >etc/passwd && ln -s ../../../.. tmp/up",
+	         root);
+	assert_int_equal(system(cmd), 0);
+	int fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	const ArchiveCheckOptions o = { .base_link = archive_base_link_at, .base_userdata = &fd };
+
+	static const struct {
+		const char *entry, *link, *deleted, *reason;
+		char type;
+	} refused[] = {
+		{ "var/run/evil", NULL, NULL, "'var/run/evil' lies under a symbolic link", '0' },
+		{ "var/run/sub/", NULL, NULL, "lies under a symbolic link", '5' },
+		{ "lib/libc.so.6", NULL, NULL, "lies under a symbolic link", '0' },
+		{ "tmp/up/etc/shadow", NULL, NULL, "lies under a symbolic link", '0' },
+		{ "tmp/h", "var/run/secret", NULL, "the target of hard link 'tmp/h'", '1' },
+		{ NULL, NULL, "[\"/var/run/important\"]", "deleted.files: path", 0 },
+		{ NULL, NULL, "[\"tmp/up/etc/passwd\"]", "deleted.files: path", 0 },
+	};
+	for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+		static Tar inner, t;
+		inner = (Tar){};
+		t = (Tar){};
+		if (refused[i].entry)
+			header_x(&inner, refused[i].entry, refused[i].type, 0,
+			         &(Extra){ .link = refused[i].link });
+		end(&inner);
+		member(&t, "rootfs-diff.tar", &inner);
+		if (refused[i].deleted)
+			file(&t, "deleted.files", refused[i].deleted);
+		end(&t);
+		ErrorDetail why = {};
+		assert_int_equal(archive_check_buffer(t.data, t.len, &o, NULL, &why), -EBADMSG);
+		if (!strstr(why.message, refused[i].reason))
+			fail_msg("case %zu: reason '%s' does not mention '%s'", i, why.message,
+			         refused[i].reason);
+		/* without the image's links known, only the archive's are checked */
+		if (refused[i].entry)
+			assert_int_equal(archive_check_buffer(t.data, t.len, NULL, NULL, &why), 0);
+	}
+
+	/* deleted.files under a link rootfs-diff.tar itself made */
+	static Tar inner, t;
+	inner = (Tar){};
+	t = (Tar){};
+	header_x(&inner, "tmp/etc", '2', 0, &(Extra){ .link = "/etc" });
+	end(&inner);
+	member(&t, "rootfs-diff.tar", &inner);
+	file(&t, "deleted.files", "[\"/tmp/etc/passwd\"]");
+	end(&t);
+	ErrorDetail why = {};
+	assert_int_equal(archive_check_buffer(t.data, t.len, &o, NULL, &why), -EBADMSG);
+	assert_non_null(strstr(why.message, "the symbolic link 'tmp/etc' of rootfs-diff.tar"));
+
+	/* what a container's changes hold: files beside and in real
+	 * directories, a new directory, the link itself replaced or removed */
+	inner = (Tar){};
+	t = (Tar){};
+	file(&inner, "var/log/app.log", "x");
+	file(&inner, "etc/passwd", "y");
+	header(&inner, "srv/", '5', 0, NULL, false);
+	file(&inner, "srv/data/new", "z");
+	file(&inner, "var/run", "now a file");
+	header_x(&inner, "tmp/h", '1', 0, &(Extra){ .link = "etc/passwd" });
+	end(&inner);
+	member(&t, "rootfs-diff.tar", &inner);
+	file(&t, "deleted.files", "[\"/var/run\",\"/lib\",\"/etc/passwd\"]");
+	end(&t);
+	error_detail_clear(&why);
+	int r = archive_check_buffer(t.data, t.len, &o, NULL, &why);
+	if (r != 0)
+		fail_msg("legitimate changes refused: %s", why.message);
+
+	close(fd);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", root);
+	assert_int_equal(system(cmd), 0);
+}
+
 static void test_deleted_files(void **state)
 {
 	Tar t = {};
@@ -446,6 +536,151 @@ static void test_real_checkpoint_archive(void **state)
 	assert_int_equal(buf[index.config_dump.offset], '{');
 }
 
+/* ---- image archives (docker-archive, before Podman loads one) ---- */
+
+#define TINY_ID "e4e49fe19e29d69a4746f9eba04be6d6d0b4638031006977f31e212ee26932af"
+
+static int image_check(const Tar *t, const char *name, ArchiveMember *config, ErrorDetail *why)
+{
+	return image_archive_check_buffer(t->data, t->len, name, config, why);
+}
+
+/* An archive as `podman save` writes it, with the given manifest.json. */
+static void image_tar(Tar *t, const char *manifest)
+{
+	*t = (Tar){};
+	file(t, "layer0.tar", "");
+	file(t, TINY_ID ".json", "{\"architecture\":\"amd64\"}");
+	header(t, "abc/", '5', 0, NULL, false);
+	header_x(t, "abc/layer.tar", '2', 0, &(Extra){ .link = "../layer0.tar" });
+	file(t, "manifest.json", manifest);
+}
+
+static void expect_image_refused(Tar *t, const char *name, const char *reason)
+{
+	ErrorDetail why = {};
+	ArchiveMember config = {};
+	end(t);
+	assert_int_equal(image_check(t, name, &config, &why), -EBADMSG);
+	assert_false(config.present);
+	if (!strstr(why.message, reason))
+		fail_msg("reason '%s' does not mention '%s'", why.message, reason);
+}
+
+static void test_image_archive_real(void **state)
+{
+	/* `podman save` of an imported image (Podman 5.4): the legacy layout's
+	 * symlink, repositories, the configuration named by its ID. */
+	FILE *f = fopen(PODMIG_SOURCE_ROOT "/tests/data/image/tiny.tar", "re");
+	assert_non_null(f);
+	static uint8_t buf[64 * 1024];
+	size_t n = fread(buf, 1, sizeof buf, f);
+	fclose(f);
+	ErrorDetail why = {};
+	ArchiveMember config = {};
+	int r = image_archive_check_buffer(buf, n, "localhost/podmig/tiny:latest", &config, &why);
+	if (r != 0)
+		fail_msg("a real image archive was refused: %s", why.message);
+	assert_true(config.present);
+	assert_int_equal(config.size, 407);
+	assert_int_equal(buf[config.offset], '{');
+	/* untagged: ":latest" */
+	assert_int_equal(image_archive_check_buffer(buf, n, "localhost/podmig/tiny", &config, &why),
+	                 0);
+
+	/* the same archive is no other image */
+	error_detail_clear(&why);
+	assert_int_equal(image_archive_check_buffer(buf, n, "localhost/podmig/counter:latest",
+	                                            &config, &why),
+	                 -EBADMSG);
+	assert_non_null(strstr(why.message, "not exactly localhost/podmig/counter:latest"));
+}
+
+/* A source that serves an image may not tag anything else on the target:
+ * Podman applies every tag of every image in the archive while loading. */
+static void test_image_archive_foreign_tags(void **state)
+{
+	static Tar t;
+	const char *name = "localhost/podmig/app:latest";
+	image_tar(&t, "[{\"Config\":\"" TINY_ID ".json\",\"RepoTags\":[\"localhost/podmig/"
+	              "app:latest\"],\"Layers\":[\"layer0.tar\"]}]");
+	end(&t);
+	ErrorDetail why = {};
+	ArchiveMember config = {};
+	assert_int_equal(image_check(&t, name, &config, &why), 0);
+	assert_true(config.present);
+	assert_int_equal(t.data[config.offset], '{');
+
+	/* a second tag on the one image */
+	image_tar(&t, "[{\"Config\":\"" TINY_ID ".json\",\"RepoTags\":[\"localhost/podmig/"
+	              "app:latest\",\"localhost/podmig/busybox:latest\"],\"Layers\":[]}]");
+	expect_image_refused(&t, name, "and more");
+	/* a second image */
+	image_tar(&t, "[{\"Config\":\"" TINY_ID ".json\",\"RepoTags\":[\"localhost/podmig/"
+	              "app:latest\"],\"Layers\":[]},{\"Config\":\"" TINY_ID ".json\","
+	              "\"RepoTags\":[\"localhost/podmig/busybox:latest\"],\"Layers\":[]}]");
+	expect_image_refused(&t, name, "exactly one image");
+	/* another tag only */
+	image_tar(&t, "[{\"Config\":\"" TINY_ID ".json\",\"RepoTags\":[\"localhost/podmig/"
+	              "busybox:latest\"],\"Layers\":[]}]");
+	expect_image_refused(&t, name, "names localhost/podmig/busybox:latest");
+	/* the same name under another tag */
+	image_tar(&t, "[{\"Config\":\"" TINY_ID ".json\",\"RepoTags\":[\"localhost/podmig/"
+	              "app:v2\"],\"Layers\":[]}]");
+	expect_image_refused(&t, name, "not exactly");
+	/* no tag: Podman would name it by ID, which is no better */
+	image_tar(&t, "[{\"Config\":\"" TINY_ID ".json\",\"RepoTags\":[],\"Layers\":[]}]");
+	expect_image_refused(&t, name, "no image");
+	/* not JSON; two manifests; none */
+	image_tar(&t, "[{");
+	expect_image_refused(&t, name, "exactly one image");
+	image_tar(&t, "[]");
+	file(&t, "./manifest.json", "[]");
+	expect_image_refused(&t, name, "appears twice");
+	t = (Tar){};
+	file(&t, TINY_ID ".json", "{}");
+	expect_image_refused(&t, name, "no manifest.json");
+
+	const char *good = "[{\"Config\":\"" TINY_ID ".json\",\"RepoTags\":[\"localhost/"
+	                   "podmig/app:latest\"],\"Layers\":[]}]";
+	/* the legacy repositories names another image */
+	image_tar(&t, good);
+	file(&t, "repositories",
+	     "{\"localhost/podmig/app\":{\"latest\":\"x\"},"
+	     "\"localhost/podmig/busybox\":{\"latest\":\"x\"}}");
+	expect_image_refused(&t, name, "also names localhost/podmig/busybox:latest");
+	image_tar(&t, good);
+	file(&t, "repositories", "{\"localhost/podmig/app\":{\"latest\":\"x\"}}");
+	end(&t);
+	assert_int_equal(image_check(&t, name, &config, &why), 0);
+
+	/* an OCI layout beside it, which Podman would load first */
+	image_tar(&t, good);
+	file(&t, "index.json", "{}");
+	expect_image_refused(&t, name, "OCI layout");
+	/* the configuration missing, a link, or outside */
+	image_tar(&t, "[{\"Config\":\"other.json\",\"RepoTags\":[\"localhost/podmig/app:"
+	              "latest\"],\"Layers\":[]}]");
+	expect_image_refused(&t, name, "lacks its configuration other.json");
+	image_tar(&t, "[{\"Config\":\"abc/layer.tar\",\"RepoTags\":[\"localhost/podmig/app:"
+	              "latest\"],\"Layers\":[]}]");
+	expect_image_refused(&t, name, "not a file");
+	image_tar(&t, "[{\"Config\":\"../x.json\",\"RepoTags\":[\"localhost/podmig/app:"
+	              "latest\"],\"Layers\":[]}]");
+	expect_image_refused(&t, name, "'..'");
+	/* links that leave the archive, devices */
+	image_tar(&t, good);
+	header_x(&t, "evil", '2', 0, &(Extra){ .link = "/etc/passwd" });
+	expect_image_refused(&t, name, "evil");
+	image_tar(&t, good);
+	header(&t, "sda", '4', 0, NULL, false);
+	expect_image_refused(&t, name, "device");
+	/* the header rules: an escaping path */
+	image_tar(&t, good);
+	file(&t, "../up", "x");
+	expect_image_refused(&t, name, "'..'");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -459,8 +694,11 @@ int main(void)
 		cmocka_unit_test(test_pax_path_then_long_name),
 		cmocka_unit_test(test_top_level_names),
 		cmocka_unit_test(test_nested_rootfs_diff),
+		cmocka_unit_test(test_image_links),
 		cmocka_unit_test(test_deleted_files),
 		cmocka_unit_test(test_real_checkpoint_archive),
+		cmocka_unit_test(test_image_archive_real),
+		cmocka_unit_test(test_image_archive_foreign_tags),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

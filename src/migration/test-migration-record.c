@@ -83,14 +83,22 @@ static void test_json_roundtrip(void **state)
 	assert_null(strstr(json, "decision"));
 	/* not forced: the key is absent */
 	assert_null(strstr(json, "forced"));
+	/* no image ID yet: absent too */
+	assert_null(strstr(json, "image_id"));
 	free(json);
 	snprintf(rec.decision, sizeof rec.decision, "d-1795730000000-0a1b2c3d");
 	rec.forced = true;
+	assert_int_equal(migration_image_id_parse("sha256:104ddd3ba3a10bb4e28542c99fd9dc4b7941fb4"
+	                                          "19a9fd27b175d1eaa3485e161",
+	                                          rec.image_id),
+	                 0);
 	assert_int_equal(migration_record_to_json(&rec, &json), 0);
 
 	assert_int_equal(migration_record_from_json(json, strlen(json), &back), 0);
 	assert_string_equal(back.decision, "d-1795730000000-0a1b2c3d");
 	assert_true(back.forced);
+	assert_string_equal(back.image_id,
+	                    "104ddd3ba3a10bb4e28542c99fd9dc4b7941fb419a9fd27b175d1eaa3485e161");
 	assert_string_equal(back.id, rec.id);
 	assert_string_equal(back.container, "counter");
 	assert_string_equal(back.target, "node2");
@@ -138,6 +146,14 @@ static void test_json_rejects(void **state)
 		"{\"id\":\"m-1\",\"container\":\"c\",\"source\":\"a\",\"target\":\"b\","
 		"\"reason\":\"manual\",\"mode\":\"stop-and-copy\",\"phase\":\"done\","
 		"\"phase_times_ms\":{},\"bytes\":0,\"downtime_ms\":0,\"decision\":\"../d\"}",
+		/* an image ID that is not 64 lowercase hex digits */
+		"{\"id\":\"m-1\",\"container\":\"c\",\"source\":\"a\",\"target\":\"b\","
+		"\"reason\":\"manual\",\"mode\":\"stop-and-copy\",\"phase\":\"done\","
+		"\"phase_times_ms\":{},\"bytes\":0,\"downtime_ms\":0,\"image_id\":\"sha256:"
+		"104ddd3ba3a10bb4e28542c99fd9dc4b7941fb419a9fd27b175d1eaa3485e161\"}",
+		"{\"id\":\"m-1\",\"container\":\"c\",\"source\":\"a\",\"target\":\"b\","
+		"\"reason\":\"manual\",\"mode\":\"stop-and-copy\",\"phase\":\"done\","
+		"\"phase_times_ms\":{},\"bytes\":0,\"downtime_ms\":0,\"image_id\":\"104DDD\"}",
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		MigrationRecord rec = { .bytes = 42 };
@@ -145,6 +161,29 @@ static void test_json_rejects(void **state)
 		                 -EBADMSG);
 		assert_int_equal(rec.bytes, 42); /* untouched */
 	}
+}
+
+static void test_image_id(void **state)
+{
+	char id[MIGRATION_IMAGE_ID_LEN + 1] = "untouched";
+	const char *hex = "104ddd3ba3a10bb4e28542c99fd9dc4b7941fb419a9fd27b175d1eaa3485e161";
+	assert_true(migration_image_id_valid(hex));
+	assert_int_equal(migration_image_id_parse(hex, id), 0);
+	assert_string_equal(id, hex);
+	static const char *const bad[] = {
+		"",
+		"104ddd",
+		"104DDD3BA3A10BB4E28542C99FD9DC4B7941FB419A9FD27B175D1EAA3485E161",
+		"104ddd3ba3a10bb4e28542c99fd9dc4b7941fb419a9fd27b175d1eaa3485e1610",
+		"sha512:104ddd3ba3a10bb4e28542c99fd9dc4b7941fb419a9fd27b175d1eaa3485e161",
+		"localhost/podmig/counter:latest",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		strcpy(id, "untouched");
+		assert_int_equal(migration_image_id_parse(bad[i], id), -EINVAL);
+		assert_string_equal(id, "untouched");
+	}
+	assert_int_equal(migration_image_id_parse(NULL, id), -EINVAL);
 }
 
 static void test_step(void **state)
@@ -172,7 +211,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_phase_rules),    cmocka_unit_test(test_names),
 		cmocka_unit_test(test_json_roundtrip), cmocka_unit_test(test_json_rejects),
-		cmocka_unit_test(test_step),
+		cmocka_unit_test(test_step),           cmocka_unit_test(test_image_id),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

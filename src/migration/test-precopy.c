@@ -70,6 +70,13 @@ static void test_argv(void **state)
 	assert_int_equal(precopy_pre_checkpoint_argv("podman", "web", "/w/p", argv, 4, &s), -E2BIG);
 	assert_int_equal(precopy_pre_checkpoint_argv("podman", "", "/w/p", argv, 16, &s), -EINVAL);
 	assert_int_equal(precopy_restore_argv("podman", "/w/f", NULL, argv, 16, &s), -EINVAL);
+
+	assert_int_equal(import_restore_argv("podman", "/proc/7/fd/9", argv, 16, &s), 0);
+	assert_string_equal(join(argv), "podman container restore --import=/proc/7/fd/9 "
+	                                "--ignore-static-ip --ignore-static-mac");
+	free(s);
+	assert_int_equal(import_restore_argv("podman", "/w/f", argv, 6, &s), -E2BIG);
+	assert_int_equal(import_restore_argv("podman", "", argv, 16, &s), -EINVAL);
 }
 
 typedef struct Fake {

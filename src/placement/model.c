@@ -8,7 +8,7 @@
 #include "macro.h"
 #include "placement-internal.h"
 
-int model_init(Model *mo, const PlacementInstance *p)
+int model_init(Model *mo, const PlacementInstance *p, Deadline *deadline)
 {
 	size_t n = p->n_nodes, m = p->n_containers;
 	double wsum = 0;
@@ -21,6 +21,7 @@ int model_init(Model *mo, const PlacementInstance *p)
 		.alpha = p->weights.imbalance,
 		.beta = p->weights.migration,
 		.n_targets = p->source >= 0 ? n - 1 : n,
+		.deadline = deadline,
 	};
 	/* One block for the per-node arrays, every entry written below: setting up is O(nodes)
 	 * and not interruptible, so it touches as little fresh memory as it can. */
@@ -57,6 +58,8 @@ int model_init(Model *mo, const PlacementInstance *p)
 			mo->base_load[j * NR + r] = nd->used[r];
 		}
 		mo->inv_bw[j] = (ssize_t)j == p->source ? 0 : 1.0 / nd->bandwidth;
+		if (model_expired(mo, NR))
+			goto expired;
 	}
 
 	/* Everything being placed leaves the source. Metrics are sampled at different moments,
@@ -72,17 +75,26 @@ int model_init(Model *mo, const PlacementInstance *p)
 
 	for (size_t r = 0; r < NR; r++) {
 		double sum = 0;
-		for (size_t j = 0; j < n; j++)
+		for (size_t j = 0; j < n; j++) {
 			sum += mo->base_load[j * NR + r] * mo->inv_cap[j * NR + r];
+			if (model_expired(mo, 1))
+				goto expired;
+		}
 		mo->center[r] = sum / (double)n;
 		mo->base_s1[r] = mo->base_s2[r] = 0;
 		for (size_t j = 0; j < n; j++) {
 			double u = model_u(mo, j, r, mo->base_load[j * NR + r]);
 			mo->base_s1[r] += u;
 			mo->base_s2[r] += u * u;
+			if (model_expired(mo, 1))
+				goto expired;
 		}
 	}
 	return 0;
+
+expired:
+	model_done(mo);
+	return -ETIME;
 }
 
 void model_done(Model *mo)
@@ -98,10 +110,13 @@ int load_init(Load *l, const Model *mo)
 	*l = (Load){};
 	l->load = malloc(mo->n * NR * sizeof(double));
 	l->receiving = calloc(mo->n, sizeof(unsigned));
-	if (!l->load || !l->receiving) {
+	l->dirty = calloc(mo->n, sizeof(bool));
+	l->touched = malloc(mo->n * sizeof(size_t));
+	if (!l->load || !l->receiving || !l->dirty || !l->touched) {
 		load_done(l);
 		return -ENOMEM;
 	}
+	memcpy(l->load, mo->base_load, mo->n * NR * sizeof(double));
 	load_reset(l, mo);
 	return 0;
 }
@@ -110,13 +125,25 @@ void load_done(Load *l)
 {
 	free(l->load);
 	free(l->receiving);
+	free(l->dirty);
+	free(l->touched);
 	*l = (Load){};
 }
 
 void load_reset(Load *l, const Model *mo)
 {
-	memcpy(l->load, mo->base_load, mo->n * NR * sizeof(double));
-	memset(l->receiving, 0, mo->n * sizeof(unsigned));
+	if (l->n_touched > mo->n / 8) {
+		memcpy(l->load, mo->base_load, mo->n * NR * sizeof(double));
+		memset(l->receiving, 0, mo->n * sizeof(unsigned));
+		memset(l->dirty, 0, mo->n * sizeof(bool));
+	} else
+		for (size_t i = 0; i < l->n_touched; i++) {
+			size_t j = l->touched[i];
+			memcpy(l->load + j * NR, mo->base_load + j * NR, NR * sizeof(double));
+			l->receiving[j] = 0;
+			l->dirty[j] = false;
+		}
+	l->n_touched = 0;
 	memcpy(l->s1, mo->base_s1, sizeof l->s1);
 	memcpy(l->s2, mo->base_s2, sizeof l->s2);
 	l->migration = 0;
@@ -139,6 +166,10 @@ void load_reset_nodes(Load *l, const Model *mo, const ssize_t *nodes, size_t n_n
 static void load_shift(Load *l, const Model *mo, size_t j, const double *d, double sign)
 {
 	double *ld = l->load + j * NR;
+	if (!l->dirty[j]) {
+		l->dirty[j] = true;
+		l->touched[l->n_touched++] = j;
+	}
 	for (size_t r = 0; r < NR; r++) {
 		double u0 = model_u(mo, j, r, ld[r]);
 		ld[r] += sign * d[r];
@@ -268,9 +299,12 @@ bool model_trivially_infeasible(const Model *mo)
 		double need = 0, room = 0;
 		for (size_t c = 0; c < mo->m; c++)
 			need += mo->demand[c * NR + r];
-		for (size_t j = 0; j < mo->n; j++)
+		for (size_t j = 0; j < mo->n; j++) {
+			if (model_expired(mo, 1))
+				return false;
 			if ((ssize_t)j != mo->source)
 				room += MAX(0.0, mo->limit[j * NR + r] - mo->base_load[j * NR + r]);
+		}
 		if (need > room)
 			return true;
 	}

@@ -83,15 +83,24 @@ typedef struct Load {
 	double s1[NR], s2[NR];
 	double migration;    /* seconds */
 	unsigned *receiving; /* n: containers placed on each node */
+	/* The nodes whose load changed since the last reset, so that a reset costs what was
+	 * placed, not O(nodes): a flag per node and their list (room for every node; the
+	 * allocation is lazy, only the entries used are touched). */
+	bool *dirty;
+	size_t *touched;
+	size_t n_touched;
 } Load;
 
-int model_init(Model *mo, const PlacementInstance *p);
+/* Precomputes the view of a valid instance. O(nodes), checking `deadline` (may be NULL) as it
+ * goes: -ETIME when it passes, with nothing left to free. */
+int model_init(Model *mo, const PlacementInstance *p, Deadline *deadline);
 void model_done(Model *mo);
 
 int load_init(Load *l, const Model *mo);
 void load_done(Load *l);
 /* Back to the model's base state; only the listed nodes can differ from base. */
 void load_reset_nodes(Load *l, const Model *mo, const ssize_t *nodes, size_t n_nodes);
+/* Back to the model's base state: O(nodes changed since the last reset). */
 void load_reset(Load *l, const Model *mo);
 
 static inline const double *model_demand(const Model *mo, size_t c)

@@ -372,8 +372,23 @@ int podman_container_inspect(PodmanClient *c, const char *name, PodmanContainerI
 	r = request(c, &rq, &body, &size, error);
 	if (r < 0)
 		return r;
-	r = podman_decode_inspect(body, size, ret);
-	return r < 0 ? decode_failed(error, what, "inspect", r) : 0;
+	PodmanContainerInspect in;
+	r = podman_decode_inspect(body, size, &in);
+	if (r < 0)
+		return decode_failed(error, what, "inspect", r);
+	/* Podman also finds a container by a prefix of its ID: "b2" may be
+	 * another container whose ID begins with b2. */
+	if (!podman_inspect_is_named(&in, name)) {
+		if (error)
+			snprintf(error->message, sizeof error->message,
+			         "no container named '%s' (Podman found container %.64s, %.253s, "
+			         "by its ID)",
+			         name, in.id, in.name);
+		podman_container_inspect_done(&in);
+		return PODMAN_NOT_FOUND;
+	}
+	*ret = in;
+	return 0;
 }
 
 int podman_containers_stats(PodmanClient *c, PodmanStats **ret, size_t *ret_n, PodmanError *error)

@@ -204,6 +204,12 @@ fail:
 	return r;
 }
 
+bool podman_inspect_is_named(const PodmanContainerInspect *ins, const char *name)
+{
+	const char *n = ins->name ?: "";
+	return streq(n[0] == '/' ? n + 1 : n, name);
+}
+
 void podman_stats_free(PodmanStats *st, size_t n)
 {
 	if (!st)

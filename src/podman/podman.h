@@ -136,6 +136,9 @@ void podman_stats_free(PodmanStats *st, size_t n);
 /* all: also containers that are not running. */
 int podman_containers_list(PodmanClient *c, bool all, PodmanContainer **ret, size_t *ret_n,
                            PodmanError *error);
+/* The container named exactly `name`: PODMAN_NOT_FOUND if there is none,
+ * even where Podman's own lookup would take `name` as a prefix of another
+ * container's ID. */
 int podman_container_inspect(PodmanClient *c, const char *name, PodmanContainerInspect *ret,
                              PodmanError *error);
 /* Stats of every running container (none: 0 entries). */
@@ -219,6 +222,9 @@ int podman_image_load(PodmanClient *c, PodmanReadFn read, void *userdata, char *
  * shape; *ret untouched on failure. */
 int podman_decode_containers(const char *text, size_t size, PodmanContainer **ret, size_t *ret_n);
 int podman_decode_inspect(const char *text, size_t size, PodmanContainerInspect *ret);
+/* Whether `ins` is the container named `name` (not one whose ID `name`
+ * merely begins). */
+bool podman_inspect_is_named(const PodmanContainerInspect *ins, const char *name);
 int podman_decode_stats(const char *text, size_t size, PodmanStats **ret, size_t *ret_n);
 int podman_decode_version(const char *text, size_t size, PodmanVersion *ret);
 int podman_decode_info(const char *text, size_t size, PodmanInfo *ret);

@@ -100,6 +100,17 @@ static void test_inspect_version_info(void **state)
 	assert_string_equal(in.image, "localhost/podmig/counter:latest");
 	assert_true(in.pid > 0);
 	assert_non_null(in.raw);
+	/* Found by name, not by a prefix of its ID (f8cb28e8...). */
+	assert_true(podman_inspect_is_named(&in, "c1"));
+	assert_false(podman_inspect_is_named(&in, "f8"));
+	assert_false(podman_inspect_is_named(&in,
+	                                     "f8cb28e8bfe63ca7057bcf62d54cdc7054e184d5c8ef4d011811"
+	                                     "cd68a6adbeb6"));
+	assert_false(podman_inspect_is_named(&in, "c"));
+	assert_false(podman_inspect_is_named(&in, "c1x"));
+	free(in.name);
+	in.name = strdup("/c1"); /* the Docker-compatible form */
+	assert_true(podman_inspect_is_named(&in, "c1"));
 	podman_container_inspect_done(&in);
 
 	_cleanup_free_ char *version = load("version.json", &size);

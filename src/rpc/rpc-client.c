@@ -26,6 +26,7 @@ struct RpcStream {
 	bool got_initial_metadata;
 	bool recv_pending;     /* a receive that timed out is still in flight */
 	bool status_started;   /* RECV_STATUS_ON_CLIENT outstanding */
+	bool status_counted;   /* its end is in rpc_error_counts() */
 	bool status_received;  /* ... and completed */
 	bool metadata_started; /* SEND_INITIAL_METADATA outstanding */
 	char send_tag, recv_tag, status_tag, metadata_tag;
@@ -196,6 +197,7 @@ int rpc_call_unary_with_metadata(RpcChannel *ch, const ProtobufCServiceDescripto
 	else {
 		/* a batch with RECV_STATUS_ON_CLIENT completes once the call ended */
 		rpc_cq_pluck(cq, ops);
+		rpc_count_error(false, (RpcCode)code);
 		r = status_result(code, details, ret_status);
 		if (r >= 0) {
 			ProtobufCMessage *m = NULL;
@@ -407,6 +409,9 @@ int rpc_stream_finish(RpcStream *s, RpcStatus *ret_status)
 		}
 	}
 	stream_wait_ended(s);
+	if (!s->status_counted)
+		rpc_count_error(false, (RpcCode)s->code);
+	s->status_counted = true;
 	return status_result(s->code, s->details, ret_status);
 }
 

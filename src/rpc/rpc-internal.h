@@ -32,6 +32,8 @@ gpr_timespec rpc_deadline(uint64_t timeout_usec);
 grpc_event rpc_cq_pluck(grpc_completion_queue *cq, void *tag);
 /* Shuts down, drains and destroys a queue whose batches have all completed. */
 void rpc_cq_destroy(grpc_completion_queue *cq);
+/* Counts a call that ended with `code` (OK is not counted): rpc_error_counts(). */
+void rpc_count_error(bool server, RpcCode code);
 
 /* Channel/server arguments from options. `args` must have room for
  * RPC_MAX_CHANNEL_ARGS. */

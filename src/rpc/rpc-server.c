@@ -315,6 +315,7 @@ static int call_send_ops(RpcServerCall *c, grpc_byte_buffer *bb, const RpcStatus
 		ops[n++].data.send_message.send_message = bb;
 	}
 	if (status) {
+		rpc_count_error(true, status->code);
 		details = grpc_slice_from_copied_string(status->message);
 		ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
 		ops[n].data.send_status_from_server.status = (grpc_status_code)status->code;

@@ -6,6 +6,7 @@
 #include <grpc/slice.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -54,6 +55,24 @@ static const char *const rpc_code_table[_RPC_CODE_MAX] = {
 	[RPC_DATA_LOSS] = "DATA_LOSS",
 	[RPC_UNAUTHENTICATED] = "UNAUTHENTICATED",
 };
+
+static _Atomic uint64_t client_errors[_RPC_CODE_MAX], server_errors[_RPC_CODE_MAX];
+
+void rpc_count_error(bool server, RpcCode code)
+{
+	if (code <= RPC_OK || code >= _RPC_CODE_MAX)
+		return;
+	atomic_fetch_add_explicit(server ? &server_errors[code] : &client_errors[code], 1,
+	                          memory_order_relaxed);
+}
+
+void rpc_error_counts(uint64_t client[_RPC_CODE_MAX], uint64_t server[_RPC_CODE_MAX])
+{
+	for (size_t i = 0; i < _RPC_CODE_MAX; i++) {
+		client[i] = atomic_load_explicit(&client_errors[i], memory_order_relaxed);
+		server[i] = atomic_load_explicit(&server_errors[i], memory_order_relaxed);
+	}
+}
 
 const char *rpc_code_to_string(RpcCode code)
 {

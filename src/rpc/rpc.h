@@ -110,6 +110,11 @@ int rpc_code_to_errno(RpcCode code);
 /* The code a handler's negative errno is reported as. */
 RpcCode rpc_code_from_errno(int error);
 
+/* Calls of this process that ended with a status other than OK, by code
+ * (index 0, OK, stays 0): as a client (etcd's calls included; a stream when
+ * its status is read) and as a server (the status sent). For metrics. */
+void rpc_error_counts(uint64_t client[_RPC_CODE_MAX], uint64_t server[_RPC_CODE_MAX]);
+
 /* Decode outside bytes as a message of type `desc`. -EBADMSG if malformed. */
 int rpc_message_decode(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t size,
                        ProtobufCMessage **ret);

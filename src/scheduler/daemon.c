@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "agent.pb-c.h"
+#include "daemon-metrics.h"
 #include "etcd.h"
 #include "json-util.h"
 #include "log.h"
@@ -175,6 +176,7 @@ typedef struct Scheduler {
 	unsigned decisions_made;
 	char last_decision[160]; /* "<id> <node>: <outcome>", for systemd's STATUS= */
 	ServiceNotify notify;
+	SchedulerMetrics *metrics; /* NULL without --metrics-address */
 } Scheduler;
 
 static void worker_free(Worker *w)
@@ -243,6 +245,7 @@ static void *worker_main(void *userdata)
 	RpcStatus status = {};
 	r = rpc_stream_finish(st, &status);
 	w->done = streq(phase, "done");
+	scheduler_metrics_migration_ended(s->metrics, w->migration_id[0] ? phase : "");
 	if (w->done)
 		log_info("migration %s: %s is now on %s", w->migration_id, w->container, w->target);
 	else if (r < 0 && !w->migration_id[0])
@@ -621,10 +624,13 @@ static void act(Scheduler *s, const SchedPlan *plan)
 		s->decisions_made++;
 		snprintf(s->last_decision, sizeof s->last_decision, "%s %s: %s", id, d->node,
 		         sched_outcome_to_string(d->outcome));
+		scheduler_metrics_decision(s->metrics, d, observe);
 		log_full_errno(moves ? LOG_NOTICE : LOG_INFO, 0, "decision %s%s: %s", id,
 		               observe ? " (observe mode: nothing moves)" : "", d->why ?: "");
 		for (size_t k = 0; moves && k < d->n_moves; k++) {
 			r = worker_start(s, d, &d->moves[k], id);
+			if (r >= 0)
+				scheduler_metrics_migration_started(s->metrics, d->drain);
 			if (r < 0)
 				log_error_errno(r, "decision %s: cannot start moving %s", id,
 				                d->moves[k].container);
@@ -728,14 +734,19 @@ static void tick(Scheduler *s)
 {
 	policy_refresh(s);
 	workers_reap(s, false);
-	if (!atomic_load(&s->leading))
+	if (!atomic_load(&s->leading)) {
+		scheduler_metrics_tick(s->metrics, s->policy_revision, NULL, 0);
 		return;
+	}
 
 	SchedView view = {};
 	_cleanup_sched_plan_ SchedPlan *plan = NULL;
+	uint64_t t0 = now_usec(CLOCK_MONOTONIC);
 	int r = view_build(s, &view);
 	if (r >= 0)
 		r = sched_decide(&view, &s->policy, now_usec(CLOCK_REALTIME), &plan);
+	scheduler_metrics_tick(s->metrics, s->policy_revision, r >= 0 ? plan : NULL,
+	                       (double)(now_usec(CLOCK_MONOTONIC) - t0) / USEC_PER_SEC);
 	if (r < 0)
 		log_error_errno(r, "cannot decide");
 	else
@@ -782,6 +793,7 @@ static void scheduler_stop(Scheduler *s)
 		pthread_join(s->election_thread, NULL);
 	workers_cancel(s);
 	workers_reap(s, true);
+	s->metrics = scheduler_metrics_free(s->metrics);
 	free(s->workers);
 	for (size_t i = 0; i < s->n_memos; i++) {
 		free(s->memos[i].node);
@@ -806,6 +818,8 @@ int scheduler_run(const SchedulerConfig *config, const sigset_t *stop)
 	sched_policy_init(&s.policy);
 	service_notify_init(&s.notify);
 	if ((r = scheduler_connect(&s)) < 0)
+		goto out;
+	if ((r = scheduler_metrics_new(config, &s.leading, &s.metrics)) < 0)
 		goto out;
 	log_info("scheduler %s: etcd %s, prefix %s", config->name, config->etcd, config->prefix);
 

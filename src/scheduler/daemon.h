@@ -27,10 +27,13 @@ typedef struct SchedulerConfig {
 	uint64_t tick_usec; /* how often the leader decides; 1 s */
 	int64_t lease_ttl_sec; /* of the leader key; 5 */
 	int log_level;         /* a syslog level; -1: not set */
+	char *metrics_address; /* HOST:PORT of /metrics (HTTPS unless insecure); NULL: none */
 } SchedulerConfig;
 
 #define SCHEDULER_DEFAULT_ETCD   "127.0.0.1:2379"
 #define SCHEDULER_DEFAULT_PREFIX "/podmig/"
+/* The conventional /metrics port; off by default. */
+#define SCHEDULER_DEFAULT_METRICS_PORT 7403
 /* Read at start when it exists and no --config names another file. */
 #define SCHEDULER_DEFAULT_CONFIG "/etc/podmig/scheduler.conf"
 
@@ -43,6 +46,7 @@ typedef enum SchedulerSettingKind {
 	SETTING_SECONDS,   /* a decimal number of seconds in [min, max], stored in usec */
 	SETTING_UINT,      /* an integer in [min, max] (int64_t) */
 	SETTING_LOG_LEVEL, /* a syslog level by name (int) */
+	SETTING_ADDRESS,   /* HOST:PORT with a numeric host, or "off" for NULL */
 } SchedulerSettingKind;
 typedef struct SchedulerSetting {
 	const char *key;   /* the long option without "--" */

@@ -12,6 +12,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "macro.h"
+#include "metrics-http.h"
 #include "strutil.h"
 #include "time-util.h"
 
@@ -37,6 +38,9 @@ const SchedulerSetting scheduler_settings[] = {
 	{ "insecure", 0, SETTING_BOOL, FIELD(insecure), 0, 0, NULL,
 	  "Plaintext to etcd and the agents instead of mutual\nTLS (logged as a warning at every "
 	  "start)" },
+	{ "metrics-address", 0, SETTING_ADDRESS, FIELD(metrics_address), 0, 0, "HOST:PORT",
+	  "Serve Prometheus metrics on GET /metrics (default\noff; podmig's port is "
+	  "7403): HTTPS with the TLS\nfiles, answering client certificates of the CA only" },
 	{ "log-level", 0, SETTING_LOG_LEVEL, FIELD(log_level), 0, 0, "LEVEL",
 	  "debug, info (default), notice, warning, err" },
 };
@@ -55,7 +59,8 @@ void scheduler_config_done(SchedulerConfig *c)
 {
 	for (size_t i = 0; i < scheduler_n_settings; i++) {
 		const SchedulerSetting *s = &scheduler_settings[i];
-		if (s->kind == SETTING_STRING || s->kind == SETTING_PREFIX)
+		if (s->kind == SETTING_STRING || s->kind == SETTING_PREFIX ||
+		    s->kind == SETTING_ADDRESS)
 			free(*(char **)((char *)c + s->offset));
 	}
 	scheduler_config_init(c);
@@ -84,6 +89,24 @@ int scheduler_config_set(SchedulerConfig *c, const char *key, const char *value,
 	case SETTING_STRING: {
 		if (!*value)
 			return fail(error, "--%s: empty value", key);
+		char *copy = strdup(value);
+		if (!copy)
+			return -ENOMEM;
+		free(*(char **)field);
+		*(char **)field = copy;
+		return 0;
+	}
+	case SETTING_ADDRESS: {
+		if (streq(value, "off")) {
+			free(*(char **)field);
+			*(char **)field = NULL;
+			return 0;
+		}
+		if (!metrics_http_address_valid(value))
+			return fail(error,
+			            "--%s: '%s' is neither HOST:PORT with a numeric address (e.g. "
+			            "0.0.0.0:%d) nor 'off'",
+			            key, value, SCHEDULER_DEFAULT_METRICS_PORT);
 		char *copy = strdup(value);
 		if (!copy)
 			return -ENOMEM;

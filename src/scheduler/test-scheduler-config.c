@@ -33,6 +33,12 @@ static void test_set(void **state)
 	assert_int_equal(c.log_level, 7);
 	assert_int_equal(scheduler_config_set(&c, "prefix", "/other/", &err), 0);
 	assert_string_equal(c.prefix, "/other/");
+	assert_null(c.metrics_address);
+	assert_int_equal(scheduler_config_set(&c, "metrics-address", "0.0.0.0:7403", &err), 0);
+	assert_string_equal(c.metrics_address, "0.0.0.0:7403");
+	assert_int_equal(scheduler_config_set(&c, "metrics-address", "off", &err), 0);
+	assert_null(c.metrics_address);
+	assert_int_equal(scheduler_config_set(&c, "metrics-address", "127.0.0.1:7403", &err), 0);
 
 	static const struct {
 		const char *key, *value, *message;
@@ -46,6 +52,8 @@ static void test_set(void **state)
 		{ "log-level", "loud", "--log-level: 'loud' is none of" },
 		{ "prefix", "/a/../", "--prefix: '/a/../' is not a key prefix" },
 		{ "etcd", "", "--etcd: empty value" },
+		{ "metrics-address", "localhost:7403",
+		  "--metrics-address: 'localhost:7403' is neither HOST:PORT" },
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		error_detail_clear(&err);
@@ -55,6 +63,7 @@ static void test_set(void **state)
 	/* a bad value changes nothing */
 	assert_int_equal(c.tick_usec, 250000);
 	assert_string_equal(c.prefix, "/other/");
+	assert_string_equal(c.metrics_address, "127.0.0.1:7403");
 	assert_int_equal(scheduler_config_set(&c, "no-such", "1", &err), -ENOENT);
 	scheduler_config_done(&c);
 }
@@ -139,6 +148,7 @@ static void test_file(void **state)
 		        : scheduler_settings[i].kind == SETTING_PREFIX    ? "/p/"
 		        : scheduler_settings[i].kind == SETTING_LOG_LEVEL ? "info"
 		        : scheduler_settings[i].kind == SETTING_STRING    ? "x"
+		        : scheduler_settings[i].kind == SETTING_ADDRESS   ? "127.0.0.1:7403"
 		                                                          : "2");
 	fclose(f);
 	scheduler_config_init(&c);

@@ -41,11 +41,17 @@ expect 2 "$tmp/scheduler.conf:2: --lease-ttl: '0' is not an integer in [1, 3600]
 	"$scheduler" --config "$tmp/scheduler.conf"
 printf 'listen = 0.0.0.0:1\n' >"$tmp/scheduler.conf"
 expect 2 "$tmp/scheduler.conf:1: unknown setting 'listen'" "$scheduler" -c "$tmp/scheduler.conf"
+printf 'metrics-address = localhost\n' >"$tmp/scheduler.conf"
+expect 2 "$tmp/scheduler.conf:1: --metrics-address: 'localhost' is neither HOST:PORT" \
+	"$scheduler" -c "$tmp/scheduler.conf"
 
 printf 'etcd = 127.0.0.1:1\ntls-ca = ca.pem\n' >"$tmp/podmig.conf"
 expect 2 "$tmp/podmig.conf:2: tls-ca: 'ca.pem' is not an absolute path" \
 	env PODMIG_CONFIG="$tmp/podmig.conf" "$podmig" nodes
 expect 0 "" env PODMIG_CONFIG="$tmp/podmig.conf" "$podmig" nodes --help
+printf 'insecure = 1\n' >"$tmp/podmig.conf"
+expect 2 "$tmp/podmig.conf:1: insecure: '1' is neither 'true' nor 'false'" \
+	env PODMIG_CONFIG="$tmp/podmig.conf" "$podmig" nodes
 expect 2 "$tmp/gone.conf (from \$PODMIG_CONFIG): No such file or directory" \
 	env PODMIG_CONFIG="$tmp/gone.conf" "$podmig" history
 exit "$fail"

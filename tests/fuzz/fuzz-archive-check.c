@@ -1,6 +1,8 @@
 /* Fuzz target: the checkpoint-archive check, on the bytes a source agent
  * (or anyone who can reach a target agent) sends, and on what passes it the
- * restore policy over its spec.dump and config.dump, as a target runs them. */
+ * restore policy over its spec.dump and config.dump, as a target runs them;
+ * and the image-archive check on the same bytes, as a target runs it on an
+ * image a source serves. */
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -13,6 +15,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	ErrorDetail why = {};
+	ArchiveMember image_config = {};
+	(void)image_archive_check_buffer(data, size, "localhost/podmig/tiny:latest", &image_config,
+	                                 &why);
+	error_detail_clear(&why);
 	ArchiveIndex index = {};
 	if (archive_check_buffer(data, size, NULL, &index, &why) < 0 || !index.spec_dump.present ||
 	    !index.config_dump.present)

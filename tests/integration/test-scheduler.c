@@ -90,26 +90,9 @@ static int teardown(void **state)
 }
 
 /* `podmig ARGS... --json` parsed; NULL if it failed. */
-#define query(...) migrate_fixture_cli_json(podmig, __VA_ARGS__, "--json", NULL)
-
+#define query(...) migrate_fixture_query(podmig, __VA_ARGS__)
 /* `podmig policy set ASSIGNMENTS...`, which must succeed. */
-static void policy_set(const char *first, ...)
-{
-	const char *argv[16] = { podmig, "policy", "set", first };
-	size_t n = 4;
-	va_list ap;
-	va_start(ap, first);
-	while (n < ELEMENTSOF(argv) - 1 && (argv[n] = va_arg(ap, const char *)))
-		n++;
-	va_end(ap);
-	argv[n] = NULL;
-	_cleanup_free_ char *out = NULL;
-	int status = -1;
-	SpawnOptions o = { .stderr_to_stdout = true };
-	assert_int_equal(spawn_capture((char *const *)argv, &o, 1 << 20, &out, &status), 0);
-	printf("$ podmig policy set %s ...: exit %d\n%s", first, status, out ?: "");
-	assert_int_equal(status, 0);
-}
+#define policy_set(...) assert_int_equal(migrate_fixture_policy_set(podmig, __VA_ARGS__), 0)
 
 /* The one node `name` runs on (NULL if none); fails if it runs on two. Podman may answer
  * an inspection with an error while the container is being removed (a source cleaning up

@@ -55,7 +55,9 @@ static const struct {
 	{ "sr-a", "grow", "node1" },
 };
 
-#define query(...) migrate_fixture_cli_json(podmig, __VA_ARGS__, "--json", NULL)
+#define query(...) migrate_fixture_query(podmig, __VA_ARGS__)
+/* `podmig policy set ASSIGNMENTS...`, which must succeed. */
+#define policy_set(...) assert_int_equal(migrate_fixture_policy_set(podmig, __VA_ARGS__), 0)
 
 static int setup(void **state)
 {
@@ -71,24 +73,6 @@ static int teardown(void **state)
 	cluster_fixture_down(cluster);
 	cluster = NULL;
 	return 0;
-}
-
-static void policy_set(const char *first, ...)
-{
-	const char *argv[16] = { podmig, "policy", "set", first };
-	size_t n = 4;
-	va_list ap;
-	va_start(ap, first);
-	while (n < ELEMENTSOF(argv) - 1 && (argv[n] = va_arg(ap, const char *)))
-		n++;
-	va_end(ap);
-	argv[n] = NULL;
-	_cleanup_free_ char *out = NULL;
-	int status = -1;
-	SpawnOptions o = { .stderr_to_stdout = true };
-	assert_int_equal(spawn_capture((char *const *)argv, &o, 1 << 20, &out, &status), 0);
-	printf("$ podmig policy set %s ...: exit %d\n%s", first, status, out ?: "");
-	assert_int_equal(status, 0);
 }
 
 /* "container source target" per automatic migration, oldest first, one per line. */

@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -435,6 +436,43 @@ static EtcdClient *etcd_connect(void)
 	return c;
 }
 
+/* Writes a record in planned of `container` from node1 to node2, of `image`
+ * with `image_id` (NULL: none); its key in *ret_key. */
+static void record_planned(EtcdClient *etcd, const char *container, const char *image,
+                           const char *image_id, MigrationRecord *rec, char **ret_key)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	assert_int_equal(migration_record_init(rec, container, "node1", "node2",
+	                                       MIGRATION_REASON_MANUAL,
+	                                       (uint64_t)ts.tv_sec * 1000 + 1),
+	                 0);
+	rec->image = strdup(image);
+	if (image_id)
+		assert_int_equal(migration_image_id_parse(image_id, rec->image_id), 0);
+	_cleanup_free_ char *json = NULL;
+	assert_int_equal(migration_record_to_json(rec, &json), 0);
+	assert_true(asprintf(ret_key, "/podmig/migrations/%s", rec->id) > 0);
+	assert_int_equal(etcd_put(etcd, *ret_key, json, strlen(json), 0, NULL), 0);
+}
+
+/* The first message of a Receive for `rec` (h and tm point into rec). */
+static void transfer_header(MigrationRecord *rec, Podmig__V1__TransferHeader *h,
+                            Podmig__V1__TransferMessage *tm)
+{
+	*h = (Podmig__V1__TransferHeader)PODMIG__V1__TRANSFER_HEADER__INIT;
+	h->migration_id = rec->id;
+	h->container = rec->container;
+	h->source_node = rec->source;
+	h->image = rec->image;
+	h->image_id = rec->image_id;
+	h->source_address = (char *)"";
+	h->mode = (char *)"stop-and-copy";
+	*tm = (Podmig__V1__TransferMessage)PODMIG__V1__TRANSFER_MESSAGE__INIT;
+	tm->kind_case = PODMIG__V1__TRANSFER_MESSAGE__KIND_HEADER;
+	tm->header = h;
+}
+
 /* A target fetches a missing image from the source node's agent at the
  * address of its info in etcd, never from the address a transfer header
  * names; and the header's image must be the record's. */
@@ -450,35 +488,28 @@ static void test_fetch_image_only_from_trusted_address(void **state)
 
 	/* a record in planned from node1 to node2, of an image node2 lacks */
 	MigrationRecord rec = {};
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	assert_int_equal(migration_record_init(&rec, "fetched", "node1", "node2",
-	                                       MIGRATION_REASON_MANUAL,
-	                                       (uint64_t)ts.tv_sec * 1000 + 1),
-	                 0);
-	rec.image = strdup("localhost/podmig/absent:latest");
-	_cleanup_free_ char *json = NULL, *key = NULL;
-	assert_int_equal(migration_record_to_json(&rec, &json), 0);
-	assert_true(asprintf(&key, "/podmig/migrations/%s", rec.id) > 0);
-	assert_int_equal(etcd_put(etcd, key, json, strlen(json), 0, NULL), 0);
+	_cleanup_free_ char *key = NULL;
+	const char *image_id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	record_planned(etcd, "fetched", "localhost/podmig/absent:latest", image_id, &rec, &key);
 
-	Podmig__V1__TransferHeader h = PODMIG__V1__TRANSFER_HEADER__INIT;
-	h.migration_id = rec.id;
-	h.container = (char *)"fetched";
-	h.source_node = (char *)"node1";
-	h.image = rec.image;
-	h.image_id = (char *)"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	Podmig__V1__TransferHeader h;
+	Podmig__V1__TransferMessage tm;
+	transfer_header(&rec, &h, &tm);
 	h.source_address = fake;
-	h.mode = (char *)"stop-and-copy";
-	Podmig__V1__TransferMessage tm = PODMIG__V1__TRANSFER_MESSAGE__INIT;
-	tm.kind_case = PODMIG__V1__TRANSFER_MESSAGE__KIND_HEADER;
-	tm.header = &h;
 	const char *node2 = cluster_fixture_env(cluster, "PODMIG_NODE2_AGENT");
 
 	/* node2 asks node1's real agent, which has no such image either */
 	RpcStatus st = call_stream(node2, &as_node1, "Receive", &tm.base);
 	assert_int_equal(st.code, RPC_FAILED_PRECONDITION);
+	assert_non_null(strstr(st.message, "fetching image"));
 	assert_false(fake_agent_contacted(fake_fd));
+
+	/* an image ID other than the record's is refused before anything */
+	h.image_id = (char *)"1123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	st = call_stream(node2, &as_node1, "Receive", &tm.base);
+	assert_int_equal(st.code, RPC_FAILED_PRECONDITION);
+	assert_non_null(strstr(st.message, "does not match"));
+	h.image_id = (char *)image_id;
 
 	/* an image other than the record's is refused before anything */
 	h.image = (char *)"localhost/podmig/other:latest";
@@ -509,6 +540,288 @@ static void node_info_forge(EtcdClient *etcd, const EtcdKeyValue *real, const ch
 	json_object_set_new(doc, "grpc_address", json_string(address));
 	_cleanup_free_ char *text = json_dumps(doc, JSON_COMPACT);
 	assert_int_equal(etcd_put(etcd, real->key, text, strlen(text), 0, NULL), 0);
+}
+
+/* ---- a compromised source serving images ---- */
+
+/* What the fake source's FetchImage streams. */
+static const char *fake_image_path;
+static int fake_image_calls;
+
+static int fake_fetch_image(RpcServerCall *call, void *userdata)
+{
+	_cleanup_message_ ProtobufCMessage *req = NULL;
+	if (rpc_server_call_recv(call, &req) <= 0)
+		return -EBADMSG;
+	fake_image_calls++;
+	FILE *f = fopen(fake_image_path, "re");
+	if (!f)
+		return -errno;
+	static uint8_t buf[1 << 20];
+	uint64_t offset = 0;
+	int r = 0;
+	for (size_t n; r >= 0 && (n = fread(buf, 1, sizeof buf, f)) > 0; offset += n) {
+		Podmig__V1__ImageChunk c = PODMIG__V1__IMAGE_CHUNK__INIT;
+		c.data.data = buf;
+		c.data.len = n;
+		c.offset = offset;
+		r = rpc_server_call_send(call, &c.base);
+	}
+	fclose(f);
+	return r;
+}
+
+/* Runs a shell command line (the test's own, with no outside data). */
+static void sh(const char *fmt, ...) _printf_(1, 2);
+static void sh(const char *fmt, ...)
+{
+	char cmd[2048];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof cmd, fmt, ap);
+	va_end(ap);
+	char *const argv[] = { (char *)"sh", (char *)"-ec", cmd, NULL };
+	int status = -1;
+	assert_int_equal(spawn_wait(argv, NULL, &status), 0);
+	if (status != 0)
+		fail_msg("'%s' exited %d", cmd, status);
+}
+
+/* The ID of image `name` on `node` (hex), or NULL if it has none. */
+static char *node_image_id(const char *node, const char *name)
+{
+	char path[256];
+	snprintf(path, sizeof path, API "/images/%s/json", name);
+	long status = 0;
+	char *body = NULL;
+	assert_int_equal(cluster_fixture_podman(cluster, node,
+	                                        &(PodmanRequest){ .method = "GET", .path = path },
+	                                        &status, &body, NULL),
+	                 0);
+	_cleanup_json_ json_t *doc = status == 200 ? json_loads(body, 0, NULL) : NULL;
+	free(body);
+	const char *id = json_string_value(json_object_get(doc, "Id"));
+	return id ? strdup(startswith(id, "sha256:") ?: id) : NULL;
+}
+
+/* Asks node2, as node1's agent, to receive a migration of an image it
+ * lacks, whose record names `image_id`; node2 fetches it from the fake
+ * source. Returns the status Receive ends with. */
+static RpcStatus receive_fetching(EtcdClient *etcd, const char *image_id)
+{
+	const char *ca = getenv("PODMIG_TLS_CA");
+	char cert[512], key[512];
+	cluster_cert("agent-node1", cert, key, sizeof cert);
+	RpcOptions as_node1 = { .ca_file = ca, .cert_file = cert, .key_file = key };
+	MigrationRecord rec = {};
+	_cleanup_free_ char *k = NULL;
+	record_planned(etcd, "poisoned", "localhost/podmig/absent:latest", image_id, &rec, &k);
+
+	Podmig__V1__TransferHeader h;
+	Podmig__V1__TransferMessage tm;
+	transfer_header(&rec, &h, &tm);
+	RpcStatus st = call_stream(cluster_fixture_env(cluster, "PODMIG_NODE2_AGENT"), &as_node1,
+	                           "Receive", &tm.base);
+	assert_int_equal(etcd_delete(etcd, k, NULL), 0);
+	migration_record_clear(&rec);
+	return st;
+}
+
+/* A compromised node1, the legitimate source of a migration, serves the
+ * image the target lacks: an archive that also tags another image is
+ * refused before Podman loads it (Podman applies every tag while loading:
+ * it used to retag node2's localhost/podmig/counter), and so is one whose
+ * image ID is not the record's; node2's images are as they were. */
+static void test_compromised_source_cannot_retag_images(void **state)
+{
+	_cleanup_(etcd_client_freep) EtcdClient *etcd = etcd_connect();
+	const char *dir = cluster_fixture_env(cluster, "PODMIG_CLUSTER_DIR");
+	char work[] = "/tmp/podmig-test-poison-XXXXXX";
+	assert_non_null(mkdtemp(work));
+
+	/* node1's certificate, for the address the fake source listens on */
+	char fake[128];
+	int probe = fake_agent_listen(fake, sizeof fake);
+	close(probe);
+	char host[64];
+	snprintf(host, sizeof host, "%.*s", (int)strcspn(fake, ":"), fake);
+	sh("cp '%s/certs/ca.pem' '%s/certs/ca.key' '%s/' && '%s/scripts/make-certs' '%s' "
+	   "agent:node1:%s >/dev/null",
+	   dir, dir, work, PODMIG_SOURCE_ROOT, work, host);
+	char cert[512], key[512];
+	snprintf(cert, sizeof cert, "%s/agent-node1.pem", work);
+	snprintf(key, sizeof key, "%s/agent-node1.key", work);
+	RpcOptions so = { .ca_file = getenv("PODMIG_TLS_CA"),
+		          .cert_file = cert,
+		          .key_file = key,
+		          .client_certificate_optional = true };
+	char listen[128];
+	snprintf(listen, sizeof listen, "%s:0", host);
+	_cleanup_(rpc_server_freep) RpcServer *server = NULL;
+	static const RpcHandler handlers[] = { NULL, NULL, NULL, NULL, fake_fetch_image };
+	assert_int_equal(rpc_server_new(listen, &so, &server), 0);
+	assert_int_equal(rpc_server_add_service(server, &podmig__v1__agent__descriptor, handlers,
+	                                        ELEMENTSOF(handlers), NULL),
+	                 0);
+	assert_int_equal(rpc_server_start(server), 0);
+	snprintf(fake, sizeof fake, "%s:%d", host, rpc_server_get_port(server));
+
+	/* the archives: node2's busybox as `podman save` writes it, retagged */
+	sh("podman() { '%s/scripts/local-cluster' exec node2 podman \"$@\"; }; "
+	   "podman save -o '%s/busybox.tar' localhost/podmig/busybox:latest && "
+	   "mkdir '%s/x' && tar -C '%s/x' -xf '%s/busybox.tar'",
+	   PODMIG_SOURCE_ROOT, work, work, work, work);
+	_cleanup_free_ char *busybox_id = node_image_id("node2", "localhost/podmig/busybox:latest");
+	_cleanup_free_ char *counter_before =
+	        node_image_id("node2", "localhost/podmig/counter:latest");
+	assert_non_null(busybox_id);
+	assert_non_null(counter_before);
+	char retagged[512], renamed[512];
+	snprintf(retagged, sizeof retagged, "%s/retagged.tar", work);
+	snprintf(renamed, sizeof renamed, "%s/renamed.tar", work);
+	sh("cd '%s/x' && sed -i "
+	   "'s|\"RepoTags\":\\[[^]]*\\]|\"RepoTags\":[\"localhost/podmig/absent:"
+	   "latest\",\"localhost/podmig/counter:latest\"]|' manifest.json && rm -f repositories && "
+	   "tar -cf '%s' . && "
+	   "sed -i 's|\"RepoTags\":\\[[^]]*\\]|\"RepoTags\":[\"localhost/podmig/absent:latest\"]|' "
+	   "manifest.json && tar -cf '%s' .",
+	   work, retagged, renamed);
+
+	/* node1 compromised: its agent stopped, its info and status (with the
+	 * fake source's address) written under a lease of its own */
+	_cleanup_(etcd_key_value_done) EtcdKeyValue info = {}, status = {};
+	node_info_get(etcd, "node1", &info);
+	assert_int_equal(etcd_get(etcd, "/podmig/nodes/node1/status", &status), 0);
+	pid_t agent1;
+	assert_int_equal(migrate_fixture_pid(cluster, "node1", "agent", &agent1), 0);
+	assert_int_equal(kill(agent1, SIGSTOP), 0);
+	for (int i = 0; i < 100; i++) {
+		EtcdKeyValue kv;
+		if (etcd_get(etcd, info.key, &kv) == ETCD_NOT_FOUND)
+			break;
+		etcd_key_value_done(&kv);
+		usleep(200 * 1000);
+	}
+	_cleanup_(etcd_lease_freep) EtcdLease *lease = NULL;
+	assert_int_equal(etcd_lease_grant(etcd, 60, NULL, NULL, &lease), 0);
+	_cleanup_json_ json_t *doc = json_loadb(info.value, info.value_size, 0, NULL);
+	json_object_set_new(doc, "grpc_address", json_string(fake));
+	_cleanup_free_ char *text = json_dumps(doc, JSON_COMPACT);
+	int64_t id = etcd_lease_get_id(lease);
+	assert_int_equal(etcd_put(etcd, info.key, text, strlen(text), id, NULL), 0);
+	assert_int_equal(etcd_put(etcd, status.key, status.value, status.value_size, id, NULL), 0);
+
+	/* an archive that also tags counter */
+	fake_image_path = retagged;
+	RpcStatus st = receive_fetching(etcd, busybox_id);
+	assert_int_equal(st.code, RPC_FAILED_PRECONDITION);
+	assert_non_null(strstr(st.message, "and more"));
+	assert_int_equal(fake_image_calls, 1);
+	/* the right name, but not the record's image ID */
+	fake_image_path = renamed;
+	st = receive_fetching(etcd, counter_before);
+	assert_int_equal(st.code, RPC_FAILED_PRECONDITION);
+	assert_non_null(strstr(st.message, "as the migration record says"));
+	assert_int_equal(fake_image_calls, 2);
+
+	/* node2's images are as they were */
+	_cleanup_free_ char *counter_after =
+	        node_image_id("node2", "localhost/podmig/counter:latest");
+	assert_string_equal(counter_after, counter_before);
+	_cleanup_free_ char *absent = node_image_id("node2", "localhost/podmig/absent:latest");
+	assert_null(absent);
+
+	/* node1 back: its agent publishes under its own lease again */
+	assert_int_equal(etcd_lease_revoke(lease), 0);
+	assert_int_equal(kill(agent1, SIGCONT), 0);
+	assert_int_equal(migrate_fixture_wait_nodes(podmig, 2, 30000), 0);
+	sh("rm -rf '%s'", work);
+}
+
+/* A checkpoint whose rootfs-diff.tar writes under a symbolic link of the
+ * image (bin/sh -> busybox in the test images; an absolute one would name a
+ * host path, as Podman extracts on the host following the image's links):
+ * node2 mounts the image and refuses the archive after it arrived. */
+static void test_rootfs_diff_under_image_link_refused(void **state)
+{
+	_cleanup_(etcd_client_freep) EtcdClient *etcd = etcd_connect();
+	char work[] = "/tmp/podmig-test-diff-XXXXXX";
+	assert_non_null(mkdtemp(work));
+	sh("cd '%s' && echo evil >evil && tar --transform 's|^evil$|bin/sh/evil|' "
+	   "-cf rootfs-diff.tar evil && tar -cf checkpoint.tar rootfs-diff.tar && "
+	   "sha256sum checkpoint.tar | cut -c1-64 >sha256",
+	   work);
+	char path[512];
+	snprintf(path, sizeof path, "%s/checkpoint.tar", work);
+	FILE *f = fopen(path, "re");
+	assert_non_null(f);
+	static uint8_t archive[1 << 16];
+	size_t size = fread(archive, 1, sizeof archive, f);
+	fclose(f);
+	snprintf(path, sizeof path, "%s/sha256", work);
+	f = fopen(path, "re");
+	assert_non_null(f);
+	uint8_t sha[32];
+	for (size_t i = 0; i < sizeof sha; i++)
+		assert_int_equal(fscanf(f, "%2hhx", &sha[i]), 1);
+	fclose(f);
+
+	/* a record in planned from node1 to node2 of an image node2 has */
+	MigrationRecord rec = {};
+	_cleanup_free_ char *key = NULL;
+	record_planned(etcd, "linked", "localhost/podmig/counter:latest", NULL, &rec, &key);
+
+	char cert[512], ckey[512];
+	cluster_cert("agent-node1", cert, ckey, sizeof cert);
+	RpcOptions as_node1 = { .ca_file = getenv("PODMIG_TLS_CA"),
+		                .cert_file = cert,
+		                .key_file = ckey };
+	_cleanup_(rpc_channel_freep) RpcChannel *ch = NULL;
+	_cleanup_(rpc_stream_freep) RpcStream *st = NULL;
+	assert_int_equal(
+	        rpc_channel_new(cluster_fixture_env(cluster, "PODMIG_NODE2_AGENT"), &as_node1, &ch),
+	        0);
+	assert_int_equal(rpc_stream_open(ch, &podmig__v1__agent__descriptor, "Receive", &st), 0);
+	Podmig__V1__TransferHeader h;
+	Podmig__V1__TransferMessage tm;
+	transfer_header(&rec, &h, &tm);
+	assert_int_equal(rpc_stream_send(st, &tm.base), 0);
+	_cleanup_message_ ProtobufCMessage *ready = NULL;
+	assert_int_equal(rpc_stream_recv(st, 60 * RPC_USEC_PER_SEC, &ready), 1);
+	assert_int_equal(((Podmig__V1__TransferReply *)ready)->kind_case,
+	                 PODMIG__V1__TRANSFER_REPLY__KIND_READY);
+
+	Podmig__V1__TransferMessage data = PODMIG__V1__TRANSFER_MESSAGE__INIT;
+	data.kind_case = PODMIG__V1__TRANSFER_MESSAGE__KIND_DATA;
+	data.data.data = archive;
+	data.data.len = size;
+	assert_int_equal(rpc_stream_send(st, &data.base), 0);
+	Podmig__V1__TransferTrailer trailer = PODMIG__V1__TRANSFER_TRAILER__INIT;
+	trailer.size = size;
+	trailer.sha256.data = sha;
+	trailer.sha256.len = sizeof sha;
+	Podmig__V1__TransferMessage end = PODMIG__V1__TRANSFER_MESSAGE__INIT;
+	end.kind_case = PODMIG__V1__TRANSFER_MESSAGE__KIND_TRAILER;
+	end.offset = size;
+	end.trailer = &trailer;
+	assert_int_equal(rpc_stream_send(st, &end.base), 0);
+	assert_int_equal(rpc_stream_close_send(st), 0);
+	for (;;) {
+		_cleanup_message_ ProtobufCMessage *reply = NULL;
+		if (rpc_stream_recv(st, 60 * RPC_USEC_PER_SEC, &reply) <= 0)
+			break;
+	}
+	RpcStatus status = {};
+	assert_true(rpc_stream_finish(st, &status) < 0);
+	printf("Receive: %s: %s\n", rpc_code_to_string(status.code), status.message);
+	assert_int_equal(status.code, RPC_INVALID_ARGUMENT);
+	assert_non_null(strstr(status.message, "'bin/sh/evil' lies under a symbolic link of the "
+	                                       "container's image"));
+	assert_int_equal(container_state("node2", "linked"), -1);
+
+	assert_int_equal(etcd_delete(etcd, key, NULL), 0);
+	migration_record_clear(&rec);
+	sh("rm -rf '%s'", work);
 }
 
 /* A node info written without the agent's lease (it would outlive the
@@ -637,6 +950,8 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_agent_refuses_client_without_valid_certificate),
 		cmocka_unit_test(test_agent_authorizes_by_role),
 		cmocka_unit_test(test_fetch_image_only_from_trusted_address),
+		cmocka_unit_test(test_compromised_source_cannot_retag_images),
+		cmocka_unit_test(test_rootfs_diff_under_image_link_refused),
 		cmocka_unit_test(test_leaseless_info_redirects_nothing),
 		cmocka_unit_test(test_forged_done_record_removes_nothing),
 		cmocka_unit_test(test_etcd_node_writes_only_its_own_keys),
