@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "conf-file.h"
+#include "log.h"
 #include "metrics-http.h"
 #include "strutil.h"
 
@@ -19,6 +21,8 @@ void agent_config_init(AgentConfig *c)
 		.max_migrations = AGENT_DEFAULT_MAX_MIGRATIONS,
 		.max_calls = AGENT_DEFAULT_MAX_CALLS,
 		.stall_timeout_usec = AGENT_DEFAULT_STALL_TIMEOUT_SEC * 1000000ULL,
+		.log_level = -1,
+		.protocol = AGENT_PROTOCOL,
 	};
 }
 
@@ -162,6 +166,14 @@ int agent_config_set(AgentConfig *c, const char *key, const char *value, ErrorDe
 			            "/ without '.' or '..' components",
 			            value);
 		return r;
+	} else if (streq(key, "log-level")) {
+		int r = log_level_from_string(value);
+		if (r < 0)
+			return fail(
+			        error,
+			        "--log-level: '%s' is none of debug, info, notice, warning, err",
+			        value);
+		c->log_level = r;
 	} else if (streq(key, "metrics-address")) {
 		if (streq(value, "off")) {
 			free(c->metrics_address);
@@ -195,41 +207,17 @@ int agent_config_set(AgentConfig *c, const char *key, const char *value, ErrorDe
 	return 0;
 }
 
+static int set_from_file(const char *key, const char *value, void *userdata, ErrorDetail *error)
+{
+	return agent_config_set(userdata, key, value, error);
+}
+
 int agent_config_load_file(AgentConfig *c, const char *path, ErrorDetail *error)
 {
-	_cleanup_fclose_ FILE *f = fopen(path, "re");
-	_cleanup_free_ char *line = NULL;
-	size_t cap = 0;
-	unsigned lineno = 0;
-
-	if (!f) {
-		int r = -errno;
+	int r = conf_file_load(path, set_from_file, c, error);
+	if (r == -ENOENT)
 		return error_detail_set_errno(error, r, "%s: %s", path, error_to_string(r));
-	}
-	while (getline(&line, &cap, f) >= 0) {
-		lineno++;
-		char *p = line, *end;
-		while (*p == ' ' || *p == '\t')
-			p++;
-		if (*p == '#' || *p == '\n' || *p == 0)
-			continue;
-		end = p + strlen(p);
-		while (end > p && (end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
-			*--end = 0;
-		char *sep = p + strcspn(p, "= \t");
-		if (!*sep)
-			return fail(error, "%s:%u: expected 'key = value'", path, lineno);
-		char *value = sep;
-		*value++ = 0;
-		value += strspn(value, "= \t");
-		ErrorDetail msg = {};
-		int r = agent_config_set(c, p, value, &msg);
-		if (r == -ENOENT)
-			return fail(error, "%s:%u: unknown setting '%s'", path, lineno, p);
-		if (r < 0)
-			return fail(error, "%s:%u: %s", path, lineno, error_detail_or(&msg, r));
-	}
-	return 0;
+	return r;
 }
 
 int agent_config_finish(AgentConfig *c, ErrorDetail *error)
@@ -297,6 +285,16 @@ int agent_config_finish(AgentConfig *c, ErrorDetail *error)
 	if (!c->insecure && strstr(c->etcd_endpoint, "http://"))
 		return fail(error, "--etcd: '%s' is plaintext; use https:// (or --insecure)",
 		            c->etcd_endpoint);
+	const char *test_protocol = getenv(AGENT_TEST_PROTOCOL_ENV);
+	if (test_protocol && *test_protocol) {
+		unsigned v;
+		if (safe_atou(test_protocol, &v) < 0 || v < 1 || v > 1000)
+			return fail(error, "$%s: '%s' is not a protocol version 1..1000",
+			            AGENT_TEST_PROTOCOL_ENV, test_protocol);
+		c->protocol = v;
+		log_warning("$%s: speaking protocol %u instead of %u (tests only)",
+		            AGENT_TEST_PROTOCOL_ENV, v, AGENT_PROTOCOL);
+	}
 	if (!c->prefix && (r = set_string(&c->prefix, AGENT_DEFAULT_PREFIX)) < 0)
 		return r;
 	if (key_prefix_problem(c->prefix))

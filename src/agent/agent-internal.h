@@ -14,6 +14,7 @@
 #include "migration-record.h"
 #include "podman.h"
 #include "rpc.h"
+#include "service-notify.h"
 #include "time-util.h"
 
 #define BACKOFF_MIN_USEC (500 * 1000ULL)
@@ -42,6 +43,8 @@ struct Agent {
 	EtcdLease *lease;
 	atomic_bool lease_lost;
 	bool info_published;
+	bool status_published; /* at least once: the agent is ready */
+	ServiceNotify notify;  /* systemd: READY, STATUS, the watchdog */
 
 	RpcServer *server;
 	int port;                          /* the server's, kept across restarts */

@@ -39,11 +39,11 @@ json_t *node_info_to_json(const NodeInfo *in)
 	json_t *labels = labels_to_json(in->labels);
 	if (!labels)
 		return NULL;
-	return json_pack("{s:s, s:s, s:s, s:s?, s:s, s:{s:f, s:I}, s:I, s:{s:b, s:s, s:b, s:b}, "
-	                 "s:o, s:I}",
+	return json_pack("{s:s, s:s, s:s, s:I, s:s?, s:s, s:{s:f, s:I}, s:I, "
+	                 "s:{s:b, s:s, s:b, s:b}, s:o, s:I}",
 	                 "name", in->name, "grpc_address", in->grpc_address, "version", in->version,
-	                 "podman_version", in->podman_version, "accounting",
-	                 accounting_source_to_string(in->source), "capacity", "cpus",
+	                 "protocol", (json_int_t)in->protocol, "podman_version", in->podman_version,
+	                 "accounting", accounting_source_to_string(in->source), "capacity", "cpus",
 	                 in->capacity_cpus, "memory_bytes", (json_int_t)in->capacity_memory,
 	                 "link_bandwidth_bytes_per_sec", (json_int_t)in->link_bandwidth, "criu",
 	                 "probed", in->criu.probed, "version", in->criu.version, "pre_copy",

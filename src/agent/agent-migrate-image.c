@@ -241,7 +241,7 @@ int target_fetch_image(Agent *a, const char *source, const char *migration_id, c
 		error_detail_set(why, "the migration record names no ID for image %s", image);
 		return -EINVAL;
 	}
-	if ((r = agent_node_address(a, source, &source_address)) < 0) {
+	if ((r = agent_node_address(a, source, &source_address, NULL)) < 0) {
 		error_detail_set(why, "no trusted address of node %s in etcd: %s", source,
 		                 r == -EPERM ? "its info is not under its lease"
 		                             : error_to_string(r));

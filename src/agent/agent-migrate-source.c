@@ -16,6 +16,7 @@
 
 #include "agent-migrate.h"
 #include "agent.pb-c.h"
+#include "config.h"
 #include "fault.h"
 #include "json-util.h"
 #include "log.h"
@@ -432,6 +433,7 @@ static int source_send_header(Source *s)
 	h.source_node = s->a->config->node_name;
 	h.source_address = s->a->advertise;
 	h.mode = (char *)migration_mode_to_string(s->rec.mode);
+	h.protocol = s->a->config->protocol;
 	Podmig__V1__TransferMessage m = PODMIG__V1__TRANSFER_MESSAGE__INIT;
 	m.kind_case = PODMIG__V1__TRANSFER_MESSAGE__KIND_HEADER;
 	m.header = &h;
@@ -541,8 +543,9 @@ static bool source_page_server_capable(Source *s, char *why, size_t size)
 	return true;
 }
 
-/* The mode of this migration (mode-choice.h), and why into the record. */
-static int source_choose_mode(Source *s, ModeRequest want)
+/* The mode of this migration (mode-choice.h), and why into the record;
+ * `target_protocol`: the target agent's (AGENT_PROTOCOL). */
+static int source_choose_mode(Source *s, ModeRequest want, unsigned target_protocol)
 {
 	Agent *a = s->a;
 	char not_ps[512] = "", why[768];
@@ -550,7 +553,13 @@ static int source_choose_mode(Source *s, ModeRequest want)
 		.pre_copy = criu_features_pre_copy(&a->criu) && !a->config->pre_copy_never,
 		.link_bytes_per_sec = a->config->link_bandwidth,
 	};
-	f.page_server = source_page_server_capable(s, not_ps, sizeof not_ps);
+	unsigned protocol = MIN(a->config->protocol, target_protocol);
+	if (protocol < AGENT_PROTOCOL_PAGE_SERVER)
+		snprintf(not_ps, sizeof not_ps,
+		         "agent protocol %u (of nodes %s and %s) has no page-server mode", protocol,
+		         a->config->node_name, s->rec.target);
+	else
+		f.page_server = source_page_server_capable(s, not_ps, sizeof not_ps);
 	f.page_server_why = f.page_server ? NULL : not_ps;
 	pthread_mutex_lock(&a->lock);
 	for (size_t i = 0; a->last && i < a->last->n_containers; i++)
@@ -624,7 +633,8 @@ static int source_prepare(Source *s, const Podmig__V1__MigrateRequest *req)
 		        "operator's `podmig migrate --force` moves it",
 		        req->container);
 
-	r = agent_node_address(a, req->target_node, &s->target_addr);
+	AgentPeerVersion peer = {};
+	r = agent_node_address(a, req->target_node, &s->target_addr, &peer);
 	if (r == ETCD_NOT_FOUND)
 		return rpc_server_call_error(
 		        call, RPC_NOT_FOUND,
@@ -634,10 +644,24 @@ static int source_prepare(Source *s, const Podmig__V1__MigrateRequest *req)
 		                             "node %s: its info in etcd is not under its agent's "
 		                             "lease; not trusting its address",
 		                             req->target_node);
+	if (r == -EBADMSG)
+		return rpc_server_call_error(call, RPC_FAILED_PRECONDITION,
+		                             "node %s: its info in etcd is malformed",
+		                             req->target_node);
 	if (r < 0)
 		return rpc_server_call_error(call, RPC_UNAVAILABLE,
 		                             "cannot look up node %s in etcd: %s", req->target_node,
 		                             error_to_string(r));
+	/* before anything is recorded or stopped */
+	if (!agent_protocol_compatible(a->config->protocol, peer.protocol))
+		return rpc_server_call_error(
+		        call, RPC_FAILED_PRECONDITION,
+		        "cannot migrate to node %s: it speaks agent protocol %u (podmig %s) and "
+		        "node %s agent protocol %u (podmig %s); agents migrate only between "
+		        "protocols at most one apart: upgrade the nodes in between first, one "
+		        "node at a time",
+		        req->target_node, peer.protocol, peer.version, self, a->config->protocol,
+		        PODMIG_VERSION);
 
 	r = migration_record_init(&s->rec, req->container, self, req->target_node, reason,
 	                          wall_ms());
@@ -660,7 +684,7 @@ static int source_prepare(Source *s, const Podmig__V1__MigrateRequest *req)
 		log_warning("container %s: Podman reports image ID '%.80s', not a SHA-256; a "
 		            "target without the image will refuse it",
 		            req->container, s->ins.image_id);
-	if ((r = source_choose_mode(s, want_mode)) < 0)
+	if ((r = source_choose_mode(s, want_mode, peer.protocol)) < 0)
 		return rpc_server_call_error(call, RPC_UNAVAILABLE,
 		                             "cannot create the migration record in etcd: %s",
 		                             error_to_string(r));

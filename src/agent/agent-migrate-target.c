@@ -208,7 +208,7 @@ static int target_page_server(Target *t, uint16_t *ret_port)
 	int r;
 
 	/* the source's address from its node's trusted info, never the header */
-	if ((r = agent_node_address(a, t->rec->source, &source_addr)) < 0 ||
+	if ((r = agent_node_address(a, t->rec->source, &source_addr, NULL)) < 0 ||
 	    (r = address_host(source_addr, &source)) < 0 ||
 	    (r = address_host(a->advertise, &self)) < 0) {
 		error_detail_set(&t->why, "cannot find the address of node %s: %s", t->rec->source,
@@ -687,6 +687,13 @@ int agent_handle_receive(RpcServerCall *call, void *userdata)
 	    !*h->image)
 		return rpc_server_call_error(call, RPC_INVALID_ARGUMENT,
 		                             "malformed transfer header");
+	unsigned source_protocol = h->protocol ? h->protocol : 1;
+	if (!agent_protocol_compatible(source_protocol, a->config->protocol))
+		return rpc_server_call_error(
+		        call, RPC_FAILED_PRECONDITION,
+		        "node %s speaks agent protocol %u and takes migrations only from protocols "
+		        "at most one apart, not %u from node %s",
+		        self, a->config->protocol, source_protocol, h->source_node);
 
 	/* The record is the authority: it must name this transfer. */
 	r = migration_record_load(a->etcd, a->config->prefix, h->migration_id, &rec);

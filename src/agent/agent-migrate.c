@@ -157,7 +157,7 @@ int agent_record_reload(Agent *a, MigrationRecord *rec)
 	return agent_record_reload_within(a, rec, 2 * RECORD_RETRY_USEC);
 }
 
-int agent_node_address(Agent *a, const char *node, char **ret)
+int agent_node_address(Agent *a, const char *node, char **ret, AgentPeerVersion *ret_version)
 {
 	_cleanup_free_ char *info_key = NULL, *status_key = NULL;
 	_cleanup_(etcd_key_value_done) EtcdKeyValue info = {}, status = {};
@@ -179,6 +179,18 @@ int agent_node_address(Agent *a, const char *node, char **ret)
 	const char *addr = json_get_string(doc, "grpc_address");
 	if (!addr || !*addr)
 		return -EBADMSG;
+	if (ret_version) {
+		/* an info without "protocol" is from an agent before it was
+		 * published: protocol 1 */
+		json_t *p = json_object_get(doc, "protocol");
+		json_int_t protocol = p ? (json_is_integer(p) ? json_integer_value(p) : -1) : 1;
+		if (protocol < 1 || protocol > UINT32_MAX)
+			return -EBADMSG;
+		const char *version = json_get_string(doc, "version");
+		*ret_version = (AgentPeerVersion){ .protocol = (unsigned)protocol };
+		snprintf(ret_version->version, sizeof ret_version->version, "%s",
+		         version && *version ? version : "unknown");
+	}
 	*ret = strdup(addr);
 	return *ret ? 0 : -ENOMEM;
 }

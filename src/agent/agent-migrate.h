@@ -52,9 +52,17 @@ int agent_record_advance_within(Agent *a, MigrationRecord *rec, MigrationPhase t
 int agent_record_reload(Agent *a, MigrationRecord *rec);
 int agent_record_reload_within(Agent *a, MigrationRecord *rec, uint64_t timeout_usec);
 
-/* The gRPC address of `node`'s agent, from its info key in etcd; -EPERM
- * when that key does not live under the lease of the node's status. */
-int agent_node_address(Agent *a, const char *node, char **ret);
+/* What a peer agent's info says of its build. */
+typedef struct AgentPeerVersion {
+	char version[64]; /* its release, "unknown" if it says none */
+	unsigned protocol;
+} AgentPeerVersion;
+
+/* The gRPC address of `node`'s agent, from its info key in etcd, and (when
+ * ret_version is not NULL) its release and protocol; -EPERM when that key
+ * does not live under the lease of the node's status, -EBADMSG when the
+ * document is not an info. */
+int agent_node_address(Agent *a, const char *node, char **ret, AgentPeerVersion *ret_version);
 
 /* A PodmanReadFn over a file: userdata points to its descriptor (an int). */
 ssize_t agent_fd_read(void *buf, size_t size, void *userdata);

@@ -93,6 +93,7 @@ static int handle_info(RpcServerCall *call, void *userdata)
 	criu.lazy_pages = criu_features_lazy_pages(&a->criu);
 	rep.node_name = a->config->node_name;
 	rep.version = (char *)PODMIG_VERSION;
+	rep.protocol = a->config->protocol;
 	rep.grpc_address = a->advertise;
 	rep.accounting = (char *)accounting_source_to_string(a->config->source);
 	rep.criu = &criu;
@@ -210,6 +211,7 @@ static int publish_info(Agent *a)
 		.name = a->config->node_name,
 		.grpc_address = a->advertise,
 		.version = PODMIG_VERSION,
+		.protocol = a->config->protocol,
 		.podman_version = a->podman_version,
 		.source = a->config->source,
 		.capacity_cpus = a->last ? a->last->capacity_cpus : a->config->capacity_cpus,
@@ -259,6 +261,7 @@ static int publish(Agent *a, uint64_t now)
 		return -ENOMEM;
 	if ((r = put_json(a, a->status_key, status)) < 0)
 		goto fail;
+	a->status_published = true;
 	if (backoff_ok(&a->etcd_backoff))
 		log_notice("etcd at %s is reachable again; node %s is published",
 		           a->config->etcd_endpoint, a->config->node_name);
@@ -427,6 +430,35 @@ static void probe_self(Agent *a)
 
 /* ---- the loop ---- */
 
+/* What the agent is doing, for systemd's STATUS=. */
+static void notify_progress(Agent *a)
+{
+	pthread_mutex_lock(&a->migrations_lock);
+	unsigned migrations = a->migrations;
+	pthread_mutex_unlock(&a->migrations_lock);
+	const NodeSample *s = a->last;
+	char containers[64];
+	if (s && s->podman_ok)
+		snprintf(containers, sizeof containers, "%zu containers", s->n_containers);
+	else
+		snprintf(containers, sizeof containers, "Podman unreachable");
+	const char *etcd = a->etcd_backoff.down ? "etcd unreachable"
+	                   : !a->serving        ? "status withdrawn (port not serving)"
+	                                        : "published";
+	if (!a->notify.ready && a->status_published)
+		service_notify_ready(&a->notify,
+		                     "serving on port %d, %u migrations in flight, %s, %s", a->port,
+		                     migrations, containers, etcd);
+	else if (a->notify.ready)
+		service_notify_status(&a->notify,
+		                      "serving on port %d, %u migrations in flight, %s, %s",
+		                      a->port, migrations, containers, etcd);
+	else
+		service_notify_status(&a->notify, "starting: %s, %s", containers,
+		                      a->etcd_backoff.down ? "etcd unreachable"
+		                                           : "not yet published");
+}
+
 int agent_new(const AgentConfig *config, Agent **ret)
 {
 	_cleanup_(agent_freep) Agent *a = calloc(1, sizeof(*a));
@@ -441,6 +473,7 @@ int agent_new(const AgentConfig *config, Agent **ret)
 		return -ENOMEM;
 	a->started_at = (int64_t)(now_usec(CLOCK_REALTIME) / 1000000);
 	a->serving = true;
+	service_notify_init(&a->notify);
 	if (asprintf(&a->info_key, "%snodes/%s/info", config->prefix, config->node_name) < 0 ||
 	    asprintf(&a->status_key, "%snodes/%s/status", config->prefix, config->node_name) < 0)
 		return -ENOMEM;
@@ -593,6 +626,11 @@ int agent_run(Agent *a, const sigset_t *stop)
 	         a->config->etcd_endpoint, a->config->prefix,
 	         (double)a->config->interval_usec / 1e6,
 	         accounting_source_to_string(a->config->source));
+	if (a->notify.watchdog_usec && a->notify.watchdog_usec < 2 * a->config->interval_usec)
+		log_warning("systemd's watchdog (%.3g s) is shorter than two intervals (%.3g s): "
+		            "the agent will be restarted while it works",
+		            (double)a->notify.watchdog_usec / 1e6,
+		            2 * (double)a->config->interval_usec / 1e6);
 	/* Migrations a previous run of this agent left behind. The CRIU
 	 * configuration files it wrote were for a dump or restore of that run
 	 * only: none may reach a later one. */
@@ -613,6 +651,11 @@ int agent_run(Agent *a, const sigset_t *stop)
 		 * arenas when they end, and they keep it: hand it back to the
 		 * system, so the agent's RSS follows what it holds now. */
 		(void)malloc_trim(0);
+		/* READY once the port serves and etcd has the node's status; the
+		 * watchdog is petted by this loop alone, so a loop stuck anywhere
+		 * above (a hung etcd or Podman call) gets the agent restarted */
+		notify_progress(a);
+		service_notify_watchdog(&a->notify);
 
 		next += a->config->interval_usec;
 		now = now_usec(CLOCK_MONOTONIC);
@@ -624,6 +667,7 @@ int agent_run(Agent *a, const sigset_t *stop)
 		int sig = sigtimedwait(stop, NULL, &ts);
 		if (sig > 0) {
 			log_info("node %s: signal %d, stopping", a->config->node_name, sig);
+			service_notify_stopping(&a->notify, "stopping: revoking the node's lease");
 			break;
 		}
 		if (sig < 0 && errno != EAGAIN && errno != EINTR)

@@ -25,6 +25,29 @@
 #define AGENT_DEFAULT_MAX_MIGRATIONS    2
 #define AGENT_DEFAULT_MAX_CALLS         64 /* gRPC calls served at once (worker threads) */
 #define AGENT_DEFAULT_STALL_TIMEOUT_SEC 60
+/* Read at start when it exists and no --config names another file. */
+#define AGENT_DEFAULT_CONFIG "/etc/podmig/agent.conf"
+
+/* The agent-to-agent protocol: Receive, FetchImage and how agents move a
+ * migration record's phases. A release that changes any of them raises it
+ * by one and still speaks the one before, so agents whose protocols differ
+ * by at most one migrate between each other (nodes are upgraded one at a
+ * time); further apart, the source refuses before anything is stopped, and
+ * a target refuses such a source's transfer. Published in Info and the
+ * node's info; agents from before it was published spoke protocol 1.
+ *   1: stop-and-copy and pre-copy transfers.
+ *   2: page-server mode (a transfer's reply names the target's page-server
+ *      port); a pair of agents uses it only when both speak 2 or later. */
+#define AGENT_PROTOCOL             2
+#define AGENT_PROTOCOL_PAGE_SERVER 2
+/* Tests only: this variable makes the agent speak another protocol, as a
+ * build of another release would (logged as a warning). */
+#define AGENT_TEST_PROTOCOL_ENV "PODMIG_TEST_PROTOCOL"
+
+static inline bool agent_protocol_compatible(unsigned a, unsigned b)
+{
+	return a + 1 >= b && b + 1 >= a;
+}
 
 typedef struct AgentConfig {
 	char *node_name;         /* default: the host name */
@@ -59,6 +82,8 @@ typedef struct AgentConfig {
 	bool pre_copy_never;         /* --pre-copy=never: stop-and-copy even where pre-copy works */
 	RestorePolicy restore;       /* what an incoming checkpoint may ask of this node */
 	bool insecure;         /* --insecure: plaintext gRPC and etcd, nobody's identity known */
+	int log_level;         /* --log-level as a syslog level; -1: not set */
+	unsigned protocol;     /* AGENT_PROTOCOL, or $PODMIG_TEST_PROTOCOL in tests */
 	char *metrics_address; /* HOST:PORT of /metrics (HTTPS unless insecure); NULL: none */
 } AgentConfig;
 
@@ -68,7 +93,8 @@ void agent_config_done(AgentConfig *c);
  * -EINVAL with the reason in `error` if the value is bad, -ENOENT if the
  * key is unknown. */
 int agent_config_set(AgentConfig *c, const char *key, const char *value, ErrorDetail *error);
-/* Reads "key = value" lines ('#' comments) from a file. */
+/* Reads "key = value" lines ('#' comments; conf-file.h) from a file; a
+ * missing file is an error too (-ENOENT). Errors name the file and line. */
 int agent_config_load_file(AgentConfig *c, const char *path, ErrorDetail *error);
 /* Fills in the defaults that depend on others; checks consistency. */
 int agent_config_finish(AgentConfig *c, ErrorDetail *error);
@@ -78,6 +104,7 @@ typedef struct NodeInfo {
 	const char *name;
 	const char *grpc_address;
 	const char *version;
+	unsigned protocol;
 	const char *podman_version; /* may be NULL */
 	AccountingSource source;
 	double capacity_cpus;

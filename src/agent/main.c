@@ -21,8 +21,10 @@ static void help(void)
 	       "containers, publishes them to etcd, and checkpoints/restores containers\n"
 	       "when the scheduler migrates them.\n"
 	       "\n"
-	       "Options (each also a 'name = value' line of the --config file):\n"
-	       "  -c --config FILE          Read settings from FILE first\n"
+	       "Options (each also a 'name = value' line of the config file; a flag\n"
+	       "overrides the file, and a repeatable one adds to the file's values):\n"
+	       "  -c --config FILE          Read settings from FILE (default\n"
+	       "                            %s, when it exists)\n"
 	       "  -n --node-name NAME       Node name (default: the host name)\n"
 	       "     --listen HOST:PORT     gRPC address to listen on (default 0.0.0.0:%d)\n"
 	       "     --advertise HOST:PORT  Address published for other agents and the scheduler\n"
@@ -76,9 +78,9 @@ static void help(void)
 	       "     --log-level LEVEL      debug, info (default), notice, warning, err\n"
 	       "  -h --help                 Show this help\n"
 	       "     --version              Show the version\n",
-	       AGENT_DEFAULT_PORT, AGENT_DEFAULT_PODMAN_SOCKET, AGENT_DEFAULT_ETCD,
-	       AGENT_DEFAULT_PREFIX, AGENT_DEFAULT_MAX_CALLS, AGENT_DEFAULT_STALL_TIMEOUT_SEC,
-	       AGENT_DEFAULT_METRICS_PORT);
+	       AGENT_DEFAULT_CONFIG, AGENT_DEFAULT_PORT, AGENT_DEFAULT_PODMAN_SOCKET,
+	       AGENT_DEFAULT_ETCD, AGENT_DEFAULT_PREFIX, AGENT_DEFAULT_MAX_CALLS,
+	       AGENT_DEFAULT_STALL_TIMEOUT_SEC, AGENT_DEFAULT_METRICS_PORT);
 }
 
 /* Every connection costs a descriptor, and gRPC stops listening for good
@@ -103,12 +105,12 @@ static void raise_nofile(void)
 
 int main(int argc, char *argv[])
 {
-	enum { ARG_VERSION = 0x100, ARG_LOG_LEVEL, ARG_SETTING, ARG_INSECURE };
+	enum { ARG_VERSION = 0x100, ARG_SETTING, ARG_INSECURE };
 	static const struct option options[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, ARG_VERSION },
 		{ "config", required_argument, NULL, 'c' },
-		{ "log-level", required_argument, NULL, ARG_LOG_LEVEL },
+		{ "log-level", required_argument, NULL, ARG_SETTING },
 		{ "node-name", required_argument, NULL, ARG_SETTING },
 		{ "listen", required_argument, NULL, ARG_SETTING },
 		{ "advertise", required_argument, NULL, ARG_SETTING },
@@ -144,12 +146,13 @@ int main(int argc, char *argv[])
 	};
 	_cleanup_(agent_config_done) AgentConfig cfg;
 	ErrorDetail error = {};
+	bool config_given = false;
 	int c, idx, r;
 
 	log_set_program("podmig-agent");
 	agent_config_init(&cfg);
 
-	/* The config file first, so flags override it. */
+	/* --help, --version and bad options first. */
 	while ((c = getopt_long(argc, argv, "hc:n:", options, &idx)) >= 0)
 		switch (c) {
 		case 'h':
@@ -159,10 +162,7 @@ int main(int argc, char *argv[])
 			printf("podmig-agent %s\n", PODMIG_VERSION);
 			return EXIT_SUCCESS;
 		case 'c':
-			if (agent_config_load_file(&cfg, optarg, &error) < 0) {
-				log_error("%s", error.message);
-				return 2;
-			}
+			config_given = true;
 			break;
 		case '?':
 			return 2;
@@ -173,20 +173,28 @@ int main(int argc, char *argv[])
 		log_error("unexpected argument '%s'", argv[optind]);
 		return 2;
 	}
+	/* The config files (after --help, which needs none), then the flags
+	 * over them. */
+	optind = 0;
+	while (config_given && (c = getopt_long(argc, argv, "hc:n:", options, &idx)) >= 0)
+		if (c == 'c' && (r = agent_config_load_file(&cfg, optarg, &error)) < 0) {
+			log_error("%s", error_detail_or(&error, r));
+			return 2;
+		}
+	if (!config_given) {
+		r = agent_config_load_file(&cfg, AGENT_DEFAULT_CONFIG, &error);
+		if (r < 0 && r != -ENOENT) {
+			log_error("%s", error_detail_or(&error, r));
+			return 2;
+		}
+		error_detail_clear(&error);
+	}
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "hc:n:", options, &idx)) >= 0) {
 		const char *key = c == 'n'            ? "node-name"
 		                  : c == ARG_SETTING  ? options[idx].name
 		                  : c == ARG_INSECURE ? "insecure"
 		                                      : NULL;
-		if (c == ARG_LOG_LEVEL) {
-			r = log_level_from_string(optarg);
-			if (r < 0) {
-				log_error("--log-level: unknown level '%s'", optarg);
-				return 2;
-			}
-			log_set_max_level(r);
-		}
 		if (!key)
 			continue;
 		r = agent_config_set(&cfg, key, c == ARG_INSECURE ? "true" : optarg, &error);
@@ -196,9 +204,11 @@ int main(int argc, char *argv[])
 		}
 	}
 	if (agent_config_finish(&cfg, &error) < 0) {
-		log_error("%s", error.message);
+		log_error("%s", error_detail_or(&error, -ENOMEM));
 		return 2;
 	}
+	if (cfg.log_level >= 0)
+		log_set_max_level(cfg.log_level);
 
 	/* Block the stop signals in every thread (before any starts): the loop
 	 * takes them with sigtimedwait(). */

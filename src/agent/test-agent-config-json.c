@@ -148,11 +148,61 @@ static void test_config_file(void **state)
 	error_detail_clear(&err);
 	assert_int_equal(agent_config_load_file(&c, path, &err), -EINVAL);
 	assert_non_null(strstr(err.message, ":2: unknown setting 'bogus'"));
+	assert_true(startswith(err.message, path));
+	agent_config_done(&c);
+
+	/* a bad value: the file, the line and the setting's own reason */
+	f = fopen(path, "we");
+	fputs("# comment\nlog-level = debug\n\ninterval = 0\n", f);
+	fclose(f);
+	agent_config_init(&c);
+	error_detail_clear(&err);
+	assert_int_equal(agent_config_load_file(&c, path, &err), -EINVAL);
+	assert_true(startswith(err.message, path));
+	assert_non_null(strstr(err.message, ":4: --interval: '0' is not"));
+	assert_int_equal(c.log_level, 7 /* LOG_DEBUG */);
+	agent_config_done(&c);
+	f = fopen(path, "we");
+	fputs("log-level = loud\n", f);
+	fclose(f);
+	agent_config_init(&c);
+	error_detail_clear(&err);
+	assert_int_equal(agent_config_load_file(&c, path, &err), -EINVAL);
+	assert_non_null(strstr(err.message, ":1: --log-level: 'loud'"));
 	agent_config_done(&c);
 	unlink(path);
 	error_detail_clear(&err);
 	assert_true(agent_config_load_file(&c, "/nonexistent/agent.conf", &err) < 0);
 	assert_non_null(strstr(err.message, "/nonexistent/agent.conf"));
+}
+
+/* Agents migrate between protocols at most one apart; a test may make an
+ * agent speak another, and a bad one is refused. */
+static void test_protocol(void **state)
+{
+	assert_true(agent_protocol_compatible(1, 1));
+	assert_true(agent_protocol_compatible(1, 2));
+	assert_true(agent_protocol_compatible(3, 2));
+	assert_false(agent_protocol_compatible(1, 3));
+	assert_false(agent_protocol_compatible(5, 3));
+	assert_false(agent_protocol_compatible(0, 2));
+
+	AgentConfig c;
+	ErrorDetail err = {};
+	agent_config_init(&c);
+	assert_int_equal(c.protocol, AGENT_PROTOCOL);
+	assert_int_equal(agent_config_set(&c, "insecure", "true", &err), 0);
+	setenv(AGENT_TEST_PROTOCOL_ENV, "3", 1);
+	assert_int_equal(agent_config_finish(&c, &err), 0);
+	assert_int_equal(c.protocol, 3);
+	agent_config_done(&c);
+	agent_config_init(&c);
+	assert_int_equal(agent_config_set(&c, "insecure", "true", &err), 0);
+	setenv(AGENT_TEST_PROTOCOL_ENV, "0", 1);
+	assert_int_equal(agent_config_finish(&c, &err), -EINVAL);
+	assert_non_null(strstr(err.message, "$PODMIG_TEST_PROTOCOL: '0'"));
+	unsetenv(AGENT_TEST_PROTOCOL_ENV);
+	agent_config_done(&c);
 }
 
 static void test_json(void **state)
@@ -161,6 +211,7 @@ static void test_json(void **state)
 	NodeInfo in = { .name = "node1",
 		        .grpc_address = "10.77.0.11:7401",
 		        .version = "0.1.0",
+		        .protocol = 7,
 		        .source = ACCOUNTING_CONTAINERS,
 		        .capacity_cpus = 1,
 		        .capacity_memory = 2ULL << 30,
@@ -172,6 +223,8 @@ static void test_json(void **state)
 	assert_non_null(info);
 	assert_string_equal(json_get_string(info, "name"), "node1");
 	assert_string_equal(json_get_string(info, "accounting"), "containers");
+	assert_string_equal(json_get_string(info, "version"), "0.1.0");
+	assert_int_equal(json_get_u64(info, "protocol", 0), 7);
 	assert_true(json_is_null(json_object_get(info, "podman_version")) ||
 	            !json_object_get(info, "podman_version"));
 	assert_int_equal(json_get_u64(json_object_get(info, "capacity"), "memory_bytes", 0),
@@ -251,6 +304,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_config_file),
+		cmocka_unit_test(test_protocol),
 		cmocka_unit_test(test_json),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

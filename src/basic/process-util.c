@@ -13,16 +13,42 @@
 
 extern char **environ;
 
+/* This process's environment without the service manager's variables:
+ * NOTIFY_SOCKET and the watchdog's are meant for this process alone, and a
+ * helper that took them as its own (podman does) would report to systemd in
+ * its name. The strings stay environ's; free only the array. */
+static char **environment_for_children(void)
+{
+	static const char *const own[] = { "NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID=" };
+	size_t n = 0, k = 0;
+	while (environ[n])
+		n++;
+	char **env = calloc(n + 1, sizeof *env);
+	if (!env)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		bool skip = false;
+		for (size_t j = 0; j < ELEMENTSOF(own) && !skip; j++)
+			skip = strncmp(environ[i], own[j], strlen(own[j])) == 0;
+		if (!skip)
+			env[k++] = environ[i];
+	}
+	return env;
+}
+
 static int spawn_internal(char *const argv[], const SpawnOptions *options, int stdout_fd,
                           pid_t *ret_pid)
 {
 	static const SpawnOptions defaults = {};
+	_cleanup_free_ char **inherited = NULL;
 	posix_spawn_file_actions_t fa;
 	int r;
 
 	if (!argv || !argv[0])
 		return -EINVAL;
 	options = options ?: &defaults;
+	if (!options->envp && !(inherited = environment_for_children()))
+		return -ENOMEM;
 	if (posix_spawn_file_actions_init(&fa) != 0)
 		return -ENOMEM;
 	r = options->inherit_stdin
@@ -59,7 +85,7 @@ static int spawn_internal(char *const argv[], const SpawnOptions *options, int s
 		                                     SPAWN_PASSED_FD);
 	pid_t pid;
 	if (r == 0)
-		r = posix_spawnp(&pid, argv[0], &fa, NULL, argv, options->envp ?: environ);
+		r = posix_spawnp(&pid, argv[0], &fa, NULL, argv, options->envp ?: inherited);
 	posix_spawn_file_actions_destroy(&fa);
 	if (copy >= 0)
 		close(copy);

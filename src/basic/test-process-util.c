@@ -45,6 +45,26 @@ static void test_spawn_capture(void **state)
 	free(out);
 }
 
+/* The service manager's variables are this process's, not its helpers'. */
+static void test_spawn_environment(void **state)
+{
+	char *const argv[] = { "env", NULL };
+	char *out = NULL;
+	int status;
+	setenv("NOTIFY_SOCKET", "/run/systemd/notify", 1);
+	setenv("WATCHDOG_USEC", "30000000", 1);
+	setenv("PODMIG_SPAWN_TEST", "kept", 1);
+	assert_int_equal(spawn_capture(argv, NULL, 1 << 20, &out, &status), 0);
+	assert_int_equal(status, 0);
+	assert_non_null(strstr(out, "PODMIG_SPAWN_TEST=kept"));
+	assert_null(strstr(out, "NOTIFY_SOCKET"));
+	assert_null(strstr(out, "WATCHDOG_USEC"));
+	free(out);
+	unsetenv("NOTIFY_SOCKET");
+	unsetenv("WATCHDOG_USEC");
+	unsetenv("PODMIG_SPAWN_TEST");
+}
+
 static void test_spawn_capture_limit_and_stderr(void **state)
 {
 	char *const argv[] = { "sh", "-c", "echo 0123456789; echo err >&2; exit 3", NULL };
@@ -125,6 +145,7 @@ int main(void)
 		cmocka_unit_test(test_spawn_wait_status),
 		cmocka_unit_test(test_spawn_missing_program),
 		cmocka_unit_test(test_spawn_capture),
+		cmocka_unit_test(test_spawn_environment),
 		cmocka_unit_test(test_spawn_capture_limit_and_stderr),
 		cmocka_unit_test(test_spawn_log_path),
 		cmocka_unit_test(test_spawn_stdin),

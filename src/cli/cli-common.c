@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli-common.h"
+#include "cli-config.h"
 #include "error-util.h"
 #include "json-util.h"
 #include "log.h"
@@ -20,9 +21,7 @@ static void cli_help(const char *verb, const char *what, CliParseFlags flags)
 	       "\n"
 	       "%s\n"
 	       "\n"
-	       "Options:\n"
-	       "     --etcd ENDPOINTS   etcd endpoints (default $PODMIG_ETCD_ENDPOINTS or %s)\n"
-	       "     --prefix PREFIX    etcd key prefix (default %s)\n"
+	       "Options:\n" CLI_CONNECT_HELP
 	       "     --json             Print JSON instead of a table\n",
 	       verb, what, DEFAULT_ETCD, DEFAULT_PREFIX);
 	if (flags & CLI_PARSE_WATCH)
@@ -43,16 +42,25 @@ static const char *env_or_null(const char *name)
 	return v && *v ? v : NULL;
 }
 
+/* The environment's and the files' settings, read once; they live as long
+ * as the program. */
+static CliConfig config;
+static ErrorDetail config_error;
+static int config_result = 1; /* 1: not read yet */
+
 void cli_options_init(ClusterOptions *o)
 {
+	if (config_result > 0)
+		config_result = cli_config_load(&config, CLI_SYSTEM_CONFIG, &config_error);
 	*o = (ClusterOptions){
-		.etcd = env_or_null("PODMIG_ETCD_ENDPOINTS") ?: DEFAULT_ETCD,
-		.prefix = DEFAULT_PREFIX,
-		.tls_ca = env_or_null("PODMIG_TLS_CA"),
-		.tls_cert = env_or_null("PODMIG_TLS_CERT"),
-		.tls_key = env_or_null("PODMIG_TLS_KEY"),
-		.insecure = streq_ptr(getenv("PODMIG_INSECURE"), "1"),
-		.etcd_user = env_or_null("PODMIG_ETCD_USER"),
+		.etcd = config.etcd ?: DEFAULT_ETCD,
+		.prefix = config.prefix ?: DEFAULT_PREFIX,
+		.tls_ca = config.tls_ca,
+		.tls_cert = config.tls_cert,
+		.tls_key = config.tls_key,
+		.insecure = config.insecure,
+		.etcd_user = config.etcd_user,
+		.etcd_password_file = config.etcd_password_file,
 	};
 }
 
@@ -131,6 +139,10 @@ static int cli_insecure_check(const ClusterOptions *o)
 
 int cli_options_check(const ClusterOptions *o)
 {
+	if (config_result < 0) {
+		log_error("%s", error_detail_or(&config_error, config_result));
+		return config_result;
+	}
 	const char *problem = key_prefix_problem(o->prefix);
 	if (problem) {
 		log_error("--prefix: '%s' is not a key prefix: %s",

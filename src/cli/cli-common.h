@@ -90,22 +90,32 @@ enum {
 	{                                                                  \
 		"tls-key", required_argument, NULL, CLI_ARG_TLS_KEY        \
 	}
+/* --etcd and --prefix in a verb's --help; printf arguments: DEFAULT_ETCD,
+ * DEFAULT_PREFIX. */
+#define CLI_CONNECT_HELP                                                                \
+	"     --etcd ENDPOINTS   etcd endpoints (default $PODMIG_ETCD_ENDPOINTS, the\n" \
+	"                        config file's etcd, or %s)\n"                          \
+	"     --prefix PREFIX    etcd key prefix (default $PODMIG_PREFIX, the config\n" \
+	"                        file's prefix, or %s)\n"
 #define CLI_TLS_HELP                                                                     \
 	"     --tls-ca FILE      CA verifying etcd (https://) and agents (default\n"     \
-	"                        $PODMIG_TLS_CA)\n"                                      \
+	"                        $PODMIG_TLS_CA or the config file's tls-ca)\n"          \
 	"     --tls-cert FILE    Client certificate for etcd and agents (default\n"      \
-	"                        $PODMIG_TLS_CERT)\n"                                    \
-	"     --tls-key FILE     Its key (default $PODMIG_TLS_KEY)\n"                    \
+	"                        $PODMIG_TLS_CERT or tls-cert)\n"                        \
+	"     --tls-key FILE     Its key (default $PODMIG_TLS_KEY or tls-key)\n"         \
 	"     --etcd-user NAME   etcd user, for password authentication (default\n"      \
-	"                        $PODMIG_ETCD_USER)\n"                                   \
+	"                        $PODMIG_ETCD_USER or etcd-user)\n"                      \
 	"     --etcd-password-file FILE  Its password, the file's first line (default\n" \
-	"                        $PODMIG_ETCD_PASSWORD, else asked on a terminal)\n"     \
+	"                        etcd-password-file, else $PODMIG_ETCD_PASSWORD, else\n" \
+	"                        asked on a terminal)\n"                                 \
 	"     --insecure         Allow plaintext: http:// etcd endpoints, agents\n"      \
-	"                        without TLS (default: $PODMIG_INSECURE=1 allows it)\n"
+	"                        without TLS (default: $PODMIG_INSECURE=1 or the\n"      \
+	"                        config file's 'insecure = true' allows it)\n"
 
-/* Defaults: endpoints from $PODMIG_ETCD_ENDPOINTS, TLS files from
- * $PODMIG_TLS_CA, $PODMIG_TLS_CERT and $PODMIG_TLS_KEY, the etcd user from
- * $PODMIG_ETCD_USER, plaintext allowed by $PODMIG_INSECURE=1. */
+/* Defaults from the environment and the config files (cli-config.h): the
+ * endpoints, prefix, TLS files, the etcd user and its password file, and
+ * whether plaintext is allowed. A bad file is reported by
+ * cli_options_check(), so --help still works. */
 void cli_options_init(ClusterOptions *o);
 /* Takes getopt code `c` if it is one of the connection options or --json: true if it
  * was. */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "cli-config.h"
 #include "config.h"
 #include "log.h"
 #include "macro.h"
@@ -174,9 +175,17 @@ static void help(void)
 	       "  -h --help      Show this help\n"
 	       "     --version  Show the version\n"
 	       "\n"
-	       "Every command but place reads etcd: --etcd ENDPOINTS or $PODMIG_ETCD_ENDPOINTS,\n"
-	       "over https:// with --tls-ca (plaintext only with --insecure).\n"
-	       "'podmig COMMAND --help' describes each.\n");
+	       "Every command but place reads etcd, over https:// with --tls-ca (plaintext\n"
+	       "only with --insecure). Where, and how: a flag (--etcd, --prefix, --tls-ca,\n"
+	       "--tls-cert, --tls-key, --etcd-user, --etcd-password-file, --insecure), else\n"
+	       "the environment ($PODMIG_ETCD_ENDPOINTS, $PODMIG_PREFIX, $PODMIG_TLS_CA,\n"
+	       "$PODMIG_TLS_CERT, $PODMIG_TLS_KEY, $PODMIG_ETCD_USER, $PODMIG_INSECURE=1),\n"
+	       "else the user's config file ($PODMIG_CONFIG, else ~/.config/podmig/config),\n"
+	       "else %s. A config file has 'key = value' lines with\n"
+	       "the flags' names as keys, files by absolute path and 'insecure = true',\n"
+	       "e.g. 'etcd = https://10.0.0.1:2379,https://10.0.0.2:2379'.\n"
+	       "'podmig COMMAND --help' describes each.\n",
+	       CLI_SYSTEM_CONFIG);
 }
 
 int main(int argc, char *argv[])

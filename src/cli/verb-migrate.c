@@ -41,9 +41,7 @@ static void migrate_help(void)
 	       "                        that cannot be used falls back to stop-and-copy and\n"
 	       "                        the record says why\n"
 	       "     --force            Move it even if it is labelled podmig.migrate=false\n"
-	       "                        (recorded as forced)\n"
-	       "     --etcd ENDPOINTS   etcd endpoints (default $PODMIG_ETCD_ENDPOINTS or %s)\n"
-	       "     --prefix PREFIX    etcd key prefix (default %s)\n"
+	       "                        (recorded as forced)\n" CLI_CONNECT_HELP
 	       "     --json             Print the final migration record as JSON\n" CLI_TLS_HELP
 	       "  -h --help             Show this help\n",
 	       DEFAULT_ETCD, DEFAULT_PREFIX);

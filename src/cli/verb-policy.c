@@ -40,9 +40,7 @@ static void policy_help(const char *name)
 	       "  edit    Opens the document in $VISUAL, $EDITOR or vi; writes it if it is valid\n"
 	       "  reset   Deletes the stored policy: the defaults are in force again\n"
 	       "\n"
-	       "Options:\n"
-	       "     --etcd ENDPOINTS   etcd endpoints (default $PODMIG_ETCD_ENDPOINTS or %s)\n"
-	       "     --prefix PREFIX    etcd key prefix (default %s)\n"
+	       "Options:\n" CLI_CONNECT_HELP
 	       "     --json             get: print the JSON document\n" CLI_TLS_HELP
 	       "  -h --help             Show this help\n",
 	       DEFAULT_ETCD, DEFAULT_PREFIX);

@@ -334,9 +334,7 @@ static void drain_help(const char *name)
 		       "Lifts a drain: the scheduler may place containers on NODE again.\n"
 		       "\n"
 		       "Options:\n");
-	printf("     --etcd ENDPOINTS   etcd endpoints (default $PODMIG_ETCD_ENDPOINTS or %s)\n"
-	       "     --prefix PREFIX    etcd key prefix (default %s)\n" CLI_TLS_HELP
-	       "  -h --help             Show this help\n",
+	printf(CLI_CONNECT_HELP CLI_TLS_HELP "  -h --help             Show this help\n",
 	       DEFAULT_ETCD, DEFAULT_PREFIX);
 }
 

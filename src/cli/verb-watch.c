@@ -291,9 +291,7 @@ static void events_help(void)
 	       "outcome, moves, why), nodes coming and going, drains and policy changes.\n"
 	       "Read from an etcd watch; runs until Ctrl-C or --timeout.\n"
 	       "\n"
-	       "Options:\n"
-	       "     --etcd ENDPOINTS   etcd endpoints (default $PODMIG_ETCD_ENDPOINTS or %s)\n"
-	       "     --prefix PREFIX    etcd key prefix (default %s)\n"
+	       "Options:\n" CLI_CONNECT_HELP
 	       "     --json             One JSON object per line: \"time\", \"type\" (migration,\n"
 	       "                        decision, node, drain, policy, sample) and the document\n"
 	       "     --samples          Also each node status sample (CPU and memory percent)\n"

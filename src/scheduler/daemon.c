@@ -29,6 +29,7 @@
 #include "rpc.h"
 #include "scheduler-json.h"
 #include "scheduler.h"
+#include "service-notify.h"
 #include "strutil.h"
 #include "time-util.h"
 
@@ -174,6 +175,8 @@ typedef struct Scheduler {
 	size_t n_memos;
 	uint64_t last_retention;
 	unsigned decisions_made;
+	char last_decision[160]; /* "<id> <node>: <outcome>", for systemd's STATUS= */
+	ServiceNotify notify;
 	SchedulerMetrics *metrics; /* NULL without --metrics-address */
 } Scheduler;
 
@@ -622,6 +625,8 @@ static void act(Scheduler *s, const SchedPlan *plan)
 		if (r < 0)
 			log_warning_errno(r, "decision %s: cannot store it in etcd", id);
 		s->decisions_made++;
+		snprintf(s->last_decision, sizeof s->last_decision, "%s %s: %s", id, d->node,
+		         sched_outcome_to_string(d->outcome));
 		scheduler_metrics_decision(s->metrics, d, observe);
 		log_full_errno(moves ? LOG_NOTICE : LOG_INFO, 0, "decision %s%s: %s", id,
 		               observe ? " (observe mode: nothing moves)" : "", d->why ?: "");
@@ -706,6 +711,27 @@ static void retention_enforce(Scheduler *s)
 }
 
 /* ---- the loop ---- */
+
+/* What the scheduler is doing, for systemd's STATUS=. */
+static void notify_progress(Scheduler *s)
+{
+	size_t nodes = 0, running = 0;
+	_cleanup_free_ char *nodes_prefix = NULL;
+	if (asprintf(&nodes_prefix, "%snodes/", s->config->prefix) < 0)
+		return;
+	size_t plen = strlen(nodes_prefix);
+	for (size_t i = store_lower_bound(&s->store, nodes_prefix);
+	     i < s->store.n && strncmp(s->store.docs[i].key, nodes_prefix, plen) == 0; i++) {
+		const char *rest = s->store.docs[i].key + plen, *slash = strchr(rest, '/');
+		nodes += slash && streq(slash, "/status");
+	}
+	for (size_t i = 0; i < s->n_workers; i++)
+		running += !atomic_load(&s->workers[i]->finished);
+	service_notify_status(&s->notify, "%s, %zu nodes, %zu migrations in flight, %s%s",
+	                      atomic_load(&s->leading) ? "leading" : "standing by", nodes, running,
+	                      s->last_decision[0] ? "last decision " : "no decision yet",
+	                      s->last_decision);
+}
 
 static void tick(Scheduler *s)
 {
@@ -793,6 +819,7 @@ int scheduler_run(const SchedulerConfig *config, const sigset_t *stop)
 
 	pthread_mutex_init(&s.election_lock, NULL);
 	sched_policy_init(&s.policy);
+	service_notify_init(&s.notify);
 	if ((r = scheduler_connect(&s)) < 0)
 		goto out;
 	if ((r = scheduler_metrics_new(config, &s.leading, &s.metrics)) < 0)
@@ -813,9 +840,13 @@ int scheduler_run(const SchedulerConfig *config, const sigset_t *stop)
 		int sig = sigtimedwait(stop, NULL, &zero);
 		if (sig > 0) {
 			log_info("scheduler %s: signal %d, stopping", config->name, sig);
+			service_notify_stopping(&s.notify, "stopping");
 			r = 0;
 			break;
 		}
+		/* this loop alone pets the watchdog: it also turns while etcd is
+		 * down (every 0.5 s), but not when a call in it hangs */
+		service_notify_watchdog(&s.notify);
 		if (!watch) {
 			/* (Re)load everything, then follow changes from the next revision. */
 			r = store_load(&s, &revision);
@@ -832,10 +863,14 @@ int scheduler_run(const SchedulerConfig *config, const sigset_t *stop)
 			if (logged_down)
 				log_notice("etcd reachable again");
 			logged_down = false;
+			/* READY once the view is loaded and the watch follows it */
+			service_notify_ready(&s.notify, "watching %s: %s", config->prefix,
+			                     atomic_load(&s.leading) ? "leading" : "standing by");
 		}
 		uint64_t now = now_usec(CLOCK_MONOTONIC);
 		if (now >= next_tick) {
 			tick(&s);
+			notify_progress(&s);
 			next_tick = now + config->tick_usec;
 			continue;
 		}

@@ -1,5 +1,6 @@
 /* podmig-scheduler — watches the cluster in etcd and, while it leads, moves containers off
- * overloaded or drained nodes (daemon.h). */
+ * overloaded or drained nodes (daemon.h). Its settings come from flags over a config file
+ * (scheduler-config.c). */
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
@@ -11,9 +12,11 @@
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
-#include "metrics-http.h"
+#include "macro.h"
 #include "rpc.h"
 #include "strutil.h"
+
+#define HELP_COLUMN 27
 
 static void help(void)
 {
@@ -25,73 +28,70 @@ static void help(void)
 	       "schedulers may run: one leads (etcd election), the others stand by. The\n"
 	       "policy is the document <prefix>policy ('podmig policy'), applied on change.\n"
 	       "\n"
-	       "Options:\n"
-	       "  -n --name NAME           This scheduler's name (default: host name and pid)\n"
-	       "     --etcd ENDPOINTS      etcd endpoints, comma-separated (default\n"
-	       "                           $PODMIG_ETCD_ENDPOINTS or %s)\n"
-	       "     --prefix PREFIX       etcd key prefix (default %s)\n"
-	       "     --interval SECONDS    How often the leader decides (default 1)\n"
-	       "     --lease-ttl SECONDS   TTL of the leader's lease (default 5)\n"
-	       "     --tls-ca FILE         The cluster CA: mutual TLS to etcd and the agents\n"
-	       "                           (required)\n"
-	       "     --tls-cert FILE       This scheduler's certificate (OU scheduler)\n"
-	       "     --tls-key FILE        Its key\n"
-	       "     --insecure            Plaintext to etcd and the agents instead of mutual\n"
-	       "                           TLS (logged as a warning at every start)\n"
-	       "     --metrics-address HOST:PORT  Serve Prometheus metrics on GET /metrics\n"
-	       "                           (default off; podmig's port is %d): HTTPS with the\n"
-	       "                           TLS files, answering client certificates of the CA\n"
-	       "                           only\n"
-	       "     --log-level LEVEL     debug, info (default), notice, warning, err\n"
-	       "  -h --help                Show this help\n"
-	       "     --version             Show the version\n",
-	       SCHEDULER_DEFAULT_ETCD, SCHEDULER_DEFAULT_PREFIX, SCHEDULER_DEFAULT_METRICS_PORT);
+	       "Options (each also a 'name = value' line of the config file, 'insecure = true'\n"
+	       "for the flag; a flag overrides the file):\n"
+	       "  -c --config FILE         Read settings from FILE (default\n"
+	       "                           %s, when it exists)\n",
+	       SCHEDULER_DEFAULT_CONFIG);
+	for (size_t i = 0; i < scheduler_n_settings; i++) {
+		const SchedulerSetting *s = &scheduler_settings[i];
+		char left[64];
+		int n;
+		if (s->short_option)
+			n = snprintf(left, sizeof left, "  -%c --%s%s%s", s->short_option, s->key,
+			             s->arg ? " " : "", s->arg ?: "");
+		else
+			n = snprintf(left, sizeof left, "     --%s%s%s", s->key, s->arg ? " " : "",
+			             s->arg ?: "");
+		printf("%s", left);
+		const char *text = s->help;
+		if (n >= HELP_COLUMN - 1)
+			printf("\n%*s", HELP_COLUMN, "");
+		else
+			printf("%*s", HELP_COLUMN - n, "");
+		for (const char *nl; (nl = strchr(text, '\n')); text = nl + 1)
+			printf("%.*s\n%*s", (int)(nl - text), text, HELP_COLUMN, "");
+		printf("%s\n", text);
+	}
+	printf("  -h --help                Show this help\n"
+	       "     --version             Show the version\n");
 }
+
+enum { ARG_VERSION = 0x100, ARG_SETTING };
 
 int main(int argc, char *argv[])
 {
-	enum {
-		ARG_VERSION = 0x100,
-		ARG_ETCD,
-		ARG_PREFIX,
-		ARG_INTERVAL,
-		ARG_LEASE_TTL,
-		ARG_TLS_CA,
-		ARG_TLS_CERT,
-		ARG_TLS_KEY,
-		ARG_LOG_LEVEL,
-		ARG_INSECURE,
-		ARG_METRICS_ADDRESS,
-	};
-	static const struct option options[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, ARG_VERSION },
-		{ "name", required_argument, NULL, 'n' },
-		{ "etcd", required_argument, NULL, ARG_ETCD },
-		{ "prefix", required_argument, NULL, ARG_PREFIX },
-		{ "interval", required_argument, NULL, ARG_INTERVAL },
-		{ "lease-ttl", required_argument, NULL, ARG_LEASE_TTL },
-		{ "tls-ca", required_argument, NULL, ARG_TLS_CA },
-		{ "tls-cert", required_argument, NULL, ARG_TLS_CERT },
-		{ "tls-key", required_argument, NULL, ARG_TLS_KEY },
-		{ "insecure", no_argument, NULL, ARG_INSECURE },
-		{ "metrics-address", required_argument, NULL, ARG_METRICS_ADDRESS },
-		{ "log-level", required_argument, NULL, ARG_LOG_LEVEL },
-		{},
-	};
-	SchedulerConfig cfg = {
-		.etcd = getenv("PODMIG_ETCD_ENDPOINTS") ?: SCHEDULER_DEFAULT_ETCD,
-		.prefix = SCHEDULER_DEFAULT_PREFIX,
-		.tick_usec = RPC_USEC_PER_SEC,
-		.lease_ttl_sec = 5,
-	};
-	char default_name[300];
-	double d;
-	unsigned u;
-	int c, r;
+	/* the fixed options, every setting and the terminating zeros */
+	_cleanup_free_ struct option *options = calloc(scheduler_n_settings + 4, sizeof *options);
+	_cleanup_free_ char *shorts = calloc(2 * scheduler_n_settings + 4, 1);
+	_cleanup_(scheduler_config_done) SchedulerConfig cfg;
+	ErrorDetail error = {};
+	bool config_given = false;
+	int c, idx, r;
 
 	log_set_program("podmig-scheduler");
-	while ((c = getopt_long(argc, argv, "hn:", options, NULL)) >= 0) {
+	scheduler_config_init(&cfg);
+	if (!options || !shorts) {
+		log_error("out of memory");
+		return EXIT_FAILURE;
+	}
+	options[0] = (struct option){ "help", no_argument, NULL, 'h' };
+	options[1] = (struct option){ "version", no_argument, NULL, ARG_VERSION };
+	options[2] = (struct option){ "config", required_argument, NULL, 'c' };
+	strcpy(shorts, "hc:");
+	for (size_t i = 0; i < scheduler_n_settings; i++) {
+		const SchedulerSetting *s = &scheduler_settings[i];
+		options[3 + i] = (struct option){ s->key, s->arg ? required_argument : no_argument,
+			                          NULL, s->short_option ?: ARG_SETTING };
+		if (s->short_option) {
+			size_t l = strlen(shorts);
+			shorts[l] = s->short_option;
+			shorts[l + 1] = s->arg ? ':' : 0;
+		}
+	}
+
+	/* --help, --version and bad options first. */
+	while ((c = getopt_long(argc, argv, shorts, options, &idx)) >= 0)
 		switch (c) {
 		case 'h':
 			help();
@@ -99,102 +99,58 @@ int main(int argc, char *argv[])
 		case ARG_VERSION:
 			printf("podmig-scheduler %s\n", PODMIG_VERSION);
 			return EXIT_SUCCESS;
-		case 'n':
-			cfg.name = optarg;
+		case 'c':
+			config_given = true;
 			break;
-		case ARG_ETCD:
-			cfg.etcd = optarg;
-			break;
-		case ARG_PREFIX:
-			if (key_prefix_problem(optarg)) {
-				log_error("--prefix: '%s' is not a key prefix: %s", optarg,
-				          key_prefix_problem(optarg));
-				return 2;
-			}
-			cfg.prefix = optarg;
-			break;
-		case ARG_INTERVAL:
-			if (safe_atod(optarg, &d) < 0 || !(d >= 0.05 && d <= 3600)) {
-				log_error("--interval: '%s' is not a number of seconds in [0.05, "
-				          "3600]",
-				          optarg);
-				return 2;
-			}
-			cfg.tick_usec = (uint64_t)(d * RPC_USEC_PER_SEC);
-			break;
-		case ARG_LEASE_TTL:
-			if (safe_atou(optarg, &u) < 0 || u < 1 || u > 3600) {
-				log_error(
-				        "--lease-ttl: '%s' is not a number of seconds in [1, 3600]",
-				        optarg);
-				return 2;
-			}
-			cfg.lease_ttl_sec = u;
-			break;
-		case ARG_TLS_CA:
-			cfg.tls_ca = optarg;
-			break;
-		case ARG_TLS_CERT:
-			cfg.tls_cert = optarg;
-			break;
-		case ARG_TLS_KEY:
-			cfg.tls_key = optarg;
-			break;
-		case ARG_INSECURE:
-			cfg.insecure = true;
-			break;
-		case ARG_METRICS_ADDRESS:
-			if (streq(optarg, "off")) {
-				cfg.metrics_address = NULL;
-				break;
-			}
-			if (!metrics_http_address_valid(optarg)) {
-				log_error("--metrics-address: '%s' is neither HOST:PORT with a "
-				          "numeric "
-				          "address (e.g. 0.0.0.0:%d) nor 'off'",
-				          optarg, SCHEDULER_DEFAULT_METRICS_PORT);
-				return 2;
-			}
-			cfg.metrics_address = optarg;
-			break;
-		case ARG_LOG_LEVEL:
-			r = log_level_from_string(optarg);
-			if (r < 0) {
-				log_error("--log-level: unknown level '%s'", optarg);
-				return 2;
-			}
-			log_set_max_level(r);
-			break;
-		default:
+		case '?':
 			return 2;
+		default:
+			break;
 		}
-	}
 	if (optind < argc) {
 		log_error("unexpected argument '%s'", argv[optind]);
 		return 2;
 	}
-	if (!!cfg.tls_cert != !!cfg.tls_key || (cfg.tls_cert && !cfg.tls_ca)) {
-		log_error("--tls-ca, --tls-cert and --tls-key go together");
+	/* The config files (after --help, which needs none), then the flags
+	 * over them. */
+	optind = 0;
+	while (config_given && (c = getopt_long(argc, argv, shorts, options, &idx)) >= 0)
+		if (c == 'c' && (r = scheduler_config_load_file(&cfg, optarg, &error)) < 0) {
+			log_error("%s", error_detail_or(&error, r));
+			return 2;
+		}
+	if (!config_given) {
+		r = scheduler_config_load_file(&cfg, SCHEDULER_DEFAULT_CONFIG, &error);
+		if (r < 0 && r != -ENOENT) {
+			log_error("%s", error_detail_or(&error, r));
+			return 2;
+		}
+		error_detail_clear(&error);
+	}
+	optind = 0;
+	while ((c = getopt_long(argc, argv, shorts, options, &idx)) >= 0) {
+		const SchedulerSetting *s = NULL;
+		for (size_t i = 0; i < scheduler_n_settings && !s; i++)
+			if (c == ARG_SETTING ? streq(scheduler_settings[i].key, options[idx].name)
+			                     : c == scheduler_settings[i].short_option)
+				s = &scheduler_settings[i];
+		if (!s)
+			continue;
+		r = scheduler_config_set(&cfg, s->key, s->arg ? optarg : "true", &error);
+		if (r < 0) {
+			log_error("%s", error_detail_or(&error, r));
+			return 2;
+		}
+	}
+	if ((r = scheduler_config_finish(&cfg, &error)) < 0) {
+		log_error("%s", error_detail_or(&error, r));
 		return 2;
 	}
-	if (!cfg.insecure && !cfg.tls_cert) {
-		log_error("mutual TLS needs --tls-ca, --tls-cert and --tls-key (--insecure runs "
-		          "in plaintext, open to anyone on the network)");
-		return 2;
-	}
-	if (!cfg.insecure && strstr(cfg.etcd ?: "", "http://")) {
-		log_error("--etcd: '%s' is plaintext; use https:// (or --insecure)", cfg.etcd);
-		return 2;
-	}
+	if (cfg.log_level >= 0)
+		log_set_max_level(cfg.log_level);
 	if (cfg.insecure)
 		log_warning("running without TLS (--insecure): etcd and the agents cannot tell "
 		            "this scheduler from anyone else on the network");
-	if (!cfg.name) {
-		char host[256] = "scheduler";
-		(void)gethostname(host, sizeof host - 1);
-		snprintf(default_name, sizeof default_name, "%s-%d", host, (int)getpid());
-		cfg.name = default_name;
-	}
 
 	sigset_t stop;
 	sigemptyset(&stop);

@@ -81,9 +81,13 @@ static int teardown(void **state)
 
 static void agent_start(void)
 {
+	agent_kill(SIGKILL); /* one a failed test left running */
 	char log[4096];
 	snprintf(log, sizeof log, "%s/agent.log", podman_fx->dir);
+	/* --config /dev/null: not the host's /etc/podmig/agent.conf */
 	char *argv[] = { (char *)agent_path,
+		         "--config",
+		         "/dev/null",
 		         "--node-name",
 		         NODE,
 		         "--listen",
@@ -151,7 +155,8 @@ static json_t *cli_json(const char *verb)
 	char out[4096];
 	snprintf(out, sizeof out, "%s/cli-%s.json", podman_fx->dir, verb);
 	unlink(out);
-	char *argv[] = { (char *)cli_path,  (char *)verb, "--json",        "--etcd",
+	/* the fixture's etcd is plaintext */
+	char *argv[] = { (char *)cli_path,  (char *)verb, "--json",        "--insecure", "--etcd",
 		         etcd_fx->endpoint, "--prefix",   "/podmig-test/", NULL };
 	assert_int_equal(fixture_run(argv, NULL, out, 30), 0);
 	json_t *doc = json_load_file(out, 0, NULL);
