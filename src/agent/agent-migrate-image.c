@@ -134,16 +134,9 @@ static int image_receive(RpcStream *st, int fd, uint64_t limit, uint64_t *ret_si
 			                 limit);
 			return -EFBIG;
 		}
-		for (size_t done = 0; done < c->data.len;) {
-			ssize_t n = write(fd, c->data.data + done, c->data.len - done);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0) {
-				error_detail_set(why, "storing it failed: %s",
-				                 error_to_string(-errno));
-				return -errno;
-			}
-			done += (size_t)n;
+		if ((r = loop_write(fd, c->data.data, c->data.len)) < 0) {
+			error_detail_set(why, "storing it failed: %s", error_to_string(r));
+			return r;
 		}
 		offset += c->data.len;
 	}

@@ -85,16 +85,7 @@ static int incoming_write(Incoming *in, const uint8_t *p, size_t len)
 	if (EVP_DigestUpdate(in->sha, p, len) != 1)
 		return -EIO;
 	in->size += len;
-	while (len > 0) {
-		ssize_t n = write(in->fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	return loop_write(in->fd, p, len);
 }
 
 /* Checks the trailer against what arrived; the reason in why if it fails. */

@@ -167,21 +167,6 @@ static int safe_close(int fd)
 	return -EBADF;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* The last line of a CRIU log, for a reason a person can act on. */
 static void log_tail(const char *path, char *buf, size_t size)
 {
@@ -252,7 +237,7 @@ int criu_config_write(const char *path, const char *text)
 	        open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return -errno;
-	int r = write_all(fd, text, strlen(text));
+	int r = loop_write(fd, text, strlen(text));
 	if (r >= 0 && rename(tmp, path) < 0)
 		r = -errno;
 	if (r < 0)
@@ -376,7 +361,7 @@ static int peer_tls(Peer *p, const PageTls *tls, bool server, const char *host, 
 static int peer_send(Peer *p, const uint8_t *buf, size_t len)
 {
 	if (!p->ssl)
-		return write_all(p->fd, buf, len);
+		return loop_write(p->fd, buf, len);
 	while (len > 0) {
 		size_t n = 0;
 		if (SSL_write_ex(p->ssl, buf, len, &n) != 1) {
@@ -461,7 +446,7 @@ static int relay_pump(int plain, Peer *peer, int record, atomic_bool *cancel, Pu
 			if (got > 0) {
 				if (!st->first_usec)
 					st->first_usec = now;
-				if (record >= 0 && (r = write_all(record, buf, (size_t)got)) < 0) {
+				if (record >= 0 && (r = loop_write(record, buf, (size_t)got)) < 0) {
 					error_detail_set(why, "recording the pages: %s",
 					                 error_to_string(r));
 					return r;
@@ -479,7 +464,7 @@ static int relay_pump(int plain, Peer *peer, int record, atomic_bool *cancel, Pu
 			if (got == 0) {
 				peer_open = false;
 				(void)shutdown(plain, SHUT_WR);
-			} else if (got > 0 && (r = write_all(plain, buf, (size_t)got)) < 0) {
+			} else if (got > 0 && (r = loop_write(plain, buf, (size_t)got)) < 0) {
 				error_detail_set(why, "writing to CRIU: %s", error_to_string(r));
 				return r;
 			} else if (got < 0 && got != -EAGAIN) {

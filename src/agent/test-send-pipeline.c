@@ -177,9 +177,18 @@ static void stuck_start(Stuck *st)
 	sink_gate(&st->k, true);
 	st->pr = (Producer){ .p = st->p, .src = st->src, .chunks = 12 };
 	assert_int_equal(pthread_create(&st->producer, NULL, producer, &st->pr), 0);
-	/* The sender holds the first chunk; three more fill the ring. */
-	for (int i = 0; i < 200 && atomic_load(&st->pr.pushed) < SLOTS - 1; i++)
-		sleep_usec(5 * USEC_PER_MSEC);
+	/* The sender holds the first chunk, waiting at the gate; three more fill
+	 * the ring. Both must have happened before a test goes on (a loaded
+	 * machine may take its time; 10 s is a liveness bound, not a timing). */
+	bool ready = false;
+	for (int i = 0; i < 2000 && !ready; i++) {
+		pthread_mutex_lock(&st->k.lock);
+		ready = st->k.waiting == 1 && atomic_load(&st->pr.pushed) >= SLOTS - 1;
+		pthread_mutex_unlock(&st->k.lock);
+		if (!ready)
+			sleep_usec(5 * USEC_PER_MSEC);
+	}
+	assert_true(ready);
 }
 
 /* Opens the gate, waits for the producer and frees all. */

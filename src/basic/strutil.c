@@ -1,12 +1,15 @@
-/* strutil.c — strict parsing of numbers and sizes from user input. */
+/* strutil.c — strict parsing of numbers and sizes from user input, and the
+ * small file helpers the rooms share. */
 #include "strutil.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "macro.h"
 
@@ -167,5 +170,20 @@ int read_first_line(const char *path, char **ret)
 	if (!*line)
 		return -ENODATA;
 	*ret = TAKE_PTR(line);
+	return 0;
+}
+
+int loop_write(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
 	return 0;
 }

@@ -51,6 +51,10 @@ int parse_size(const char *s, uint64_t *ret);
  * file: a password); -ENODATA if it is empty. */
 int read_first_line(const char *path, char **ret);
 
+/* Writes all `len` bytes of `buf` to the blocking descriptor `fd`, through
+ * short writes and EINTR; 0 or -errno. */
+int loop_write(int fd, const void *buf, size_t len);
+
 /* String lists: NULL-terminated arrays of malloc'd strings. */
 size_t strv_length(char *const *l);
 void strv_free(char **l);
