@@ -3,6 +3,7 @@
  * changes that wait out etcd outages. The sides themselves are in
  * agent-migrate-source.c (Migrate), agent-migrate-target.c (Receive) and
  * agent-migrate-image.c (FetchImage, both ends). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -16,6 +17,7 @@
 #include "fault.h"
 #include "json-util.h"
 #include "log.h"
+#include "process-util.h"
 #include "strutil.h"
 
 int migration_slot_take(Agent *a, const char *id)
@@ -210,6 +212,43 @@ int agent_work_file(const Agent *a)
 		return -errno;
 	unlink(path);
 	return fd;
+}
+
+void agent_work_dir_sweep(const Agent *a)
+{
+	const char *dir = a->config->work_dir;
+	DIR *d = opendir(dir);
+	struct dirent *de;
+
+	if (!d) {
+		if (errno != ENOENT)
+			log_warning_errno(-errno, "cannot read the work directory %s", dir);
+		return;
+	}
+	while ((de = readdir(d))) {
+		const char *dot = strrchr(de->d_name, '.');
+		struct stat st;
+		if (!dot || strlen(dot + 1) != 6 || de->d_type != DT_DIR)
+			continue;
+		_cleanup_free_ char *id = strndup(de->d_name, (size_t)(dot - de->d_name));
+		if (!id || !migration_id_valid(id))
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISDIR(st.st_mode) || st.st_mtime >= a->started_at)
+			continue;
+		_cleanup_free_ char *path = NULL;
+		if (asprintf(&path, "%s/%s", dir, de->d_name) < 0)
+			break;
+		const char *argv[] = { "rm", "-rf", "--one-file-system", path, NULL };
+		int status = -1;
+		if (spawn_wait((char *const *)argv, &(SpawnOptions){ .quiet = true }, &status) <
+		            0 ||
+		    status != 0)
+			log_warning("cannot remove %s, left by an earlier run", path);
+		else
+			log_info("removed %s, left by an earlier run of this agent", path);
+	}
+	closedir(d);
 }
 
 int agent_work_space(const Agent *a, uint64_t *ret)

@@ -77,6 +77,13 @@ int agent_work_file(const Agent *a);
  * sender fills the disk. */
 int agent_work_space(const Agent *a, uint64_t *ret);
 
+/* Removes what calls of an earlier run of this agent left in the work
+ * directory: the per-call directories (`<migration id>.XXXXXX`, a
+ * pre-copy's archives or a page server's images) last changed before this
+ * agent started. Their call died with that run; recovery needs none of them
+ * (it works from the evidence files and the recorded pages). */
+void agent_work_dir_sweep(const Agent *a);
+
 /* Target side: gets `image` from the agent of `source` (at the address of
  * its trusted info, never one a request names) into a file, and loads it
  * into this node's Podman only if the archive tags exactly `image` and

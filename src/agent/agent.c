@@ -635,6 +635,7 @@ int agent_run(Agent *a, const sigset_t *stop)
 	 * configuration files it wrote were for a dump or restore of that run
 	 * only: none may reach a later one. */
 	criu_config_clear(a->config->criu_config_dir);
+	agent_work_dir_sweep(a);
 	agent_recover(a, true);
 	for (;;) {
 		uint64_t now = now_usec(CLOCK_MONOTONIC);

@@ -14,6 +14,7 @@
  *
  * argv[1]: the podmig CLI. PODMIG_TEST_FILTER (a cmocka pattern such as
  * "test_ps_*") runs only the matching cases. */
+#include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -431,11 +432,31 @@ static void test_ps_link_cut(void **state)
 	check_one_copy("ps-cut", NULL, NULL, before);
 }
 
-/* Every page is on the target, which dies before its restore finished. */
+/* The per-call directories (`<migration id>.XXXXXX`) in a node's work
+ * directory. */
+static unsigned call_dirs(const char *node)
+{
+	char path[512];
+	unsigned n = 0;
+	snprintf(path, sizeof path, "%s/nodes/%s/work",
+	         cluster_fixture_env(cluster, "PODMIG_CLUSTER_DIR"), node);
+	DIR *d = opendir(path);
+	if (!d)
+		return 0;
+	for (struct dirent *de; (de = readdir(d));)
+		if (de->d_type == DT_DIR && startswith(de->d_name, "m-"))
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* Every page is on the target, which dies before its restore finished; the
+ * restarted agent removes the page server's images the dead call left. */
 static void test_ps_target_killed_restoring(void **state)
 {
 	kill_agent_while_paused_mode("ps-tgt", "page-server", "node2", "node2", "target-restoring",
 	                             "rolled-back", "target agent stopped");
+	assert_int_equal(call_dirs("node2"), 0);
 }
 
 /* The source's dump sent every page away, then its agent dies: restarted,
