@@ -17,6 +17,7 @@
 #include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
 
+#include "agent.pb-c.h"
 #include "process-util.h"
 #include "rpc-testutil.h"
 #include "strutil.h"
@@ -525,4 +526,23 @@ TestCalls *test_calls_free(TestCalls *t)
 	free(t->channels);
 	free(t);
 	return NULL;
+}
+
+double test_info_seconds(const char *target, const RpcOptions *o, double timeout_sec)
+{
+	RpcChannel *ch = NULL;
+	RpcOptions own = *o;
+	double t0 = mono_sec();
+
+	own.private_connection = true;
+	if (rpc_channel_new(target, &own, &ch) < 0)
+		return -1;
+	Podmig__V1__InfoRequest req = PODMIG__V1__INFO_REQUEST__INIT;
+	ProtobufCMessage *rep = NULL;
+	int r = rpc_call_unary(ch, &podmig__v1__agent__descriptor, "Info", &req.base,
+	                       (uint64_t)(timeout_sec * RPC_USEC_PER_SEC), &rep, NULL);
+	double t = mono_sec() - t0;
+	rpc_message_free(rep);
+	rpc_channel_free(ch);
+	return r < 0 ? -1 : t;
 }

@@ -61,6 +61,11 @@ TestCalls *test_calls_free(TestCalls *t);
 int test_connect_idle(const char *host, int port);
 bool test_peer_closed(int fd);
 
+/* How long an agent at `target` takes to answer Info on a fresh connection
+ * of its own (`o`, private_connection forced), in seconds; -1 if it did not
+ * answer within `timeout_sec`. */
+double test_info_seconds(const char *target, const RpcOptions *o, double timeout_sec);
+
 /* Later hostile clients speak TLS, verify the server against `ca_file` and
  * present no certificate of their own; NULL: plaintext again. The string
  * must outlive its use. */
