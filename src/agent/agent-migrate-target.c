@@ -614,13 +614,8 @@ static void target_done(Target *t)
 	t->ps = page_server_free(t->ps);
 	if (t->criu_config)
 		criu_config_remove(t->criu_config);
-	if (t->pages_dir) {
-		const char *argv[] = { "rm", "-rf", "--one-file-system", t->pages_dir, NULL };
-		SpawnOptions o = { .quiet = true };
-		int status = -1;
-		if (spawn_wait((char *const *)argv, &o, &status) < 0 || status != 0)
-			log_warning("migration %s: cannot remove %s", t->rec->id, t->pages_dir);
-	}
+	if (t->pages_dir && agent_remove_tree(t->pages_dir) < 0)
+		log_warning("migration %s: cannot remove %s", t->rec->id, t->pages_dir);
 	free(t->pages_dir);
 	free(t->images_dir);
 	free(t->criu_config);

@@ -214,6 +214,14 @@ int agent_work_file(const Agent *a)
 	return fd;
 }
 
+int agent_remove_tree(const char *path)
+{
+	const char *argv[] = { "rm", "-rf", "--one-file-system", path, NULL };
+	int status = -1;
+	int r = spawn_wait((char *const *)argv, &(SpawnOptions){ .quiet = true }, &status);
+	return r < 0 ? r : status == 0 ? 0 : -EIO;
+}
+
 void agent_work_dir_sweep(const Agent *a)
 {
 	const char *dir = a->config->work_dir;
@@ -228,7 +236,7 @@ void agent_work_dir_sweep(const Agent *a)
 	while ((de = readdir(d))) {
 		const char *dot = strrchr(de->d_name, '.');
 		struct stat st;
-		if (!dot || strlen(dot + 1) != 6 || de->d_type != DT_DIR)
+		if (!dot || strlen(dot + 1) != 6)
 			continue;
 		_cleanup_free_ char *id = strndup(de->d_name, (size_t)(dot - de->d_name));
 		if (!id || !migration_id_valid(id))
@@ -239,11 +247,7 @@ void agent_work_dir_sweep(const Agent *a)
 		_cleanup_free_ char *path = NULL;
 		if (asprintf(&path, "%s/%s", dir, de->d_name) < 0)
 			break;
-		const char *argv[] = { "rm", "-rf", "--one-file-system", path, NULL };
-		int status = -1;
-		if (spawn_wait((char *const *)argv, &(SpawnOptions){ .quiet = true }, &status) <
-		            0 ||
-		    status != 0)
+		if (agent_remove_tree(path) < 0)
 			log_warning("cannot remove %s, left by an earlier run", path);
 		else
 			log_info("removed %s, left by an earlier run of this agent", path);

@@ -84,6 +84,10 @@ int agent_work_space(const Agent *a, uint64_t *ret);
  * (it works from the evidence files and the recorded pages). */
 void agent_work_dir_sweep(const Agent *a);
 
+/* Removes the directory tree at `path` (`rm -rf --one-file-system`: a mount
+ * below it is left alone); 0, or negative when rm failed. */
+int agent_remove_tree(const char *path);
+
 /* Target side: gets `image` from the agent of `source` (at the address of
  * its trusted info, never one a request names) into a file, and loads it
  * into this node's Podman only if the archive tags exactly `image` and
