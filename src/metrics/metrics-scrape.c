@@ -24,19 +24,38 @@ static size_t on_data(char *p, size_t size, size_t n, void *userdata)
 	return len;
 }
 
-char *metrics_scrape(int port)
+long metrics_http_get(const char *url, const char *ca, const char *cert, const char *key,
+                      char **ret_body)
 {
-	char url[64], *body = NULL;
+	char *body = NULL;
 	long code = 0;
 	CURL *h = curl_easy_init();
-	snprintf(url, sizeof url, "http://127.0.0.1:%d/metrics", port);
+	assert_non_null(h);
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
-	assert_int_equal(curl_easy_perform(h), CURLE_OK);
-	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, 10L);
+	if (ca)
+		curl_easy_setopt(h, CURLOPT_CAINFO, ca);
+	if (cert) {
+		curl_easy_setopt(h, CURLOPT_SSLCERT, cert);
+		curl_easy_setopt(h, CURLOPT_SSLKEY, key);
+	}
+	if (curl_easy_perform(h) == CURLE_OK)
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
 	curl_easy_cleanup(h);
-	assert_int_equal(code, 200);
+	if (ret_body)
+		*ret_body = body ?: strdup("");
+	else
+		free(body);
+	return code;
+}
+
+char *metrics_scrape(int port)
+{
+	char url[64], *body = NULL;
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/metrics", port);
+	assert_int_equal(metrics_http_get(url, NULL, NULL, NULL, &body), 200);
 	assert_non_null(body);
 	return body;
 }

@@ -35,6 +35,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "metrics-scrape.h"
 #include "migrate-fixture.h"
 #include "process-util.h"
 #include "strutil.h"
@@ -51,52 +52,12 @@ static int prometheus_port;
 static bool tls;
 static char ca[512], cert[512], key[512];
 
-typedef struct Body {
-	char *data;
-	size_t n;
-} Body;
-
-static size_t on_data(char *p, size_t size, size_t n, void *userdata)
-{
-	Body *b = userdata;
-	size_t len = size * n;
-	char *d = realloc(b->data, b->n + len + 1);
-	if (!d)
-		return 0;
-	memcpy(d + b->n, p, len);
-	b->n += len;
-	d[b->n] = 0;
-	b->data = d;
-	return len;
-}
-
 /* GET url; the status (0: no answer) and the body (caller frees). With
  * `client_cert`, the monitor certificate is presented. */
 static long http_get(const char *url, bool client_cert, char **ret_body)
 {
-	CURL *h = curl_easy_init();
-	Body b = {};
-	long code = 0;
-	assert_non_null(h);
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT, 10L);
-	if (tls) {
-		curl_easy_setopt(h, CURLOPT_CAINFO, ca);
-		if (client_cert) {
-			curl_easy_setopt(h, CURLOPT_SSLCERT, cert);
-			curl_easy_setopt(h, CURLOPT_SSLKEY, key);
-		}
-	}
-	if (curl_easy_perform(h) == CURLE_OK)
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-	curl_easy_cleanup(h);
-	if (ret_body)
-		*ret_body = b.data ? b.data : strdup("");
-	else
-		free(b.data);
-	return code;
+	return metrics_http_get(url, tls ? ca : NULL, tls && client_cert ? cert : NULL,
+	                        tls && client_cert ? key : NULL, ret_body);
 }
 
 /* A PromQL instant query: the number of series, their values summed in *ret_sum. */
