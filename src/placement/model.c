@@ -24,7 +24,8 @@ int model_init(Model *mo, const PlacementInstance *p, Deadline *deadline)
 		.deadline = deadline,
 	};
 	/* One block for the per-node arrays, every entry written below: setting up is O(nodes)
-	 * and not interruptible, so it touches as little fresh memory as it can. */
+	 * and fresh memory costs its page faults whether or not the deadline cuts it short, so
+	 * it touches as little as it can. */
 	mo->inv_cap = malloc(n * (3 * NR + 1) * sizeof(double));
 	if (mo->inv_cap) {
 		mo->limit = mo->inv_cap + n * NR;

@@ -364,9 +364,10 @@ int placement_solve(const PlacementInstance *p, PlacementSolver solver,
 	if (solver == PLACEMENT_SOLVER_EXACT &&
 	    p->n_nodes * p->n_containers > PLACEMENT_EXACT_CELLS_MAX)
 		return -E2BIG;
-	/* Some steps cannot be interrupted: releasing the model's memory and a solver's first copy
-	 * of the base loads cost 15–20 ns per node together (measured at 1,000,000 nodes on a busy
-	 * machine), so everything else stops that much before the limit. */
+	/* Some steps cannot be interrupted: a solver's first copy of the base loads, the final
+	 * re-score's pass over the nodes and releasing the memory, within 20 ns per node together
+	 * (measured at 1,000,000 nodes on a busy machine), so everything else stops that much
+	 * before the limit. */
 	if (options->time_limit_ms > 0)
 		deadline.at_ms = start + options->time_limit_ms - (double)p->n_nodes * 20e-6;
 	r = instance_validate(p, &deadline);

@@ -162,8 +162,8 @@ int placement_check(const PlacementInstance *p, const ssize_t *assignment);
 
 /* Run a solver. Returns 0 with a result (whatever its status) or a negative errno for bad
  * input (-EINVAL, -E2BIG) or -ENOMEM. With a time limit the call returns within it (plus the
- * clock's stride of a few tens of microseconds and the final O(containers) check) with the
- * best placement found so far, or not-found; reading the instance counts against the limit,
+ * clock's stride of a few tens of microseconds) with the best placement found so far, or
+ * not-found; reading the instance counts against the limit,
  * and input whose validation the limit cut short is answered not-found, not refused. When a
  * heuristic finds nothing on a small instance, a bounded exact search runs to prove infeasibility
  * (the ant colony also adopts a placement that search finds). */
