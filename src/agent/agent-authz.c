@@ -9,8 +9,11 @@
  *   Receive               the agent of the record's source node
  *   FetchImage            the agent of the record's target node
  *
- * (Receive and FetchImage are checked twice: for the role before the record
- * is read, then against the record's parties.)
+ * (Receive and FetchImage are checked three times: for the role before the
+ * record is read, then against the record's parties, then against the
+ * migration order that names the record: any node may write a record, only
+ * an operator or a scheduler an order. Migrate checks its order in
+ * agent-migrate-source.c, where the request is compared with it.)
  *
  * A refusal is PERMISSION_DENIED with the reason, sent at the call (never by
  * failing the handshake) so that the caller can read it. An agent run with
@@ -20,6 +23,7 @@
 
 #include "agent-internal.h"
 #include "log.h"
+#include "migration-store.h"
 #include "string-table.h"
 #include "strutil.h"
 
@@ -120,4 +124,26 @@ int agent_authorize(Agent *a, RpcServerCall *call, AgentMethod method, const Mig
 	return rpc_server_call_error(call, RPC_PERMISSION_DENIED,
 	                             "%s on node %s refused to %s %s: %s", m, a->config->node_name,
 	                             peer_role_to_string(peer.role), peer.name, allowed);
+}
+
+int agent_authorize_order(Agent *a, RpcServerCall *call, AgentMethod method,
+                          const MigrationRecord *rec)
+{
+	const char *m = agent_method_to_string(method);
+	char why[640];
+
+	int r = migration_order_verify(a->etcd, a->config->prefix, rec, why, sizeof why);
+	if (r == -EPERM) {
+		log_warning("refused %s of migration %s (%s from %s to %s): %s", m, rec->id,
+		            rec->container, rec->source, rec->target, why);
+		return rpc_server_call_error(call, RPC_PERMISSION_DENIED,
+		                             "%s on node %s refused: %s", m, a->config->node_name,
+		                             why);
+	}
+	if (r < 0)
+		return rpc_server_call_error(call, RPC_UNAVAILABLE,
+		                             "%s on node %s: cannot read the order of migration %s "
+		                             "from etcd: %s",
+		                             m, a->config->node_name, rec->id, error_to_string(r));
+	return 0;
 }

@@ -140,3 +140,10 @@ int agent_peer_identify(RpcServerCall *call, AgentPeer *ret);
  * the migration record the call names; NULL checks the role only); otherwise the call's status is
  * PERMISSION_DENIED with the reason, and the negative errno is returned. */
 int agent_authorize(Agent *a, RpcServerCall *call, AgentMethod method, const MigrationRecord *rec);
+/* 0 if a live migration order (migration-order.h), which only an operator
+ * or a scheduler may write, names record `rec` (Receive, FetchImage): a
+ * record alone is a claim any node may write. Otherwise PERMISSION_DENIED
+ * with the reason (UNAVAILABLE if etcd cannot be read), whatever
+ * --insecure says. */
+int agent_authorize_order(Agent *a, RpcServerCall *call, AgentMethod method,
+                          const MigrationRecord *rec);

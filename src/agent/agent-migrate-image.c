@@ -79,7 +79,8 @@ int agent_handle_fetch_image(RpcServerCall *call, void *userdata)
 	if (r < 0)
 		return rpc_server_call_error(call, RPC_NOT_FOUND, "no migration %s",
 		                             req->migration_id);
-	if ((r = agent_authorize(a, call, AGENT_METHOD_FETCH_IMAGE, &rec)) < 0)
+	if ((r = agent_authorize(a, call, AGENT_METHOD_FETCH_IMAGE, &rec)) < 0 ||
+	    (r = agent_authorize_order(a, call, AGENT_METHOD_FETCH_IMAGE, &rec)) < 0)
 		return r;
 	bool ok = streq(rec.source, a->config->node_name) && rec.image &&
 	          streq(rec.image, req->image) && !migration_phase_is_final(rec.phase);

@@ -609,6 +609,32 @@ static int source_prepare(Source *s, const Podmig__V1__MigrateRequest *req)
 		                             "unknown mode '%s' (stop-and-copy, pre-copy, "
 		                             "page-server, auto)",
 		                             req->mode);
+	/* The order is the authority: a live one, which only an operator or a
+	 * scheduler may write, saying exactly this. */
+	if (!*req->order_id)
+		return rpc_server_call_error(
+		        call, RPC_FAILED_PRECONDITION,
+		        "Migrate on node %s needs a migration order (order_id): the podmig CLI and "
+		        "podmig-scheduler of podmig %s write one first; upgrade the caller",
+		        self, PODMIG_VERSION);
+	MigrationOrder order;
+	char why[640];
+	r = migration_order_load(a->etcd, a->config->prefix, req->order_id, &order, why,
+	                         sizeof why);
+	if (r == -EPERM)
+		return rpc_server_call_error(call, RPC_PERMISSION_DENIED,
+		                             "Migrate on node %s refused: %s", self, why);
+	if (r < 0)
+		return rpc_server_call_error(call, RPC_UNAVAILABLE,
+		                             "cannot read migration order %s from etcd: %s",
+		                             req->order_id, error_to_string(r));
+	if (!migration_order_matches_request(&order, self, req->container, req->target_node, reason,
+	                                     req->decision_id, req->force, want_mode, why,
+	                                     sizeof why))
+		return rpc_server_call_error(call, RPC_PERMISSION_DENIED,
+		                             "Migrate on node %s refused: migration order %s does "
+		                             "not match the request: %s",
+		                             self, order.id, why);
 
 	r = podman_container_inspect(a->podman, req->container, &s->ins, &e);
 	if (r == PODMAN_NOT_FOUND)
@@ -667,6 +693,8 @@ static int source_prepare(Source *s, const Podmig__V1__MigrateRequest *req)
 	                          wall_ms());
 	if (r < 0)
 		return rpc_server_call_error(call, RPC_INVALID_ARGUMENT, "%s", error_to_string(r));
+	/* one order, one record: creating it is a compare-and-swap */
+	snprintf(s->rec.id, sizeof s->rec.id, "%s", order.id);
 	if (migration_slot_take(a, s->rec.id) < 0)
 		return rpc_server_call_error(call, RPC_RESOURCE_EXHAUSTED,
 		                             "node %s is already in %u migration(s), its limit",
@@ -695,6 +723,9 @@ static int source_prepare(Source *s, const Podmig__V1__MigrateRequest *req)
 		return rpc_server_call_error(call, RPC_FAILED_PRECONDITION,
 		                             "container %s is already being migrated (%s)",
 		                             req->container, holder ?: "?");
+	if (r == -EEXIST)
+		return rpc_server_call_error(call, RPC_FAILED_PRECONDITION,
+		                             "migration order %s was used already", order.id);
 	if (r < 0)
 		return rpc_server_call_error(call, RPC_UNAVAILABLE,
 		                             "cannot create the migration record in etcd: %s",

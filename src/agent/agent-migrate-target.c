@@ -690,7 +690,8 @@ int agent_handle_receive(RpcServerCall *call, void *userdata)
 		return rpc_server_call_error(call, RPC_UNAVAILABLE,
 		                             "cannot read migration %s from etcd: %s",
 		                             h->migration_id, error_to_string(r));
-	if ((r = agent_authorize(a, call, AGENT_METHOD_RECEIVE, &rec)) < 0)
+	if ((r = agent_authorize(a, call, AGENT_METHOD_RECEIVE, &rec)) < 0 ||
+	    (r = agent_authorize_order(a, call, AGENT_METHOD_RECEIVE, &rec)) < 0)
 		return r;
 	/* An ID the header names must be the record's (which the target
 	 * holds a fetched image to). */

@@ -252,8 +252,27 @@ int verb_migrate(int argc, char *argv[])
 		goto fail;
 	}
 
+	/* The order authorizes the migration: the source agent migrates only
+	 * what it says, the target receives only what it names. */
+	MigrationOrder order;
+	r = migration_order_init(&order, container, where.source, target,
+	                         migration_reason_from_string(reason), NULL, force,
+	                         mode_request_from_string(mode), "podmig migrate", wall_ms());
+	if (r < 0) {
+		log_error("cannot make a migration order: %s", error_to_string(r));
+		goto fail;
+	}
+	if (cli_etcd_connect(&o, &etcd) < 0)
+		goto fail;
+	if ((r = migration_order_issue(etcd, o.prefix, &order, MIGRATION_ORDER_TTL_SEC)) < 0) {
+		log_error("cannot write migration order %s to etcd at %s: %s", order.id, o.etcd,
+		          cli_etcd_error(&o, r));
+		goto fail;
+	}
+
 	RpcOptions ro = cli_agent_rpc_options(&o);
 	Podmig__V1__MigrateRequest req = PODMIG__V1__MIGRATE_REQUEST__INIT;
+	req.order_id = order.id;
 	req.container = (char *)container;
 	req.target_node = (char *)target;
 	req.reason = (char *)reason;
@@ -288,8 +307,7 @@ int verb_migrate(int argc, char *argv[])
 
 	/* The record in etcd says how it went, whatever the stream did. */
 	MigrationRecord rec = {};
-	if (id[0] && cli_etcd_connect(&o, &etcd) >= 0 &&
-	    migration_record_load(etcd, o.prefix, id, &rec) >= 0) {
+	if (id[0] && migration_record_load(etcd, o.prefix, id, &rec) >= 0) {
 		record_sanitize(&rec);
 		if (o.json)
 			record_print_json(&rec);

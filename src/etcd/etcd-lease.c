@@ -145,6 +145,23 @@ static void *lease_thread(void *arg)
 	return NULL;
 }
 
+int etcd_lease_grant_expiring(EtcdClient *c, int64_t ttl_sec, int64_t *ret_id)
+{
+	if (ttl_sec <= 0)
+		return -EINVAL;
+	Etcdserverpb__LeaseGrantRequest req = ETCDSERVERPB__LEASE_GRANT_REQUEST__INIT;
+	req.ttl = ttl_sec;
+	_cleanup_message_ Etcdserverpb__LeaseGrantResponse *resp = NULL;
+	int r = etcd_call(c, &etcdserverpb__lease__descriptor, "LeaseGrant", &req.base,
+	                  (ProtobufCMessage **)&resp);
+	if (r < 0)
+		return r;
+	if ((resp->error && resp->error[0]) || resp->id == 0)
+		return -EIO;
+	*ret_id = resp->id;
+	return 0;
+}
+
 int etcd_lease_grant(EtcdClient *c, int64_t ttl_sec, EtcdLeaseLostHandler on_lost, void *userdata,
                      EtcdLease **ret)
 {

@@ -155,6 +155,8 @@ typedef void (*EtcdLeaseLostHandler)(EtcdLease *lease, int error, void *userdata
  * thread (every TTL/3) until revoked or freed. */
 int etcd_lease_grant(EtcdClient *c, int64_t ttl_sec, EtcdLeaseLostHandler on_lost, void *userdata,
                      EtcdLease **ret);
+/* Grants a lease that nobody keeps alive: its keys go after ttl_sec. */
+int etcd_lease_grant_expiring(EtcdClient *c, int64_t ttl_sec, int64_t *ret_id);
 int64_t etcd_lease_get_id(const EtcdLease *l);
 /* The TTL etcd granted (it may raise a too-short one). */
 int64_t etcd_lease_get_ttl(const EtcdLease *l);

@@ -103,22 +103,29 @@ int migration_image_id_parse(const char *id, char ret[static MIGRATION_IMAGE_ID_
 	return 0;
 }
 
-int migration_record_init(MigrationRecord *rec, const char *container, const char *source,
-                          const char *target, MigrationReason reason, uint64_t now_ms)
+int migration_id_new(uint64_t now_ms, char ret[static MIGRATION_ID_MAX])
 {
 	uint32_t nonce;
 
+	if (getrandom(&nonce, sizeof nonce, 0) != sizeof nonce)
+		return -EIO;
+	snprintf(ret, MIGRATION_ID_MAX, "m-%013llu-%08x", (unsigned long long)now_ms, nonce);
+	return 0;
+}
+
+int migration_record_init(MigrationRecord *rec, const char *container, const char *source,
+                          const char *target, MigrationReason reason, uint64_t now_ms)
+{
 	if (!migration_name_valid(container) || !migration_name_valid(source) ||
 	    !migration_name_valid(target) || (unsigned)reason >= _MIGRATION_REASON_MAX)
 		return -EINVAL;
-	if (getrandom(&nonce, sizeof nonce, 0) != sizeof nonce)
-		return -EIO;
 	MigrationRecord r = {
 		.reason = reason,
 		.mode = MIGRATION_MODE_STOP_AND_COPY,
 		.phase = MIGRATION_PLANNED,
 	};
-	snprintf(r.id, sizeof r.id, "m-%013llu-%08x", (unsigned long long)now_ms, nonce);
+	if (migration_id_new(now_ms, r.id) < 0)
+		return -EIO;
 	r.phase_time_ms[MIGRATION_PLANNED] = now_ms;
 	r.container = strdup(container);
 	r.source = strdup(source);

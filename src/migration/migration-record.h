@@ -112,6 +112,8 @@ int migration_image_id_parse(const char *id, char ret[static MIGRATION_IMAGE_ID_
 uint64_t migration_archive_limit(MigrationMode mode, uint64_t memory_bytes,
                                  uint64_t rootfs_diff_bytes, uint64_t log_bytes);
 
+/* A fresh migration id: m-<now_ms>-<random hex>, so ids sort by time. */
+int migration_id_new(uint64_t now_ms, char ret[static MIGRATION_ID_MAX]);
 /* Fills a new record in phase `planned` with a fresh id (time-ordered, so
  * keys sort oldest first). Copies the strings. */
 int migration_record_init(MigrationRecord *rec, const char *container, const char *source,

@@ -1,5 +1,6 @@
 /* migration-store.c — migration records in etcd: create with the lock,
- * load, compare-and-swap, list (see migration-store.h). */
+ * load, compare-and-swap, list; migration orders: issue, load, verify (see
+ * migration-store.h). */
 #include "migration-store.h"
 
 #include <errno.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include "macro.h"
+#include "strutil.h"
 
 static char *record_key(const char *prefix, const char *id)
 {
@@ -190,5 +192,87 @@ int migration_record_list(EtcdClient *c, const char *prefix, MigrationRecord **r
 	etcd_key_values_free(kvs, n);
 	*ret = recs;
 	*ret_n = m;
+	return 0;
+}
+
+static char *order_key(const char *prefix, const char *id)
+{
+	char *k;
+	return asprintf(&k, "%sorders/%s", prefix, id) < 0 ? NULL : k;
+}
+
+int migration_order_issue(EtcdClient *c, const char *prefix, MigrationOrder *o, int64_t ttl_sec)
+{
+	_cleanup_free_ char *key = NULL, *json = NULL;
+	int64_t lease = 0;
+	int r;
+
+	if (!(key = order_key(prefix, o->id)))
+		return -ENOMEM;
+	if ((r = migration_order_to_json(o, &json)) < 0)
+		return r;
+	if ((r = etcd_lease_grant_expiring(c, ttl_sec, &lease)) < 0)
+		return r;
+	r = etcd_compare_and_swap(c, key, 0, json, lease, NULL);
+	if (r < 0) {
+		(void)etcd_lease_revoke_id(c, lease);
+		return r == ETCD_CAS_FAILED ? -EEXIST : r;
+	}
+	o->lease = lease;
+	return 0;
+}
+
+int migration_order_load(EtcdClient *c, const char *prefix, const char *id, MigrationOrder *ret,
+                         char *why, size_t size)
+{
+	_cleanup_free_ char *key = NULL;
+	_cleanup_(etcd_key_value_done) EtcdKeyValue kv = {};
+	MigrationOrder o;
+	int r;
+
+	if (!migration_id_valid(id)) {
+		snprintf(why, size, "'%.80s' is no migration order id", id);
+		return -EPERM;
+	}
+	if (!(key = order_key(prefix, id)))
+		return -ENOMEM;
+	r = etcd_get(c, key, &kv);
+	if (r == ETCD_NOT_FOUND) {
+		snprintf(why, size,
+		         "no migration order %s (%s): only an operator's `podmig migrate` or the "
+		         "scheduler may start a migration, and its order lives %d s",
+		         id, key, MIGRATION_ORDER_TTL_SEC);
+		return -EPERM;
+	}
+	if (r < 0)
+		return r;
+	if (migration_order_from_json(kv.value, kv.value_size, &o) < 0 || !streq(o.id, id)) {
+		snprintf(why, size, "migration order %s is malformed", id);
+		return -EPERM;
+	}
+	if (kv.lease == 0) {
+		snprintf(why, size, "migration order %s holds no lease (an order is short-lived)",
+		         id);
+		return -EPERM;
+	}
+	o.lease = kv.lease;
+	*ret = o;
+	return 0;
+}
+
+int migration_order_verify(EtcdClient *c, const char *prefix, const MigrationRecord *rec, char *why,
+                           size_t size)
+{
+	MigrationOrder o;
+	char diff[512];
+	int r;
+
+	if ((r = migration_order_load(c, prefix, rec->id, &o, why, size)) < 0)
+		return r;
+	if (!migration_order_matches_record(&o, rec, diff, sizeof diff)) {
+		snprintf(why, size, "migration order %s does not match migration %s: %s", o.id,
+		         rec->id, diff);
+		return -EPERM;
+	}
 	return 0;
 }

@@ -1,10 +1,13 @@
 /* Tests of migration records in a real etcd: compare-and-swap (two parties
- * racing on one record), the one-migration-per-container lock, listing. */
+ * racing on one record), the one-migration-per-container lock, listing; and
+ * of migration orders: issued under a lease, once, and what a target's
+ * verification refuses. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,11 +94,76 @@ static void test_create_lock_and_cas(void **state)
 	migration_record_clear(&b);
 }
 
+static void test_orders(void **state)
+{
+	MigrationOrder o, back;
+	MigrationRecord rec;
+	char why[640] = "";
+
+	assert_int_equal(migration_order_init(&o, "web", "node1", "node2", MIGRATION_REASON_MANUAL,
+	                                      NULL, false, MODE_REQUEST_AUTO, "podmig migrate",
+	                                      NOW),
+	                 0);
+	assert_int_equal(migration_order_issue(client, PREFIX, &o, 60), 0);
+	assert_true(o.lease != 0);
+	/* an order is issued once */
+	assert_int_equal(migration_order_issue(client, PREFIX, &o, 60), -EEXIST);
+	assert_int_equal(migration_order_load(client, PREFIX, o.id, &back, why, sizeof why), 0);
+	assert_string_equal(back.container, "web");
+	assert_int_equal(back.lease, o.lease);
+
+	/* the record it started passes; one it did not start does not */
+	assert_int_equal(
+	        migration_record_init(&rec, "web", "node1", "node2", MIGRATION_REASON_MANUAL, NOW),
+	        0);
+	assert_int_equal(migration_order_verify(client, PREFIX, &rec, why, sizeof why), -EPERM);
+	printf("a record without an order: %s\n", why);
+	assert_non_null(strstr(why, "no migration order m-"));
+	assert_non_null(strstr(why, PREFIX "orders/m-"));
+	snprintf(rec.id, sizeof rec.id, "%s", o.id);
+	assert_int_equal(migration_order_verify(client, PREFIX, &rec, why, sizeof why), 0);
+	free(rec.source);
+	rec.source = strdup("node3");
+	assert_int_equal(migration_order_verify(client, PREFIX, &rec, why, sizeof why), -EPERM);
+	assert_non_null(strstr(why, "it names source node node1, the record node3"));
+	migration_record_clear(&rec);
+
+	/* an order without a lease (it would outlive its use) and a malformed
+	 * one are no orders */
+	char key[128];
+	MigrationOrder bare;
+	assert_int_equal(migration_order_init(&bare, "web", "node1", "node2",
+	                                      MIGRATION_REASON_MANUAL, NULL, false,
+	                                      MODE_REQUEST_AUTO, "podmig migrate", NOW),
+	                 0);
+	char *json = NULL;
+	assert_int_equal(migration_order_to_json(&bare, &json), 0);
+	snprintf(key, sizeof key, PREFIX "orders/%s", bare.id);
+	assert_int_equal(etcd_put(client, key, json, strlen(json), 0, NULL), 0);
+	free(json);
+	assert_int_equal(migration_order_load(client, PREFIX, bare.id, &back, why, sizeof why),
+	                 -EPERM);
+	assert_non_null(strstr(why, "holds no lease"));
+	assert_int_equal(etcd_put(client, key, "{}", 2, 0, NULL), 0);
+	assert_int_equal(migration_order_load(client, PREFIX, bare.id, &back, why, sizeof why),
+	                 -EPERM);
+	assert_non_null(strstr(why, "malformed"));
+	assert_int_equal(migration_order_load(client, PREFIX, "../x", &back, why, sizeof why),
+	                 -EPERM);
+
+	/* the lease ends the order */
+	assert_int_equal(etcd_lease_revoke_id(client, o.lease), 0);
+	assert_int_equal(migration_order_load(client, PREFIX, o.id, &back, why, sizeof why),
+	                 -EPERM);
+	assert_non_null(strstr(why, "no migration order"));
+}
+
 int main(void)
 {
 	etcd_fixture_require();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_create_lock_and_cas),
+		cmocka_unit_test(test_orders),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -26,6 +26,8 @@
 #include "log.h"
 #include "macro.h"
 #include "migration-record.h"
+#include "migration-store.h"
+#include "mode-choice.h"
 #include "rpc.h"
 #include "scheduler-json.h"
 #include "scheduler.h"
@@ -204,7 +206,25 @@ static void *worker_main(void *userdata)
 	char phase[32] = "", error[512] = "";
 	int r;
 
+	/* The order authorizes the migration (agents cannot write one). */
+	MigrationOrder order;
+	char by[MIGRATION_ORDER_BY_MAX + 1];
+	snprintf(by, sizeof by, "podmig-scheduler %s", s->config->name);
+	r = migration_order_init(&order, w->container, w->source, w->target,
+	                         w->drain ? MIGRATION_REASON_DRAIN : MIGRATION_REASON_AUTOMATIC,
+	                         w->decision, false, mode_request_from_string(w->mode), by,
+	                         wall_ms());
+	if (r >= 0)
+		r = migration_order_issue(s->etcd, s->config->prefix, &order,
+		                          MIGRATION_ORDER_TTL_SEC);
+	if (r < 0) {
+		log_error_errno(r, "decision %s: cannot write the order to migrate %s: %s",
+		                w->decision, w->container, error_to_string(r));
+		goto out;
+	}
+
 	Podmig__V1__MigrateRequest req = PODMIG__V1__MIGRATE_REQUEST__INIT;
+	req.order_id = order.id;
 	req.container = w->container;
 	req.target_node = w->target;
 	req.reason = (char *)(w->drain ? "drain" : "automatic");

@@ -13,8 +13,9 @@
  *    operator's certificate reads every key under the prefix, and each is
  *    the documented JSON of docs/etcd-keys.md with the documented fields:
  *    node info and status, migration records, a decision, the policy, a
- *    drain mark, the scheduler's leader key. A key docs/etcd-keys.md does
- *    not describe fails the test.
+ *    drain mark, the scheduler's leader key (and the migration orders still
+ *    under their lease). A key docs/etcd-keys.md does not describe fails
+ *    the test.
  *
  * argv[1]: the podmig CLI. */
 #include <errno.h>
@@ -504,12 +505,40 @@ static void check_policy(const char *key, const json_t *d)
 	assert_true(json_number_value(cpu) == 95);
 }
 
-static bool scan(json_t *all, unsigned seen[8], bool final)
+/* A migration order: present for its lease's 120 s after a migration was
+ * started. */
+static void check_order(const char *key, const char *id, const json_t *d, bool lease)
 {
-	enum { INFO, STATUS, MIGRATION, DECISION, POLICY, DRAIN, LEADER, LOCK };
+	static const char *const spec[][2] = {
+		{ "id", "string" },
+		{ "container", "string" },
+		{ "source", "string" },
+		{ "target", "string" },
+		{ "reason", "string" },
+		{ "decision", "null|string" },
+		{ "force", "boolean" },
+		{ "mode", "string" },
+		{ "by", "string" },
+		{ "created_ms", "integer" },
+		{},
+	};
+	expect_fields(key, d, spec);
+	assert_string_equal(json_string_value(json_object_get(d, "id")), id);
+	expect_one_of(key, d, "reason",
+	              (const char *const[]){ "manual", "automatic", "drain", NULL });
+	expect_one_of(
+	        key, d, "mode",
+	        (const char *const[]){ "auto", "stop-and-copy", "pre-copy", "page-server", NULL });
+	if (!lease)
+		fail_msg("%s: a migration order without a lease", key);
+}
+
+static bool scan(json_t *all, unsigned seen[9], bool final)
+{
+	enum { INFO, STATUS, MIGRATION, DECISION, POLICY, DRAIN, LEADER, LOCK, ORDER };
 	const char *key;
 	json_t *e;
-	memset(seen, 0, 8 * sizeof *seen);
+	memset(seen, 0, 9 * sizeof *seen);
 	json_object_foreach (all, key, e) {
 		const char *rest = startswith(key, PREFIX), *p;
 		const char *value = json_string_value(json_object_get(e, "value"));
@@ -560,6 +589,11 @@ static bool scan(json_t *all, unsigned seen[8], bool final)
 			assert_true(lease);
 			json_decref(d);
 			seen[LEADER]++;
+		} else if ((p = startswith(rest, "orders/"))) {
+			json_t *d = etcd_json(all, key);
+			check_order(key, p, d, lease);
+			json_decref(d);
+			seen[ORDER]++;
 		} else if ((p = startswith(rest, "locks/containers/"))) {
 			/* the record's id, as text */
 			assert_non_null(startswith(value, "m-"));
@@ -590,7 +624,7 @@ static void test_etcd_with_stock_tools(void **state)
 	assert_int_equal(migrate_fixture_cli(podmig, &out, "drain", "node2", "--no-wait", NULL), 0);
 	free(out);
 
-	unsigned seen[8];
+	unsigned seen[9];
 	for (int tries = 0;; tries++) {
 		_cleanup_(json_decrefp) json_t *all = etcdctl_get_prefix();
 		if (scan(all, seen, tries == 30))
@@ -598,8 +632,9 @@ static void test_etcd_with_stock_tools(void **state)
 		sleep(1);
 	}
 	print_message("etcdctl read %u node infos, %u statuses, %u migration records, %u "
-	              "decisions, the policy, a drain mark and the leader key: all as documented\n",
-	              seen[0], seen[1], seen[2], seen[3]);
+	              "decisions, %u migration orders, the policy, a drain mark and the leader "
+	              "key: all as documented\n",
+	              seen[0], seen[1], seen[2], seen[3], seen[8]);
 	assert_int_equal(migrate_fixture_cli(podmig, &out, "undrain", "node2", NULL), 0);
 	free(out);
 }

@@ -393,7 +393,8 @@ static void test_descriptors_exhausted(void **state)
 /* A transfer beyond what its record declares (archive_limit_bytes, which
  * the source writes) is refused by the target once it passes that size,
  * whatever its free space. The test plays node1's agent: a record from
- * node1 declaring 1 MiB, then 3 MiB of archive. Plaintext only: with TLS
+ * node1 declaring 1 MiB (with the order that started it), then 3 MiB of
+ * archive. Plaintext only: with TLS
  * the target wants node1's own certificate. */
 static void test_archive_over_declared(void **state)
 {
@@ -409,6 +410,16 @@ static void test_archive_over_declared(void **state)
 	                 0);
 	assert_non_null(rec.image = strdup(image));
 	rec.archive_limit = 1 << 20;
+	/* the order an operator gives, whose id the record takes */
+	MigrationOrder order;
+	assert_int_equal(migration_order_init(&order, "declared", "node1", "node2",
+	                                      MIGRATION_REASON_MANUAL, NULL, false,
+	                                      MODE_REQUEST_STOP_AND_COPY, "test-hostile",
+	                                      wall_ms()),
+	                 0);
+	assert_int_equal(migration_order_issue(etcd, "/podmig/", &order, MIGRATION_ORDER_TTL_SEC),
+	                 0);
+	snprintf(rec.id, sizeof rec.id, "%s", order.id);
 	assert_int_equal(migration_record_create(etcd, "/podmig/", &rec, NULL), 0);
 
 	_cleanup_(rpc_channel_freep) RpcChannel *ch = NULL;

@@ -6,7 +6,9 @@
  * agent refuses calls without a certificate (with a reason), with one from
  * another CA and in plaintext, and nothing changes (the container still runs
  * on node1, no migration record); an agent authorizes each method by the
- * caller's role (agent-authz.c), and the CLI shows why it was refused.
+ * caller's role (agent-authz.c), and the CLI shows why it was refused; a
+ * migration needs an order that only an operator or a scheduler may write
+ * (migration-order.h), which a node's forged record cannot replace.
  *
  * argv[1]: the podmig CLI. */
 #include <arpa/inet.h>
@@ -34,7 +36,7 @@
 #include "json-util.h"
 #include "macro.h"
 #include "migrate-fixture.h"
-#include "migration-record.h"
+#include "migration-store.h"
 #include "process-util.h"
 #include "rpc.h"
 #include "strutil.h"
@@ -202,6 +204,25 @@ static void test_counter_moves_over_tls(void **state)
 	assert_int_equal(records_of("count"), 1);
 }
 
+static EtcdClient *etcd_connect(void);
+
+/* Issues, as the operator, the order to migrate `container` from `source`
+ * to `target` (manual, mode auto unless the caller changes the request);
+ * its id in ret (MIGRATION_ID_MAX). */
+static void order_issue(const char *container, const char *source, const char *target, char *ret)
+{
+	_cleanup_(etcd_client_freep) EtcdClient *etcd = etcd_connect();
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	MigrationOrder o;
+	assert_int_equal(migration_order_init(
+	                         &o, container, source, target, MIGRATION_REASON_MANUAL, NULL,
+	                         false, MODE_REQUEST_AUTO, "test-tls", (uint64_t)ts.tv_sec * 1000),
+	                 0);
+	assert_int_equal(migration_order_issue(etcd, "/podmig/", &o, MIGRATION_ORDER_TTL_SEC), 0);
+	snprintf(ret, MIGRATION_ID_MAX, "%s", o.id);
+}
+
 /* Calls node1's agent directly with client options `o`: Migrate `container`
  * to node2 (streaming), then Info (unary), each on a channel of its own.
  * Both must fail with `code`: UNAVAILABLE when the connection is refused,
@@ -215,10 +236,13 @@ static void agent_refuses(const RpcOptions *o, const char *container, RpcCode co
 	_cleanup_(rpc_channel_freep) RpcChannel *ch = NULL;
 	_cleanup_(rpc_stream_freep) RpcStream *s = NULL;
 	assert_int_equal(rpc_channel_new(target, o, &ch), 0);
+	char order[MIGRATION_ID_MAX];
+	order_issue(container, "node1", "node2", order);
 	Podmig__V1__MigrateRequest req = PODMIG__V1__MIGRATE_REQUEST__INIT;
 	req.container = (char *)container;
 	req.target_node = (char *)"node2";
 	req.reason = (char *)"manual";
+	req.order_id = order;
 	assert_int_equal(rpc_stream_open(ch, &podmig__v1__agent__descriptor, "Migrate", &s), 0);
 	if (rpc_stream_send(s, &req.base) >= 0 && rpc_stream_close_send(s) >= 0)
 		for (;;) {
@@ -334,21 +358,50 @@ static void test_agent_authorizes_by_role(void **state)
 		                   .cert_file = getenv("PODMIG_TLS_CERT"),
 		                   .key_file = getenv("PODMIG_TLS_KEY") };
 
-	/* Migrate with node2's agent certificate */
+	/* Migrate with node2's agent certificate, even with an order */
+	char order[MIGRATION_ID_MAX];
+	order_issue("roles", "node1", "node2", order);
 	Podmig__V1__MigrateRequest mreq = PODMIG__V1__MIGRATE_REQUEST__INIT;
 	mreq.container = (char *)"roles";
 	mreq.target_node = (char *)"node2";
 	mreq.reason = (char *)"manual";
+	mreq.order_id = order;
 	RpcStatus st = call_stream(node1, &as_node2, "Migrate", &mreq.base);
 	assert_int_equal(st.code, RPC_PERMISSION_DENIED);
 	assert_non_null(strstr(st.message, "only an operator or a scheduler"));
 
-	/* the CLI with that certificate shows the reason */
+	/* the operator without an order, and with one for another target */
+	mreq.order_id = (char *)"";
+	st = call_stream(node1, &as_operator, "Migrate", &mreq.base);
+	assert_int_equal(st.code, RPC_FAILED_PRECONDITION);
+	assert_non_null(strstr(st.message, "needs a migration order"));
+	mreq.order_id = order;
+	mreq.target_node = (char *)"node3";
+	st = call_stream(node1, &as_operator, "Migrate", &mreq.base);
+	assert_int_equal(st.code, RPC_PERMISSION_DENIED);
+	assert_non_null(strstr(st.message, "it names target node node2, the request node3"));
+	mreq.target_node = (char *)"node2";
+
+	/* the CLI with that certificate cannot even write the order (etcd
+	 * user node2)... */
 	char *out = NULL;
 	assert_int_not_equal(run_podmig(&out, "migrate", "roles", "--to", "node2", "--tls-cert",
 	                                agent2_cert, "--tls-key", agent2_key, NULL),
 	                     0);
 	printf("podmig migrate as node2: %s\n", out);
+	assert_non_null(strstr(out, "cannot write migration order"));
+	assert_non_null(strstr(out, "permission denied"));
+	free(out);
+	/* ...and when etcd lets it (as root, by password), the agent shows the
+	 * reason */
+	char password[512];
+	snprintf(password, sizeof password, "%s/etcd/root-password",
+	         cluster_fixture_env(cluster, "PODMIG_CLUSTER_DIR"));
+	assert_int_not_equal(run_podmig(&out, "migrate", "roles", "--to", "node2", "--tls-cert",
+	                                agent2_cert, "--tls-key", agent2_key, "--etcd-user", "root",
+	                                "--etcd-password-file", password, NULL),
+	                     0);
+	printf("podmig migrate as node2, etcd user root: %s\n", out);
 	assert_non_null(strstr(out, "only an operator or a scheduler"));
 	free(out);
 
@@ -423,8 +476,8 @@ static bool fake_agent_contacted(int fd)
 	return poll(&p, 1, 500) > 0;
 }
 
-/* etcd with the operator's certificate (etcd does not tell roles apart
- * here: any certificate of the cluster may write what this writes). */
+/* etcd with the operator's certificate (etcd user admin, who may write
+ * everything: what a node may write is tested with the node's own). */
 static EtcdClient *etcd_connect(void)
 {
 	EtcdOptions eo = { .rpc = { .ca_file = getenv("PODMIG_TLS_CA"),
@@ -437,7 +490,8 @@ static EtcdClient *etcd_connect(void)
 }
 
 /* Writes a record in planned of `container` from node1 to node2, of `image`
- * with `image_id` (NULL: none); its key in *ret_key. */
+ * with `image_id` (NULL: none), with the operator's order for it; its key in
+ * *ret_key. */
 static void record_planned(EtcdClient *etcd, const char *container, const char *image,
                            const char *image_id, MigrationRecord *rec, char **ret_key)
 {
@@ -450,6 +504,8 @@ static void record_planned(EtcdClient *etcd, const char *container, const char *
 	rec->image = strdup(image);
 	if (image_id)
 		assert_int_equal(migration_image_id_parse(image_id, rec->image_id), 0);
+	/* as for a migration an operator ordered */
+	order_issue(container, "node1", "node2", rec->id);
 	_cleanup_free_ char *json = NULL;
 	assert_int_equal(migration_record_to_json(rec, &json), 0);
 	assert_true(asprintf(ret_key, "/podmig/migrations/%s", rec->id) > 0);
@@ -904,9 +960,83 @@ static void test_forged_done_record_removes_nothing(void **state)
 	migration_record_clear(&rec);
 }
 
+/* A compromised node1 forges, with its own etcd user and certificate, a
+ * record and lock of a migration naming itself as the source and pushes a
+ * checkpoint into node2: node2 refuses before it reads anything more, since
+ * no order (which nodes cannot write) names that migration; nor does an
+ * order of another migration, whose id the forged record takes, vouch for
+ * it. Nothing arrives on node2. */
+static void test_forged_record_without_order_refused(void **state)
+{
+	const char *ca = getenv("PODMIG_TLS_CA");
+	char cert[512], key[512];
+	cluster_cert("agent-node1", cert, key, sizeof cert);
+	RpcOptions as_node1 = { .ca_file = ca, .cert_file = cert, .key_file = key };
+	EtcdOptions eo = { .rpc = as_node1, .request_timeout_usec = 5 * RPC_USEC_PER_SEC };
+	_cleanup_(etcd_client_freep) EtcdClient *node1 = NULL;
+	assert_int_equal(etcd_client_new(getenv("PODMIG_ETCD_ENDPOINTS"), &eo, &node1), 0);
+
+	/* the record and lock, as node1's agent creates them */
+	_cleanup_(migration_record_clear) MigrationRecord rec = {};
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	assert_int_equal(migration_record_init(&rec, "pushed", "node1", "node2",
+	                                       MIGRATION_REASON_MANUAL, (uint64_t)ts.tv_sec * 1000),
+	                 0);
+	rec.image = strdup("localhost/podmig/counter:latest");
+	assert_int_equal(migration_record_create(node1, "/podmig/", &rec, NULL), 0);
+
+	Podmig__V1__TransferHeader h;
+	Podmig__V1__TransferMessage tm;
+	transfer_header(&rec, &h, &tm);
+	const char *node2 = cluster_fixture_env(cluster, "PODMIG_NODE2_AGENT");
+	RpcStatus st = call_stream(node2, &as_node1, "Receive", &tm.base);
+	assert_int_equal(st.code, RPC_PERMISSION_DENIED);
+	assert_non_null(strstr(st.message, "no migration order"));
+	assert_non_null(strstr(st.message, rec.id));
+
+	/* the live order of another migration (node2 to node1), its id taken */
+	char other[MIGRATION_ID_MAX];
+	order_issue("pushed", "node2", "node1", other);
+	_cleanup_(migration_record_clear) MigrationRecord rec2 = {};
+	assert_int_equal(migration_record_init(&rec2, "pushed2", "node1", "node2",
+	                                       MIGRATION_REASON_MANUAL, (uint64_t)ts.tv_sec * 1000),
+	                 0);
+	snprintf(rec2.id, sizeof rec2.id, "%s", other);
+	rec2.image = strdup("localhost/podmig/counter:latest");
+	assert_int_equal(migration_record_create(node1, "/podmig/", &rec2, NULL), 0);
+	transfer_header(&rec2, &h, &tm);
+	st = call_stream(node2, &as_node1, "Receive", &tm.base);
+	assert_int_equal(st.code, RPC_PERMISSION_DENIED);
+	assert_non_null(strstr(st.message, "does not match"));
+
+	/* nor may the forged record's target fetch node1's image with it
+	 * (node2's certificate, as a compromised target would) */
+	char cert2[512], key2[512];
+	cluster_cert("agent-node2", cert2, key2, sizeof cert2);
+	RpcOptions as_node2 = { .ca_file = ca, .cert_file = cert2, .key_file = key2 };
+	Podmig__V1__FetchImageRequest freq = PODMIG__V1__FETCH_IMAGE_REQUEST__INIT;
+	freq.migration_id = rec.id;
+	freq.image = rec.image;
+	st = call_stream(cluster_fixture_env(cluster, "PODMIG_NODE1_AGENT"), &as_node2,
+	                 "FetchImage", &freq.base);
+	assert_int_equal(st.code, RPC_PERMISSION_DENIED);
+	assert_non_null(strstr(st.message, "no migration order"));
+
+	assert_int_equal(container_state("node2", "pushed"), -1);
+	assert_int_equal(container_state("node2", "pushed2"), -1);
+	/* the forger settles its records (a record it may write) */
+	assert_int_equal(migration_record_advance(node1, "/podmig/", &rec, MIGRATION_FAILED,
+	                                          "test over", (uint64_t)ts.tv_sec * 1000 + 1),
+	                 0);
+	assert_int_equal(migration_record_advance(node1, "/podmig/", &rec2, MIGRATION_FAILED,
+	                                          "test over", (uint64_t)ts.tv_sec * 1000 + 1),
+	                 0);
+}
+
 /* etcd enforces what it can: node2's agent certificate (etcd user node2)
  * reads the cluster and writes its own node's keys, but cannot rewrite or
- * remove node1's. */
+ * remove node1's, nor write a migration order. */
 static void test_etcd_node_writes_only_its_own_keys(void **state)
 {
 	char cert[512], key[512];
@@ -926,6 +1056,15 @@ static void test_etcd_node_writes_only_its_own_keys(void **state)
 	assert_true(etcd_delete(node2, "/podmig/nodes/node1/info", NULL) < 0);
 	assert_true(etcd_put(node2, "/podmig/policy", "{}", 2, 0, NULL) < 0);
 	assert_true(etcd_put(node2, "/podmig/decisions/d-1-00000000", "{}", 2, 0, NULL) < 0);
+	/* nor issue a migration order, with or without a lease */
+	MigrationOrder o;
+	assert_int_equal(migration_order_init(&o, "any", "node2", "node1", MIGRATION_REASON_MANUAL,
+	                                      NULL, false, MODE_REQUEST_AUTO, "node2", 1),
+	                 0);
+	r = migration_order_issue(node2, "/podmig/", &o, MIGRATION_ORDER_TTL_SEC);
+	printf("node2 issuing a migration order: %d\n", r);
+	assert_true(r < 0);
+	assert_true(etcd_put(node2, "/podmig/orders/m-1-00000000", "{}", 2, 0, NULL) < 0);
 	assert_int_equal(etcd_put(node2, "/podmig/nodes/node2/probe", "x", 1, 0, NULL), 0);
 	assert_int_equal(etcd_delete(node2, "/podmig/nodes/node2/probe", NULL), 0);
 
@@ -954,6 +1093,7 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_rootfs_diff_under_image_link_refused),
 		cmocka_unit_test(test_leaseless_info_redirects_nothing),
 		cmocka_unit_test(test_forged_done_record_removes_nothing),
+		cmocka_unit_test(test_forged_record_without_order_refused),
 		cmocka_unit_test(test_etcd_node_writes_only_its_own_keys),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
