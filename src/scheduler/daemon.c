@@ -787,19 +787,32 @@ static void tick(Scheduler *s)
 static int scheduler_connect(Scheduler *s)
 {
 	const SchedulerConfig *c = s->config;
+	_cleanup_free_ char *password = NULL;
+	int r;
+
+	if (c->etcd_password_file && (r = read_first_line(c->etcd_password_file, &password)) < 0)
+		return log_error_errno(r, "cannot read the etcd password from %s",
+		                       c->etcd_password_file);
 	bool etcd_tls = !c->insecure || startswith(c->etcd, "https://");
 	EtcdOptions eo = { .rpc = { .plaintext = !etcd_tls,
 		                    .ca_file = etcd_tls ? c->tls_ca : NULL,
 		                    .cert_file = etcd_tls ? c->tls_cert : NULL,
 		                    .key_file = etcd_tls ? c->tls_key : NULL,
 		                    .max_reconnect_backoff_msec = 2000 },
+		           .username = c->etcd_user,
+		           .password = password,
 		           .request_timeout_usec = 3 * RPC_USEC_PER_SEC };
 	s->agent_rpc = (RpcOptions){ .plaintext = c->insecure,
 		                     .ca_file = c->tls_ca,
 		                     .cert_file = c->tls_cert,
 		                     .key_file = c->tls_key,
 		                     .max_reconnect_backoff_msec = 2000 };
-	int r = etcd_client_new(c->etcd, &eo, &s->etcd);
+	r = etcd_client_new(c->etcd, &eo, &s->etcd);
+	if (password)
+		explicit_bzero(password, strlen(password));
+	if (r == ETCD_AUTH_FAILED)
+		return log_error_errno(r, "etcd at %s refused user %s or its password", c->etcd,
+		                       c->etcd_user);
 	if (r < 0)
 		return log_error_errno(r, "cannot set up the etcd client for %s", c->etcd);
 	return 0;

@@ -23,6 +23,12 @@ typedef struct SchedulerConfig {
 	char *tls_ca;
 	char *tls_cert;
 	char *tls_key;
+	/* etcd password authentication (both or neither): the user, and a file
+	 * whose first line is its password (never the password itself, which
+	 * would show in the process list); without them etcd takes the CN of
+	 * tls_cert as the user */
+	char *etcd_user;
+	char *etcd_password_file;
 	bool insecure;      /* plaintext to etcd (unless https://) and the agents, no certificate */
 	uint64_t tick_usec; /* how often the leader decides; 1 s */
 	int64_t lease_ttl_sec; /* of the leader key; 5 */

@@ -35,6 +35,12 @@ const SchedulerSetting scheduler_settings[] = {
 	{ "tls-cert", 0, SETTING_STRING, FIELD(tls_cert), 0, 0, "FILE",
 	  "This scheduler's certificate (OU scheduler)" },
 	{ "tls-key", 0, SETTING_STRING, FIELD(tls_key), 0, 0, "FILE", "Its key" },
+	{ "etcd-user", 0, SETTING_STRING, FIELD(etcd_user), 0, 0, "NAME",
+	  "etcd user (password authentication; without it,\netcd takes the certificate's CN "
+	  "as the user)" },
+	{ "etcd-password-file", 0, SETTING_STRING, FIELD(etcd_password_file), 0, 0, "FILE",
+	  "The etcd user's password: the file's first line\n(no option takes the password "
+	  "itself)" },
 	{ "insecure", 0, SETTING_BOOL, FIELD(insecure), 0, 0, NULL,
 	  "Plaintext to etcd and the agents instead of mutual\nTLS (logged as a warning at every "
 	  "start)" },
@@ -174,6 +180,8 @@ int scheduler_config_finish(SchedulerConfig *c, ErrorDetail *error)
 		return r;
 	if (!!c->tls_cert != !!c->tls_key || (c->tls_cert && !c->tls_ca))
 		return fail(error, "--tls-ca, --tls-cert and --tls-key go together");
+	if (!!c->etcd_user != !!c->etcd_password_file)
+		return fail(error, "--etcd-user and --etcd-password-file go together");
 	if (!c->insecure && !c->tls_cert)
 		return fail(error, "mutual TLS needs --tls-ca, --tls-cert and --tls-key "
 		                   "(--insecure runs in plaintext, open to anyone on the network)");

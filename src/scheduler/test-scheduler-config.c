@@ -97,6 +97,23 @@ static void test_finish(void **state)
 	assert_non_null(strstr(err.message, "--name"));
 	free(c.name);
 	c.name = NULL;
+	/* an etcd user needs its password file, and the file its user */
+	assert_int_equal(scheduler_config_set(&c, "etcd-user", "scheduler", &err), 0);
+	error_detail_clear(&err);
+	assert_int_equal(scheduler_config_finish(&c, &err), -EINVAL);
+	assert_non_null(strstr(err.message, "--etcd-password-file"));
+	free(c.etcd_user);
+	c.etcd_user = NULL;
+	assert_int_equal(scheduler_config_set(&c, "etcd-password-file", "/etc/podmig/pw", &err), 0);
+	error_detail_clear(&err);
+	assert_int_equal(scheduler_config_finish(&c, &err), -EINVAL);
+	assert_non_null(strstr(err.message, "--etcd-user"));
+	assert_int_equal(scheduler_config_set(&c, "etcd-user", "scheduler", &err), 0);
+	assert_int_equal(scheduler_config_finish(&c, &err), 0);
+	assert_string_equal(c.etcd_user, "scheduler");
+	assert_string_equal(c.etcd_password_file, "/etc/podmig/pw");
+	free(c.name);
+	c.name = NULL;
 	assert_int_equal(scheduler_config_finish(&c, &err), 0);
 	assert_non_null(c.name); /* host-pid */
 	assert_string_equal(c.prefix, "/podmig/");
@@ -123,6 +140,9 @@ static void test_file(void **state)
 	                   "tls-ca = /etc/podmig/ca.pem\n"
 	                   "tls-cert = /etc/podmig/scheduler.pem\n"
 	                   "tls-key = /etc/podmig/scheduler.key\n"
+	                   "etcd-user = scheduler\n"
+	                   "etcd-password-file = /run/credentials/podmig-scheduler.service/"
+	                   "etcd-password\n"
 	                   "interval 2\n";
 	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
 	close(fd);
@@ -133,6 +153,9 @@ static void test_file(void **state)
 	assert_string_equal(c.name, "sched-r1");
 	assert_string_equal(c.etcd, "https://10.0.0.1:2379,https://10.0.0.2:2379");
 	assert_int_equal(c.tick_usec, 2000000);
+	assert_string_equal(c.etcd_user, "scheduler");
+	assert_string_equal(c.etcd_password_file,
+	                    "/run/credentials/podmig-scheduler.service/etcd-password");
 	/* a flag after the file wins */
 	assert_int_equal(scheduler_config_set(&c, "interval", "3", &err), 0);
 	assert_int_equal(c.tick_usec, 3000000);

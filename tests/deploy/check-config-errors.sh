@@ -45,6 +45,9 @@ printf 'metrics-address = localhost\n' >"$tmp/scheduler.conf"
 expect 2 "$tmp/scheduler.conf:1: --metrics-address: 'localhost' is neither HOST:PORT" \
 	"$scheduler" -c "$tmp/scheduler.conf"
 
+printf 'etcd-user = scheduler\n' >"$tmp/scheduler.conf"
+expect 2 "--etcd-user and --etcd-password-file go together" "$scheduler" -c "$tmp/scheduler.conf"
+
 printf 'etcd = 127.0.0.1:1\ntls-ca = ca.pem\n' >"$tmp/podmig.conf"
 expect 2 "$tmp/podmig.conf:2: tls-ca: 'ca.pem' is not an absolute path" \
 	env PODMIG_CONFIG="$tmp/podmig.conf" "$podmig" nodes
