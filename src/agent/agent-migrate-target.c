@@ -25,10 +25,7 @@
 #include "strutil.h"
 
 /* spec.dump and config.dump are a few tens of KiB. */
-/* How long `podman image mount` and `unmount` may take (timeout(1)): a
- * call waiting on a stuck storage lock must not hold the transfer. */
-#define PODMAN_CLI_TIMEOUT "60"
-#define TARGET_MAX_DUMP    (16u << 20)
+#define TARGET_MAX_DUMP (16u << 20)
 
 static int target_error(RpcServerCall *call, RpcCode code, const char *fmt, ...) _printf_(3, 4);
 static int target_error(RpcServerCall *call, RpcCode code, const char *fmt, ...)
@@ -127,7 +124,7 @@ static int incoming_verify(Incoming *in, const Podmig__V1__TransferTrailer *t, c
  * (archive-check.h); *ret_fd: a descriptor of it, -EBADF if it could not be
  * mounted (the reason logged: an archive that needs the check is then
  * refused). The image stays mounted until image_root_release(). */
-static int image_root_open(const char *migration_id, const char *image)
+static int image_root_open(const Agent *a, const char *migration_id, const char *image)
 {
 	char *const mount[] = { (char *)"timeout",
 		                (char *)PODMAN_CLI_TIMEOUT,
@@ -138,9 +135,14 @@ static int image_root_open(const char *migration_id, const char *image)
 		                NULL };
 	_cleanup_free_ char *out = NULL;
 	int status = -1;
-	int r = spawn_capture(mount, &(SpawnOptions){ .stderr_to_stdout = true }, 4096, &out,
-	                      &status);
+	/* noted first: a mount this run does not release, the next unmounts */
+	int r = agent_image_mount_note(a, migration_id, image);
+	if (r < 0)
+		log_warning_errno(r, "migration %s: cannot note the mount of image %s",
+		                  migration_id, image);
+	r = spawn_capture(mount, &(SpawnOptions){ .stderr_to_stdout = true }, 4096, &out, &status);
 	if (r < 0 || status != 0) {
+		agent_image_mount_forget(a, migration_id);
 		log_warning("migration %s: cannot mount image %s to check the archive against it: "
 		            "%.300s",
 		            migration_id, image, r < 0 ? error_to_string(r) : out);
@@ -148,26 +150,23 @@ static int image_root_open(const char *migration_id, const char *image)
 	}
 	out[strcspn(out, "\n")] = 0;
 	int fd = open(out, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0) {
 		log_warning("migration %s: cannot open image %s mounted at %s: %s", migration_id,
 		            image, out, error_to_string(-errno));
-	return fd < 0 ? -EBADF : fd;
+		if (agent_image_unmount(image) >= 0)
+			agent_image_mount_forget(a, migration_id);
+		return -EBADF;
+	}
+	return fd;
 }
 
-static void image_root_release(int fd, const char *image)
+static void image_root_release(const Agent *a, int fd, const char *migration_id, const char *image)
 {
 	if (fd < 0)
 		return;
 	close(fd);
-	char *const unmount[] = { (char *)"timeout",
-		                  (char *)PODMAN_CLI_TIMEOUT,
-		                  (char *)"podman",
-		                  (char *)"image",
-		                  (char *)"unmount",
-		                  (char *)image,
-		                  NULL };
-	int status;
-	(void)spawn_wait(unmount, &(SpawnOptions){ .quiet = true }, &status);
+	if (agent_image_unmount(image) >= 0)
+		agent_image_mount_forget(a, migration_id);
 }
 
 /* One Receive call: the record it serves and the archives arriving. */
@@ -303,7 +302,7 @@ static int target_preconditions(Target *t)
 			                    t->why.message);
 		fetched = true;
 	}
-	t->image_root = image_root_open(t->rec->id, h->image);
+	t->image_root = image_root_open(a, t->rec->id, h->image);
 	if ((r = agent_work_space(a, &t->limit)) < 0)
 		return target_error(t->call, RPC_INTERNAL,
 		                    "node %s: cannot see the free space in %s: %s", self,
@@ -610,7 +609,7 @@ static void target_done(Target *t)
 {
 	incoming_done(&t->pre);
 	incoming_done(&t->final);
-	image_root_release(t->image_root, t->h->image);
+	image_root_release(t->a, t->image_root, t->rec->id, t->h->image);
 	t->ps = page_server_free(t->ps);
 	if (t->criu_config)
 		criu_config_remove(t->criu_config);

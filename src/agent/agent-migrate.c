@@ -222,8 +222,97 @@ int agent_remove_tree(const char *path)
 	return r < 0 ? r : status == 0 ? 0 : -EIO;
 }
 
+static int mount_note_path(const Agent *a, const char *id, char **ret)
+{
+	if (!migration_id_valid(id))
+		return -EINVAL;
+	return asprintf(ret, "%s/mounts/%s", a->config->work_dir, id) < 0 ? -ENOMEM : 0;
+}
+
+int agent_image_mount_note(const Agent *a, const char *id, const char *image)
+{
+	_cleanup_free_ char *dir = NULL, *path = NULL;
+	int r;
+
+	if (asprintf(&dir, "%s/mounts", a->config->work_dir) < 0)
+		return -ENOMEM;
+	if ((mkdir(a->config->work_dir, 0700) < 0 && errno != EEXIST) ||
+	    (mkdir(dir, 0700) < 0 && errno != EEXIST))
+		return -errno;
+	if ((r = mount_note_path(a, id, &path)) < 0)
+		return r;
+	_cleanup_close_ int fd =
+	        open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	size_t len = strlen(image);
+	if (write(fd, image, len) != (ssize_t)len || fsync(fd) < 0)
+		return errno ? -errno : -EIO;
+	return 0;
+}
+
+void agent_image_mount_forget(const Agent *a, const char *id)
+{
+	_cleanup_free_ char *path = NULL;
+	if (mount_note_path(a, id, &path) >= 0 && unlink(path) < 0 && errno != ENOENT)
+		log_warning_errno(-errno, "migration %s: cannot remove %s", id, path);
+}
+
+int agent_image_unmount(const char *image)
+{
+	char *const argv[] = { (char *)"timeout", (char *)PODMAN_CLI_TIMEOUT,
+		               (char *)"podman",  (char *)"image",
+		               (char *)"unmount", (char *)"--",
+		               (char *)image,     NULL };
+	int status = -1;
+	int r = spawn_wait(argv, &(SpawnOptions){ .quiet = true }, &status);
+	return r < 0 ? r : status == 0 ? 0 : -EIO;
+}
+
+/* The image mounts that calls of an earlier run noted and did not
+ * release. */
+static void mounts_sweep(const Agent *a)
+{
+	_cleanup_free_ char *dir = NULL;
+	if (asprintf(&dir, "%s/mounts", a->config->work_dir) < 0)
+		return;
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		struct stat st;
+		char image[512];
+		if (!migration_id_valid(de->d_name) ||
+		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(st.st_mode) || st.st_mtime >= a->started_at)
+			continue;
+		_cleanup_close_ int fd =
+		        openat(dirfd(d), de->d_name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		ssize_t n = fd < 0 ? -1 : read(fd, image, sizeof image - 1);
+		image[n > 0 ? n : 0] = 0;
+		/* the agent wrote it: an image reference, one line */
+		bool named = n > 0 && strcspn(image, "\n\r\t ") == (size_t)n;
+		if (named && agent_image_unmount(image) < 0)
+			log_warning(
+			        "migration %s: cannot unmount image %s, left mounted by an earlier "
+			        "run of this agent",
+			        de->d_name, image);
+		else if (named)
+			log_info("migration %s: unmounted image %s, left mounted by an earlier run "
+			         "of "
+			         "this agent",
+			         de->d_name, image);
+		if (unlinkat(dirfd(d), de->d_name, 0) < 0)
+			log_warning_errno(-errno, "cannot remove %s/%s", dir, de->d_name);
+	}
+	closedir(d);
+}
+
 void agent_work_dir_sweep(const Agent *a)
 {
+	mounts_sweep(a);
+
 	const char *dir = a->config->work_dir;
 	DIR *d = opendir(dir);
 	struct dirent *de;

@@ -80,9 +80,24 @@ int agent_work_space(const Agent *a, uint64_t *ret);
 /* Removes what calls of an earlier run of this agent left in the work
  * directory: the per-call directories (`<migration id>.XXXXXX`, a
  * pre-copy's archives or a page server's images) last changed before this
- * agent started. Their call died with that run; recovery needs none of them
+ * agent started, and the image mounts its notes name (unmounted, then the
+ * note removed). Their call died with that run; recovery needs none of them
  * (it works from the evidence files and the recorded pages). */
 void agent_work_dir_sweep(const Agent *a);
+
+/* An image a target mounts for the archive check is noted first in
+ * `<work dir>/mounts/<migration id>` (the image's name) and forgotten once
+ * unmounted, so that the start-up sweep (agent_work_dir_sweep()) unmounts
+ * what an agent that died in between left mounted: Podman counts mounts
+ * and would keep it mounted for good. */
+int agent_image_mount_note(const Agent *a, const char *id, const char *image);
+void agent_image_mount_forget(const Agent *a, const char *id);
+/* `podman image unmount IMAGE` (bounded by PODMAN_CLI_TIMEOUT); 0, or
+ * negative if it failed. */
+int agent_image_unmount(const char *image);
+/* How long `podman image mount` and `unmount` may take (timeout(1)): a
+ * call waiting on a stuck storage lock must not hold a transfer. */
+#define PODMAN_CLI_TIMEOUT "60"
 
 /* Removes the directory tree at `path` (`rm -rf --one-file-system`: a mount
  * below it is left alone); 0, or negative when rm failed. */

@@ -272,10 +272,33 @@ static void kill_agent_while_paused(const char *name, const char *kill_node, con
 	                             reason_part);
 }
 
+/* The target mounted the container's image for the archive check before
+ * it answered ready; killed with it mounted, it unmounts it when it starts
+ * again (Podman would keep it mounted for good). */
 static void test_target_killed_transferring(void **state)
 {
 	kill_agent_while_paused("tgt-xfer", "node2", "node2", "target-transferring", "rolled-back",
 	                        NULL);
+	char *const list[] = { "podman", "image", "mount", NULL };
+	char *out = NULL;
+	int status = -1;
+	assert_int_equal(cluster_fixture_exec(cluster, "node2", list, &out, &status), 0);
+	printf("node2's mounted images after its agent restarted: %s\n", out);
+	assert_int_equal(status, 0);
+	assert_null(strstr(out, "podmig/counter"));
+	free(out);
+	/* because the restarted agent unmounted it, not because nothing was */
+	char log[512];
+	snprintf(log, sizeof log, "%s/nodes/node2/agent.log",
+	         cluster_fixture_env(cluster, "PODMIG_CLUSTER_DIR"));
+	FILE *f = fopen(log, "re");
+	assert_non_null(f);
+	char line[1024];
+	bool unmounted = false;
+	while (fgets(line, sizeof line, f))
+		unmounted |= strstr(line, "unmounted image localhost/podmig/counter") != NULL;
+	fclose(f);
+	assert_true(unmounted);
 }
 
 static void test_target_killed_restoring(void **state)
