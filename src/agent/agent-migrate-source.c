@@ -887,10 +887,13 @@ static int source_transfer_pages(Source *s)
 		error_detail_set(&s->why, "%s", why.message);
 		return x;
 	}
+	uint64_t record_usec, send_usec;
+	page_relay_split(s->relay, &record_usec, &send_usec);
 	log_info("migration %s: %" PRIu64 " bytes of pages relayed to %s:%u in %" PRIu64
-	         " ms (%.0f MB/s)",
+	         " ms (%.0f MB/s; %" PRIu64 " ms recording them, %" PRIu64 " ms sending them)",
 	         s->rec.id, s->page_bytes, target, s->page_port, s->page_usec / 1000,
-	         s->page_usec ? (double)s->page_bytes / (double)s->page_usec : 0.0);
+	         s->page_usec ? (double)s->page_bytes / (double)s->page_usec : 0.0,
+	         record_usec / 1000, send_usec / 1000);
 	s->sent += s->page_bytes;
 	return 0;
 }

@@ -398,6 +398,7 @@ static ssize_t peer_recv(Peer *p, uint8_t *buf, size_t len)
 typedef struct PumpStats {
 	uint64_t bytes; /* from the plain side to the peer */
 	uint64_t first_usec, last_usec;
+	uint64_t record_usec, send_usec; /* spent recording, spent sending to the peer */
 } PumpStats;
 
 /* Carries bytes both ways between CRIU's plaintext socket and the peer
@@ -444,6 +445,7 @@ static int relay_pump(int plain, Peer *peer, int record, atomic_bool *cancel, Pu
 			if (got == 0)
 				return 0; /* CRIU is through */
 			if (got > 0) {
+				uint64_t got_at = now_usec(CLOCK_MONOTONIC);
 				if (!st->first_usec)
 					st->first_usec = now;
 				if (record >= 0 && (r = loop_write(record, buf, (size_t)got)) < 0) {
@@ -451,12 +453,15 @@ static int relay_pump(int plain, Peer *peer, int record, atomic_bool *cancel, Pu
 					                 error_to_string(r));
 					return r;
 				}
+				uint64_t recorded = now_usec(CLOCK_MONOTONIC);
 				if (!peer_open || peer_send(peer, buf, (size_t)got) < 0) {
 					error_detail_set(why, "the other agent's end is closed");
 					return -EPIPE;
 				}
 				st->bytes += (uint64_t)got;
 				st->last_usec = last_move = now_usec(CLOCK_MONOTONIC);
+				st->record_usec += recorded - got_at;
+				st->send_usec += st->last_usec - recorded;
 			}
 		}
 		if (peer_open && (p[1].revents || pending)) {
@@ -839,6 +844,14 @@ int page_relay_finish(PageRelay *pr, uint64_t timeout_usec, uint64_t *ret_bytes,
 		}
 		sleep_usec(20 * USEC_PER_MSEC);
 	}
+}
+
+void page_relay_split(PageRelay *pr, uint64_t *ret_record_usec, uint64_t *ret_send_usec)
+{
+	pthread_mutex_lock(&pr->lock);
+	*ret_record_usec = pr->ended ? pr->stats.record_usec : 0;
+	*ret_send_usec = pr->ended ? pr->stats.send_usec : 0;
+	pthread_mutex_unlock(&pr->lock);
 }
 
 PageRelay *page_relay_free(PageRelay *pr)

@@ -86,6 +86,9 @@ int page_relay_start(const char *local_host, const char *target_host, uint16_t t
  * to the last; otherwise the reason in why. */
 int page_relay_finish(PageRelay *r, uint64_t timeout_usec, uint64_t *ret_bytes, uint64_t *ret_usec,
                       ErrorDetail *why);
+/* After page_relay_finish(): how much of that time went into recording the
+ * pages and into sending them on (0 before the relay ended). */
+void page_relay_split(PageRelay *r, uint64_t *ret_record_usec, uint64_t *ret_send_usec);
 PageRelay *page_relay_free(PageRelay *r);
 
 /* Rollback: feeds a recorded stream to a local `criu page-server` writing
