@@ -476,22 +476,31 @@ static int source_wait_reply(Source *s, Podmig__V1__TransferReply__KindCase want
  * k8s-file or json-file log with the checkpoint). 0, nothing declared (the
  * target's free space alone bounds the transfer), when the memory or the
  * changes are not known. */
-static uint64_t source_archive_limit(Source *s)
+/* The container's memory in this node's latest sample; false: none yet. */
+static bool source_memory(Source *s, uint64_t *ret)
 {
 	Agent *a = s->a;
-	uint64_t memory = 0, rootfs = 0, log = 0;
 	bool known = false;
-	PodmanError e = {};
 
 	pthread_mutex_lock(&a->lock);
 	for (size_t i = 0; a->last && s->ins.id && i < a->last->n_containers; i++) {
 		const ContainerSample *c = &a->last->containers[i];
 		if (streq(c->id, s->ins.id) && c->has_stats) {
-			memory = c->mem_usage;
+			*ret = c->mem_usage;
 			known = true;
 		}
 	}
 	pthread_mutex_unlock(&a->lock);
+	return known;
+}
+
+static uint64_t source_archive_limit(Source *s)
+{
+	Agent *a = s->a;
+	uint64_t memory = 0, rootfs = 0, log = 0;
+	PodmanError e = {};
+
+	bool known = source_memory(s, &memory);
 	if (!known || podman_container_size_rw(a->podman, s->rec.container, &rootfs, &e) < 0) {
 		log_debug("migration %s: no archive limit declared: %s", s->rec.id,
 		          known ? e.message : "no memory sample of the container yet");
@@ -855,7 +864,8 @@ static int source_transfer_pages(Source *s)
 	    (r = agent_pages_path(a, s->rec.id, ".stream", &stream)) < 0 ||
 	    (r = criu_config_path(a->config->criu_config_dir, s->rec.container, &s->criu_config)) <
 	            0) {
-		error_detail_set(&s->why, "cannot prepare the page relay: %s", error_to_string(r));
+		error_detail_set(&s->why, "cannot prepare the page relay (pages directory %s): %s",
+		                 a->config->pages_dir, error_to_string(r));
 		return r;
 	}
 	(void)unlink(stream); /* a leftover of an earlier attempt under this id */
@@ -863,6 +873,15 @@ static int source_transfer_pages(Source *s)
 	    0) {
 		error_detail_set(&s->why, "cannot start the page relay on %s: %s", self,
 		                 error_to_string(r));
+		return r;
+	}
+	/* Room for the recording before the container stops: the dump then
+	 * writes into pages taken already, and a pages directory too small for
+	 * them fails the migration here, with nothing stopped. */
+	uint64_t memory = 0;
+	if (source_memory(s, &memory) && (r = page_relay_reserve(s->relay, memory)) < 0) {
+		error_detail_set(&s->why, "no room for %" PRIu64 " MiB of pages in %s: %s",
+		                 memory >> 20, a->config->pages_dir, error_to_string(r));
 		return r;
 	}
 	if (asprintf(&text, "page-server\naddress %s\nport %u\n", self, port) < 0)
