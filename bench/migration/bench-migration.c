@@ -693,14 +693,13 @@ static int plot(const SizeResult *res, unsigned n_res, unsigned runs, const char
 	return r < 0 ? r : status == 0 ? 0 : -EIO;
 }
 
-static int parse_list(const char *arg, const char *what, char *items[], unsigned max,
-                      unsigned *ret_n)
+/* Splits arg (an argv string, cut in place: items point into it, so each
+ * list keeps its own) at commas. */
+static int parse_list(char *arg, const char *what, char *items[], unsigned max, unsigned *ret_n)
 {
-	static char copy[256];
 	char *save = NULL;
 	unsigned n = 0;
-	snprintf(copy, sizeof copy, "%s", arg);
-	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+	for (char *t = strtok_r(arg, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 		if (n >= max)
 			return log_error_errno(-E2BIG, "%s: at most %u", what, max);
 		items[n++] = t;

@@ -43,6 +43,7 @@ void agent_config_done(AgentConfig *c)
 	free(c->criu_path);
 	free(c->proc_root);
 	free(c->work_dir);
+	free(c->pages_dir);
 	free(c->criu_config_dir);
 	free(c->fault_dir);
 	free(c->metrics_address);
@@ -94,6 +95,7 @@ int agent_config_set(AgentConfig *c, const char *key, const char *value, ErrorDe
 		{ "proc-root", offsetof(AgentConfig, proc_root) },
 		{ "work-dir", offsetof(AgentConfig, work_dir) },
 		{ "criu-config-dir", offsetof(AgentConfig, criu_config_dir) },
+		{ "pages-dir", offsetof(AgentConfig, pages_dir) },
 		{ "fault-dir", offsetof(AgentConfig, fault_dir) },
 	};
 	for (size_t i = 0; i < ELEMENTSOF(strings); i++)
@@ -248,6 +250,12 @@ int agent_config_finish(AgentConfig *c, ErrorDetail *error)
 	if (c->criu_config_dir[0] != '/')
 		return fail(error, "--criu-config-dir: '%s' is not an absolute path",
 		            c->criu_config_dir);
+	if (!c->pages_dir && asprintf(&c->pages_dir, "%s/pages", c->work_dir) < 0) {
+		c->pages_dir = NULL;
+		return -ENOMEM;
+	}
+	if (c->pages_dir[0] != '/')
+		return fail(error, "--pages-dir: '%s' is not an absolute path", c->pages_dir);
 	if (!c->node_name && (r = set_string(&c->node_name, host)) < 0)
 		return r;
 	for (const char *p = c->node_name; *p; p++)

@@ -476,22 +476,31 @@ static int source_wait_reply(Source *s, Podmig__V1__TransferReply__KindCase want
  * k8s-file or json-file log with the checkpoint). 0, nothing declared (the
  * target's free space alone bounds the transfer), when the memory or the
  * changes are not known. */
-static uint64_t source_archive_limit(Source *s)
+/* The container's memory in this node's latest sample; false: none yet. */
+static bool source_memory(Source *s, uint64_t *ret)
 {
 	Agent *a = s->a;
-	uint64_t memory = 0, rootfs = 0, log = 0;
 	bool known = false;
-	PodmanError e = {};
 
 	pthread_mutex_lock(&a->lock);
 	for (size_t i = 0; a->last && s->ins.id && i < a->last->n_containers; i++) {
 		const ContainerSample *c = &a->last->containers[i];
 		if (streq(c->id, s->ins.id) && c->has_stats) {
-			memory = c->mem_usage;
+			*ret = c->mem_usage;
 			known = true;
 		}
 	}
 	pthread_mutex_unlock(&a->lock);
+	return known;
+}
+
+static uint64_t source_archive_limit(Source *s)
+{
+	Agent *a = s->a;
+	uint64_t memory = 0, rootfs = 0, log = 0;
+	PodmanError e = {};
+
+	bool known = source_memory(s, &memory);
 	if (!known || podman_container_size_rw(a->podman, s->rec.container, &rootfs, &e) < 0) {
 		log_debug("migration %s: no archive limit declared: %s", s->rec.id,
 		          known ? e.message : "no memory sample of the container yet");
@@ -886,7 +895,8 @@ static int source_transfer_pages(Source *s)
 	    (r = agent_pages_path(a, s->rec.id, ".stream", &stream)) < 0 ||
 	    (r = criu_config_path(a->config->criu_config_dir, s->rec.container, &s->criu_config)) <
 	            0) {
-		error_detail_set(&s->why, "cannot prepare the page relay: %s", error_to_string(r));
+		error_detail_set(&s->why, "cannot prepare the page relay (pages directory %s): %s",
+		                 a->config->pages_dir, error_to_string(r));
 		return r;
 	}
 	(void)unlink(stream); /* a leftover of an earlier attempt under this id */
@@ -894,6 +904,15 @@ static int source_transfer_pages(Source *s)
 	    0) {
 		error_detail_set(&s->why, "cannot start the page relay on %s: %s", self,
 		                 error_to_string(r));
+		return r;
+	}
+	/* Room for the recording before the container stops: the dump then
+	 * writes into pages taken already, and a pages directory too small for
+	 * them fails the migration here, with nothing stopped. */
+	uint64_t memory = 0;
+	if (source_memory(s, &memory) && (r = page_relay_reserve(s->relay, memory)) < 0) {
+		error_detail_set(&s->why, "no room for %" PRIu64 " MiB of pages in %s: %s",
+		                 memory >> 20, a->config->pages_dir, error_to_string(r));
 		return r;
 	}
 	if (asprintf(&text, "page-server\naddress %s\nport %u\n", self, port) < 0)
@@ -918,10 +937,13 @@ static int source_transfer_pages(Source *s)
 		error_detail_set(&s->why, "%s", why.message);
 		return x;
 	}
+	uint64_t record_usec, send_usec;
+	page_relay_split(s->relay, &record_usec, &send_usec);
 	log_info("migration %s: %" PRIu64 " bytes of pages relayed to %s:%u in %" PRIu64
-	         " ms (%.0f MB/s)",
+	         " ms (%.0f MB/s; %" PRIu64 " ms recording them, %" PRIu64 " ms sending them)",
 	         s->rec.id, s->page_bytes, target, s->page_port, s->page_usec / 1000,
-	         s->page_usec ? (double)s->page_bytes / (double)s->page_usec : 0.0);
+	         s->page_usec ? (double)s->page_bytes / (double)s->page_usec : 0.0,
+	         record_usec / 1000, send_usec / 1000);
 	s->sent += s->page_bytes;
 	return 0;
 }

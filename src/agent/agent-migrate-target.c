@@ -205,13 +205,15 @@ static int target_page_server(Target *t, uint16_t *ret_port)
 		                 error_to_string(r));
 		return r;
 	}
-	if ((r = precopy_dir_create(a->config->work_dir, t->rec->id, &t->pages_dir)) < 0 ||
+	const char *pages;
+	if ((r = agent_pages_dir(a, &pages)) < 0 ||
+	    (r = precopy_dir_create(pages, t->rec->id, &t->pages_dir)) < 0 ||
 	    asprintf(&t->images_dir, "%s/img", t->pages_dir) < 0 ||
 	    asprintf(&log, "%s/page-server.log", t->pages_dir) < 0 ||
 	    (r = criu_config_path(a->config->criu_config_dir, t->rec->container, &t->criu_config)) <
 	            0) {
 		error_detail_set(&t->why, "cannot prepare a page server in %s: %s",
-		                 a->config->work_dir, error_to_string(r < 0 ? r : -ENOMEM));
+		                 a->config->pages_dir, error_to_string(r < 0 ? r : -ENOMEM));
 		return r < 0 ? r : -ENOMEM;
 	}
 	if (mkdir(t->images_dir, 0700) < 0) {

@@ -309,11 +309,8 @@ static void mounts_sweep(const Agent *a)
 	closedir(d);
 }
 
-void agent_work_dir_sweep(const Agent *a)
+static void sweep_dir(const Agent *a, const char *dir)
 {
-	mounts_sweep(a);
-
-	const char *dir = a->config->work_dir;
 	DIR *d = opendir(dir);
 	struct dirent *de;
 
@@ -342,6 +339,13 @@ void agent_work_dir_sweep(const Agent *a)
 			log_info("removed %s, left by an earlier run of this agent", path);
 	}
 	closedir(d);
+}
+
+void agent_work_dir_sweep(const Agent *a)
+{
+	mounts_sweep(a);
+	sweep_dir(a, a->config->work_dir);
+	sweep_dir(a, a->config->pages_dir);
 }
 
 int agent_work_space(const Agent *a, uint64_t *ret)
@@ -381,16 +385,27 @@ PageTls agent_page_tls(const Agent *a)
 	return (PageTls){ .ca = c->tls_ca, .cert = c->tls_cert, .key = c->tls_key };
 }
 
+int agent_pages_dir(const Agent *a, const char **ret)
+{
+	const char *dir = a->config->pages_dir;
+	struct stat st;
+	if ((mkdir(a->config->work_dir, 0700) < 0 && errno != EEXIST) ||
+	    (mkdir(dir, 0700) < 0 && errno != EEXIST) || lstat(dir, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077))
+		return -EPERM;
+	*ret = dir;
+	return 0;
+}
+
 int agent_pages_path(Agent *a, const char *id, const char *suffix, char **ret)
 {
-	_cleanup_free_ char *dir = NULL;
+	const char *dir;
+	int r;
 	if (!migration_id_valid(id))
 		return -EINVAL;
-	if (asprintf(&dir, "%s/pages", a->config->work_dir) < 0)
-		return -ENOMEM;
-	if ((mkdir(a->config->work_dir, 0700) < 0 && errno != EEXIST) ||
-	    (mkdir(dir, 0700) < 0 && errno != EEXIST))
-		return -errno;
+	if ((r = agent_pages_dir(a, &dir)) < 0)
+		return r;
 	return asprintf(ret, "%s/%s%s", dir, id, suffix) < 0 ? -ENOMEM : 0;
 }
 

@@ -78,10 +78,10 @@ int agent_work_file(const Agent *a);
 int agent_work_space(const Agent *a, uint64_t *ret);
 
 /* Removes what calls of an earlier run of this agent left in the work
- * directory: the per-call directories (`<migration id>.XXXXXX`, a
- * pre-copy's archives or a page server's images) last changed before this
- * agent started, and the image mounts its notes name (unmounted, then the
- * note removed). Their call died with that run; recovery needs none of them
+ * directory and the pages directory: the per-call directories (`<migration
+ * id>.XXXXXX`, a pre-copy's archives or a page server's images) last changed
+ * before this agent started, and the image mounts its notes name (unmounted,
+ * then the note removed). Their call died with that run; recovery needs none of them
  * (it works from the evidence files and the recorded pages). */
 void agent_work_dir_sweep(const Agent *a);
 
@@ -115,7 +115,11 @@ int target_fetch_image(Agent *a, const char *source, const char *migration_id, c
 /* Page-server mode (page-server.h). The cluster's certificates for the page
  * server and the relay (ca NULL under --insecure). */
 PageTls agent_page_tls(const Agent *a);
-/* <work-dir>/pages/<id><suffix>: what the source's relay recorded of a
+/* The pages directory (--pages-dir), created 0700 if missing; refused
+ * (-EPERM) unless it is a directory, not a link, of this user's alone: it
+ * may sit in a world-writable tmpfs such as /dev/shm. */
+int agent_pages_dir(const Agent *a, const char **ret);
+/* <pages-dir>/<id><suffix>: what the source's relay recorded of a
  * page-server dump (".stream") and the logs of replaying it. */
 int agent_pages_path(Agent *a, const char *id, const char *suffix, char **ret);
 /* Before restoring `container` here from its kept checkpoint after

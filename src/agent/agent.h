@@ -75,6 +75,9 @@ typedef struct AgentConfig {
 	/* CRIU configuration files, <dir>/<container>.conf, that containers
 	 * name in their org.criu.config annotation (page-server mode) */
 	char *criu_config_dir;
+	/* page-server mode's pages in flight: the source's recording of what
+	 * its dump sent, the target's incoming page images; NULL: <work_dir>/pages */
+	char *pages_dir;
 	char *fault_dir;         /* tests only: fault points (src/migration/fault.h); NULL: inert */
 	unsigned max_migrations; /* concurrent migrations this node takes part in */
 	unsigned max_calls;      /* gRPC calls served at once; more are refused */

@@ -55,6 +55,11 @@ static void help(void)
 	       "                            dump or restore: a container created with\n"
 	       "                            --annotation org.criu.config=DIR/NAME.conf can move\n"
 	       "                            in page-server mode (default /run/podmig/criu)\n"
+	       "     --pages-dir DIR        Page-server mode's pages in flight: what the dump\n"
+	       "                            sent (kept for a rollback) and the pages arriving\n"
+	       "                            for a restore; a tmpfs keeps them off the disk, and\n"
+	       "                            Podman's unmount at the end of a dump from syncing\n"
+	       "                            them in the downtime (default WORK-DIR/pages)\n"
 	       "     --max-migrations N     Concurrent migrations of this node (default 2)\n"
 	       "     --max-calls N          gRPC calls served at once, each on a worker\n"
 	       "                            thread; more are refused (default %d)\n"
@@ -133,6 +138,7 @@ int main(int argc, char *argv[])
 		{ "proc-root", required_argument, NULL, ARG_SETTING },
 		{ "work-dir", required_argument, NULL, ARG_SETTING },
 		{ "criu-config-dir", required_argument, NULL, ARG_SETTING },
+		{ "pages-dir", required_argument, NULL, ARG_SETTING },
 		{ "max-migrations", required_argument, NULL, ARG_SETTING },
 		{ "max-calls", required_argument, NULL, ARG_SETTING },
 		{ "stall-timeout", required_argument, NULL, ARG_SETTING },

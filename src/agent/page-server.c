@@ -398,6 +398,7 @@ static ssize_t peer_recv(Peer *p, uint8_t *buf, size_t len)
 typedef struct PumpStats {
 	uint64_t bytes; /* from the plain side to the peer */
 	uint64_t first_usec, last_usec;
+	uint64_t record_usec, send_usec; /* spent recording, spent sending to the peer */
 } PumpStats;
 
 /* Carries bytes both ways between CRIU's plaintext socket and the peer
@@ -444,6 +445,7 @@ static int relay_pump(int plain, Peer *peer, int record, atomic_bool *cancel, Pu
 			if (got == 0)
 				return 0; /* CRIU is through */
 			if (got > 0) {
+				uint64_t got_at = now_usec(CLOCK_MONOTONIC);
 				if (!st->first_usec)
 					st->first_usec = now;
 				if (record >= 0 && (r = loop_write(record, buf, (size_t)got)) < 0) {
@@ -451,12 +453,15 @@ static int relay_pump(int plain, Peer *peer, int record, atomic_bool *cancel, Pu
 					                 error_to_string(r));
 					return r;
 				}
+				uint64_t recorded = now_usec(CLOCK_MONOTONIC);
 				if (!peer_open || peer_send(peer, buf, (size_t)got) < 0) {
 					error_detail_set(why, "the other agent's end is closed");
 					return -EPIPE;
 				}
 				st->bytes += (uint64_t)got;
 				st->last_usec = last_move = now_usec(CLOCK_MONOTONIC);
+				st->record_usec += recorded - got_at;
+				st->send_usec += st->last_usec - recorded;
 			}
 		}
 		if (peer_open && (p[1].revents || pending)) {
@@ -680,6 +685,7 @@ struct PageRelay {
 	pthread_t thread;
 	bool thread_started;
 	int listen_fd;
+	int record_fd;
 	char *local, *target_host, *record_path;
 	uint16_t target_port;
 	PageTls tls;
@@ -736,9 +742,9 @@ static void page_relay_end(PageRelay *pr, int result, const ErrorDetail *why)
 	pthread_mutex_unlock(&pr->lock);
 }
 
-static int relay_run(PageRelay *pr, ErrorDetail *why)
+static int relay_run(PageRelay *pr, int rec, ErrorDetail *why)
 {
-	_cleanup_close_ int criu = -EBADF, rec = -EBADF;
+	_cleanup_close_ int criu = -EBADF;
 	_cleanup_(peer_close) Peer peer = { .fd = -EBADF };
 	int r;
 
@@ -750,20 +756,14 @@ static int relay_run(PageRelay *pr, ErrorDetail *why)
 		                 r == -ETIMEDOUT ? "none came in time" : error_to_string(r));
 		return r;
 	}
-	rec = open(pr->record_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (rec < 0) {
-		r = -errno;
-		error_detail_set(why, "cannot create %s: %s", pr->record_path, error_to_string(r));
-		return r;
-	}
 	if ((r = peer_connect(pr, &peer, why)) < 0) {
 		if (!error_detail_is_set(why))
 			error_detail_set(why, "cannot reach the page server: %s",
 			                 error_to_string(r));
 		return r;
 	}
-	if ((r = relay_pump(criu, &peer, rec, &pr->cancel, &pr->stats, why)) < 0 &&
-	    !error_detail_is_set(why))
+	r = relay_pump(criu, &peer, rec, &pr->cancel, &pr->stats, why);
+	if (r < 0 && !error_detail_is_set(why))
 		error_detail_set(why, "page relay: %s", error_to_string(r));
 	return r;
 }
@@ -772,7 +772,12 @@ static void *page_relay_thread(void *userdata)
 {
 	PageRelay *pr = userdata;
 	ErrorDetail why = {};
-	int r = relay_run(pr, &why);
+	int rec = pr->record_fd; /* page_relay_free() closes it */
+	int r = relay_run(pr, rec, &why);
+	/* what page_relay_reserve() took beyond what was recorded goes back */
+	off_t end = (off_t)pr->stats.bytes;
+	(void)fallocate(rec, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, end, INT64_MAX - end);
+	(void)ftruncate(rec, end);
 	page_relay_end(pr, r < 0 ? r : 0, &why);
 	return NULL;
 }
@@ -787,7 +792,7 @@ int page_relay_start(const char *local_host, const char *target_host, uint16_t t
 	PageRelay *pr = calloc(1, sizeof *pr);
 	if (!pr)
 		return -ENOMEM;
-	pr->listen_fd = -EBADF;
+	pr->listen_fd = pr->record_fd = -EBADF;
 	pthread_mutex_init(&pr->lock, NULL);
 	pr->local = strdup(local_host);
 	pr->target_host = strdup(target_host);
@@ -797,6 +802,13 @@ int page_relay_start(const char *local_host, const char *target_host, uint16_t t
 	if (!ok || !pr->local || !pr->target_host || !pr->record_path) {
 		page_relay_free(pr);
 		return -ENOMEM;
+	}
+	pr->record_fd =
+	        open(record_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (pr->record_fd < 0) {
+		r = -errno;
+		page_relay_free(pr);
+		return r;
 	}
 	if ((r = listen_on(local_host, &pr->listen_fd, ret_port)) < 0) {
 		page_relay_free(pr);
@@ -841,6 +853,25 @@ int page_relay_finish(PageRelay *pr, uint64_t timeout_usec, uint64_t *ret_bytes,
 	}
 }
 
+int page_relay_reserve(PageRelay *pr, uint64_t bytes)
+{
+	/* FALLOC_FL_KEEP_SIZE: the file's size stays what was recorded, so a
+	 * replay after a crash never reads the reserve */
+	if (pr->record_fd < 0 || bytes == 0 || bytes > INT64_MAX)
+		return 0;
+	if (fallocate(pr->record_fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)bytes) < 0)
+		return errno == EOPNOTSUPP ? 0 : -errno;
+	return 0;
+}
+
+void page_relay_split(PageRelay *pr, uint64_t *ret_record_usec, uint64_t *ret_send_usec)
+{
+	pthread_mutex_lock(&pr->lock);
+	*ret_record_usec = pr->ended ? pr->stats.record_usec : 0;
+	*ret_send_usec = pr->ended ? pr->stats.send_usec : 0;
+	pthread_mutex_unlock(&pr->lock);
+}
+
 PageRelay *page_relay_free(PageRelay *pr)
 {
 	if (!pr)
@@ -850,6 +881,8 @@ PageRelay *page_relay_free(PageRelay *pr)
 		pthread_join(pr->thread, NULL);
 	if (pr->listen_fd >= 0)
 		close(pr->listen_fd);
+	if (pr->record_fd >= 0)
+		close(pr->record_fd);
 	pthread_mutex_destroy(&pr->lock);
 	free(pr->local);
 	free(pr->target_host);

@@ -75,8 +75,8 @@ PageServer *page_server_free(PageServer *ps);
 
 /* Source: listens on local_host (port in *ret_port) for the dump's one
  * connection, connects to target_host:target_port (TLS with tls), carries
- * bytes both ways, and records what the dump sent in record_path (created,
- * mode 0600). */
+ * bytes both ways, and records what the dump sent in record_path (created
+ * here, mode 0600; an existing file is an error). */
 typedef struct PageRelay PageRelay;
 int page_relay_start(const char *local_host, const char *target_host, uint16_t target_port,
                      const PageTls *tls, const char *record_path, PageRelay **ret,
@@ -86,6 +86,15 @@ int page_relay_start(const char *local_host, const char *target_host, uint16_t t
  * to the last; otherwise the reason in why. */
 int page_relay_finish(PageRelay *r, uint64_t timeout_usec, uint64_t *ret_bytes, uint64_t *ret_usec,
                       ErrorDetail *why);
+/* Takes `bytes` (what the dump will send, about the container's memory) for
+ * the recording before the dump starts, so the dump does not wait for new
+ * pages of a tmpfs or blocks of a disk while it writes; the file's size stays
+ * what was recorded and the relay gives back the rest when it ends. 0, or
+ * -ENOSPC and the like: the pages directory has no room for them. */
+int page_relay_reserve(PageRelay *r, uint64_t bytes);
+/* After page_relay_finish(): how much of that time went into recording the
+ * pages and into sending them on (0 before the relay ended). */
+void page_relay_split(PageRelay *r, uint64_t *ret_record_usec, uint64_t *ret_send_usec);
 PageRelay *page_relay_free(PageRelay *r);
 
 /* Rollback: feeds a recorded stream to a local `criu page-server` writing

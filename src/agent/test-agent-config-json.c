@@ -95,6 +95,22 @@ static void test_config(void **state)
 	assert_string_equal(c.prefix, "/podmig/");
 	assert_string_equal(c.etcd_endpoint, "127.0.0.1:2379");
 	assert_string_equal(c.podman_socket, "/run/podman/podman.sock");
+	assert_string_equal(c.pages_dir, "/var/lib/podmig/pages"); /* under the work dir */
+	agent_config_done(&c);
+
+	/* the pages directory: absolute, wherever it is */
+	agent_config_init(&c);
+	assert_int_equal(agent_config_set(&c, "insecure", "true", &err), 0);
+	assert_int_equal(agent_config_set(&c, "pages-dir", "/dev/shm/podmig", &err), 0);
+	assert_int_equal(agent_config_finish(&c, &err), 0);
+	assert_string_equal(c.pages_dir, "/dev/shm/podmig");
+	agent_config_done(&c);
+	agent_config_init(&c);
+	assert_int_equal(agent_config_set(&c, "insecure", "true", &err), 0);
+	assert_int_equal(agent_config_set(&c, "pages-dir", "shm/podmig", &err), 0);
+	error_detail_clear(&err);
+	assert_int_equal(agent_config_finish(&c, &err), -EINVAL);
+	assert_non_null(strstr(err.message, "--pages-dir"));
 	agent_config_done(&c);
 
 	/* a prefix with a '..' component is refused */
