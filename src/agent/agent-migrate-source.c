@@ -8,6 +8,8 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <openssl/evp.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,7 @@
 #include "config.h"
 #include "fault.h"
 #include "json-util.h"
+#include "lazy-pages.h"
 #include "log.h"
 #include "mode-choice.h"
 #include "precopy.h"
@@ -26,6 +29,38 @@
 #include "recovery.h"
 #include "send-pipeline.h"
 #include "strutil.h"
+
+/* Post-copy: `podman container checkpoint` runs as long as the dump serves
+ * pages (until the target has them all, or the dump is made to fail), so
+ * it runs on a thread of its own. */
+typedef struct LazyDump {
+	pthread_t thread;
+	bool started;
+	char *container;
+	atomic_bool ended;
+	int status; /* podman's exit status; -1: could not run */
+	char *output;
+} LazyDump;
+
+static void *lazy_dump_thread(void *userdata)
+{
+	LazyDump *d = userdata;
+	const char *argv[] = { "podman", "container", "checkpoint", d->container, NULL };
+	SpawnOptions o = { .stderr_to_stdout = true };
+	d->status = -1;
+	if (spawn_capture((char *const *)argv, &o, 16 * 1024, &d->output, &d->status) < 0)
+		d->status = -1;
+	atomic_store(&d->ended, true);
+	return NULL;
+}
+
+/* Waits for podman to return (the dump was settled first). */
+static void lazy_dump_join(LazyDump *d)
+{
+	if (d->started)
+		pthread_join(d->thread, NULL);
+	d->started = false;
+}
 
 typedef struct Source {
 	Agent *a;
@@ -58,6 +93,12 @@ typedef struct Source {
 	PageRelay *relay;
 	char *criu_config;
 	uint64_t page_bytes, page_usec;
+	/* post-copy: the end of the dump's page stream, the dump's thread, and
+	 * how long the target waited for pages after its copy ran */
+	LazySource *lazy;
+	uint16_t lazy_port;
+	LazyDump dump;
+	uint64_t lazy_pages_usec;
 	ErrorDetail why; /* the first failure, for the record and the driver */
 } Source;
 
@@ -65,6 +106,11 @@ static void source_done(Source *s)
 {
 	s->pipeline = send_pipeline_free(s->pipeline);
 	s->relay = page_relay_free(s->relay);
+	/* unsettled: the dump fails and the source resumes */
+	s->lazy = lazy_source_free(s->lazy);
+	lazy_dump_join(&s->dump);
+	free(s->dump.container);
+	free(s->dump.output);
 	if (s->criu_config)
 		criu_config_remove(s->criu_config);
 	free(s->criu_config);
@@ -192,6 +238,27 @@ static int source_on_archive(const void *data, size_t size, void *userdata)
 static int source_restore_here(Source *s, PodmanError *e)
 {
 	ErrorDetail pages = {};
+	if (s->rec.mode == MIGRATION_MODE_POST_COPY) {
+		/* The dump's pages never left the frozen container: the dump is
+		 * made to fail and the container resumes; its checkpoint holds no
+		 * pages and is never restored. */
+		_cleanup_(podman_container_inspect_done) PodmanContainerInspect ins = {};
+		if (s->lazy) {
+			int r = lazy_source_settle(s->lazy, false, 60 * USEC_PER_SEC, &pages);
+			if (r < 0)
+				log_warning("migration %s: aborting the lazy dump: %s", s->rec.id,
+				            pages.message);
+		}
+		lazy_dump_join(&s->dump);
+		if (podman_container_inspect(s->a->podman, s->rec.container, &ins, NULL) >= 0 &&
+		    ins.running)
+			return 0;
+		snprintf(e->message, sizeof e->message,
+		         "%s did not resume after its lazy dump was aborted, and a post-copy "
+		         "checkpoint holds no memory pages to restore from",
+		         s->rec.container);
+		return -EIO;
+	}
 	int r = agent_pages_replay(s->a, s->rec.id, s->rec.container, &pages);
 	if (r < 0) {
 		snprintf(e->message, sizeof e->message, "%s", pages.message);
@@ -266,6 +333,14 @@ static MigrationPhase source_settle(Source *s)
 		if (r < 0 && r != ETCD_NOT_FOUND && r != -ENOMEM &&
 		    now_usec(CLOCK_MONOTONIC) < etcd_deadline)
 			continue;
+		if (r < 0 && s->lazy) {
+			/* the target may have committed: the frozen source waits */
+			log_error("migration %s: cannot read its record from etcd; the post-copy "
+			          "source %s stays frozen until it can be read",
+			          s->rec.id, s->rec.container);
+			sleep_usec(5 * USEC_PER_SEC);
+			continue;
+		}
 		if (r < 0) {
 			log_error("migration %s: cannot read its record from etcd; keeping "
 			          "container %s stopped until it can be read",
@@ -273,6 +348,17 @@ static MigrationPhase source_settle(Source *s)
 			return s->rec.phase;
 		}
 		MigrationPhase p = s->rec.phase;
+		if (p == MIGRATION_DONE && s->lazy) {
+			/* the target has every page: the dump may end (runc then
+			 * stops the source's copy) */
+			ErrorDetail end = {};
+			if (lazy_source_settle(s->lazy, true, 60 * USEC_PER_SEC, &end) < 0)
+				log_error(
+				        "migration %s: done, but the lazy dump did not end cleanly "
+				        "(%s); removing the source's copy",
+				        s->rec.id, end.message);
+			lazy_dump_join(&s->dump);
+		}
 		if (p == MIGRATION_DONE) {
 			r = podman_container_remove(a->podman, s->rec.container, true, &e);
 			if (r < 0 && r != PODMAN_NOT_FOUND)
@@ -299,8 +385,10 @@ static MigrationPhase source_settle(Source *s)
 			return p;
 		}
 		if (p == MIGRATION_RESTORING) {
-			/* The target decides; wait for it. */
-			if (now_usec(CLOCK_MONOTONIC) > deadline) {
+			/* The target decides; wait for it. A post-copy source
+			 * waits as long as it takes: its copy on the target may
+			 * run until the target (or its recovery) settles. */
+			if (now_usec(CLOCK_MONOTONIC) > deadline && !s->lazy) {
 				log_error("migration %s: the target %s has not finished restoring; "
 				          "keeping %s stopped here",
 				          s->rec.id, s->rec.target, s->rec.container);
@@ -434,6 +522,7 @@ static int source_send_header(Source *s)
 	h.source_address = s->a->advertise;
 	h.mode = (char *)migration_mode_to_string(s->rec.mode);
 	h.protocol = s->a->config->protocol;
+	h.lazy_pages_port = s->lazy_port;
 	Podmig__V1__TransferMessage m = PODMIG__V1__TRANSFER_MESSAGE__INIT;
 	m.kind_case = PODMIG__V1__TRANSFER_MESSAGE__KIND_HEADER;
 	m.header = &h;
@@ -543,12 +632,37 @@ static bool source_page_server_capable(Source *s, char *why, size_t size)
 	return true;
 }
 
+/* Whether the container can move in post-copy mode beyond page-server's
+ * conditions: its root filesystem has no changes (only Podman's export,
+ * which comes after the dump, would carry them). The reason in why if not. */
+static bool source_post_copy_capable(Source *s, char *why, size_t size)
+{
+	uint64_t rootfs = 0;
+	PodmanError e = {};
+	if (podman_container_size_rw(s->a->podman, s->rec.container, &rootfs, &e) < 0) {
+		snprintf(why, size,
+		         "the size of container %s's root filesystem changes is unknown: %.200s",
+		         s->rec.container, e.message);
+		return false;
+	}
+	if (rootfs > 0) {
+		snprintf(why, size,
+		         "container %s changed %" PRIu64
+		         " bytes of its root filesystem, which only "
+		         "Podman's export (made after a post-copy dump ends) would carry",
+		         s->rec.container, rootfs);
+		return false;
+	}
+	return true;
+}
+
 /* The mode of this migration (mode-choice.h), and why into the record;
  * `target_protocol`: the target agent's (AGENT_PROTOCOL). */
-static int source_choose_mode(Source *s, ModeRequest want, unsigned target_protocol)
+static int source_choose_mode(Source *s, ModeRequest want, const AgentPeerVersion *target)
 {
 	Agent *a = s->a;
-	char not_ps[512] = "", why[768];
+	unsigned target_protocol = target->protocol;
+	char not_ps[512] = "", not_pc[512] = "", why[768];
 	ModeFacts f = {
 		.pre_copy = criu_features_pre_copy(&a->criu) && !a->config->pre_copy_never,
 		.link_bytes_per_sec = a->config->link_bandwidth,
@@ -561,6 +675,28 @@ static int source_choose_mode(Source *s, ModeRequest want, unsigned target_proto
 	else
 		f.page_server = source_page_server_capable(s, not_ps, sizeof not_ps);
 	f.page_server_why = f.page_server ? NULL : not_ps;
+	const char *label = json_string_value(
+	        json_object_get(json_object_get(json_object_get(s->ins.raw, "Config"), "Labels"),
+	                        MODE_POST_COPY_LABEL));
+	f.post_copy_allowed = streq_ptr(label, MODE_POST_COPY_ALLOW);
+	if (protocol < AGENT_PROTOCOL_POST_COPY)
+		snprintf(not_pc, sizeof not_pc,
+		         "agent protocol %u (of nodes %s and %s) has no post-copy mode", protocol,
+		         a->config->node_name, s->rec.target);
+	else if (!criu_features_post_copy(&a->criu))
+		snprintf(not_pc, sizeof not_pc,
+		         "node %s cannot do post-copy (its agent's log says why: lazy pages, CRIU "
+		         "4.2, fs.pipe-max-size)",
+		         a->config->node_name);
+	else if (!target->post_copy)
+		snprintf(not_pc, sizeof not_pc,
+		         "node %s cannot do post-copy (its info says criu.post_copy false)",
+		         s->rec.target);
+	else if (!f.page_server)
+		snprintf(not_pc, sizeof not_pc, "%s", not_ps);
+	else
+		f.post_copy = source_post_copy_capable(s, not_pc, sizeof not_pc);
+	f.post_copy_why = f.post_copy ? NULL : not_pc;
 	pthread_mutex_lock(&a->lock);
 	for (size_t i = 0; a->last && i < a->last->n_containers; i++)
 		if (streq_ptr(a->last->containers[i].name, s->rec.container))
@@ -684,7 +820,7 @@ static int source_prepare(Source *s, const Podmig__V1__MigrateRequest *req)
 		log_warning("container %s: Podman reports image ID '%.80s', not a SHA-256; a "
 		            "target without the image will refuse it",
 		            req->container, s->ins.image_id);
-	if ((r = source_choose_mode(s, want_mode, peer.protocol)) < 0)
+	if ((r = source_choose_mode(s, want_mode, &peer)) < 0)
 		return rpc_server_call_error(call, RPC_UNAVAILABLE,
 		                             "cannot create the migration record in etcd: %s",
 		                             error_to_string(r));
@@ -895,6 +1031,126 @@ static int source_transfer_pages(Source *s)
 	return 0;
 }
 
+/* Post-copy, before the handshake: the relay the target's lazy-pages
+ * daemon will fetch pages through, whose port the header names. */
+static int source_lazy_prepare(Source *s)
+{
+	Agent *a = s->a;
+	_cleanup_free_ char *self = NULL, *target = NULL;
+	PageTls tls = agent_page_tls(a);
+	uint16_t criu_port;
+	int r;
+
+	if ((r = address_host(a->advertise, &self)) < 0 ||
+	    (r = address_host(s->target_addr, &target)) < 0 ||
+	    (r = lazy_free_port(&criu_port)) < 0 ||
+	    (r = lazy_source_start(self, target, &tls, criu_port, &s->lazy, &s->lazy_port)) < 0) {
+		error_detail_set(&s->why, "cannot start the lazy-pages relay on %s: %s",
+		                 self ?: a->advertise, error_to_string(r));
+		return r;
+	}
+	if (!(s->dump.container = strdup(s->rec.container)) ||
+	    criu_config_path(a->config->criu_config_dir, s->rec.container, &s->criu_config) < 0)
+		return -ENOMEM;
+	/* the dump's lazy page server listens on loopback only: our relay is
+	 * the one way to it from elsewhere */
+	_cleanup_free_ char *text = NULL;
+	if (asprintf(&text, "lazy-pages\naddress 127.0.0.1\nport %u\n", criu_port) < 0)
+		return -ENOMEM;
+	free(s->dump.output);
+	s->dump.output = TAKE_PTR(text); /* kept until the dump starts */
+	return 0;
+}
+
+/* Post-copy: the dump writes every image but the pages, then serves the
+ * pages from the frozen container; once it serves, Podman's files of the
+ * container (the images, config.dump, spec.dump) go to the target as the
+ * archive, and the target restores at once. */
+static int source_transfer_lazy(Source *s)
+{
+	Agent *a = s->a;
+	_cleanup_free_ char *config_text = TAKE_PTR(s->dump.output), *dir = NULL, *tar = NULL,
+	                    *out = NULL;
+	const char *userdata = json_string_value(json_object_get(s->ins.raw, "StaticDir"));
+	int status = -1, r;
+
+	if (!userdata || !*userdata) {
+		error_detail_set(&s->why, "Podman does not say where container %s keeps its files",
+		                 s->rec.container);
+		return -EIO;
+	}
+	if ((r = criu_config_write(s->criu_config, config_text)) < 0) {
+		error_detail_set(&s->why, "cannot write the CRIU configuration %s: %s",
+		                 s->criu_config, error_to_string(r));
+		return r;
+	}
+	if ((r = agent_record_advance(a, &s->rec, MIGRATION_CHECKPOINTING, NULL)) < 0) {
+		error_detail_set(&s->why, "cannot record the checkpoint in etcd: %s",
+		                 error_to_string(r));
+		return r;
+	}
+	source_progress(s, true);
+	s->down_since = now_usec(CLOCK_MONOTONIC);
+	if ((r = -pthread_create(&s->dump.thread, NULL, lazy_dump_thread, &s->dump)) < 0) {
+		error_detail_set(&s->why, "cannot start the checkpoint: %s", error_to_string(r));
+		return r;
+	}
+	s->dump.started = true;
+	uint64_t deadline = now_usec(CLOCK_MONOTONIC) + READY_TIMEOUT_USEC;
+	while (!lazy_source_serving(s->lazy)) {
+		if (atomic_load(&s->dump.ended) || now_usec(CLOCK_MONOTONIC) > deadline) {
+			lazy_dump_join(&s->dump);
+			criu_config_remove(s->criu_config);
+			const char *msg = s->dump.output ?: "";
+			size_t n = strlen(msg);
+			while (n > 0 && msg[n - 1] == '\n')
+				n--;
+			error_detail_set(&s->why, "checkpointing %s on %s failed: %.*s",
+			                 s->rec.container, a->config->node_name, (int)MIN(n, 400),
+			                 n ? msg : "its lazy page server never listened");
+			return -EIO;
+		}
+		sleep_usec(10 * USEC_PER_MSEC);
+	}
+	/* the dump is through with the file: a later restore reads it too */
+	criu_config_remove(s->criu_config);
+	(void)mkdir(a->config->work_dir, 0700);
+	if ((r = precopy_dir_create(a->config->work_dir, s->rec.id, &dir)) < 0 ||
+	    asprintf(&tar, "%s/post-copy.tar", dir) < 0) {
+		error_detail_set(&s->why, "cannot create a directory in %s: %s",
+		                 a->config->work_dir, error_to_string(r < 0 ? r : -ENOMEM));
+		return r < 0 ? r : -ENOMEM;
+	}
+	char network[4096];
+	snprintf(network, sizeof network, "%s/network.status", userdata);
+	bool has_network = access(network, F_OK) >= 0;
+	/* CRIU still writes its log while it serves pages */
+	const char *argv[] = { "tar",
+		               "-c",
+		               "-f",
+		               tar,
+		               "--exclude=checkpoint/*.log",
+		               "-C",
+		               userdata,
+		               "checkpoint",
+		               "config.dump",
+		               "spec.dump",
+		               has_network ? "network.status" : NULL,
+		               NULL };
+	SpawnOptions o = { .stderr_to_stdout = true };
+	r = spawn_capture((char *const *)argv, &o, 4096, &out, &status);
+	if (r >= 0 && status == 0)
+		r = precopy_send(tar, false, s);
+	else {
+		error_detail_set(&s->why, "cannot pack the container's images: %.300s",
+		                 r < 0 ? error_to_string(r) : out);
+		r = r < 0 ? r : -EIO;
+	}
+	(void)unlink(tar);
+	(void)rmdir(dir);
+	return r;
+}
+
 /* Checkpoints, sends the archive(s) and waits for the target's `done`. */
 static int source_transfer(Source *s)
 {
@@ -919,6 +1175,9 @@ static int source_transfer(Source *s)
 	if (s->rec.mode == MIGRATION_MODE_PAGE_SERVER) {
 		if ((r = source_transfer_pages(s)) < 0)
 			return r;
+	} else if (s->rec.mode == MIGRATION_MODE_POST_COPY) {
+		if ((r = source_transfer_lazy(s)) < 0)
+			return r;
 	} else if (!sent && (r = source_transfer_checkpoint(s)) < 0)
 		return r;
 	if ((r = rpc_stream_close_send(s->target)) < 0) {
@@ -936,7 +1195,11 @@ static int source_transfer(Source *s)
 	if ((r = source_wait_reply(s, PODMIG__V1__TRANSFER_REPLY__KIND_DONE, DONE_TIMEOUT_USEC,
 	                           &done)) < 0)
 		return r;
+	if (done->done)
+		s->lazy_pages_usec = done->done->lazy_pages_usec;
 	rpc_message_free(&done->base);
+	if (s->lazy)
+		s->sent += lazy_source_bytes(s->lazy);
 	return 0;
 }
 
@@ -947,8 +1210,9 @@ static int source_finish(Source *s)
 	/* Whatever is still queued is moot now (the target answered or the
 	 * migration failed). */
 	source_pipeline_stop(s);
-	uint64_t downtime_ms =
-	        s->down_since ? (now_usec(CLOCK_MONOTONIC) - s->down_since) / 1000 : 0;
+	uint64_t down_usec = s->down_since ? now_usec(CLOCK_MONOTONIC) - s->down_since : 0;
+	/* post-copy: the container ran on the target while its pages came */
+	uint64_t downtime_ms = (down_usec - MIN(down_usec, s->lazy_pages_usec)) / 1000;
 	MigrationPhase final = source_settle(s);
 	if (migration_phase_is_final(final)) {
 		/* Bookkeeping on the final record; a lost race here changes nothing. */
@@ -1001,7 +1265,8 @@ int agent_handle_migrate(RpcServerCall *call, void *userdata)
 	if ((r = source_prepare(&s, (Podmig__V1__MigrateRequest *)msg)) < 0)
 		return r;
 	/* From here every outcome goes through settling. */
-	if (source_handshake(&s) >= 0)
+	if ((s.rec.mode != MIGRATION_MODE_POST_COPY || source_lazy_prepare(&s) >= 0) &&
+	    source_handshake(&s) >= 0)
 		(void)source_transfer(&s);
 	return source_finish(&s);
 }
