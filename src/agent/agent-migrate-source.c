@@ -37,6 +37,7 @@ typedef struct LazyDump {
 	pthread_t thread;
 	bool started;
 	char *container;
+	char *export_path; /* <work-dir>/<id>.XXXXXX/export.tar */
 	atomic_bool ended;
 	int status; /* podman's exit status; -1: could not run */
 	char *output;
@@ -45,7 +46,11 @@ typedef struct LazyDump {
 static void *lazy_dump_thread(void *userdata)
 {
 	LazyDump *d = userdata;
-	const char *argv[] = { "podman", "container", "checkpoint", d->container, NULL };
+	/* Podman writes config.dump and spec.dump, which the target's restore
+	 * needs, before the dump only when it exports; the export itself comes
+	 * after the dump ended and is not used. */
+	const char *argv[] = { "podman",     "container", "checkpoint", "--export", d->export_path,
+		               "--compress", "none",      d->container, NULL };
 	SpawnOptions o = { .stderr_to_stdout = true };
 	d->status = -1;
 	if (spawn_capture((char *const *)argv, &o, 16 * 1024, &d->output, &d->status) < 0)
@@ -109,6 +114,15 @@ static void source_done(Source *s)
 	/* unsettled: the dump fails and the source resumes */
 	s->lazy = lazy_source_free(s->lazy);
 	lazy_dump_join(&s->dump);
+	if (s->dump.export_path) {
+		_cleanup_free_ char *dir = strdup(s->dump.export_path);
+		char *slash = dir ? strrchr(dir, '/') : NULL;
+		if (slash) {
+			*slash = 0;
+			(void)agent_remove_tree(dir);
+		}
+	}
+	free(s->dump.export_path);
 	free(s->dump.container);
 	free(s->dump.output);
 	if (s->criu_config)
@@ -632,30 +646,6 @@ static bool source_page_server_capable(Source *s, char *why, size_t size)
 	return true;
 }
 
-/* Whether the container can move in post-copy mode beyond page-server's
- * conditions: its root filesystem has no changes (only Podman's export,
- * which comes after the dump, would carry them). The reason in why if not. */
-static bool source_post_copy_capable(Source *s, char *why, size_t size)
-{
-	uint64_t rootfs = 0;
-	PodmanError e = {};
-	if (podman_container_size_rw(s->a->podman, s->rec.container, &rootfs, &e) < 0) {
-		snprintf(why, size,
-		         "the size of container %s's root filesystem changes is unknown: %.200s",
-		         s->rec.container, e.message);
-		return false;
-	}
-	if (rootfs > 0) {
-		snprintf(why, size,
-		         "container %s changed %" PRIu64
-		         " bytes of its root filesystem, which only "
-		         "Podman's export (made after a post-copy dump ends) would carry",
-		         s->rec.container, rootfs);
-		return false;
-	}
-	return true;
-}
-
 /* The mode of this migration (mode-choice.h), and why into the record;
  * `target_protocol`: the target agent's (AGENT_PROTOCOL). */
 static int source_choose_mode(Source *s, ModeRequest want, const AgentPeerVersion *target)
@@ -695,7 +685,7 @@ static int source_choose_mode(Source *s, ModeRequest want, const AgentPeerVersio
 	else if (!f.page_server)
 		snprintf(not_pc, sizeof not_pc, "%s", not_ps);
 	else
-		f.post_copy = source_post_copy_capable(s, not_pc, sizeof not_pc);
+		f.post_copy = true;
 	f.post_copy_why = f.post_copy ? NULL : not_pc;
 	pthread_mutex_lock(&a->lock);
 	for (size_t i = 0; a->last && i < a->last->n_containers; i++)
@@ -1049,6 +1039,14 @@ static int source_lazy_prepare(Source *s)
 		                 self ?: a->advertise, error_to_string(r));
 		return r;
 	}
+	_cleanup_free_ char *export_dir = NULL;
+	(void)mkdir(a->config->work_dir, 0700);
+	if ((r = precopy_dir_create(a->config->work_dir, s->rec.id, &export_dir)) < 0 ||
+	    asprintf(&s->dump.export_path, "%s/export.tar", export_dir) < 0) {
+		error_detail_set(&s->why, "cannot create a directory in %s: %s",
+		                 a->config->work_dir, error_to_string(r < 0 ? r : -ENOMEM));
+		return r < 0 ? r : -ENOMEM;
+	}
 	if (!(s->dump.container = strdup(s->rec.container)) ||
 	    criu_config_path(a->config->criu_config_dir, s->rec.container, &s->criu_config) < 0)
 		return -ENOMEM;
@@ -1059,6 +1057,97 @@ static int source_lazy_prepare(Source *s)
 		return -ENOMEM;
 	free(s->dump.output);
 	s->dump.output = TAKE_PTR(text); /* kept until the dump starts */
+	return 0;
+}
+
+/* Runs the podman binary; its output (stdout and stderr) in *ret_out. */
+static int podman_cli(const char *const argv[], char **ret_out, ErrorDetail *why)
+{
+	SpawnOptions o = { .stderr_to_stdout = true };
+	int status = -1;
+	int r = spawn_capture((char *const *)argv, &o, 1024 * 1024, ret_out, &status);
+	if (r < 0 || status != 0) {
+		error_detail_set(why, "%s %s: %.300s", argv[1], argv[2],
+		                 r < 0 ? error_to_string(r) : *ret_out);
+		return r < 0 ? r : -EIO;
+	}
+	return 0;
+}
+
+/* Post-copy: the container's root filesystem changes as Podman's export
+ * would carry them (its export comes only after the dump ends): in dir,
+ * rootfs-diff.tar with what was added or changed and deleted.files (a JSON
+ * list) with what was deleted; *ret_diff and *ret_deleted say which exist.
+ * The container is frozen, so nothing changes meanwhile. */
+static int source_rootfs_diff(Source *s, const char *dir, bool *ret_diff, bool *ret_deleted)
+{
+	const char *name = s->rec.container;
+	_cleanup_free_ char *out = NULL, *mount = NULL, *list = NULL, *tar = NULL, *del = NULL;
+	const char *diff_argv[] = { "podman", "container", "diff", "--format", "json", name, NULL };
+	int r;
+
+	*ret_diff = *ret_deleted = false;
+	if ((r = podman_cli(diff_argv, &out, &s->why)) < 0)
+		return r;
+	_cleanup_json_ json_t *doc = json_loads(out, 0, NULL);
+	if (!json_is_object(doc)) {
+		error_detail_set(&s->why, "podman container diff: not JSON");
+		return -EBADMSG;
+	}
+	json_t *deleted = json_object_get(doc, "deleted");
+	if (json_is_array(deleted) && json_array_size(deleted) > 0) {
+		_cleanup_free_ char *text = json_dumps(deleted, JSON_COMPACT);
+		if (!text || asprintf(&del, "%s/deleted.files", dir) < 0)
+			return -ENOMEM;
+		_cleanup_close_ int fd =
+		        open(del, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0 || (r = loop_write(fd, text, strlen(text))) < 0)
+			return fd < 0 ? -errno : r;
+		*ret_deleted = true;
+	}
+	/* the paths as a NUL-separated list for tar, relative to the root */
+	if (asprintf(&list, "%s/rootfs.list", dir) < 0 ||
+	    asprintf(&tar, "%s/rootfs-diff.tar", dir) < 0)
+		return -ENOMEM;
+	_cleanup_close_ int lfd =
+	        open(list, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (lfd < 0)
+		return -errno;
+	size_t n = 0;
+	const char *const kinds[] = { "added", "changed" };
+	for (size_t k = 0; k < ELEMENTSOF(kinds); k++) {
+		json_t *a = json_object_get(doc, kinds[k]), *v;
+		size_t i;
+		json_array_foreach (a, i, v) {
+			const char *p = json_string_value(v);
+			if (!p || !*p)
+				continue;
+			while (*p == '/')
+				p++;
+			if (!*p)
+				continue;
+			if ((r = loop_write(lfd, p, strlen(p) + 1)) < 0)
+				return r;
+			n++;
+		}
+	}
+	if (n == 0)
+		return 0;
+	const char *mount_argv[] = { "podman", "container", "mount", name, NULL };
+	if ((r = podman_cli(mount_argv, &mount, &s->why)) < 0)
+		return r;
+	mount[strcspn(mount, "\n")] = 0;
+	const char *tar_argv[] = { "tar", "-c", "-f", tar, "--no-recursion", "--null", "-C",
+		                   mount, "-T", list, NULL };
+	_cleanup_free_ char *tar_out = NULL;
+	r = podman_cli(tar_argv, &tar_out, &s->why);
+	const char *umount_argv[] = { "podman", "container", "unmount", name, NULL };
+	_cleanup_free_ char *umount_out = NULL;
+	ErrorDetail ignored = {};
+	(void)podman_cli(umount_argv, &umount_out, &ignored);
+	if (r < 0)
+		return r;
+	*ret_diff = true;
 	return 0;
 }
 
@@ -1123,20 +1212,35 @@ static int source_transfer_lazy(Source *s)
 	}
 	char network[4096];
 	snprintf(network, sizeof network, "%s/network.status", userdata);
-	bool has_network = access(network, F_OK) >= 0;
+	bool has_network = access(network, F_OK) >= 0, has_diff = false, has_deleted = false;
+	if ((r = source_rootfs_diff(s, dir, &has_diff, &has_deleted)) < 0) {
+		(void)agent_remove_tree(dir);
+		return r;
+	}
 	/* CRIU still writes its log while it serves pages */
-	const char *argv[] = { "tar",
-		               "-c",
-		               "-f",
-		               tar,
-		               "--exclude=checkpoint/*.log",
-		               "-C",
-		               userdata,
-		               "checkpoint",
-		               "config.dump",
-		               "spec.dump",
-		               has_network ? "network.status" : NULL,
-		               NULL };
+	const char *argv[16];
+	size_t n = 0;
+	argv[n++] = "tar";
+	argv[n++] = "-c";
+	argv[n++] = "-f";
+	argv[n++] = tar;
+	argv[n++] = "--exclude=checkpoint/*.log";
+	argv[n++] = "-C";
+	argv[n++] = userdata;
+	argv[n++] = "checkpoint";
+	argv[n++] = "config.dump";
+	argv[n++] = "spec.dump";
+	if (has_network)
+		argv[n++] = "network.status";
+	if (has_diff || has_deleted) {
+		argv[n++] = "-C";
+		argv[n++] = dir;
+	}
+	if (has_diff)
+		argv[n++] = "rootfs-diff.tar";
+	if (has_deleted)
+		argv[n++] = "deleted.files";
+	argv[n] = NULL;
 	SpawnOptions o = { .stderr_to_stdout = true };
 	r = spawn_capture((char *const *)argv, &o, 4096, &out, &status);
 	if (r >= 0 && status == 0)
@@ -1146,8 +1250,7 @@ static int source_transfer_lazy(Source *s)
 		                 r < 0 ? error_to_string(r) : out);
 		r = r < 0 ? r : -EIO;
 	}
-	(void)unlink(tar);
-	(void)rmdir(dir);
+	(void)agent_remove_tree(dir);
 	return r;
 }
 

@@ -377,6 +377,8 @@ int lazy_source_settle(LazySource *ls, bool commit, uint64_t timeout_usec, Error
 	pthread_mutex_lock(&ls->lock);
 	if (ls->verdict == VERDICT_NONE)
 		ls->verdict = commit ? VERDICT_COMMIT : VERDICT_ABORT;
+	if (ls->verdict == VERDICT_ABORT)
+		atomic_store(&ls->cancel, true); /* no need to wait for the target */
 	pthread_cond_broadcast(&ls->cond);
 	while (!ls->ended && pthread_cond_timedwait(&ls->cond, &ls->lock, &until) != ETIMEDOUT)
 		;
