@@ -744,6 +744,10 @@ static int relay_run(PageRelay *pr, ErrorDetail *why)
 		                 r == -ETIMEDOUT ? "none came in time" : error_to_string(r));
 		return r;
 	}
+	/* replies to a CRIU that waits for each one (a lazy-pages daemon) must
+	 * not wait for an acknowledgement first */
+	int one = 1;
+	(void)setsockopt(criu, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	rec = open(pr->record_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (rec < 0) {
 		r = -errno;

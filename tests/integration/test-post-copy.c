@@ -9,7 +9,6 @@
  * pick post-copy. Exits 77 when this host cannot do post-copy.
  *
  * argv[1]: the podmig CLI. */
-#include <dirent.h>
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -107,36 +106,9 @@ static const char *field(const json_t *rec, const char *key)
 	return json_string_value(json_object_get(rec, key)) ?: "";
 }
 
-/* The pid of a `criu lazy-pages` working under node's work directory, or 0. */
 static pid_t find_lazy_daemon(const char *node)
 {
-	char work[512], path[64], cmd[8192];
-	snprintf(work, sizeof work, "%s/nodes/%s/work/",
-	         cluster_fixture_env(cluster, "PODMIG_CLUSTER_DIR"), node);
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-	pid_t found = 0;
-	while (d && !found && (e = readdir(d))) {
-		char *end;
-		long pid = strtol(e->d_name, &end, 10);
-		if (*end || pid <= 0)
-			continue;
-		snprintf(path, sizeof path, "/proc/%ld/cmdline", pid);
-		FILE *fp = fopen(path, "re");
-		if (!fp)
-			continue;
-		size_t n = fread(cmd, 1, sizeof cmd - 1, fp);
-		fclose(fp);
-		cmd[n] = 0;
-		if (!streq(cmd, "criu") || n < 6 || !streq(cmd + 5, "lazy-pages"))
-			continue;
-		for (const char *a = cmd; a < cmd + n; a += strlen(a) + 1)
-			if (startswith(a, work))
-				found = (pid_t)pid;
-	}
-	if (d)
-		closedir(d);
-	return found;
+	return migrate_fixture_find_lazy_daemon(cluster, node);
 }
 
 static void test_moves_and_back(void **state)
