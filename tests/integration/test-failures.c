@@ -523,7 +523,12 @@ static void test_pc_target_killed(void **state)
 	json_t *rec = migrate_fixture_last_record(podmig, "pc-tgt");
 	assert_string_equal(migrate_fixture_record_phase(rec), "restoring");
 	json_decref(rec);
-	repair();
+	assert_int_equal(cluster_fixture_repair(cluster, 2), 0);
+	if (migrate_fixture_wait_nodes(podmig, 2, 120000) < 0) {
+		char *out = NULL;
+		(void)migrate_fixture_cli(podmig, &out, "nodes", NULL);
+		fail_msg("the nodes are not back: %s", out ?: "");
+	}
 	printf("node2's agent restarted (%.1f s)\n", elapsed_s());
 	(void)reap(pid);
 	check_one_copy("pc-tgt", "rolled-back", "every page", before);
