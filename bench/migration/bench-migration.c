@@ -27,8 +27,10 @@
  *                   [--modes LIST] [--workloads memhog,hotset] [--hot MIB]
  *                   [--plot PNG]
  *
- * The issue's target (page-server downtime ≤ 0.3× manual from 512 MiB) is
- * printed per size; the benchmark reports it, it asserts only the counters.
+ * The issue's targets (page-server downtime ≤ 0.3× manual from 512 MiB;
+ * post-copy downtime ≤ 0.5 s at every size for the hot set) are printed per
+ * size; in post-copy mode (--modes ...,post-copy) the memhog runs on node2
+ * before its pages came, so its total includes the background transfer; the benchmark reports it, it asserts only the counters.
  * --plot draws downtime against memory, one line per mode and workload. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -520,6 +522,7 @@ static int podmig_run(unsigned mib, unsigned hot, const char *mode, Run *ret)
 #define MAX_MODES     3
 #define MAX_WORKLOADS 2
 #define PS_TARGET     0.3 /* page-server downtime ≤ PS_TARGET × manual, from 512 MiB */
+#define PC_TARGET_S   0.5 /* post-copy downtime ≤ PC_TARGET_S, every size, hot set */
 
 typedef struct SizeResult {
 	unsigned mib, hot; /* hot 0: memhog sweeps all its memory */
@@ -570,7 +573,10 @@ static void print_results(const SizeResult *res, unsigned n_res, unsigned runs)
 		for (unsigned m = 0; m < n_modes; m++) {
 			double d = MED(r->podmig[m], runs, downtime_s);
 			bool ps = streq(modes[m], "page-server") && r->mib >= 512;
-			printf(" %.2f s | %.2f%s |", d, d / md,
+			bool pc = streq(modes[m], "post-copy") && r->hot;
+			printf(" %.2f s%s | %.2f%s |", d,
+			       pc ? (d <= PC_TARGET_S ? " (≤ 0.5 s: PASS)" : " (> 0.5 s: FAIL)") : "",
+			       d / md,
 			       ps ? (d <= PS_TARGET * md ? " (≤ 0.3: PASS)" : " (> 0.3: FAIL)")
 			          : "");
 		}
@@ -756,7 +762,7 @@ int main(int argc, char *argv[])
 				return 2;
 			for (unsigned i = 0; i < n_modes; i++) {
 				if (!streq(m[i], "stop-and-copy") && !streq(m[i], "page-server") &&
-				    !streq(m[i], "pre-copy"))
+				    !streq(m[i], "pre-copy") && !streq(m[i], "post-copy"))
 					return log_error("--modes: unknown mode '%s'", m[i]), 2;
 				modes[i] = m[i];
 			}
@@ -789,7 +795,7 @@ int main(int argc, char *argv[])
 		}
 		case 'h':
 			printf("bench-migration [--runs N] [--sizes MIB,MIB,...] [--tcp-reps N]\n"
-			       "                [--modes stop-and-copy,page-server,pre-copy]\n"
+			       "                [--modes stop-and-copy,page-server,pre-copy,post-copy]\n"
 			       "                [--workloads memhog,hotset] [--hot MIB] [--plot "
 			       "PNG]\n");
 			return 0;
