@@ -702,10 +702,12 @@ static int plot(const SizeResult *res, unsigned n_res, unsigned runs, const char
 static int parse_list(const char *arg, const char *what, char *items[], unsigned max,
                       unsigned *ret_n)
 {
-	static char copy[256];
+	/* each list keeps its own copy: the items point into it */
+	char *copy = strdup(arg);
 	char *save = NULL;
 	unsigned n = 0;
-	snprintf(copy, sizeof copy, "%s", arg);
+	if (!copy)
+		return -ENOMEM;
 	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 		if (n >= max)
 			return log_error_errno(-E2BIG, "%s: at most %u", what, max);
