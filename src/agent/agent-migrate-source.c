@@ -1213,12 +1213,17 @@ static int source_transfer_lazy(Source *s)
 	char network[4096];
 	snprintf(network, sizeof network, "%s/network.status", userdata);
 	bool has_network = access(network, F_OK) >= 0, has_diff = false, has_deleted = false;
+	/* the container's log goes along as in Podman's export (the frozen
+	 * container writes nothing meanwhile) */
+	char log[4096];
+	snprintf(log, sizeof log, "%s/ctr.log", userdata);
+	bool has_log = access(log, F_OK) >= 0;
 	if ((r = source_rootfs_diff(s, dir, &has_diff, &has_deleted)) < 0) {
 		(void)agent_remove_tree(dir);
 		return r;
 	}
 	/* CRIU still writes its log while it serves pages */
-	const char *argv[16];
+	const char *argv[20];
 	size_t n = 0;
 	argv[n++] = "tar";
 	argv[n++] = "-c";
@@ -1232,6 +1237,8 @@ static int source_transfer_lazy(Source *s)
 	argv[n++] = "spec.dump";
 	if (has_network)
 		argv[n++] = "network.status";
+	if (has_log)
+		argv[n++] = "ctr.log";
 	if (has_diff || has_deleted) {
 		argv[n++] = "-C";
 		argv[n++] = dir;
