@@ -1133,18 +1133,37 @@ static int source_rootfs_diff(Source *s, const char *dir, bool *ret_diff, bool *
 	}
 	if (n == 0)
 		return 0;
+	/* the running container's root, as Podman mounted it (no `podman
+	 * mount` while the container is frozen: each call costs downtime) */
+	const char *merged = json_string_value(json_object_get(
+	        json_object_get(json_object_get(s->ins.raw, "GraphDriver"), "Data"), "MergedDir"));
+	struct stat st;
+	bool own_mount = !merged || stat(merged, &st) < 0 || !S_ISDIR(st.st_mode);
 	const char *mount_argv[] = { "podman", "container", "mount", name, NULL };
-	if ((r = podman_cli(mount_argv, &mount, &s->why)) < 0)
-		return r;
-	mount[strcspn(mount, "\n")] = 0;
-	const char *tar_argv[] = { "tar", "-c", "-f", tar, "--no-recursion", "--null", "-C",
-		                   mount, "-T", list, NULL };
+	if (own_mount) {
+		if ((r = podman_cli(mount_argv, &mount, &s->why)) < 0)
+			return r;
+		mount[strcspn(mount, "\n")] = 0;
+	}
+	const char *tar_argv[] = { "tar",
+		                   "-c",
+		                   "-f",
+		                   tar,
+		                   "--no-recursion",
+		                   "--null",
+		                   "-C",
+		                   own_mount ? mount : merged,
+		                   "-T",
+		                   list,
+		                   NULL };
 	_cleanup_free_ char *tar_out = NULL;
 	r = podman_cli(tar_argv, &tar_out, &s->why);
-	const char *umount_argv[] = { "podman", "container", "unmount", name, NULL };
-	_cleanup_free_ char *umount_out = NULL;
-	ErrorDetail ignored = {};
-	(void)podman_cli(umount_argv, &umount_out, &ignored);
+	if (own_mount) {
+		const char *umount_argv[] = { "podman", "container", "unmount", name, NULL };
+		_cleanup_free_ char *umount_out = NULL;
+		ErrorDetail ignored = {};
+		(void)podman_cli(umount_argv, &umount_out, &ignored);
+	}
 	if (r < 0)
 		return r;
 	*ret_diff = true;
