@@ -7,7 +7,9 @@
  *   `local-cluster up 2` restarts it); SIGKILL of the target's Podman service
  *   while paused at target-restoring (then restarted); with --mode
  *   page-server also SIGKILL of the target's CRIU page server and the
- *   target's link cut for 5 s, both while the pages stream.
+ *   target's link cut for 5 s, both while the pages stream; with --mode
+ *   post-copy the same two on the target's lazy-pages daemon once the copy
+ *   runs there and its pages come.
  *
  * After each trial it waits for the record to be final and the container to
  * run where the record says, and counts: completed (done), rolled back
@@ -21,8 +23,11 @@
  *   bench-faults [--trials N] [--seed S] [--mode MODE] [--mib N]   (needs root)
  *
  * --mode asks every migration for that mode (default auto); page-server
- * creates the memhog with the annotation that allows it and checks that
- * every record used it. --mib sizes the memhog (default 32; the page
+ * and post-copy create the memhog with the annotation that allows them and
+ * check that every record used the mode asked for. In post-copy mode a
+ * moment where both nodes' Podman say "running" while the migration is
+ * under way is not a duplicate (the source is frozen, serving pages); the
+ * state is judged once the migration ended. --mib sizes the memhog (default 32; the page
  * server's faults need a dump long enough to hit, e.g. 256). */
 #include <errno.h>
 #include <getopt.h>
@@ -53,7 +58,8 @@ static const char *cli = PODMIG_CLI;
 static uint64_t rng;
 static const char *mode = "auto";
 static unsigned memhog_mib = MEMHOG_MIB;
-static bool page_server;
+static bool page_server; /* the memhog carries the annotation (page-server, post-copy) */
+static bool post_copy;
 
 static unsigned pick(unsigned n)
 {
@@ -70,8 +76,8 @@ typedef enum Fault {
 	F_KILL_SOURCE,
 	F_KILL_TARGET,
 	F_KILL_TARGET_PODMAN,
-	F_KILL_PAGE_SERVER, /* page-server mode only */
-	F_CUT_LINK,         /* page-server mode only */
+	F_KILL_PAGE_SERVER, /* page-server and post-copy modes only (the lazy-pages daemon) */
+	F_CUT_LINK,         /* page-server and post-copy modes only */
 	_F_MAX,
 } Fault;
 
@@ -120,7 +126,10 @@ static int inject_stream(Fault fault, const char *dst, char *what, size_t what_s
 		return r;
 	for (unsigned waited = 0; !ps && waited < PAUSE_TIMEOUT_MS; waited += 10) {
 		usleep(10 * 1000);
-		ps = migrate_fixture_find_page_server(cluster, dst);
+		if (!post_copy)
+			ps = migrate_fixture_find_page_server(cluster, dst);
+		else if (migrate_fixture_container_state(cluster, dst, NAME) == 1)
+			ps = migrate_fixture_find_lazy_daemon(cluster, dst);
 	}
 	if (!ps)
 		printf("  (no page server on %s)\n", dst);
@@ -161,7 +170,7 @@ static int inject(Fault fault, const char *src, const char *dst, char *what, siz
 	case F_CUT_LINK:
 		return inject_stream(fault, dst, what, what_size);
 	case F_CORRUPT:
-		/* in page-server mode the archive has one chunk or so */
+		/* in page-server and post-copy modes the archive has one chunk or so */
 		snprintf(arg, sizeof arg, "corrupt %u", page_server ? 0 : pick(memhog_mib));
 		snprintf(what, what_size, "%s", arg);
 		if ((r = migrate_fixture_fault_arm(cluster, src, "source-chunk", arg)) < 0)
@@ -224,7 +233,6 @@ static void settle(Totals *t, const char *src, const char *dst, const char *befo
 	for (;;) {
 		s_src = migrate_fixture_container_state(cluster, src, NAME);
 		s_dst = migrate_fixture_container_state(cluster, dst, NAME);
-		duplicated |= s_src == 1 && s_dst == 1;
 		json_decref(rec);
 		rec = migrate_fixture_last_record(cli, NAME);
 		phase = migrate_fixture_record_phase(rec);
@@ -234,6 +242,9 @@ static void settle(Totals *t, const char *src, const char *dst, const char *befo
 		bool done = streq(phase, "done");
 		bool final = done || streq(phase, "rolled-back") || streq(phase, "failed") ||
 		             streq(phase, "refused");
+		/* post-copy: until the record is final the source is frozen
+		 * (Podman still says running) while the target's copy runs */
+		duplicated |= s_src == 1 && s_dst == 1 && (!post_copy || final);
 		if (final && (done ? s_dst : s_src) == 1 && (done ? s_src : s_dst) == -ENOENT)
 			break;
 		if (mono_sec() - t0 > SETTLE_TIMEOUT_MS / 1000.0)
@@ -262,7 +273,7 @@ static void settle(Totals *t, const char *src, const char *dst, const char *befo
 			t->completed++;
 			*ret_outcome = "done";
 			const char *used = json_string_value(json_object_get(rec, "mode"));
-			if (page_server && !streq_ptr(used, "page-server")) {
+			if (page_server && !streq_ptr(used, mode)) {
 				t->wrong_mode++;
 				printf("  (moved in %s: %s)\n", used ?: "?",
 				       json_string_value(json_object_get(rec, "mode_reason"))
@@ -319,7 +330,8 @@ int main(int argc, char *argv[])
 			break;
 		case 'm':
 			mode = optarg;
-			page_server = streq(mode, "page-server");
+			post_copy = streq(mode, "post-copy");
+			page_server = streq(mode, "page-server") || post_copy;
 			break;
 		case 'M':
 			memhog_mib = (unsigned)strtoul(optarg, NULL, 10);

@@ -27,8 +27,11 @@
  *                   [--modes LIST] [--workloads memhog,hotset] [--hot MIB]
  *                   [--plot PNG]
  *
- * The issue's target (page-server downtime ≤ 0.3× manual from 512 MiB) is
- * printed per size; the benchmark reports it, it asserts only the counters.
+ * The issue's targets (page-server downtime ≤ 0.3× manual from 512 MiB;
+ * post-copy downtime ≤ 0.5 s at every size for the hot set) are printed per
+ * size; in post-copy mode (--modes ...,post-copy) the memhog runs on node2
+ * before its pages came, so its total includes the background transfer; the benchmark reports it,
+ * it asserts only the counters.
  * --plot draws downtime against memory, one line per mode and workload. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -520,6 +523,7 @@ static int podmig_run(unsigned mib, unsigned hot, const char *mode, Run *ret)
 #define MAX_MODES     3
 #define MAX_WORKLOADS 2
 #define PS_TARGET     0.3 /* page-server downtime ≤ PS_TARGET × manual, from 512 MiB */
+#define PC_TARGET_S   0.5 /* post-copy downtime ≤ PC_TARGET_S, every size, hot set */
 
 typedef struct SizeResult {
 	unsigned mib, hot; /* hot 0: memhog sweeps all its memory */
@@ -570,7 +574,11 @@ static void print_results(const SizeResult *res, unsigned n_res, unsigned runs)
 		for (unsigned m = 0; m < n_modes; m++) {
 			double d = MED(r->podmig[m], runs, downtime_s);
 			bool ps = streq(modes[m], "page-server") && r->mib >= 512;
-			printf(" %.2f s | %.2f%s |", d, d / md,
+			bool pc = streq(modes[m], "post-copy") && r->hot;
+			printf(" %.2f s%s | %.2f%s |", d,
+			       pc ? (d <= PC_TARGET_S ? " (≤ 0.5 s: PASS)" : " (> 0.5 s: FAIL)")
+			          : "",
+			       d / md,
 			       ps ? (d <= PS_TARGET * md ? " (≤ 0.3: PASS)" : " (> 0.3: FAIL)")
 			          : "");
 		}
@@ -607,7 +615,9 @@ static void print_results(const SizeResult *res, unsigned n_res, unsigned runs)
 	printf("\nTransfer rate against raw TCP moving the same bytes memory→socket→memory "
 	       "over the same veth link (median of %zu per size): page-server = the pages the "
 	       "source's relay carried / its first-to-last-byte time (the dump's own pace "
-	       "included); stop-and-copy = archive bytes / transferring→restoring\n\n",
+	       "included); post-copy = bytes / restoring→done (the restore and the "
+	       "background fetch of every page); stop-and-copy = archive bytes / "
+	       "transferring→restoring\n\n",
 	       res[0].n_tcp);
 	printf("| workload | MiB | raw TCP |");
 	for (unsigned m = 0; m < n_modes; m++)
@@ -624,11 +634,17 @@ static void print_results(const SizeResult *res, unsigned n_res, unsigned runs)
 			double rate[MAX_RUNS];
 			for (unsigned k = 0; k < runs; k++) {
 				const Run *x = &r->podmig[m][k];
-				rate[k] = streq(modes[m], "page-server")
-				                  ? (x->pages_s > 0 ? x->pages_mib / x->pages_s : 0)
-				          : x->transfer_s > 0
-				                  ? (double)x->bytes / (1 << 20) / x->transfer_s
-				                  : 0;
+				/* post-copy: its pages come while it runs on the
+				 * target (restoring → done, the restore included) */
+				bool pc = streq(modes[m], "post-copy");
+				double pc_s = x->restore_rec_s;
+				rate[k] =
+				        streq(modes[m], "page-server")
+				                ? (x->pages_s > 0 ? x->pages_mib / x->pages_s : 0)
+				        : pc ? (pc_s > 0 ? (double)x->bytes / (1 << 20) / pc_s : 0)
+				        : x->transfer_s > 0
+				                ? (double)x->bytes / (1 << 20) / x->transfer_s
+				                : 0;
 			}
 			double a = median(rate, runs);
 			printf(" %.0f MiB/s | %.2f |", a, a / tcp);
@@ -755,7 +771,7 @@ int main(int argc, char *argv[])
 				return 2;
 			for (unsigned i = 0; i < n_modes; i++) {
 				if (!streq(m[i], "stop-and-copy") && !streq(m[i], "page-server") &&
-				    !streq(m[i], "pre-copy"))
+				    !streq(m[i], "pre-copy") && !streq(m[i], "post-copy"))
 					return log_error("--modes: unknown mode '%s'", m[i]), 2;
 				modes[i] = m[i];
 			}
@@ -788,7 +804,8 @@ int main(int argc, char *argv[])
 		}
 		case 'h':
 			printf("bench-migration [--runs N] [--sizes MIB,MIB,...] [--tcp-reps N]\n"
-			       "                [--modes stop-and-copy,page-server,pre-copy]\n"
+			       "                [--modes "
+			       "stop-and-copy,page-server,pre-copy,post-copy]\n"
 			       "                [--workloads memhog,hotset] [--hot MIB] [--plot "
 			       "PNG]\n");
 			return 0;

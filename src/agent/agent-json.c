@@ -40,7 +40,7 @@ json_t *node_info_to_json(const NodeInfo *in)
 	if (!labels)
 		return NULL;
 	return json_pack("{s:s, s:s, s:s, s:I, s:s?, s:s, s:{s:f, s:I}, s:I, "
-	                 "s:{s:b, s:s, s:b, s:b}, s:o, s:I}",
+	                 "s:{s:b, s:s, s:b, s:b, s:b, s:I}, s:o, s:I}",
 	                 "name", in->name, "grpc_address", in->grpc_address, "version", in->version,
 	                 "protocol", (json_int_t)in->protocol, "podman_version", in->podman_version,
 	                 "accounting", accounting_source_to_string(in->source), "capacity", "cpus",
@@ -48,7 +48,9 @@ json_t *node_info_to_json(const NodeInfo *in)
 	                 "link_bandwidth_bytes_per_sec", (json_int_t)in->link_bandwidth, "criu",
 	                 "probed", in->criu.probed, "version", in->criu.version, "pre_copy",
 	                 criu_features_pre_copy(&in->criu), "lazy_pages",
-	                 criu_features_lazy_pages(&in->criu), "labels", labels, "started_at",
+	                 criu_features_lazy_pages(&in->criu), "post_copy",
+	                 criu_features_post_copy(&in->criu), "pipe_max_size",
+	                 (json_int_t)in->criu.pipe_max_size, "labels", labels, "started_at",
 	                 (json_int_t)in->started_at);
 }
 

@@ -8,6 +8,8 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <openssl/evp.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,7 @@
 #include "config.h"
 #include "fault.h"
 #include "json-util.h"
+#include "lazy-pages.h"
 #include "log.h"
 #include "mode-choice.h"
 #include "precopy.h"
@@ -26,6 +29,43 @@
 #include "recovery.h"
 #include "send-pipeline.h"
 #include "strutil.h"
+
+/* Post-copy: `podman container checkpoint` runs as long as the dump serves
+ * pages (until the target has them all, or the dump is made to fail), so
+ * it runs on a thread of its own. */
+typedef struct LazyDump {
+	pthread_t thread;
+	bool started;
+	char *container;
+	char *export_path; /* <work-dir>/<id>.XXXXXX/export.tar */
+	atomic_bool ended;
+	int status; /* podman's exit status; -1: could not run */
+	char *output;
+} LazyDump;
+
+static void *lazy_dump_thread(void *userdata)
+{
+	LazyDump *d = userdata;
+	/* Podman writes config.dump and spec.dump, which the target's restore
+	 * needs, before the dump only when it exports; the export itself comes
+	 * after the dump ended and is not used. */
+	const char *argv[] = { "podman",     "container", "checkpoint", "--export", d->export_path,
+		               "--compress", "none",      d->container, NULL };
+	SpawnOptions o = { .stderr_to_stdout = true };
+	d->status = -1;
+	if (spawn_capture((char *const *)argv, &o, 16 * 1024, &d->output, &d->status) < 0)
+		d->status = -1;
+	atomic_store(&d->ended, true);
+	return NULL;
+}
+
+/* Waits for podman to return (the dump was settled first). */
+static void lazy_dump_join(LazyDump *d)
+{
+	if (d->started)
+		pthread_join(d->thread, NULL);
+	d->started = false;
+}
 
 typedef struct Source {
 	Agent *a;
@@ -58,6 +98,12 @@ typedef struct Source {
 	PageRelay *relay;
 	char *criu_config;
 	uint64_t page_bytes, page_usec;
+	/* post-copy: the end of the dump's page stream, the dump's thread, and
+	 * how long the target waited for pages after its copy ran */
+	LazySource *lazy;
+	uint16_t lazy_port;
+	LazyDump dump;
+	uint64_t lazy_pages_usec;
 	ErrorDetail why; /* the first failure, for the record and the driver */
 } Source;
 
@@ -65,6 +111,20 @@ static void source_done(Source *s)
 {
 	s->pipeline = send_pipeline_free(s->pipeline);
 	s->relay = page_relay_free(s->relay);
+	/* unsettled: the dump fails and the source resumes */
+	s->lazy = lazy_source_free(s->lazy);
+	lazy_dump_join(&s->dump);
+	if (s->dump.export_path) {
+		_cleanup_free_ char *dir = strdup(s->dump.export_path);
+		char *slash = dir ? strrchr(dir, '/') : NULL;
+		if (slash) {
+			*slash = 0;
+			(void)agent_remove_tree(dir);
+		}
+	}
+	free(s->dump.export_path);
+	free(s->dump.container);
+	free(s->dump.output);
 	if (s->criu_config)
 		criu_config_remove(s->criu_config);
 	free(s->criu_config);
@@ -192,6 +252,27 @@ static int source_on_archive(const void *data, size_t size, void *userdata)
 static int source_restore_here(Source *s, PodmanError *e)
 {
 	ErrorDetail pages = {};
+	if (s->rec.mode == MIGRATION_MODE_POST_COPY) {
+		/* The dump's pages never left the frozen container: the dump is
+		 * made to fail and the container resumes; its checkpoint holds no
+		 * pages and is never restored. */
+		_cleanup_(podman_container_inspect_done) PodmanContainerInspect ins = {};
+		if (s->lazy) {
+			int r = lazy_source_settle(s->lazy, false, 60 * USEC_PER_SEC, &pages);
+			if (r < 0)
+				log_warning("migration %s: aborting the lazy dump: %s", s->rec.id,
+				            pages.message);
+		}
+		lazy_dump_join(&s->dump);
+		if (podman_container_inspect(s->a->podman, s->rec.container, &ins, NULL) >= 0 &&
+		    ins.running)
+			return 0;
+		snprintf(e->message, sizeof e->message,
+		         "%s did not resume after its lazy dump was aborted, and a post-copy "
+		         "checkpoint holds no memory pages to restore from",
+		         s->rec.container);
+		return -EIO;
+	}
 	int r = agent_pages_replay(s->a, s->rec.id, s->rec.container, &pages);
 	if (r < 0) {
 		snprintf(e->message, sizeof e->message, "%s", pages.message);
@@ -266,6 +347,14 @@ static MigrationPhase source_settle(Source *s)
 		if (r < 0 && r != ETCD_NOT_FOUND && r != -ENOMEM &&
 		    now_usec(CLOCK_MONOTONIC) < etcd_deadline)
 			continue;
+		if (r < 0 && s->lazy) {
+			/* the target may have committed: the frozen source waits */
+			log_error("migration %s: cannot read its record from etcd; the post-copy "
+			          "source %s stays frozen until it can be read",
+			          s->rec.id, s->rec.container);
+			sleep_usec(5 * USEC_PER_SEC);
+			continue;
+		}
 		if (r < 0) {
 			log_error("migration %s: cannot read its record from etcd; keeping "
 			          "container %s stopped until it can be read",
@@ -273,6 +362,17 @@ static MigrationPhase source_settle(Source *s)
 			return s->rec.phase;
 		}
 		MigrationPhase p = s->rec.phase;
+		if (p == MIGRATION_DONE && s->lazy) {
+			/* the target has every page: the dump may end (runc then
+			 * stops the source's copy) */
+			ErrorDetail end = {};
+			if (lazy_source_settle(s->lazy, true, 60 * USEC_PER_SEC, &end) < 0)
+				log_error(
+				        "migration %s: done, but the lazy dump did not end cleanly "
+				        "(%s); removing the source's copy",
+				        s->rec.id, end.message);
+			lazy_dump_join(&s->dump);
+		}
 		if (p == MIGRATION_DONE) {
 			r = podman_container_remove(a->podman, s->rec.container, true, &e);
 			if (r < 0 && r != PODMAN_NOT_FOUND)
@@ -299,8 +399,10 @@ static MigrationPhase source_settle(Source *s)
 			return p;
 		}
 		if (p == MIGRATION_RESTORING) {
-			/* The target decides; wait for it. */
-			if (now_usec(CLOCK_MONOTONIC) > deadline) {
+			/* The target decides; wait for it. A post-copy source
+			 * waits as long as it takes: its copy on the target may
+			 * run until the target (or its recovery) settles. */
+			if (now_usec(CLOCK_MONOTONIC) > deadline && !s->lazy) {
 				log_error("migration %s: the target %s has not finished restoring; "
 				          "keeping %s stopped here",
 				          s->rec.id, s->rec.target, s->rec.container);
@@ -434,6 +536,7 @@ static int source_send_header(Source *s)
 	h.source_address = s->a->advertise;
 	h.mode = (char *)migration_mode_to_string(s->rec.mode);
 	h.protocol = s->a->config->protocol;
+	h.lazy_pages_port = s->lazy_port;
 	Podmig__V1__TransferMessage m = PODMIG__V1__TRANSFER_MESSAGE__INIT;
 	m.kind_case = PODMIG__V1__TRANSFER_MESSAGE__KIND_HEADER;
 	m.header = &h;
@@ -554,10 +657,11 @@ static bool source_page_server_capable(Source *s, char *why, size_t size)
 
 /* The mode of this migration (mode-choice.h), and why into the record;
  * `target_protocol`: the target agent's (AGENT_PROTOCOL). */
-static int source_choose_mode(Source *s, ModeRequest want, unsigned target_protocol)
+static int source_choose_mode(Source *s, ModeRequest want, const AgentPeerVersion *target)
 {
 	Agent *a = s->a;
-	char not_ps[512] = "", why[768];
+	unsigned target_protocol = target->protocol;
+	char not_ps[512] = "", not_pc[512] = "", why[768];
 	ModeFacts f = {
 		.pre_copy = criu_features_pre_copy(&a->criu) && !a->config->pre_copy_never,
 		.link_bytes_per_sec = a->config->link_bandwidth,
@@ -570,6 +674,28 @@ static int source_choose_mode(Source *s, ModeRequest want, unsigned target_proto
 	else
 		f.page_server = source_page_server_capable(s, not_ps, sizeof not_ps);
 	f.page_server_why = f.page_server ? NULL : not_ps;
+	const char *label = json_string_value(
+	        json_object_get(json_object_get(json_object_get(s->ins.raw, "Config"), "Labels"),
+	                        MODE_POST_COPY_LABEL));
+	f.post_copy_allowed = streq_ptr(label, MODE_POST_COPY_ALLOW);
+	if (protocol < AGENT_PROTOCOL_POST_COPY)
+		snprintf(not_pc, sizeof not_pc,
+		         "agent protocol %u (of nodes %s and %s) has no post-copy mode", protocol,
+		         a->config->node_name, s->rec.target);
+	else if (!criu_features_post_copy(&a->criu))
+		snprintf(not_pc, sizeof not_pc,
+		         "node %s cannot do post-copy (its agent's log says why: lazy pages, CRIU "
+		         "4.2, fs.pipe-max-size)",
+		         a->config->node_name);
+	else if (!target->post_copy)
+		snprintf(not_pc, sizeof not_pc,
+		         "node %s cannot do post-copy (its info says criu.post_copy false)",
+		         s->rec.target);
+	else if (!f.page_server)
+		snprintf(not_pc, sizeof not_pc, "%s", not_ps);
+	else
+		f.post_copy = true;
+	f.post_copy_why = f.post_copy ? NULL : not_pc;
 	pthread_mutex_lock(&a->lock);
 	for (size_t i = 0; a->last && i < a->last->n_containers; i++)
 		if (streq_ptr(a->last->containers[i].name, s->rec.container))
@@ -721,7 +847,7 @@ static int source_prepare(Source *s, const Podmig__V1__MigrateRequest *req)
 		log_warning("container %s: Podman reports image ID '%.80s', not a SHA-256; a "
 		            "target without the image will refuse it",
 		            req->container, s->ins.image_id);
-	if ((r = source_choose_mode(s, want_mode, peer.protocol)) < 0)
+	if ((r = source_choose_mode(s, want_mode, &peer)) < 0)
 		return rpc_server_call_error(call, RPC_UNAVAILABLE,
 		                             "cannot create the migration record in etcd: %s",
 		                             error_to_string(r));
@@ -948,6 +1074,265 @@ static int source_transfer_pages(Source *s)
 	return 0;
 }
 
+/* Post-copy, before the handshake: the relay the target's lazy-pages
+ * daemon will fetch pages through, whose port the header names. */
+static int source_lazy_prepare(Source *s)
+{
+	Agent *a = s->a;
+	_cleanup_free_ char *self = NULL, *target = NULL;
+	PageTls tls = agent_page_tls(a);
+	uint16_t criu_port;
+	int r;
+
+	if ((r = address_host(a->advertise, &self)) < 0 ||
+	    (r = address_host(s->target_addr, &target)) < 0 ||
+	    (r = lazy_free_port(&criu_port)) < 0 ||
+	    (r = lazy_source_start(self, target, &tls, criu_port, &s->lazy, &s->lazy_port)) < 0) {
+		error_detail_set(&s->why, "cannot start the lazy-pages relay on %s: %s",
+		                 self ?: a->advertise, error_to_string(r));
+		return r;
+	}
+	_cleanup_free_ char *export_dir = NULL;
+	(void)mkdir(a->config->work_dir, 0700);
+	if ((r = precopy_dir_create(a->config->work_dir, s->rec.id, &export_dir)) < 0 ||
+	    asprintf(&s->dump.export_path, "%s/export.tar", export_dir) < 0) {
+		error_detail_set(&s->why, "cannot create a directory in %s: %s",
+		                 a->config->work_dir, error_to_string(r < 0 ? r : -ENOMEM));
+		return r < 0 ? r : -ENOMEM;
+	}
+	if (!(s->dump.container = strdup(s->rec.container)) ||
+	    criu_config_path(a->config->criu_config_dir, s->rec.container, &s->criu_config) < 0)
+		return -ENOMEM;
+	/* the dump's lazy page server listens on loopback only: our relay is
+	 * the one way to it from elsewhere */
+	_cleanup_free_ char *text = NULL;
+	if (asprintf(&text, "lazy-pages\naddress 127.0.0.1\nport %u\n", criu_port) < 0)
+		return -ENOMEM;
+	free(s->dump.output);
+	s->dump.output = TAKE_PTR(text); /* kept until the dump starts */
+	return 0;
+}
+
+/* Runs the podman binary; its output (stdout and stderr) in *ret_out. */
+static int podman_cli(const char *const argv[], char **ret_out, ErrorDetail *why)
+{
+	SpawnOptions o = { .stderr_to_stdout = true };
+	int status = -1;
+	int r = spawn_capture((char *const *)argv, &o, 1024 * 1024, ret_out, &status);
+	if (r < 0 || status != 0) {
+		error_detail_set(why, "%s %s: %.300s", argv[1], argv[2],
+		                 r < 0 ? error_to_string(r) : *ret_out);
+		return r < 0 ? r : -EIO;
+	}
+	return 0;
+}
+
+/* Post-copy: the container's root filesystem changes as Podman's export
+ * would carry them (its export comes only after the dump ends): in dir,
+ * rootfs-diff.tar with what was added or changed and deleted.files (a JSON
+ * list) with what was deleted; *ret_diff and *ret_deleted say which exist.
+ * The container is frozen, so nothing changes meanwhile. */
+static int source_rootfs_diff(Source *s, const char *dir, bool *ret_diff, bool *ret_deleted)
+{
+	const char *name = s->rec.container;
+	_cleanup_free_ char *out = NULL, *mount = NULL, *list = NULL, *tar = NULL, *del = NULL;
+	const char *diff_argv[] = { "podman", "container", "diff", "--format", "json", name, NULL };
+	int r;
+
+	*ret_diff = *ret_deleted = false;
+	if ((r = podman_cli(diff_argv, &out, &s->why)) < 0)
+		return r;
+	_cleanup_json_ json_t *doc = json_loads(out, 0, NULL);
+	if (!json_is_object(doc)) {
+		error_detail_set(&s->why, "podman container diff: not JSON");
+		return -EBADMSG;
+	}
+	json_t *deleted = json_object_get(doc, "deleted");
+	if (json_is_array(deleted) && json_array_size(deleted) > 0) {
+		_cleanup_free_ char *text = json_dumps(deleted, JSON_COMPACT);
+		if (!text || asprintf(&del, "%s/deleted.files", dir) < 0)
+			return -ENOMEM;
+		_cleanup_close_ int fd =
+		        open(del, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0 || (r = loop_write(fd, text, strlen(text))) < 0)
+			return fd < 0 ? -errno : r;
+		*ret_deleted = true;
+	}
+	/* the paths as a NUL-separated list for tar, relative to the root */
+	if (asprintf(&list, "%s/rootfs.list", dir) < 0 ||
+	    asprintf(&tar, "%s/rootfs-diff.tar", dir) < 0)
+		return -ENOMEM;
+	_cleanup_close_ int lfd =
+	        open(list, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (lfd < 0)
+		return -errno;
+	size_t n = 0;
+	const char *const kinds[] = { "added", "changed" };
+	for (size_t k = 0; k < ELEMENTSOF(kinds); k++) {
+		json_t *a = json_object_get(doc, kinds[k]), *v;
+		size_t i;
+		json_array_foreach (a, i, v) {
+			const char *p = json_string_value(v);
+			if (!p || !*p)
+				continue;
+			while (*p == '/')
+				p++;
+			if (!*p)
+				continue;
+			if ((r = loop_write(lfd, p, strlen(p) + 1)) < 0)
+				return r;
+			n++;
+		}
+	}
+	if (n == 0)
+		return 0;
+	/* the running container's root, as Podman mounted it (no `podman
+	 * mount` while the container is frozen: each call costs downtime) */
+	const char *merged = json_string_value(json_object_get(
+	        json_object_get(json_object_get(s->ins.raw, "GraphDriver"), "Data"), "MergedDir"));
+	struct stat st;
+	bool own_mount = !merged || stat(merged, &st) < 0 || !S_ISDIR(st.st_mode);
+	const char *mount_argv[] = { "podman", "container", "mount", name, NULL };
+	if (own_mount) {
+		if ((r = podman_cli(mount_argv, &mount, &s->why)) < 0)
+			return r;
+		mount[strcspn(mount, "\n")] = 0;
+	}
+	const char *tar_argv[] = { "tar",
+		                   "-c",
+		                   "-f",
+		                   tar,
+		                   "--no-recursion",
+		                   "--null",
+		                   "-C",
+		                   own_mount ? mount : merged,
+		                   "-T",
+		                   list,
+		                   NULL };
+	_cleanup_free_ char *tar_out = NULL;
+	r = podman_cli(tar_argv, &tar_out, &s->why);
+	if (own_mount) {
+		const char *umount_argv[] = { "podman", "container", "unmount", name, NULL };
+		_cleanup_free_ char *umount_out = NULL;
+		ErrorDetail ignored = {};
+		(void)podman_cli(umount_argv, &umount_out, &ignored);
+	}
+	if (r < 0)
+		return r;
+	*ret_diff = true;
+	return 0;
+}
+
+/* Post-copy: the dump writes every image but the pages, then serves the
+ * pages from the frozen container; once it serves, Podman's files of the
+ * container (the images, config.dump, spec.dump) go to the target as the
+ * archive, and the target restores at once. */
+static int source_transfer_lazy(Source *s)
+{
+	Agent *a = s->a;
+	_cleanup_free_ char *config_text = TAKE_PTR(s->dump.output), *dir = NULL, *tar = NULL,
+	                    *out = NULL;
+	const char *userdata = json_string_value(json_object_get(s->ins.raw, "StaticDir"));
+	int status = -1, r;
+
+	if (!userdata || !*userdata) {
+		error_detail_set(&s->why, "Podman does not say where container %s keeps its files",
+		                 s->rec.container);
+		return -EIO;
+	}
+	if ((r = criu_config_write(s->criu_config, config_text)) < 0) {
+		error_detail_set(&s->why, "cannot write the CRIU configuration %s: %s",
+		                 s->criu_config, error_to_string(r));
+		return r;
+	}
+	if ((r = agent_record_advance(a, &s->rec, MIGRATION_CHECKPOINTING, NULL)) < 0) {
+		error_detail_set(&s->why, "cannot record the checkpoint in etcd: %s",
+		                 error_to_string(r));
+		return r;
+	}
+	source_progress(s, true);
+	s->down_since = now_usec(CLOCK_MONOTONIC);
+	if ((r = -pthread_create(&s->dump.thread, NULL, lazy_dump_thread, &s->dump)) < 0) {
+		error_detail_set(&s->why, "cannot start the checkpoint: %s", error_to_string(r));
+		return r;
+	}
+	s->dump.started = true;
+	uint64_t deadline = now_usec(CLOCK_MONOTONIC) + READY_TIMEOUT_USEC;
+	while (!lazy_source_serving(s->lazy)) {
+		if (atomic_load(&s->dump.ended) || now_usec(CLOCK_MONOTONIC) > deadline) {
+			lazy_dump_join(&s->dump);
+			criu_config_remove(s->criu_config);
+			const char *msg = s->dump.output ?: "";
+			size_t n = strlen(msg);
+			while (n > 0 && msg[n - 1] == '\n')
+				n--;
+			error_detail_set(&s->why, "checkpointing %s on %s failed: %.*s",
+			                 s->rec.container, a->config->node_name, (int)MIN(n, 400),
+			                 n ? msg : "its lazy page server never listened");
+			return -EIO;
+		}
+		sleep_usec(10 * USEC_PER_MSEC);
+	}
+	/* the dump is through with the file: a later restore reads it too */
+	criu_config_remove(s->criu_config);
+	(void)mkdir(a->config->work_dir, 0700);
+	if ((r = precopy_dir_create(a->config->work_dir, s->rec.id, &dir)) < 0 ||
+	    asprintf(&tar, "%s/post-copy.tar", dir) < 0) {
+		error_detail_set(&s->why, "cannot create a directory in %s: %s",
+		                 a->config->work_dir, error_to_string(r < 0 ? r : -ENOMEM));
+		return r < 0 ? r : -ENOMEM;
+	}
+	char network[4096];
+	snprintf(network, sizeof network, "%s/network.status", userdata);
+	bool has_network = access(network, F_OK) >= 0, has_diff = false, has_deleted = false;
+	/* the container's log goes along as in Podman's export (the frozen
+	 * container writes nothing meanwhile) */
+	char log[4096];
+	snprintf(log, sizeof log, "%s/ctr.log", userdata);
+	bool has_log = access(log, F_OK) >= 0;
+	if ((r = source_rootfs_diff(s, dir, &has_diff, &has_deleted)) < 0) {
+		(void)agent_remove_tree(dir);
+		return r;
+	}
+	/* CRIU still writes its log while it serves pages */
+	const char *argv[20];
+	size_t n = 0;
+	argv[n++] = "tar";
+	argv[n++] = "-c";
+	argv[n++] = "-f";
+	argv[n++] = tar;
+	argv[n++] = "--exclude=checkpoint/*.log";
+	argv[n++] = "-C";
+	argv[n++] = userdata;
+	argv[n++] = "checkpoint";
+	argv[n++] = "config.dump";
+	argv[n++] = "spec.dump";
+	if (has_network)
+		argv[n++] = "network.status";
+	if (has_log)
+		argv[n++] = "ctr.log";
+	if (has_diff || has_deleted) {
+		argv[n++] = "-C";
+		argv[n++] = dir;
+	}
+	if (has_diff)
+		argv[n++] = "rootfs-diff.tar";
+	if (has_deleted)
+		argv[n++] = "deleted.files";
+	argv[n] = NULL;
+	SpawnOptions o = { .stderr_to_stdout = true };
+	r = spawn_capture((char *const *)argv, &o, 4096, &out, &status);
+	if (r >= 0 && status == 0)
+		r = precopy_send(tar, false, s);
+	else {
+		error_detail_set(&s->why, "cannot pack the container's images: %.300s",
+		                 r < 0 ? error_to_string(r) : out);
+		r = r < 0 ? r : -EIO;
+	}
+	(void)agent_remove_tree(dir);
+	return r;
+}
+
 /* Checkpoints, sends the archive(s) and waits for the target's `done`. */
 static int source_transfer(Source *s)
 {
@@ -972,6 +1357,9 @@ static int source_transfer(Source *s)
 	if (s->rec.mode == MIGRATION_MODE_PAGE_SERVER) {
 		if ((r = source_transfer_pages(s)) < 0)
 			return r;
+	} else if (s->rec.mode == MIGRATION_MODE_POST_COPY) {
+		if ((r = source_transfer_lazy(s)) < 0)
+			return r;
 	} else if (!sent && (r = source_transfer_checkpoint(s)) < 0)
 		return r;
 	if ((r = rpc_stream_close_send(s->target)) < 0) {
@@ -989,7 +1377,11 @@ static int source_transfer(Source *s)
 	if ((r = source_wait_reply(s, PODMIG__V1__TRANSFER_REPLY__KIND_DONE, DONE_TIMEOUT_USEC,
 	                           &done)) < 0)
 		return r;
+	if (done->done)
+		s->lazy_pages_usec = done->done->lazy_pages_usec;
 	rpc_message_free(&done->base);
+	if (s->lazy)
+		s->sent += lazy_source_bytes(s->lazy);
 	return 0;
 }
 
@@ -1000,8 +1392,9 @@ static int source_finish(Source *s)
 	/* Whatever is still queued is moot now (the target answered or the
 	 * migration failed). */
 	source_pipeline_stop(s);
-	uint64_t downtime_ms =
-	        s->down_since ? (now_usec(CLOCK_MONOTONIC) - s->down_since) / 1000 : 0;
+	uint64_t down_usec = s->down_since ? now_usec(CLOCK_MONOTONIC) - s->down_since : 0;
+	/* post-copy: the container ran on the target while its pages came */
+	uint64_t downtime_ms = (down_usec - MIN(down_usec, s->lazy_pages_usec)) / 1000;
 	MigrationPhase final = source_settle(s);
 	if (migration_phase_is_final(final)) {
 		/* Bookkeeping on the final record; a lost race here changes nothing. */
@@ -1054,7 +1447,8 @@ int agent_handle_migrate(RpcServerCall *call, void *userdata)
 	if ((r = source_prepare(&s, (Podmig__V1__MigrateRequest *)msg)) < 0)
 		return r;
 	/* From here every outcome goes through settling. */
-	if (source_handshake(&s) >= 0)
+	if ((s.rec.mode != MIGRATION_MODE_POST_COPY || source_lazy_prepare(&s) >= 0) &&
+	    source_handshake(&s) >= 0)
 		(void)source_transfer(&s);
 	return source_finish(&s);
 }

@@ -18,6 +18,7 @@
 #include "agent.pb-c.h"
 #include "archive-check.h"
 #include "json-util.h"
+#include "lazy-pages.h"
 #include "log.h"
 #include "precopy.h"
 #include "process-util.h"
@@ -185,8 +186,41 @@ typedef struct Target {
 	bool pages;
 	PageServer *ps;
 	char *pages_dir, *images_dir, *criu_config;
+	/* post-copy: the lazy-pages daemon this handler owns, fetching from the
+	 * source's relay at lazy_port; how long the restored copy waited for
+	 * its last page */
+	bool lazy;
+	uint16_t lazy_port;
+	LazyDaemon *daemon;
+	uint64_t lazy_pages_usec;
 	ErrorDetail why;
 } Target;
+
+/* Page-server and post-copy modes: <pages_dir>/img for the checkpoint's
+ * images, a directory of this call's own, and the container's CRIU
+ * configuration file's path. */
+static int target_images_dir(Target *t)
+{
+	Agent *a = t->a;
+	const char *pages;
+	int r;
+	if ((r = agent_pages_dir(a, &pages)) < 0 ||
+	    (r = precopy_dir_create(pages, t->rec->id, &t->pages_dir)) < 0 ||
+	    asprintf(&t->images_dir, "%s/img", t->pages_dir) < 0 ||
+	    (r = criu_config_path(a->config->criu_config_dir, t->rec->container, &t->criu_config)) <
+	            0) {
+		error_detail_set(&t->why, "cannot prepare a directory in %s: %s",
+		                 a->config->pages_dir, error_to_string(r < 0 ? r : -ENOMEM));
+		return r < 0 ? r : -ENOMEM;
+	}
+	if (mkdir(t->images_dir, 0700) < 0) {
+		r = -errno;
+		error_detail_set(&t->why, "cannot create %s: %s", t->images_dir,
+		                 error_to_string(r));
+		return r;
+	}
+	return 0;
+}
 
 /* Page-server mode: a page server for this migration's pages, on a port of
  * its own that only the source node may use (page-server.h). */
@@ -205,23 +239,10 @@ static int target_page_server(Target *t, uint16_t *ret_port)
 		                 error_to_string(r));
 		return r;
 	}
-	const char *pages;
-	if ((r = agent_pages_dir(a, &pages)) < 0 ||
-	    (r = precopy_dir_create(pages, t->rec->id, &t->pages_dir)) < 0 ||
-	    asprintf(&t->images_dir, "%s/img", t->pages_dir) < 0 ||
-	    asprintf(&log, "%s/page-server.log", t->pages_dir) < 0 ||
-	    (r = criu_config_path(a->config->criu_config_dir, t->rec->container, &t->criu_config)) <
-	            0) {
-		error_detail_set(&t->why, "cannot prepare a page server in %s: %s",
-		                 a->config->pages_dir, error_to_string(r < 0 ? r : -ENOMEM));
-		return r < 0 ? r : -ENOMEM;
-	}
-	if (mkdir(t->images_dir, 0700) < 0) {
-		r = -errno;
-		error_detail_set(&t->why, "cannot create %s: %s", t->images_dir,
-		                 error_to_string(r));
+	if ((r = target_images_dir(t)) < 0)
 		return r;
-	}
+	if (asprintf(&log, "%s/page-server.log", t->pages_dir) < 0)
+		return -ENOMEM;
 	r = page_server_start(self, source, t->images_dir, log, &tls, READY_TIMEOUT_USEC, &t->ps,
 	                      ret_port);
 	if (r < 0) {
@@ -236,14 +257,33 @@ static int target_page_server(Target *t, uint16_t *ret_port)
 /* Page-server mode: every page arrived (the page server took the dump's
  * close and exited 0), the archive's checkpoint images join them, and the
  * CRIU configuration file points the restore there. */
+static int target_unpack_images(Target *t);
 static int target_prepare_pages(Target *t)
 {
+	_cleanup_free_ char *text = NULL;
+	int r;
+
+	if ((r = page_server_wait(t->ps, SEND_TIMEOUT_USEC, &t->why)) < 0 ||
+	    (r = target_unpack_images(t)) < 0)
+		return r;
+	if (asprintf(&text, "images-dir %s\n", t->images_dir) < 0)
+		return -ENOMEM;
+	if ((r = criu_config_write(t->criu_config, text)) < 0) {
+		error_detail_set(&t->why, "cannot write the CRIU configuration %s: %s",
+		                 t->criu_config, error_to_string(r));
+		return r;
+	}
+	log_debug("migration %s: images in %s", t->rec->id, t->images_dir);
+	return 0;
+}
+
+/* The archive's checkpoint images into images_dir. */
+static int target_unpack_images(Target *t)
+{
 	char fd_path[64];
-	_cleanup_free_ char *out = NULL, *text = NULL;
+	_cleanup_free_ char *out = NULL;
 	int status = -1, r;
 
-	if ((r = page_server_wait(t->ps, SEND_TIMEOUT_USEC, &t->why)) < 0)
-		return r;
 	/* the archive was checked (archive-check.c): only Podman's names, no
 	 * links out of it */
 	snprintf(fd_path, sizeof fd_path, "/proc/%d/fd/%d", (int)getpid(), t->final.fd);
@@ -259,14 +299,44 @@ static int target_prepare_pages(Target *t)
 		                 r < 0 ? error_to_string(r) : out);
 		return r < 0 ? r : -EIO;
 	}
-	if (asprintf(&text, "images-dir %s\n", t->images_dir) < 0)
+	return 0;
+}
+
+/* Post-copy: the images unpacked, the lazy-pages daemon (ours) running
+ * on them with its relay to the source, the CRIU configuration pointing
+ * the restore at both. */
+static int target_prepare_lazy(Target *t)
+{
+	Agent *a = t->a;
+	_cleanup_free_ char *self = NULL, *source_addr = NULL, *source = NULL, *log = NULL,
+	                    *text = NULL;
+	PageTls tls = agent_page_tls(a);
+	int r;
+
+	/* the source's address from its node's trusted info, never the header */
+	if ((r = agent_node_address(a, t->rec->source, &source_addr, NULL)) < 0 ||
+	    (r = address_host(source_addr, &source)) < 0 ||
+	    (r = address_host(a->advertise, &self)) < 0) {
+		error_detail_set(&t->why, "cannot find the address of node %s: %s", t->rec->source,
+		                 error_to_string(r));
+		return r;
+	}
+	if ((r = target_images_dir(t)) < 0 || (r = target_unpack_images(t)) < 0)
+		return r;
+	if (asprintf(&log, "%s/lazy-pages.log", t->pages_dir) < 0 ||
+	    asprintf(&text, "lazy-pages\nimages-dir %s\nwork-dir %s\n", t->images_dir,
+	             t->pages_dir) < 0)
 		return -ENOMEM;
+	if ((r = lazy_daemon_start(self, source, t->lazy_port, &tls, t->images_dir, t->pages_dir,
+	                           log, &t->daemon, &t->why)) < 0)
+		return r;
 	if ((r = criu_config_write(t->criu_config, text)) < 0) {
 		error_detail_set(&t->why, "cannot write the CRIU configuration %s: %s",
 		                 t->criu_config, error_to_string(r));
 		return r;
 	}
-	log_debug("migration %s: images in %s", t->rec->id, t->images_dir);
+	log_info("migration %s: lazy-pages daemon on %s fetching from %s:%u", t->rec->id,
+	         t->images_dir, source, t->lazy_port);
 	return 0;
 }
 
@@ -487,11 +557,29 @@ static int target_restore(Target *t, char **ret_id)
 	}
 	if (t->pages && (r = target_prepare_pages(t)) < 0)
 		return r;
+	if (t->lazy && (r = target_prepare_lazy(t)) < 0)
+		return r;
 	/* A fresh address on this node's network; the name and id stay. */
 	r = target_restore_import(t, ret_id);
 	if (t->criu_config)
 		criu_config_remove(t->criu_config); /* for this restore only */
-	return r;
+	if (r < 0 || !t->lazy)
+		return r;
+	/* Post-copy: the copy runs, but only a daemon that exited 0 fetched
+	 * every page; anything else leaves zeros where pages were, and the
+	 * caller removes the copy before anyone hears of it. */
+	uint64_t t0 = now_usec(CLOCK_MONOTONIC);
+	if ((r = agent_fault(a, "target-lazy-pages")) < 0) {
+		error_detail_set(&t->why, "fault injected at target-lazy-pages");
+		return r;
+	}
+	r = lazy_daemon_wait(t->daemon, DONE_TIMEOUT_USEC - 60 * USEC_PER_SEC, &t->why);
+	t->lazy_pages_usec = now_usec(CLOCK_MONOTONIC) - t0;
+	if (r < 0)
+		return r;
+	log_info("migration %s: every page of %s arrived in %" PRIu64 " ms", t->rec->id,
+	         t->rec->container, t->lazy_pages_usec / 1000);
+	return 0;
 }
 
 /* The image's links, as archive_base_link_at() sees them in its mounted
@@ -596,7 +684,8 @@ static int target_commit(Target *t)
 	Podmig__V1__TransferDone d = PODMIG__V1__TRANSFER_DONE__INIT;
 	d.container_id = restored_id ?: (char *)"";
 	d.received_bytes = t->final.size + t->pre.size;
-	d.restore_usec = now_usec(CLOCK_MONOTONIC) - t0;
+	d.restore_usec = now_usec(CLOCK_MONOTONIC) - t0 - t->lazy_pages_usec;
+	d.lazy_pages_usec = t->lazy_pages_usec;
 	Podmig__V1__TransferReply rep = PODMIG__V1__TRANSFER_REPLY__INIT;
 	rep.kind_case = PODMIG__V1__TRANSFER_REPLY__KIND_DONE;
 	rep.done = &d;
@@ -613,6 +702,7 @@ static void target_done(Target *t)
 	incoming_done(&t->final);
 	image_root_release(t->a, t->image_root, t->rec->id, t->h->image);
 	t->ps = page_server_free(t->ps);
+	t->daemon = lazy_daemon_free(t->daemon);
 	if (t->criu_config)
 		criu_config_remove(t->criu_config);
 	if (t->pages_dir && agent_remove_tree(t->pages_dir) < 0)
@@ -633,15 +723,26 @@ static int target_receive(Agent *a, RpcServerCall *call, MigrationRecord *rec,
 		.precopy = streq(h->mode, migration_mode_to_string(MIGRATION_MODE_PRE_COPY)),
 		.image_root = -EBADF,
 		.pages = streq(h->mode, migration_mode_to_string(MIGRATION_MODE_PAGE_SERVER)),
+		.lazy = streq(h->mode, migration_mode_to_string(MIGRATION_MODE_POST_COPY)),
 		.pre = { .fd = -EBADF },
 		.final = { .fd = -EBADF },
 	};
 	int r;
 
-	if ((t.pages || t.precopy) && !streq(h->mode, migration_mode_to_string(rec->mode)))
+	if ((t.pages || t.precopy || t.lazy) &&
+	    !streq(h->mode, migration_mode_to_string(rec->mode)))
 		return rpc_server_call_error(call, RPC_FAILED_PRECONDITION,
 		                             "migration %s is %s, not %s", rec->id,
 		                             migration_mode_to_string(rec->mode), h->mode);
+	if (t.lazy && !criu_features_post_copy(&a->criu))
+		return target_error(call, RPC_FAILED_PRECONDITION,
+		                    "node %s cannot do post-copy (see its agent's log at start)",
+		                    a->config->node_name);
+	if (t.lazy && (h->lazy_pages_port == 0 || h->lazy_pages_port > UINT16_MAX))
+		return target_error(call, RPC_INVALID_ARGUMENT,
+		                    "migration %s: post-copy without the source's lazy-pages port",
+		                    rec->id);
+	t.lazy_port = (uint16_t)h->lazy_pages_port;
 	if ((r = target_preconditions(&t)) < 0 || (r = target_receive_loop(&t)) < 0)
 		return r;
 	return target_commit(&t);

@@ -189,7 +189,11 @@ int agent_node_address(Agent *a, const char *node, char **ret, AgentPeerVersion 
 		if (protocol < 1 || protocol > UINT32_MAX)
 			return -EBADMSG;
 		const char *version = json_get_string(doc, "version");
-		*ret_version = (AgentPeerVersion){ .protocol = (unsigned)protocol };
+		*ret_version = (AgentPeerVersion){
+			.protocol = (unsigned)protocol,
+			.post_copy = json_is_true(
+			        json_object_get(json_object_get(doc, "criu"), "post_copy")),
+		};
 		snprintf(ret_version->version, sizeof ret_version->version, "%s",
 		         version && *version ? version : "unknown");
 	}

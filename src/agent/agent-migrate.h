@@ -56,6 +56,7 @@ int agent_record_reload_within(Agent *a, MigrationRecord *rec, uint64_t timeout_
 typedef struct AgentPeerVersion {
 	char version[64]; /* its release, "unknown" if it says none */
 	unsigned protocol;
+	bool post_copy; /* its info's criu.post_copy: its host can do post-copy */
 } AgentPeerVersion;
 
 /* The gRPC address of `node`'s agent, from its info key in etcd, and (when

@@ -74,6 +74,14 @@ static void restore_here(Agent *a, const MigrationRecord *rec)
 {
 	PodmanError e = {};
 	ErrorDetail pages = {};
+	if (rec->mode == MIGRATION_MODE_POST_COPY) {
+		/* its pages stayed in the dump, which resumes the container when
+		 * it fails; the checkpoint alone would restore zeros */
+		log_error("recovery of %s: %s is stopped on %s and cannot be restored: a post-copy "
+		          "checkpoint holds no memory pages",
+		          rec->id, rec->container, a->config->node_name);
+		return;
+	}
 	/* a page-server dump sent the pages away: what the relay recorded of
 	 * them goes back into the kept checkpoint first */
 	if (agent_pages_replay(a, rec->id, rec->container, &pages) < 0)
@@ -125,10 +133,10 @@ static void recover_one(Agent *a, MigrationRecord *rec)
 	}
 	if (local_state(a, rec->container, &local) < 0)
 		return; /* Podman unreachable: next round */
-	RecoveryAction act =
-	        recovery_decide(source ? RECOVERY_SOURCE : RECOVERY_TARGET, rec->phase, local,
-	                        rec->phase_time_ms[MIGRATION_CHECKPOINTING] != 0,
-	                        rec->phase_time_ms[MIGRATION_RESTORING] != 0);
+	RecoveryAction act = recovery_decide_mode(source ? RECOVERY_SOURCE : RECOVERY_TARGET,
+	                                          rec->mode, rec->phase, local,
+	                                          rec->phase_time_ms[MIGRATION_CHECKPOINTING] != 0,
+	                                          rec->phase_time_ms[MIGRATION_RESTORING] != 0);
 	if (act == RECOVERY_NOTHING && migration_phase_is_final(rec->phase)) {
 		if (local != LOCAL_STOPPED)
 			agent_pages_forget(a, rec->id);
@@ -164,9 +172,14 @@ static void recover_one(Agent *a, MigrationRecord *rec)
 		              "the target agent stopped after the restore; the copy runs");
 		break;
 	case RECOVERY_DISCARD:
-		remove_here(a, rec, local, "its restore did not finish");
+		remove_here(a, rec, local,
+		            rec->mode == MIGRATION_MODE_POST_COPY
+		                    ? "its lazy-pages daemon died with the target agent"
+		                    : "its restore did not finish");
 		(void)advance(a, rec, MIGRATION_ROLLED_BACK,
-		              "the target agent stopped before the restore finished");
+		              rec->mode == MIGRATION_MODE_POST_COPY
+		                      ? "the target agent stopped before every page arrived"
+		                      : "the target agent stopped before the restore finished");
 		break;
 	default:
 		break;

@@ -91,6 +91,7 @@ static int handle_info(RpcServerCall *call, void *userdata)
 	criu.version = a->criu.version;
 	criu.pre_copy = criu_features_pre_copy(&a->criu);
 	criu.lazy_pages = criu_features_lazy_pages(&a->criu);
+	criu.post_copy = criu_features_post_copy(&a->criu);
 	rep.node_name = a->config->node_name;
 	rep.version = (char *)PODMIG_VERSION;
 	rep.protocol = a->config->protocol;
@@ -459,6 +460,32 @@ static void notify_progress(Agent *a)
 		                                           : "not yet published");
 }
 
+/* Post-copy's host settings, checked once here so that no migration finds
+ * them missing half-way: the node's info then says post_copy false and no
+ * source picks it. */
+static void agent_check_post_copy(const Agent *a)
+{
+	if (!a->criu.probed)
+		return;
+	if (!criu_features_lazy_pages(&a->criu))
+		log_error(
+		        "post-copy is not possible on this node: `criu check --feature "
+		        "uffd-noncoop` fails (the kernel lacks userfaultfd with non-cooperative "
+		        "events, or it is not allowed: vm.unprivileged_userfaultfd does not matter "
+		        "to root, a seccomp filter may); other modes work");
+	else if (!a->criu.ps_requests_64)
+		log_error("post-copy is not possible on this node: CRIU %s is older than 4.2, "
+		          "whose page-server requests podmig's relay understands; other modes work",
+		          a->criu.version);
+	else if (!criu_features_post_copy(&a->criu))
+		log_error("post-copy is not possible on this node: fs.pipe-max-size is %" PRIu64
+		          " bytes and CRIU's lazy dump needs pipes of %u bytes; raise it with "
+		          "`sysctl -w fs.pipe-max-size=%u` and keep it with "
+		          "deploy/sysctl/90-podmig-post-copy.conf in /etc/sysctl.d; other modes "
+		          "work",
+		          a->criu.pipe_max_size, CRIU_POST_COPY_PIPE_MIN, CRIU_POST_COPY_PIPE_MIN);
+}
+
 int agent_new(const AgentConfig *config, Agent **ret)
 {
 	_cleanup_(agent_freep) Agent *a = calloc(1, sizeof(*a));
@@ -495,6 +522,7 @@ int agent_new(const AgentConfig *config, Agent **ret)
 	         a->criu.probed ? a->criu.version : "missing",
 	         criu_features_pre_copy(&a->criu) ? "possible" : "not possible",
 	         criu_features_lazy_pages(&a->criu) ? "possible" : "not possible");
+	agent_check_post_copy(a);
 
 	if (config->insecure)
 		log_warning("running without TLS (--insecure): anyone who reaches %s or etcd may "

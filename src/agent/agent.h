@@ -37,9 +37,13 @@
  * node's info; agents from before it was published spoke protocol 1.
  *   1: stop-and-copy and pre-copy transfers.
  *   2: page-server mode (a transfer's reply names the target's page-server
- *      port); a pair of agents uses it only when both speak 2 or later. */
-#define AGENT_PROTOCOL             2
+ *      port); a pair of agents uses it only when both speak 2 or later.
+ *   3: post-copy (a transfer's header names the source's lazy-pages relay
+ *      port; the target's `done` comes only once every page arrived); a
+ *      pair uses it only when both speak 3 or later. */
+#define AGENT_PROTOCOL             3
 #define AGENT_PROTOCOL_PAGE_SERVER 2
+#define AGENT_PROTOCOL_POST_COPY   3
 /* Tests only: this variable makes the agent speak another protocol, as a
  * build of another release would (logged as a warning). */
 #define AGENT_TEST_PROTOCOL_ENV "PODMIG_TEST_PROTOCOL"
@@ -73,7 +77,8 @@ typedef struct AgentConfig {
 	char *proc_root; /* tests only; NULL: /proc */
 	char *work_dir;  /* incoming archives; default /var/lib/podmig */
 	/* CRIU configuration files, <dir>/<container>.conf, that containers
-	 * name in their org.criu.config annotation (page-server mode) */
+	 * name in their org.criu.config annotation (page-server and
+	 * post-copy modes) */
 	char *criu_config_dir;
 	/* page-server mode's pages in flight: the source's recording of what
 	 * its dump sent, the target's incoming page images; NULL: <work_dir>/pages */

@@ -100,7 +100,7 @@ bool address_is_numeric(const char *host)
 	return host && sockaddr_from(host, 0, &ss, &len) >= 0;
 }
 
-static int listen_on(const char *host, int *ret_fd, uint16_t *ret_port)
+int listen_on(const char *host, int *ret_fd, uint16_t *ret_port)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
@@ -125,8 +125,8 @@ static int listen_on(const char *host, int *ret_fd, uint16_t *ret_port)
 
 /* One connection from `peer` on listen_fd before `deadline` (monotonic) or
  * until *cancel; connections from anywhere else are closed unread. */
-static int accept_from(int listen_fd, const char *peer, uint64_t deadline, atomic_bool *cancel,
-                       int *ret_fd)
+int accept_from(int listen_fd, const char *peer, uint64_t deadline, atomic_bool *cancel,
+                int *ret_fd)
 {
 	for (;;) {
 		if (atomic_load(cancel))
@@ -168,7 +168,7 @@ static int safe_close(int fd)
 }
 
 /* The last line of a CRIU log, for a reason a person can act on. */
-static void log_tail(const char *path, char *buf, size_t size)
+void log_tail(const char *path, char *buf, size_t size)
 {
 	buf[0] = 0;
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -289,13 +289,7 @@ void criu_config_clear(const char *dir)
 
 /* The agents' end: a TCP socket, with OpenSSL on it when the cluster uses
  * TLS. Blocking, with SOCKET_IO_SEC bounds on each send and receive. */
-typedef struct Peer {
-	int fd;
-	SSL_CTX *ctx;
-	SSL *ssl;
-} Peer;
-
-static void peer_close(Peer *p)
+void peer_close(Peer *p)
 {
 	if (p->ssl) {
 		(void)SSL_shutdown(p->ssl);
@@ -313,7 +307,7 @@ static const char *ssl_reason(void)
 	return e ? ERR_reason_error_string(e) ?: "TLS error" : "TLS error";
 }
 
-static int socket_bound_io(int fd)
+int socket_bound_io(int fd)
 {
 	struct timeval tv = { .tv_sec = SOCKET_IO_SEC };
 	int one = 1;
@@ -329,7 +323,7 @@ static int socket_bound_io(int fd)
 /* TLS on p->fd with the cluster's certificates: as the client, the server
  * must show a certificate of the cluster's CA for `host`; as the server,
  * the client must, for `host` (the one node allowed to connect). */
-static int peer_tls(Peer *p, const PageTls *tls, bool server, const char *host, ErrorDetail *why)
+int peer_tls(Peer *p, const PageTls *tls, bool server, const char *host, ErrorDetail *why)
 {
 	if (!(p->ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method())) ||
 	    SSL_CTX_load_verify_locations(p->ctx, tls->ca, NULL) != 1 ||
@@ -358,7 +352,7 @@ static int peer_tls(Peer *p, const PageTls *tls, bool server, const char *host, 
 	return 0;
 }
 
-static int peer_send(Peer *p, const uint8_t *buf, size_t len)
+int peer_send(Peer *p, const uint8_t *buf, size_t len)
 {
 	if (!p->ssl)
 		return loop_write(p->fd, buf, len);
@@ -377,7 +371,7 @@ static int peer_send(Peer *p, const uint8_t *buf, size_t len)
 }
 
 /* > 0 bytes, 0 at the end, -EAGAIN when nothing but TLS bookkeeping came. */
-static ssize_t peer_recv(Peer *p, uint8_t *buf, size_t len)
+ssize_t peer_recv(Peer *p, uint8_t *buf, size_t len)
 {
 	if (!p->ssl) {
 		ssize_t n = read(p->fd, buf, len);
@@ -756,6 +750,10 @@ static int relay_run(PageRelay *pr, int rec, ErrorDetail *why)
 		                 r == -ETIMEDOUT ? "none came in time" : error_to_string(r));
 		return r;
 	}
+	/* replies to a CRIU that waits for each one (a lazy-pages daemon) must
+	 * not wait for an acknowledgement first */
+	int one = 1;
+	(void)setsockopt(criu, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	if ((r = peer_connect(pr, &peer, why)) < 0) {
 		if (!error_detail_is_set(why))
 			error_detail_set(why, "cannot reach the page server: %s",

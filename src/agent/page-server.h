@@ -34,6 +34,8 @@
  * agent writes that file only for the duration of one dump or restore. */
 #pragma once
 
+#include <openssl/ssl.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -107,3 +109,32 @@ int address_host(const char *address, char **ret);
 /* Whether host is a numeric IPv4 or IPv6 address: the page server binds
  * to and checks peers against addresses, never names. */
 bool address_is_numeric(const char *host);
+
+/* ---- the pieces lazy-pages.c shares ---- */
+
+/* Listens on host (numeric), an ephemeral port in *ret_port. */
+int listen_on(const char *host, int *ret_fd, uint16_t *ret_port);
+/* One connection from `peer` on listen_fd before `deadline` (monotonic) or
+ * until *cancel; connections from anywhere else are closed unread. */
+int accept_from(int listen_fd, const char *peer, uint64_t deadline, atomic_bool *cancel,
+                int *ret_fd);
+/* The last line of a CRIU log into buf (size bytes), "" without one. */
+void log_tail(const char *path, char *buf, size_t size);
+
+/* The agents' end: a TCP socket, with OpenSSL on it when the cluster uses
+ * TLS. Blocking, with bounds on each send and receive (socket_bound_io()). */
+typedef struct Peer {
+	int fd;
+	SSL_CTX *ctx;
+	SSL *ssl;
+} Peer;
+
+int socket_bound_io(int fd);
+/* TLS on p->fd with the cluster's certificates: as the client, the server
+ * must show a certificate of the cluster's CA for `host`; as the server,
+ * the client must, for `host` (the one node allowed to connect). */
+int peer_tls(Peer *p, const PageTls *tls, bool server, const char *host, ErrorDetail *why);
+int peer_send(Peer *p, const uint8_t *buf, size_t len);
+/* > 0 bytes, 0 at the end, -EAGAIN when nothing but TLS bookkeeping came. */
+ssize_t peer_recv(Peer *p, uint8_t *buf, size_t len);
+void peer_close(Peer *p);

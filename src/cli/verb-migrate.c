@@ -37,13 +37,17 @@ static void migrate_help(void)
 	       "Options:\n"
 	       "  -t --to NODE          Target node (required)\n"
 	       "     --reason REASON    manual (default), automatic or drain\n"
-	       "     --mode MODE        stop-and-copy, pre-copy, page-server or auto (default):\n"
-	       "                        page-server streams the memory straight to a CRIU\n"
-	       "                        page server on NODE (the container must have been\n"
-	       "                        created with --annotation\n"
-	       "                        org.criu.config=/run/podmig/criu/NAME.conf); a mode\n"
-	       "                        that cannot be used falls back to stop-and-copy and\n"
-	       "                        the record says why\n"
+	       "     --mode MODE        stop-and-copy, pre-copy, page-server, post-copy or\n"
+	       "                        auto (default): page-server streams the memory\n"
+	       "                        straight to a CRIU page server on NODE (the container\n"
+	       "                        must have been created with --annotation\n"
+	       "                        org.criu.config=/run/podmig/criu/NAME.conf);\n"
+	       "                        post-copy (same annotation) starts the container on\n"
+	       "                        NODE at once and moves its memory as it touches it\n"
+	       "                        (auto picks it only for containers labelled\n"
+	       "                        podmig.post-copy=allowed); a mode that cannot be used\n"
+	       "                        falls back (post-copy to page-server, others to\n"
+	       "                        stop-and-copy) and the record says why\n"
 	       "     --force            Move it even if it is labelled podmig.migrate=false\n"
 	       "                        (recorded as forced)\n" CLI_CONNECT_HELP
 	       "     --json             Print the final migration record as JSON\n" CLI_TLS_HELP
@@ -237,7 +241,9 @@ int verb_migrate(int argc, char *argv[])
 		return 2;
 	}
 	if (mode_request_from_string(mode) < 0) {
-		log_error("unknown mode '%s' (stop-and-copy, pre-copy, page-server, auto)", mode);
+		log_error("unknown mode '%s' (stop-and-copy, pre-copy, page-server, post-copy, "
+		          "auto)",
+		          mode);
 		return 2;
 	}
 

@@ -445,6 +445,15 @@ int criu_probe(const char *criu_path, CriuFeatures *ret)
 	f.uffd_noncoop =
 	        run_argv((char *const[]){ path, "check", "--feature", "uffd-noncoop", NULL }, NULL,
 	                 0) == 0;
+	unsigned major = 0, minor = 0;
+	f.ps_requests_64 = sscanf(f.version, "%u.%u", &major, &minor) == 2 &&
+	                   (major > 4 || (major == 4 && minor >= 2));
+	FILE *pipe_max = fopen("/proc/sys/fs/pipe-max-size", "re");
+	unsigned long long pipe_bytes = 0;
+	if (pipe_max && fscanf(pipe_max, "%llu", &pipe_bytes) == 1)
+		f.pipe_max_size = pipe_bytes;
+	if (pipe_max)
+		fclose(pipe_max);
 	f.probed = true;
 	*ret = f;
 	return 0;

@@ -47,11 +47,21 @@ int read_text_file(const char *path, char **ret);
 /* ---- CRIU ---- */
 
 typedef struct CriuFeatures {
-	bool probed;          /* criu ran */
-	bool mem_dirty_track; /* criu check --feature mem_dirty_track */
-	bool uffd_noncoop;    /* criu check --feature uffd-noncoop */
-	char version[32];     /* "4.2.1" or "" */
+	bool probed;            /* criu ran */
+	bool mem_dirty_track;   /* criu check --feature mem_dirty_track */
+	bool uffd_noncoop;      /* criu check --feature uffd-noncoop */
+	char version[32];       /* "4.2.1" or "" */
+	uint64_t pipe_max_size; /* /proc/sys/fs/pipe-max-size; 0: unreadable */
+	/* CRIU 4.2 or later: page-server requests of 32 bytes (64-bit page
+	 * counts), the only form podmig's post-copy relay frames */
+	bool ps_requests_64;
 } CriuFeatures;
+
+/* What CRIU's lazy dump needs of fs.pipe-max-size: it moves the pages it
+ * serves through pipes of about 3.2 MiB, and a root without
+ * CAP_SYS_RESOURCE (a container or a confined VM) cannot exceed the
+ * setting, so the dump fails ("page-pipe: splice: Bad file descriptor"). */
+#define CRIU_POST_COPY_PIPE_MIN (4u << 20)
 
 /* Pre-copy needs dirty-memory tracking; lazy pages need uffd-noncoop. */
 static inline bool criu_features_pre_copy(const CriuFeatures *f)
@@ -61,6 +71,13 @@ static inline bool criu_features_pre_copy(const CriuFeatures *f)
 static inline bool criu_features_lazy_pages(const CriuFeatures *f)
 {
 	return f->probed && f->uffd_noncoop;
+}
+
+/* Post-copy needs lazy pages and pipes as large as CRIU's lazy dump makes. */
+static inline bool criu_features_post_copy(const CriuFeatures *f)
+{
+	return criu_features_lazy_pages(f) && f->ps_requests_64 &&
+	       f->pipe_max_size >= CRIU_POST_COPY_PIPE_MIN;
 }
 
 /* Runs `criu` (a path; NULL: /usr/sbin/criu) with argv vectors. A missing

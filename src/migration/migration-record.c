@@ -35,6 +35,7 @@ static const char *const migration_mode_table[_MIGRATION_MODE_MAX] = {
 	[MIGRATION_MODE_STOP_AND_COPY] = "stop-and-copy",
 	[MIGRATION_MODE_PRE_COPY] = "pre-copy",
 	[MIGRATION_MODE_PAGE_SERVER] = "page-server",
+	[MIGRATION_MODE_POST_COPY] = "post-copy",
 };
 DEFINE_STRING_TABLE_LOOKUP(migration_mode, MigrationMode);
 

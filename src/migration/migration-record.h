@@ -42,6 +42,7 @@ typedef enum MigrationMode {
 	MIGRATION_MODE_STOP_AND_COPY,
 	MIGRATION_MODE_PRE_COPY,
 	MIGRATION_MODE_PAGE_SERVER, /* CRIU streams pages to a page server on the target */
+	MIGRATION_MODE_POST_COPY,   /* the target runs first; its faults fetch pages (lazy) */
 	_MIGRATION_MODE_MAX,
 } MigrationMode;
 

@@ -56,6 +56,13 @@ RecoveryAction recovery_decide(RecoveryRole role, MigrationPhase phase, LocalSta
 	                               : decide_target(phase, local, restore_began);
 }
 
+RecoveryAction recovery_decide_mode(RecoveryRole role, MigrationMode mode, MigrationPhase phase,
+                                    LocalState local, bool stopped_by_migration, bool restore_began)
+{
+	RecoveryAction a = recovery_decide(role, phase, local, stopped_by_migration, restore_began);
+	return mode == MIGRATION_MODE_POST_COPY && a == RECOVERY_COMMIT ? RECOVERY_DISCARD : a;
+}
+
 static const char *const recovery_action_table[_RECOVERY_ACTION_MAX] = {
 	[RECOVERY_WAIT] = "wait",
 	[RECOVERY_NOTHING] = "nothing",

@@ -41,6 +41,15 @@ typedef enum RecoveryAction {
 RecoveryAction recovery_decide(RecoveryRole role, MigrationPhase phase, LocalState local,
                                bool stopped_by_migration, bool restore_began);
 
+/* recovery_decide() for a record of `mode`. A post-copy target never
+ * commits on recovery: its lazy-pages daemon died with its agent, so a
+ * running copy may lack pages (zeros where they were); it is discarded, and
+ * the source, whose dump still holds every page of the frozen container,
+ * resumes. */
+RecoveryAction recovery_decide_mode(RecoveryRole role, MigrationMode mode, MigrationPhase phase,
+                                    LocalState local, bool stopped_by_migration,
+                                    bool restore_began);
+
 const char *recovery_action_to_string(RecoveryAction a);
 
 /* What the source's migration handler knows when etcd stops answering after

@@ -20,7 +20,10 @@ static void test_names(void **state)
 	assert_int_equal(mode_request_from_string("page-server"), MODE_REQUEST_PAGE_SERVER);
 	assert_int_equal(mode_request_from_string("stop-and-copy"), MODE_REQUEST_STOP_AND_COPY);
 	assert_int_equal(mode_request_from_string("pre-copy"), MODE_REQUEST_PRE_COPY);
-	assert_int_equal(mode_request_from_string("postcopy"), -EINVAL);
+	assert_int_equal(mode_request_from_string("post-copy"), MODE_REQUEST_POST_COPY);
+	assert_int_equal(mode_request_from_string("postcopy"), MODE_REQUEST_POST_COPY);
+	assert_int_equal(mode_request_from_string("lazy"), -EINVAL);
+	assert_string_equal(mode_request_to_string(MODE_REQUEST_POST_COPY), "post-copy");
 	assert_int_equal(mode_request_from_string(NULL), MODE_REQUEST_AUTO);
 	assert_string_equal(mode_request_to_string(MODE_REQUEST_PAGE_SERVER), "page-server");
 }
@@ -79,12 +82,43 @@ static void test_auto(void **state)
 	                 MIGRATION_MODE_PRE_COPY);
 }
 
+static void test_post_copy(void **state)
+{
+	char why[256];
+	ModeFacts all = { .page_server = true, .post_copy = true, .memory_bytes = 512 * MIB };
+	/* asked for: taken when possible, even without the label */
+	assert_int_equal(mode_choose(MODE_REQUEST_POST_COPY, &all, why, sizeof why),
+	                 MIGRATION_MODE_POST_COPY);
+	assert_string_equal(why, "");
+	/* auto picks it only with the owner's label */
+	assert_int_equal(mode_choose(MODE_REQUEST_AUTO, &all, why, sizeof why),
+	                 MIGRATION_MODE_PAGE_SERVER);
+	all.post_copy_allowed = true;
+	assert_int_equal(mode_choose(MODE_REQUEST_AUTO, &all, why, sizeof why),
+	                 MIGRATION_MODE_POST_COPY);
+	assert_non_null(strstr(why, "podmig.post-copy=allowed"));
+	/* cannot: page-server when that works, else stop-and-copy, saying why */
+	ModeFacts no = { .page_server = true,
+		         .post_copy_why = "fs.pipe-max-size is too low",
+		         .post_copy_allowed = true };
+	assert_int_equal(mode_choose(MODE_REQUEST_POST_COPY, &no, why, sizeof why),
+	                 MIGRATION_MODE_PAGE_SERVER);
+	assert_non_null(strstr(why, "fs.pipe-max-size"));
+	assert_int_equal(mode_choose(MODE_REQUEST_AUTO, &no, why, sizeof why),
+	                 MIGRATION_MODE_PAGE_SERVER);
+	no.page_server = false;
+	assert_int_equal(mode_choose(MODE_REQUEST_POST_COPY, &no, why, sizeof why),
+	                 MIGRATION_MODE_STOP_AND_COPY);
+	assert_non_null(strstr(why, "stop-and-copy"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_explicit),
 		cmocka_unit_test(test_auto),
+		cmocka_unit_test(test_post_copy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -181,12 +181,30 @@ static void test_outage_one_copy(void **state)
 		}
 }
 
+static void test_post_copy(void **state)
+{
+	/* a post-copy target never commits on recovery: its copy may lack pages */
+	assert_int_equal(recovery_decide_mode(RECOVERY_TARGET, MIGRATION_MODE_POST_COPY,
+	                                      MIGRATION_RESTORING, LOCAL_RUNNING, false, true),
+	                 RECOVERY_DISCARD);
+	assert_int_equal(recovery_decide_mode(RECOVERY_TARGET, MIGRATION_MODE_PAGE_SERVER,
+	                                      MIGRATION_RESTORING, LOCAL_RUNNING, false, true),
+	                 RECOVERY_COMMIT);
+	/* the rest as for any mode */
+	assert_int_equal(recovery_decide_mode(RECOVERY_SOURCE, MIGRATION_MODE_POST_COPY,
+	                                      MIGRATION_RESTORING, LOCAL_STOPPED, true, true),
+	                 RECOVERY_WAIT);
+	assert_int_equal(recovery_decide_mode(RECOVERY_TARGET, MIGRATION_MODE_POST_COPY,
+	                                      MIGRATION_ROLLED_BACK, LOCAL_RUNNING, true, true),
+	                 RECOVERY_REMOVE_LOCAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_source),           cmocka_unit_test(test_target),
 		cmocka_unit_test(test_never_two_owners), cmocka_unit_test(test_outage),
-		cmocka_unit_test(test_outage_one_copy),
+		cmocka_unit_test(test_outage_one_copy),  cmocka_unit_test(test_post_copy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

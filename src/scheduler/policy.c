@@ -293,7 +293,8 @@ static int parse_document(const json_t *doc, SchedPolicy *p, char **ret_error)
 	if (r > 0)
 		p->mode = x;
 	if ((r = get_enum(doc, "migration_mode", mode_request_from_string,
-	                  "stop-and-copy, pre-copy, page-server, auto", &x, ret_error)) < 0)
+	                  "stop-and-copy, pre-copy, page-server, post-copy, auto", &x, ret_error)) <
+	    0)
 		return r;
 	if (r > 0)
 		p->migration_mode = x;

@@ -274,6 +274,9 @@ static void test_set(void **state)
 	assert_int_equal(p.migration_mode, MODE_REQUEST_AUTO);
 	set_ok(&p, "migration_mode=page-server");
 	assert_int_equal(p.migration_mode, MODE_REQUEST_PAGE_SERVER);
+	set_ok(&p, "migration_mode=post-copy");
+	assert_int_equal(p.migration_mode, MODE_REQUEST_POST_COPY);
+	set_ok(&p, "migration_mode=page-server");
 	set_ok(&p, "cooldown.container_sec=60");
 	assert_int_equal(p.container_cooldown_sec, 60);
 	set_ok(&p, "solver=least-loaded");
@@ -344,7 +347,7 @@ static void test_set_rejections(void **state)
 		{ "margin=85", "margin: 85 is not below the lowest threshold" },
 		{ "concurrency.cluster=0", "concurrency.cluster: 0 is not in [1, " },
 		{ "mode=fast", "mode: \"fast\" is not one of act, observe" },
-		{ "migration_mode=postcopy", "migration_mode: \"postcopy\" is not one of" },
+		{ "migration_mode=lazy", "migration_mode: \"lazy\" is not one of" },
 		{ "solver=magic", "solver: \"magic\" is not one of" },
 		{ "seed=-1", "seed: -1 is negative" },
 		{ "weights.cpu=nan", "weights.cpu: 'nan' is not a number" },

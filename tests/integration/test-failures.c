@@ -7,7 +7,12 @@
  * the target's disk full; in page-server mode (a memhog, which verifies its
  * memory), the target's page server killed mid-stream, the link cut
  * mid-stream, the target agent killed while restoring and the source agent
- * killed after its dump sent every page away. After each, the container runs on exactly one
+ * killed after its dump sent every page away; in post-copy mode (memhog,
+ * once its copy runs on the target and its pages are on their way) the
+ * link cut, the target agent killed (its lazy-pages daemon dies with it;
+ * the restarted agent removes its copy and the source resumes) and the
+ * source agent killed (its dump fails, the source resumes, the target
+ * removes its copy). After each, the container runs on exactly one
  * node — never on both at any moment we look — with its counter continuing
  * from its state, and its record is final (done, or rolled-back with a
  * reason).
@@ -490,6 +495,83 @@ static void test_ps_source_killed_transferring(void **state)
 	                             "source-transferring", "rolled-back", "source agent stopped");
 }
 
+/* Post-copy mode. */
+
+/* Starts a post-copy migration of a 512 MiB memhog (with the annotation)
+ * and waits until its copy runs on node2 while its pages come. */
+static pid_t start_post_copy(const char *name, uint64_t *ret_before)
+{
+	*ret_before = start_on_node1_as(name, 512, true);
+	pid_t pid = start_migrate_mode(name, "post-copy");
+	for (unsigned waited = 0;; waited += 20) {
+		if (waited > PAUSE_TIMEOUT_MS)
+			fail_msg("%s never ran on node2 with a lazy-pages daemon", name);
+		if (migrate_fixture_find_lazy_daemon(cluster, "node2") > 0 &&
+		    migrate_fixture_container_state(cluster, "node2", name) == 1)
+			break;
+		usleep(20 * 1000);
+	}
+	usleep(300 * 1000);
+	printf("%s runs on node2, its pages coming (%.1f s)\n", name, elapsed_s());
+	return pid;
+}
+
+static void test_pc_link_cut(void **state)
+{
+	char *const down[] = { "ip", "link", "set", veth2, "down", NULL };
+	char *const up[] = { "ip", "link", "set", veth2, "up", NULL };
+	uint64_t before;
+	pid_t pid = start_post_copy("pc-cut", &before);
+	run(down);
+	printf("link of node2 cut mid-stream (%.1f s)\n", elapsed_s());
+	sleep(10);
+	run(up);
+	printf("link of node2 restored (%.1f s)\n", elapsed_s());
+	(void)reap(pid);
+	check_one_copy("pc-cut", NULL, NULL, before);
+}
+
+/* The target agent dies with its copy running and pages missing: its
+ * daemon dies with it; restarted, it removes the copy (never commits it),
+ * and the source, frozen meanwhile, resumes. */
+static void test_pc_target_killed(void **state)
+{
+	uint64_t before;
+	pid_t pid = start_post_copy("pc-tgt", &before);
+	assert_int_equal(migrate_fixture_kill(cluster, "node2", "agent"), 0);
+	printf("killed node2's agent (%.1f s)\n", elapsed_s());
+	usleep(500 * 1000);
+	assert_int_equal(migrate_fixture_find_lazy_daemon(cluster, "node2"), 0);
+	/* the source waits for the record: still frozen, not resumed */
+	json_t *rec = migrate_fixture_last_record(podmig, "pc-tgt");
+	assert_string_equal(migrate_fixture_record_phase(rec), "restoring");
+	json_decref(rec);
+	assert_int_equal(cluster_fixture_repair(cluster, 2), 0);
+	if (migrate_fixture_wait_nodes(podmig, 2, 120000) < 0) {
+		char *out = NULL;
+		(void)migrate_fixture_cli(podmig, &out, "nodes", NULL);
+		fail_msg("the nodes are not back: %s", out ?: "");
+	}
+	printf("node2's agent restarted (%.1f s)\n", elapsed_s());
+	(void)reap(pid);
+	check_one_copy("pc-tgt", "rolled-back", "every page", before);
+}
+
+/* The source agent dies while its dump serves pages: the dump's stream
+ * resets, so the dump fails and the source resumes; the target's daemon
+ * loses the source and the target removes its copy. */
+static void test_pc_source_killed(void **state)
+{
+	uint64_t before;
+	pid_t pid = start_post_copy("pc-src", &before);
+	assert_int_equal(migrate_fixture_kill(cluster, "node1", "agent"), 0);
+	printf("killed node1's agent (%.1f s)\n", elapsed_s());
+	(void)reap(pid); /* the driver's agent is gone: it fails at once */
+	repair();
+	printf("node1's agent restarted (%.1f s)\n", elapsed_s());
+	check_one_copy("pc-src", "rolled-back", NULL, before);
+}
+
 int main(int argc, char *argv[])
 {
 	if (argc != 2) {
@@ -520,6 +602,9 @@ int main(int argc, char *argv[])
 		                                case_teardown),
 		cmocka_unit_test_setup_teardown(test_ps_source_killed_transferring, case_setup,
 		                                case_teardown),
+		cmocka_unit_test_setup_teardown(test_pc_link_cut, case_setup, case_teardown),
+		cmocka_unit_test_setup_teardown(test_pc_target_killed, case_setup, case_teardown),
+		cmocka_unit_test_setup_teardown(test_pc_source_killed, case_setup, case_teardown),
 	};
 	if (getenv("PODMIG_TEST_FILTER"))
 		cmocka_set_test_filter(getenv("PODMIG_TEST_FILTER"));

@@ -174,7 +174,7 @@ static void test_bad_mode(void **state)
 {
 	char *out = NULL;
 	assert_int_equal(migrate_fixture_cli(podmig, &out, "migrate", "ps-hog", "--to", "node2",
-	                                     "--mode", "postcopy", NULL),
+	                                     "--mode", "lazy", NULL),
 	                 2);
 	assert_non_null(strstr(out, "unknown mode"));
 	free(out);

@@ -1,0 +1,257 @@
+/* Post-copy migration on a 2-node local cluster (cluster id 1, shared):
+ * a memhog created with the org.criu.config annotation moves with
+ * `--mode post-copy` (it runs on the target before its pages came; memhog
+ * verifies every page it touches) and back with `--mode auto`, which picks
+ * post-copy for it because it is labelled podmig.post-copy=allowed; a
+ * lazy-pages daemon that fails, or is killed after the restore, leaves the
+ * memhog running on the source only, its memory intact (the target's copy
+ * removed before anything is reported); without the label, auto does not
+ * pick post-copy. Exits 77 when this host cannot do post-copy.
+ *
+ * argv[1]: the podmig CLI. */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "migrate-fixture.h"
+#include "process-util.h"
+#include "strutil.h"
+
+/* The agents' default --criu-config-dir. */
+#define CRIU_CONFIG_DIR "/run/podmig/criu"
+
+static ClusterFixture *cluster;
+static const char *podmig;
+
+static int setup(void **state)
+{
+	setenv("PODMIG_TEST_CLUSTER_ID", "1", 0);
+	if (cluster_fixture_up(2, &cluster) < 0)
+		return -1;
+	setenv("PODMIG_ETCD_ENDPOINTS", cluster_fixture_env(cluster, "PODMIG_ETCD_ENDPOINTS"), 1);
+	return migrate_fixture_wait_nodes(podmig, 2, 30000);
+}
+
+static int teardown(void **state)
+{
+	cluster_fixture_down(cluster);
+	cluster = NULL;
+	return 0;
+}
+
+static int case_teardown(void **state)
+{
+	migrate_fixture_fault_clear(cluster, "node1");
+	migrate_fixture_fault_clear(cluster, "node2");
+	return 0;
+}
+
+/* A memhog of `mib` on node1 with the annotation, labelled
+ * podmig.post-copy=allowed when `allowed`; its counter once it counts. */
+static uint64_t start_memhog(const char *name, unsigned mib, bool allowed)
+{
+	char extra[512];
+	uint64_t last = 0;
+	snprintf(extra, sizeof extra,
+	         ",\"command\":[\"%u\"],\"annotations\":{\"org.criu.config\":\"" CRIU_CONFIG_DIR
+	         "/%s.conf\"}%s",
+	         mib, name, allowed ? ",\"labels\":{\"podmig.post-copy\":\"allowed\"}" : "");
+	assert_int_equal(migrate_fixture_start_container(cluster, podmig, "node1", name,
+	                                                 "localhost/podmig/memhog", extra),
+	                 0);
+	for (int i = 0; i < 100 && last == 0; i++) {
+		usleep(100 * 1000);
+		(void)migrate_fixture_counter_check(cluster, "node1", name, 0, &last);
+	}
+	assert_true(last > 0);
+	return last;
+}
+
+/* name runs on `owner` only, still counting on from `before` (memhog stops
+ * counting and exits 3 when a page's checksum fails). */
+static uint64_t check_runs_on(const char *name, const char *owner, const char *other,
+                              uint64_t before)
+{
+	uint64_t last = 0, later = 0;
+	assert_int_equal(migrate_fixture_container_state(cluster, owner, name), 1);
+	assert_int_equal(migrate_fixture_container_state(cluster, other, name), -ENOENT);
+	assert_int_equal(migrate_fixture_counter_check(cluster, owner, name, before, &last), 0);
+	usleep(1000 * 1000);
+	assert_int_equal(migrate_fixture_counter_check(cluster, owner, name, last, &later), 0);
+	assert_true(later > last);
+	assert_int_equal(migrate_fixture_container_state(cluster, owner, name), 1);
+	return later;
+}
+
+static json_t *record_of(const char *name)
+{
+	json_t *rec = migrate_fixture_last_record(podmig, name);
+	assert_non_null(rec);
+	return rec;
+}
+
+static const char *field(const json_t *rec, const char *key)
+{
+	return json_string_value(json_object_get(rec, key)) ?: "";
+}
+
+static pid_t find_lazy_daemon(const char *node)
+{
+	return migrate_fixture_find_lazy_daemon(cluster, node);
+}
+
+static void test_moves_and_back(void **state)
+{
+	uint64_t before = start_memhog("pc-hog", 256, true);
+	assert_int_equal(migrate_fixture_cli(podmig, NULL, "migrate", "pc-hog", "--to", "node2",
+	                                     "--mode", "post-copy", NULL),
+	                 0);
+	json_t *rec = record_of("pc-hog");
+	assert_string_equal(field(rec, "phase"), "done");
+	assert_string_equal(field(rec, "mode"), "post-copy");
+	/* the pages count: well over the 256 MiB */
+	assert_true(json_integer_value(json_object_get(rec, "bytes")) > 256ll << 20);
+	printf("post-copy of 256 MiB: downtime %lld ms\n",
+	       json_integer_value(json_object_get(rec, "downtime_ms")));
+	json_decref(rec);
+	before = check_runs_on("pc-hog", "node2", "node1", before);
+	/* no daemon is left behind */
+	assert_int_equal(find_lazy_daemon("node2"), 0);
+
+	/* back with auto: the label lets it pick post-copy, and it says so */
+	assert_int_equal(migrate_fixture_wait_published(podmig, "node2", "pc-hog", 20000), 0);
+	assert_int_equal(migrate_fixture_cli(podmig, NULL, "migrate", "pc-hog", "--to", "node1",
+	                                     "--mode", "auto", NULL),
+	                 0);
+	rec = record_of("pc-hog");
+	assert_string_equal(field(rec, "phase"), "done");
+	assert_string_equal(field(rec, "mode"), "post-copy");
+	assert_true(startswith(field(rec, "mode_reason"), "auto: post-copy"));
+	json_decref(rec);
+	check_runs_on("pc-hog", "node1", "node2", before);
+
+	char *out = NULL;
+	assert_int_equal(migrate_fixture_cli(podmig, &out, "history", NULL), 0);
+	assert_non_null(strstr(out, "post-copy"));
+	free(out);
+}
+
+/* Without the label, auto keeps to page-server; "postcopy" is post-copy. */
+static void test_auto_needs_label(void **state)
+{
+	uint64_t before = start_memhog("pc-plain", 16, false);
+	assert_int_equal(migrate_fixture_cli(podmig, NULL, "migrate", "pc-plain", "--to", "node2",
+	                                     "--mode", "auto", NULL),
+	                 0);
+	json_t *rec = record_of("pc-plain");
+	assert_string_equal(field(rec, "mode"), "page-server");
+	json_decref(rec);
+	before = check_runs_on("pc-plain", "node2", "node1", before);
+	assert_int_equal(migrate_fixture_wait_published(podmig, "node2", "pc-plain", 20000), 0);
+	assert_int_equal(migrate_fixture_cli(podmig, NULL, "migrate", "pc-plain", "--to", "node1",
+	                                     "--mode", "postcopy", NULL),
+	                 0);
+	rec = record_of("pc-plain");
+	assert_string_equal(field(rec, "phase"), "done");
+	assert_string_equal(field(rec, "mode"), "post-copy");
+	json_decref(rec);
+	check_runs_on("pc-plain", "node1", "node2", before);
+}
+
+/* The daemon fails (a fault right after the restore, before the daemon's
+ * status is read): the target removes its copy, the dump fails, the
+ * source resumes with every page of its own. */
+static void test_daemon_fails(void **state)
+{
+	uint64_t before = start_memhog("pc-fail", 64, true);
+	assert_int_equal(migrate_fixture_fault_arm(cluster, "node2", "target-lazy-pages", "fail"),
+	                 0);
+	char *out = NULL;
+	assert_int_not_equal(migrate_fixture_cli(podmig, &out, "migrate", "pc-fail", "--to",
+	                                         "node2", "--mode", "post-copy", NULL),
+	                     0);
+	free(out);
+	migrate_fixture_fault_disarm(cluster, "node2", "target-lazy-pages");
+	json_t *rec = record_of("pc-fail");
+	assert_string_equal(field(rec, "phase"), "rolled-back");
+	assert_string_equal(field(rec, "mode"), "post-copy");
+	assert_non_null(strstr(field(rec, "error"), "target-lazy-pages"));
+	json_decref(rec);
+	check_runs_on("pc-fail", "node1", "node2", before);
+	assert_int_equal(find_lazy_daemon("node2"), 0);
+}
+
+/* The daemon is killed after the restore, its pages half fetched: exactly
+ * one copy runs, on the source, its memory intact. */
+static void test_daemon_killed(void **state)
+{
+	uint64_t before = start_memhog("pc-kill", 512, true);
+	pid_t cli;
+	assert_int_equal(
+	        migrate_fixture_cli_start_mode(podmig, "pc-kill", "node2", "post-copy", &cli), 0);
+	bool killed = false;
+	for (int i = 0; i < 3000 && !killed; i++) {
+		pid_t daemon = find_lazy_daemon("node2");
+		if (daemon > 0 &&
+		    migrate_fixture_container_state(cluster, "node2", "pc-kill") == 1) {
+			usleep(200 * 1000);
+			killed = kill(daemon, SIGKILL) == 0;
+		}
+		usleep(20 * 1000);
+	}
+	int status = -1;
+	assert_int_equal(spawn_reap(cli, &status), 0);
+	if (!killed)
+		skip(); /* every page came before the test could act */
+	assert_int_not_equal(status, 0);
+	json_t *rec = record_of("pc-kill");
+	assert_string_equal(field(rec, "phase"), "rolled-back");
+	assert_non_null(strstr(field(rec, "error"), "lazy-pages daemon"));
+	json_decref(rec);
+	check_runs_on("pc-kill", "node1", "node2", before);
+}
+
+/* Post-copy needs userfaultfd (CRIU's uffd-noncoop) and fs.pipe-max-size of
+ * 4 MiB (scripts/local-cluster raises it); the reason when missing. */
+static const char *host_lacks(void)
+{
+	int status = -1;
+	char *const check[] = { (char *)"criu", (char *)"check", (char *)"--feature",
+		                (char *)"uffd-noncoop", NULL };
+	if (spawn_wait(check, &(SpawnOptions){ .quiet = true }, &status) < 0 || status != 0)
+		return "criu check --feature uffd-noncoop fails on this host";
+	return NULL;
+}
+
+int main(int argc, char *argv[])
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: test-post-copy PODMIG\n");
+		return 2;
+	}
+	podmig = argv[1];
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	const char *lacks = host_lacks();
+	if (lacks) {
+		printf("SKIP: %s\n", lacks);
+		return 77;
+	}
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_moves_and_back, case_teardown),
+		cmocka_unit_test_teardown(test_auto_needs_label, case_teardown),
+		cmocka_unit_test_teardown(test_daemon_fails, case_teardown),
+		cmocka_unit_test_teardown(test_daemon_killed, case_teardown),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
