@@ -432,6 +432,7 @@ static void test_archive_over_declared(void **state)
 	h.image = (char *)image;
 	h.source_node = rec.source;
 	h.mode = (char *)"stop-and-copy";
+	h.protocol = migrate_fixture_node_protocol(podmig, rec.source);
 	Podmig__V1__TransferMessage m = PODMIG__V1__TRANSFER_MESSAGE__INIT;
 	m.kind_case = PODMIG__V1__TRANSFER_MESSAGE__KIND_HEADER;
 	m.header = &h;

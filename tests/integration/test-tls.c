@@ -414,6 +414,7 @@ static void test_agent_authorizes_by_role(void **state)
 	h.image = (char *)"localhost/podmig/counter:latest";
 	h.source_address = (char *)node1;
 	h.mode = (char *)"stop-and-copy";
+	h.protocol = migrate_fixture_node_protocol(podmig, "node1");
 	Podmig__V1__TransferMessage tm = PODMIG__V1__TRANSFER_MESSAGE__INIT;
 	tm.kind_case = PODMIG__V1__TRANSFER_MESSAGE__KIND_HEADER;
 	tm.header = &h;
@@ -524,6 +525,7 @@ static void transfer_header(MigrationRecord *rec, Podmig__V1__TransferHeader *h,
 	h->image_id = rec->image_id;
 	h->source_address = (char *)"";
 	h->mode = (char *)"stop-and-copy";
+	h->protocol = migrate_fixture_node_protocol(podmig, rec->source);
 	*tm = (Podmig__V1__TransferMessage)PODMIG__V1__TRANSFER_MESSAGE__INIT;
 	tm->kind_case = PODMIG__V1__TRANSFER_MESSAGE__KIND_HEADER;
 	tm->header = h;
