@@ -145,25 +145,8 @@ static void *lease_thread(void *arg)
 	return NULL;
 }
 
-int etcd_lease_grant_expiring(EtcdClient *c, int64_t ttl_sec, int64_t *ret_id)
-{
-	if (ttl_sec <= 0)
-		return -EINVAL;
-	Etcdserverpb__LeaseGrantRequest req = ETCDSERVERPB__LEASE_GRANT_REQUEST__INIT;
-	req.ttl = ttl_sec;
-	_cleanup_message_ Etcdserverpb__LeaseGrantResponse *resp = NULL;
-	int r = etcd_call(c, &etcdserverpb__lease__descriptor, "LeaseGrant", &req.base,
-	                  (ProtobufCMessage **)&resp);
-	if (r < 0)
-		return r;
-	if ((resp->error && resp->error[0]) || resp->id == 0)
-		return -EIO;
-	*ret_id = resp->id;
-	return 0;
-}
-
-int etcd_lease_grant(EtcdClient *c, int64_t ttl_sec, EtcdLeaseLostHandler on_lost, void *userdata,
-                     EtcdLease **ret)
+/* LeaseGrant: the lease's id and the TTL etcd granted (0 if it named none). */
+static int lease_grant_call(EtcdClient *c, int64_t ttl_sec, int64_t *ret_id, int64_t *ret_ttl)
 {
 	if (ttl_sec <= 0)
 		return -EINVAL;
@@ -176,16 +159,40 @@ int etcd_lease_grant(EtcdClient *c, int64_t ttl_sec, EtcdLeaseLostHandler on_los
 		return r;
 	if (resp->error && resp->error[0])
 		return -EIO;
+	*ret_id = resp->id;
+	*ret_ttl = resp->ttl;
+	return 0;
+}
+
+int etcd_lease_grant_expiring(EtcdClient *c, int64_t ttl_sec, int64_t *ret_id)
+{
+	int64_t id, granted;
+	int r = lease_grant_call(c, ttl_sec, &id, &granted);
+	if (r < 0)
+		return r;
+	if (id == 0)
+		return -EIO;
+	*ret_id = id;
+	return 0;
+}
+
+int etcd_lease_grant(EtcdClient *c, int64_t ttl_sec, EtcdLeaseLostHandler on_lost, void *userdata,
+                     EtcdLease **ret)
+{
+	int64_t id, granted;
+	int r = lease_grant_call(c, ttl_sec, &id, &granted);
+	if (r < 0)
+		return r;
 
 	EtcdLease *l = calloc(1, sizeof(*l));
 	if (!l) {
-		(void)etcd_lease_revoke_id(c, resp->id);
+		(void)etcd_lease_revoke_id(c, id);
 		return -ENOMEM;
 	}
 	*l = (EtcdLease){
 		.client = c,
-		.id = resp->id,
-		.ttl_sec = resp->ttl > 0 ? resp->ttl : ttl_sec,
+		.id = id,
+		.ttl_sec = granted > 0 ? granted : ttl_sec,
 		.on_lost = on_lost,
 		.userdata = userdata,
 	};
