@@ -222,23 +222,34 @@ static int target_images_dir(Target *t)
 	return 0;
 }
 
+/* Page-server and post-copy modes: this node's host and the source's, the
+ * source's from its node's trusted info, never the header. */
+static int target_hosts(Target *t, char **ret_self, char **ret_source)
+{
+	Agent *a = t->a;
+	_cleanup_free_ char *source_addr = NULL;
+	int r;
+	if ((r = agent_node_address(a, t->rec->source, &source_addr, NULL)) < 0 ||
+	    (r = address_host(source_addr, ret_source)) < 0 ||
+	    (r = address_host(a->advertise, ret_self)) < 0) {
+		error_detail_set(&t->why, "cannot find the address of node %s: %s", t->rec->source,
+		                 error_to_string(r));
+		return r;
+	}
+	return 0;
+}
+
 /* Page-server mode: a page server for this migration's pages, on a port of
  * its own that only the source node may use (page-server.h). */
 static int target_page_server(Target *t, uint16_t *ret_port)
 {
 	Agent *a = t->a;
-	_cleanup_free_ char *self = NULL, *source_addr = NULL, *source = NULL, *log = NULL;
+	_cleanup_free_ char *self = NULL, *source = NULL, *log = NULL;
 	PageTls tls = agent_page_tls(a);
 	int r;
 
-	/* the source's address from its node's trusted info, never the header */
-	if ((r = agent_node_address(a, t->rec->source, &source_addr, NULL)) < 0 ||
-	    (r = address_host(source_addr, &source)) < 0 ||
-	    (r = address_host(a->advertise, &self)) < 0) {
-		error_detail_set(&t->why, "cannot find the address of node %s: %s", t->rec->source,
-		                 error_to_string(r));
+	if ((r = target_hosts(t, &self, &source)) < 0)
 		return r;
-	}
 	if ((r = target_images_dir(t)) < 0)
 		return r;
 	if (asprintf(&log, "%s/page-server.log", t->pages_dir) < 0)
@@ -308,19 +319,12 @@ static int target_unpack_images(Target *t)
 static int target_prepare_lazy(Target *t)
 {
 	Agent *a = t->a;
-	_cleanup_free_ char *self = NULL, *source_addr = NULL, *source = NULL, *log = NULL,
-	                    *text = NULL;
+	_cleanup_free_ char *self = NULL, *source = NULL, *log = NULL, *text = NULL;
 	PageTls tls = agent_page_tls(a);
 	int r;
 
-	/* the source's address from its node's trusted info, never the header */
-	if ((r = agent_node_address(a, t->rec->source, &source_addr, NULL)) < 0 ||
-	    (r = address_host(source_addr, &source)) < 0 ||
-	    (r = address_host(a->advertise, &self)) < 0) {
-		error_detail_set(&t->why, "cannot find the address of node %s: %s", t->rec->source,
-		                 error_to_string(r));
+	if ((r = target_hosts(t, &self, &source)) < 0)
 		return r;
-	}
 	if ((r = target_images_dir(t)) < 0 || (r = target_unpack_images(t)) < 0)
 		return r;
 	if (asprintf(&log, "%s/lazy-pages.log", t->pages_dir) < 0 ||
