@@ -1127,6 +1127,58 @@ static int podman_cli(const char *const argv[], char **ret_out, ErrorDetail *why
 	return 0;
 }
 
+/* Podman's changes as the files its import reads: deleted.files (a JSON
+ * array of the deleted paths) and, for tar, a NUL-separated list of the
+ * added and changed ones relative to the root; each path is NULL when
+ * there is nothing to put in it. */
+static int source_rootfs_lists(const PodmanChange *changes, size_t n, const char *dir,
+                               char **ret_deleted, char **ret_list)
+{
+	_cleanup_json_ json_t *deleted = json_array();
+	_cleanup_free_ char *del = NULL, *list = NULL;
+	_cleanup_close_ int lfd = -EBADF;
+	int r;
+
+	if (!deleted)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const char *p = changes[i].path;
+		if (changes[i].kind == PODMAN_CHANGE_DELETED) {
+			if (json_array_append_new(deleted, json_string(p)) < 0)
+				return -ENOMEM;
+			continue;
+		}
+		while (*p == '/')
+			p++;
+		if (!*p)
+			continue;
+		if (lfd < 0) {
+			if (asprintf(&list, "%s/rootfs.list", dir) < 0)
+				return -ENOMEM;
+			lfd = open(list, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+			           0600);
+			if (lfd < 0)
+				return -errno;
+		}
+		if ((r = loop_write(lfd, p, strlen(p) + 1)) < 0)
+			return r;
+	}
+	if (json_array_size(deleted) > 0) {
+		_cleanup_free_ char *text = json_dumps(deleted, JSON_COMPACT);
+		if (!text || asprintf(&del, "%s/deleted.files", dir) < 0)
+			return -ENOMEM;
+		_cleanup_close_ int fd =
+		        open(del, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fd < 0)
+			return -errno;
+		if ((r = loop_write(fd, text, strlen(text))) < 0)
+			return r;
+	}
+	*ret_deleted = TAKE_PTR(del);
+	*ret_list = TAKE_PTR(list);
+	return 0;
+}
+
 /* Post-copy: the container's root filesystem changes as Podman's export
  * would carry them (its export comes only after the dump ends): in dir,
  * rootfs-diff.tar with what was added or changed and deleted.files (a JSON
@@ -1135,57 +1187,33 @@ static int podman_cli(const char *const argv[], char **ret_out, ErrorDetail *why
 static int source_rootfs_diff(Source *s, const char *dir, bool *ret_diff, bool *ret_deleted)
 {
 	const char *name = s->rec.container;
-	_cleanup_free_ char *out = NULL, *mount = NULL, *list = NULL, *tar = NULL, *del = NULL;
-	const char *diff_argv[] = { "podman", "container", "diff", "--format", "json", name, NULL };
+	_cleanup_free_ char *mount = NULL, *list = NULL, *tar = NULL, *del = NULL;
+	PodmanChange *changes = NULL;
+	size_t n_changes = 0;
+	PodmanError e = {};
 	int r;
 
 	*ret_diff = *ret_deleted = false;
-	if ((r = podman_cli(diff_argv, &out, &s->why)) < 0)
+	/* by the service, not a podman process: this runs while the container
+	 * is frozen */
+	if ((r = podman_container_changes(s->a->podman, s->ins.id ?: name, &changes, &n_changes,
+	                                  &e)) < 0) {
+		error_detail_set(&s->why, "cannot list the changes of %s's root filesystem: %s",
+		                 name, e.message[0] ? e.message : error_to_string(r));
 		return r;
-	_cleanup_json_ json_t *doc = json_loads(out, 0, NULL);
-	if (!json_is_object(doc)) {
-		error_detail_set(&s->why, "podman container diff: not JSON");
-		return -EBADMSG;
 	}
-	json_t *deleted = json_object_get(doc, "deleted");
-	if (json_is_array(deleted) && json_array_size(deleted) > 0) {
-		_cleanup_free_ char *text = json_dumps(deleted, JSON_COMPACT);
-		if (!text || asprintf(&del, "%s/deleted.files", dir) < 0)
-			return -ENOMEM;
-		_cleanup_close_ int fd =
-		        open(del, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-		if (fd < 0 || (r = loop_write(fd, text, strlen(text))) < 0)
-			return fd < 0 ? -errno : r;
-		*ret_deleted = true;
+	r = source_rootfs_lists(changes, n_changes, dir, &del, &list);
+	podman_changes_free(changes, n_changes);
+	if (r < 0) {
+		error_detail_set(&s->why, "cannot write the changes of %s's root filesystem: %s",
+		                 name, error_to_string(r));
+		return r;
 	}
-	/* the paths as a NUL-separated list for tar, relative to the root */
-	if (asprintf(&list, "%s/rootfs.list", dir) < 0 ||
-	    asprintf(&tar, "%s/rootfs-diff.tar", dir) < 0)
-		return -ENOMEM;
-	_cleanup_close_ int lfd =
-	        open(list, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (lfd < 0)
-		return -errno;
-	size_t n = 0;
-	const char *const kinds[] = { "added", "changed" };
-	for (size_t k = 0; k < ELEMENTSOF(kinds); k++) {
-		json_t *a = json_object_get(doc, kinds[k]), *v;
-		size_t i;
-		json_array_foreach (a, i, v) {
-			const char *p = json_string_value(v);
-			if (!p || !*p)
-				continue;
-			while (*p == '/')
-				p++;
-			if (!*p)
-				continue;
-			if ((r = loop_write(lfd, p, strlen(p) + 1)) < 0)
-				return r;
-			n++;
-		}
-	}
-	if (n == 0)
+	*ret_deleted = del != NULL;
+	if (!list)
 		return 0;
+	if (asprintf(&tar, "%s/rootfs-diff.tar", dir) < 0)
+		return -ENOMEM;
 	/* the running container's root, as Podman mounted it (no `podman
 	 * mount` while the container is frozen: each call costs downtime) */
 	const char *merged = json_string_value(json_object_get(
@@ -1258,7 +1286,7 @@ static int source_transfer_lazy(Source *s)
 	}
 	s->dump.started = true;
 	uint64_t deadline = now_usec(CLOCK_MONOTONIC) + READY_TIMEOUT_USEC;
-	while (!lazy_source_serving(s->lazy)) {
+	while (!lazy_source_serving(s->lazy, 5 * USEC_PER_MSEC)) {
 		if (atomic_load(&s->dump.ended) || now_usec(CLOCK_MONOTONIC) > deadline) {
 			lazy_dump_join(&s->dump);
 			criu_config_remove(s->criu_config);
@@ -1271,7 +1299,6 @@ static int source_transfer_lazy(Source *s)
 			                 n ? msg : "its lazy page server never listened");
 			return -EIO;
 		}
-		sleep_usec(10 * USEC_PER_MSEC);
 	}
 	/* the dump is through with the file: a later restore reads it too */
 	criu_config_remove(s->criu_config);

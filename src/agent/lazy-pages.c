@@ -261,7 +261,9 @@ static int source_run(LazySource *ls, int *criu, ErrorDetail *why)
 			error_detail_set(why, "the dump's lazy page server never listened");
 			return -ETIMEDOUT;
 		}
-		sleep_usec(20 * USEC_PER_MSEC);
+		/* a refused connect to loopback costs microseconds; every
+		 * millisecond until the pages flow is downtime */
+		sleep_usec(2 * USEC_PER_MSEC);
 	}
 	pthread_mutex_lock(&ls->lock);
 	ls->serving = true;
@@ -352,9 +354,17 @@ int lazy_source_start(const char *self_host, const char *target_host, const Page
 	return 0;
 }
 
-bool lazy_source_serving(LazySource *ls)
+bool lazy_source_serving(LazySource *ls, uint64_t wait_usec)
 {
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	uint64_t ns = (uint64_t)until.tv_nsec + wait_usec * 1000;
+	until.tv_sec += (time_t)(ns / 1000000000);
+	until.tv_nsec = (long)(ns % 1000000000);
 	pthread_mutex_lock(&ls->lock);
+	while (!ls->serving && wait_usec > 0 &&
+	       pthread_cond_timedwait(&ls->cond, &ls->lock, &until) == 0)
+		;
 	bool s = ls->serving;
 	pthread_mutex_unlock(&ls->lock);
 	return s;

@@ -45,8 +45,8 @@ typedef struct LazySource LazySource;
 int lazy_source_start(const char *self_host, const char *target_host, const PageTls *tls,
                       uint16_t criu_port, LazySource **ret, uint16_t *ret_port);
 /* Whether the dump's lazy page server took our connection: from then on
- * every image but the pages is written. */
-bool lazy_source_serving(LazySource *ls);
+ * every image but the pages is written. Waits up to wait_usec for it. */
+bool lazy_source_serving(LazySource *ls, uint64_t wait_usec);
 /* The end of the stream: commit lets the dump finish (it then kills the
  * source container), anything else makes it fail (the source resumes).
  * Waits up to timeout_usec for CRIU to take it; 0, or the reason in why. */

@@ -415,6 +415,25 @@ int podman_container_size_rw(PodmanClient *c, const char *name, uint64_t *ret, P
 	return 0;
 }
 
+int podman_container_changes(PodmanClient *c, const char *name, PodmanChange **ret, size_t *ret_n,
+                             PodmanError *error)
+{
+	_cleanup_free_ char *e = NULL, *path = NULL, *what = NULL, *body = NULL;
+	size_t size;
+	int r;
+
+	if ((r = name_escape(name, &e)) < 0)
+		return r;
+	if (asprintf(&path, "/containers/%s/changes?diffType=container", e) < 0 ||
+	    asprintf(&what, "changes of container '%s'", name) < 0)
+		return -ENOMEM;
+	Request rq = { .method = "GET", .path = path, .what = what };
+	if ((r = request(c, &rq, &body, &size, error)) < 0)
+		return r;
+	r = podman_decode_changes(body, size, ret, ret_n);
+	return r < 0 ? decode_failed(error, what, "changes", r) : 0;
+}
+
 int podman_containers_stats(PodmanClient *c, PodmanStats **ret, size_t *ret_n, PodmanError *error)
 {
 	Request rq = { .method = "GET",

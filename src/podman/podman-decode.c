@@ -288,6 +288,52 @@ int podman_decode_stats(const char *text, size_t size, PodmanStats **ret, size_t
 	return 0;
 }
 
+void podman_changes_free(PodmanChange *ch, size_t n)
+{
+	if (!ch)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(ch[i].path);
+	free(ch);
+}
+
+int podman_decode_changes(const char *text, size_t size, PodmanChange **ret, size_t *ret_n)
+{
+	/* [{"Path": "/etc", "Kind": 0}, ...] or null when nothing changed */
+	_cleanup_json_ json_t *root =
+	        json_loadb(text, size, JSON_ALLOW_NUL | JSON_DECODE_ANY, NULL);
+	if (json_is_null(root)) {
+		*ret = NULL;
+		*ret_n = 0;
+		return 0;
+	}
+	if (!json_is_array(root))
+		return -EBADMSG;
+	size_t n = json_array_size(root);
+	PodmanChange *ch = calloc(MAX(n, 1u), sizeof(PodmanChange));
+	if (!ch)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const json_t *e = json_array_get(root, i);
+		const char *path = json_string_value(json_object_get(e, "Path"));
+		const json_t *kind = json_object_get(e, "Kind");
+		json_int_t k = json_is_integer(kind) ? json_integer_value(kind) : -1;
+		if (!path || path[0] != '/' || k < PODMAN_CHANGE_MODIFIED ||
+		    k > PODMAN_CHANGE_DELETED) {
+			podman_changes_free(ch, i);
+			return -EBADMSG;
+		}
+		if (!(ch[i].path = strdup(path))) {
+			podman_changes_free(ch, i);
+			return -ENOMEM;
+		}
+		ch[i].kind = (PodmanChangeKind)k;
+	}
+	*ret = ch;
+	*ret_n = n;
+	return 0;
+}
+
 void podman_version_done(PodmanVersion *v)
 {
 	if (!v)

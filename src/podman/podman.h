@@ -128,10 +128,24 @@ typedef struct PodmanStats {
 	uint64_t block_written; /* bytes */
 } PodmanStats;
 
+/* One path of a container's root filesystem that differs from its image,
+ * as Podman's changes endpoint reports it. */
+typedef enum PodmanChangeKind {
+	PODMAN_CHANGE_MODIFIED = 0,
+	PODMAN_CHANGE_ADDED = 1,
+	PODMAN_CHANGE_DELETED = 2,
+} PodmanChangeKind;
+
+typedef struct PodmanChange {
+	char *path; /* absolute, inside the container */
+	PodmanChangeKind kind;
+} PodmanChange;
+
 void podman_container_done(PodmanContainer *ct);
 void podman_containers_free(PodmanContainer *cts, size_t n);
 void podman_container_inspect_done(PodmanContainerInspect *i);
 void podman_stats_free(PodmanStats *st, size_t n);
+void podman_changes_free(PodmanChange *ch, size_t n);
 
 /* all: also containers that are not running. */
 int podman_containers_list(PodmanClient *c, bool all, PodmanContainer **ret, size_t *ret_n,
@@ -144,6 +158,11 @@ int podman_container_inspect(PodmanClient *c, const char *name, PodmanContainerI
 /* How much the container's root filesystem has changed: Podman's SizeRw,
  * the size of its writable layer (Podman walks that layer to tell). */
 int podman_container_size_rw(PodmanClient *c, const char *name, uint64_t *ret, PodmanError *error);
+/* What in the container's root filesystem differs from its image (Podman's
+ * `container diff`, without starting a podman process; Podman takes no
+ * lock of the container for it, so it answers for a frozen container too). */
+int podman_container_changes(PodmanClient *c, const char *name, PodmanChange **ret, size_t *ret_n,
+                             PodmanError *error);
 /* Stats of every running container (none: 0 entries). */
 int podman_containers_stats(PodmanClient *c, PodmanStats **ret, size_t *ret_n, PodmanError *error);
 
@@ -229,6 +248,7 @@ int podman_decode_inspect(const char *text, size_t size, PodmanContainerInspect 
  * merely begins). */
 bool podman_inspect_is_named(const PodmanContainerInspect *ins, const char *name);
 int podman_decode_stats(const char *text, size_t size, PodmanStats **ret, size_t *ret_n);
+int podman_decode_changes(const char *text, size_t size, PodmanChange **ret, size_t *ret_n);
 int podman_decode_version(const char *text, size_t size, PodmanVersion *ret);
 int podman_decode_info(const char *text, size_t size, PodmanInfo *ret);
 /* The "message" of an error reply, else the body itself if it is printable

@@ -1,6 +1,7 @@
 /* test-podman-decode.c — the Podman reply decoders on real replies captured
  * from Podman 5.4.2 (tests/data/podman, argv[1]) and on bad ones: not JSON,
  * JSON of the wrong shape, truncated. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -131,6 +132,45 @@ static void test_inspect_version_info(void **state)
 	podman_info_done(&i);
 }
 
+static void test_changes(void **state)
+{
+	size_t size, n;
+	_cleanup_free_ char *text = load("container-changes.json", &size);
+	PodmanChange *ch;
+
+	assert_int_equal(podman_decode_changes(text, size, &ch, &n), 0);
+	assert_int_equal(n, 8);
+	assert_string_equal(ch[0].path, "/etc");
+	assert_int_equal(ch[0].kind, PODMAN_CHANGE_MODIFIED);
+	assert_string_equal(ch[1].path, "/etc/group");
+	assert_int_equal(ch[1].kind, PODMAN_CHANGE_DELETED);
+	assert_string_equal(ch[7].path, "/var/zz/f");
+	assert_int_equal(ch[7].kind, PODMAN_CHANGE_ADDED);
+	podman_changes_free(ch, n);
+
+	/* nothing changed */
+	assert_int_equal(podman_decode_changes("null", 4, &ch, &n), 0);
+	assert_int_equal(n, 0);
+	podman_changes_free(ch, n);
+	assert_int_equal(podman_decode_changes("[]", 2, &ch, &n), 0);
+	assert_int_equal(n, 0);
+	podman_changes_free(ch, n);
+
+	static const char *const bad[] = {
+		"",
+		"{}",
+		"[{\"Path\":\"/a\"}]",
+		"[{\"Path\":\"/a\",\"Kind\":3}]",
+		"[{\"Path\":\"/a\",\"Kind\":-1}]",
+		"[{\"Path\":\"/a\",\"Kind\":\"1\"}]",
+		"[{\"Path\":\"a\",\"Kind\":1}]",
+		"[{\"Path\":\"/a\",\"Kind\":1},{\"Path\":7,\"Kind\":1}]",
+		"[null]",
+	};
+	for (size_t k = 0; k < ELEMENTSOF(bad); k++)
+		assert_int_equal(podman_decode_changes(bad[k], strlen(bad[k]), &ch, &n), -EBADMSG);
+}
+
 static void test_bad_replies(void **state)
 {
 	static const char *const bad[] = {
@@ -231,9 +271,13 @@ int main(int argc, char *argv[])
 {
 	data_dir = argc > 1 ? argv[1] : "tests/data/podman";
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_containers),           cmocka_unit_test(test_stats),
-		cmocka_unit_test(test_inspect_version_info), cmocka_unit_test(test_bad_replies),
-		cmocka_unit_test(test_error_message),        cmocka_unit_test(test_log_stream),
+		cmocka_unit_test(test_containers),
+		cmocka_unit_test(test_stats),
+		cmocka_unit_test(test_inspect_version_info),
+		cmocka_unit_test(test_bad_replies),
+		cmocka_unit_test(test_error_message),
+		cmocka_unit_test(test_log_stream),
+		cmocka_unit_test(test_changes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -111,9 +111,28 @@ static pid_t find_lazy_daemon(const char *node)
 	return migrate_fixture_find_lazy_daemon(cluster, node);
 }
 
+/* Runs a shell line in the container on node; its output (the caller
+ * frees it) and exit status. */
+static int in_container(const char *node, const char *name, const char *line, char **ret_out)
+{
+	char *const argv[] = { (char *)"podman", (char *)"exec", (char *)name, (char *)"sh",
+		               (char *)"-c",     (char *)line,   NULL };
+	int status = -1;
+	assert_int_equal(cluster_fixture_exec(cluster, node, argv, ret_out, &status), 0);
+	return status;
+}
+
 static void test_moves_and_back(void **state)
 {
 	uint64_t before = start_memhog("pc-hog", 256, true);
+	/* the root filesystem's changes travel too: a file added, one of the
+	 * image's deleted */
+	char *out = NULL;
+	assert_int_equal(in_container("node1", "pc-hog",
+	                              "mkdir -p /var/pc && echo kept >/var/pc/f && rm /etc/group",
+	                              &out),
+	                 0);
+	free(out);
 	assert_int_equal(migrate_fixture_cli(podmig, NULL, "migrate", "pc-hog", "--to", "node2",
 	                                     "--mode", "post-copy", NULL),
 	                 0);
@@ -128,6 +147,11 @@ static void test_moves_and_back(void **state)
 	before = check_runs_on("pc-hog", "node2", "node1", before);
 	/* no daemon is left behind */
 	assert_int_equal(find_lazy_daemon("node2"), 0);
+	out = NULL;
+	assert_int_equal(
+	        in_container("node2", "pc-hog", "cat /var/pc/f; test ! -e /etc/group", &out), 0);
+	assert_string_equal(out, "kept\n");
+	free(out);
 
 	/* back with auto: the label lets it pick post-copy, and it says so */
 	assert_int_equal(migrate_fixture_wait_published(podmig, "node2", "pc-hog", 20000), 0);
@@ -141,7 +165,7 @@ static void test_moves_and_back(void **state)
 	json_decref(rec);
 	check_runs_on("pc-hog", "node1", "node2", before);
 
-	char *out = NULL;
+	out = NULL;
 	assert_int_equal(migrate_fixture_cli(podmig, &out, "history", NULL), 0);
 	assert_non_null(strstr(out, "post-copy"));
 	free(out);
