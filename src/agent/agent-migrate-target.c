@@ -504,6 +504,38 @@ static char *restore_output_id(char *out)
 	return strdup(line);
 }
 
+typedef struct ArchiveReader {
+	int fd;
+	off_t offset;
+} ArchiveReader;
+
+static ssize_t archive_read(void *buf, size_t size, void *userdata)
+{
+	ArchiveReader *ar = userdata;
+	ssize_t n = pread(ar->fd, buf, size, ar->offset);
+	if (n < 0)
+		return -errno;
+	ar->offset += n;
+	return n;
+}
+
+/* Page-server and post-copy archives hold only the small images (the
+ * pages came another way): the node's Podman service restores them from
+ * a request body, without a podman process to start inside the downtime.
+ * *ret_id: the restored container's id. */
+static int target_restore_small(Target *t, char **ret_id)
+{
+	const PodmanRestoreOptions o = { .ignore_static_ip = true, .ignore_static_mac = true };
+	ArchiveReader ar = { .fd = t->final.fd };
+	PodmanError e = {};
+	int r = podman_container_restore(t->a->podman, &o, archive_read, &ar, ret_id, &e);
+	if (r < 0)
+		error_detail_set(&t->why, "restoring %s on %s failed: %s", t->rec->container,
+		                 t->a->config->node_name,
+		                 e.message[0] ? e.message : error_to_string(r));
+	return r;
+}
+
 /* Runs the podman binary on the archive(s) where they lie: the REST API
  * would take the archive as a request body and write a second copy of it
  * before extracting it, a GiB of new memory per GiB of container that is
@@ -526,6 +558,8 @@ static int target_restore_import(Target *t, char **ret_id)
 		                 e.message[0] ? e.message : error_to_string(r));
 		return r;
 	}
+	if ((t->pages || t->lazy) && !t->pre.complete && t->final.fd >= 0)
+		return target_restore_small(t, ret_id);
 	if (t->pre.complete)
 		r = precopy_restore_argv("podman", t->final.path, t->pre.path, argv,
 		                         ELEMENTSOF(argv), &storage);
