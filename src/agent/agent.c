@@ -4,12 +4,14 @@
  * etcd being down is logged once when it happens and once when it is over;
  * meanwhile the agent retries with an exponential backoff. */
 #include <inttypes.h>
+#include <linux/magic.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/vfs.h>
 #include <time.h>
 
 #include "agent-internal.h"
@@ -486,6 +488,20 @@ static void agent_check_post_copy(const Agent *a)
 		          a->criu.pipe_max_size, CRIU_POST_COPY_PIPE_MIN, CRIU_POST_COPY_PIPE_MIN);
 }
 
+/* CRIU keeps what it probed of the kernel in /run/criu.kdat only when /run
+ * is a tmpfs (gone at reboot, so never stale); elsewhere every CRIU it
+ * starts probes again, and a restore's probe is downtime. */
+static void agent_check_criu_cache(void)
+{
+	struct statfs st;
+	if (statfs("/run", &st) == 0 && st.f_type != TMPFS_MAGIC)
+		log_warning(
+		        "/run is not a tmpfs, so CRIU cannot keep its kernel probe "
+		        "(/run/criu.kdat): every checkpoint, restore and page server probes the "
+		        "kernel again, tens of milliseconds more downtime per migration; hosts "
+		        "that boot with systemd have a tmpfs /run");
+}
+
 int agent_new(const AgentConfig *config, Agent **ret)
 {
 	_cleanup_(agent_freep) Agent *a = calloc(1, sizeof(*a));
@@ -523,6 +539,7 @@ int agent_new(const AgentConfig *config, Agent **ret)
 	         criu_features_pre_copy(&a->criu) ? "possible" : "not possible",
 	         criu_features_lazy_pages(&a->criu) ? "possible" : "not possible");
 	agent_check_post_copy(a);
+	agent_check_criu_cache();
 
 	if (config->insecure)
 		log_warning("running without TLS (--insecure): anyone who reaches %s or etcd may "
