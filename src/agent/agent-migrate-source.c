@@ -1004,6 +1004,26 @@ static int source_transfer_checkpoint(Source *s)
 	return source_send_trailer(s);
 }
 
+/* Page-server and post-copy modes: this node's host and the target's, from
+ * the address this agent advertises and the one the target node's info in
+ * etcd names. */
+static int source_hosts(Source *s, char **ret_self, char **ret_target)
+{
+	_cleanup_free_ char *self = NULL, *target = NULL;
+	int r;
+	if ((r = address_host(s->a->advertise, &self)) < 0 ||
+	    (r = address_host(s->target_addr, &target)) < 0) {
+		error_detail_set(
+		        &s->why,
+		        "cannot find the hosts of this node's address %s and node %s's %s: %s",
+		        s->a->advertise, s->rec.target, s->target_addr, error_to_string(r));
+		return r;
+	}
+	*ret_self = TAKE_PTR(self);
+	*ret_target = TAKE_PTR(target);
+	return 0;
+}
+
 /* Page-server mode: the dump sends its pages through a relay of ours (which
  * records them for a rollback) to the target's page server, while Podman's
  * export, streamed as in stop-and-copy, carries the rest. */
@@ -1016,9 +1036,9 @@ static int source_transfer_pages(Source *s)
 	uint16_t port;
 	int r;
 
-	if ((r = address_host(a->advertise, &self)) < 0 ||
-	    (r = address_host(s->target_addr, &target)) < 0 ||
-	    (r = agent_pages_path(a, s->rec.id, ".stream", &stream)) < 0 ||
+	if ((r = source_hosts(s, &self, &target)) < 0)
+		return r;
+	if ((r = agent_pages_path(a, s->rec.id, ".stream", &stream)) < 0 ||
 	    (r = criu_config_path(a->config->criu_config_dir, s->rec.container, &s->criu_config)) <
 	            0) {
 		error_detail_set(&s->why, "cannot prepare the page relay (pages directory %s): %s",
@@ -1084,12 +1104,12 @@ static int source_lazy_prepare(Source *s)
 	uint16_t criu_port;
 	int r;
 
-	if ((r = address_host(a->advertise, &self)) < 0 ||
-	    (r = address_host(s->target_addr, &target)) < 0 ||
-	    (r = lazy_free_port(&criu_port)) < 0 ||
+	if ((r = source_hosts(s, &self, &target)) < 0)
+		return r;
+	if ((r = lazy_free_port(&criu_port)) < 0 ||
 	    (r = lazy_source_start(self, target, &tls, criu_port, &s->lazy, &s->lazy_port)) < 0) {
-		error_detail_set(&s->why, "cannot start the lazy-pages relay on %s: %s",
-		                 self ?: a->advertise, error_to_string(r));
+		error_detail_set(&s->why, "cannot start the lazy-pages relay on %s: %s", self,
+		                 error_to_string(r));
 		return r;
 	}
 	_cleanup_free_ char *export_dir = NULL;

@@ -124,23 +124,37 @@ static int incoming_verify(Incoming *in, const Podmig__V1__TransferTrailer *t, c
  * image), so that rootfs-diff.tar is checked against the image's own links
  * (archive-check.h); *ret_fd: a descriptor of it, -EBADF if it could not be
  * mounted (the reason logged: an archive that needs the check is then
- * refused). The image stays mounted until image_root_release(). */
-static int image_root_open(const Agent *a, const char *migration_id, const char *image)
+ * refused). The image is mounted, noted and later unmounted by its ID
+ * (*ret_id), never its name: a name may move to another image meanwhile (a
+ * pull or load of the same name), and `podman image unmount NAME` would then
+ * succeed on that image, which is not mounted, and leave this one mounted for
+ * good. It stays mounted until image_root_release(). */
+static int image_root_open(const Agent *a, const char *migration_id, const char *image,
+                           char **ret_id)
 {
+	_cleanup_free_ char *id = NULL, *out = NULL;
+	PodmanError e = {};
+	int status = -1;
+	int r = podman_image_id(a->podman, image, &id, &e);
+	if (r < 0) {
+		log_warning("migration %s: cannot find the ID of image %s to check the archive "
+		            "against it: %.300s",
+		            migration_id, image, e.message[0] ? e.message : error_to_string(r));
+		return -EBADF;
+	}
 	char *const mount[] = { (char *)"timeout",
 		                (char *)PODMAN_CLI_TIMEOUT,
 		                (char *)"podman",
 		                (char *)"image",
 		                (char *)"mount",
-		                (char *)image,
+		                (char *)"--",
+		                id,
 		                NULL };
-	_cleanup_free_ char *out = NULL;
-	int status = -1;
 	/* noted first: a mount this run does not release, the next unmounts */
-	int r = agent_image_mount_note(a, migration_id, image);
+	r = agent_image_mount_note(a, migration_id, id);
 	if (r < 0)
-		log_warning_errno(r, "migration %s: cannot note the mount of image %s",
-		                  migration_id, image);
+		log_warning_errno(r, "migration %s: cannot note the mount of image %s (%s)",
+		                  migration_id, image, id);
 	r = spawn_capture(mount, &(SpawnOptions){ .stderr_to_stdout = true }, 4096, &out, &status);
 	if (r < 0 || status != 0) {
 		agent_image_mount_forget(a, migration_id);
@@ -154,19 +168,21 @@ static int image_root_open(const Agent *a, const char *migration_id, const char 
 	if (fd < 0) {
 		log_warning("migration %s: cannot open image %s mounted at %s: %s", migration_id,
 		            image, out, error_to_string(-errno));
-		if (agent_image_unmount(image) >= 0)
+		if (agent_image_unmount(id) >= 0)
 			agent_image_mount_forget(a, migration_id);
 		return -EBADF;
 	}
+	*ret_id = TAKE_PTR(id);
 	return fd;
 }
 
-static void image_root_release(const Agent *a, int fd, const char *migration_id, const char *image)
+/* Unmounts what image_root_open() mounted: the image `id`. */
+static void image_root_release(const Agent *a, int fd, const char *migration_id, const char *id)
 {
 	if (fd < 0)
 		return;
 	close(fd);
-	if (agent_image_unmount(image) >= 0)
+	if (agent_image_unmount(id) >= 0)
 		agent_image_mount_forget(a, migration_id);
 }
 
@@ -180,6 +196,7 @@ typedef struct Target {
 	uint64_t limit;      /* bytes all archives together may take in the work directory */
 	bool limit_declared; /* the limit is the one the source declared in the record */
 	int image_root;      /* the image, mounted (image_root_open()) */
+	char *image_root_id; /* its ID, by which it is unmounted */
 	Incoming pre, final;
 	/* page-server mode: CRIU's page server writes the pages into
 	 * <pages_dir>/img, where the archive's images join them */
@@ -378,7 +395,7 @@ static int target_preconditions(Target *t)
 			                    t->why.message);
 		fetched = true;
 	}
-	t->image_root = image_root_open(a, t->rec->id, h->image);
+	t->image_root = image_root_open(a, t->rec->id, h->image, &t->image_root_id);
 	if ((r = agent_work_space(a, &t->limit)) < 0)
 		return target_error(t->call, RPC_INTERNAL,
 		                    "node %s: cannot see the free space in %s: %s", self,
@@ -738,7 +755,8 @@ static void target_done(Target *t)
 {
 	incoming_done(&t->pre);
 	incoming_done(&t->final);
-	image_root_release(t->a, t->image_root, t->rec->id, t->h->image);
+	image_root_release(t->a, t->image_root, t->rec->id, t->image_root_id);
+	free(t->image_root_id);
 	t->ps = page_server_free(t->ps);
 	t->daemon = lazy_daemon_free(t->daemon);
 	if (t->criu_config)

@@ -87,14 +87,16 @@ int agent_work_space(const Agent *a, uint64_t *ret);
 void agent_work_dir_sweep(const Agent *a);
 
 /* An image a target mounts for the archive check is noted first in
- * `<work dir>/mounts/<migration id>` (the image's name) and forgotten once
+ * `<work dir>/mounts/<migration id>` (the image's ID, by which it is mounted
+ * and unmounted; an earlier version noted the name) and forgotten once
  * unmounted, so that the start-up sweep (agent_work_dir_sweep()) unmounts
  * what an agent that died in between left mounted: Podman counts mounts
  * and would keep it mounted for good. */
-int agent_image_mount_note(const Agent *a, const char *id, const char *image);
+int agent_image_mount_note(const Agent *a, const char *id, const char *image_id);
 void agent_image_mount_forget(const Agent *a, const char *id);
 /* `podman image unmount IMAGE` (bounded by PODMAN_CLI_TIMEOUT); 0, or
- * negative if it failed. */
+ * negative if it failed. Podman answers 0 for an image that is not mounted:
+ * give the ID that was mounted, not a name that may have moved. */
 int agent_image_unmount(const char *image);
 /* How long `podman image mount` and `unmount` may take (timeout(1)): a
  * call waiting on a stuck storage lock must not hold a transfer. */

@@ -9,6 +9,7 @@
 
 #include "agent.h"
 #include "config.h"
+#include "getopt-util.h"
 #include "log.h"
 #include "rpc.h"
 #include "strutil.h"
@@ -149,6 +150,7 @@ int main(int argc, char *argv[])
 		{ "restore-allow-bind", required_argument, NULL, ARG_SETTING },
 		{ "metrics-address", required_argument, NULL, ARG_SETTING },
 		{ "insecure", no_argument, NULL, ARG_INSECURE },
+		GETOPT_REFUSED_OPTIONS,
 		{},
 	};
 	_cleanup_(agent_config_done) AgentConfig cfg;
@@ -174,6 +176,8 @@ int main(int argc, char *argv[])
 		case '?':
 			return 2;
 		default:
+			if (getopt_refused(c, NULL))
+				return 2;
 			break;
 		}
 	if (optind < argc) {

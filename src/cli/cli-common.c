@@ -95,6 +95,7 @@ bool cli_cluster_option(int c, const char *arg, ClusterOptions *o)
 		o->etcd_password_file = arg;
 		return true;
 	default:
+		(void)getopt_refused(c, "(or set $PODMIG_ETCD_PASSWORD, or type it when asked)");
 		return false;
 	}
 }

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "etcd.h"
+#include "getopt-util.h"
 
 #define DEFAULT_ETCD   "127.0.0.1:2379"
 #define DEFAULT_PREFIX "/podmig/"
@@ -56,8 +57,8 @@ typedef struct CliVerb {
 } CliVerb;
 
 /* getopt_long codes and entries of the options of every verb that talks to the cluster:
- * CLI_CONNECT_LONG_OPTIONS (--etcd, --prefix, the TLS files, --insecure and the etcd
- * user) and, for verbs that print
+ * CLI_CONNECT_LONG_OPTIONS (--etcd, --prefix, the TLS files, --insecure, the etcd
+ * user and the refused --etcd-password) and, for verbs that print
  * JSON, CLI_JSON_LONG_OPTION; cli_cluster_option() takes them. */
 enum {
 	CLI_ARG_ETCD = 0x200,
@@ -78,12 +79,11 @@ enum {
 	{ "etcd", required_argument, NULL, CLI_ARG_ETCD },                                   \
 	        { "prefix", required_argument, NULL, CLI_ARG_PREFIX }, CLI_TLS_LONG_OPTIONS, \
 	        CLI_AUTH_LONG_OPTIONS
-#define CLI_AUTH_LONG_OPTIONS                                                             \
-	{ "insecure", no_argument, NULL, CLI_ARG_INSECURE },                              \
-	        { "etcd-user", required_argument, NULL, CLI_ARG_ETCD_USER },              \
-	{                                                                                 \
-		"etcd-password-file", required_argument, NULL, CLI_ARG_ETCD_PASSWORD_FILE \
-	}
+#define CLI_AUTH_LONG_OPTIONS                                                                  \
+	{ "insecure", no_argument, NULL, CLI_ARG_INSECURE },                                   \
+	        { "etcd-user", required_argument, NULL, CLI_ARG_ETCD_USER },                   \
+	        { "etcd-password-file", required_argument, NULL, CLI_ARG_ETCD_PASSWORD_FILE }, \
+	        GETOPT_REFUSED_OPTIONS
 #define CLI_TLS_LONG_OPTIONS                                               \
 	{ "tls-ca", required_argument, NULL, CLI_ARG_TLS_CA },             \
 	        { "tls-cert", required_argument, NULL, CLI_ARG_TLS_CERT }, \
@@ -118,7 +118,8 @@ enum {
  * cli_options_check(), so --help still works. */
 void cli_options_init(ClusterOptions *o);
 /* Takes getopt code `c` if it is one of the connection options or --json: true if it
- * was. */
+ * was. False for any other code, and for --etcd-password (GETOPT_REFUSED_OPTIONS, among
+ * the connection options), which it logs as refused. */
 bool cli_cluster_option(int c, const char *arg, ClusterOptions *o);
 /* After parsing: -EINVAL (logged) if a certificate comes without its key. */
 int cli_tls_check(const ClusterOptions *o);

@@ -3,7 +3,8 @@
  * with the CA and a certificate it works. With etcd's authentication on, an
  * etcd user and password (--etcd-user with --etcd-password-file, or
  * PODMIG_ETCD_USER and PODMIG_ETCD_PASSWORD) let it in, a wrong password is
- * refused with a reason, and no password is ever printed. Runs the podmig
+ * refused with a reason, a password given as --etcd-password is refused, and
+ * no password is ever printed. Runs the podmig
  * binary (argv[1]) against a real etcd with TLS (the fixture). */
 #include <errno.h>
 #include <setjmp.h>
@@ -23,45 +24,32 @@
 
 #define PASSWORD "pw-4a7d1c2e"
 
-static char *certs;
+static EtcdPasswordFixture fx;
 static EtcdFixture *etcd;
-static char https[128], plain[128], cert[600], key[600], password_file[600];
+static char plain[128];
 
 static int setup(void **state)
 {
-	rpc_global_init();
-	if (test_tmpdir_new("podmig-test-cli-auth", &certs) < 0 ||
-	    etcd_fixture_start_tls(certs, 0, &etcd) < 0)
-		return -1;
 	/* the CLI's certificate names no etcd user: with authentication on,
 	 * only a password lets it in */
-	static const char *const mine[] = { "cli:podmig" };
-	if (etcd_fixture_make_certs(certs, mine, 1) < 0)
+	if (etcd_password_fixture_start("podmig-test-cli-auth", "cli:podmig", PASSWORD, false,
+	                                &fx) < 0)
 		return -1;
-	snprintf(cert, sizeof cert, "%s/cli-podmig.pem", certs);
-	snprintf(key, sizeof key, "%s/cli-podmig.key", certs);
-	snprintf(password_file, sizeof password_file, "%s/password", certs);
-	FILE *f = fopen(password_file, "we");
-	if (!f || fputs(PASSWORD "\n", f) < 0 || fclose(f) != 0)
-		return -1;
-	snprintf(https, sizeof https, "https://%s", etcd->endpoint);
+	etcd = fx.etcd;
 	snprintf(plain, sizeof plain, "%s", etcd->endpoint);
 	static const char *const unset[] = { "PODMIG_INSECURE", "PODMIG_ETCD_USER",
 		                             "PODMIG_ETCD_PASSWORD" };
 	for (size_t i = 0; i < ELEMENTSOF(unset); i++)
 		unsetenv(unset[i]);
 	setenv("PODMIG_TLS_CA", etcd->ca_file, 1);
-	setenv("PODMIG_TLS_CERT", cert, 1);
-	setenv("PODMIG_TLS_KEY", key, 1);
+	setenv("PODMIG_TLS_CERT", fx.cert, 1);
+	setenv("PODMIG_TLS_KEY", fx.key, 1);
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	etcd = etcd_fixture_free(etcd);
-	test_tmpdir_remove(certs);
-	free(certs);
-	rpc_global_shutdown();
+	etcd_password_fixture_stop(&fx);
 	return 0;
 }
 
@@ -102,12 +90,12 @@ static void test_secure_by_default(void **state)
 	expect_saying("is plaintext", 2, "nodes", "--etcd", "http://127.0.0.1:1", NULL);
 	/* one plaintext endpoint in a list is enough to refuse */
 	char list[300];
-	snprintf(list, sizeof list, "%s,%s", https, plain);
+	snprintf(list, sizeof list, "%s,%s", fx.https, plain);
 	expect_saying("is plaintext", 2, "nodes", "--etcd", list, NULL);
 
 	/* mutual TLS: fine */
-	free(expect(0, "nodes", "--etcd", https, NULL));
-	setenv("PODMIG_ETCD_ENDPOINTS", https, 1);
+	free(expect(0, "nodes", "--etcd", fx.https, NULL));
+	setenv("PODMIG_ETCD_ENDPOINTS", fx.https, 1);
 	free(expect(0, "history", NULL));
 	/* plaintext to a TLS etcd, allowed but useless: it cannot connect */
 	setenv("PODMIG_INSECURE", "1", 1);
@@ -118,7 +106,7 @@ static void test_secure_by_default(void **state)
 
 static void test_etcd_user(void **state)
 {
-	setenv("PODMIG_ETCD_ENDPOINTS", https, 1);
+	setenv("PODMIG_ETCD_ENDPOINTS", fx.https, 1);
 	assert_int_equal(etcd_fixture_enable_auth(etcd, PASSWORD), 0);
 
 	/* a certificate that names no user is not enough now */
@@ -127,7 +115,7 @@ static void test_etcd_user(void **state)
 	free(out);
 
 	/* the user and the password's file */
-	free(expect(0, "history", "--etcd-user", "root", "--etcd-password-file", password_file,
+	free(expect(0, "history", "--etcd-user", "root", "--etcd-password-file", fx.password_file,
 	            NULL));
 	/* from the environment */
 	setenv("PODMIG_ETCD_USER", "root", 1);
@@ -141,8 +129,15 @@ static void test_etcd_user(void **state)
 	unsetenv("PODMIG_ETCD_USER");
 	unsetenv("PODMIG_ETCD_PASSWORD");
 
+	/* the password itself on the command line: refused, never read as a
+	 * file (getopt_long would take --etcd-password for an abbreviation
+	 * of --etcd-password-file) and never printed */
+	out = expect(2, "nodes", "--etcd-user", "root", "--etcd-password", PASSWORD, NULL);
+	assert_non_null(strstr(out, "pass --etcd-password-file FILE"));
+	free(out);
+
 	/* a password file without a user, an unreadable one */
-	expect_saying("--etcd-user", 2, "nodes", "--etcd-password-file", password_file, NULL);
+	expect_saying("--etcd-user", 2, "nodes", "--etcd-password-file", fx.password_file, NULL);
 	expect_saying("/nonexistent", 2, "nodes", "--etcd-user", "root", "--etcd-password-file",
 	              "/nonexistent", NULL);
 }

@@ -266,6 +266,48 @@ int etcd_fixture_start_tls(const char *cert_dir, unsigned auth_token_ttl_sec, Et
 	return single_start(cert_dir, auth_token_ttl_sec, ret);
 }
 
+int etcd_password_fixture_start(const char *name, const char *client_spec, const char *password,
+                                bool enable_auth, EtcdPasswordFixture *ret)
+{
+	/* scripts/make-certs names ROLE:NAME[:...]'s files ROLE-NAME.pem and .key */
+	const char *colon = strchr(client_spec, ':');
+	size_t role_len = colon ? (size_t)(colon - client_spec) : 0;
+	size_t name_len = colon ? strcspn(colon + 1, ":") : 0;
+	int r;
+
+	*ret = (EtcdPasswordFixture){};
+	rpc_global_init();
+	if (!colon || role_len == 0 || name_len == 0)
+		return -EINVAL;
+	if ((r = test_tmpdir_new(name, &ret->dir)) < 0 ||
+	    (r = etcd_fixture_start_tls(ret->dir, 0, &ret->etcd)) < 0 ||
+	    (r = etcd_fixture_make_certs(ret->dir, &client_spec, 1)) < 0)
+		return r;
+	snprintf(ret->cert, sizeof ret->cert, "%s/%.*s-%.*s.pem", ret->dir, (int)role_len,
+	         client_spec, (int)name_len, colon + 1);
+	snprintf(ret->key, sizeof ret->key, "%s/%.*s-%.*s.key", ret->dir, (int)role_len,
+	         client_spec, (int)name_len, colon + 1);
+	snprintf(ret->password_file, sizeof ret->password_file, "%s/password", ret->dir);
+	snprintf(ret->https, sizeof ret->https, "https://%s", ret->etcd->endpoint);
+	FILE *f = fopen(ret->password_file, "we");
+	if (!f)
+		return -errno;
+	bool written = fprintf(f, "%s\n", password) >= 0;
+	if (fclose(f) != 0 || !written)
+		return -EIO;
+	return enable_auth ? etcd_fixture_enable_auth(ret->etcd, password) : 0;
+}
+
+void etcd_password_fixture_stop(EtcdPasswordFixture *f)
+{
+	f->etcd = etcd_fixture_free(f->etcd);
+	if (f->dir)
+		test_tmpdir_remove(f->dir);
+	free(f->dir);
+	f->dir = NULL;
+	rpc_global_shutdown();
+}
+
 static int etcdctl(EtcdFixture *f, const char *a1, const char *a2, const char *a3, const char *a4)
 {
 	char endpoint[64], cacert[540], cert[540], key[540];

@@ -61,6 +61,27 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(EtcdFixture *, etcd_fixture_free);
 /* Runs scripts/make-certs DIR SPEC... (see its header). */
 int etcd_fixture_make_certs(const char *dir, const char *const *specs, size_t n_specs);
 
+/* A TLS etcd for tests of password authentication (of programs run as
+ * users do): rpc_global_init(), a new temporary directory `dir`, a TLS etcd
+ * (etcd_fixture_start_tls()) with its certificates there, a client
+ * certificate for `client_spec` (scripts/make-certs ROLE:NAME[:ADDRESSES];
+ * its CN names no etcd user, so with authentication on only the password
+ * lets it in) and `password` in password_file, its first line. */
+typedef struct EtcdPasswordFixture {
+	EtcdFixture *etcd;
+	char *dir;
+	char https[128]; /* https://127.0.0.1:PORT */
+	char cert[600];  /* the client's certificate, */
+	char key[600];   /* its key */
+	char password_file[600];
+} EtcdPasswordFixture;
+/* `enable_auth`: also user root with `password` and authentication on
+ * (etcd_fixture_enable_auth(), which a test may instead call later). */
+int etcd_password_fixture_start(const char *name, const char *client_spec, const char *password,
+                                bool enable_auth, EtcdPasswordFixture *ret);
+/* Stops etcd, removes the directory, rpc_global_shutdown(). */
+void etcd_password_fixture_stop(EtcdPasswordFixture *f);
+
 typedef struct EtcdCluster {
 	size_t n;
 	EtcdFixture **members;

@@ -11,6 +11,7 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "getopt-util.h"
 #include "log.h"
 #include "macro.h"
 #include "rpc.h"
@@ -61,8 +62,8 @@ enum { ARG_VERSION = 0x100, ARG_SETTING };
 
 int main(int argc, char *argv[])
 {
-	/* the fixed options, every setting and the terminating zeros */
-	_cleanup_free_ struct option *options = calloc(scheduler_n_settings + 4, sizeof *options);
+	/* the fixed options, every setting, the refused ones and the terminating zeros */
+	_cleanup_free_ struct option *options = calloc(scheduler_n_settings + 5, sizeof *options);
 	_cleanup_free_ char *shorts = calloc(2 * scheduler_n_settings + 4, 1);
 	_cleanup_(scheduler_config_done) SchedulerConfig cfg;
 	ErrorDetail error = {};
@@ -89,6 +90,7 @@ int main(int argc, char *argv[])
 			shorts[l + 1] = s->arg ? ':' : 0;
 		}
 	}
+	options[3 + scheduler_n_settings] = (struct option)GETOPT_REFUSED_OPTIONS;
 
 	/* --help, --version and bad options first. */
 	while ((c = getopt_long(argc, argv, shorts, options, &idx)) >= 0)
@@ -105,6 +107,8 @@ int main(int argc, char *argv[])
 		case '?':
 			return 2;
 		default:
+			if (getopt_refused(c, NULL))
+				return 2;
 			break;
 		}
 	if (optind < argc) {

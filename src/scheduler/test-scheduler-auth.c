@@ -26,43 +26,25 @@
 #define PREFIX   "/t/podmig/"
 
 static const char *scheduler;
-static char *certs;
+static EtcdPasswordFixture fx;
 static EtcdFixture *etcd;
-static char https[128], cert[600], key[600], password_file[600], wrong_file[600];
-
-static int write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "we");
-	return f && fputs(text, f) >= 0 && fclose(f) == 0 ? 0 : -1;
-}
+static char wrong_file[700];
 
 static int setup(void **state)
 {
-	rpc_global_init();
-	if (test_tmpdir_new("podmig-test-scheduler-auth", &certs) < 0 ||
-	    etcd_fixture_start_tls(certs, 0, &etcd) < 0)
-		return -1;
 	/* a scheduler certificate whose CN is no etcd user */
-	static const char *const mine[] = { "scheduler:sched-a:127.0.0.1" };
-	if (etcd_fixture_make_certs(certs, mine, 1) < 0)
+	if (etcd_password_fixture_start("podmig-test-scheduler-auth", "scheduler:sched-a:127.0.0.1",
+	                                PASSWORD, true, &fx) < 0)
 		return -1;
-	snprintf(cert, sizeof cert, "%s/scheduler-sched-a.pem", certs);
-	snprintf(key, sizeof key, "%s/scheduler-sched-a.key", certs);
-	snprintf(password_file, sizeof password_file, "%s/password", certs);
-	snprintf(wrong_file, sizeof wrong_file, "%s/wrong", certs);
-	snprintf(https, sizeof https, "https://%s", etcd->endpoint);
-	if (write_file(password_file, PASSWORD "\n") < 0 ||
-	    write_file(wrong_file, "wrong-pw\n") < 0)
-		return -1;
-	return etcd_fixture_enable_auth(etcd, PASSWORD) < 0 ? -1 : 0;
+	etcd = fx.etcd;
+	snprintf(wrong_file, sizeof wrong_file, "%s/wrong", fx.dir);
+	FILE *f = fopen(wrong_file, "we");
+	return f && fputs("wrong-pw\n", f) >= 0 && fclose(f) == 0 ? 0 : -1;
 }
 
 static int teardown(void **state)
 {
-	etcd = etcd_fixture_free(etcd);
-	test_tmpdir_remove(certs);
-	free(certs);
-	rpc_global_shutdown();
+	etcd_password_fixture_stop(&fx);
 	return 0;
 }
 
@@ -76,15 +58,15 @@ static pid_t scheduler_start(const char *password, const char *log)
 		               "--name",
 		               "sched-a",
 		               "--etcd",
-		               https,
+		               fx.https,
 		               "--prefix",
 		               PREFIX,
 		               "--tls-ca",
 		               (char *)etcd->ca_file,
 		               "--tls-cert",
-		               cert,
+		               fx.cert,
 		               "--tls-key",
-		               key,
+		               fx.key,
 		               "--etcd-user",
 		               "root",
 		               "--etcd-password-file",
@@ -109,8 +91,8 @@ static char *file_read(const char *path)
 static void test_password_lets_it_lead(void **state)
 {
 	char log[700];
-	snprintf(log, sizeof log, "%s/scheduler.log", certs);
-	pid_t pid = scheduler_start(password_file, log);
+	snprintf(log, sizeof log, "%s/scheduler.log", fx.dir);
+	pid_t pid = scheduler_start(fx.password_file, log);
 
 	/* etcd as root (the fixture's certificate): the leader key appears */
 	EtcdOptions eo = { .rpc = { .ca_file = etcd->ca_file,
@@ -118,7 +100,7 @@ static void test_password_lets_it_lead(void **state)
 		                    .key_file = etcd->key_file },
 		           .request_timeout_usec = 5 * 1000 * 1000 };
 	_cleanup_(etcd_client_freep) EtcdClient *c = NULL;
-	assert_int_equal(etcd_client_new(https, &eo, &c), 0);
+	assert_int_equal(etcd_client_new(fx.https, &eo, &c), 0);
 	size_t n = 0;
 	for (int i = 0; i < 100 && n == 0; i++) {
 		EtcdKeyValue *kvs = NULL;
@@ -142,7 +124,7 @@ static void test_password_lets_it_lead(void **state)
 static void test_wrong_password_refused(void **state)
 {
 	char log[700];
-	snprintf(log, sizeof log, "%s/wrong.log", certs);
+	snprintf(log, sizeof log, "%s/wrong.log", fx.dir);
 	pid_t pid = scheduler_start(wrong_file, log);
 	int status = -1;
 	assert_int_equal(spawn_reap(pid, &status), 0);

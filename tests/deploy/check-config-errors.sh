@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # check-config-errors.sh AGENT SCHEDULER PODMIG: a bad config file stops each
 # program before it does anything, exit status 2, with the file and line of
-# the first bad line; `--help` still works; a flag overrides the file.
+# the first bad line; `--help` still works; a flag overrides the file; a
+# password on the command line (--etcd-password) is refused.
 set -euo pipefail
 agent=$1 scheduler=$2 podmig=$3
 tmp=$(mktemp -d /tmp/podmig-config-errors.XXXXXX)
@@ -47,6 +48,29 @@ expect 2 "$tmp/scheduler.conf:1: --metrics-address: 'localhost' is neither HOST:
 
 printf 'etcd-user = scheduler\n' >"$tmp/scheduler.conf"
 expect 2 "--etcd-user and --etcd-password-file go together" "$scheduler" -c "$tmp/scheduler.conf"
+
+# getopt_long takes a unique prefix as the option: without a refusal,
+# --etcd-password SECRET would read SECRET as --etcd-password-file's file.
+# Every spelling is refused, with the way that works and without the value.
+refused="no option takes the password itself"
+for run in "$agent" "$scheduler" "$podmig nodes" "$podmig migrate c --to n2"; do
+	read -ra cmd <<<"$run"
+	expect 2 "$refused" "${cmd[@]}" --etcd-password pw-9c1e
+	if grep -qF pw-9c1e "$tmp/err"; then
+		printf 'FAIL: %s printed the password\n' "$run"
+		fail=1
+	fi
+	expect 2 "$refused" "${cmd[@]}" --etcd-password=pw-9c1e
+	expect 2 "$refused" "${cmd[@]}" --etcd-password
+	expect 2 "is ambiguous" "${cmd[@]}" --etcd-pass pw-9c1e
+done
+expect 2 "and pass --etcd-password-file FILE (or set \$PODMIG_ETCD_PASSWORD" \
+	"$podmig" history --etcd-password pw-9c1e
+# the file option itself, and a longer prefix of it, still take a file
+for option in --etcd-password-file --etcd-password-f; do
+	expect 2 "cannot read $tmp/pw-9c1e" "$podmig" nodes --insecure --etcd-user u \
+		"$option" "$tmp/pw-9c1e"
+done
 
 printf 'etcd = 127.0.0.1:1\ntls-ca = ca.pem\n' >"$tmp/podmig.conf"
 expect 2 "$tmp/podmig.conf:2: tls-ca: 'ca.pem' is not an absolute path" \
