@@ -514,15 +514,24 @@ static int precopy_send(const char *path, bool previous, void *userdata)
 	return r;
 }
 
+/* The container stops now: the record says checkpointing, and downtime
+ * counts from here. */
+static int source_record_checkpointing(Source *s)
+{
+	int r = agent_record_advance(s->a, &s->rec, MIGRATION_CHECKPOINTING, NULL);
+	if (r < 0) {
+		error_detail_set(&s->why, "cannot record the checkpoint in etcd: %s",
+		                 error_to_string(r));
+		return r;
+	}
+	source_progress(s, true);
+	s->down_since = now_usec(CLOCK_MONOTONIC);
+	return 0;
+}
+
 static int precopy_stopping(void *userdata)
 {
-	Source *s = userdata;
-	int r = agent_record_advance(s->a, &s->rec, MIGRATION_CHECKPOINTING, NULL);
-	if (r < 0)
-		return r;
-	s->down_since = now_usec(CLOCK_MONOTONIC);
-	source_progress(s, true);
-	return 0;
+	return source_record_checkpointing(userdata);
 }
 
 static int source_send_header(Source *s)
@@ -982,13 +991,8 @@ static int source_transfer_checkpoint(Source *s)
 	PodmanError e = {};
 	int r;
 
-	if ((r = agent_record_advance(a, &s->rec, MIGRATION_CHECKPOINTING, NULL)) < 0) {
-		error_detail_set(&s->why, "cannot record the checkpoint in etcd: %s",
-		                 error_to_string(r));
+	if ((r = source_record_checkpointing(s)) < 0)
 		return r;
-	}
-	source_progress(s, true);
-	s->down_since = now_usec(CLOCK_MONOTONIC);
 	PodmanCheckpointOptions co = { .keep = true };
 	r = podman_container_checkpoint(a->podman, s->rec.container, &co, source_on_archive, s, &e);
 	if (r < 0) {
@@ -1293,13 +1297,8 @@ static int source_transfer_lazy(Source *s)
 		                 s->criu_config, error_to_string(r));
 		return r;
 	}
-	if ((r = agent_record_advance(a, &s->rec, MIGRATION_CHECKPOINTING, NULL)) < 0) {
-		error_detail_set(&s->why, "cannot record the checkpoint in etcd: %s",
-		                 error_to_string(r));
+	if ((r = source_record_checkpointing(s)) < 0)
 		return r;
-	}
-	source_progress(s, true);
-	s->down_since = now_usec(CLOCK_MONOTONIC);
 	if ((r = -pthread_create(&s->dump.thread, NULL, lazy_dump_thread, &s->dump)) < 0) {
 		error_detail_set(&s->why, "cannot start the checkpoint: %s", error_to_string(r));
 		return r;
