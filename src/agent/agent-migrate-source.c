@@ -305,7 +305,10 @@ static bool source_resume_alone(Source *s, uint64_t waited_usec)
 		rpc_stream_cancel(s->target);
 	_cleanup_(podman_container_inspect_done) PodmanContainerInspect ins = {};
 	PodmanError e = {};
-	bool running = podman_container_inspect(a->podman, s->rec.container, &ins, NULL) >= 0 &&
+	/* a lazy dump holds the container's lock in Podman until it ends: the
+	 * container is asked about only after source_restore_here() ended it */
+	bool running = !s->lazy &&
+	               podman_container_inspect(a->podman, s->rec.container, &ins, NULL) >= 0 &&
 	               ins.running;
 	if (!running && source_restore_here(s, &e) < 0) {
 		log_error("migration %s: etcd has not answered for %" PRIu64
@@ -383,7 +386,9 @@ static MigrationPhase source_settle(Source *s)
 		}
 		if (p == MIGRATION_ROLLED_BACK || p == MIGRATION_FAILED) {
 			_cleanup_(podman_container_inspect_done) PodmanContainerInspect ins = {};
-			bool running = podman_container_inspect(a->podman, s->rec.container, &ins,
+			/* not while a lazy dump holds the container's lock */
+			bool running = !s->lazy &&
+			               podman_container_inspect(a->podman, s->rec.container, &ins,
 			                                        NULL) >= 0 &&
 			               ins.running;
 			if (!running && source_restore_here(s, &e) < 0) {

@@ -5,11 +5,13 @@
  * post-copy for it because it is labelled podmig.post-copy=allowed; a
  * lazy-pages daemon that fails, or is killed after the restore, leaves the
  * memhog running on the source only, its memory intact (the target's copy
- * removed before anything is reported); without the label, auto does not
- * pick post-copy. Exits 77 when this host cannot do post-copy.
+ * removed before anything is reported), and so does a source failing once
+ * its dump serves pages, at once; without the label, auto does not pick
+ * post-copy. The root filesystem's changes travel with the container. Exits 77 when this host cannot do post-copy.
  *
  * argv[1]: the podmig CLI. */
 #include <errno.h>
+#include <inttypes.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -27,6 +29,7 @@
 #include "migrate-fixture.h"
 #include "process-util.h"
 #include "strutil.h"
+#include "time-util.h"
 
 /* The agents' default --criu-config-dir. */
 #define CRIU_CONFIG_DIR "/run/podmig/criu"
@@ -193,6 +196,33 @@ static void test_auto_needs_label(void **state)
 	check_runs_on("pc-plain", "node1", "node2", before);
 }
 
+/* The source fails once its dump serves pages, before the archive left:
+ * the rollback ends the lazy dump at once (Podman holds the frozen
+ * container's lock until the dump ends, so asking Podman about it first
+ * waited out the client's 60 s timeout with the container frozen). */
+static void test_source_fails_early(void **state)
+{
+	uint64_t before = start_memhog("pc-early", 64, true);
+	assert_int_equal(migrate_fixture_fault_arm(cluster, "node1", "source-transferring", "fail"),
+	                 0);
+	char *out = NULL;
+	uint64_t t0 = now_usec(CLOCK_MONOTONIC);
+	assert_int_not_equal(migrate_fixture_cli(podmig, &out, "migrate", "pc-early", "--to",
+	                                         "node2", "--mode", "post-copy", NULL),
+	                     0);
+	uint64_t took = now_usec(CLOCK_MONOTONIC) - t0;
+	free(out);
+	migrate_fixture_fault_disarm(cluster, "node1", "source-transferring");
+	printf("a post-copy failing at source-transferring settled in %" PRIu64 " ms\n",
+	       took / 1000);
+	assert_true(took < 20 * USEC_PER_SEC);
+	json_t *rec = record_of("pc-early");
+	assert_string_equal(field(rec, "phase"), "rolled-back");
+	assert_non_null(strstr(field(rec, "error"), "source-transferring"));
+	json_decref(rec);
+	check_runs_on("pc-early", "node1", "node2", before);
+}
+
 /* The daemon fails (a fault right after the restore, before the daemon's
  * status is read): the target removes its copy, the dump fails, the
  * source resumes with every page of its own. */
@@ -274,6 +304,7 @@ int main(int argc, char *argv[])
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_moves_and_back, case_teardown),
 		cmocka_unit_test_teardown(test_auto_needs_label, case_teardown),
+		cmocka_unit_test_teardown(test_source_fails_early, case_teardown),
 		cmocka_unit_test_teardown(test_daemon_fails, case_teardown),
 		cmocka_unit_test_teardown(test_daemon_killed, case_teardown),
 	};
