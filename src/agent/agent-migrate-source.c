@@ -1407,14 +1407,13 @@ static int source_finish(Source *s)
 	source_progress(s, true);
 	agent_metrics_migration(s->a->metrics, &s->rec, final, downtime_ms, s->sent);
 	if (migration_phase_is_final(final)) {
-		/* The recorded pages stay while the container runs nowhere but
-		 * could still be restored here from them. */
-		_cleanup_(podman_container_inspect_done) PodmanContainerInspect ins = {};
-		if (final == MIGRATION_DONE ||
-		    (podman_container_inspect(s->a->podman, s->rec.container, &ins, NULL) >= 0 &&
-		     ins.running))
+		/* Settled: source_settle() tried the restore of any rollback, so
+		 * the recorded pages go whatever came of it
+		 * (recovery_keep_pages()), and so does the evidence: nothing is
+		 * left to recover. */
+		if (!recovery_keep_pages(final, LOCAL_STOPPED, true))
 			agent_pages_forget(s->a, s->rec.id);
-		agent_evidence_remove(s->a, s->rec.id); /* settled: nothing left to recover */
+		agent_evidence_remove(s->a, s->rec.id);
 	}
 	if (final == MIGRATION_DONE) {
 		log_info("migration %s: %s now runs on %s (%" PRIu64 " bytes, down %" PRIu64 " ms)",
