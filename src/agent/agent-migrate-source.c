@@ -830,7 +830,7 @@ static int source_prepare(Source *s, const Podmig__V1__MigrateRequest *req)
 		return rpc_server_call_error(call, RPC_INVALID_ARGUMENT, "%s", error_to_string(r));
 	/* one order, one record: creating it is a compare-and-swap */
 	snprintf(s->rec.id, sizeof s->rec.id, "%s", order.id);
-	if (migration_slot_take(a, s->rec.id) < 0)
+	if (migration_slot_take(a, s->rec.id, s->rec.container) < 0)
 		return rpc_server_call_error(call, RPC_RESOURCE_EXHAUSTED,
 		                             "node %s is already in %u migration(s), its limit",
 		                             self, a->config->max_migrations);
