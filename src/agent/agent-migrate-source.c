@@ -273,8 +273,12 @@ static int source_restore_here(Source *s, PodmanError *e)
 		         s->rec.container);
 		return -EIO;
 	}
-	int r = agent_pages_replay(s->a, s->rec.id, s->rec.container, &pages);
+	int r = agent_fault(s->a, "source-restore");
 	if (r < 0) {
+		snprintf(e->message, sizeof e->message, "fault injected at source-restore");
+		return r;
+	}
+	if ((r = agent_pages_replay(s->a, s->rec.id, s->rec.container, &pages)) < 0) {
 		snprintf(e->message, sizeof e->message, "%s", pages.message);
 		return r;
 	}
