@@ -166,8 +166,15 @@ static void recover_one(Agent *a, MigrationRecord *rec)
 		                                  "container runs on the source"
 		                                : "the source agent stopped while %s",
 		         migration_phase_to_string(rec->phase));
-		if (advance(a, rec, MIGRATION_ROLLED_BACK, why) >= 0 && local == LOCAL_STOPPED)
+		if (advance(a, rec, MIGRATION_ROLLED_BACK, why) < 0)
+			break;
+		if (local == LOCAL_STOPPED)
 			restore_here(a, rec);
+		else if (!recovery_keep_pages(MIGRATION_ROLLED_BACK, local, false)) {
+			/* settled here: it runs (or is gone), nothing to restore */
+			agent_pages_forget(a, rec->id);
+			agent_evidence_remove(a, rec->id);
+		}
 		break;
 	case RECOVERY_RESTORE_LOCAL:
 		restore_here(a, rec);

@@ -368,12 +368,15 @@ static int strv_append(char ***l, const char *s)
  * list or stats call touches, and a busy one's stays taken through its
  * checkpoint). */
 static int poller_ask(Poller *p, char *const *busy, PodmanContainer **cts, size_t *n,
-                      PodmanStats **st, size_t *n_st, PodmanError *e)
+                      PodmanStats **st, size_t *n_st, bool *ret_narrowed, PodmanError *e)
 {
 	_cleanup_strv_free_ char **ids = NULL, **running = NULL;
 	int r;
 
-	if (!busy || !busy[0]) {
+	/* Without a last answer there is nothing to go by but every container
+	 * (the sample's wait bounds what that costs the status). */
+	*ret_narrowed = busy && busy[0] && p->ok;
+	if (!*ret_narrowed) {
 		if ((r = podman_containers_list(p->podman, true, cts, n, e)) < 0)
 			return r;
 		return podman_containers_stats(p->podman, st, n_st, e);
@@ -396,7 +399,8 @@ static int poller_ask(Poller *p, char *const *busy, PodmanContainer **cts, size_
 }
 
 /* One round: the container list joined with its stats (rates from the
- * previous round), and the busy containers' last readings, stale. */
+ * previous round), and, when the questions left the busy containers out,
+ * their last readings, stale. */
 static int poller_round(Poller *p, char *const *busy, ContainerSample **ret, size_t *ret_n,
                         PodmanError *e)
 {
@@ -405,7 +409,10 @@ static int poller_round(Poller *p, char *const *busy, ContainerSample **ret, siz
 	size_t n = 0, n_st = 0, n_out = 0;
 	int r;
 
-	r = poller_ask(p, busy, &cts, &n, &st, &n_st, e);
+	bool narrowed;
+	r = poller_ask(p, busy, &cts, &n, &st, &n_st, &narrowed, e);
+	if (!narrowed)
+		busy = NULL; /* every container was answered for */
 	if (r < 0) {
 		podman_containers_free(cts, n);
 		podman_stats_free(st, n_st);
@@ -426,7 +433,7 @@ static int poller_round(Poller *p, char *const *busy, ContainerSample **ret, siz
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (strv_contains(busy, cts[i].name))
-			continue; /* its last reading follows */
+			continue; /* not asked about: its last reading follows */
 		ContainerSample *cs = &out[n_out++];
 		/* hand the strings over */
 		cs->id = TAKE_PTR(cts[i].id);

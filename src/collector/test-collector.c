@@ -463,6 +463,21 @@ static void test_podman_poller(void **state)
 	uint64_t t0 = now_usec(CLOCK_MONOTONIC);
 	collector_free(c);
 	assert_true(now_usec(CLOCK_MONOTONIC) - t0 < 5 * USEC_PER_SEC);
+
+	/* busy before any answer: nothing to go by but every container, and
+	 * all of it is fresh */
+	fake_set_hang(&f, false);
+	assert_int_equal(collector_new(&o, &c), 0);
+	assert_int_equal(collector_set_busy(c, (char *[]){ (char *)"c1", NULL }), 0);
+	assert_int_equal(collector_sample(c, true, &s), 0);
+	assert_true(s->podman_ok);
+	assert_int_equal(fake_requests(&f), 7);
+	assert_non_null(strstr(f.requests[5], "/containers/json?all=true"));
+	assert_null(strstr(f.requests[5], "filters="));
+	assert_int_equal(s->n_containers, 2);
+	assert_false(find_container(s, "c1")->stale);
+	node_sample_free(s);
+	collector_free(c);
 	fake_stop(&f);
 }
 
