@@ -62,6 +62,7 @@ struct Agent {
 	pthread_mutex_t migrations_lock; /* guards the count and ids below */
 	unsigned migrations;             /* under way with this node as source or target */
 	char (*active)[64];              /* their ids (config->max_migrations slots, "" free) */
+	char **active_container;         /* per slot: the container it moves (NULL: free) */
 	uint64_t next_recovery;          /* monotonic: when agent_recover() looks again */
 
 	AgentMetrics *metrics; /* NULL without --metrics-address */
@@ -79,6 +80,10 @@ void agent_metrics_sample(AgentMetrics *m, const NodeSample *s, bool published);
  * is the record's phase then (not final: unsettled). */
 void agent_metrics_migration(AgentMetrics *m, const MigrationRecord *rec, MigrationPhase final,
                              uint64_t downtime_ms, uint64_t bytes);
+
+/* The containers this node's migrations move, in or out (NULL-terminated):
+ * Podman holds a container's lock through its checkpoint or restore. */
+int agent_busy_containers(Agent *a, char ***ret);
 
 /* Whether a migration handler of this process is working on `id`. */
 bool agent_migration_active(Agent *a, const char *id);

@@ -62,6 +62,10 @@ static json_t *container_to_json(const ContainerSample *c)
 	json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:o, s:I}", "id", c->id, "name", c->name,
 	                      "image", c->image ?: "", "state", c->state, "labels", labels,
 	                      "started_at", (json_int_t)c->started_at);
+	if (o && c->stale && json_object_set_new(o, "stale", json_true()) < 0) {
+		json_decref(o);
+		return NULL;
+	}
 	if (!o || !c->has_stats)
 		return o;
 	json_t *st = json_pack("{s:f, s:I, s:I, s:I, s:I, s:I, s:f, s:f}", "cpu_percent",
@@ -111,7 +115,7 @@ json_t *node_status_to_json(const NodeSample *s)
 	rfc3339(s->timestamp_usec, when);
 	return json_pack(
 	        "{s:I, s:s, s:I, s:s, s:{s:f, s:f, s:f, s:[f,f,f]}, s:{s:I, s:I, s:I, s:f}, "
-	        "s:{s:f, s:f, s:I, s:O}, s:{s:b, s:s?}, s:O, s:O}",
+	        "s:{s:f, s:f, s:I, s:O}, s:{s:b, s:s?, s:b, s:I}, s:O, s:O}",
 	        "timestamp_usec", (json_int_t)s->timestamp_usec, "time", when, "interval_usec",
 	        (json_int_t)s->interval_usec, "accounting", accounting_source_to_string(s->source),
 	        "cpu", "used_cores", s->cpu_used, "percent", s->cpu_percent, "capacity_cores",
@@ -121,6 +125,7 @@ json_t *node_status_to_json(const NodeSample *s)
 	        "percent", s->mem_percent, "network", "rx_bytes_per_sec", s->net_rx_rate,
 	        "tx_bytes_per_sec", s->net_tx_rate, "link_bandwidth_bytes_per_sec",
 	        (json_int_t)s->link_bandwidth, "interfaces", ifaces, "podman", "ok", s->podman_ok,
-	        "error", s->podman_ok ? NULL : s->podman_error, "containers", containers, "recent",
-	        recent);
+	        "error", s->podman_ok && !s->containers_stale ? NULL : s->podman_error, "stale",
+	        s->containers_stale, "answered_usec", (json_int_t)s->containers_usec, "containers",
+	        containers, "recent", recent);
 }

@@ -273,8 +273,12 @@ static int source_restore_here(Source *s, PodmanError *e)
 		         s->rec.container);
 		return -EIO;
 	}
-	int r = agent_pages_replay(s->a, s->rec.id, s->rec.container, &pages);
+	int r = agent_fault(s->a, "source-restore");
 	if (r < 0) {
+		snprintf(e->message, sizeof e->message, "fault injected at source-restore");
+		return r;
+	}
+	if ((r = agent_pages_replay(s->a, s->rec.id, s->rec.container, &pages)) < 0) {
 		snprintf(e->message, sizeof e->message, "%s", pages.message);
 		return r;
 	}
@@ -844,7 +848,7 @@ static int source_prepare(Source *s, const Podmig__V1__MigrateRequest *req)
 		return rpc_server_call_error(call, RPC_INVALID_ARGUMENT, "%s", error_to_string(r));
 	/* one order, one record: creating it is a compare-and-swap */
 	snprintf(s->rec.id, sizeof s->rec.id, "%s", order.id);
-	if (migration_slot_take(a, s->rec.id) < 0)
+	if (migration_slot_take(a, s->rec.id, s->rec.container) < 0)
 		return rpc_server_call_error(call, RPC_RESOURCE_EXHAUSTED,
 		                             "node %s is already in %u migration(s), its limit",
 		                             self, a->config->max_migrations);
@@ -1458,14 +1462,13 @@ static int source_finish(Source *s)
 	source_progress(s, true);
 	agent_metrics_migration(s->a->metrics, &s->rec, final, downtime_ms, s->sent);
 	if (migration_phase_is_final(final)) {
-		/* The recorded pages stay while the container runs nowhere but
-		 * could still be restored here from them. */
-		_cleanup_(podman_container_inspect_done) PodmanContainerInspect ins = {};
-		if (final == MIGRATION_DONE ||
-		    (podman_container_inspect(s->a->podman, s->rec.container, &ins, NULL) >= 0 &&
-		     ins.running))
+		/* Settled: source_settle() tried the restore of any rollback, so
+		 * the recorded pages go whatever came of it
+		 * (recovery_keep_pages()), and so does the evidence: nothing is
+		 * left to recover. */
+		if (!recovery_keep_pages(final, LOCAL_STOPPED, true))
 			agent_pages_forget(s->a, s->rec.id);
-		agent_evidence_remove(s->a, s->rec.id); /* settled: nothing left to recover */
+		agent_evidence_remove(s->a, s->rec.id);
 	}
 	if (final == MIGRATION_DONE) {
 		log_info("migration %s: %s now runs on %s (%" PRIu64 " bytes, down %" PRIu64 " ms)",

@@ -866,7 +866,7 @@ int agent_handle_receive(RpcServerCall *call, void *userdata)
 		                             rec.image_id[0] ? rec.image_id : "none", rec.source,
 		                             rec.target, migration_phase_to_string(rec.phase),
 		                             self);
-	if (migration_slot_take(a, rec.id) < 0)
+	if (migration_slot_take(a, rec.id, rec.container) < 0)
 		return rpc_server_call_error(call, RPC_RESOURCE_EXHAUSTED,
 		                             "node %s is already in %u migration(s), its limit",
 		                             self, a->config->max_migrations);

@@ -20,13 +20,17 @@
 #include "process-util.h"
 #include "strutil.h"
 
-int migration_slot_take(Agent *a, const char *id)
+int migration_slot_take(Agent *a, const char *id, const char *container)
 {
+	_cleanup_free_ char *name = strdup(container);
 	int r = -EBUSY;
+	if (!name)
+		return -ENOMEM;
 	pthread_mutex_lock(&a->migrations_lock);
 	for (unsigned i = 0; i < a->config->max_migrations; i++)
 		if (!a->active[i][0]) {
 			snprintf(a->active[i], sizeof a->active[i], "%s", id);
+			a->active_container[i] = TAKE_PTR(name);
 			a->migrations++;
 			r = 0;
 			break;
@@ -35,12 +39,36 @@ int migration_slot_take(Agent *a, const char *id)
 	return r;
 }
 
+int agent_busy_containers(Agent *a, char ***ret)
+{
+	unsigned n = a->config->max_migrations;
+	char **l = calloc(n + 1, sizeof(char *));
+	size_t k = 0;
+	int r = 0;
+	if (!l)
+		return -ENOMEM;
+	pthread_mutex_lock(&a->migrations_lock);
+	for (unsigned i = 0; i < n && r >= 0; i++)
+		if (a->active[i][0] && a->active_container[i] &&
+		    !(l[k++] = strdup(a->active_container[i])))
+			r = -ENOMEM;
+	pthread_mutex_unlock(&a->migrations_lock);
+	if (r < 0) {
+		strv_free(l);
+		return r;
+	}
+	*ret = l;
+	return 0;
+}
+
 void migration_slot_release(Agent *a, const char *id)
 {
 	pthread_mutex_lock(&a->migrations_lock);
 	for (unsigned i = 0; i < a->config->max_migrations; i++)
 		if (streq(a->active[i], id)) {
 			a->active[i][0] = 0;
+			free(a->active_container[i]);
+			a->active_container[i] = NULL;
 			a->migrations--;
 			break;
 		}

@@ -29,9 +29,11 @@
  * where recovery_decide_outage() lets it resume alone. */
 #define OUTAGE_WAIT_USEC (10 * USEC_PER_SEC)
 
-/* Takes one of the node's migration slots for `id`; -EBUSY when all are in
- * use. While it is held, recovery leaves the migration alone. */
-int migration_slot_take(Agent *a, const char *id);
+/* Takes one of the node's migration slots for `id`, which moves
+ * `container`; -EBUSY when all are in use (-ENOMEM). While it is held,
+ * recovery leaves the migration alone, and the collector leaves the
+ * container to its last reading (agent_busy_containers()). */
+int migration_slot_take(Agent *a, const char *id, const char *container);
 void migration_slot_release(Agent *a, const char *id);
 
 /* Channel options for calls to a peer agent (TLS as this agent serves). */

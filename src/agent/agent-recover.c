@@ -70,7 +70,7 @@ static int advance(Agent *a, MigrationRecord *rec, MigrationPhase to, const char
 	return r;
 }
 
-static void restore_here(Agent *a, const MigrationRecord *rec)
+static void restore_try(Agent *a, const MigrationRecord *rec)
 {
 	PodmanError e = {};
 	ErrorDetail pages = {};
@@ -90,11 +90,21 @@ static void restore_here(Agent *a, const MigrationRecord *rec)
 	else if (podman_container_restore_local(a->podman, rec->container, NULL, &e) < 0)
 		log_error("recovery of %s: %s could not be restored on %s: %s", rec->id,
 		          rec->container, a->config->node_name, e.message);
-	else {
+	else
 		log_notice("recovery of %s: %s runs on %s again", rec->id, rec->container,
 		           a->config->node_name);
+}
+
+/* Tries once to restore the container stopped here for the rolled-back
+ * `rec`; either way the rollback is settled here then: its recorded pages
+ * and the evidence go (recovery_keep_pages()), so a restore that failed is
+ * not retried (its log says why). */
+static void restore_here(Agent *a, const MigrationRecord *rec)
+{
+	restore_try(a, rec);
+	if (!recovery_keep_pages(MIGRATION_ROLLED_BACK, LOCAL_STOPPED, true))
 		agent_pages_forget(a, rec->id);
-	}
+	agent_evidence_remove(a, rec->id);
 }
 
 static void remove_here(Agent *a, const MigrationRecord *rec, LocalState local, const char *why)
@@ -138,9 +148,9 @@ static void recover_one(Agent *a, MigrationRecord *rec)
 	                                          rec->phase_time_ms[MIGRATION_CHECKPOINTING] != 0,
 	                                          rec->phase_time_ms[MIGRATION_RESTORING] != 0);
 	if (act == RECOVERY_NOTHING && migration_phase_is_final(rec->phase)) {
-		if (local != LOCAL_STOPPED)
-			agent_pages_forget(a, rec->id);
-		agent_evidence_remove(a, rec->id); /* settled here */
+		/* settled here: no restore will be tried (recovery_keep_pages()) */
+		agent_pages_forget(a, rec->id);
+		agent_evidence_remove(a, rec->id);
 		return;
 	}
 	switch (act) {
@@ -156,8 +166,15 @@ static void recover_one(Agent *a, MigrationRecord *rec)
 		                                  "container runs on the source"
 		                                : "the source agent stopped while %s",
 		         migration_phase_to_string(rec->phase));
-		if (advance(a, rec, MIGRATION_ROLLED_BACK, why) >= 0 && local == LOCAL_STOPPED)
+		if (advance(a, rec, MIGRATION_ROLLED_BACK, why) < 0)
+			break;
+		if (local == LOCAL_STOPPED)
 			restore_here(a, rec);
+		else if (!recovery_keep_pages(MIGRATION_ROLLED_BACK, local, false)) {
+			/* settled here: it runs (or is gone), nothing to restore */
+			agent_pages_forget(a, rec->id);
+			agent_evidence_remove(a, rec->id);
+		}
 		break;
 	case RECOVERY_RESTORE_LOCAL:
 		restore_here(a, rec);

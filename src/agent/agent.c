@@ -512,7 +512,9 @@ int agent_new(const AgentConfig *config, Agent **ret)
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_mutex_init(&a->migrations_lock, NULL);
 	a->config = config;
-	if (!(a->active = calloc(MAX(config->max_migrations, 1u), sizeof(*a->active))))
+	if (!(a->active = calloc(MAX(config->max_migrations, 1u), sizeof(*a->active))) ||
+	    !(a->active_container =
+	              calloc(MAX(config->max_migrations, 1u), sizeof(*a->active_container))))
 		return -ENOMEM;
 	a->started_at = (int64_t)(now_usec(CLOCK_REALTIME) / 1000000);
 	a->serving = true;
@@ -523,14 +525,18 @@ int agent_new(const AgentConfig *config, Agent **ret)
 
 	if ((r = podman_client_new(config->podman_socket, NULL, &a->podman)) < 0)
 		return log_error_errno(r, "cannot set up the Podman client");
+	/* a sample waits for Podman half an interval at most: the node's
+	 * status goes out on time whatever Podman does */
 	CollectorOptions co = {
 		.source = config->source,
 		.capacity_cpus = config->capacity_cpus,
 		.capacity_memory = config->capacity_memory,
 		.link_bandwidth = config->link_bandwidth,
 		.proc_root = config->proc_root,
+		.podman_socket = config->podman_socket,
+		.podman_wait_usec = MAX(config->interval_usec / 2, 1u),
 	};
-	if ((r = collector_new(&co, a->podman, &a->collector)) < 0)
+	if ((r = collector_new(&co, &a->collector)) < 0)
 		return log_error_errno(r, "cannot read this node's /proc");
 	if ((r = criu_probe(config->criu_path, &a->criu)) < 0)
 		return log_error_errno(r, "cannot run criu to probe its features");
@@ -615,6 +621,9 @@ Agent *agent_free(Agent *a)
 	free(a->info_key);
 	free(a->status_key);
 	free(a->active);
+	for (unsigned i = 0; a->active_container && i < a->config->max_migrations; i++)
+		free(a->active_container[i]);
+	free(a->active_container);
 	pthread_mutex_destroy(&a->lock);
 	pthread_mutex_destroy(&a->migrations_lock);
 	free(a);
@@ -625,7 +634,12 @@ static void sample(Agent *a, uint64_t now)
 {
 	bool ask = backoff_ready(&a->podman_backoff, now);
 	NodeSample *s = NULL;
-	int r = collector_sample(a->collector, ask, &s);
+	_cleanup_strv_free_ char **busy = NULL;
+	int r = agent_busy_containers(a, &busy);
+	if (r >= 0)
+		r = collector_set_busy(a->collector, busy);
+	if (r >= 0)
+		r = collector_sample(a->collector, ask, &s);
 	if (r < 0) {
 		log_error_errno(r, "cannot sample node %s", a->config->node_name);
 		return;

@@ -2,7 +2,9 @@
  * two samples, Podman's container list joined with its stats, the two
  * accounting sources, and the one-time CRIU probe. */
 #include <fcntl.h>
+#include <pthread.h>
 #include <spawn.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,18 +27,41 @@ typedef struct PrevStats {
 	uint64_t net_tx_bytes;
 } PrevStats;
 
+/* The thread that asks Podman. Rounds are numbered: a sample asks for round
+ * `asked` + 1 only when `answered` caught up with `asked`, so one request
+ * at most is ever under way, however long Podman takes. */
+typedef struct Poller {
+	pthread_t thread;
+	bool started;
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* CLOCK_MONOTONIC: a round asked or answered, or quit */
+	bool quit;
+	atomic_bool cancel;   /* the poller's Podman requests stop */
+	PodmanClient *podman; /* the poller's own (cancel stops only its requests) */
+	uint64_t asked, answered;
+	uint64_t asked_usec; /* monotonic: when the round under way was asked */
+	char **busy;         /* collector_set_busy() */
+	/* the last round's answer, written by the poller under `lock` */
+	bool ok;
+	char error[512];
+	ContainerSample *containers;
+	size_t n_containers;
+	int64_t read_usec; /* wall clock */
+	/* the poller thread's alone */
+	PrevStats *prev_stats;
+	size_t n_prev_stats;
+} Poller;
+
 struct Collector {
 	CollectorOptions options;
 	char *proc_root;
-	PodmanClient *podman;
 	unsigned machine_cpus;
 	ProcStatCpu prev_cpu;
 	NetDevCounters *prev_net;
 	size_t n_prev_net;
 	uint64_t prev_net_usec; /* monotonic */
-	PrevStats *prev_stats;
-	size_t n_prev_stats;
 	SampleRing recent;
+	Poller poller;
 };
 
 const char *accounting_source_to_string(AccountingSource s)
@@ -113,16 +138,68 @@ static int read_net(const Collector *c, NetDevCounters **ret, size_t *ret_n)
 	return r < 0 ? r : proc_net_dev_parse(text, ret, ret_n);
 }
 
-static void prev_stats_clear(Collector *c)
+static void prev_stats_clear(Poller *p)
 {
-	for (size_t i = 0; i < c->n_prev_stats; i++)
-		free(c->prev_stats[i].id);
-	free(c->prev_stats);
-	c->prev_stats = NULL;
-	c->n_prev_stats = 0;
+	for (size_t i = 0; i < p->n_prev_stats; i++)
+		free(p->prev_stats[i].id);
+	free(p->prev_stats);
+	p->prev_stats = NULL;
+	p->n_prev_stats = 0;
 }
 
-int collector_new(const CollectorOptions *options, PodmanClient *podman, Collector **ret)
+static void container_samples_free(ContainerSample *cs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		container_sample_done(&cs[i]);
+	free(cs);
+}
+
+static void *poller_main(void *userdata);
+
+static int poller_start(Poller *p, const char *socket)
+{
+	pthread_condattr_t attr;
+	int r;
+
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->cond, &attr);
+	pthread_condattr_destroy(&attr);
+	if (!socket)
+		return 0;
+	if ((r = podman_client_new(socket, &(PodmanClientOptions){ .cancel = &p->cancel },
+	                           &p->podman)) < 0)
+		return r;
+	if ((r = pthread_create(&p->thread, NULL, poller_main, p)) != 0)
+		return -r;
+	p->started = true;
+	return 0;
+}
+
+static void poller_stop(Poller *p)
+{
+	if (p->started) {
+		pthread_mutex_lock(&p->lock);
+		p->quit = true;
+		atomic_store(&p->cancel, true);
+		pthread_cond_broadcast(&p->cond);
+		pthread_mutex_unlock(&p->lock);
+		pthread_join(p->thread, NULL);
+		p->started = false;
+	}
+	p->podman = podman_client_free(p->podman);
+	prev_stats_clear(p);
+	container_samples_free(p->containers, p->n_containers);
+	p->containers = NULL;
+	p->n_containers = 0;
+	strv_free(p->busy);
+	p->busy = NULL;
+	pthread_cond_destroy(&p->cond);
+	pthread_mutex_destroy(&p->lock);
+}
+
+int collector_new(const CollectorOptions *options, Collector **ret)
 {
 	_cleanup_(collector_freep) Collector *c = calloc(1, sizeof(*c));
 	int r;
@@ -130,7 +207,11 @@ int collector_new(const CollectorOptions *options, PodmanClient *podman, Collect
 	if (!c)
 		return -ENOMEM;
 	c->options = *options;
-	c->podman = podman;
+	if (!c->options.podman_wait_usec)
+		c->options.podman_wait_usec = COLLECTOR_PODMAN_WAIT_USEC;
+	if ((r = poller_start(&c->poller, options->podman_socket)) < 0)
+		return r;
+	c->options.podman_socket = NULL;
 	if (!(c->proc_root = strdup(options->proc_root ?: "/proc")))
 		return -ENOMEM;
 	c->options.proc_root = NULL;
@@ -151,7 +232,7 @@ Collector *collector_free(Collector *c)
 {
 	if (!c)
 		return NULL;
-	prev_stats_clear(c);
+	poller_stop(&c->poller);
 	free(c->prev_net);
 	free(c->proc_root);
 	free(c);
@@ -168,6 +249,28 @@ void container_sample_done(ContainerSample *ct)
 	free(ct->state);
 	strv_free(ct->labels);
 	memset(ct, 0, sizeof(*ct));
+}
+
+int container_sample_copy(const ContainerSample *src, ContainerSample *ret)
+{
+	ContainerSample d = *src;
+	d.id = d.name = d.image = d.state = NULL;
+	d.labels = NULL;
+	if ((src->id && !(d.id = strdup(src->id))) ||
+	    (src->name && !(d.name = strdup(src->name))) ||
+	    (src->image && !(d.image = strdup(src->image))) ||
+	    (src->state && !(d.state = strdup(src->state))) ||
+	    !(d.labels = calloc(strv_length(src->labels) + 1, sizeof(char *)))) {
+		container_sample_done(&d);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; src->labels && src->labels[i]; i++)
+		if (!(d.labels[i] = strdup(src->labels[i]))) {
+			container_sample_done(&d);
+			return -ENOMEM;
+		}
+	*ret = d;
+	return 0;
 }
 
 void node_sample_free(NodeSample *s)
@@ -238,50 +341,100 @@ static void container_rates(const PrevStats *prev, const PodmanStats *st, Contai
 	cs->net_tx_rate = tx > 0 ? tx : 0;
 }
 
-/* The container list with their stats; on a Podman failure, podman_ok false. */
-static int sample_containers(Collector *c, bool query_podman, NodeSample *s)
+static bool strv_contains(char *const *l, const char *s)
+{
+	for (size_t i = 0; l && l[i]; i++)
+		if (streq(l[i], s))
+			return true;
+	return false;
+}
+
+/* Appends a copy of s to the NULL-terminated *l. */
+static int strv_append(char ***l, const char *s)
+{
+	size_t n = strv_length(*l);
+	char **m = realloc(*l, (n + 2) * sizeof(char *));
+	if (!m)
+		return -ENOMEM;
+	*l = m;
+	if (!(m[n] = strdup(s)))
+		return -ENOMEM;
+	m[n + 1] = NULL;
+	return 0;
+}
+
+/* The questions of one round. With containers busy, only the others the
+ * last round knew are named (Podman takes the lock of every container a
+ * list or stats call touches, and a busy one's stays taken through its
+ * checkpoint). */
+static int poller_ask(Poller *p, char *const *busy, PodmanContainer **cts, size_t *n,
+                      PodmanStats **st, size_t *n_st, bool *ret_narrowed, PodmanError *e)
+{
+	_cleanup_strv_free_ char **ids = NULL, **running = NULL;
+	int r;
+
+	/* Without a last answer there is nothing to go by but every container
+	 * (the sample's wait bounds what that costs the status). */
+	*ret_narrowed = busy && busy[0] && p->ok;
+	if (!*ret_narrowed) {
+		if ((r = podman_containers_list(p->podman, true, cts, n, e)) < 0)
+			return r;
+		return podman_containers_stats(p->podman, st, n_st, e);
+	}
+	for (size_t i = 0; i < p->n_containers; i++)
+		if (!strv_contains(busy, p->containers[i].name) &&
+		    (r = strv_append(&ids, p->containers[i].id)) < 0)
+			return r;
+	if (!ids)
+		return 0;
+	if ((r = podman_containers_list_ids(p->podman, ids, cts, n, e)) < 0)
+		return r;
+	for (size_t i = 0; i < *n; i++)
+		if (streq_ptr((*cts)[i].state, "running") && !strv_contains(busy, (*cts)[i].name) &&
+		    (r = strv_append(&running, (*cts)[i].id)) < 0)
+			return r;
+	if (!running)
+		return 0;
+	return podman_containers_stats_of(p->podman, running, st, n_st, e);
+}
+
+/* One round: the container list joined with its stats (rates from the
+ * previous round), and, when the questions left the busy containers out,
+ * their last readings, stale. */
+static int poller_round(Poller *p, char *const *busy, ContainerSample **ret, size_t *ret_n,
+                        PodmanError *e)
 {
 	PodmanContainer *cts = NULL;
 	PodmanStats *st = NULL;
-	size_t n = 0, n_st = 0;
-	PodmanError e = {};
+	size_t n = 0, n_st = 0, n_out = 0;
 	int r;
 
-	if (!c->podman) {
-		snprintf(s->podman_error, sizeof s->podman_error, "no Podman socket configured");
-		return 0;
-	}
-	if (!query_podman) {
-		snprintf(s->podman_error, sizeof s->podman_error, "Podman not asked this time");
-		prev_stats_clear(c);
-		return 0;
-	}
-	r = podman_containers_list(c->podman, true, &cts, &n, &e);
-	if (r >= 0)
-		r = podman_containers_stats(c->podman, &st, &n_st, &e);
+	bool narrowed;
+	r = poller_ask(p, busy, &cts, &n, &st, &n_st, &narrowed, e);
+	if (!narrowed)
+		busy = NULL; /* every container was answered for */
 	if (r < 0) {
-		if (r == -ENOMEM) {
-			podman_containers_free(cts, n);
-			return r;
-		}
-		snprintf(s->podman_error, sizeof s->podman_error, "%s", e.message);
 		podman_containers_free(cts, n);
-		/* rates restart when Podman is back */
-		prev_stats_clear(c);
-		return 0;
+		podman_stats_free(st, n_st);
+		prev_stats_clear(p); /* rates restart when Podman is back */
+		return r;
 	}
-	s->podman_ok = true;
-
+	size_t n_busy = 0;
+	for (size_t i = 0; i < p->n_containers; i++)
+		n_busy += strv_contains(busy, p->containers[i].name);
 	PrevStats *next = calloc(MAX(n_st, 1u), sizeof(PrevStats));
-	s->containers = calloc(MAX(n, 1u), sizeof(ContainerSample));
-	if (!next || !s->containers) {
+	ContainerSample *out = calloc(MAX(n + n_busy, 1u), sizeof(ContainerSample));
+	if (!next || !out) {
 		free(next);
+		free(out);
 		podman_containers_free(cts, n);
 		podman_stats_free(st, n_st);
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < n; i++) {
-		ContainerSample *cs = &s->containers[s->n_containers++];
+		if (strv_contains(busy, cts[i].name))
+			continue; /* not asked about: its last reading follows */
+		ContainerSample *cs = &out[n_out++];
 		/* hand the strings over */
 		cs->id = TAKE_PTR(cts[i].id);
 		cs->name = TAKE_PTR(cts[i].name);
@@ -294,15 +447,21 @@ static int sample_containers(Collector *c, bool query_podman, NodeSample *s)
 				continue;
 			cs->has_stats = true;
 			cs->cpu_percent = st[k].cpu_percent;
-			for (size_t j = 0; j < c->n_prev_stats; j++)
-				if (streq(c->prev_stats[j].id, cs->id))
-					container_rates(&c->prev_stats[j], &st[k], cs);
+			for (size_t j = 0; j < p->n_prev_stats; j++)
+				if (streq(p->prev_stats[j].id, cs->id))
+					container_rates(&p->prev_stats[j], &st[k], cs);
 			cs->mem_usage = st[k].mem_usage;
 			cs->mem_limit = st[k].mem_limit;
 			cs->pids = st[k].pids;
 			cs->net_rx_bytes = st[k].net_rx_bytes;
 			cs->net_tx_bytes = st[k].net_tx_bytes;
 		}
+	}
+	for (size_t i = 0; i < p->n_containers && r >= 0; i++) {
+		if (!strv_contains(busy, p->containers[i].name))
+			continue;
+		if ((r = container_sample_copy(&p->containers[i], &out[n_out])) >= 0)
+			out[n_out++].stale = true;
 	}
 	size_t n_next = 0;
 	for (size_t k = 0; k < n_st; k++) {
@@ -313,12 +472,133 @@ static int sample_containers(Collector *c, bool query_podman, NodeSample *s)
 		next[n_next].net_tx_bytes = st[k].net_tx_bytes;
 		n_next++;
 	}
-	prev_stats_clear(c);
-	c->prev_stats = next;
-	c->n_prev_stats = n_next;
+	prev_stats_clear(p);
+	p->prev_stats = next;
+	p->n_prev_stats = n_next;
 	podman_containers_free(cts, n);
 	podman_stats_free(st, n_st);
+	if (r < 0) {
+		container_samples_free(out, n_out);
+		return r;
+	}
+	*ret = out;
+	*ret_n = n_out;
 	return 0;
+}
+
+static void *poller_main(void *userdata)
+{
+	Poller *p = userdata;
+
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		while (!p->quit && p->answered == p->asked)
+			pthread_cond_wait(&p->cond, &p->lock);
+		if (p->quit)
+			break;
+		uint64_t round = p->asked;
+		_cleanup_strv_free_ char **busy = NULL;
+		int r = 0;
+		for (size_t i = 0; p->busy && p->busy[i] && r >= 0; i++)
+			r = strv_append(&busy, p->busy[i]);
+		pthread_mutex_unlock(&p->lock);
+
+		ContainerSample *cs = NULL;
+		size_t n = 0;
+		PodmanError e = {};
+		if (r >= 0)
+			r = poller_round(p, busy, &cs, &n, &e);
+		if (r == -ENOMEM)
+			snprintf(e.message, sizeof e.message, "out of memory");
+
+		pthread_mutex_lock(&p->lock);
+		container_samples_free(p->containers, p->n_containers);
+		p->containers = cs;
+		p->n_containers = n;
+		p->ok = r >= 0;
+		snprintf(p->error, sizeof p->error, "%s", r >= 0 ? "" : e.message);
+		p->read_usec = (int64_t)now_usec(CLOCK_REALTIME);
+		p->answered = round;
+		pthread_cond_broadcast(&p->cond);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+int collector_set_busy(Collector *c, char *const *names)
+{
+	Poller *p = &c->poller;
+	_cleanup_strv_free_ char **copy = NULL;
+	for (size_t i = 0; names && names[i]; i++)
+		if (strv_append(&copy, names[i]) < 0)
+			return -ENOMEM;
+	pthread_mutex_lock(&p->lock);
+	strv_free(p->busy);
+	p->busy = TAKE_PTR(copy);
+	pthread_mutex_unlock(&p->lock);
+	return 0;
+}
+
+/* The containers from the poller's newest answer: the one to a question
+ * asked now if it comes within podman_wait_usec, else the last, stale. */
+static int sample_containers(Collector *c, bool query_podman, NodeSample *s)
+{
+	Poller *p = &c->poller;
+	int r = 0;
+
+	if (!p->started) {
+		snprintf(s->podman_error, sizeof s->podman_error, "no Podman socket configured");
+		return 0;
+	}
+	if (!query_podman) {
+		snprintf(s->podman_error, sizeof s->podman_error, "Podman not asked this time");
+		return 0;
+	}
+	pthread_mutex_lock(&p->lock);
+	uint64_t now = now_usec(CLOCK_MONOTONIC);
+	if (p->answered == p->asked) {
+		p->asked++;
+		p->asked_usec = now;
+		pthread_cond_broadcast(&p->cond);
+	}
+	uint64_t round = p->asked, deadline = now + c->options.podman_wait_usec;
+	struct timespec ts = { .tv_sec = (time_t)(deadline / USEC_PER_SEC),
+		               .tv_nsec = (long)(deadline % USEC_PER_SEC) * 1000 };
+	while (p->answered < round && pthread_cond_timedwait(&p->cond, &p->lock, &ts) == 0)
+		;
+	bool fresh = p->answered >= round;
+	if (p->answered == 0) {
+		snprintf(s->podman_error, sizeof s->podman_error,
+		         "Podman at %s has not answered yet",
+		         podman_client_get_socket_path(p->podman));
+		goto out;
+	}
+	s->podman_ok = p->ok;
+	s->containers_usec = p->read_usec;
+	if (!p->ok) {
+		snprintf(s->podman_error, sizeof s->podman_error, "%s", p->error);
+		goto out;
+	}
+	if (!(s->containers = calloc(MAX(p->n_containers, 1u), sizeof(ContainerSample)))) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < p->n_containers; i++) {
+		if ((r = container_sample_copy(&p->containers[i], &s->containers[i])) < 0)
+			goto out;
+		s->n_containers++;
+		s->containers[i].stale |= !fresh;
+	}
+	if (!fresh) {
+		s->containers_stale = true;
+		snprintf(s->podman_error, sizeof s->podman_error,
+		         "Podman has not answered for %.1f s; the containers are as it last "
+		         "reported them",
+		         (double)(now_usec(CLOCK_MONOTONIC) - p->asked_usec) / 1e6);
+	}
+out:
+	pthread_mutex_unlock(&p->lock);
+	return r;
 }
 
 int collector_sample(Collector *c, bool query_podman, NodeSample **ret)

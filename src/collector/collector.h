@@ -18,6 +18,7 @@
 
 #include "macro.h"
 #include "podman.h"
+#include "time-util.h"
 
 /* ---- /proc parsers ---- */
 
@@ -137,6 +138,9 @@ typedef struct ContainerSample {
 	uint64_t net_tx_bytes;
 	double net_rx_rate; /* bytes/s between this and the previous sample; 0 the first time */
 	double net_tx_rate;
+	/* the last reading Podman gave (this agent is migrating the container
+	 * away, or Podman has not answered this time): not a new one */
+	bool stale;
 } ContainerSample;
 
 typedef struct InterfaceSample {
@@ -167,6 +171,10 @@ typedef struct NodeSample {
 	double net_percent;      /* network_percent() of the rates above */
 	bool podman_ok;          /* false: containers unknown, podman_error says why */
 	char podman_error[512];
+	/* Podman has not answered this sample's question in time: every
+	 * container is as its last answer said (podman_error says since when) */
+	bool containers_stale;
+	int64_t containers_usec; /* wall clock of the newest reading used; 0: none */
 	ContainerSample *containers;
 	size_t n_containers;
 	RecentSample recent[COLLECTOR_RECENT_MAX]; /* oldest first; the last is this one */
@@ -177,28 +185,52 @@ typedef struct NodeSample {
 void node_sample_free(NodeSample *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(NodeSample *, node_sample_free);
 void container_sample_done(ContainerSample *c);
+/* A deep copy of src into *ret. */
+int container_sample_copy(const ContainerSample *src, ContainerSample *ret);
+
+/* How long a sample waits for Podman's answer by default. */
+#define COLLECTOR_PODMAN_WAIT_USEC (500 * USEC_PER_MSEC)
 
 typedef struct CollectorOptions {
 	AccountingSource source;
-	double capacity_cpus;     /* containers: declared; host: 0 = the machine's */
-	uint64_t capacity_memory; /* containers: declared; host: 0 = MemTotal */
-	uint64_t link_bandwidth;  /* bytes/s */
-	const char *proc_root;    /* NULL: "/proc" */
+	double capacity_cpus;      /* containers: declared; host: 0 = the machine's */
+	uint64_t capacity_memory;  /* containers: declared; host: 0 = MemTotal */
+	uint64_t link_bandwidth;   /* bytes/s */
+	const char *proc_root;     /* NULL: "/proc" */
+	const char *podman_socket; /* NULL: no container data */
+	/* how long a sample waits for Podman (0: COLLECTOR_PODMAN_WAIT_USEC) */
+	uint64_t podman_wait_usec;
 } CollectorOptions;
 
 typedef struct Collector Collector;
 
-/* podman may be NULL (no container data then). Takes the first /proc
- * reading, so the first sample already has rates. */
-int collector_new(const CollectorOptions *options, PodmanClient *podman, Collector **ret);
+/* Takes the first /proc reading, so the first sample already has rates.
+ * With a Podman socket, one thread of the collector's own asks Podman for
+ * the containers and their stats, one request at a time, whenever a sample
+ * wants them and it is not still busy with the last question: a Podman
+ * call can block for minutes (Podman holds a container's lock through a
+ * whole checkpoint), and neither a sample nor its node's status may wait
+ * for it. collector_free() stops that thread within about a second. */
+int collector_new(const CollectorOptions *options, Collector **ret);
 Collector *collector_free(Collector *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Collector *, collector_free);
 
-/* A new sample. Podman being unreachable is not a failure of the sample
+/* A new sample, taken within podman_wait_usec plus the /proc reads, whatever
+ * Podman does. Podman being unreachable is not a failure of the sample
  * (podman_ok is false then, and in `containers` accounting the use is 0);
- * unreadable /proc files are. !query_podman: leave Podman alone this time
- * (a caller backing off). */
+ * unreadable /proc files are. Podman not answering in time is not a
+ * failure either: the containers are its last answer, containers_stale
+ * and each one's stale set. !query_podman: leave Podman alone this time (a
+ * caller backing off). */
 int collector_sample(Collector *c, bool query_podman, NodeSample **ret);
+
+/* The containers (names, NULL-terminated; NULL: none) this node is
+ * migrating away. While a container is busy, the collector asks Podman only
+ * about the other containers it knew (Podman would hold every question
+ * that touches the container until its checkpoint ends) and reports the
+ * busy one's last reading, stale; containers created meanwhile show up once
+ * none is busy. */
+int collector_set_busy(Collector *c, char *const *names);
 
 /* Containers accounting: the CPU rate of a container from two stats
  * readings, in percent of one core; < 0 if they do not make a rate. */

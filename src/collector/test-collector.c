@@ -1,20 +1,30 @@
 /* test-collector.c — the /proc parsers on copies of real files
  * (tests/data/proc), rates between two readings, both accounting sources over
  * a fake proc root, container CPU rates from real Podman stats replies
- * (tests/data/podman), and the CRIU probe against a stand-in criu. */
+ * (tests/data/podman), the Podman poller against a fake Podman that answers
+ * or hangs (a sample never waits longer than its bound, one request at a
+ * time, busy containers left alone), and the CRIU probe against a stand-in
+ * criu. */
+#include <errno.h>
+#include <jansson.h>
+#include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "collector.h"
 #include "strutil.h"
+#include "time-util.h"
 
 static const char *data_dir;
 
@@ -192,7 +202,7 @@ static void test_sample_host_and_containers(void **state)
 		               .proc_root = dir,
 		               .link_bandwidth = 125000000 };
 	_cleanup_(collector_freep) Collector *c = NULL;
-	assert_int_equal(collector_new(&o, NULL, &c), 0);
+	assert_int_equal(collector_new(&o, &c), 0);
 	copy("proc/stat-2", dir, "stat");
 	copy("proc/net-dev-2", dir, "net/dev");
 	_cleanup_(node_sample_freep) NodeSample *s = NULL;
@@ -225,10 +235,10 @@ static void test_sample_host_and_containers(void **state)
 	/* containers accounting: declared capacity, no Podman → no use */
 	CollectorOptions oc = { .source = ACCOUNTING_CONTAINERS, .proc_root = dir };
 	_cleanup_(collector_freep) Collector *cc = NULL;
-	assert_int_equal(collector_new(&oc, NULL, &cc), -EINVAL); /* capacity required */
+	assert_int_equal(collector_new(&oc, &cc), -EINVAL); /* capacity required */
 	oc.capacity_cpus = 1;
 	oc.capacity_memory = 2ULL << 30;
-	assert_int_equal(collector_new(&oc, NULL, &cc), 0);
+	assert_int_equal(collector_new(&oc, &cc), 0);
 	_cleanup_(node_sample_freep) NodeSample *s2 = NULL;
 	assert_int_equal(collector_sample(cc, true, &s2), 0);
 	assert_float_equal(s2->capacity_cpus, 1, 0);
@@ -250,6 +260,225 @@ static void test_sample_host_and_containers(void **state)
 		assert_int_equal(remove(p), 0);
 	}
 	assert_int_equal(rmdir(dir), 0);
+}
+
+/* ---- a fake Podman: answers list and stats from canned replies, or hangs ---- */
+
+typedef struct FakePodman {
+	char dir[64], path[96];
+	int listen_fd;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	bool hang, quit;
+	char *list_body, *stats_body;
+	char *requests[64]; /* request targets, in order */
+	size_t n_requests;
+	int held[64]; /* connections left unanswered */
+	size_t n_held;
+} FakePodman;
+
+static void fake_reply(int fd, const char *body)
+{
+	char head[256];
+	int n = snprintf(head, sizeof head,
+	                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+	                 "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+	                 strlen(body));
+	assert_int_equal(write(fd, head, (size_t)n), n);
+	assert_int_equal(write(fd, body, strlen(body)), (ssize_t)strlen(body));
+}
+
+static void *fake_main(void *userdata)
+{
+	FakePodman *f = userdata;
+	for (;;) {
+		struct pollfd pfd = { .fd = f->listen_fd, .events = POLLIN };
+		pthread_mutex_lock(&f->lock);
+		bool quit = f->quit;
+		pthread_mutex_unlock(&f->lock);
+		if (quit)
+			break;
+		if (poll(&pfd, 1, 50) <= 0)
+			continue;
+		int fd = accept4(f->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd < 0)
+			continue;
+		char req[8192];
+		size_t n = 0;
+		while (n < sizeof req - 1 && !memmem(req, n, "\r\n\r\n", 4)) {
+			ssize_t k = read(fd, req + n, sizeof req - 1 - n);
+			if (k <= 0)
+				break;
+			n += (size_t)k;
+		}
+		req[n] = 0;
+		char *sp = strchr(req, ' '), *end = sp ? strchr(sp + 1, ' ') : NULL;
+		pthread_mutex_lock(&f->lock);
+		if (sp && end && f->n_requests < ELEMENTSOF(f->requests))
+			f->requests[f->n_requests++] = strndup(sp + 1, (size_t)(end - sp - 1));
+		bool hang = f->hang && f->n_held < ELEMENTSOF(f->held);
+		if (hang)
+			f->held[f->n_held++] = fd;
+		pthread_mutex_unlock(&f->lock);
+		if (hang)
+			continue;
+		fake_reply(fd,
+		           sp && strstr(sp, "/containers/stats") ? f->stats_body : f->list_body);
+		close(fd);
+	}
+	return NULL;
+}
+
+/* Two containers: c1 (the canned reply's) and c2, a copy under another ID. */
+static void fake_start(FakePodman *f)
+{
+	*f = (FakePodman){ .listen_fd = -1 };
+	snprintf(f->dir, sizeof f->dir, "/tmp/podmig-fake-podman-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof f->path, "%s/podman.sock", f->dir);
+	_cleanup_free_ char *list = load("podman/containers-list.json");
+	json_t *l = json_loads(list, 0, NULL);
+	assert_non_null(l);
+	json_t *c2 = json_deep_copy(json_array_get(l, 0));
+	json_object_set_new(c2, "Id",
+	                    json_string("c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2"
+	                                "c2c2c2c2c2c2c2c2"));
+	json_object_set_new(c2, "Names", json_pack("[s]", "c2"));
+	json_array_append_new(l, c2);
+	f->list_body = json_dumps(l, JSON_COMPACT);
+	json_decref(l);
+	f->stats_body = load("podman/containers-stats.json");
+	pthread_mutex_init(&f->lock, NULL);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", f->path);
+	f->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(f->listen_fd >= 0);
+	assert_int_equal(bind(f->listen_fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	assert_int_equal(listen(f->listen_fd, 16), 0);
+	assert_int_equal(pthread_create(&f->thread, NULL, fake_main, f), 0);
+}
+
+static void fake_set_hang(FakePodman *f, bool hang)
+{
+	pthread_mutex_lock(&f->lock);
+	f->hang = hang;
+	pthread_mutex_unlock(&f->lock);
+}
+
+static size_t fake_requests(FakePodman *f)
+{
+	pthread_mutex_lock(&f->lock);
+	size_t n = f->n_requests;
+	pthread_mutex_unlock(&f->lock);
+	return n;
+}
+
+static void fake_stop(FakePodman *f)
+{
+	pthread_mutex_lock(&f->lock);
+	f->quit = true;
+	pthread_mutex_unlock(&f->lock);
+	pthread_join(f->thread, NULL);
+	for (size_t i = 0; i < f->n_held; i++)
+		close(f->held[i]);
+	for (size_t i = 0; i < f->n_requests; i++)
+		free(f->requests[i]);
+	close(f->listen_fd);
+	unlink(f->path);
+	rmdir(f->dir);
+	free(f->list_body);
+	free(f->stats_body);
+	pthread_mutex_destroy(&f->lock);
+}
+
+static const ContainerSample *find_container(const NodeSample *s, const char *name)
+{
+	for (size_t i = 0; i < s->n_containers; i++)
+		if (streq(s->containers[i].name, name))
+			return &s->containers[i];
+	return NULL;
+}
+
+static void test_podman_poller(void **state)
+{
+	FakePodman f;
+	fake_start(&f);
+	CollectorOptions o = { .source = ACCOUNTING_HOST,
+		               .proc_root = "/proc",
+		               .podman_socket = f.path,
+		               .podman_wait_usec = 300 * USEC_PER_MSEC };
+	Collector *c = NULL;
+	assert_int_equal(collector_new(&o, &c), 0);
+
+	/* Podman answers: both containers, fresh, with c1's stats */
+	NodeSample *s = NULL;
+	assert_int_equal(collector_sample(c, true, &s), 0);
+	assert_true(s->podman_ok);
+	assert_false(s->containers_stale);
+	assert_true(s->containers_usec > 0);
+	assert_int_equal(s->n_containers, 2);
+	assert_true(find_container(s, "c1")->has_stats);
+	assert_false(find_container(s, "c1")->stale);
+	assert_int_equal(fake_requests(&f), 2);
+	assert_non_null(strstr(f.requests[0], "/containers/json?all=true"));
+	assert_non_null(strstr(f.requests[1], "/containers/stats?stream=false"));
+	node_sample_free(s);
+
+	/* c1 is busy: only c2 is asked about (list by ID, its stats by name);
+	 * c1 is its last reading, stale */
+	assert_int_equal(collector_set_busy(c, (char *[]){ (char *)"c1", NULL }), 0);
+	assert_int_equal(collector_sample(c, true, &s), 0);
+	assert_true(s->podman_ok);
+	assert_false(s->containers_stale);
+	assert_int_equal(s->n_containers, 2);
+	assert_true(find_container(s, "c1")->stale);
+	assert_true(find_container(s, "c1")->has_stats);
+	assert_false(find_container(s, "c2")->stale);
+	assert_int_equal(fake_requests(&f), 4);
+	assert_non_null(strstr(f.requests[2], "filters="));
+	assert_non_null(strstr(f.requests[2], "c2c2c2c2"));
+	assert_null(strstr(f.requests[2], "f8cb28e8"));
+	assert_non_null(strstr(f.requests[3], "containers=c2c2c2c2"));
+	assert_null(strstr(f.requests[3], "f8cb28e8"));
+	node_sample_free(s);
+	assert_int_equal(collector_set_busy(c, NULL), 0);
+
+	/* Podman hangs: each sample comes within its bound with the last
+	 * answer, stale, and the one question under way is never repeated */
+	fake_set_hang(&f, true);
+	for (int i = 0; i < 3; i++) {
+		uint64_t t0 = now_usec(CLOCK_MONOTONIC);
+		assert_int_equal(collector_sample(c, true, &s), 0);
+		assert_true(now_usec(CLOCK_MONOTONIC) - t0 < 2 * USEC_PER_SEC);
+		assert_true(s->podman_ok);
+		assert_true(s->containers_stale);
+		assert_int_equal(s->n_containers, 2);
+		assert_true(find_container(s, "c2")->stale);
+		assert_non_null(strstr(s->podman_error, "has not answered"));
+		node_sample_free(s);
+	}
+	assert_int_equal(fake_requests(&f), 5);
+
+	/* freeing stops the request under way */
+	uint64_t t0 = now_usec(CLOCK_MONOTONIC);
+	collector_free(c);
+	assert_true(now_usec(CLOCK_MONOTONIC) - t0 < 5 * USEC_PER_SEC);
+
+	/* busy before any answer: nothing to go by but every container, and
+	 * all of it is fresh */
+	fake_set_hang(&f, false);
+	assert_int_equal(collector_new(&o, &c), 0);
+	assert_int_equal(collector_set_busy(c, (char *[]){ (char *)"c1", NULL }), 0);
+	assert_int_equal(collector_sample(c, true, &s), 0);
+	assert_true(s->podman_ok);
+	assert_int_equal(fake_requests(&f), 7);
+	assert_non_null(strstr(f.requests[5], "/containers/json?all=true"));
+	assert_null(strstr(f.requests[5], "filters="));
+	assert_int_equal(s->n_containers, 2);
+	assert_false(find_container(s, "c1")->stale);
+	node_sample_free(s);
+	collector_free(c);
+	fake_stop(&f);
 }
 
 /* A stand-in criu: version 9.8.7, uffd-noncoop supported, dirty tracking not. */
@@ -293,6 +522,7 @@ int main(int argc, char *argv[])
 		cmocka_unit_test(test_stats_rates),
 		cmocka_unit_test(test_sample_ring),
 		cmocka_unit_test(test_sample_host_and_containers),
+		cmocka_unit_test(test_podman_poller),
 		cmocka_unit_test(test_criu_probe),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

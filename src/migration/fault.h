@@ -11,7 +11,9 @@
  * Points: source-checkpointing (before the container is stopped),
  * source-transferring (first archive bytes from Podman), source-chunk
  * (corrupt N), target-transferring (first archive bytes received),
- * target-restoring (record is restoring, before Podman restores).
+ * target-restoring (record is restoring, before Podman restores),
+ * source-restore (a rollback's restore of the source's kept checkpoint,
+ * before a page-server dump's recorded pages are replayed into it).
  * The file stays (a pause or failure applies to every migration passing the
  * point) until the test removes it. */
 #pragma once

@@ -63,6 +63,14 @@ RecoveryAction recovery_decide_mode(RecoveryRole role, MigrationMode mode, Migra
 	return mode == MIGRATION_MODE_POST_COPY && a == RECOVERY_COMMIT ? RECOVERY_DISCARD : a;
 }
 
+bool recovery_keep_pages(MigrationPhase phase, LocalState local, bool restore_tried)
+{
+	if (!migration_phase_is_final(phase))
+		return true;
+	return (phase == MIGRATION_ROLLED_BACK || phase == MIGRATION_FAILED) &&
+	       local == LOCAL_STOPPED && !restore_tried;
+}
+
 static const char *const recovery_action_table[_RECOVERY_ACTION_MAX] = {
 	[RECOVERY_WAIT] = "wait",
 	[RECOVERY_NOTHING] = "nothing",

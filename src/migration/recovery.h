@@ -52,6 +52,18 @@ RecoveryAction recovery_decide_mode(RecoveryRole role, MigrationMode mode, Migra
 
 const char *recovery_action_to_string(RecoveryAction a);
 
+/* Whether the source keeps what its relay recorded of a page-server dump
+ * (once the dump sent the pages away, the only copy of the container's
+ * memory here). It stays while a restore from it may still be tried: the
+ * record is not final (the handler or recovery may still roll back), or it
+ * is a rollback whose restore here was not tried yet (the agent died in
+ * between; recovery restores at its start). Everything else settles it:
+ * done, the container running here or gone, and a restore that was tried,
+ * whether it worked or failed (a failed rollback is final: nothing tries it
+ * again, and on a tmpfs the recording would hold the container's memory
+ * for good). */
+bool recovery_keep_pages(MigrationPhase phase, LocalState local, bool restore_tried);
+
 /* What the source's migration handler knows when etcd stops answering after
  * it stopped the container. */
 typedef struct SourceOutage {

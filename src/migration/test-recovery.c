@@ -199,12 +199,34 @@ static void test_post_copy(void **state)
 	                 RECOVERY_REMOVE_LOCAL);
 }
 
+static void test_keep_pages(void **state)
+{
+	/* not settled: the handler or recovery may still roll back */
+	for (MigrationPhase p = MIGRATION_PLANNED; p <= MIGRATION_RESTORING; p++) {
+		assert_false(migration_phase_is_final(p));
+		assert_true(recovery_keep_pages(p, LOCAL_STOPPED, true));
+		assert_true(recovery_keep_pages(p, LOCAL_RUNNING, false));
+	}
+	/* a rollback whose restore was not tried yet: recovery will */
+	assert_true(recovery_keep_pages(MIGRATION_ROLLED_BACK, LOCAL_STOPPED, false));
+	assert_true(recovery_keep_pages(MIGRATION_FAILED, LOCAL_STOPPED, false));
+	/* a rollback whose restore failed is settled too */
+	assert_false(recovery_keep_pages(MIGRATION_ROLLED_BACK, LOCAL_STOPPED, true));
+	assert_false(recovery_keep_pages(MIGRATION_FAILED, LOCAL_STOPPED, true));
+	/* restored, gone, or moved */
+	assert_false(recovery_keep_pages(MIGRATION_ROLLED_BACK, LOCAL_RUNNING, false));
+	assert_false(recovery_keep_pages(MIGRATION_ROLLED_BACK, LOCAL_ABSENT, false));
+	assert_false(recovery_keep_pages(MIGRATION_DONE, LOCAL_STOPPED, false));
+	assert_false(recovery_keep_pages(MIGRATION_DONE, LOCAL_ABSENT, true));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_source),           cmocka_unit_test(test_target),
 		cmocka_unit_test(test_never_two_owners), cmocka_unit_test(test_outage),
 		cmocka_unit_test(test_outage_one_copy),  cmocka_unit_test(test_post_copy),
+		cmocka_unit_test(test_keep_pages),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

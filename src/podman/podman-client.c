@@ -23,6 +23,7 @@
 struct PodmanClient {
 	char *socket_path;
 	uint64_t timeout_msec;
+	const atomic_bool *cancel;
 };
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(CURL *, curl_easy_cleanup);
@@ -58,6 +59,7 @@ int podman_client_new(const char *socket_path, const PodmanClientOptions *option
 		return -ENOMEM;
 	}
 	c->timeout_msec = options && options->timeout_msec ? options->timeout_msec : 60000;
+	c->cancel = options ? options->cancel : NULL;
 	*ret = c;
 	return 0;
 }
@@ -159,6 +161,14 @@ static size_t on_read(char *buf, size_t size, size_t nitems, void *userdata)
 	return (size_t)n;
 }
 
+/* libcurl calls it about once a second even while nothing moves. */
+static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+	const PodmanClient *c = userdata;
+	return atomic_load(c->cancel) ? 1 : 0;
+}
+
 static int errno_from_status(long status)
 {
 	switch (status) {
@@ -213,6 +223,13 @@ static int request(PodmanClient *c, const Request *rq, char **ret_body, size_t *
 		headers = l;
 	}
 
+	if (c->cancel) {
+		if (atomic_load(c->cancel))
+			return set_error(error, 0, -ECANCELED, "%s: cancelled", what);
+		curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+		curl_easy_setopt(curl, CURLOPT_XFERINFODATA, (void *)c);
+		curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+	}
 	curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, c->socket_path);
 	curl_easy_setopt(curl, CURLOPT_URL, url);
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
@@ -265,7 +282,9 @@ static int request(PodmanClient *c, const Request *rq, char **ret_body, size_t *
 			                 "cannot connect to the Podman API socket %s: %s",
 			                 c->socket_path, why);
 		}
-		r = cc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -EIO;
+		r = cc == CURLE_OPERATION_TIMEDOUT    ? -ETIMEDOUT
+		    : cc == CURLE_ABORTED_BY_CALLBACK ? -ECANCELED
+		                                      : -EIO;
 		return set_error(error, status, r, "%s: request to the Podman API at %s failed: %s",
 		                 what, c->socket_path, curl_easy_strerror(cc));
 	}
@@ -443,6 +462,85 @@ int podman_containers_stats(PodmanClient *c, PodmanStats **ret, size_t *ret_n, P
 	size_t size;
 	int r = request(c, &rq, &body, &size, error);
 	if (r < 0)
+		return r;
+	r = podman_decode_stats(body, size, ret, ret_n);
+	if (r == -EIO) {
+		_cleanup_free_ char *m = podman_decode_error_message(body, size);
+		return set_error(error, 200, r, "container stats: Podman reported an error: %s",
+		                 m ?: "(no message)");
+	}
+	return r < 0 ? decode_failed(error, rq.what, "/containers/stats", r) : 0;
+}
+
+/* "<key>=<v1>&<key>=<v2>..." with each value escaped. */
+static int query_repeat(const char *key, char *const *values, char **ret)
+{
+	_cleanup_free_ char *q = NULL;
+	size_t len = 0;
+	if (!values || !values[0])
+		return -EINVAL;
+	for (size_t i = 0; values[i]; i++) {
+		_cleanup_free_ char *e = NULL;
+		int r = name_escape(values[i], &e);
+		if (r < 0)
+			return r;
+		size_t add = strlen(key) + strlen(e) + 2;
+		char *n = realloc(q, len + add + 1);
+		if (!n)
+			return -ENOMEM;
+		q = n;
+		len += (size_t)sprintf(q + len, "%s%s=%s", i ? "&" : "", key, e);
+	}
+	*ret = TAKE_PTR(q);
+	return 0;
+}
+
+int podman_containers_list_ids(PodmanClient *c, char *const *ids, PodmanContainer **ret,
+                               size_t *ret_n, PodmanError *error)
+{
+	_cleanup_json_ json_t *filters = NULL, *list = json_array();
+	_cleanup_free_ char *text = NULL, *e = NULL, *path = NULL, *body = NULL;
+	size_t size;
+	int r;
+
+	if (!list)
+		return -ENOMEM;
+	if (!ids || !ids[0])
+		return -EINVAL;
+	for (size_t i = 0; ids[i]; i++)
+		if (json_array_append_new(list, json_string(ids[i])) < 0)
+			return -ENOMEM;
+	if (!(filters = json_pack("{s:O}", "id", list)) ||
+	    !(text = json_dumps(filters, JSON_COMPACT)))
+		return -ENOMEM;
+	if ((r = name_escape(text, &e)) < 0)
+		return r;
+	if (asprintf(&path, "/containers/json?all=true&filters=%s", e) < 0) {
+		path = NULL;
+		return -ENOMEM;
+	}
+	Request rq = { .method = "GET", .path = path, .what = "listing containers" };
+	if ((r = request(c, &rq, &body, &size, error)) < 0)
+		return r;
+	r = podman_decode_containers(body, size, ret, ret_n);
+	return r < 0 ? decode_failed(error, rq.what, "/containers/json", r) : 0;
+}
+
+int podman_containers_stats_of(PodmanClient *c, char *const *names, PodmanStats **ret,
+                               size_t *ret_n, PodmanError *error)
+{
+	_cleanup_free_ char *q = NULL, *path = NULL, *body = NULL;
+	size_t size;
+	int r;
+
+	if ((r = query_repeat("containers", names, &q)) < 0)
+		return r;
+	if (asprintf(&path, "/containers/stats?stream=false&%s", q) < 0) {
+		path = NULL;
+		return -ENOMEM;
+	}
+	Request rq = { .method = "GET", .path = path, .what = "container stats" };
+	if ((r = request(c, &rq, &body, &size, error)) < 0)
 		return r;
 	r = podman_decode_stats(body, size, ret, ret_n);
 	if (r == -EIO) {

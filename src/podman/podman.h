@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -49,6 +50,10 @@ typedef ssize_t (*PodmanReadFn)(void *buf, size_t size, void *userdata);
 typedef struct PodmanClientOptions {
 	/* deadline of an ordinary (not streamed) request; 0: 60 s */
 	uint64_t timeout_msec;
+	/* optional: once it is true, a request under way ends within about a
+	 * second with -ECANCELED (so a thread blocked on Podman can be
+	 * stopped), and new ones fail at once */
+	const atomic_bool *cancel;
 } PodmanClientOptions;
 
 /* Does not connect: the first request does. */
@@ -165,6 +170,24 @@ int podman_container_changes(PodmanClient *c, const char *name, PodmanChange **r
                              PodmanError *error);
 /* Stats of every running container (none: 0 entries). */
 int podman_containers_stats(PodmanClient *c, PodmanStats **ret, size_t *ret_n, PodmanError *error);
+
+/* Podman takes each container's lock to list it or read its stats, and
+ * holds that lock through a whole checkpoint (a post-copy dump's for as
+ * long as its pages are served): a call that touches such a container
+ * waits as long. These two touch only the containers they name. Podman
+ * evaluates an `id` filter on the container's configuration, before it
+ * takes any lock, and reads stats of named containers only.
+ *
+ * Every container (running or not) whose ID is one of `ids` (full IDs;
+ * NULL-terminated, at least one). */
+int podman_containers_list_ids(PodmanClient *c, char *const *ids, PodmanContainer **ret,
+                               size_t *ret_n, PodmanError *error);
+/* Stats of the containers `names` (NULL-terminated, at least one; IDs or
+ * names), which must all exist and run: unlike the call for every
+ * container, Podman fails the whole call (-EIO, or PODMAN_NOT_FOUND) when
+ * one does not. */
+int podman_containers_stats_of(PodmanClient *c, char *const *names, PodmanStats **ret,
+                               size_t *ret_n, PodmanError *error);
 
 typedef struct PodmanCreateSpec {
 	const char *name;

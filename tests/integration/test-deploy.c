@@ -408,6 +408,8 @@ static void check_status(const char *key, const json_t *d)
 		                                  {} };
 	static const char *const podman[][2] = { { "ok", "boolean" },
 		                                 { "error", "null|string" },
+		                                 { "stale", "boolean" },
+		                                 { "answered_usec", "integer" },
 		                                 {} };
 	static const char *const container[][2] = {
 		{ "id", "string" },

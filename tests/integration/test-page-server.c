@@ -5,9 +5,12 @@
  * without the annotation falls back to stop-and-copy and the record says
  * why; a restore that fails on the target after every page went there rolls
  * back, with the recorded pages replayed on the source, and the memhog goes
- * on there with its memory intact; an unknown mode changes nothing.
+ * on there with its memory intact; the source's recording of the pages is
+ * gone once the rollback is settled, also when its restore failed; an
+ * unknown mode changes nothing.
  *
- * argv[1]: the podmig CLI. */
+ * argv[1]: the podmig CLI. PODMIG_TEST_FILTER (a cmocka pattern) runs only
+ * the matching cases. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -149,6 +153,15 @@ static void test_fallback_without_annotation(void **state)
 	check_runs_on("ps-plain", "node2", "node1", before);
 }
 
+/* Whether node's pages directory holds the recording of migration id. */
+static bool recording_exists(const char *node, const char *id)
+{
+	char path[4096];
+	struct stat st;
+	snprintf(path, sizeof path, "%s/%s.stream", cluster_fixture_pages_dir(cluster, node), id);
+	return lstat(path, &st) == 0;
+}
+
 /* Every page went to the target, then its restore fails: the source gets
  * its pages back from what its relay recorded and restores them. */
 static void test_rollback_replays_pages(void **state)
@@ -166,8 +179,33 @@ static void test_rollback_replays_pages(void **state)
 	assert_string_equal(field(rec, "phase"), "rolled-back");
 	assert_string_equal(field(rec, "mode"), "page-server");
 	assert_non_null(strstr(field(rec, "error"), "target-restoring"));
+	assert_false(recording_exists("node1", field(rec, "id")));
 	json_decref(rec);
 	check_runs_on("ps-back", "node1", "node2", before);
+}
+
+/* The same, but the source's restore fails too ("rollback failed"): the
+ * migration is settled all the same, and the recording (the container's
+ * memory, on a tmpfs) does not stay behind. */
+static void test_rollback_fails_drops_pages(void **state)
+{
+	(void)start_memhog("ps-lost", 64, true);
+	assert_int_equal(migrate_fixture_fault_arm(cluster, "node2", "target-restoring", "fail"),
+	                 0);
+	assert_int_equal(migrate_fixture_fault_arm(cluster, "node1", "source-restore", "fail"), 0);
+	char *out = NULL;
+	assert_int_not_equal(migrate_fixture_cli(podmig, &out, "migrate", "ps-lost", "--to",
+	                                         "node2", "--mode", "page-server", NULL),
+	                     0);
+	free(out);
+	json_t *rec = record_of("ps-lost");
+	assert_string_equal(field(rec, "phase"), "rolled-back");
+	assert_string_equal(field(rec, "mode"), "page-server");
+	assert_false(recording_exists("node1", field(rec, "id")));
+	json_decref(rec);
+	/* nothing runs it: its restore was the one that failed */
+	assert_int_not_equal(migrate_fixture_container_state(cluster, "node1", "ps-lost"), 1);
+	assert_int_equal(migrate_fixture_container_state(cluster, "node2", "ps-lost"), -ENOENT);
 }
 
 static void test_bad_mode(void **state)
@@ -193,7 +231,10 @@ int main(int argc, char *argv[])
 		cmocka_unit_test_teardown(test_moves_and_back, case_teardown),
 		cmocka_unit_test_teardown(test_fallback_without_annotation, case_teardown),
 		cmocka_unit_test_teardown(test_rollback_replays_pages, case_teardown),
+		cmocka_unit_test_teardown(test_rollback_fails_drops_pages, case_teardown),
 		cmocka_unit_test_teardown(test_bad_mode, case_teardown),
 	};
+	if (getenv("PODMIG_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("PODMIG_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -7,9 +7,14 @@
  * memhog running on the source only, its memory intact (the target's copy
  * removed before anything is reported), and so does a source failing once
  * its dump serves pages, at once; without the label, auto does not pick
- * post-copy. The root filesystem's changes travel with the container. Exits 77 when this host cannot do post-copy.
+ * post-copy; while the source's frozen copy serves its pages (Podman holds
+ * that container's lock all along), the source node's status in etcd keeps
+ * coming every interval, the container shown as its last reading. The root
+ * filesystem's changes travel with the container. Exits 77 when this host
+ * cannot do post-copy.
  *
- * argv[1]: the podmig CLI. */
+ * argv[1]: the podmig CLI. PODMIG_TEST_FILTER (a cmocka pattern such as
+ * "test_status_*") runs only the matching cases. */
 #include <errno.h>
 #include <inttypes.h>
 #include <setjmp.h>
@@ -27,6 +32,7 @@
 #include <jansson.h>
 
 #include "migrate-fixture.h"
+#include "podman.h"
 #include "process-util.h"
 #include "strutil.h"
 #include "time-util.h"
@@ -276,6 +282,107 @@ static void test_daemon_killed(void **state)
 	check_runs_on("pc-kill", "node1", "node2", before);
 }
 
+/* node's status as `podmig nodes` reads it from etcd: its timestamp (0: none)
+ * and whether container `name` in it is stale (-1: not listed). */
+static int64_t status_of(const char *node, const char *name, int *ret_stale)
+{
+	json_t *nodes = migrate_fixture_cli_json(podmig, "nodes", "--json", NULL);
+	int64_t t = 0;
+	size_t i, k;
+	json_t *n, *ct;
+	*ret_stale = -1;
+	json_array_foreach (nodes, i, n) {
+		if (!streq_ptr(json_string_value(json_object_get(n, "name")), node))
+			continue;
+		json_t *status = json_object_get(n, "status");
+		t = json_integer_value(json_object_get(status, "timestamp_usec"));
+		json_array_foreach (json_object_get(status, "containers"), k, ct)
+			if (streq_ptr(json_string_value(json_object_get(ct, "name")), name))
+				*ret_stale = json_is_true(json_object_get(ct, "stale"));
+	}
+	json_decref(nodes);
+	return t;
+}
+
+/* While the target is paused right after its restore, the source's copy
+ * stays frozen in its lazy dump, and Podman's checkpoint call holds the
+ * container's lock: a plain container list on node1 waits for it. node1's
+ * agent still publishes its status every interval, the migrating container
+ * as its last reading (stale). */
+static void test_status_fresh_while_frozen(void **state)
+{
+	uint64_t before = start_memhog("pc-status", 64, true);
+	assert_int_equal(migrate_fixture_wait_published(podmig, "node1", "pc-status", 20000), 0);
+	assert_int_equal(migrate_fixture_fault_arm(cluster, "node2", "target-lazy-pages", "pause"),
+	                 0);
+	pid_t cli;
+	assert_int_equal(
+	        migrate_fixture_cli_start_mode(podmig, "pc-status", "node2", "post-copy", &cli), 0);
+	assert_int_equal(migrate_fixture_wait_paused(cluster, "node2", "target-lazy-pages", 120000),
+	                 0);
+
+	/* What the agent no longer asks Podman: every container (shown, not
+	 * asserted: it is Podman's behaviour) */
+	_cleanup_(podman_client_freep) PodmanClient *pc = NULL;
+	assert_int_equal(podman_client_new(cluster_fixture_podman_socket(cluster, "node1"),
+	                                   &(PodmanClientOptions){ .timeout_msec = 3000 }, &pc),
+	                 0);
+	PodmanContainer *cts = NULL;
+	size_t n = 0;
+	PodmanError e = {};
+	uint64_t t0 = now_usec(CLOCK_MONOTONIC);
+	int r = podman_containers_list(pc, true, &cts, &n, &e);
+	printf("node1's Podman, list of every container while pc-status is frozen: %s after "
+	       "%.2f s\n",
+	       r < 0 ? e.message : "answered", (double)(now_usec(CLOCK_MONOTONIC) - t0) / 1e6);
+	podman_containers_free(cts, n);
+
+	/* 10 s of polls: every status is at most a few intervals old (1 s;
+	 * generous slack for a shared machine), and new ones keep coming */
+	int64_t last = 0;
+	unsigned newer = 0;
+	bool stale_seen = false;
+	for (int i = 0; i < 20; i++) {
+		int stale;
+		int64_t t = status_of("node1", "pc-status", &stale);
+		int64_t now = (int64_t)now_usec(CLOCK_REALTIME);
+		printf("node1's status: %.1f s old, pc-status %s\n", (double)(now - t) / 1e6,
+		       stale < 0 ? "not listed"
+		       : stale   ? "stale"
+		                 : "fresh");
+		assert_true(t > 0);
+		assert_true(now - t < 5 * (int64_t)USEC_PER_SEC);
+		newer += t > last;
+		last = t;
+		stale_seen |= stale == 1;
+		usleep(500 * 1000);
+	}
+	assert_true(newer >= 5);
+	assert_true(stale_seen);
+	/* and all that time the source was frozen, its target not done */
+	json_t *rec = record_of("pc-status");
+	assert_string_equal(field(rec, "phase"), "restoring");
+	json_decref(rec);
+
+	migrate_fixture_fault_disarm(cluster, "node2", "target-lazy-pages");
+	int status = -1;
+	assert_int_equal(spawn_reap(cli, &status), 0);
+	assert_int_equal(status, 0);
+	rec = record_of("pc-status");
+	assert_string_equal(field(rec, "phase"), "done");
+	json_decref(rec);
+	check_runs_on("pc-status", "node2", "node1", before);
+	/* once settled, node2 (whose restore had it busy) lists it afresh */
+	int stale = -1;
+	for (int i = 0; i < 50; i++) {
+		(void)status_of("node2", "pc-status", &stale);
+		if (stale == 0)
+			break;
+		usleep(200 * 1000);
+	}
+	assert_int_equal(stale, 0);
+}
+
 /* Post-copy needs userfaultfd (CRIU's uffd-noncoop) and fs.pipe-max-size of
  * 4 MiB (scripts/local-cluster raises it); the reason when missing. */
 static const char *host_lacks(void)
@@ -307,6 +414,9 @@ int main(int argc, char *argv[])
 		cmocka_unit_test_teardown(test_source_fails_early, case_teardown),
 		cmocka_unit_test_teardown(test_daemon_fails, case_teardown),
 		cmocka_unit_test_teardown(test_daemon_killed, case_teardown),
+		cmocka_unit_test_teardown(test_status_fresh_while_frozen, case_teardown),
 	};
+	if (getenv("PODMIG_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("PODMIG_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
