@@ -17,8 +17,11 @@
  * nowhere), duplicated (running on both, at any moment it looked), state
  * breaks (the memhog's counter reset or not consecutive), refused (the
  * agent turned the migration down before it began), unsettled (record
- * not final, or a leftover copy, after the deadline). Exits 1 if lost,
- * duplicated, breaks or unsettled are not all 0.
+ * not final, or a leftover copy, after the deadline). Each trial also says
+ * the longest the memhog stopped counting in it (the widest gap in its
+ * log), and the end the longest of a completed and of a rolled-back trial:
+ * a rollback should stop the container no longer than a migration does.
+ * Exits 1 if lost, duplicated, breaks or unsettled are not all 0.
  *
  *   bench-faults [--trials N] [--seed S] [--mode MODE] [--mib N]   (needs root)
  *
@@ -103,11 +106,30 @@ typedef struct Totals {
 	unsigned trials, completed, rolled_back, refused, lost, duplicated, breaks, unsettled;
 	unsigned wrong_mode; /* page-server asked for, another used */
 	unsigned by_fault[_F_MAX];
+	/* the longest the memhog stopped counting in one trial, by outcome */
+	double stop_done, stop_rolled_back;
+	char stop_done_why[160], stop_rolled_back_why[160];
 } Totals;
 
 static const char *point_node(const char *point, const char *src, const char *dst)
 {
 	return startswith(point, "source-") ? src : dst;
+}
+
+/* The longest the container on node stopped counting since its counter
+ * was `after` (the trial's start): the widest gap between consecutive
+ * lines of its log, in seconds; -1 when the log cannot be read. */
+static double longest_stop(const char *node, uint64_t after)
+{
+	_cleanup_free_ CounterSample *v = NULL;
+	size_t n = 0;
+	if (migrate_fixture_counter_samples(cluster, node, NAME, &v, &n) < 0)
+		return -1;
+	uint64_t widest = 0;
+	for (size_t i = 1; i < n; i++)
+		if (v[i - 1].counter >= after && v[i].timestamp_ms > v[i - 1].timestamp_ms)
+			widest = MAX(widest, v[i].timestamp_ms - v[i - 1].timestamp_ms);
+	return (double)widest / 1000;
 }
 
 static void migrate(const char *dst)
@@ -403,9 +425,23 @@ int main(int argc, char *argv[])
 			printf("  (injecting %s failed)\n", fault_names[fault]);
 		migrate_fixture_fault_clear(cluster, "node1");
 		migrate_fixture_fault_clear(cluster, "node2");
+		uint64_t counter_before = counter;
 		settle(&t, src, dst, before_id, &where, &counter, &outcome);
-		printf("trial %u: %s → %s, %s: %s (%.1f s)\n", i + 1, src, dst, what, outcome,
+		bool done = streq(outcome, "done");
+		double stop = done || streq(outcome, "rolled-back") || streq(outcome, "failed")
+		                      ? longest_stop(where, counter_before)
+		                      : -1;
+		printf("trial %u: %s → %s, %s: %s (%.1f s", i + 1, src, dst, what, outcome,
 		       mono_sec() - t0);
+		if (stop >= 0)
+			printf(", stopped %.2f s at most", stop);
+		printf(")\n");
+		double *widest = done ? &t.stop_done : &t.stop_rolled_back;
+		if (stop > *widest) {
+			*widest = stop;
+			snprintf(done ? t.stop_done_why : t.stop_rolled_back_why,
+			         sizeof t.stop_done_why, "trial %u, %s", i + 1, what);
+		}
 		if (streq(outcome, "LOST") || streq(outcome, "DUPLICATED"))
 			break; /* nothing sensible to migrate next */
 	}
@@ -418,6 +454,9 @@ int main(int argc, char *argv[])
 	       "state breaks %u, unsettled %u, not in the mode asked for %u (%.0f s)\n",
 	       t.trials, t.completed, t.rolled_back, t.refused, t.lost, t.duplicated, t.breaks,
 	       t.unsettled, t.wrong_mode, mono_sec() - start);
+	printf("longest stop: completed %.2f s (%s), rolled back %.2f s (%s)\n", t.stop_done,
+	       t.stop_done_why[0] ? t.stop_done_why : "none", t.stop_rolled_back,
+	       t.stop_rolled_back_why[0] ? t.stop_rolled_back_why : "none");
 	cluster_fixture_down(cluster);
 	return t.lost || t.duplicated || t.breaks || t.unsettled || t.wrong_mode ? 1 : 0;
 }
