@@ -484,11 +484,13 @@ int lazy_daemon_start(const char *self_host, const char *source_host, uint16_t s
 		return -ENOMEM;
 	}
 	/* setpriv: the daemon dies with the thread that runs it, so it never
-	 * serves a copy nobody watches */
+	 * serves a copy nobody watches. Its log keeps warnings and errors
+	 * (its tail says why it failed); debug would log every page request
+	 * while the copy runs. */
 	const char *argv[] = { "setpriv",    "--pdeathsig",   "KILL",      "--",         "criu",
 		               "lazy-pages", "--page-server", "--address", self_host,    "--port",
 		               port_text,    "--images-dir",  images_dir,  "--work-dir", work_dir,
-		               "--log-file", log_path,        "-v4",       NULL };
+		               "--log-file", log_path,        "-v2",       NULL };
 	SpawnOptions o = { .quiet = true };
 	if ((r = spawn_start((char *const *)argv, &o, &d->pid)) < 0) {
 		error_detail_set(why, "cannot run criu lazy-pages: %s", error_to_string(r));
@@ -508,7 +510,8 @@ int lazy_daemon_start(const char *self_host, const char *source_host, uint16_t s
 			lazy_daemon_free(d);
 			return -EIO;
 		}
-		sleep_usec(10 * USEC_PER_MSEC);
+		/* the restore waits for this: a stat costs microseconds */
+		sleep_usec(USEC_PER_MSEC);
 	}
 	*ret = d;
 	return 0;
