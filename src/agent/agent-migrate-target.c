@@ -157,7 +157,11 @@ static int image_root_open(const Agent *a, const char *migration_id, const char 
 		                  migration_id, image, id);
 	r = spawn_capture(mount, &(SpawnOptions){ .stderr_to_stdout = true }, 4096, &out, &status);
 	if (r < 0 || status != 0) {
-		agent_image_mount_forget(a, migration_id);
+		/* a mount that timed out may have mounted all the same: unmounted
+		 * here (Podman's unmount of an image not mounted succeeds), else
+		 * the note stays for the next start's sweep */
+		if (agent_image_unmount(id) >= 0)
+			agent_image_mount_forget(a, migration_id);
 		log_warning("migration %s: cannot mount image %s to check the archive against it: "
 		            "%.300s",
 		            migration_id, image, r < 0 ? error_to_string(r) : out);
