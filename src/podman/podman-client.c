@@ -327,6 +327,37 @@ static int decode_failed(PodmanError *error, const char *what, const char *endpo
 
 /* ---- system ---- */
 
+/* `method` on /containers/NAME[/action][query]; *ret_what (optional):
+ * "[verb ]container 'NAME'", as the errors name it; *ret_body (optional):
+ * the reply. */
+static int container_request(PodmanClient *c, const char *method, const char *name,
+                             const char *action, const char *query, const char *verb,
+                             char **ret_what, char **ret_body, size_t *ret_size, PodmanError *error)
+{
+	_cleanup_free_ char *e = NULL, *path = NULL, *what = NULL;
+	int r;
+
+	if ((r = name_escape(name, &e)) < 0)
+		return r;
+	if (asprintf(&path, "/containers/%s%s%s%s", e, action ? "/" : "", action ?: "",
+	             query ?: "") < 0 ||
+	    asprintf(&what, "%s%scontainer '%s'", verb ?: "", verb ? " " : "", name) < 0)
+		return -ENOMEM;
+	Request rq = { .method = method, .path = path, .what = what };
+	if ((r = request(c, &rq, ret_body, ret_size, error)) < 0)
+		return r;
+	if (ret_what)
+		*ret_what = TAKE_PTR(what);
+	return 0;
+}
+
+static int container_action(PodmanClient *c, const char *method, const char *name,
+                            const char *action, const char *query, const char *verb,
+                            PodmanError *error)
+{
+	return container_request(c, method, name, action, query, verb, NULL, NULL, NULL, error);
+}
+
 int podman_ping(PodmanClient *c, PodmanError *error)
 {
 	Request rq = { .method = "GET", .path = "/_ping", .what = "Podman ping" };
@@ -378,17 +409,9 @@ int podman_containers_list(PodmanClient *c, bool all, PodmanContainer **ret, siz
 int podman_container_inspect(PodmanClient *c, const char *name, PodmanContainerInspect *ret,
                              PodmanError *error)
 {
-	_cleanup_free_ char *e = NULL, *path = NULL, *what = NULL, *body = NULL;
+	_cleanup_free_ char *what = NULL, *body = NULL;
 	size_t size;
-	int r;
-
-	if ((r = name_escape(name, &e)) < 0)
-		return r;
-	if (asprintf(&path, "/containers/%s/json", e) < 0 ||
-	    asprintf(&what, "container '%s'", name) < 0)
-		return -ENOMEM;
-	Request rq = { .method = "GET", .path = path, .what = what };
-	r = request(c, &rq, &body, &size, error);
+	int r = container_request(c, "GET", name, "json", NULL, NULL, &what, &body, &size, error);
 	if (r < 0)
 		return r;
 	PodmanContainerInspect in;
@@ -412,18 +435,12 @@ int podman_container_inspect(PodmanClient *c, const char *name, PodmanContainerI
 
 int podman_container_size_rw(PodmanClient *c, const char *name, uint64_t *ret, PodmanError *error)
 {
-	_cleanup_free_ char *e = NULL, *path = NULL, *what = NULL, *body = NULL;
+	_cleanup_free_ char *what = NULL, *body = NULL;
 	_cleanup_(podman_container_inspect_done) PodmanContainerInspect ins = {};
 	size_t size;
-	int r;
-
-	if ((r = name_escape(name, &e)) < 0)
-		return r;
-	if (asprintf(&path, "/containers/%s/json?size=true", e) < 0 ||
-	    asprintf(&what, "container '%s'", name) < 0)
-		return -ENOMEM;
-	Request rq = { .method = "GET", .path = path, .what = what };
-	if ((r = request(c, &rq, &body, &size, error)) < 0)
+	int r = container_request(c, "GET", name, "json", "?size=true", NULL, &what, &body, &size,
+	                          error);
+	if (r < 0)
 		return r;
 	if ((r = podman_decode_inspect(body, size, &ins)) < 0)
 		return decode_failed(error, what, "inspect", r);
@@ -437,17 +454,11 @@ int podman_container_size_rw(PodmanClient *c, const char *name, uint64_t *ret, P
 int podman_container_changes(PodmanClient *c, const char *name, PodmanChange **ret, size_t *ret_n,
                              PodmanError *error)
 {
-	_cleanup_free_ char *e = NULL, *path = NULL, *what = NULL, *body = NULL;
+	_cleanup_free_ char *what = NULL, *body = NULL;
 	size_t size;
-	int r;
-
-	if ((r = name_escape(name, &e)) < 0)
-		return r;
-	if (asprintf(&path, "/containers/%s/changes?diffType=container", e) < 0 ||
-	    asprintf(&what, "changes of container '%s'", name) < 0)
-		return -ENOMEM;
-	Request rq = { .method = "GET", .path = path, .what = what };
-	if ((r = request(c, &rq, &body, &size, error)) < 0)
+	int r = container_request(c, "GET", name, "changes", "?diffType=container", "changes of",
+	                          &what, &body, &size, error);
+	if (r < 0)
 		return r;
 	r = podman_decode_changes(body, size, ret, ret_n);
 	return r < 0 ? decode_failed(error, what, "changes", r) : 0;
@@ -628,24 +639,6 @@ int podman_container_create(PodmanClient *c, const PodmanCreateSpec *spec, char 
 }
 
 /* POST/DELETE on /containers/NAME/ACTION?QUERY, reply ignored. */
-static int container_action(PodmanClient *c, const char *method, const char *name,
-                            const char *action, const char *query, const char *verb,
-                            PodmanError *error)
-{
-	_cleanup_free_ char *e = NULL, *path = NULL, *what = NULL;
-	int r;
-
-	if ((r = name_escape(name, &e)) < 0)
-		return r;
-	if (asprintf(&path, "/containers/%s%s%s%s", e, action ? "/" : "", action ?: "",
-	             query ?: "") < 0 ||
-	    asprintf(&what, "%s container '%s'", verb, name) < 0)
-		return -ENOMEM;
-	Request rq = { .method = method, .path = path, .what = what };
-	r = request(c, &rq, NULL, NULL, error);
-	return r < 0 ? r : 0;
-}
-
 int podman_container_start(PodmanClient *c, const char *name, PodmanError *error)
 {
 	return container_action(c, "POST", name, "start", NULL, "starting", error);
