@@ -137,6 +137,27 @@ void strv_free(char **l)
 	free(l);
 }
 
+int strv_push(char ***l, const char *s)
+{
+	size_t n = strv_length(*l);
+	char **m = realloc(*l, (n + 2) * sizeof(char *));
+	if (!m)
+		return -ENOMEM;
+	*l = m;
+	m[n + 1] = NULL;
+	if (!(m[n] = strdup(s)))
+		return -ENOMEM;
+	return 0;
+}
+
+bool strv_contains(char *const *l, const char *s)
+{
+	for (size_t i = 0; l && l[i]; i++)
+		if (streq(l[i], s))
+			return true;
+	return false;
+}
+
 const char *key_prefix_problem(const char *p)
 {
 	size_t n = strlen(p);

@@ -58,6 +58,9 @@ int loop_write(int fd, const void *buf, size_t len);
 /* String lists: NULL-terminated arrays of malloc'd strings. */
 size_t strv_length(char *const *l);
 void strv_free(char **l);
+/* Appends a copy of s to *l (NULL: an empty list); 0 or -ENOMEM. */
+int strv_push(char ***l, const char *s);
+bool strv_contains(char *const *l, const char *s);
 static inline void strv_freep(char ***l)
 {
 	strv_free(*l);

@@ -132,6 +132,20 @@ static void test_error_util(void **state)
 	error_detail_set(NULL, "ignored");
 }
 
+static void test_strv(void **state)
+{
+	_cleanup_strv_free_ char **l = NULL;
+	assert_false(strv_contains(l, "a"));
+	assert_int_equal(strv_length(l), 0);
+	assert_int_equal(strv_push(&l, "a"), 0);
+	assert_int_equal(strv_push(&l, "b"), 0);
+	assert_int_equal(strv_length(l), 2);
+	assert_string_equal(l[1], "b");
+	assert_null(l[2]);
+	assert_true(strv_contains(l, "a"));
+	assert_false(strv_contains(l, "c"));
+}
+
 static void test_key_prefix(void **state)
 {
 	assert_null(key_prefix_problem("/"));
@@ -160,6 +174,7 @@ int main(void)
 		cmocka_unit_test(test_startswith),   cmocka_unit_test(test_log_level),
 		cmocka_unit_test(test_string_table), cmocka_unit_test(test_time),
 		cmocka_unit_test(test_error_util),   cmocka_unit_test(test_key_prefix),
+		cmocka_unit_test(test_strv),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

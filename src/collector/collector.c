@@ -341,28 +341,6 @@ static void container_rates(const PrevStats *prev, const PodmanStats *st, Contai
 	cs->net_tx_rate = tx > 0 ? tx : 0;
 }
 
-static bool strv_contains(char *const *l, const char *s)
-{
-	for (size_t i = 0; l && l[i]; i++)
-		if (streq(l[i], s))
-			return true;
-	return false;
-}
-
-/* Appends a copy of s to the NULL-terminated *l. */
-static int strv_append(char ***l, const char *s)
-{
-	size_t n = strv_length(*l);
-	char **m = realloc(*l, (n + 2) * sizeof(char *));
-	if (!m)
-		return -ENOMEM;
-	*l = m;
-	if (!(m[n] = strdup(s)))
-		return -ENOMEM;
-	m[n + 1] = NULL;
-	return 0;
-}
-
 /* The questions of one round. With containers busy, only the others the
  * last round knew are named (Podman takes the lock of every container a
  * list or stats call touches, and a busy one's stays taken through its
@@ -383,7 +361,7 @@ static int poller_ask(Poller *p, char *const *busy, PodmanContainer **cts, size_
 	}
 	for (size_t i = 0; i < p->n_containers; i++)
 		if (!strv_contains(busy, p->containers[i].name) &&
-		    (r = strv_append(&ids, p->containers[i].id)) < 0)
+		    (r = strv_push(&ids, p->containers[i].id)) < 0)
 			return r;
 	if (!ids)
 		return 0;
@@ -391,7 +369,7 @@ static int poller_ask(Poller *p, char *const *busy, PodmanContainer **cts, size_
 		return r;
 	for (size_t i = 0; i < *n; i++)
 		if (streq_ptr((*cts)[i].state, "running") && !strv_contains(busy, (*cts)[i].name) &&
-		    (r = strv_append(&running, (*cts)[i].id)) < 0)
+		    (r = strv_push(&running, (*cts)[i].id)) < 0)
 			return r;
 	if (!running)
 		return 0;
@@ -500,7 +478,7 @@ static void *poller_main(void *userdata)
 		_cleanup_strv_free_ char **busy = NULL;
 		int r = 0;
 		for (size_t i = 0; p->busy && p->busy[i] && r >= 0; i++)
-			r = strv_append(&busy, p->busy[i]);
+			r = strv_push(&busy, p->busy[i]);
 		pthread_mutex_unlock(&p->lock);
 
 		ContainerSample *cs = NULL;
@@ -530,7 +508,7 @@ int collector_set_busy(Collector *c, char *const *names)
 	Poller *p = &c->poller;
 	_cleanup_strv_free_ char **copy = NULL;
 	for (size_t i = 0; names && names[i]; i++)
-		if (strv_append(&copy, names[i]) < 0)
+		if (strv_push(&copy, names[i]) < 0)
 			return -ENOMEM;
 	pthread_mutex_lock(&p->lock);
 	strv_free(p->busy);

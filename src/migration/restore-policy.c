@@ -34,19 +34,6 @@ void restore_policy_done(RestorePolicy *p)
 	*p = (RestorePolicy){};
 }
 
-static int strv_push(char ***l, const char *s)
-{
-	size_t n = strv_length(*l);
-	char **m = realloc(*l, (n + 2) * sizeof(char *));
-	if (!m)
-		return -ENOMEM;
-	*l = m;
-	if (!(m[n] = strdup(s)))
-		return -ENOMEM;
-	m[n + 1] = NULL;
-	return 0;
-}
-
 static bool in_list(const char *s, const char *const *l, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
