@@ -32,27 +32,37 @@ static bool order_fields_valid(const char *container, const char *source, const 
 	       (unsigned)mode < _MODE_REQUEST_MAX && by_valid(by);
 }
 
-int migration_order_init(MigrationOrder *ret, const char *container, const char *source,
-                         const char *target, MigrationReason reason, const char *decision,
-                         bool force, ModeRequest mode, const char *by, uint64_t now_ms)
+/* An order of checked fields. */
+static MigrationOrder order_make(const char *id, const char *container, const char *source,
+                                 const char *target, MigrationReason reason, const char *decision,
+                                 bool force, ModeRequest mode, const char *by, uint64_t created_ms)
 {
 	MigrationOrder o = {
 		.reason = reason,
 		.force = force,
 		.mode = mode,
-		.created_ms = now_ms,
+		.created_ms = created_ms,
 	};
-
-	if (!order_fields_valid(container, source, target, reason, decision, mode, by))
-		return -EINVAL;
-	if (migration_id_new(now_ms, o.id) < 0)
-		return -EIO;
+	snprintf(o.id, sizeof o.id, "%s", id);
 	snprintf(o.container, sizeof o.container, "%s", container);
 	snprintf(o.source, sizeof o.source, "%s", source);
 	snprintf(o.target, sizeof o.target, "%s", target);
 	snprintf(o.decision, sizeof o.decision, "%s", decision ?: "");
 	snprintf(o.by, sizeof o.by, "%s", by);
-	*ret = o;
+	return o;
+}
+
+int migration_order_init(MigrationOrder *ret, const char *container, const char *source,
+                         const char *target, MigrationReason reason, const char *decision,
+                         bool force, ModeRequest mode, const char *by, uint64_t now_ms)
+{
+	char id[sizeof ret->id];
+
+	if (!order_fields_valid(container, source, target, reason, decision, mode, by))
+		return -EINVAL;
+	if (migration_id_new(now_ms, id) < 0)
+		return -EIO;
+	*ret = order_make(id, container, source, target, reason, decision, force, mode, by, now_ms);
 	return 0;
 }
 
@@ -99,19 +109,7 @@ int migration_order_from_json(const char *text, size_t size, MigrationOrder *ret
 	    !order_fields_valid(container, source, target, r, d, m, by))
 		return -EBADMSG;
 
-	MigrationOrder o = {
-		.reason = r,
-		.force = force,
-		.mode = m,
-		.created_ms = (uint64_t)created,
-	};
-	snprintf(o.id, sizeof o.id, "%s", id);
-	snprintf(o.container, sizeof o.container, "%s", container);
-	snprintf(o.source, sizeof o.source, "%s", source);
-	snprintf(o.target, sizeof o.target, "%s", target);
-	snprintf(o.decision, sizeof o.decision, "%s", d ?: "");
-	snprintf(o.by, sizeof o.by, "%s", by);
-	*ret = o;
+	*ret = order_make(id, container, source, target, r, d, force, m, by, (uint64_t)created);
 	return 0;
 }
 
