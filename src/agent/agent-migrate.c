@@ -97,44 +97,60 @@ RpcOptions agent_peer_options(const Agent *a)
 	};
 }
 
-static int evidence_path(Agent *a, const char *id, char **ret)
+/* A migration's note of one kind: <work-dir>/<kind>/<id>. */
+static int note_path(const Agent *a, const char *kind, const char *id, char **ret)
 {
 	if (!migration_id_valid(id))
 		return -EINVAL;
-	return asprintf(ret, "%s/evidence/%s", a->config->work_dir, id) < 0 ? -ENOMEM : 0;
+	return asprintf(ret, "%s/%s/%s", a->config->work_dir, kind, id) < 0 ? -ENOMEM : 0;
 }
 
-int agent_evidence_write(Agent *a, const char *id)
+/* Writes the note (text may be empty) and syncs it. */
+static int note_write(const Agent *a, const char *kind, const char *id, const char *text)
 {
 	_cleanup_free_ char *dir = NULL, *path = NULL;
 	int r;
 
-	if (asprintf(&dir, "%s/evidence", a->config->work_dir) < 0)
+	if (asprintf(&dir, "%s/%s", a->config->work_dir, kind) < 0)
 		return -ENOMEM;
 	if ((mkdir(a->config->work_dir, 0700) < 0 && errno != EEXIST) ||
 	    (mkdir(dir, 0700) < 0 && errno != EEXIST))
 		return -errno;
-	if ((r = evidence_path(a, id, &path)) < 0)
+	if ((r = note_path(a, kind, id, &path)) < 0)
 		return r;
 	_cleanup_close_ int fd =
 	        open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0 || fsync(fd) < 0)
+	if (fd < 0)
 		return -errno;
+	size_t len = strlen(text);
+	if ((len > 0 && write(fd, text, len) != (ssize_t)len) || fsync(fd) < 0)
+		return errno ? -errno : -EIO;
 	return 0;
+}
+
+static void note_remove(const Agent *a, const char *kind, const char *id)
+{
+	_cleanup_free_ char *path = NULL;
+	if (note_path(a, kind, id, &path) >= 0 && unlink(path) < 0 && errno != ENOENT)
+		log_warning_errno(-errno, "migration %s: cannot remove %s", id, path);
+}
+
+int agent_evidence_write(Agent *a, const char *id)
+{
+	return note_write(a, "evidence", id, "");
 }
 
 bool agent_evidence_has(Agent *a, const char *id)
 {
 	_cleanup_free_ char *path = NULL;
 	struct stat st;
-	return evidence_path(a, id, &path) >= 0 && lstat(path, &st) == 0 && S_ISREG(st.st_mode);
+	return note_path(a, "evidence", id, &path) >= 0 && lstat(path, &st) == 0 &&
+	       S_ISREG(st.st_mode);
 }
 
 void agent_evidence_remove(Agent *a, const char *id)
 {
-	_cleanup_free_ char *path = NULL;
-	if (evidence_path(a, id, &path) >= 0 && unlink(path) < 0 && errno != ENOENT)
-		log_warning_errno(-errno, "migration %s: cannot remove %s", id, path);
+	note_remove(a, "evidence", id);
 }
 
 int agent_fault(const Agent *a, const char *point)
@@ -254,40 +270,14 @@ int agent_remove_tree(const char *path)
 	return r < 0 ? r : status == 0 ? 0 : -EIO;
 }
 
-static int mount_note_path(const Agent *a, const char *id, char **ret)
-{
-	if (!migration_id_valid(id))
-		return -EINVAL;
-	return asprintf(ret, "%s/mounts/%s", a->config->work_dir, id) < 0 ? -ENOMEM : 0;
-}
-
 int agent_image_mount_note(const Agent *a, const char *id, const char *image)
 {
-	_cleanup_free_ char *dir = NULL, *path = NULL;
-	int r;
-
-	if (asprintf(&dir, "%s/mounts", a->config->work_dir) < 0)
-		return -ENOMEM;
-	if ((mkdir(a->config->work_dir, 0700) < 0 && errno != EEXIST) ||
-	    (mkdir(dir, 0700) < 0 && errno != EEXIST))
-		return -errno;
-	if ((r = mount_note_path(a, id, &path)) < 0)
-		return r;
-	_cleanup_close_ int fd =
-	        open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return -errno;
-	size_t len = strlen(image);
-	if (write(fd, image, len) != (ssize_t)len || fsync(fd) < 0)
-		return errno ? -errno : -EIO;
-	return 0;
+	return note_write(a, "mounts", id, image);
 }
 
 void agent_image_mount_forget(const Agent *a, const char *id)
 {
-	_cleanup_free_ char *path = NULL;
-	if (mount_note_path(a, id, &path) >= 0 && unlink(path) < 0 && errno != ENOENT)
-		log_warning_errno(-errno, "migration %s: cannot remove %s", id, path);
+	note_remove(a, "mounts", id);
 }
 
 int agent_image_unmount(const char *image)
