@@ -391,12 +391,11 @@ int podman_info(PodmanClient *c, PodmanInfo *ret, PodmanError *error)
 
 /* ---- containers ---- */
 
-int podman_containers_list(PodmanClient *c, bool all, PodmanContainer **ret, size_t *ret_n,
-                           PodmanError *error)
+/* GET path, a list of containers. */
+static int containers_list_at(PodmanClient *c, const char *path, PodmanContainer **ret,
+                              size_t *ret_n, PodmanError *error)
 {
-	Request rq = { .method = "GET",
-		       .path = all ? "/containers/json?all=true" : "/containers/json",
-		       .what = "listing containers" };
+	Request rq = { .method = "GET", .path = path, .what = "listing containers" };
 	_cleanup_free_ char *body = NULL;
 	size_t size;
 	int r = request(c, &rq, &body, &size, error);
@@ -404,6 +403,13 @@ int podman_containers_list(PodmanClient *c, bool all, PodmanContainer **ret, siz
 		return r;
 	r = podman_decode_containers(body, size, ret, ret_n);
 	return r < 0 ? decode_failed(error, rq.what, "/containers/json", r) : 0;
+}
+
+int podman_containers_list(PodmanClient *c, bool all, PodmanContainer **ret, size_t *ret_n,
+                           PodmanError *error)
+{
+	return containers_list_at(c, all ? "/containers/json?all=true" : "/containers/json", ret,
+	                          ret_n, error);
 }
 
 int podman_container_inspect(PodmanClient *c, const char *name, PodmanContainerInspect *ret,
@@ -464,11 +470,11 @@ int podman_container_changes(PodmanClient *c, const char *name, PodmanChange **r
 	return r < 0 ? decode_failed(error, what, "changes", r) : 0;
 }
 
-int podman_containers_stats(PodmanClient *c, PodmanStats **ret, size_t *ret_n, PodmanError *error)
+/* GET path, the stats of containers. */
+static int containers_stats_at(PodmanClient *c, const char *path, PodmanStats **ret, size_t *ret_n,
+                               PodmanError *error)
 {
-	Request rq = { .method = "GET",
-		       .path = "/containers/stats?stream=false",
-		       .what = "container stats" };
+	Request rq = { .method = "GET", .path = path, .what = "container stats" };
 	_cleanup_free_ char *body = NULL;
 	size_t size;
 	int r = request(c, &rq, &body, &size, error);
@@ -481,6 +487,11 @@ int podman_containers_stats(PodmanClient *c, PodmanStats **ret, size_t *ret_n, P
 		                 m ?: "(no message)");
 	}
 	return r < 0 ? decode_failed(error, rq.what, "/containers/stats", r) : 0;
+}
+
+int podman_containers_stats(PodmanClient *c, PodmanStats **ret, size_t *ret_n, PodmanError *error)
+{
+	return containers_stats_at(c, "/containers/stats?stream=false", ret, ret_n, error);
 }
 
 /* "<key>=<v1>&<key>=<v2>..." with each value escaped. */
@@ -506,62 +517,6 @@ static int query_repeat(const char *key, char *const *values, char **ret)
 	return 0;
 }
 
-int podman_containers_list_ids(PodmanClient *c, char *const *ids, PodmanContainer **ret,
-                               size_t *ret_n, PodmanError *error)
-{
-	_cleanup_json_ json_t *filters = NULL, *list = json_array();
-	_cleanup_free_ char *text = NULL, *e = NULL, *path = NULL, *body = NULL;
-	size_t size;
-	int r;
-
-	if (!list)
-		return -ENOMEM;
-	if (!ids || !ids[0])
-		return -EINVAL;
-	for (size_t i = 0; ids[i]; i++)
-		if (json_array_append_new(list, json_string(ids[i])) < 0)
-			return -ENOMEM;
-	if (!(filters = json_pack("{s:O}", "id", list)) ||
-	    !(text = json_dumps(filters, JSON_COMPACT)))
-		return -ENOMEM;
-	if ((r = name_escape(text, &e)) < 0)
-		return r;
-	if (asprintf(&path, "/containers/json?all=true&filters=%s", e) < 0) {
-		path = NULL;
-		return -ENOMEM;
-	}
-	Request rq = { .method = "GET", .path = path, .what = "listing containers" };
-	if ((r = request(c, &rq, &body, &size, error)) < 0)
-		return r;
-	r = podman_decode_containers(body, size, ret, ret_n);
-	return r < 0 ? decode_failed(error, rq.what, "/containers/json", r) : 0;
-}
-
-int podman_containers_stats_of(PodmanClient *c, char *const *names, PodmanStats **ret,
-                               size_t *ret_n, PodmanError *error)
-{
-	_cleanup_free_ char *q = NULL, *path = NULL, *body = NULL;
-	size_t size;
-	int r;
-
-	if ((r = query_repeat("containers", names, &q)) < 0)
-		return r;
-	if (asprintf(&path, "/containers/stats?stream=false&%s", q) < 0) {
-		path = NULL;
-		return -ENOMEM;
-	}
-	Request rq = { .method = "GET", .path = path, .what = "container stats" };
-	if ((r = request(c, &rq, &body, &size, error)) < 0)
-		return r;
-	r = podman_decode_stats(body, size, ret, ret_n);
-	if (r == -EIO) {
-		_cleanup_free_ char *m = podman_decode_error_message(body, size);
-		return set_error(error, 200, r, "container stats: Podman reported an error: %s",
-		                 m ?: "(no message)");
-	}
-	return r < 0 ? decode_failed(error, rq.what, "/containers/stats", r) : 0;
-}
-
 static json_t *strv_to_json_array(char *const *l)
 {
 	json_t *a = json_array();
@@ -573,6 +528,42 @@ static json_t *strv_to_json_array(char *const *l)
 			return NULL;
 		}
 	return a;
+}
+
+int podman_containers_list_ids(PodmanClient *c, char *const *ids, PodmanContainer **ret,
+                               size_t *ret_n, PodmanError *error)
+{
+	_cleanup_json_ json_t *filters = NULL, *list = NULL;
+	_cleanup_free_ char *text = NULL, *e = NULL, *path = NULL;
+	int r;
+
+	if (!ids || !ids[0])
+		return -EINVAL;
+	if (!(list = strv_to_json_array(ids)) || !(filters = json_pack("{s:O}", "id", list)) ||
+	    !(text = json_dumps(filters, JSON_COMPACT)))
+		return -ENOMEM;
+	if ((r = name_escape(text, &e)) < 0)
+		return r;
+	if (asprintf(&path, "/containers/json?all=true&filters=%s", e) < 0) {
+		path = NULL;
+		return -ENOMEM;
+	}
+	return containers_list_at(c, path, ret, ret_n, error);
+}
+
+int podman_containers_stats_of(PodmanClient *c, char *const *names, PodmanStats **ret,
+                               size_t *ret_n, PodmanError *error)
+{
+	_cleanup_free_ char *q = NULL, *path = NULL;
+	int r;
+
+	if ((r = query_repeat("containers", names, &q)) < 0)
+		return r;
+	if (asprintf(&path, "/containers/stats?stream=false&%s", q) < 0) {
+		path = NULL;
+		return -ENOMEM;
+	}
+	return containers_stats_at(c, path, ret, ret_n, error);
 }
 
 int podman_container_create(PodmanClient *c, const PodmanCreateSpec *spec, char **ret_id,
