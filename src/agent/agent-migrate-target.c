@@ -525,21 +525,6 @@ static char *restore_output_id(char *out)
 	return strdup(line);
 }
 
-typedef struct ArchiveReader {
-	int fd;
-	off_t offset;
-} ArchiveReader;
-
-static ssize_t archive_read(void *buf, size_t size, void *userdata)
-{
-	ArchiveReader *ar = userdata;
-	ssize_t n = pread(ar->fd, buf, size, ar->offset);
-	if (n < 0)
-		return -errno;
-	ar->offset += n;
-	return n;
-}
-
 /* Page-server and post-copy archives hold only the small images (the
  * pages came another way): the node's Podman service restores them from
  * a request body, without a podman process to start inside the downtime.
@@ -547,9 +532,12 @@ static ssize_t archive_read(void *buf, size_t size, void *userdata)
 static int target_restore_small(Target *t, char **ret_id)
 {
 	const PodmanRestoreOptions o = { .ignore_static_ip = true, .ignore_static_mac = true };
-	ArchiveReader ar = { .fd = t->final.fd };
+	int fd = t->final.fd;
 	PodmanError e = {};
-	int r = podman_container_restore(t->a->podman, &o, archive_read, &ar, ret_id, &e);
+	/* from its start: the archive was written through this descriptor */
+	int r = lseek(fd, 0, SEEK_SET) < 0 ? -errno : 0;
+	if (r >= 0)
+		r = podman_container_restore(t->a->podman, &o, agent_fd_read, &fd, ret_id, &e);
 	if (r < 0)
 		error_detail_set(&t->why, "restoring %s on %s failed: %s", t->rec->container,
 		                 t->a->config->node_name,
