@@ -285,6 +285,20 @@ static int source_restore_here(Source *s, PodmanError *e)
 	return podman_container_restore_local(s->a->podman, s->rec.container, NULL, e);
 }
 
+/* The container runs here again: as it is, or restored. A lazy dump holds
+ * the container's lock in Podman until it ends, so a post-copy source asks
+ * Podman about it only once source_restore_here() ended the dump. */
+static int source_resume_here(Source *s, PodmanError *e)
+{
+	if (!s->lazy) {
+		_cleanup_(podman_container_inspect_done) PodmanContainerInspect ins = {};
+		if (podman_container_inspect(s->a->podman, s->rec.container, &ins, NULL) >= 0 &&
+		    ins.running)
+			return 0;
+	}
+	return source_restore_here(s, e);
+}
+
 /* etcd has not answered for waited_usec while the record is still the
  * source's: recovery_decide_outage() says whether the container may run here
  * again before etcd answers. Then the transfer is cancelled (the target never
@@ -307,14 +321,8 @@ static bool source_resume_alone(Source *s, uint64_t waited_usec)
 	source_pipeline_stop(s);
 	if (s->target)
 		rpc_stream_cancel(s->target);
-	_cleanup_(podman_container_inspect_done) PodmanContainerInspect ins = {};
 	PodmanError e = {};
-	/* a lazy dump holds the container's lock in Podman until it ends: the
-	 * container is asked about only after source_restore_here() ended it */
-	bool running = !s->lazy &&
-	               podman_container_inspect(a->podman, s->rec.container, &ins, NULL) >= 0 &&
-	               ins.running;
-	if (!running && source_restore_here(s, &e) < 0) {
+	if (source_resume_here(s, &e) < 0) {
 		log_error("migration %s: etcd has not answered for %" PRIu64
 		          " s and %s could not be restored on %s: %s",
 		          s->rec.id, (uint64_t)(waited_usec / USEC_PER_SEC), s->rec.container,
@@ -389,13 +397,7 @@ static MigrationPhase source_settle(Source *s)
 			return p;
 		}
 		if (p == MIGRATION_ROLLED_BACK || p == MIGRATION_FAILED) {
-			_cleanup_(podman_container_inspect_done) PodmanContainerInspect ins = {};
-			/* not while a lazy dump holds the container's lock */
-			bool running = !s->lazy &&
-			               podman_container_inspect(a->podman, s->rec.container, &ins,
-			                                        NULL) >= 0 &&
-			               ins.running;
-			if (!running && source_restore_here(s, &e) < 0) {
+			if (source_resume_here(s, &e) < 0) {
 				log_error("migration %s: rolled back, but %s could not be restored "
 				          "on %s: %s",
 				          s->rec.id, s->rec.container, a->config->node_name,
