@@ -1222,7 +1222,7 @@ static int source_rootfs_lists(const PodmanChange *changes, size_t n, const char
 static int source_rootfs_diff(Source *s, const char *dir, bool *ret_diff, bool *ret_deleted)
 {
 	const char *name = s->rec.container;
-	_cleanup_free_ char *mount = NULL, *list = NULL, *tar = NULL, *del = NULL;
+	_cleanup_free_ char *list = NULL, *tar = NULL, *del = NULL;
 	PodmanChange *changes = NULL;
 	size_t n_changes = 0;
 	PodmanError e = {};
@@ -1249,37 +1249,21 @@ static int source_rootfs_diff(Source *s, const char *dir, bool *ret_diff, bool *
 		return 0;
 	if (asprintf(&tar, "%s/rootfs-diff.tar", dir) < 0)
 		return -ENOMEM;
-	/* the running container's root, as Podman mounted it (no `podman
-	 * mount` while the container is frozen: each call costs downtime) */
+	/* the running container's root, as Podman mounted it. Never `podman
+	 * container mount`: it waits for the container's lock, which the lazy
+	 * dump holds until it ends, and the container is frozen meanwhile. */
 	const char *merged = json_string_value(json_object_get(
 	        json_object_get(json_object_get(s->ins.raw, "GraphDriver"), "Data"), "MergedDir"));
 	struct stat st;
-	bool own_mount = !merged || stat(merged, &st) < 0 || !S_ISDIR(st.st_mode);
-	const char *mount_argv[] = { "podman", "container", "mount", name, NULL };
-	if (own_mount) {
-		if ((r = podman_cli(mount_argv, &mount, &s->why)) < 0)
-			return r;
-		mount[strcspn(mount, "\n")] = 0;
+	if (!merged || stat(merged, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		error_detail_set(&s->why, "%s's root filesystem is not mounted at %s", name,
+		                 merged ?: "(Podman names no MergedDir)");
+		return -ENOENT;
 	}
-	const char *tar_argv[] = { "tar",
-		                   "-c",
-		                   "-f",
-		                   tar,
-		                   "--no-recursion",
-		                   "--null",
-		                   "-C",
-		                   own_mount ? mount : merged,
-		                   "-T",
-		                   list,
-		                   NULL };
+	const char *tar_argv[] = { "tar",  "-c", "-f", tar, "--no-recursion", "--null", "-C",
+		                   merged, "-T", list, NULL };
 	_cleanup_free_ char *tar_out = NULL;
 	r = podman_cli(tar_argv, &tar_out, &s->why);
-	if (own_mount) {
-		const char *umount_argv[] = { "podman", "container", "unmount", name, NULL };
-		_cleanup_free_ char *umount_out = NULL;
-		ErrorDetail ignored = {};
-		(void)podman_cli(umount_argv, &umount_out, &ignored);
-	}
 	if (r < 0)
 		return r;
 	*ret_diff = true;
