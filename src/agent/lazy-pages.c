@@ -161,7 +161,7 @@ static int source_pump(LazySource *ls, int criu, Peer *peer, Framer *f, ErrorDet
 			return 0;
 		struct pollfd p[2] = { { .fd = criu, .events = POLLIN },
 			               { .fd = peer->fd, .events = POLLIN } };
-		bool pending = peer->ssl && SSL_pending(peer->ssl) > 0;
+		bool pending = peer->ssl && SSL_has_pending(peer->ssl);
 		int n = poll(p, 2, pending ? 0 : POLL_SLICE_MSEC);
 		if (n < 0 && errno != EINTR)
 			return -errno;

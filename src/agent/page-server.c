@@ -35,6 +35,7 @@
 #include "time-util.h"
 
 #define RELAY_BUFFER    (256 * 1024)
+#define PEER_BUFFER     (256 * 1024) /* TLS: read ahead, written at once */
 #define POLL_SLICE_MSEC 200
 #define CONNECT_USEC    (10 * USEC_PER_SEC)
 #define STALL_USEC      (60 * USEC_PER_SEC) /* nothing moved either way: give up */
@@ -337,12 +338,25 @@ int peer_tls(Peer *p, const PageTls *tls, bool server, const char *host, ErrorDe
 	/* A record that is not data (a session ticket) must not make a read
 	 * wait for data that may never come. */
 	SSL_CTX_clear_mode(p->ctx, SSL_MODE_AUTO_RETRY);
+	/* Reads take whatever the socket holds, many records at once, and
+	 * writes leave in one send per PEER_BUFFER (peer_send() flushes):
+	 * record by record, a GiB of pages costs hundreds of thousands of
+	 * system calls and as many wake-ups of the CRIU on the other end. */
+	SSL_CTX_set_read_ahead(p->ctx, 1);
+	SSL_CTX_set_default_read_buffer_len(p->ctx, PEER_BUFFER);
+	BIO *sock = NULL, *out = NULL;
 	if (!(p->ssl = SSL_new(p->ctx)) ||
 	    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(p->ssl), host) != 1 ||
-	    SSL_set_fd(p->ssl, p->fd) != 1) {
+	    !(sock = BIO_new_socket(p->fd, BIO_NOCLOSE)) || !(out = BIO_new(BIO_f_buffer())) ||
+	    BIO_set_write_buffer_size(out, PEER_BUFFER) != 1 || BIO_up_ref(sock) != 1) {
+		BIO_free(out);
+		BIO_free(sock);
 		error_detail_set(why, "TLS: %s", ssl_reason());
 		return -EIO;
 	}
+	/* the SSL object takes both: the socket's reference and the buffer's
+	 * chain, which holds the other */
+	SSL_set_bio(p->ssl, sock, BIO_push(out, sock));
 	if ((server ? SSL_accept(p->ssl) : SSL_connect(p->ssl)) != 1) {
 		long v = SSL_get_verify_result(p->ssl);
 		error_detail_set(why, "TLS with %s failed: %s", host,
@@ -356,17 +370,25 @@ int peer_send(Peer *p, const uint8_t *buf, size_t len)
 {
 	if (!p->ssl)
 		return loop_write(p->fd, buf, len);
+	/* The socket is blocking: a retry means a send waited SOCKET_IO_SEC
+	 * for room (or was interrupted), and a peer that takes nothing for
+	 * STALL_USEC is given up on. */
+	unsigned waits = 0, max_waits = STALL_USEC / USEC_PER_SEC / SOCKET_IO_SEC;
 	while (len > 0) {
 		size_t n = 0;
 		if (SSL_write_ex(p->ssl, buf, len, &n) != 1) {
 			int e = SSL_get_error(p->ssl, 0);
-			if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+			if ((e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) &&
+			    ++waits <= max_waits)
 				continue;
-			return -EPIPE;
+			return e == SSL_ERROR_WANT_WRITE ? -ETIMEDOUT : -EPIPE;
 		}
 		buf += n;
 		len -= n;
 	}
+	while (BIO_flush(SSL_get_wbio(p->ssl)) != 1)
+		if (!BIO_should_retry(SSL_get_wbio(p->ssl)) || ++waits > max_waits)
+			return -EPIPE;
 	return 0;
 }
 
@@ -378,8 +400,14 @@ ssize_t peer_recv(Peer *p, uint8_t *buf, size_t len)
 		return n < 0 ? (errno == EINTR ? -EAGAIN : -errno) : n;
 	}
 	size_t n = 0;
-	if (SSL_read_ex(p->ssl, buf, len, &n) == 1)
+	if (SSL_read_ex(p->ssl, buf, len, &n) == 1) {
+		/* one record per call: take the others already here too */
+		size_t more;
+		while (n < len && SSL_has_pending(p->ssl) &&
+		       SSL_read_ex(p->ssl, buf + n, len - n, &more) == 1)
+			n += more;
 		return (ssize_t)n;
+	}
 	int e = SSL_get_error(p->ssl, 0);
 	if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
 		return -EAGAIN;
@@ -416,7 +444,7 @@ static int relay_pump(int plain, Peer *peer, int record, atomic_bool *cancel, Pu
 		}
 		struct pollfd p[2] = { { .fd = plain, .events = POLLIN },
 			               { .fd = peer_open ? peer->fd : -1, .events = POLLIN } };
-		bool pending = peer_open && peer->ssl && SSL_pending(peer->ssl) > 0;
+		bool pending = peer_open && peer->ssl && SSL_has_pending(peer->ssl);
 		int n = poll(p, 2, pending ? 0 : POLL_SLICE_MSEC);
 		if (n < 0 && errno != EINTR)
 			return -errno;
