@@ -392,8 +392,9 @@ static int memhog_start(unsigned mib, unsigned hot)
 
 typedef struct Run {
 	double downtime_s, total_s;
-	char mode[16];             /* the mode the record says was used */
-	double pages_mib, pages_s; /* page-server: what the relay carried, how long */
+	char mode[16];                       /* the mode the record says was used */
+	double pages_mib, pages_s;           /* page-server: what the relay carried, how long */
+	double pages_record_s, pages_send_s; /* of which recording, sending on */
 	/* manual */
 	double checkpoint_s, copy_s, restore_s, archive_mib;
 	/* podmig: the record's own downtime and phases */
@@ -450,8 +451,9 @@ static double phase_s(json_t *times, const char *from, const char *to)
 }
 
 /* What node1's agent logged of the page relay of migration `id`: "<id>: N
- * bytes of pages relayed to ... in M ms". */
-static int relay_logged(const char *id, double *ret_mib, double *ret_s)
+ * bytes of pages relayed to ... in M ms (... R ms recording them, S ms
+ * sending them)". */
+static int relay_logged(const char *id, Run *ret)
 {
 	char path[512], line[1024], want[128];
 	snprintf(path, sizeof path, "%s/nodes/node1/agent.log",
@@ -461,11 +463,15 @@ static int relay_logged(const char *id, double *ret_mib, double *ret_s)
 	int r = -ENOENT;
 	while (f && fgets(line, sizeof line, f)) {
 		const char *at = strstr(line, want);
-		unsigned long long bytes, ms;
-		if (at && sscanf(at + strlen(want), "%llu bytes of pages relayed to %*s in %llu ms",
-		                 &bytes, &ms) == 2) {
-			*ret_mib = (double)bytes / (1 << 20);
-			*ret_s = (double)ms / 1000;
+		unsigned long long bytes, ms, record_ms = 0, send_ms = 0;
+		if (at && sscanf(at + strlen(want),
+		                 "%llu bytes of pages relayed to %*s in %llu ms (%*s MB/s; %llu ms "
+		                 "recording them, %llu ms sending them)",
+		                 &bytes, &ms, &record_ms, &send_ms) >= 2) {
+			ret->pages_mib = (double)bytes / (1 << 20);
+			ret->pages_s = (double)ms / 1000;
+			ret->pages_record_s = (double)record_ms / 1000;
+			ret->pages_send_s = (double)send_ms / 1000;
 			r = 0;
 		}
 	}
@@ -514,8 +520,7 @@ static int podmig_run(unsigned mib, unsigned hot, const char *mode, Run *ret)
 	if (!streq(ret->mode, mode))
 		return log_error_errno(-EPROTO, "asked for %s, the record says %s: %s", mode,
 		                       ret->mode, json_get_string(rec, "mode_reason") ?: "");
-	if (streq(mode, "page-server") &&
-	    relay_logged(json_get_string(rec, "id") ?: "", &ret->pages_mib, &ret->pages_s) < 0)
+	if (streq(mode, "page-server") && relay_logged(json_get_string(rec, "id") ?: "", ret) < 0)
 		return log_error_errno(-ENOENT, "node1's agent logged no page relay");
 	return memhog_gone();
 }
@@ -860,10 +865,18 @@ int main(int argc, char *argv[])
 				fprintf(stderr,
 				        "bench-migration: %s %u MiB run %u: downtime manual %.2f s",
 				        workload_name(sr), sr->mib, k + 1, m->downtime_s);
-				for (unsigned i = 0; i < n_modes; i++)
-					fprintf(stderr, ", %s %.2f s (record %.2f s)", modes[i],
-					        sr->podmig[i][k].downtime_s,
-					        sr->podmig[i][k].rec_downtime_s);
+				for (unsigned i = 0; i < n_modes; i++) {
+					const Run *x = &sr->podmig[i][k];
+					fprintf(stderr, ", %s %.2f s (record %.2f s", modes[i],
+					        x->downtime_s, x->rec_downtime_s);
+					if (x->pages_s > 0)
+						fprintf(stderr,
+						        "; pages relayed in %.2f s: %.2f s "
+						        "recording, %.2f s sending",
+						        x->pages_s, x->pages_record_s,
+						        x->pages_send_s);
+					fprintf(stderr, ")");
+				}
 				fprintf(stderr, "\n");
 			}
 		}
