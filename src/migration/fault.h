@@ -13,8 +13,9 @@
  * (corrupt N), target-transferring (first archive bytes received),
  * target-restoring (record is restoring, before Podman restores),
  * target-lazy-pages (post-copy: the copy runs, before the lazy-pages
- * daemon's status is read), source-restore (a rollback's restore of the source's kept checkpoint,
- * before a page-server dump's recorded pages are replayed into it).
+ * daemon's status is read), source-restore (a rollback's restore of the
+ * source's kept checkpoint, before a page-server dump's recorded pages are
+ * replayed into it).
  * The file stays (a pause or failure applies to every migration passing the
  * point) until the test removes it. */
 #pragma once
